@@ -1,0 +1,51 @@
+# tradeconsole: `make run` starts the desk, `make test` proves it, `make bench` measures it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell sha1sum requirements.txt | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+
+# The test suite runs on the machine's PostgreSQL and Redis, in a database and key prefix of its own.
+TEST_ENV := TRADECONSOLE_MODE=test \
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/tradeconsole} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
+	TRADECONSOLE_STREAM_PREFIX=$${TEST_STREAM_PREFIX:-tctest}
+
+.PHONY: setup services browser run test bench lint format clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+
+services:
+	@scripts/ensure-services.sh
+
+# Debian's Chromium for the browser tests; Playwright drives it through executable_path.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+run: setup
+	@scripts/run.sh
+
+test: setup services browser
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup services
+	$(TEST_ENV) $(PY) -m bench $(BENCH_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .hypothesis

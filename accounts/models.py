@@ -1,0 +1,165 @@
+"""Users, broker accounts and who may use them, the audit log, the kill switch, the outbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+
+
+class User(AbstractUser):
+    """A person (or a script's owner) using the console. Roles are Django groups."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class Role(models.TextChoices):
+    """The desk's roles; each is a Django group created by a data migration."""
+
+    VIEWER = "Viewer"
+    TRADER = "Trader"
+    RISK_MANAGER = "Risk manager"
+    ADMIN = "Admin"
+
+
+class BrokerAccount(models.Model):
+    """An Interactive Brokers account the desk trades, such as ``DU0000001``."""
+
+    class Kind(models.TextChoices):
+        PAPER = "paper", "Paper"
+        LIVE = "live", "Live"
+
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z]{1,3}[0-9]{4,10}$", "An IB account code, such as DU0000001.")],
+        help_text="IB account code, such as DU0000001.",
+    )
+    name = models.CharField(max_length=100)
+    base_currency = models.CharField(max_length=3, default="USD")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PAPER)
+    trading_enabled = models.BooleanField(
+        default=True, help_text="Off means halted: no new orders for this account."
+    )
+    halted_reason = models.CharField(max_length=255, blank=True)
+    halted_at = models.DateTimeField(null=True, blank=True)
+    halted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="AccountMembership", related_name="broker_accounts", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AccountMembership(models.Model):
+    """A user may see and act on an account only through a membership (superusers see all)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="uniq_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account}"
+
+
+class AccountValue(models.Model):
+    """The latest value the broker reported for one account summary tag (``NetLiquidation``…)."""
+
+    account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="values")
+    tag = models.CharField(max_length=64)
+    value = models.CharField(max_length=64)
+    currency = models.CharField(max_length=8, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "tag"], name="uniq_account_value_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.tag}={self.value}"
+
+
+class KillSwitch(models.Model):
+    """The desk-wide kill switch: a single row (pk 1). Engaged means no new order anywhere."""
+
+    engaged = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "kill switch"
+
+    def __str__(self) -> str:
+        return "engaged" if self.engaged else "released"
+
+
+class AuditLog(models.Model):
+    """Append-only record of every change: who, when, what, before and after.
+
+    Written by services in the same transaction as the change it records; never updated.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    account = models.ForeignKey(BrokerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    via = models.CharField(max_length=16, blank=True, help_text="admin, api, task, bridge, system")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}#{self.object_id}"
+
+
+class OutboxMessage(models.Model):
+    """A message for the command stream, written in the transaction of the change that needs it.
+
+    The relay (``streams``) publishes rows whose ``published_at`` is null, in ``id`` order,
+    claiming them with ``FOR UPDATE SKIP LOCKED``; the worker deduplicates by ``message_id``.
+    It lives here, at the root of the dependency graph, so every domain app can write it.
+    """
+
+    message_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    stream = models.CharField(max_length=32, default="commands")
+    type = models.CharField(max_length=32)
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_count = models.PositiveIntegerField(default=0)
+    acknowledged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker's events showed it received the command."
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], name="outbox_unpublished", condition=models.Q(published_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.message_id}"

@@ -1,0 +1,5 @@
+"""The tradeconsole Django project."""
+
+from tradeconsole.celery import app as celery_app
+
+__all__ = ["celery_app"]

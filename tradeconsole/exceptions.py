@@ -1,0 +1,79 @@
+"""The base of every domain exception, and the one DRF handler that maps them to HTTP."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A refusal a person or script can act on: a stable ``code`` and a message for people.
+
+    Subclasses set ``code`` (``order.quantity_not_positive``) and ``http_status``.
+    ``field`` names the input that was wrong, when there is one.
+    """
+
+    code = "error"
+    http_status = 400
+    default_message = "The request was refused."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, extra: dict | None = None):
+        self.message = message or self.default_message
+        self.field = field
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        body = {"code": self.code, "detail": self.message}
+        if self.field:
+            body["field"] = self.field
+        body.update(self.extra)
+        return body
+
+
+def _problem(status: int, code: str, title: str, detail, **more) -> Response:
+    body = {"type": f"urn:tradeconsole:error:{code}", "title": title, "status": status, "code": code}
+    body["detail"] = detail
+    body.update(more)
+    response = Response(body, status=status, content_type="application/problem+json")
+    return response
+
+
+def api_exception_handler(exc, context):
+    """Answer every error as ``application/problem+json`` with a stable ``code``.
+
+    Domain refusals keep their code; DRF's own errors get ``validation_error``,
+    ``not_authenticated`` and the like; anything unexpected is logged and answered as a
+    generic 500 without a stack trace.
+    """
+    if isinstance(exc, ApplicationError):
+        more = {"field": exc.field} if exc.field else {}
+        more.update(exc.extra)
+        return _problem(exc.http_status, exc.code, "Request refused", exc.message, **more)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in API view %s", context.get("view"))
+        return _problem(500, "server_error", "Server error", "The server could not complete the request.")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        problem = _problem(response.status_code, "validation_error", "Invalid input", "The input is not valid.",
+                           errors=response.data)
+    else:
+        code = exc.get_codes() if isinstance(exc, drf_exceptions.APIException) else "error"
+        code = code if isinstance(code, str) else "error"
+        detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
+        problem = _problem(response.status_code, code, str(getattr(exc, "default_detail", "Error")), detail)
+    for header in ("Retry-After", "WWW-Authenticate", "Allow"):
+        if header in response:
+            problem[header] = response[header]
+    return problem

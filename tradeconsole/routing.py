@@ -1,0 +1,3 @@
+"""WebSocket URL patterns; consumers live in ``streams.consumers``."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,196 @@
+"""Settings of the console, read from the environment through ``tradeconsole.env``.
+
+``TRADECONSOLE_MODE`` is ``development`` (the quick start), ``test`` or ``production``.
+Production refuses to start without an explicit ``SECRET_KEY`` and ``ALLOWED_HOSTS`` and turns
+on every protection that ``manage.py check --deploy`` looks for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from tradeconsole import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+MODE = env.string("TRADECONSOLE_MODE", "development")
+if MODE not in {"development", "test", "production"}:
+    raise ImproperlyConfigured(f"TRADECONSOLE_MODE={MODE!r}: use development, test or production.")
+PRODUCTION = MODE == "production"
+
+_DEV_SECRET = "dev-insecure-tradeconsole-key-do-not-use-in-production-0123456789"
+SECRET_KEY = env.string("SECRET_KEY") if PRODUCTION else env.string("SECRET_KEY", _DEV_SECRET)
+DEBUG = env.boolean("DEBUG", default=MODE == "development")
+ALLOWED_HOSTS = (
+    env.string_list("ALLOWED_HOSTS", [])
+    if PRODUCTION
+    else env.string_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("Set ALLOWED_HOSTS in production.")
+CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "accounts",
+    "orders",
+    "strategies",
+    "streams",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tradeconsole.request_id.RequestIdMiddleware",
+]
+
+ROOT_URLCONF = "tradeconsole.urls"
+ASGI_APPLICATION = "tradeconsole.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The quick start may run on SQLite; the test suite and production run on PostgreSQL.
+DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'tradeconsole.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.integer("TRADECONSOLE_DB_CONN_MAX_AGE", 60, minimum=0)
+# A connection killed under a long-lived process (bridge, Celery) is noticed and replaced.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env.string(
+        "TRADECONSOLE_TEST_DATABASE", "test_" + DATABASES["default"]["NAME"]
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every Redis key and stream of this deployment starts with this prefix, so a test run or a
+# second desk can share one Redis server without seeing each other's streams.
+STREAM_PREFIX = env.string("TRADECONSOLE_STREAM_PREFIX", "tc")
+
+TWS_HOST = env.string("TWS_HOST", "127.0.0.1")
+TWS_PORT = env.integer("TWS_PORT", 7497, minimum=1, maximum=65535)
+TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"{STREAM_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 30,
+            "group_expiry": 86400,
+        },
+    }
+}
+
+CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.integer("TRADECONSOLE_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "global_keyprefix": f"{STREAM_PREFIX}:celery:",
+}
+MONITOR_INTERVAL_SECONDS = env.integer("TRADECONSOLE_MONITOR_INTERVAL", 5, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tradeconsole.exceptions.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tradeconsole API",
+    "DESCRIPTION": "The operations console of an Interactive Brokers trading desk.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.string("TRADECONSOLE_TIME_ZONE", "America/New_York")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_AUTOREFRESH = DEBUG or MODE == "test"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "admin:login"
+SESSION_COOKIE_AGE = env.integer("TRADECONSOLE_SESSION_AGE", 12 * 3600, minimum=60)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env.boolean("TRADECONSOLE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.string("TRADECONSOLE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

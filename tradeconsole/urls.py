@@ -1,0 +1,12 @@
+"""URLs of the console: admin, health, API, live pages."""
+
+from django.contrib import admin
+from django.urls import path
+
+from tradeconsole import health
+
+urlpatterns = [
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("admin/", admin.site.urls),
+]
