@@ -163,3 +163,46 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.message_id}"
+
+
+class Alert(models.Model):
+    """Something the desk must look at: raised once, shown until acknowledged and resolved.
+
+    ``key`` names the condition (``gateway.disconnected``, ``position.mismatch:DU0000001:AAPL``);
+    at most one alert per key is open at a time.
+    """
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=64, db_index=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.WARNING)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    account = models.ForeignKey(BrokerAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    raised_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=~models.Q(status="resolved"), name="uniq_unresolved_alert_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.message}"

@@ -29,6 +29,8 @@ class Instrument(models.Model):
     multiplier = models.PositiveIntegerField(default=1)
     description = models.CharField(max_length=128, blank=True)
     active = models.BooleanField(default=True)
+    last_price = models.DecimalField(null=True, blank=True, help_text="Reference price for the collar", **PRICE)
+    last_price_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["symbol"]
@@ -281,3 +283,45 @@ class ScheduledOrder(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ScheduledOrderRun(models.Model):
+    """One occurrence of a scheduled order on one trading date; unique, so it fires at most once."""
+
+    class Status(models.TextChoices):
+        FIRED = "fired", "Fired"
+        MISSED = "missed", "Missed"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Refused"
+
+    schedule = models.ForeignKey(ScheduledOrder, on_delete=models.PROTECT, related_name="runs")
+    trading_date = models.DateField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices)
+    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="scheduled_run")
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "trading_date"], name="uniq_schedule_run_per_date")]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} {self.trading_date} {self.status}"
+
+
+class PnLPoint(models.Model):
+    """A point of an account's intraday PnL curve, stored by the monitoring loop."""
+
+    account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="pnl_points")
+    at = models.DateTimeField(db_index=True)
+    realized_pnl = models.DecimalField(**MONEY)
+    unrealized_pnl = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["account", "at"]
+        indexes = [models.Index(fields=["account", "at"])]
+
+    @property
+    def total_pnl(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl
