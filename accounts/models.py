@@ -206,3 +206,24 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.message}"
+
+
+class ProcessHeartbeat(models.Model):
+    """The last sign of life of one process of the desk (execution worker, bridge, beat…).
+
+    Also carries the gateway state the worker last reported, so the desk and the monitor read
+    one row instead of a transport.
+    """
+
+    name = models.CharField(max_length=64, unique=True, help_text="execution, bridge, relay, beat, celery")
+    last_seen_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=32, blank=True, help_text="For the worker: the gateway state")
+    detail = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.state} @ {self.last_seen_at:%H:%M:%S}"
