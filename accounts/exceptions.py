@@ -1,0 +1,56 @@
+"""Refusals of the accounts services: membership, permissions, halts and alerts.
+
+HTTP statuses follow one rule across the project: 400 bad input, 403 the actor may not do
+this, 404 no such thing, 409 the state of the desk forbids it now (halted, already final),
+422 a pre-trade risk limit refuses it, 429 the rate limit.
+"""
+
+from __future__ import annotations
+
+from tradeconsole.exceptions import ApplicationError
+
+
+class AccountNotMember(ApplicationError):
+    code = "account.not_member"
+    http_status = 403
+    default_message = "You are not a member of this account."
+
+
+class PermissionRequired(ApplicationError):
+    """The actor is a member but their role does not allow the action."""
+
+    code = "permission.denied"
+    http_status = 403
+    default_message = "Your role does not allow this action."
+
+
+class AccountHalted(ApplicationError):
+    code = "account.halted"
+    http_status = 409
+    default_message = "Trading is halted on this account."
+
+
+class DeskHalted(ApplicationError):
+    """The desk-wide kill switch is engaged."""
+
+    code = "desk.halted"
+    http_status = 409
+    default_message = "The kill switch is engaged: no new orders anywhere."
+
+
+class AlertNotFound(ApplicationError):
+    code = "alert.not_found"
+    http_status = 404
+    default_message = "No open alert matches."
+
+
+class AlertAlreadyResolved(ApplicationError):
+    code = "alert.resolved"
+    http_status = 409
+    default_message = "The alert is already resolved."
+
+
+class AccountValueInvalid(ApplicationError):
+    code = "account.value_invalid"
+    http_status = 400
+    default_message = "An account value is not valid."
