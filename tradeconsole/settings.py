@@ -7,6 +7,7 @@ on every protection that ``manage.py check --deploy`` looks for.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "orders",
     "strategies",
@@ -129,17 +131,33 @@ MONITOR_INTERVAL_SECONDS = env.integer("TRADECONSOLE_MONITOR_INTERVAL", 5, minim
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Scripts: hashed, expiring, revocable per-user tokens (``Authorization: Token …``).
+        "knox.auth.TokenAuthentication",
+        # Browsers: the session, with CSRF enforced by DRF.
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradeconsole.exceptions.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    # Anti-automation on order entry, per user and shared by every web process (Redis);
+    # the per-account risk limit on orders per minute is the domain's, not this.
+    "DEFAULT_THROTTLE_RATES": {"orders": env.string("TRADECONSOLE_API_ORDER_RATE", "600/min")},
+}
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.integer("TRADECONSOLE_API_TOKEN_TTL_HOURS", 24 * 7, minimum=1)),
+    "TOKEN_LIMIT_PER_USER": env.integer("TRADECONSOLE_API_TOKENS_PER_USER", 10, minimum=1),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradeconsole API",
     "DESCRIPTION": "The operations console of an Interactive Brokers trading desk.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 AUTH_PASSWORD_VALIDATORS = [
