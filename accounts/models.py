@@ -227,3 +227,7 @@ class ProcessHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.state} @ {self.last_seen_at:%H:%M:%S}"
+
+
+# Idempotency keys of the API live in their own module; importing it here registers the model.
+from accounts.idempotency import IdempotencyKey  # noqa: E402
