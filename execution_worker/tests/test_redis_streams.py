@@ -60,7 +60,7 @@ def test_dead_letter_copies_the_entry_with_its_reason_then_acknowledges(redis_cl
     redis_client.xadd(f"{prefix}:s", {"data": "{not json"})
     entry = consumer.read(block_ms=None)[0]
     consumer.dead_letter(entry, code="message.undecodable", reason="data is not JSON")
-    ((dlq_id, fields),) = redis_client.xrange(f"{prefix}:dlq")
+    ((_dlq_id, fields),) = redis_client.xrange(f"{prefix}:dlq")
     assert fields[b"code"] == b"message.undecodable"
     assert fields[b"reason"] == b"data is not JSON"
     assert fields[b"data"] == b"{not json"
