@@ -19,6 +19,7 @@ __all__ = [
     "InstrumentInactive",
     "InstrumentNotAllowed",
     "InstrumentUnknown",
+    "OrderClientIdConflict",
     "OrderInvalid",
     "OrderLimitPriceRequired",
     "OrderModifyEmpty",
@@ -30,6 +31,7 @@ __all__ = [
     "OrderPriceNotPositive",
     "OrderPriceOffTick",
     "OrderQuantityNotPositive",
+    "OrderSessionNotRunning",
     "OrderStopPriceRequired",
     "OrderTransitionRefused",
     "PermissionRequired",
@@ -143,6 +145,20 @@ class OrderNotModifiable(ApplicationError):
     code = "order.not_modifiable"
     http_status = 409
     default_message = "The order can no longer be modified."
+
+
+class OrderClientIdConflict(ApplicationError):
+    """A ``client_order_id`` already names an order of another account."""
+
+    code = "order.client_order_id_conflict"
+    http_status = 409
+    default_message = "This client order id already names another order."
+
+
+class OrderSessionNotRunning(ApplicationError):
+    code = "order.session_not_running"
+    http_status = 409
+    default_message = "The trading session is not running."
 
 
 class OrderTransitionRefused(ApplicationError):

@@ -1,0 +1,384 @@
+"""Every write of the accounts app: audit rows, the outbox, halts, the kill switch, values, alerts.
+
+Services are keyword-only and atomic; a refusal raises an ``accounts.exceptions`` error and
+leaves no rows. ``actor=None`` means the desk itself (monitor, scheduler, bridge): no
+membership or permission check applies to it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from accounts.exceptions import (
+    AccountNotMember,
+    AccountValueInvalid,
+    AlertAlreadyResolved,
+    AlertNotFound,
+    PermissionRequired,
+)
+from accounts.models import (
+    AccountValue,
+    Alert,
+    AuditLog,
+    BrokerAccount,
+    KillSwitch,
+    OutboxMessage,
+    User,
+)
+from accounts.selectors import user_is_member
+from tradeconsole.request_id import current_request_id
+
+COMMANDS_STREAM = "commands"
+RISK_STREAM = "risk"
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON types: decimals and UUIDs as strings, datetimes as ISO 8601."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def _actor_or_none(actor: User | None) -> User | None:
+    # An AnonymousUser has no row to point at; the desk itself is recorded as no actor.
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None
+    return actor
+
+
+def require_actor(actor: User | None, *, account: BrokerAccount | None = None, perm: str | None = None) -> None:
+    """Refuse unless ``actor`` may act: a member of ``account`` holding ``perm``.
+
+    ``actor=None`` is the desk itself and always may. A superuser may do anything.
+
+    :raises AccountNotMember: not a member of ``account`` (or not signed in).
+    :raises PermissionRequired: a member whose role lacks ``perm``.
+    """
+    if actor is None:
+        return
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        raise AccountNotMember("Sign in to act on an account.")
+    if account is not None and not user_is_member(actor, account):
+        raise AccountNotMember(f"You are not a member of account {account.code}.", field="account")
+    if perm and not actor.has_perm(perm):
+        raise PermissionRequired(f"Your role does not allow this action ({perm}).")
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    obj: models.Model,
+    account: BrokerAccount | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    via: str = "",
+) -> AuditLog:
+    """Append one audit row for a change, carrying the current request id.
+
+    Call it inside the transaction of the change, so the row exists exactly when the change does.
+    """
+    return AuditLog.objects.create(
+        actor=_actor_or_none(actor),
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        account=account,
+        before=jsonable(before) if before is not None else None,
+        after=jsonable(after) if after is not None else None,
+        request_id=current_request_id(),
+        via=via[:16],
+    )
+
+
+def outbox_enqueue(*, type: str, data: dict, stream: str = COMMANDS_STREAM) -> OutboxMessage:
+    """Write a message for the relay to publish after this transaction commits.
+
+    ``stream="commands"`` is XADDed to ``{prefix}:commands``; ``stream="risk"`` is SET at
+    ``{prefix}:risk:limits:{data["account"]}``. ``data`` is stored as plain JSON.
+    """
+    return OutboxMessage.objects.create(stream=stream, type=type, data=jsonable(data))
+
+
+def _lock_account(account: BrokerAccount) -> BrokerAccount:
+    return BrokerAccount.objects.select_for_update().get(pk=account.pk)
+
+
+def _halt_snapshot(account: BrokerAccount) -> dict:
+    return {
+        "trading_enabled": account.trading_enabled,
+        "halted_reason": account.halted_reason,
+        "halted_at": account.halted_at,
+    }
+
+
+@transaction.atomic
+def account_halt(
+    *, account: BrokerAccount, actor: User | None, reason: str, cancel_working: bool = False, via: str
+) -> BrokerAccount:
+    """Stop new orders on ``account`` and tell the worker (``trading.halt``, mode ``halt`` or ``cancel_all``).
+
+    Halting a halted account updates the reason and sends the command again (so
+    ``cancel_working`` can be asked for later). The worker cancels working orders in
+    ``cancel_all`` mode; their cancellations come back as broker events.
+
+    :raises AccountNotMember, PermissionRequired: ``actor`` may not halt this account.
+    """
+    require_actor(actor, account=account, perm="accounts.change_brokeraccount")
+    account = _lock_account(account)
+    before = _halt_snapshot(account)
+    account.trading_enabled = False
+    account.halted_reason = (reason or "Halted")[:255]
+    account.halted_at = timezone.now()
+    account.halted_by = _actor_or_none(actor)
+    account.save(update_fields=["trading_enabled", "halted_reason", "halted_at", "halted_by"])
+    mode = "cancel_all" if cancel_working else "halt"
+    audit_record(
+        actor=actor,
+        action="account.halt",
+        obj=account,
+        account=account,
+        before=before,
+        after={**_halt_snapshot(account), "mode": mode},
+        via=via,
+    )
+    outbox_enqueue(type="trading.halt", data={"account": account.code, "mode": mode})
+    return account
+
+
+@transaction.atomic
+def account_resume(*, account: BrokerAccount, actor: User | None, via: str) -> BrokerAccount:
+    """Allow new orders on ``account`` again and tell the worker (``trading.resume``).
+
+    Resuming an account that is not halted changes nothing and sends nothing.
+
+    :raises AccountNotMember, PermissionRequired: ``actor`` may not resume this account.
+    """
+    require_actor(actor, account=account, perm="accounts.change_brokeraccount")
+    account = _lock_account(account)
+    if account.trading_enabled:
+        return account
+    before = _halt_snapshot(account)
+    account.trading_enabled = True
+    account.halted_reason = ""
+    account.halted_at = None
+    account.halted_by = None
+    account.save(update_fields=["trading_enabled", "halted_reason", "halted_at", "halted_by"])
+    audit_record(
+        actor=actor,
+        action="account.resume",
+        obj=account,
+        account=account,
+        before=before,
+        after=_halt_snapshot(account),
+        via=via,
+    )
+    outbox_enqueue(type="trading.resume", data={"account": account.code, "mode": "halt"})
+    return account
+
+
+def _lock_kill_switch() -> KillSwitch:
+    KillSwitch.objects.get_or_create(pk=1)
+    return KillSwitch.objects.select_for_update().get(pk=1)
+
+
+@transaction.atomic
+def kill_switch_engage(*, actor: User | None, reason: str, cancel_working: bool = True, via: str) -> KillSwitch:
+    """Engage the desk-wide kill switch: no new order anywhere; by default cancel every working order.
+
+    Writes ``trading.halt`` without an account (every account), mode ``cancel_all`` when
+    ``cancel_working`` else ``halt``. Engaging again re-sends the command.
+
+    :raises PermissionRequired: ``actor`` may not use the kill switch.
+    """
+    require_actor(actor, perm="accounts.change_killswitch")
+    switch = _lock_kill_switch()
+    before = {"engaged": switch.engaged, "reason": switch.reason}
+    switch.engaged = True
+    switch.reason = (reason or "Kill switch")[:255]
+    switch.changed_at = timezone.now()
+    switch.changed_by = _actor_or_none(actor)
+    switch.save(update_fields=["engaged", "reason", "changed_at", "changed_by"])
+    mode = "cancel_all" if cancel_working else "halt"
+    audit_record(
+        actor=actor,
+        action="kill_switch.engage",
+        obj=switch,
+        before=before,
+        after={"engaged": True, "reason": switch.reason, "mode": mode},
+        via=via,
+    )
+    outbox_enqueue(type="trading.halt", data={"mode": mode})
+    return switch
+
+
+@transaction.atomic
+def kill_switch_release(*, actor: User | None, via: str) -> KillSwitch:
+    """Release the kill switch and tell the worker (``trading.resume`` without an account).
+
+    Accounts halted one by one stay halted. Releasing a released switch does nothing.
+
+    :raises PermissionRequired: ``actor`` may not use the kill switch.
+    """
+    require_actor(actor, perm="accounts.change_killswitch")
+    switch = _lock_kill_switch()
+    if not switch.engaged:
+        return switch
+    before = {"engaged": switch.engaged, "reason": switch.reason}
+    switch.engaged = False
+    switch.reason = ""
+    switch.changed_at = timezone.now()
+    switch.changed_by = _actor_or_none(actor)
+    switch.save(update_fields=["engaged", "reason", "changed_at", "changed_by"])
+    audit_record(
+        actor=actor,
+        action="kill_switch.release",
+        obj=switch,
+        before=before,
+        after={"engaged": False},
+        via=via,
+    )
+    outbox_enqueue(type="trading.resume", data={"mode": "halt"})
+    return switch
+
+
+@transaction.atomic
+def account_values_update(
+    *, account: BrokerAccount, values: dict[str, str], currency: str = "", reported_at: datetime
+) -> int:
+    """Store the broker's latest account values (tag → value); return how many tags changed.
+
+    Forward-only per tag: a report older than the stored one is ignored. Values are broker
+    data, not desk decisions, so no audit row is written.
+
+    :raises AccountValueInvalid: a tag or value is not a short string.
+    """
+    changed = 0
+    for tag, value in values.items():
+        tag, value = str(tag), str(value)
+        if not tag or len(tag) > 64 or len(value) > 64:
+            raise AccountValueInvalid(f"Bad account value {tag[:64]!r}.", field="values")
+        row, created = AccountValue.objects.select_for_update().get_or_create(
+            account=account,
+            tag=tag,
+            defaults={"value": value, "currency": currency[:8], "updated_at": reported_at},
+        )
+        if created:
+            changed += 1
+        elif row.updated_at <= reported_at and (
+            row.value != value or row.currency != currency[:8] or row.updated_at != reported_at
+        ):
+            row.value, row.currency, row.updated_at = value, currency[:8], reported_at
+            row.save(update_fields=["value", "currency", "updated_at"])
+            changed += 1
+    return changed
+
+
+def alert_raise(
+    *,
+    key: str,
+    kind: str,
+    message: str,
+    severity: str = Alert.Severity.WARNING,
+    account: BrokerAccount | None = None,
+    data: dict | None = None,
+) -> Alert:
+    """Open an alert named ``key``, or return the one already open under that key.
+
+    Safe under concurrency: the partial unique constraint on open keys decides the race.
+    """
+    existing = Alert.objects.exclude(status=Alert.Status.RESOLVED).filter(key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                key=key[:200],
+                kind=kind[:64],
+                message=message[:500],
+                severity=severity,
+                account=account,
+                data=jsonable(data or {}),
+            )
+    except IntegrityError:
+        return Alert.objects.exclude(status=Alert.Status.RESOLVED).get(key=key)
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, actor: User | None, via: str) -> Alert:
+    """Mark an open alert as seen by ``actor``; acknowledging twice changes nothing.
+
+    :raises AlertAlreadyResolved: the alert is resolved.
+    :raises AccountNotMember, PermissionRequired: ``actor`` may not handle this alert.
+    """
+    require_actor(actor, account=alert.account, perm="accounts.change_alert")
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status == Alert.Status.RESOLVED:
+        raise AlertAlreadyResolved()
+    if alert.status == Alert.Status.ACKNOWLEDGED:
+        return alert
+    alert.status = Alert.Status.ACKNOWLEDGED
+    alert.acknowledged_at = timezone.now()
+    alert.acknowledged_by = _actor_or_none(actor)
+    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
+    audit_record(
+        actor=actor,
+        action="alert.acknowledge",
+        obj=alert,
+        account=alert.account,
+        before={"status": Alert.Status.OPEN},
+        after={"status": alert.status},
+        via=via,
+    )
+    return alert
+
+
+@transaction.atomic
+def alert_resolve(
+    *, alert: Alert | None = None, key: str | None = None, actor: User | None = None, via: str = ""
+) -> Alert | None:
+    """Resolve an alert given as ``alert`` or by its ``key``; return it, or None when none is open.
+
+    The monitor calls it with ``key`` whenever a condition clears, so an absent key is a no-op.
+
+    :raises AlertNotFound: neither ``alert`` nor ``key`` given.
+    :raises AccountNotMember, PermissionRequired: a person who may not handle this alert.
+    """
+    if alert is None and not key:
+        raise AlertNotFound("Give an alert or its key.")
+    queryset = Alert.objects.select_for_update().exclude(status=Alert.Status.RESOLVED)
+    alert = queryset.filter(pk=alert.pk).first() if alert is not None else queryset.filter(key=key).first()
+    if alert is None:
+        return None
+    require_actor(actor, account=alert.account, perm="accounts.change_alert")
+    before = {"status": alert.status}
+    alert.status = Alert.Status.RESOLVED
+    alert.resolved_at = timezone.now()
+    alert.save(update_fields=["status", "resolved_at"])
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="alert.resolve",
+            obj=alert,
+            account=alert.account,
+            before=before,
+            after={"status": alert.status},
+            via=via,
+        )
+    return alert
+
+
+def risk_limits_publish(*, account: BrokerAccount) -> OutboxMessage:
+    """Publish ``account``'s risk limits for the worker (outbox stream ``risk``, type ``risk.limits``).
+
+    Implemented in ``orders.services`` beside ``RiskLimit``; kept here because the worker's
+    contract names it among the account services.
+    """
+    # Imported here: orders depends on accounts, never the reverse at import time.
+    from orders.services import risk_limits_publish as publish
+
+    return publish(account=account)

@@ -1,0 +1,1027 @@
+"""Every write of the orders app: order entry, cancel and modify, broker events, fills, prices,
+positions and risk limits.
+
+Each service is keyword-only and atomic: it locks the rows it changes, checks the transition
+table, saves with ``update_fields`` and writes the ``OrderEvent``, the audit row and (when the
+worker must act) the outbox row in the same transaction. A refusal raises a domain exception
+and leaves no rows. ``actor=None`` means the desk itself (scheduler, monitor, strategy, bridge).
+Broker-side services (``order_mark_*``, ``order_apply_broker_status``, ``fill_record``…) are
+idempotent: a redelivered message (same ``message_id``), a duplicate ``exec_id`` or a backward
+status is recorded (or skipped) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
+from django.utils import timezone
+
+from accounts.exceptions import AccountHalted, DeskHalted
+from accounts.models import Alert, BrokerAccount, OutboxMessage, User
+from accounts.selectors import kill_switch_engaged
+from accounts.services import alert_raise, audit_record, outbox_enqueue, require_actor
+from orders import pnl, risk, validation
+from orders.exceptions import (
+    FillInvalid,
+    InstrumentUnknown,
+    OrderClientIdConflict,
+    OrderInvalid,
+    OrderModifyEmpty,
+    OrderNotCancellable,
+    OrderNotModifiable,
+    OrderParentInvalid,
+    OrderQuantityNotPositive,
+    OrderSessionNotRunning,
+    RiskLimitInvalid,
+)
+from orders.models import (
+    MONEY,
+    PRICE,
+    Fill,
+    Instrument,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Position,
+    PositionLot,
+    RiskLimit,
+    Side,
+)
+from orders.selectors import allowed_symbols, risk_limit_for_account
+from orders.transitions import (
+    CANCELLABLE_STATUSES,
+    FINAL_STATUSES,
+    MODIFIABLE_STATUSES,
+    OPEN_STATUSES,
+    RANK,
+    can_transition,
+    status_from_broker,
+)
+
+ZERO = Decimal("0")
+MONEY_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
+PRICE_STEP = Decimal(1).scaleb(-PRICE["decimal_places"])
+# IB reports "no realized PnL" (an opening execution) as the largest double.
+IB_UNSET_DOUBLE = Decimal("1e300")
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _text(value: Decimal | None) -> str | None:
+    """A decimal as the plain string the streams carry (``100``, ``187.25``), None kept."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f")
+
+
+def _ns(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _snapshot(order: Order) -> dict[str, Any]:
+    return {
+        "status": order.status,
+        "quantity": _text(order.quantity),
+        "limit_price": _text(order.limit_price),
+        "stop_price": _text(order.stop_price),
+        "filled_quantity": _text(order.filled_quantity),
+        "average_fill_price": _text(order.average_fill_price),
+    }
+
+
+def _event(
+    order: Order,
+    *,
+    kind: str,
+    from_status: str = "",
+    to_status: str = "",
+    applied: bool = True,
+    message_id: Any = None,
+    detail: str = "",
+    data: dict | None = None,
+    actor: User | None = None,
+) -> OrderEvent:
+    return OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        applied=applied,
+        message_id=message_id,
+        detail=detail[:500],
+        data=data or {},
+        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+    )
+
+
+def _set_status(order: Order, to_status: str, fields: set[str]) -> None:
+    """Move ``order`` to ``to_status`` (already checked) and stamp the times that go with it."""
+    order.status = to_status
+    fields.add("status")
+    now = timezone.now()
+    if to_status == OrderStatus.SUBMITTED and order.submitted_at is None:
+        order.submitted_at = now
+        fields.add("submitted_at")
+    if to_status in FINAL_STATUSES and order.completed_at is None:
+        order.completed_at = now
+        fields.add("completed_at")
+
+
+def _save(order: Order, fields: set[str]) -> None:
+    if fields:
+        order.save(update_fields=sorted(fields | {"updated_at"}))
+
+
+def _lock_order(order: Order) -> Order:
+    return Order.objects.select_for_update().select_related("account", "instrument").get(pk=order.pk)
+
+
+def _lock_order_by_client_id(client_order_id: Any) -> Order | None:
+    try:
+        return (
+            Order.objects.select_for_update()
+            .select_related("account", "instrument")
+            .filter(client_order_id=client_order_id)
+            .first()
+        )
+    except (ValueError, ValidationError):
+        return None
+
+
+def _already_seen(message_id: Any) -> bool:
+    return message_id is not None and OrderEvent.objects.filter(message_id=message_id).exists()
+
+
+def _check_desk_open(account: BrokerAccount) -> None:
+    if kill_switch_engaged():
+        raise DeskHalted()
+    if not account.trading_enabled:
+        reason = f": {account.halted_reason}" if account.halted_reason else ""
+        raise AccountHalted(f"Trading is halted on account {account.code}{reason}.", field="account")
+
+
+def _resolve_instrument(instrument: Instrument | str | int | None) -> Instrument:
+    if isinstance(instrument, Instrument) and instrument.pk is not None:
+        return instrument
+    if isinstance(instrument, str) and instrument:
+        found = Instrument.objects.filter(symbol=instrument.upper()).order_by("-active", "id").first()
+        if found is not None:
+            return found
+    elif isinstance(instrument, int):
+        found = Instrument.objects.filter(pk=instrument).first()
+        if found is not None:
+            return found
+    raise InstrumentUnknown(f"No instrument {instrument!r}.", field="instrument")
+
+
+def _resolve_account(account: BrokerAccount | str) -> BrokerAccount:
+    if isinstance(account, BrokerAccount) and account.pk is not None:
+        return account
+    found = BrokerAccount.objects.filter(code=str(account)).first()
+    if found is None:
+        raise OrderInvalid(f"No account {account!r}.", field="account")
+    return found
+
+
+def _unpublished_place(order: Order) -> OutboxMessage | None:
+    """Lock and return the order's ``order.place`` outbox row if the relay has not taken it.
+
+    ``skip_locked``: a row the relay is publishing right now counts as sent.
+    """
+    return (
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(published_at__isnull=True, type="order.place", data__client_order_id=str(order.client_order_id))
+        .first()
+    )
+
+
+def order_place_data(order: Order) -> dict[str, Any]:
+    """Return the ``order.place`` command of ``order`` as design.md defines it.
+
+    Optional keys whose value is absent (``limit_price``, ``stop_price``,
+    ``parent_client_order_id``, ``not_before``) are left out rather than sent as null.
+    """
+    instrument = order.instrument
+    data: dict[str, Any] = {
+        "client_order_id": str(order.client_order_id),
+        "account": order.account.code,
+        "symbol": instrument.symbol,
+        "sec_type": instrument.sec_type,
+        "exchange": instrument.exchange,
+        "currency": instrument.currency,
+        "side": order.side,
+        "quantity": _text(order.quantity),
+        "order_type": order.order_type,
+        "limit_price": _text(order.limit_price),
+        "stop_price": _text(order.stop_price),
+        "tif": order.tif,
+        "outside_rth": order.outside_rth,
+        "parent_client_order_id": str(order.parent.client_order_id) if order.parent_id else None,
+        "oca_group": order.oca_group,
+        "not_before": _ns(order.not_before),
+        "source": order.source,
+        "strategy": order.trading_session.strategy.name if order.trading_session_id else "",
+    }
+    return {key: value for key, value in data.items() if value is not None}
+
+
+# --- order entry -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_submit(
+    *,
+    actor: User | None,
+    account: BrokerAccount | str,
+    instrument: Instrument | str,
+    side: str,
+    quantity: Decimal | int | str,
+    order_type: str,
+    limit_price: Decimal | str | None = None,
+    stop_price: Decimal | str | None = None,
+    tif: str = "DAY",
+    outside_rth: bool = False,
+    parent: Order | None = None,
+    oca_group: str = "",
+    not_before: datetime | None = None,
+    source: str,
+    trading_session=None,
+    client_order_id: uuid.UUID | str | None = None,
+    via: str,
+) -> Order:
+    """Enter a new order: validate it, check the kill switch, the halt and the risk limits, and queue it.
+
+    Writes the order (``NEW``), its ``submitted`` event, an audit row and the ``order.place``
+    outbox row in one transaction. A ``client_order_id`` that already names an order of this
+    account returns that order unchanged, so a double-posted form creates one order.
+    ``actor=None`` is the desk itself (scheduler, monitor, strategy). ``account`` and
+    ``instrument`` may be given as objects or as an account code and a symbol.
+
+    Checks, in order: fields (side, type, TIF, source), quantity > 0, prices required by the
+    type and on the instrument's tick; membership and the ``orders.add_order`` permission; the
+    kill switch and the account halt; the instrument active and allowed; maximum quantity and
+    notional (a market order is measured at the last price and refused without one); maximum
+    position counting working orders on the same side; the price collar around the last
+    price; orders per minute; today's realized loss (orders that only reduce a position pass).
+
+    :raises OrderInvalid, OrderQuantityNotPositive, OrderPriceOffTick, OrderPriceNotPositive,
+        OrderLimitPriceRequired, OrderStopPriceRequired, OrderPriceNotAllowed,
+        OrderParentInvalid, OrderSessionNotRunning, InstrumentUnknown: bad input.
+    :raises AccountNotMember, PermissionRequired: the actor may not trade this account.
+    :raises DeskHalted, AccountHalted: trading is stopped.
+    :raises OrderClientIdConflict: the id names an order of another account.
+    :raises InstrumentInactive, InstrumentNotAllowed, RiskMaxQuantity, RiskMaxNotional,
+        RiskNoReferencePrice, RiskMaxPosition, RiskPriceCollar, RiskRate, RiskDailyLoss:
+        a risk limit refuses it.
+    """
+    account = _resolve_account(account)
+    require_actor(actor, account=account, perm="orders.add_order")
+    if client_order_id is not None:
+        try:
+            client_order_id = uuid.UUID(str(client_order_id))
+        except ValueError:
+            raise OrderInvalid("client_order_id is not a UUID.", field="client_order_id")
+        existing = Order.objects.filter(client_order_id=client_order_id).first()
+        if existing is not None:
+            if existing.account_id != account.pk:
+                raise OrderClientIdConflict(field="client_order_id")
+            return existing
+
+    validation.check_fields(side=side, order_type=order_type, tif=tif, source=source)
+    instrument = _resolve_instrument(instrument)
+    quantity = validation.to_decimal(quantity, field="quantity")
+    validation.check_quantity(quantity)
+    limit_price = validation.to_decimal(limit_price, field="limit_price")
+    stop_price = validation.to_decimal(stop_price, field="stop_price")
+    validation.check_prices(order_type, limit_price, stop_price, instrument)
+    if parent is not None and (
+        parent.account_id != account.pk or parent.instrument_id != instrument.pk or parent.status not in OPEN_STATUSES
+    ):
+        raise OrderParentInvalid(field="parent")
+    if trading_session is not None:
+        if trading_session.account_id != account.pk:
+            raise OrderInvalid("The trading session runs on another account.", field="trading_session")
+        if trading_session.status != "running":
+            raise OrderSessionNotRunning(field="trading_session")
+    if not_before is not None and timezone.is_naive(not_before):
+        raise OrderInvalid("not_before needs a time zone.", field="not_before")
+
+    # One order at a time per account: the counts below (rate, working quantity) cannot race.
+    account = BrokerAccount.objects.select_for_update().get(pk=account.pk)
+    _check_desk_open(account)
+    limits = risk_limit_for_account(account)
+    risk.check_instrument(limits=limits, instrument=instrument)
+    risk.check_size(
+        limits=limits, instrument=instrument, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+    )
+    current, projected = risk.check_position(
+        limits=limits, account=account, instrument=instrument, side=side, quantity=quantity
+    )
+    risk.check_collar(limits=limits, instrument=instrument, limit_price=limit_price, stop_price=stop_price)
+    risk.check_rate(limits=limits, account=account)
+    risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected)
+
+    fields: dict[str, Any] = {}
+    if client_order_id is not None:
+        fields["client_order_id"] = client_order_id
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                account=account,
+                instrument=instrument,
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                tif=tif,
+                outside_rth=bool(outside_rth),
+                parent=parent,
+                oca_group=oca_group or "",
+                not_before=not_before,
+                source=source,
+                trading_session=trading_session,
+                status=OrderStatus.NEW,
+                created_by=actor if actor is not None and actor.is_authenticated else None,
+                **fields,
+            )
+    except IntegrityError:
+        # The same client_order_id committed by a concurrent request: that one is the order.
+        existing = Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
+        if existing is None:
+            raise
+        if existing.account_id != account.pk:
+            raise OrderClientIdConflict(field="client_order_id")
+        return existing
+    _event(order, kind="submitted", to_status=OrderStatus.NEW, actor=actor, data={"source": source, "via": via})
+    audit_record(actor=actor, action="order.submit", obj=order, account=account, after=_snapshot(order), via=via)
+    outbox_enqueue(type="order.place", data=order_place_data(order))
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor: User | None, reason: str = "", via: str) -> Order:
+    """Cancel an order: locally when the broker never saw it, else ask the worker (``order.cancel``).
+
+    An order awaiting approval, or ``NEW`` whose ``order.place`` the relay has not published,
+    becomes ``CANCELLED`` at once and its command is withdrawn. A working order becomes
+    ``CANCEL_REQUESTED``; the broker's answer settles it. Cancelling an order whose cancel is
+    already requested changes nothing.
+
+    :raises AccountNotMember, PermissionRequired: the actor may not change this account's orders.
+    :raises OrderNotCancellable: the order is final.
+    """
+    require_actor(actor, account=order.account, perm="orders.change_order")
+    order = _lock_order(order)
+    if order.status == OrderStatus.CANCEL_REQUESTED:
+        return order
+    if order.status not in CANCELLABLE_STATUSES:
+        raise OrderNotCancellable(f"The order is {order.get_status_display().lower()}; it cannot be cancelled.")
+    before = _snapshot(order)
+    from_status = order.status
+    fields: set[str] = set()
+    unsent = None
+    if order.status == OrderStatus.NEW:
+        unsent = _unpublished_place(order)
+    if order.status == OrderStatus.PENDING_APPROVAL or unsent is not None:
+        if unsent is not None:
+            unsent.delete()
+        _set_status(order, OrderStatus.CANCELLED, fields)
+        kind = "cancelled"
+    else:
+        _set_status(order, OrderStatus.CANCEL_REQUESTED, fields)
+        outbox_enqueue(type="order.cancel", data={"client_order_id": str(order.client_order_id)})
+        kind = "cancel_requested"
+    _save(order, fields)
+    _event(
+        order, kind=kind, from_status=from_status, to_status=order.status, actor=actor, detail=reason, data={"via": via}
+    )
+    audit_record(
+        actor=actor,
+        action="order.cancel",
+        obj=order,
+        account=order.account,
+        before=before,
+        after={**_snapshot(order), "reason": reason},
+        via=via,
+    )
+    return order
+
+
+@transaction.atomic
+def order_modify(
+    *,
+    order: Order,
+    actor: User | None,
+    quantity: Decimal | int | str | None = None,
+    limit_price: Decimal | str | None = None,
+    stop_price: Decimal | str | None = None,
+    via: str,
+) -> Order:
+    """Change a working order's quantity or prices, re-checking the fields and the risk limits.
+
+    When the broker has not seen the order yet, its queued ``order.place`` is rewritten;
+    otherwise an ``order.modify`` command carries the changed keys. The status is unchanged.
+
+    :raises OrderModifyEmpty: nothing to change.
+    :raises OrderNotModifiable: the order is final, its cancel is requested, or its outcome is unknown.
+    :raises OrderQuantityNotPositive: the new quantity is not above what is already filled.
+    :raises AccountNotMember, PermissionRequired, DeskHalted, AccountHalted, and the price and
+        risk refusals of ``order_submit``.
+    """
+    require_actor(actor, account=order.account, perm="orders.change_order")
+    new_quantity = validation.to_decimal(quantity, field="quantity")
+    new_limit = validation.to_decimal(limit_price, field="limit_price")
+    new_stop = validation.to_decimal(stop_price, field="stop_price")
+    if new_quantity is None and new_limit is None and new_stop is None:
+        raise OrderModifyEmpty()
+    account = BrokerAccount.objects.select_for_update().get(pk=order.account_id)
+    order = _lock_order(order)
+    if order.status not in MODIFIABLE_STATUSES:
+        raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")
+    _check_desk_open(account)
+    instrument = order.instrument
+    target_quantity = new_quantity if new_quantity is not None else order.quantity
+    target_limit = new_limit if new_limit is not None else order.limit_price
+    target_stop = new_stop if new_stop is not None else order.stop_price
+    validation.check_quantity(target_quantity)
+    if target_quantity <= order.filled_quantity:
+        raise OrderQuantityNotPositive(
+            f"The new quantity must be above the {order.filled_quantity.normalize():f} already filled.",
+            field="quantity",
+        )
+    validation.check_prices(order.order_type, target_limit, target_stop, instrument)
+    limits = risk_limit_for_account(account)
+    risk.check_size(
+        limits=limits,
+        instrument=instrument,
+        quantity=target_quantity,
+        limit_price=target_limit,
+        stop_price=target_stop,
+    )
+    working = order.remaining_quantity if order.status in OPEN_STATUSES else ZERO
+    risk.check_position(
+        limits=limits,
+        account=account,
+        instrument=instrument,
+        side=order.side,
+        quantity=target_quantity - order.filled_quantity,
+        exclude_quantity=working,
+    )
+    risk.check_collar(limits=limits, instrument=instrument, limit_price=new_limit, stop_price=new_stop)
+    before = _snapshot(order)
+    changes: dict[str, str] = {}
+    fields: set[str] = set()
+    for name, value in (("quantity", new_quantity), ("limit_price", new_limit), ("stop_price", new_stop)):
+        if value is not None and value != getattr(order, name):
+            setattr(order, name, value)
+            fields.add(name)
+            changes[name] = _text(value)
+    if not changes:
+        return order
+    _save(order, fields)
+    unsent = _unpublished_place(order) if order.status == OrderStatus.NEW else None
+    if unsent is not None:
+        unsent.data = order_place_data(order)
+        unsent.save(update_fields=["data"])
+    elif order.status != OrderStatus.PENDING_APPROVAL:
+        outbox_enqueue(type="order.modify", data={"client_order_id": str(order.client_order_id), **changes})
+    _event(
+        order,
+        kind="modify_requested",
+        from_status=order.status,
+        to_status=order.status,
+        actor=actor,
+        data={**changes, "via": via},
+    )
+    audit_record(
+        actor=actor,
+        action="order.modify",
+        obj=order,
+        account=account,
+        before=before,
+        after=_snapshot(order),
+        via=via,
+    )
+    return order
+
+
+# --- broker events -----------------------------------------------------------------------------
+
+
+def _apply_status(
+    order: Order,
+    to_status: str,
+    *,
+    kind: str,
+    message_id: Any,
+    fields: set[str],
+    data: dict,
+    detail: str = "",
+) -> bool:
+    """Move ``order`` forward to ``to_status`` if the table allows it; record the event either way."""
+    from_status = order.status
+    if to_status == from_status and to_status != OrderStatus.PARTIALLY_FILLED:
+        applied = bool(fields)
+        note = detail or "no change of state"
+    elif can_transition(from_status, to_status):
+        _set_status(order, to_status, fields)
+        applied, note = True, detail
+    else:
+        applied = bool(fields)
+        direction = "backward" if RANK.get(to_status, 0) <= RANK[from_status] else "not allowed"
+        note = f"{from_status}→{to_status} {direction}: state kept" + (f"; {detail}" if detail else "")
+    _save(order, fields)
+    _event(
+        order,
+        kind=kind,
+        from_status=from_status,
+        to_status=order.status if applied else to_status,
+        applied=applied,
+        message_id=message_id,
+        detail=note,
+        data=data,
+    )
+    if from_status != order.status:
+        audit_record(
+            actor=None,
+            action=f"order.{kind.split('.')[-1]}",
+            obj=order,
+            account=order.account,
+            before={"status": from_status},
+            after=_snapshot(order),
+            via="bridge",
+        )
+    return applied
+
+
+@transaction.atomic
+def order_mark_accepted(*, client_order_id: Any, order_id: int, message_id: Any = None) -> Order | None:
+    """Record that the worker placed the order with IB ``order_id``: ``SUBMITTED`` if that is forward.
+
+    Returns None for an unknown order; a redelivered message changes nothing.
+    """
+    order = _lock_order_by_client_id(client_order_id)
+    if order is None or _already_seen(message_id):
+        return order
+    fields: set[str] = set()
+    if order_id is not None and order.ib_order_id != int(order_id):
+        order.ib_order_id = int(order_id)
+        fields.add("ib_order_id")
+    _apply_status(
+        order,
+        OrderStatus.SUBMITTED,
+        kind="order.accepted",
+        message_id=message_id,
+        fields=fields,
+        data={"order_id": order_id},
+    )
+    return order
+
+
+@transaction.atomic
+def order_mark_rejected(*, client_order_id: Any, code: str, reason: str, message_id: Any = None) -> Order | None:
+    """Record a refusal by the worker's gate or the broker: ``REJECTED`` with its code and reason.
+
+    Returns None for an unknown order; a redelivered message or a late rejection of a final
+    order changes nothing.
+    """
+    order = _lock_order_by_client_id(client_order_id)
+    if order is None or _already_seen(message_id):
+        return order
+    fields: set[str] = set()
+    if can_transition(order.status, OrderStatus.REJECTED):
+        order.reject_code, order.reject_reason = str(code)[:64], str(reason)[:500]
+        fields |= {"reject_code", "reject_reason"}
+    _apply_status(
+        order,
+        OrderStatus.REJECTED,
+        kind="order.rejected",
+        message_id=message_id,
+        fields=fields,
+        data={"code": code, "reason": reason},
+        detail=f"{code}: {reason}",
+    )
+    return order
+
+
+@transaction.atomic
+def order_mark_unknown(
+    *, client_order_id: Any, order_id: int | None = None, reason: str, message_id: Any = None
+) -> Order | None:
+    """Record that the order was sent and no answer came: ``SUBMIT_UNKNOWN``, and raise an alert.
+
+    Only reconciliation with the broker settles it; nothing is re-sent.
+    """
+    order = _lock_order_by_client_id(client_order_id)
+    if order is None or _already_seen(message_id):
+        return order
+    fields: set[str] = set()
+    if order_id is not None and order.ib_order_id is None:
+        order.ib_order_id = int(order_id)
+        fields.add("ib_order_id")
+    moved = order.status
+    _apply_status(
+        order,
+        OrderStatus.SUBMIT_UNKNOWN,
+        kind="order.unknown",
+        message_id=message_id,
+        fields=fields,
+        data={"order_id": order_id, "reason": reason},
+        detail=reason,
+    )
+    if moved != order.status:
+        alert_raise(
+            key=f"order.unknown:{order.client_order_id}",
+            kind="order.unknown",
+            severity=Alert.Severity.CRITICAL,
+            account=order.account,
+            message=f"Order {order} was sent and its outcome is unknown: {reason}"[:500],
+            data={"client_order_id": str(order.client_order_id), "order_id": order_id},
+        )
+    return order
+
+
+@transaction.atomic
+def order_apply_broker_status(
+    *,
+    client_order_id: Any,
+    status: str,
+    filled: Decimal | int | str,
+    remaining: Decimal | int | str,
+    avg_fill_price: Decimal | str | float | None,
+    order_id: int | None = None,
+    perm_id: int | None = None,
+    message_id: Any = None,
+) -> Order | None:
+    """Apply IB's ``orderStatus`` to the order: its state moves forward only, filled only grows.
+
+    ``status`` is IB's word (``Submitted``, ``Filled``…). A backward or unknown word is recorded
+    with ``applied=False``; the filled quantity and average price are taken only when the
+    broker's filled quantity is above ours. Returns None for an unknown order.
+    """
+    order = _lock_order_by_client_id(client_order_id)
+    if order is None or _already_seen(message_id):
+        return order
+    filled_qty = Decimal(str(filled or 0))
+    fields: set[str] = set()
+    if order_id is not None and order.ib_order_id is None:
+        order.ib_order_id = int(order_id)
+        fields.add("ib_order_id")
+    if perm_id and order.perm_id != int(perm_id):
+        order.perm_id = int(perm_id)
+        fields.add("perm_id")
+    if filled_qty > order.filled_quantity:
+        order.filled_quantity = filled_qty
+        fields.add("filled_quantity")
+        if avg_fill_price not in (None, "", 0):
+            order.average_fill_price = Decimal(str(avg_fill_price)).quantize(PRICE_STEP)
+            fields.add("average_fill_price")
+    target = status_from_broker(status, filled_qty, remaining)
+    if order.broker_status != status and (target is None or RANK[target] >= RANK[order.status]):
+        order.broker_status = str(status)[:32]
+        fields.add("broker_status")
+    data = {
+        "status": status,
+        "filled": str(filled),
+        "remaining": str(remaining),
+        "avg_fill_price": str(avg_fill_price),
+        "order_id": order_id,
+        "perm_id": perm_id,
+    }
+    if target is None:
+        _save(order, fields)
+        _event(
+            order,
+            kind="order.status",
+            from_status=order.status,
+            to_status=order.status,
+            applied=bool(fields),
+            message_id=message_id,
+            detail=f"unknown broker status {status!r}",
+            data=data,
+        )
+        return order
+    _apply_status(order, target, kind="order.status", message_id=message_id, fields=fields, data=data)
+    return order
+
+
+# --- fills and positions -----------------------------------------------------------------------
+
+
+def _load_lots(position: Position) -> list[pnl.Lot]:
+    return [
+        pnl.Lot(quantity=lot.quantity, price=lot.price, ref=lot.pk, opened_at=lot.opened_at)
+        for lot in position.lots.order_by("opened_at", "id")
+    ]
+
+
+def _store_lots(position: Position, before: list[pnl.Lot], after: list[pnl.Lot], fill: Fill) -> None:
+    kept = {lot.ref: lot for lot in after if lot.ref is not None and lot.ref != "new"}
+    for lot in before:
+        if lot.ref not in kept:
+            PositionLot.objects.filter(pk=lot.ref).delete()
+        elif kept[lot.ref].quantity != lot.quantity:
+            PositionLot.objects.filter(pk=lot.ref).update(quantity=kept[lot.ref].quantity)
+    for lot in after:
+        if lot.ref == "new":
+            PositionLot.objects.create(
+                position=position, fill=fill, quantity=lot.quantity, price=lot.price, opened_at=fill.executed_at
+            )
+
+
+def _order_fill_totals(order: Order) -> tuple[Decimal, Decimal | None]:
+    totals = Fill.objects.filter(order=order).aggregate(
+        quantity=Sum("quantity"),
+        value=Sum(
+            ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField(max_digits=38, decimal_places=10))
+        ),
+    )
+    quantity = totals["quantity"] or ZERO
+    average = (totals["value"] / quantity).quantize(PRICE_STEP) if quantity else None
+    return quantity, average
+
+
+def _apply_fill_to_order(order: Order, fill: Fill, message_id: Any) -> None:
+    order = _lock_order(order)
+    quantity, average = _order_fill_totals(order)
+    fields: set[str] = set()
+    if quantity > order.filled_quantity:
+        order.filled_quantity = quantity
+        order.average_fill_price = average
+        fields |= {"filled_quantity", "average_fill_price"}
+    target = OrderStatus.FILLED if order.filled_quantity >= order.quantity else OrderStatus.PARTIALLY_FILLED
+    _apply_status(
+        order,
+        target,
+        kind="order.filled",
+        message_id=message_id,
+        fields=fields,
+        data={"exec_id": fill.exec_id, "quantity": _text(fill.quantity), "price": _text(fill.price)},
+    )
+
+
+def _apply_fill_to_session(order: Order, realized: Decimal) -> None:
+    from strategies.models import TradingSession
+
+    session = TradingSession.objects.select_for_update().get(pk=order.trading_session_id)
+    session.realized_pnl += realized
+    session.trade_count += 1
+    if realized > 0:
+        session.win_count += 1
+    total = session.realized_pnl + session.unrealized_pnl
+    session.peak_pnl = max(session.peak_pnl, total)
+    session.max_drawdown = max(session.max_drawdown, session.peak_pnl - total)
+    session.save(update_fields=["realized_pnl", "trade_count", "win_count", "peak_pnl", "max_drawdown"])
+
+
+@transaction.atomic
+def fill_record(
+    *,
+    exec_id: str,
+    account: BrokerAccount,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal | int | str,
+    price: Decimal | str | float,
+    executed_at: datetime,
+    order: Order | None = None,
+    message_id: Any = None,
+) -> Fill | None:
+    """Record one execution and move the position (FIFO lots, realized PnL); None for a duplicate ``exec_id``.
+
+    Safe under concurrency: the position row is locked first, and the unique ``exec_id``
+    decides between two deliveries of the same execution. When the order is known its filled
+    quantity, average price and state follow the fills (forward only), and its trading
+    session's metrics are updated.
+
+    :raises FillInvalid: a bad side, a quantity that is not positive, a price below zero, or
+        an order of another account or instrument.
+    """
+    if not exec_id:
+        raise FillInvalid("A fill needs an exec_id.", field="exec_id")
+    if side not in Side.values:
+        raise FillInvalid(f"Unknown side {side!r}.", field="side")
+    quantity, price = Decimal(str(quantity)), Decimal(str(price))
+    if quantity <= 0 or not quantity.is_finite():
+        raise FillInvalid("A fill quantity must be positive.", field="quantity")
+    if price < 0 or not price.is_finite():
+        raise FillInvalid("A fill price cannot be negative.", field="price")
+    if order is not None and (order.account_id != account.pk or order.instrument_id != instrument.pk):
+        raise FillInvalid("The fill's account or instrument is not its order's.", field="order")
+    if Fill.objects.filter(exec_id=exec_id).exists():
+        return None
+
+    Position.objects.get_or_create(account=account, instrument=instrument)
+    position = Position.objects.select_for_update().get(account=account, instrument=instrument)
+    before = _load_lots(position)
+    after, realized = pnl.apply_fill(
+        before,
+        side=side,
+        quantity=quantity,
+        price=price,
+        multiplier=instrument.multiplier,
+        ref="new",
+        at=executed_at,
+    )
+    try:
+        with transaction.atomic():
+            fill = Fill.objects.create(
+                exec_id=exec_id,
+                order=order,
+                account=account,
+                instrument=instrument,
+                side=side,
+                quantity=quantity,
+                price=price,
+                executed_at=executed_at,
+                realized_pnl=realized.quantize(MONEY_STEP),
+            )
+    except IntegrityError:
+        # The same execution committed by a concurrent delivery while we waited for the lock.
+        return None
+    _store_lots(position, before, after, fill)
+    position_before = {"quantity": _text(position.quantity), "realized_pnl": _text(position.realized_pnl)}
+    position.quantity = pnl.net_quantity(after)
+    position.average_cost = pnl.average_cost(after).quantize(PRICE_STEP)
+    position.realized_pnl = (position.realized_pnl + realized).quantize(MONEY_STEP)
+    position.save(update_fields=["quantity", "average_cost", "realized_pnl", "updated_at"])
+    if order is not None:
+        _apply_fill_to_order(order, fill, message_id)
+        if order.trading_session_id:
+            _apply_fill_to_session(order, realized)
+    audit_record(
+        actor=None,
+        action="fill.record",
+        obj=fill,
+        account=account,
+        before=position_before,
+        after={
+            "exec_id": exec_id,
+            "side": side,
+            "quantity": _text(quantity),
+            "price": _text(price),
+            "position": _text(position.quantity),
+            "realized_pnl": _text(realized),
+        },
+        via="bridge",
+    )
+    return fill
+
+
+@transaction.atomic
+def fill_apply_commission(
+    *, exec_id: str, commission: Decimal | str | float, currency: str, realized_pnl: Decimal | str | float | None = None
+) -> Fill | None:
+    """Attach IB's commission report to a recorded fill; None when the fill is not (yet) recorded.
+
+    Applying the same report twice leaves the same values. IB's "no value" (the largest double)
+    for ``realized_pnl`` is stored as empty.
+    """
+    fill = Fill.objects.select_for_update().filter(exec_id=exec_id).first()
+    if fill is None:
+        return None
+    fill.commission = Decimal(str(commission)).quantize(MONEY_STEP)
+    fill.commission_currency = (currency or "")[:3]
+    broker_pnl = Decimal(str(realized_pnl)) if realized_pnl not in (None, "") else None
+    if broker_pnl is not None and (not broker_pnl.is_finite() or abs(broker_pnl) >= IB_UNSET_DOUBLE):
+        broker_pnl = None
+    fill.broker_realized_pnl = broker_pnl.quantize(MONEY_STEP) if broker_pnl is not None else None
+    fill.save(update_fields=["commission", "commission_currency", "broker_realized_pnl"])
+    return fill
+
+
+def instrument_record_price(*, instrument: Instrument, price: Decimal | str | float, at: datetime) -> bool:
+    """Store the instrument's last price if ``at`` is newer than the stored one; return whether it did.
+
+    One conditional UPDATE, so concurrent ticks never move the price back in time.
+    """
+    value = Decimal(str(price))
+    if not value.is_finite() or value <= 0:
+        return False
+    updated = Instrument.objects.filter(
+        Q(pk=instrument.pk) & (Q(last_price_at__isnull=True) | Q(last_price_at__lt=at))
+    ).update(last_price=value.quantize(PRICE_STEP), last_price_at=at)
+    if updated:
+        instrument.last_price, instrument.last_price_at = value.quantize(PRICE_STEP), at
+    return bool(updated)
+
+
+@transaction.atomic
+def position_record_broker(
+    *,
+    account: BrokerAccount,
+    instrument: Instrument,
+    quantity: Decimal | int | str,
+    average_cost: Decimal | str | float,
+    reported_at: datetime,
+) -> Position:
+    """Store what the broker reports for a position beside the book's own figures.
+
+    Forward only: an older report than the stored one is ignored. The book's quantity is not
+    touched; comparing the two is the monitor's job.
+    """
+    Position.objects.get_or_create(account=account, instrument=instrument)
+    position = Position.objects.select_for_update().get(account=account, instrument=instrument)
+    if position.broker_reported_at is not None and position.broker_reported_at > reported_at:
+        return position
+    position.broker_quantity = Decimal(str(quantity))
+    position.broker_average_cost = Decimal(str(average_cost)).quantize(PRICE_STEP)
+    position.broker_reported_at = reported_at
+    position.save(update_fields=["broker_quantity", "broker_average_cost", "broker_reported_at", "updated_at"])
+    return position
+
+
+# --- risk limits -------------------------------------------------------------------------------
+
+RISK_LIMIT_FIELDS = (
+    "max_order_quantity",
+    "max_order_notional",
+    "max_position",
+    "max_daily_loss",
+    "price_collar_pct",
+    "orders_per_minute",
+)
+
+
+def risk_limits_data(limits: RiskLimit) -> dict[str, Any]:
+    """Return the JSON the worker reads at ``{prefix}:risk:limits:{ACCOUNT}``.
+
+    Decimals are strings; ``allowed_symbols`` empty means every instrument.
+    """
+    return {
+        "account": limits.account.code,
+        "max_order_quantity": _text(limits.max_order_quantity),
+        "max_order_notional": _text(limits.max_order_notional),
+        "max_position": _text(limits.max_position),
+        "max_daily_loss": _text(limits.max_daily_loss),
+        "price_collar_pct": _text(Decimal(limits.price_collar_pct)),
+        "orders_per_minute": int(limits.orders_per_minute),
+        "allowed_symbols": allowed_symbols(limits),
+    }
+
+
+def risk_limits_publish(*, account: BrokerAccount) -> OutboxMessage:
+    """Queue ``account``'s current risk limits for the worker (stream ``risk``, type ``risk.limits``).
+
+    The relay SETs the data at ``{prefix}:risk:limits:{account code}``. An account without a
+    ``RiskLimit`` row publishes the model's defaults, which ``order_submit`` also applies.
+    """
+    return outbox_enqueue(type="risk.limits", stream="risk", data=risk_limits_data(risk_limit_for_account(account)))
+
+
+@transaction.atomic
+def risk_limit_update(*, risk_limit: RiskLimit, actor: User | None, via: str, **changes: Any) -> RiskLimit:
+    """Change an account's risk limits and publish them to the worker.
+
+    ``changes`` may hold any of ``RISK_LIMIT_FIELDS`` (non-negative numbers) and
+    ``allowed_instruments`` (instruments or symbols; empty allows every instrument).
+    A ``risk_limit`` not yet saved is created for its account.
+
+    :raises RiskLimitInvalid: an unknown field or a bad value.
+    :raises AccountNotMember, PermissionRequired: the actor may not change this account's limits.
+    """
+    account = risk_limit.account
+    require_actor(actor, account=account, perm="orders.change_risklimit")
+    unknown = set(changes) - set(RISK_LIMIT_FIELDS) - {"allowed_instruments"}
+    if unknown:
+        raise RiskLimitInvalid(f"Unknown risk limit field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
+    limits, _ = RiskLimit.objects.get_or_create(account=account)
+    limits = RiskLimit.objects.select_for_update().select_related("account").get(pk=limits.pk)
+    before = risk_limits_data(limits)
+    fields: list[str] = []
+    for name in RISK_LIMIT_FIELDS:
+        if name not in changes:
+            continue
+        try:
+            value = Decimal(str(changes[name]))
+        except ArithmeticError:
+            raise RiskLimitInvalid(f"{name} is not a number.", field=name)
+        if not value.is_finite() or value < 0:
+            raise RiskLimitInvalid(f"{name} must be zero or more.", field=name)
+        if name == "orders_per_minute":
+            if value != value.to_integral_value():
+                raise RiskLimitInvalid("orders_per_minute must be a whole number.", field=name)
+            value = int(value)
+        setattr(limits, name, value)
+        fields.append(name)
+    if fields:
+        limits.save(update_fields=[*fields, "updated_at"])
+    if "allowed_instruments" in changes:
+        instruments = [_resolve_instrument(item) for item in changes["allowed_instruments"] or []]
+        limits.allowed_instruments.set(instruments)
+    after = risk_limits_data(limits)
+    audit_record(
+        actor=actor, action="risk_limit.update", obj=limits, account=account, before=before, after=after, via=via
+    )
+    risk_limits_publish(account=account)
+    return limits

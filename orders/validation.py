@@ -1,0 +1,110 @@
+"""Checks of an order's own fields, before anything is read from the database."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from orders.exceptions import (
+    OrderInvalid,
+    OrderLimitPriceRequired,
+    OrderPriceNotAllowed,
+    OrderPriceNotPositive,
+    OrderPriceOffTick,
+    OrderQuantityNotPositive,
+    OrderStopPriceRequired,
+)
+from orders.models import QUANTITY, Instrument, OrderSource, OrderType, Side, TimeInForce
+
+QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY["decimal_places"])
+# Which prices each order type takes: (limit, stop).
+PRICES_OF_TYPE: dict[str, tuple[bool, bool]] = {
+    OrderType.MARKET: (False, False),
+    OrderType.LIMIT: (True, False),
+    OrderType.STOP: (False, True),
+    OrderType.STOP_LIMIT: (True, True),
+}
+
+
+def to_decimal(value, *, field: str) -> Decimal | None:
+    """Return ``value`` as a finite Decimal (None stays None).
+
+    :raises OrderInvalid: not a number.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise OrderInvalid(f"{field} is not a number: {value!r}.", field=field)
+    if not number.is_finite():
+        raise OrderInvalid(f"{field} is not a finite number.", field=field)
+    return number
+
+
+def check_choice(value: str, choices, *, field: str) -> str:
+    """Return ``value`` if it is one of ``choices``.
+
+    :raises OrderInvalid: it is not.
+    """
+    if value not in choices:
+        raise OrderInvalid(f"{field} must be one of {', '.join(choices)}; got {value!r}.", field=field)
+    return value
+
+
+def check_quantity(quantity: Decimal) -> None:
+    """Refuse a quantity that is not positive or has more precision than the book keeps.
+
+    :raises OrderQuantityNotPositive, OrderInvalid:
+    """
+    if quantity is None or quantity <= 0:
+        raise OrderQuantityNotPositive(field="quantity")
+    if quantity != quantity.quantize(QUANTITY_STEP) or quantity.adjusted() >= QUANTITY["max_digits"] - 4:
+        raise OrderInvalid("The quantity has too many digits.", field="quantity")
+
+
+def check_price_on_tick(price: Decimal, instrument: Instrument, *, field: str) -> None:
+    """Refuse a price that is not positive or not a whole number of the instrument's ticks.
+
+    :raises OrderPriceNotPositive, OrderPriceOffTick:
+    """
+    if price <= 0:
+        raise OrderPriceNotPositive(field=field)
+    if price % instrument.min_tick != 0:
+        raise OrderPriceOffTick(
+            f"{price} is not a multiple of {instrument.symbol}'s tick {instrument.min_tick.normalize()}.",
+            field=field,
+        )
+
+
+def check_prices(
+    order_type: str, limit_price: Decimal | None, stop_price: Decimal | None, instrument: Instrument
+) -> None:
+    """Refuse prices the order type needs but lacks, takes no such price, or off the tick.
+
+    :raises OrderLimitPriceRequired, OrderStopPriceRequired, OrderPriceNotAllowed,
+        OrderPriceNotPositive, OrderPriceOffTick:
+    """
+    takes_limit, takes_stop = PRICES_OF_TYPE[order_type]
+    if takes_limit and limit_price is None:
+        raise OrderLimitPriceRequired(field="limit_price")
+    if takes_stop and stop_price is None:
+        raise OrderStopPriceRequired(field="stop_price")
+    if not takes_limit and limit_price is not None:
+        raise OrderPriceNotAllowed(f"A {order_type} order takes no limit price.", field="limit_price")
+    if not takes_stop and stop_price is not None:
+        raise OrderPriceNotAllowed(f"A {order_type} order takes no stop price.", field="stop_price")
+    if limit_price is not None:
+        check_price_on_tick(limit_price, instrument, field="limit_price")
+    if stop_price is not None:
+        check_price_on_tick(stop_price, instrument, field="stop_price")
+
+
+def check_fields(*, side: str, order_type: str, tif: str, source: str) -> None:
+    """Refuse a side, order type, time in force or source outside its choices.
+
+    :raises OrderInvalid:
+    """
+    check_choice(side, Side.values, field="side")
+    check_choice(order_type, OrderType.values, field="order_type")
+    check_choice(tif, TimeInForce.values, field="tif")
+    check_choice(source, OrderSource.values, field="source")
