@@ -382,3 +382,25 @@ def risk_limits_publish(*, account: BrokerAccount) -> OutboxMessage:
     from orders.services import risk_limits_publish as publish
 
     return publish(account=account)
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, int]:
+    """Create the role groups and give each exactly the permissions ``accounts.roles`` grants.
+
+    The data migration does this once; run it again after adding models. Returns how many
+    permissions each role holds.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    from accounts.roles import ROLE_PERMISSIONS, expand
+
+    rows = list(Permission.objects.values_list("pk", "content_type__app_label", "codename"))
+    by_key = {(app, codename): pk for pk, app, codename in rows}
+    counts: dict[str, int] = {}
+    for role, rules in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=str(role))
+        granted = expand(rules, list(by_key))
+        group.permissions.set([by_key[key] for key in granted])
+        counts[str(role)] = len(granted)
+    return counts

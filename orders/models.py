@@ -135,6 +135,7 @@ class Order(models.Model):
             models.CheckConstraint(condition=models.Q(filled_quantity__gte=0), name="order_filled_not_negative"),
         ]
         indexes = [models.Index(fields=["account", "status"])]
+        permissions = [("approve_order", "Can approve orders awaiting approval")]
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity.normalize():f} {self.instrument} ({self.status})"
@@ -246,6 +247,27 @@ class RiskLimit(models.Model):
     orders_per_minute = models.PositiveIntegerField(default=60)
     allowed_instruments = models.ManyToManyField(
         Instrument, blank=True, related_name="+", help_text="Empty means every active instrument."
+    )
+    # Policies the monitoring loop applies (a strategy's parameters of the same names override them).
+    stop_loss_pct = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text="Protect every position with a stop this % beyond its average cost; empty: no stop.",
+    )
+    take_profit_pct = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text="Protect every position with a take-profit limit this % beyond its average cost; empty: none.",
+    )
+    stale_order_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A limit order working longer than this is stale; empty: never."
+    )
+    stale_order_action = models.CharField(
+        max_length=8, choices=[("reprice", "Re-price toward the touch"), ("cancel", "Cancel")], default="reprice"
+    )
+    stale_reprice_max = models.PositiveIntegerField(
+        default=3, help_text="Re-price a stale order at most this many times, then cancel it."
+    )
+    reject_retry_max = models.PositiveIntegerField(
+        default=0, help_text="Re-place an order rejected for a transient reason at most this many times."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,0 +1,58 @@
+"""The desk's roles as permission sets: what each Django group may do.
+
+The data migration ``orders.0003_roles`` creates the groups from this table; ``roles_sync``
+(in ``accounts.services``) re-applies it, e.g. after new models were added.
+"""
+
+from __future__ import annotations
+
+from accounts.models import Role
+
+# Apps whose models the roles cover.
+DOMAIN_APPS = ("accounts", "orders", "strategies")
+
+# Permissions by role, as "app_label.codename"; "app_label.view_*" means every view permission
+# of that app. Each role includes the one before it (except Admin, which holds everything).
+VIEWER = ("accounts.view_*", "orders.view_*", "strategies.view_*", "-accounts.view_user")
+TRADER = (
+    *VIEWER,
+    "orders.add_order",
+    "orders.change_order",
+    "orders.add_scheduledorder",
+    "orders.change_scheduledorder",
+    "strategies.change_tradingsession",
+)
+RISK_MANAGER = (
+    *TRADER,
+    "orders.change_risklimit",
+    "orders.approve_order",
+    "accounts.change_brokeraccount",
+    "accounts.change_killswitch",
+    "accounts.change_alert",
+)
+ADMIN = ("accounts.*", "orders.*", "strategies.*", "auth.*")
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    Role.VIEWER: VIEWER,
+    Role.TRADER: TRADER,
+    Role.RISK_MANAGER: RISK_MANAGER,
+    Role.ADMIN: ADMIN,
+}
+
+
+def expand(rules: tuple[str, ...], available: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Return the ``(app_label, codename)`` pairs of ``available`` that ``rules`` grant.
+
+    A rule is ``app.codename``, ``app.prefix*`` (a wildcard at the end) or ``-rule`` (removes).
+    """
+    granted: set[tuple[str, str]] = set()
+    removed: set[tuple[str, str]] = set()
+    for rule in rules:
+        target = removed if rule.startswith("-") else granted
+        app_label, _, pattern = rule.lstrip("-").partition(".")
+        for app, codename in available:
+            if app != app_label:
+                continue
+            if (pattern.endswith("*") and codename.startswith(pattern[:-1])) or codename == pattern:
+                target.add((app, codename))
+    return granted - removed

@@ -1,0 +1,67 @@
+"""Fixtures every test may use: people in each role, two accounts, an instrument, an API client."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from accounts.tests.factories import BrokerAccountFactory, UserFactory
+from orders.tests.factories import InstrumentFactory, RiskLimitFactory
+
+
+@pytest.fixture
+def account(db):
+    """A paper account with default risk limits; the role fixtures are its members."""
+    account = BrokerAccountFactory(code="DU0000001", name="Paper one")
+    RiskLimitFactory(account=account)
+    return account
+
+
+@pytest.fixture
+def other_account(db):
+    """A second account none of the role fixtures belongs to."""
+    account = BrokerAccountFactory(code="DU0000002", name="Paper two")
+    RiskLimitFactory(account=account)
+    return account
+
+
+@pytest.fixture
+def instrument(db):
+    """AAPL on SMART, tick 0.01, last traded at 100.00."""
+    return InstrumentFactory(symbol="AAPL", con_id=265598, last_price=Decimal("100.00"))
+
+
+@pytest.fixture
+def user(db):
+    """A signed-up person with no role and no account."""
+    return UserFactory(username="someone")
+
+
+@pytest.fixture
+def viewer(account):
+    return UserFactory(username="viewer", roles=[Role.VIEWER], accounts=[account])
+
+
+@pytest.fixture
+def trader(account):
+    return UserFactory(username="trader", roles=[Role.TRADER], accounts=[account])
+
+
+@pytest.fixture
+def risk_manager(account):
+    return UserFactory(username="risk", roles=[Role.RISK_MANAGER], accounts=[account])
+
+
+@pytest.fixture
+def admin_user(db):
+    """A superuser in the Admin group (pytest-django's ``admin_client`` signs in as this user)."""
+    return UserFactory(username="admin", roles=[Role.ADMIN], is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def api_client():
+    """An unauthenticated DRF client; call ``force_authenticate`` or log in as needed."""
+    return APIClient()
