@@ -1,0 +1,40 @@
+"""``python -m execution_worker``: run the worker until SIGTERM or SIGINT, then shut down cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+from execution_worker.config import ConfigError, WorkerConfig
+from execution_worker.worker import Worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("TC_WORKER_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s",
+    )
+    try:
+        config = WorkerConfig.from_env(argv)
+    except ConfigError as error:
+        print(f"execution_worker: {error}", file=sys.stderr)
+        return 2
+    worker = Worker(config)
+
+    def request_stop(signum, _frame) -> None:
+        logging.getLogger("execution_worker").info("signal %d: shutting down", signum)
+        worker.shutdown.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    worker.start()
+    while not worker.shutdown.wait(0.5):
+        pass
+    worker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

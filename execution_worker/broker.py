@@ -1,0 +1,184 @@
+"""The ibapi adapter: an EWrapper that never raises, and an EClient connection under a watchdog.
+
+Callbacks run in ibapi's ``run()`` thread; an exception escaping one would end that loop and drop
+the connection (tws-protocol.md §2.3), so every callback is forwarded to the worker's handler inside
+a catch-all that logs. ``connect()`` of ibapi 9.81 has no timeout; ``open_connection`` runs it in a
+thread and closes the socket from outside when it does not finish in time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ibapi.client import EClient
+from ibapi.contract import Contract
+from ibapi.order import Order
+from ibapi.wrapper import EWrapper
+
+log = logging.getLogger("execution_worker.broker")
+
+# ibapi logs every request at INFO with its full arguments; on the order path that costs more than
+# the send itself, so it is held at WARNING whatever the root level is.
+logging.getLogger("ibapi").setLevel(logging.WARNING)
+
+_FORWARDED = (
+    "nextValidId",
+    "managedAccounts",
+    "error",
+    "connectionClosed",
+    "currentTime",
+    "openOrder",
+    "openOrderEnd",
+    "orderStatus",
+    "execDetails",
+    "execDetailsEnd",
+    "commissionReport",
+    "position",
+    "positionEnd",
+    "accountSummary",
+    "accountSummaryEnd",
+    "tickPrice",
+    "tickSize",
+)
+
+
+class SafeWrapper(EWrapper):
+    """Forward the callbacks the worker uses to ``handler.on_<name>``; swallow and log any exception.
+
+    ``generation`` tags the connection the wrapper belongs to, so late callbacks of a closed
+    connection can be told apart from the current one's.
+    """
+
+    def __init__(self, handler, generation: int) -> None:
+        super().__init__()
+        self._handler = handler
+        self.generation = generation
+
+
+def _forwarder(name: str):
+    target = "on_" + name
+
+    def forward(self, *args):
+        try:
+            getattr(self._handler, target)(self.generation, *args)
+        except Exception:
+            log.exception("callback %s failed; the connection is kept", name)
+
+    forward.__name__ = name
+    return forward
+
+
+for _name in _FORWARDED:
+    setattr(SafeWrapper, _name, _forwarder(_name))
+
+
+class Connection:
+    """One TWS session: an EClient, its wrapper and the thread running ibapi's message loop."""
+
+    def __init__(self, client: EClient, wrapper: SafeWrapper) -> None:
+        self.client = client
+        self.wrapper = wrapper
+        self.thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.client.isConnected() and self.thread is not None and self.thread.is_alive()
+
+    def close(self) -> None:
+        """Disconnect; never raises (the socket may already be gone)."""
+        try:
+            self.client.disconnect()
+        except Exception:
+            log.debug("disconnect raised", exc_info=True)
+
+
+def open_connection(handler, generation: int, host: str, port: int, client_id: int, timeout: float) -> Connection:
+    """Connect to TWS and start the message loop, or give up after ``timeout`` seconds.
+
+    :raises ConnectionError: refused, closed during the handshake, or no handshake answer in time.
+    """
+    wrapper = SafeWrapper(handler, generation)
+    client = EClient(wrapper)
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def run_connect() -> None:
+        try:
+            client.connect(host, port, client_id)
+        except BaseException as error:  # the watchdog reports it; this thread must not die loudly
+            failure.append(error)
+        finally:
+            done.set()
+
+    connector = threading.Thread(target=run_connect, name=f"tws-connect-{generation}", daemon=True)
+    connector.start()
+    if not done.wait(timeout):
+        # A TWS that accepts the socket but never answers the handshake leaves connect() looping on
+        # 1 s socket timeouts; closing the socket makes it return.
+        conn = client.conn
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception:
+                pass
+        done.wait(2.0)
+        raise ConnectionError(f"no handshake from {host}:{port} within {timeout:.1f} s")
+    if failure:
+        raise ConnectionError(f"connect to {host}:{port} failed: {failure[0]!r}")
+    if not client.isConnected():
+        raise ConnectionError(f"could not connect to {host}:{port}")
+    connection = Connection(client, wrapper)
+    connection.thread = threading.Thread(target=_run_loop, args=(client,), name=f"tws-loop-{generation}", daemon=True)
+    connection.thread.start()
+    return connection
+
+
+def _run_loop(client: EClient) -> None:
+    try:
+        client.run()
+    except Exception:
+        log.exception("ibapi message loop ended with an error")
+
+
+def make_contract(symbol: str, sec_type: str, exchange: str, currency: str) -> Contract:
+    contract = Contract()
+    contract.symbol = symbol
+    contract.secType = sec_type
+    contract.exchange = exchange
+    contract.currency = currency
+    return contract
+
+
+def make_order(
+    *,
+    client_order_id: str,
+    account: str,
+    side: str,
+    quantity,
+    order_type: str,
+    limit_price,
+    stop_price,
+    tif: str,
+    outside_rth: bool,
+    oca_group: str,
+) -> Order:
+    """Build the ibapi Order; orderRef carries the client_order_id (invariant 1)."""
+    order = Order()
+    order.orderRef = client_order_id
+    order.account = account
+    order.action = side
+    order.totalQuantity = float(quantity)
+    order.orderType = order_type
+    if limit_price is not None:
+        order.lmtPrice = float(limit_price)
+    if stop_price is not None:
+        order.auxPrice = float(stop_price)
+    order.tif = tif
+    order.outsideRth = bool(outside_rth)
+    if oca_group:
+        order.ocaGroup = oca_group
+    # ibapi 9.81 defaults both to True and TWS >= 983 rejects such orders (10268/10269).
+    order.eTradeOnly = False
+    order.firmQuoteOnly = False
+    return order

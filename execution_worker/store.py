@@ -1,0 +1,120 @@
+"""The worker's durable state in Redis (``{prefix}:worker:…``) and its in-memory mirror.
+
+``orders`` maps client_order_id -> the order as the worker knows it (JSON); ``order_ids`` maps IB
+orderId -> client_order_id; ``max_order_id`` is the highest orderId ever allocated; ``halts`` maps
+account (or ``*``) -> halt reason. The client_order_id -> orderId record is written in one MULTI
+*before* placeOrder (invariant 2), so a redelivered or repeated command finds it and never places twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import redis
+
+# IB status words after which an order can no longer change.
+FINAL_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive", "rejected"})
+
+
+@dataclass
+class OrderRecord:
+    """What the worker remembers of one order intent.
+
+    ``state``: ``rejected`` (refused by the gate or TWS), ``scheduled`` (held for not_before),
+    ``placing`` (recorded, placeOrder not yet returned), ``sent`` (placeOrder written), ``unknown``
+    (sent, outcome unknown), or IB's own status word once TWS reported one.
+    """
+
+    client_order_id: str
+    account: str
+    symbol: str
+    side: str
+    quantity: str
+    order_type: str
+    limit_price: str | None = None
+    stop_price: str | None = None
+    tif: str = "DAY"
+    sec_type: str = "STK"
+    exchange: str = "SMART"
+    currency: str = "USD"
+    outside_rth: bool = False
+    oca_group: str = ""
+    order_id: int = 0
+    perm_id: int = 0
+    state: str = "placing"
+    not_before: int | None = None
+    placed_ns: int = 0
+    accepted: bool = False
+    retried: bool = False
+    reject_code: str = ""
+    reject_reason: str = ""
+    # Runtime only (not persisted): the producer's message for scheduled orders, last status seen.
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("extra")
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> OrderRecord:
+        data = json.loads(text)
+        data.pop("extra", None)
+        return cls(**data)
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class Store:
+    """Reads and writes of the worker's keys. Every method is one round trip."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.orders_key = f"{prefix}:worker:orders"
+        self.ids_key = f"{prefix}:worker:order_ids"
+        self.max_id_key = f"{prefix}:worker:max_order_id"
+        self.halts_key = f"{prefix}:worker:halts"
+
+    def load(self) -> tuple[dict[str, OrderRecord], int, dict[str, str]]:
+        """Return every order record, the highest allocated orderId and the halts."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.orders_key)
+        pipe.get(self.max_id_key)
+        pipe.hgetall(self.halts_key)
+        raw_orders, max_id, halts = pipe.execute()
+        records = {}
+        for value in raw_orders.values():
+            record = OrderRecord.from_json(value)
+            records[record.client_order_id] = record
+        halts_map = {k.decode(): v.decode() for k, v in halts.items()}
+        return records, int(max_id or 0), halts_map
+
+    def record_new(self, record: OrderRecord) -> bool:
+        """Durably claim ``record.client_order_id`` with its orderId (if any); False if it already exists."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hsetnx(self.orders_key, record.client_order_id, record.to_json())
+        if record.order_id:
+            pipe.hset(self.ids_key, str(record.order_id), record.client_order_id)
+            pipe.set(self.max_id_key, record.order_id)
+        created = pipe.execute()[0]
+        return bool(created)
+
+    def allocate(self, record: OrderRecord) -> None:
+        """Durably bind an already recorded (scheduled or retried) order to its new orderId."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.orders_key, record.client_order_id, record.to_json())
+        pipe.hset(self.ids_key, str(record.order_id), record.client_order_id)
+        pipe.set(self.max_id_key, record.order_id)
+        pipe.execute()
+
+    def save(self, record: OrderRecord) -> None:
+        self.client.hset(self.orders_key, record.client_order_id, record.to_json())
+
+    def set_halt(self, account: str, reason: str) -> None:
+        self.client.hset(self.halts_key, account, reason)
+
+    def clear_halt(self, account: str) -> None:
+        self.client.hdel(self.halts_key, account)
