@@ -12,6 +12,12 @@ from accounts.tests.factories import BrokerAccountFactory, UserFactory
 from orders.tests.factories import InstrumentFactory, RiskLimitFactory
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Hash test passwords with MD5: the real hasher costs ~0.3 s per user and proves nothing here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def account(db):
     """A paper account with default risk limits; the role fixtures are its members."""

@@ -21,6 +21,9 @@ class InstrumentFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("symbol", "sec_type", "exchange", "currency")
 
     symbol = factory.Sequence(lambda n: f"SYM{n}")
+    sec_type = "STK"
+    exchange = "SMART"
+    currency = "USD"
     primary_exchange = "NASDAQ"
     min_tick = Decimal("0.01")
     last_price = Decimal("100.00")
