@@ -1,3 +1,9 @@
 """WebSocket URL patterns; consumers live in ``streams.consumers``."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from streams.consumers import LiveConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+]

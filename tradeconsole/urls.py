@@ -1,7 +1,7 @@
 """URLs of the console: admin, health, API, live pages."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from tradeconsole import health
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
+    path("live/", include("streams.urls")),
 ]

@@ -1,0 +1,392 @@
+"""The event bridge: apply the worker's events to PostgreSQL through the services, then fan out.
+
+Consumer group ``bridge`` on ``{prefix}:events``. Each entry is decoded with
+``execution_worker.messages.decode`` and applied in one transaction by the handler of its type;
+the services are idempotent (``message_id`` on order events, unique ``exec_id`` on fills,
+forward-only states), so a redelivered entry is a no-op. Only after the commit is the entry
+acknowledged and the changed rows fanned out to the live pages.
+
+An entry that cannot be decoded, or that the services refuse (a domain error), goes to
+``{prefix}:dlq`` with the reason before it is acknowledged; one that fails for another reason
+(the database went away) stays pending and is retried, and after ``max_failures`` attempts it is
+dead-lettered too. After a restart the bridge reads its own pending entries first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+from django.db import close_old_connections, connection, transaction
+
+from accounts.models import BrokerAccount, ProcessHeartbeat
+from execution_worker import messages as m
+from orders.models import Order, OrderSource, Position
+from streams import keys, live, rows
+from streams.faults import faultpoint
+from streams.services import heartbeat_record, order_record_broker, outbox_acknowledge
+from streams.stream_reader import Entry, GroupReader, consumer_name
+from tradeconsole.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+GROUP = m.EVENTS_GROUP
+EXECUTION = "execution"
+
+
+class BridgeRefusal(ApplicationError):
+    """An event the bridge can never apply (unknown account, unknown order without a description)."""
+
+    code = "bridge.unapplicable"
+
+
+def _at(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def _account(code: str) -> BrokerAccount:
+    account = BrokerAccount.objects.filter(code=code).first()
+    if account is None:
+        raise BridgeRefusal(f"unknown account {code!r}")
+    return account
+
+
+@dataclass
+class Touched:
+    """What an applied event changed, to be rendered and fanned out after the commit."""
+
+    orders: set[int] = field(default_factory=set)
+    accounts: set[int] = field(default_factory=set)
+    positions: set[int] = field(default_factory=set)
+    processes: set[str] = field(default_factory=set)
+    gateway: bool = False
+
+    def merge(self, other: Touched) -> None:
+        self.orders |= other.orders
+        self.accounts |= other.accounts
+        self.positions |= other.positions
+        self.processes |= other.processes
+        self.gateway = self.gateway or other.gateway
+
+
+def _order_by_client_id(client_order_id: str) -> Order | None:
+    return Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
+
+
+def _touch_order(touched: Touched, order: Order | None) -> None:
+    if order is not None:
+        touched.orders.add(order.pk)
+        touched.accounts.add(order.account_id)
+
+
+def _ensure_order(message: m.OrderStatus | m.OrderFilled) -> Order | None:
+    """Find the order an event is about, recording one the console never saw (strategy or TWS).
+
+    An order XADDed by a strategy straight to the command stream is known by its
+    ``client_order_id`` only from the worker's events; one placed in TWS by hand has no
+    ``client_order_id`` and is keyed by ``perm_id``. Both are recorded when the event describes them.
+    """
+    order = _order_by_client_id(message.client_order_id)
+    if order is None and getattr(message, "perm_id", None):
+        order = Order.objects.filter(perm_id=message.perm_id).first()
+    if order is not None:
+        return order
+    description = {
+        "account": getattr(message, "account", None),
+        "symbol": getattr(message, "symbol", None),
+        "side": getattr(message, "side", None),
+        "quantity": getattr(message, "quantity", None),
+    }
+    if not all(description.values()):
+        return None
+    return order_record_broker(
+        client_order_id=message.client_order_id or None,
+        account=_account(description["account"]),
+        symbol=description["symbol"],
+        side=description["side"],
+        quantity=description["quantity"],
+        order_type=getattr(message, "order_type", None) or "MKT",
+        limit_price=getattr(message, "limit_price", None),
+        stop_price=getattr(message, "stop_price", None),
+        order_id=message.order_id,
+        perm_id=getattr(message, "perm_id", None),
+        source=OrderSource.EXTERNAL if message.external or not message.client_order_id else OrderSource.STRATEGY,
+        message_id=message.id,
+    )
+
+
+def apply_event(message: m.Message) -> Touched:
+    """Apply one decoded event through the services (inside the caller's transaction).
+
+    :raises ApplicationError: the services refused it (it will be dead-lettered).
+    """
+    from accounts import services as account_services
+    from orders import services as order_services
+    from orders.selectors import instrument_get
+
+    touched = Touched()
+    if isinstance(message, m.OrderAccepted):
+        order = order_services.order_mark_accepted(
+            client_order_id=message.client_order_id, order_id=message.order_id, message_id=message.id
+        )
+        outbox_acknowledge(client_order_id=message.client_order_id, types=("order.place",))
+        _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
+    elif isinstance(message, m.OrderRejected):
+        if message.action == "place":
+            order = order_services.order_mark_rejected(
+                client_order_id=message.client_order_id,
+                code=message.code,
+                reason=message.reason,
+                message_id=message.id,
+            )
+        else:
+            order = None
+        outbox_acknowledge(client_order_id=message.client_order_id, types=(f"order.{message.action}",))
+        _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
+    elif isinstance(message, m.OrderUnknown):
+        order = order_services.order_mark_unknown(
+            client_order_id=message.client_order_id,
+            order_id=message.order_id,
+            reason=message.reason,
+            message_id=message.id,
+        )
+        outbox_acknowledge(client_order_id=message.client_order_id, types=("order.place",))
+        _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
+    elif isinstance(message, m.OrderStatus):
+        order = _ensure_order(message)
+        if order is None:
+            raise BridgeRefusal(f"order.status for an unknown order (client_order_id {message.client_order_id!r})")
+        order = (
+            order_services.order_apply_broker_status(
+                client_order_id=str(order.client_order_id),
+                status=message.status,
+                filled=message.filled,
+                remaining=message.remaining,
+                avg_fill_price=message.avg_fill_price,
+                order_id=message.order_id,
+                perm_id=message.perm_id,
+                message_id=message.id,
+            )
+            or order
+        )
+        types = ("order.place", "order.modify", "order.cancel")
+        outbox_acknowledge(client_order_id=str(order.client_order_id), types=types)
+        _touch_order(touched, order)
+    elif isinstance(message, m.OrderFilled):
+        order = _ensure_order(message)
+        account = _account(message.account)
+        instrument = order.instrument if order is not None else instrument_get(symbol=message.symbol)
+        order_services.fill_record(
+            exec_id=message.exec_id,
+            account=account,
+            instrument=instrument,
+            side=message.side,
+            quantity=message.quantity,
+            price=message.price,
+            executed_at=datetime.fromisoformat(message.time),
+            order=order,
+            message_id=message.id,
+        )
+        _touch_order(touched, order)
+        touched.accounts.add(account.pk)
+        touched.positions |= set(
+            Position.objects.filter(account=account, instrument=instrument).values_list("pk", flat=True)
+        )
+    elif isinstance(message, m.OrderCommission):
+        order_services.fill_apply_commission(
+            exec_id=message.exec_id,
+            commission=message.commission,
+            currency=message.currency,
+            realized_pnl=message.realized_pnl,
+        )
+    elif isinstance(message, m.PositionSnapshot):
+        account = _account(message.account)
+        for item in message.positions:
+            instrument = instrument_get(symbol=item["symbol"], currency=item.get("currency", "USD"))
+            order_services.position_record_broker(
+                account=account,
+                instrument=instrument,
+                quantity=item["quantity"],
+                average_cost=item["avg_cost"],
+                reported_at=_at(message.ts),
+            )
+        touched.positions |= set(Position.objects.filter(account=account).values_list("pk", flat=True))
+    elif isinstance(message, m.AccountValues):
+        account = _account(message.account)
+        account_services.account_values_update(
+            account=account, values=message.values, currency=message.currency, reported_at=_at(message.ts)
+        )
+        touched.accounts.add(account.pk)
+    elif isinstance(message, m.GatewayStatus):
+        heartbeat_record(name=EXECUTION, seen_at=_at(message.ts), state=message.state, detail=message.detail)
+        touched.gateway = True
+        touched.processes.add(EXECUTION)
+    elif isinstance(message, m.WorkerHeartbeat):
+        data = {
+            "worker": message.worker,
+            "in_flight": message.in_flight,
+            "pacing_tokens": str(message.pacing_tokens),
+            "orders_sent": message.orders_sent,
+            "orders_rejected": message.orders_rejected,
+            "pacing_violations": message.pacing_violations,
+            "halted": list(message.halted),
+            "latency_ms": message.latency_ms,
+            "queue_ms": message.queue_ms,
+            "gate_ms": message.gate_ms,
+        }
+        heartbeat_record(
+            name=EXECUTION,
+            seen_at=_at(message.ts),
+            started_at=_at(message.started_at),
+            state=message.state or None,
+            data=data,
+        )
+        touched.gateway = True
+        touched.processes.add(EXECUTION)
+    else:
+        raise BridgeRefusal(f"{message.TYPE} is not an event the bridge applies")
+    return touched
+
+
+def fan_out(touched: Touched, fanout: live.Fanout, *, src_ts: int | None = None) -> None:
+    """Render the changed rows from the database and send them to their groups (after commit)."""
+    by_group: dict[str, list[dict]] = defaultdict(list)
+    if touched.orders:
+        for order in Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
+            pk__in=touched.orders
+        ):
+            by_group[live.account_group(order.account_id)].append(rows.order_row(order))
+    for account in BrokerAccount.objects.filter(pk__in=touched.accounts):
+        by_group[live.account_group(account.pk)].append(rows.account_row(account))
+    for position in Position.objects.select_related("account", "instrument").filter(pk__in=touched.positions):
+        by_group[live.account_group(position.account_id)].append(rows.position_row(position))
+    if touched.processes or touched.gateway:
+        beats = {b.name: b for b in ProcessHeartbeat.objects.filter(name__in=touched.processes | {EXECUTION})}
+        desk = by_group[live.DESK_GROUP]
+        if touched.gateway:
+            desk.append(rows.gateway_row(beats.get(EXECUTION)))
+        desk += [rows.process_row(beats[name]) for name in touched.processes if name in beats]
+    for group, group_rows in by_group.items():
+        if group_rows:
+            fanout.send(group, group_rows, src_ts=src_ts)
+
+
+@dataclass
+class EventBridge:
+    """The bridge's loop, one step at a time (read a batch, apply each entry, ack, fan out)."""
+
+    fanout: live.Fanout
+    consumer: str = field(default_factory=lambda: consumer_name("bridge"))
+    batch_size: int = 100
+    block_ms: int = 500
+    max_failures: int = 5
+    claim_every: float = 5.0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        # Bytes in, bytes out: an entry that is not UTF-8 must reach decode (and the DLQ), not crash the read.
+        self.client = redis.Redis.from_url(
+            _redis_url(), decode_responses=False, socket_connect_timeout=2, socket_keepalive=True
+        )
+        self.reader = GroupReader(
+            self.client, stream=keys.events_stream(), group=GROUP, consumer=self.consumer, dlq=keys.dlq_stream()
+        )
+        self.reader.ensure_group()
+        self._next_claim = time.monotonic() + self.claim_every
+        self._backoff = 0.0
+        self.applied = 0
+        self.dead_lettered = 0
+        self._failing: set[bytes] = set()
+
+    def step(self) -> int:
+        """Read one batch and handle every entry in it; return how many entries were handled.
+
+        Redis or database trouble is logged and backed off; it never ends the loop.
+        """
+        try:
+            if self._backoff:
+                self.stop.wait(self._backoff)
+            entries = self.reader.read(count=self.batch_size, block_ms=self.block_ms)
+            if time.monotonic() >= self._next_claim:
+                self._next_claim = time.monotonic() + self.claim_every
+                entries += self.reader.claim_stale(count=self.batch_size)
+            if not entries:
+                return 0
+            close_old_connections()
+            for entry in entries:
+                self.handle(entry)
+            close_old_connections()
+            self._backoff = 0.0
+            return len(entries)
+        except Exception:
+            self._backoff = min(5.0, max(0.1, self._backoff * 2))
+            logger.exception("bridge step failed; retrying in %.1f s", self._backoff)
+            self.reader.reread_pending()
+            close_old_connections()
+            return 0
+
+    def handle(self, entry: Entry) -> None:
+        """Apply one entry: decode, apply in a transaction, ack, fan out; dead-letter what can never apply.
+
+        :raises Exception: a failure that may pass (database, Redis); the entry stays pending.
+        """
+        try:
+            message = m.decode(entry.fields)
+        except m.MessageError as error:
+            logger.warning("dead-lettering undecodable event %s: %s", entry.entry_id, error)
+            self._dead_letter(entry, code=error.code, reason=str(error), attempts=1)
+            return
+        try:
+            with transaction.atomic():
+                touched = apply_event(message)
+        except ApplicationError as error:
+            logger.warning("dead-lettering %s %s: %s", message.TYPE, message.id, error.message)
+            self._dead_letter(entry, code=error.code, reason=error.message, attempts=1)
+            return
+        except Exception as error:
+            attempts = self.client.hincrby(keys.bridge_failures_key(), entry.entry_id, 1)
+            self._failing.add(entry.entry_id)
+            if attempts >= self.max_failures:
+                logger.exception("dead-lettering %s %s after %d failures", message.TYPE, message.id, attempts)
+                self._dead_letter(
+                    entry, code="bridge.failed", reason=f"{type(error).__name__}: {error}", attempts=attempts
+                )
+                return
+            self.reader.reread_pending()
+            raise
+        faultpoint("after_db_update_before_xack")
+        self.reader.ack(entry.entry_id)
+        if entry.entry_id in self._failing:
+            self._failing.discard(entry.entry_id)
+            self.client.hdel(keys.bridge_failures_key(), entry.entry_id)
+        self.applied += 1
+        try:
+            fan_out(touched, self.fanout, src_ts=message.ts)
+        except Exception:
+            # The change is committed; a page that misses it sees the gap or its next update.
+            logger.warning("fan-out of %s %s failed", message.TYPE, message.id, exc_info=True)
+
+    def _dead_letter(self, entry: Entry, *, code: str, reason: str, attempts: int) -> None:
+        self.reader.dead_letter(entry, code=code, reason=reason, attempts=attempts)
+        self.client.hdel(keys.bridge_failures_key(), entry.entry_id)
+        self.dead_lettered += 1
+
+    def run(self) -> None:
+        logger.info("bridge reading %s as %s/%s", keys.events_stream(), GROUP, self.consumer)
+        try:
+            while not self.stop.is_set():
+                self.step()
+        finally:
+            # This thread's database connection must not outlive the loop.
+            connection.close()
+
+
+def _redis_url() -> str:
+    from django.conf import settings
+
+    return settings.REDIS_URL

@@ -1,0 +1,67 @@
+"""The live pages: which row kinds each shows and which groups it needs, shared by views and consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    title: str
+    url_name: str
+    kinds: frozenset[str]
+    account_groups: bool = True
+    desk_group: bool = False
+    market_groups: bool = False
+
+
+PAGES: dict[str, Page] = {
+    page.name: page
+    for page in (
+        Page("desk", "Desk", "streams:desk", frozenset({"account", "gateway", "alert", "process"}), desk_group=True),
+        Page("blotter", "Orders blotter", "streams:blotter", frozenset({"order"})),
+        Page("positions", "Positions and PnL", "streams:positions", frozenset({"position", "pnl"})),
+        Page("sessions", "Strategy sessions", "streams:sessions", frozenset({"session"})),
+        Page(
+            "market", "Market watch", "streams:market", frozenset({"quote"}), account_groups=False, market_groups=True
+        ),
+        Page(
+            "system",
+            "System",
+            "streams:system",
+            frozenset({"process", "gateway", "system"}),
+            account_groups=False,
+            desk_group=True,
+        ),
+    )
+}
+
+
+def groups_for(page: Page, *, user_id: int, account_ids: set[int], symbols: list[str] = ()) -> list[str]:
+    """The Channels groups a page joins: derived on the server from the user's accounts, never asked for."""
+    from streams import live
+
+    groups = [live.user_group(user_id)]
+    if page.account_groups:
+        groups += [live.account_group(pk) for pk in sorted(account_ids)]
+    if page.desk_group:
+        groups.append(live.DESK_GROUP)
+    if page.market_groups:
+        groups += [live.market_group(symbol) for symbol in sorted(set(symbols))]
+    return groups
+
+
+def market_symbols(account_ids: set[int]) -> list[str]:
+    """Symbols the market watch shows: instruments with a position or an order on the accounts."""
+    from orders.models import Instrument
+
+    return sorted(
+        set(
+            Instrument.objects.filter(active=True)
+            .filter(models.Q(positions__account_id__in=account_ids) | models.Q(orders__account_id__in=account_ids))
+            .values_list("symbol", flat=True)
+        )
+    )

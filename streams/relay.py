@@ -1,0 +1,210 @@
+"""The outbox relay: publish committed ``OutboxMessage`` rows to Redis, in order, never skipping one.
+
+Rows are claimed with ``SELECT … WHERE published_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED``
+(never "id > last id", which skips a row whose transaction commits late). A row is marked
+published only after Redis accepted it, so a crash between the two republishes it with the same
+message id, which the worker deduplicates. ``stream="risk"`` rows are not stream entries: they
+SET the account's limits at ``{prefix}:risk:limits:{ACCOUNT}``.
+
+A commit wakes the relay at once (``signals.py`` pushes to ``relay_wake_key`` on commit); without
+a wake-up it polls every ``poll_seconds``. The sweep republishes commands the worker never
+acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import OutboxMessage
+from streams import keys
+from streams.faults import faultpoint
+from streams.redis_client import get_redis
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+# Commands are the worker's inbox: keep plenty, the worker acknowledges in milliseconds.
+COMMANDS_MAXLEN = 100_000
+# Command types whose receipt the worker's events prove (order.* events name the client_order_id).
+ACKNOWLEDGEABLE = {"order.place", "order.cancel", "order.modify"}
+
+
+def stream_fields(row: OutboxMessage) -> dict[str, str]:
+    """Return the five fields of the stream entry for ``row`` (``v``, ``type``, ``id``, ``ts``, ``data``).
+
+    ``ts`` is the time of publication; the worker measures its queueing delay from it.
+    """
+    return {
+        "v": SCHEMA_VERSION,
+        "type": row.type,
+        "id": str(row.message_id),
+        "ts": str(time.time_ns()),
+        "data": json.dumps(row.data, separators=(",", ":"), sort_keys=True, default=str),
+    }
+
+
+def _write(pipe: redis.client.Pipeline, row: OutboxMessage) -> None:
+    if row.stream == "risk":
+        account = row.data.get("account", "")
+        limits = row.data.get("limits", row.data)
+        pipe.set(keys.risk_limits_key(account), json.dumps(limits, separators=(",", ":"), sort_keys=True, default=str))
+    else:
+        stream = keys.commands_stream() if row.stream == "commands" else f"{keys.prefix()}:{row.stream}"
+        pipe.xadd(stream, stream_fields(row), maxlen=COMMANDS_MAXLEN, approximate=True)
+
+
+def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None) -> int:
+    """Publish up to ``batch_size`` unpublished rows in id order; return how many were published.
+
+    Rows locked by another relay are skipped, not waited for. One pipeline carries the batch,
+    so the entries reach the stream in id order. If Redis fails, nothing is marked and the
+    transaction rolls back: the rows are retried on the next pass.
+
+    :raises redis.RedisError: Redis is unreachable (the caller backs off and retries).
+    """
+    client = client or get_redis()
+    with transaction.atomic():
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True)
+            .order_by("id")[:batch_size]
+        )
+        if not rows:
+            return 0
+        pipe = client.pipeline(transaction=False)
+        for row in rows:
+            _write(pipe, row)
+        pipe.execute()
+        faultpoint("after_xadd_before_mark")
+        now = timezone.now()
+        risk_ids = [row.id for row in rows if row.stream == "risk"]
+        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
+            published_at=now, publish_count=F("publish_count") + 1
+        )
+        if risk_ids:
+            # A SET is its own receipt: the worker reads the key, it never answers it.
+            OutboxMessage.objects.filter(id__in=risk_ids).update(acknowledged_at=now)
+    return len(rows)
+
+
+def republish_unacknowledged(
+    *,
+    older_than: timedelta = timedelta(seconds=10),
+    max_publishes: int = 5,
+    batch_size: int = 100,
+    client: redis.Redis | None = None,
+) -> int:
+    """Publish again the commands the worker has not acknowledged ``older_than`` after publication.
+
+    This covers a stream entry lost by Redis (a restart inside the AOF window, a trimmed
+    stream). The message id is the same, so the worker applies it at most once. A row is
+    republished at most ``max_publishes`` times in all; after that it stays for a person to see.
+
+    :raises redis.RedisError: Redis is unreachable.
+    """
+    client = client or get_redis()
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(published_at__lt=cutoff),
+                acknowledged_at__isnull=True,
+                stream="commands",
+                type__in=ACKNOWLEDGEABLE,
+                publish_count__lt=max_publishes,
+            )
+            .order_by("id")[:batch_size]
+        )
+        if not rows:
+            return 0
+        pipe = client.pipeline(transaction=False)
+        for row in rows:
+            _write(pipe, row)
+        pipe.execute()
+        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
+            published_at=timezone.now(), publish_count=F("publish_count") + 1
+        )
+    logger.warning("relay republished %d unacknowledged command(s)", len(rows))
+    return len(rows)
+
+
+def wake(client: redis.Redis | None = None) -> None:
+    """Tell a waiting relay that rows were committed (called on commit; never raises)."""
+    try:
+        client = client or get_redis()
+        pipe = client.pipeline(transaction=False)
+        pipe.lpush(keys.relay_wake_key(), "1")
+        pipe.ltrim(keys.relay_wake_key(), 0, 15)
+        pipe.expire(keys.relay_wake_key(), 60)
+        pipe.execute()
+    except redis.RedisError:
+        # The relay's poll publishes the row anyway; a wake-up is only a shortcut.
+        logger.warning("could not wake the relay; it will publish on its next poll", exc_info=True)
+
+
+@dataclass
+class RelayLoop:
+    """The relay's loop, one step at a time: wait for a wake-up or the poll interval, then publish."""
+
+    poll_seconds: float = 0.5
+    sweep_seconds: float = 5.0
+    unacknowledged_after: timedelta = timedelta(seconds=10)
+    batch_size: int = 100
+    stop: threading.Event | None = None
+
+    def __post_init__(self) -> None:
+        self.stop = self.stop or threading.Event()
+        self._next_sweep = time.monotonic() + self.sweep_seconds
+        self._backoff = 0.0
+
+    def step(self) -> int:
+        """Wait for work (at most ``poll_seconds``), publish every pending row, sweep when due.
+
+        Returns how many rows were published. Redis or database errors are logged and backed
+        off (0.1 s doubling to 5 s); they never end the loop.
+        """
+        client = get_redis()
+        published = 0
+        try:
+            if self._backoff:
+                self.stop.wait(self._backoff)
+            # BLPOP's timeout is whole or fractional seconds; a wake-up ends the wait at once.
+            popped = client.blpop([keys.relay_wake_key()], timeout=self.poll_seconds)
+            if popped:
+                client.delete(keys.relay_wake_key())
+            close_old_connections()
+            while True:
+                count = publish_pending(batch_size=self.batch_size, client=client)
+                published += count
+                if count < self.batch_size:
+                    break
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.sweep_seconds
+                republish_unacknowledged(older_than=self.unacknowledged_after, client=client)
+            self._backoff = 0.0
+        except Exception:
+            self._backoff = min(5.0, max(0.1, self._backoff * 2))
+            logger.exception("relay step failed; retrying in %.1f s", self._backoff)
+            close_old_connections()
+        return published
+
+    def run(self) -> None:
+        """Step until ``stop`` is set (SIGTERM sets it)."""
+        logger.info("relay running (poll %.1f s, sweep every %.0f s)", self.poll_seconds, self.sweep_seconds)
+        try:
+            while not self.stop.is_set():
+                self.step()
+        finally:
+            # This thread's database connection must not outlive the loop.
+            connection.close()

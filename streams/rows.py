@@ -1,0 +1,220 @@
+"""What one row of a live page shows: a plain dict built from the database, rendered by one template.
+
+The same builder feeds the first load (the view renders ``streams/rows/<kind>.html`` with it) and
+the live update (the bridge sends the dict through the channel layer and the consumer renders the
+same template with it), so a row looks the same either way. Values are strings, ints, bools or
+None so that they travel as JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from accounts.models import AccountValue, Alert, BrokerAccount, ProcessHeartbeat
+from orders.models import Order, Position
+from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
+from strategies.models import TradingSession
+
+ACCOUNT_TAGS = ("NetLiquidation", "BuyingPower", "DailyPnL", "RealizedPnL", "UnrealizedPnL")
+
+
+def _num(value: Decimal | None, places: int | None = None) -> str:
+    if value is None:
+        return ""
+    if places is not None:
+        return f"{value:,.{places}f}"
+    text = f"{value.normalize():f}"
+    return text
+
+
+def _time(value) -> str:
+    return timezone.localtime(value).strftime("%H:%M:%S") if value else ""
+
+
+def row(kind: str, dom_id: str, ctx: dict, *, account_id: int | None = None) -> dict:
+    """Wrap a context as a fan-out row: ``kind`` picks the template, ``id`` the element it replaces."""
+    return {"kind": kind, "id": dom_id, "account_id": account_id, "ctx": ctx}
+
+
+def order_row(order: Order) -> dict:
+    """The blotter row of ``order`` (load ``instrument``, ``account``, ``trading_session__strategy``)."""
+    session = order.trading_session
+    ctx = {
+        "pk": order.pk,
+        "client_order_id": str(order.client_order_id),
+        "short_id": str(order.client_order_id)[:8],
+        "account_id": order.account_id,
+        "account": order.account.code,
+        "symbol": order.instrument.symbol,
+        "side": order.side,
+        "quantity": _num(order.quantity),
+        "order_type": order.order_type,
+        "limit_price": _num(order.limit_price),
+        "stop_price": _num(order.stop_price),
+        "status": order.status,
+        "status_label": order.get_status_display(),
+        "filled_quantity": _num(order.filled_quantity),
+        "average_fill_price": _num(order.average_fill_price),
+        "source": order.source,
+        "strategy_id": session.strategy_id if session else None,
+        "strategy": session.strategy.name if session else "",
+        "reject_reason": order.reject_reason,
+        "created_at": _time(order.created_at),
+        "updated_at": _time(order.updated_at),
+        "working": order.status in WORKING_STATUSES,
+        "final": order.status in FINAL_STATUSES,
+        "cancellable": order.status in CANCELLABLE_STATUSES,
+    }
+    return row("order", f"order-{order.pk}", ctx, account_id=order.account_id)
+
+
+def order_row_by_id(order_id: int) -> dict | None:
+    order = (
+        Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(pk=order_id).first()
+    )
+    return order_row(order) if order else None
+
+
+def account_row(account: BrokerAccount) -> dict:
+    """The desk row of one account: its broker values, halted badge and open order count."""
+    values = {v.tag: v for v in AccountValue.objects.filter(account=account, tag__in=ACCOUNT_TAGS)}
+    counts = Order.objects.filter(account=account).aggregate(open=Count("id", filter=Q(status__in=WORKING_STATUSES)))
+
+    def value(tag: str) -> str:
+        found = values.get(tag)
+        if found is None:
+            return ""
+        try:
+            return f"{Decimal(found.value):,.2f}"
+        except ArithmeticError:
+            return found.value
+
+    updated = max((v.updated_at for v in values.values()), default=None)
+    ctx = {
+        "pk": account.pk,
+        "code": account.code,
+        "name": account.name,
+        "kind": account.kind,
+        "trading_enabled": account.trading_enabled,
+        "halted_reason": account.halted_reason,
+        "net_liquidation": value("NetLiquidation"),
+        "buying_power": value("BuyingPower"),
+        "daily_pnl": value("DailyPnL"),
+        "open_orders": counts["open"],
+        "values_at": _time(updated),
+    }
+    return row("account", f"account-{account.pk}", ctx, account_id=account.pk)
+
+
+def position_row(position: Position) -> dict:
+    """The positions-page row: quantity, cost, last price, unrealized and realized PnL."""
+    instrument = position.instrument
+    last = instrument.last_price
+    unrealized = None
+    if last is not None and position.quantity:
+        unrealized = (last - position.average_cost) * position.quantity * instrument.multiplier
+    mismatch = position.broker_quantity is not None and position.broker_quantity != position.quantity
+    ctx = {
+        "pk": position.pk,
+        "account_id": position.account_id,
+        "account": position.account.code,
+        "symbol": instrument.symbol,
+        "quantity": _num(position.quantity),
+        "average_cost": _num(position.average_cost, 4),
+        "last_price": _num(last),
+        "last_price_at": _time(instrument.last_price_at),
+        "unrealized_pnl": _num(unrealized, 2),
+        "unrealized_negative": unrealized is not None and unrealized < 0,
+        "realized_pnl": _num(position.realized_pnl, 2),
+        "realized_negative": position.realized_pnl < 0,
+        "broker_quantity": _num(position.broker_quantity),
+        "mismatch": mismatch,
+    }
+    return row("position", f"position-{position.pk}", ctx, account_id=position.account_id)
+
+
+def session_row(session: TradingSession) -> dict:
+    """The strategy-sessions row: status, PnL, drawdown, trades and which controls apply."""
+    pnl = session.realized_pnl + session.unrealized_pnl
+    ctx = {
+        "pk": session.pk,
+        "strategy": session.strategy.name,
+        "account_id": session.account_id,
+        "account": session.account.code,
+        "status": session.status,
+        "status_label": session.get_status_display(),
+        "pnl": _num(pnl, 2),
+        "pnl_negative": pnl < 0,
+        "realized_pnl": _num(session.realized_pnl, 2),
+        "unrealized_pnl": _num(session.unrealized_pnl, 2),
+        "max_drawdown": _num(session.max_drawdown, 2),
+        "trade_count": session.trade_count,
+        "win_count": session.win_count,
+        "started_at": _time(session.started_at),
+        "can_pause": session.status == TradingSession.Status.RUNNING,
+        "can_resume": session.status == TradingSession.Status.PAUSED,
+        "can_stop": session.status
+        in (TradingSession.Status.RUNNING, TradingSession.Status.PAUSED, TradingSession.Status.PENDING),
+    }
+    return row("session", f"session-{session.pk}", ctx, account_id=session.account_id)
+
+
+def process_row(heartbeat: ProcessHeartbeat, *, stale_after: float = 15.0) -> dict:
+    """The system-page row of one process: last heartbeat, age, state and its figures."""
+    age = (timezone.now() - heartbeat.last_seen_at).total_seconds()
+    data = heartbeat.data or {}
+    ctx = {
+        "name": heartbeat.name,
+        "state": heartbeat.state,
+        "detail": heartbeat.detail,
+        "last_seen_at": _time(heartbeat.last_seen_at),
+        "started_at": _time(heartbeat.started_at),
+        "stale": age > stale_after,
+        "figures": ", ".join(f"{k}={v}" for k, v in sorted(data.items()) if not isinstance(v, dict | list))[:300],
+    }
+    return row("process", f"process-{heartbeat.name}", ctx)
+
+
+def gateway_row(heartbeat: ProcessHeartbeat | None) -> dict:
+    """The desk's gateway badge, from the execution worker's heartbeat row."""
+    ctx = {
+        "state": heartbeat.state if heartbeat else "unknown",
+        "detail": heartbeat.detail if heartbeat else "no heartbeat from the execution worker yet",
+        "last_seen_at": _time(heartbeat.last_seen_at) if heartbeat else "",
+        "ready": bool(heartbeat and heartbeat.state == "ready"),
+        "stale": not heartbeat or (timezone.now() - heartbeat.last_seen_at).total_seconds() > 15,
+    }
+    return row("gateway", "gateway", ctx)
+
+
+def alert_row(alert: Alert) -> dict:
+    ctx = {
+        "pk": alert.pk,
+        "severity": alert.severity,
+        "status": alert.status,
+        "message": alert.message,
+        "account": alert.account.code if alert.account_id else "",
+        "raised_at": _time(alert.raised_at),
+    }
+    return row("alert", f"alert-{alert.pk}", ctx, account_id=alert.account_id)
+
+
+def quote_row(symbol: str, fields: dict[str, str], at_ns: int | None = None) -> dict:
+    """The market-watch row of one symbol from a ``{prefix}:md:<symbol>`` entry."""
+    dom_id = "quote-" + "".join(c if c.isalnum() else "_" for c in symbol)
+    ctx = {
+        "dom_id": dom_id,
+        "symbol": symbol,
+        "bid": fields.get("bid", ""),
+        "ask": fields.get("ask", ""),
+        "last": fields.get("last", ""),
+        "bid_size": fields.get("bid_size", ""),
+        "ask_size": fields.get("ask_size", ""),
+        "last_size": fields.get("last_size", ""),
+        "at": _time(datetime.fromtimestamp(at_ns / 1e9, tz=UTC)) if at_ns else "",
+    }
+    return row("quote", dom_id, ctx)

@@ -1,0 +1,144 @@
+"""Writes owned by the stream side: process heartbeats and the worker's receipt of outbox commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import OutboxMessage, ProcessHeartbeat
+
+
+@transaction.atomic
+def heartbeat_record(
+    *,
+    name: str,
+    seen_at: datetime | None = None,
+    started_at: datetime | None = None,
+    state: str | None = None,
+    detail: str | None = None,
+    data: dict | None = None,
+) -> ProcessHeartbeat:
+    """Record a sign of life of process ``name``; fields given as None keep their stored value.
+
+    Forward-only: a heartbeat older than the stored one (a late, redelivered event) changes nothing.
+    Heartbeats are not desk decisions, so no audit row is written.
+    """
+    seen_at = seen_at or timezone.now()
+    beat, created = ProcessHeartbeat.objects.select_for_update().get_or_create(
+        name=name[:64],
+        defaults={
+            "last_seen_at": seen_at,
+            "started_at": started_at,
+            "state": (state or "")[:32],
+            "detail": (detail or "")[:255],
+            "data": data or {},
+        },
+    )
+    if created or beat.last_seen_at > seen_at:
+        return beat
+    beat.last_seen_at = seen_at
+    fields = ["last_seen_at"]
+    if started_at is not None:
+        beat.started_at = started_at
+        fields.append("started_at")
+    if state is not None:
+        beat.state = state[:32]
+        fields.append("state")
+    if detail is not None:
+        beat.detail = detail[:255]
+        fields.append("detail")
+    if data is not None:
+        beat.data = data
+        fields.append("data")
+    beat.save(update_fields=fields)
+    return beat
+
+
+def outbox_acknowledge(*, client_order_id: str, types: tuple[str, ...]) -> int:
+    """Mark the commands of ``types`` about ``client_order_id`` as received by the worker.
+
+    The worker's events about an order prove it read the command; the relay's sweep stops
+    republishing it. Returns how many rows were marked (0 when already marked).
+    """
+    return OutboxMessage.objects.filter(
+        acknowledged_at__isnull=True,
+        published_at__isnull=False,
+        type__in=types,
+        data__client_order_id=str(client_order_id),
+    ).update(acknowledged_at=timezone.now())
+
+
+@transaction.atomic
+def order_record_broker(
+    *,
+    client_order_id: str | None,
+    account,
+    symbol: str,
+    side: str,
+    quantity,
+    order_type: str = "MKT",
+    limit_price=None,
+    stop_price=None,
+    order_id: int | None = None,
+    perm_id: int | None = None,
+    source: str,
+    message_id=None,
+):
+    """Record an order the console learns of only from the broker's events, and return it.
+
+    Two cases (design.md): a strategy XADDed ``order.place`` straight to the command stream
+    (``source="strategy"``, known by its ``client_order_id``), or someone placed it in TWS by hand
+    (``source="external"``, no ``client_order_id`` of ours: keyed by ``perm_id``, a fresh UUID is
+    minted for the row). Idempotent: an order already recorded under that id is returned as is.
+    The row starts ``SUBMITTED`` (the broker has it); the event that revealed it then moves it on.
+
+    :raises InstrumentUnknown: ``symbol`` names no instrument of the desk.
+    """
+    from accounts.services import audit_record
+    from orders.models import Order, OrderEvent, OrderStatus
+    from orders.selectors import instrument_get
+
+    existing = None
+    if client_order_id:
+        existing = Order.objects.select_for_update().filter(client_order_id=client_order_id).first()
+    elif perm_id:
+        existing = Order.objects.select_for_update().filter(perm_id=perm_id).first()
+    if existing is not None:
+        return existing
+    instrument = instrument_get(symbol=symbol)
+    fields = {
+        "account": account,
+        "instrument": instrument,
+        "side": side,
+        "quantity": quantity,
+        "order_type": order_type if order_type in {"MKT", "LMT", "STP", "STP LMT"} else "MKT",
+        "limit_price": limit_price,
+        "stop_price": stop_price,
+        "source": source,
+        "status": OrderStatus.SUBMITTED,
+        "ib_order_id": order_id,
+        "perm_id": perm_id,
+        "submitted_at": timezone.now(),
+    }
+    if client_order_id:
+        fields["client_order_id"] = client_order_id
+    order = Order.objects.create(**fields)
+    OrderEvent.objects.create(
+        order=order,
+        kind="recorded_from_broker",
+        from_status="",
+        to_status=order.status,
+        detail=f"{source} order first seen in the broker's events",
+        data={"order_id": order_id, "perm_id": perm_id},
+    )
+    audit_record(
+        actor=None,
+        action="order.record_broker",
+        obj=order,
+        account=account,
+        after={"source": source, "perm_id": perm_id, "client_order_id": str(order.client_order_id)},
+        via="bridge",
+    )
+    return order

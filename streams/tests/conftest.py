@@ -1,0 +1,65 @@
+"""Fixtures of the streams tests: a clean key space on the real Redis, order submission, stream reads."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+
+from streams.redis_client import get_redis
+
+
+@pytest.fixture
+def redis_client():
+    """The real Redis of ``REDIS_URL``, with this deployment's keys (``{prefix}:*``) wiped before and after."""
+    client = get_redis()
+
+    def wipe() -> None:
+        keys = list(client.scan_iter(match=f"{settings.STREAM_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+    wipe()
+    yield client
+    wipe()
+
+
+@pytest.fixture
+def submit(trader, account, instrument):
+    """Enter a limit order as the trader through ``order_submit`` and return it."""
+    from orders.services import order_submit
+
+    def enter(**changes):
+        fields = {
+            "actor": trader,
+            "account": account,
+            "instrument": instrument,
+            "side": "BUY",
+            "quantity": Decimal("10"),
+            "order_type": "LMT",
+            "limit_price": Decimal("100.00"),
+            "source": "admin",
+            "via": "admin",
+        }
+        fields.update(changes)
+        return order_submit(**fields)
+
+    return enter
+
+
+def stream_entries(client, stream: str) -> list[tuple[str, dict]]:
+    """Every entry of ``stream`` with its ``data`` parsed."""
+    return [(entry_id, {**fields, "data": json.loads(fields["data"])}) for entry_id, fields in client.xrange(stream)]
+
+
+@pytest.fixture(autouse=True)
+def _roles_after_flush(request):
+    """Transactional tests flush the tables, data-migrated roles included: put the roles back first."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        from accounts.services import roles_sync
+
+        roles_sync()

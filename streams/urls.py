@@ -1,0 +1,23 @@
+"""URLs of the live pages and their controls (included at ``live/``)."""
+
+from django.urls import path
+
+from streams import views
+
+app_name = "streams"
+
+urlpatterns = [
+    path("", views.desk, name="desk"),
+    path("orders/", views.blotter, name="blotter"),
+    path("positions/", views.positions, name="positions"),
+    path("sessions/", views.sessions, name="sessions"),
+    path("market/", views.market, name="market"),
+    path("system/", views.system, name="system"),
+    path("orders/<int:pk>/cancel", views.order_cancel_view, name="order-cancel"),
+    path("accounts/<int:pk>/halt", views.account_halt_view, {"action": "halt"}, name="account-halt"),
+    path("accounts/<int:pk>/resume", views.account_halt_view, {"action": "resume"}, name="account-resume"),
+    *(
+        path(f"sessions/<int:pk>/{action}", views.session_control_view, {"action": action}, name=f"session-{action}")
+        for action in ("pause", "resume", "stop")
+    ),
+]

@@ -1,0 +1,305 @@
+"""The live pages (snapshot plus cursor) and their controls (POST, CSRF, one service call each)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from accounts.models import Alert, BrokerAccount, ProcessHeartbeat
+from accounts.selectors import accounts_for_user
+from orders.models import OrderStatus, PnLPoint
+from orders.selectors import order_get, order_list, position_list
+from strategies.models import Strategy, TradingSession
+from streams import keys, live, rows
+from streams.pages import PAGES, groups_for, market_symbols
+from streams.redis_client import get_redis
+from tradeconsole.exceptions import ApplicationError
+
+VIA = "dashboard"
+BLOTTER_LIMIT = 200
+
+
+def _flags(user) -> dict:
+    return {
+        "can_cancel": user.has_perm("orders.change_order"),
+        "can_halt": user.has_perm("accounts.change_brokeraccount"),
+        "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
+    }
+
+
+def _live_context(request: HttpRequest, page_name: str, *, account_ids: set[int], symbols=(), query=None) -> dict:
+    """Read the cursor of the page's groups *before* the snapshot query, and say how to connect."""
+    page = PAGES[page_name]
+    groups = groups_for(page, user_id=request.user.pk, account_ids=account_ids, symbols=list(symbols))
+    client = get_redis()
+    ws_query = {"page": page_name, **(query or {})}
+    return {
+        "page": page,
+        "pages": PAGES.values(),
+        "title": page.title,
+        "live_epoch": live.epoch(client),
+        "live_cursor": json.dumps(live.cursor(groups, client)),
+        "live_ws": "/ws/live/?" + urlencode(ws_query),
+        **_flags(request.user),
+        **admin.site.each_context(request),
+    }
+
+
+def _render(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    return render(request, template, context)
+
+
+@login_required
+def desk(request: HttpRequest) -> HttpResponse:
+    """Gateway state, every account with its values and halt control, latest alerts, processes."""
+    accounts = list(accounts_for_user(request.user))
+    context = _live_context(request, "desk", account_ids={a.pk for a in accounts})
+    beats = list(ProcessHeartbeat.objects.all())
+    execution = next((b for b in beats if b.name == "execution"), None)
+    alerts = (
+        Alert.objects.select_related("account")
+        .exclude(status=Alert.Status.RESOLVED)
+        .filter(models_q_account(accounts))[:10]
+    )
+    context.update(
+        gateway=rows.gateway_row(execution),
+        account_rows=[rows.account_row(a) for a in accounts],
+        alert_rows=[rows.alert_row(a) for a in alerts],
+        process_rows=[rows.process_row(b) for b in beats],
+    )
+    return _render(request, "streams/desk.html", context)
+
+
+def models_q_account(accounts):
+    from django.db.models import Q
+
+    return Q(account__isnull=True) | Q(account__in=accounts)
+
+
+@login_required
+def blotter(request: HttpRequest) -> HttpResponse:
+    """Working and recent orders, filtered by account, strategy and status, kept live."""
+    accounts = list(accounts_for_user(request.user))
+    account_ids = {a.pk for a in accounts}
+    account = request.GET.get("account", "")
+    selected = {int(account)} & account_ids if account.isdigit() else set()
+    strategy = request.GET.get("strategy", "")
+    status = request.GET.get("status", "")
+    status = status if status in OrderStatus.values else ""
+    query = {
+        k: v
+        for k, v in {
+            "account": account if selected else "",
+            "strategy": strategy if strategy.isdigit() else "",
+            "status": status,
+        }.items()
+        if v
+    }
+    context = _live_context(request, "blotter", account_ids=selected or account_ids, query=query)
+    filters = {
+        "account": next(iter(selected)) if selected else None,
+        "status": status or None,
+        "strategy": int(strategy) if strategy.isdigit() else None,
+    }
+    orders = order_list(user=request.user, filters={k: v for k, v in filters.items() if v})[:BLOTTER_LIMIT]
+    context.update(
+        order_rows=[rows.order_row(o) for o in orders],
+        accounts=accounts,
+        strategies=Strategy.objects.filter(accounts__in=accounts).distinct(),
+        statuses=OrderStatus.choices,
+        selected={"account": account, "strategy": strategy, "status": status},
+    )
+    return _render(request, "streams/blotter.html", context)
+
+
+@login_required
+def positions(request: HttpRequest) -> HttpResponse:
+    """Positions with last price and PnL, and each account's intraday PnL curve."""
+    accounts = list(accounts_for_user(request.user))
+    context = _live_context(request, "positions", account_ids={a.pk for a in accounts})
+    from django.utils import timezone
+
+    day_start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    curves = {}
+    for point in PnLPoint.objects.filter(account__in=accounts, at__gte=day_start).order_by("at"):
+        curve = curves.setdefault(point.account_id, {"t": [], "pnl": []})
+        curve["t"].append(int(point.at.timestamp()))
+        curve["pnl"].append(float(point.total_pnl))
+    context.update(
+        position_rows=[rows.position_row(p) for p in position_list(user=request.user, include_flat=True)],
+        chart_accounts=[{"pk": a.pk, "code": a.code} for a in accounts],
+        curves=curves,
+    )
+    return _render(request, "streams/positions.html", context)
+
+
+@login_required
+def sessions(request: HttpRequest) -> HttpResponse:
+    """Strategy sessions with status, PnL, drawdown, trades and their controls."""
+    accounts = list(accounts_for_user(request.user))
+    context = _live_context(request, "sessions", account_ids={a.pk for a in accounts})
+    found = TradingSession.objects.select_related("strategy", "account").filter(account__in=accounts)[:200]
+    context.update(session_rows=[rows.session_row(s) for s in found])
+    return _render(request, "streams/sessions.html", context)
+
+
+@login_required
+def market(request: HttpRequest) -> HttpResponse:
+    """Live quotes of the instruments the user's accounts hold or trade (from ``{prefix}:md:*``)."""
+    account_ids = set(accounts_for_user(request.user).values_list("pk", flat=True))
+    symbols = market_symbols(account_ids)
+    context = _live_context(request, "market", account_ids=account_ids, symbols=symbols)
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    for symbol in symbols:
+        pipe.xrevrange(keys.market_data_stream(symbol), count=1)
+    quote_rows = []
+    for symbol, latest in zip(symbols, pipe.execute() if symbols else [], strict=True):
+        fields, at = {}, None
+        if latest:
+            entry_id, raw = latest[0]
+            fields = _quote_fields(raw)
+            at = int(entry_id.split("-")[0]) * 1_000_000
+        quote_rows.append(rows.quote_row(symbol, fields, at))
+    context.update(quote_rows=quote_rows)
+    return _render(request, "streams/market.html", context)
+
+
+def _quote_fields(raw: dict) -> dict:
+    """Quote fields of one md entry: the 5-field envelope (``data`` JSON) or plain fields."""
+    if "data" in raw:
+        try:
+            data = json.loads(raw["data"])
+            return {k: str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
+        except ValueError:
+            return {}
+    return raw
+
+
+def system_figures() -> dict:
+    """Stream lengths, consumer-group lag and pending counts, the latest dead letters."""
+    client = get_redis()
+    streams = []
+    for name in (keys.commands_stream(), keys.events_stream(), keys.dlq_stream()):
+        try:
+            length = client.xlen(name)
+            groups = client.xinfo_groups(name) if length or client.exists(name) else []
+        except Exception:
+            length, groups = 0, []
+        streams.append(
+            {
+                "name": name,
+                "length": length,
+                "groups": [
+                    {"name": g["name"], "pending": g["pending"], "lag": g.get("lag"), "consumers": g["consumers"]}
+                    for g in groups
+                ],
+            }
+        )
+    dead = []
+    for entry_id, fields in client.xrevrange(keys.dlq_stream(), count=20):
+        dead.append(
+            {
+                "id": entry_id,
+                "code": fields.get("code", ""),
+                "reason": fields.get("reason", "")[:200],
+                "type": fields.get("type", ""),
+                "stream": fields.get("stream", ""),
+            }
+        )
+    return {"streams": streams, "dead_letters": dead}
+
+
+@login_required
+def system(request: HttpRequest) -> HttpResponse:
+    """Processes and heartbeats, stream lengths and consumer lag, dead letters, order-path latency."""
+    context = _live_context(request, "system", account_ids=set())
+    beats = list(ProcessHeartbeat.objects.all())
+    execution = next((b for b in beats if b.name == "execution"), None)
+    context.update(
+        gateway=rows.gateway_row(execution),
+        process_rows=[rows.process_row(b) for b in beats],
+        latency=(execution.data or {}) if execution else {},
+        **system_figures(),
+    )
+    return _render(request, "streams/system.html", context)
+
+
+# --- controls: POST with CSRF, one service each, answer with the re-rendered row -------------------
+
+
+def _refused(error: ApplicationError) -> JsonResponse:
+    return JsonResponse(error.as_dict(), status=error.http_status)
+
+
+def _row_response(request: HttpRequest, group: str, row: dict) -> HttpResponse:
+    live.send_rows_now(group, [row])
+    html = render_to_string(f"streams/rows/{row['kind']}.html", {"row": row["ctx"], **_flags(request.user)})
+    return HttpResponse(html)
+
+
+@require_POST
+@login_required
+def order_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask the broker to cancel one order of the user's accounts."""
+    from orders.services import order_cancel
+
+    try:
+        order = order_get(user=request.user, pk=pk)
+        order = order_cancel(order=order, actor=request.user, reason="cancelled from the blotter", via=VIA)
+    except ApplicationError as error:
+        return _refused(error)
+    row = rows.order_row_by_id(order.pk)
+    return _row_response(request, live.account_group(order.account_id), row)
+
+
+@require_POST
+@login_required
+def account_halt_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Halt or resume trading on one account of the user's."""
+    from accounts.services import account_halt, account_resume
+
+    account = get_object_or_404(accounts_for_user(request.user), pk=pk)
+    try:
+        if action == "halt":
+            reason = request.POST.get("reason", "").strip()[:255] or "Halted from the desk"
+            account = account_halt(account=account, actor=request.user, reason=reason, via=VIA)
+        else:
+            account = account_resume(account=account, actor=request.user, via=VIA)
+    except ApplicationError as error:
+        return _refused(error)
+    return _row_response(
+        request, live.account_group(account.pk), rows.account_row(BrokerAccount.objects.get(pk=account.pk))
+    )
+
+
+@require_POST
+@login_required
+def session_control_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Pause, resume or stop one trading session on the user's accounts."""
+    from strategies import services
+
+    session = get_object_or_404(
+        TradingSession.objects.select_related("strategy", "account").filter(
+            account__in=accounts_for_user(request.user)
+        ),
+        pk=pk,
+    )
+    service = {
+        "pause": services.trading_session_pause,
+        "resume": services.trading_session_resume,
+        "stop": services.trading_session_stop,
+    }[action]
+    try:
+        service(session=session, actor=request.user, via=VIA)
+    except ApplicationError as error:
+        return _refused(error)
+    session = TradingSession.objects.select_related("strategy", "account").get(pk=pk)
+    return _row_response(request, live.account_group(session.account_id), rows.session_row(session))
