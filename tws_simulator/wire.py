@@ -57,7 +57,7 @@ def pad_frame(size: int) -> bytes:
     """
     if size < 6:
         raise ValueError("a pad frame needs at least 6 bytes")
-    return frame(["0", "x" * (size - 6)]) if size > 6 else frame(["0"])  # 6 bytes: len(4) + "0\0"
+    return frame(["0", "x" * (size - 7)]) if size >= 7 else frame(["0"])  # 6 bytes: len(4) + "0\0"
 
 
 def parse_version_string(text: str) -> tuple[int, int, str]:

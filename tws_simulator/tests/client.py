@@ -226,9 +226,26 @@ def connect(port: int, client_id: int, *, timeout: float = 5.0, options: str = "
             app.conn.socket.close()
         raise AssertionError("EClient.connect() did not return")
     threading.Thread(target=app.run, daemon=True).start()
-    if wait_ready and app.isConnected():
+    if wait_ready:
         app.wait_name("nextValidId", timeout)
     return app
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll ``pred`` every 10 ms.
+
+    :raises AssertionError: it did not become true within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout}s")
+        time.sleep(0.01)
+
+
+def wait_gone(sim: Any, client_id: int, timeout: float = 3.0) -> None:
+    """Wait until the simulator has noticed ``client_id`` disconnect (so the id may be reused)."""
+    wait_until(lambda: client_id not in sim.control.state()["clients"], timeout, f"client {client_id} gone")
 
 
 def disconnect(app: Recorder, timeout: float = 3.0) -> None:
