@@ -1,0 +1,371 @@
+"""The admin of users, broker accounts, the kill switch, alerts and the audit log.
+
+Halts, the kill switch and alerts change only through ``accounts.services``; the audit log,
+account values, the outbox and heartbeats are read-only records.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from accounts import services
+from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline, scope_to_accounts
+from accounts.models import (
+    AccountMembership,
+    AccountValue,
+    Alert,
+    AuditLog,
+    BrokerAccount,
+    KillSwitch,
+    OutboxMessage,
+    ProcessHeartbeat,
+    User,
+)
+from accounts.selectors import kill_switch_get
+from tradeconsole.exceptions import ApplicationError
+
+VIA = "admin"
+
+
+def may_halt_accounts(user) -> bool:
+    """Whether ``user``'s role may halt and resume accounts (the permission ``account_halt`` checks)."""
+    return user.has_perm("accounts.change_brokeraccount")
+
+
+def may_use_kill_switch(user) -> bool:
+    """Whether ``user``'s role may engage and release the kill switch (the permission the service checks)."""
+    return user.has_perm("accounts.change_killswitch")
+
+
+def refusal_text(exc: ApplicationError) -> str:
+    """Render a domain refusal for a person, keeping its stable code visible for support."""
+    return f"{exc.message} ({exc.code})"
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    """The accounts a user is a member of (on the user's page)."""
+
+    model = AccountMembership
+    extra = 0
+    autocomplete_fields = ["account"]
+    fields = ["account", "created_at"]
+    readonly_fields = ["created_at"]
+    verbose_name_plural = "account memberships"
+
+
+class MemberInline(MembershipInline):
+    """The members of an account (on the account's page)."""
+
+    autocomplete_fields = ["user"]
+    fields = ["user", "created_at"]
+    verbose_name_plural = "members"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "email", "first_name", "last_name", "roles", "is_staff", "is_active", "last_login"]
+    list_filter = ["groups", "is_staff", "is_superuser", "is_active"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="roles")
+    def roles(self, user: User) -> str:
+        return ", ".join(group.name for group in user.groups.all()) or "—"
+
+
+# --- broker accounts ---------------------------------------------------------------------
+
+
+class AccountValueInline(ReadOnlyInline):
+    model = AccountValue
+    fields = ["tag", "value", "currency", "updated_at"]
+    ordering = ["tag"]
+    verbose_name_plural = "values reported by the broker"
+
+
+class HaltForm(forms.Form):
+    """The reason for a halt, and whether the account's working orders are cancelled too."""
+
+    reason = forms.CharField(max_length=255, help_text="Shown on the desk and kept in the audit log.")
+    cancel_working = forms.BooleanField(required=False, label="Also cancel the working orders")
+
+
+class KillSwitchForm(forms.Form):
+    """The reason for engaging the kill switch, and whether working orders are cancelled."""
+
+    reason = forms.CharField(max_length=255, help_text="Shown on the desk and kept in the audit log.")
+    cancel_working = forms.BooleanField(required=False, initial=True, label="Also cancel every working order")
+
+
+@admin.register(BrokerAccount)
+class BrokerAccountAdmin(AccountScopedAdmin):
+    account_path = "pk"
+    list_display = ["code", "name", "kind", "base_currency", "trading_enabled", "halted_reason", "halted_at"]
+    list_filter = ["kind", "trading_enabled"]
+    search_fields = ["code", "name"]
+    list_select_related = ["halted_by"]
+    readonly_fields = ["trading_enabled", "halted_reason", "halted_at", "halted_by", "created_at"]
+    inlines = [MemberInline, AccountValueInline]
+    actions = ["halt_trading", "resume_trading"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code names the account at the broker; changing it would orphan its history.
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "code"] if obj is not None else fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Accounts of record are never deleted: orders, fills and the audit log point at them.
+        return False
+
+    def has_halt_permission(self, request: HttpRequest) -> bool:
+        return may_halt_accounts(request.user)
+
+    @admin.action(description="Halt trading on the selected accounts", permissions=["halt"])
+    def halt_trading(self, request: HttpRequest, queryset: QuerySet[BrokerAccount]):
+        form = HaltForm(request.POST if "apply" in request.POST else None)
+        if not (form.is_bound and form.is_valid()):
+            return self._confirmation(request, queryset, form, action="halt_trading", title="Halt trading")
+        for account in queryset:
+            try:
+                services.account_halt(
+                    account=account,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    cancel_working=form.cleaned_data["cancel_working"],
+                    via=VIA,
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{account}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"Trading on {account} is halted.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Resume trading on the selected accounts", permissions=["halt"])
+    def resume_trading(self, request: HttpRequest, queryset: QuerySet[BrokerAccount]):
+        for account in queryset:
+            try:
+                services.account_resume(account=account, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{account}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"Trading on {account} is resumed.", messages.SUCCESS)
+
+    def _confirmation(self, request, queryset, form, *, action: str, title: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "objects": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/accounts/brokeraccount/halt_confirmation.html", context)
+
+
+# --- the kill switch ---------------------------------------------------------------------
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(admin.ModelAdmin):
+    """One page: the switch's state and a form to engage or release it through the services."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Every member of the desk may see whether the desk is halted.
+        return request.user.is_active and request.user.is_staff
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:accounts_killswitch_changelist"))
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        may_control = may_use_kill_switch(request.user)
+        switch = kill_switch_get()
+        form = KillSwitchForm()
+        if request.method == "POST":
+            if not may_control:
+                raise PermissionDenied
+            form = self._apply(request, switch)
+            if form is None:
+                return HttpResponseRedirect(request.path)
+            switch = kill_switch_get()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Kill switch",
+            "opts": self.opts,
+            "switch": switch,
+            "form": form,
+            "may_control": may_control,
+        }
+        return TemplateResponse(request, "admin/accounts/killswitch/status.html", context)
+
+    def _apply(self, request, switch: KillSwitch) -> KillSwitchForm | None:
+        """Engage or release through the services; return the form to show again, or None when done."""
+        if request.POST.get("operation") == "release":
+            try:
+                services.kill_switch_release(actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, refusal_text(exc), messages.ERROR)
+            else:
+                self.message_user(request, "The kill switch is released: new orders are accepted.", messages.SUCCESS)
+            return None
+        form = KillSwitchForm(request.POST)
+        if not form.is_valid():
+            return form
+        try:
+            services.kill_switch_engage(
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                cancel_working=form.cleaned_data["cancel_working"],
+                via=VIA,
+            )
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, refusal_text(exc))
+            return form
+        self.message_user(request, "The kill switch is engaged: no new order anywhere.", messages.WARNING)
+        return None
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+
+@admin.register(Alert)
+class AlertAdmin(AccountScopedAdmin):
+    include_unassigned = True  # desk-wide alerts (the gateway is down) concern everyone
+    list_display = ["raised_at", "severity", "status", "kind", "account", "message", "acknowledged_by"]
+    list_filter = ["status", "severity", "kind", ("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["key", "message", "account__code"]
+    list_select_related = ["account", "acknowledged_by"]
+    date_hierarchy = "raised_at"
+    show_full_result_count = False
+    actions = ["acknowledge", "resolve"]
+    readonly_fields = [
+        "key", "kind", "severity", "status", "account", "message", "data",
+        "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Alerts change state only through the acknowledge and resolve actions.
+        return False
+
+    def has_handle_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_alert")
+
+    @admin.action(description="Acknowledge the selected alerts", permissions=["handle"])
+    def acknowledge(self, request, queryset):
+        done = 0
+        for alert in queryset:
+            try:
+                services.alert_acknowledge(alert=alert, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+
+    @admin.action(description="Resolve the selected alerts", permissions=["handle"])
+    def resolve(self, request, queryset):
+        done = 0
+        for alert in queryset:
+            try:
+                services.alert_resolve(alert=alert, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} alert(s) resolved.", messages.SUCCESS)
+
+
+# --- read-only records ------------------------------------------------------------------------
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "account", "via", "request_id"]
+    list_filter = ["action", "object_type", "via", ("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["action", "object_id", "request_id", "actor__username", "account__code"]
+    list_select_related = ["actor", "account"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # Desk-wide rows (the kill switch, users) are for the people who control the desk.
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        visible = scope_to_accounts(queryset, user=request.user, account_path="account")
+        if may_use_kill_switch(request.user):
+            return queryset.filter(Q(pk__in=visible.values("pk")) | Q(account__isnull=True))
+        return visible
+
+
+@admin.register(AccountValue)
+class AccountValueAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    list_display = ["account", "tag", "value", "currency", "updated_at"]
+    list_filter = [("account", admin.RelatedOnlyFieldListFilter), "tag"]
+    search_fields = ["account__code", "tag"]
+    list_select_related = ["account"]
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The commands waiting for (or already given to) the relay: a view for whoever runs the desk."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "stream",
+        "type",
+        "message_id",
+        "published_at",
+        "publish_count",
+        "acknowledged_at",
+    ]
+    list_filter = ["stream", "type", ("published_at", admin.EmptyFieldListFilter)]
+    search_fields = ["message_id", "type"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # The data of every account travels here, so only superusers may read it.
+        return request.user.is_superuser
+
+
+@admin.register(ProcessHeartbeat)
+class ProcessHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "state", "last_seen_at", "started_at", "detail"]
+    search_fields = ["name"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff

@@ -1,0 +1,377 @@
+"""The admin of instruments, orders and their history, fills, positions, risk limits and schedules.
+
+Orders are entered through ``orders.services.order_submit`` (``OrderEntryForm``), cancelled
+through ``order_cancel`` and never edited; events, fills, positions and PnL points are records
+the services keep, shown read-only.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+
+from accounts.admin import VIA, refusal_text
+from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
+from orders import scheduled_services, services
+from orders.forms import OrderEntryForm
+from orders.models import (
+    Fill,
+    Instrument,
+    Order,
+    OrderEvent,
+    PnLPoint,
+    Position,
+    PositionLot,
+    RiskLimit,
+    ScheduledOrder,
+    ScheduledOrderRun,
+)
+from orders.transitions import CANCELLABLE_STATUSES, OPEN_STATUSES
+from tradeconsole.exceptions import ApplicationError
+
+ACCOUNT_FILTER = ("account", admin.RelatedOnlyFieldListFilter)
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = [
+        "symbol", "sec_type", "exchange", "primary_exchange", "currency", "con_id", "min_tick",
+        "last_price", "last_price_at", "active",
+    ]  # fmt: skip
+    list_filter = ["active", "sec_type", "primary_exchange", "currency"]
+    search_fields = ["symbol", "description", "=con_id"]
+    # The reference price moves only with market data (``instrument_record_price``).
+    readonly_fields = ["last_price", "last_price_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Orders and fills point at instruments; retire one by unticking "active".
+        return False
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ["created_at", "kind", "from_status", "to_status", "applied", "detail", "actor"]
+    verbose_name_plural = "events"
+
+
+class FillInline(ReadOnlyInline):
+    model = Fill
+    fields = ["exec_id", "executed_at", "side", "quantity", "price", "commission", "realized_pnl"]
+
+
+class OpenFilter(admin.SimpleListFilter):
+    """Open (not final) or final orders; the desk summary links here."""
+
+    title = "open or final"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Open"), ("0", "Final")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(status__in=OPEN_STATUSES)
+        if self.value() == "0":
+            return queryset.exclude(status__in=OPEN_STATUSES)
+        return queryset
+
+
+@admin.register(Order)
+class OrderAdmin(AccountScopedAdmin):
+    list_display = [
+        "created_at", "account", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price",
+        "tif", "status", "filled_quantity", "average_fill_price", "source", "created_by",
+    ]  # fmt: skip
+    list_filter = [OpenFilter, "status", "side", "order_type", "source", ACCOUNT_FILTER]
+    search_fields = ["client_order_id", "instrument__symbol", "account__code", "=ib_order_id", "=perm_id"]
+    list_select_related = ["account", "instrument", "created_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [OrderEventInline, FillInline]
+    actions = ["cancel_orders"]
+    fieldsets = [
+        (None, {"fields": ["client_order_id", "account", "instrument", "side", "quantity", "order_type",
+                           "limit_price", "stop_price", "tif", "outside_rth"]}),
+        ("State", {"fields": ["status", "broker_status", "filled_quantity", "average_fill_price",
+                              "reject_code", "reject_reason", "ib_order_id", "perm_id"]}),
+        ("Origin", {"fields": ["source", "trading_session", "parent", "oca_group", "not_before", "created_by",
+                               "created_at", "submitted_at", "completed_at", "updated_at"]}),
+    ]  # fmt: skip
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # An entered order is changed only by services (cancel action, broker events).
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        # The permission ``order_cancel`` itself requires.
+        return request.user.has_perm("orders.change_order")
+
+    @admin.action(description="Cancel the selected orders", permissions=["cancel"])
+    def cancel_orders(self, request: HttpRequest, queryset):
+        cancelled = 0
+        for order in queryset.select_related("account", "instrument"):
+            if order.status not in CANCELLABLE_STATUSES:
+                self.message_user(request, f"{order}: already final, nothing to cancel.", messages.WARNING)
+                continue
+            try:
+                services.order_cancel(order=order, actor=request.user, reason="Cancelled from the admin", via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{order}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                cancelled += 1
+        if cancelled:
+            self.message_user(request, f"Cancel requested for {cancelled} order(s).", messages.SUCCESS)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        """Show ``OrderEntryForm`` and enter the order through ``order_submit`` (never a model save)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = OrderEntryForm(request.POST, user=request.user)
+            if form.is_valid():
+                already = Order.objects.filter(client_order_id=form.cleaned_data["client_order_id"]).exists()
+                try:
+                    order = form.submit(actor=request.user, via=VIA)
+                except ApplicationError:
+                    pass  # the refusal is on the form now
+                else:
+                    return self._entered(request, order, already=already)
+        else:
+            form = OrderEntryForm(user=request.user)
+        fieldsets = [(None, {"fields": list(form.fields)})]
+        admin_form = helpers.AdminForm(form, fieldsets, {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Enter an order",
+            "subtitle": None,
+            "adminform": admin_form,
+            "object_id": None,
+            "original": None,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+            **(extra_context or {}),
+        }
+        return self.render_change_form(request, context, add=True, change=False, form_url=form_url)
+
+    def _entered(self, request: HttpRequest, order: Order, *, already: bool) -> HttpResponseRedirect:
+        if already:
+            self.message_user(
+                request, f"This form was already sent: order {order.client_order_id} exists.", messages.WARNING
+            )
+        else:
+            self.message_user(request, f"Order entered: {order} — {order.client_order_id}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    account_path = "order__account"
+    list_display = ["created_at", "order_link", "kind", "from_status", "to_status", "applied", "detail", "actor"]
+    list_filter = ["kind", "applied", "to_status"]
+    search_fields = ["order__client_order_id", "=message_id", "detail"]
+    list_select_related = ["order__account", "order__instrument", "actor"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="order")
+    def order_link(self, event: OrderEvent) -> str:
+        url = reverse("admin:orders_order_change", args=[event.order_id])
+        return format_html('<a href="{}">{} {}</a>', url, event.order.account, event.order)
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    list_display = [
+        "executed_at", "exec_id", "account", "instrument", "side", "quantity", "price", "commission",
+        "realized_pnl", "order",
+    ]  # fmt: skip
+    list_filter = ["side", ACCOUNT_FILTER]
+    search_fields = ["=exec_id", "instrument__symbol", "account__code", "order__client_order_id"]
+    list_select_related = ["account", "instrument", "order__instrument"]
+    date_hierarchy = "executed_at"
+    show_full_result_count = False
+
+
+class PositionLotInline(ReadOnlyInline):
+    model = PositionLot
+    fields = ["opened_at", "quantity", "price", "fill"]
+    verbose_name_plural = "open FIFO lots"
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    list_display = [
+        "account", "instrument", "quantity", "average_cost", "realized_pnl", "broker_quantity", "broker_reported_at",
+        "updated_at",
+    ]  # fmt: skip
+    list_filter = [ACCOUNT_FILTER]
+    search_fields = ["instrument__symbol", "account__code"]
+    list_select_related = ["account", "instrument"]
+    inlines = [PositionLotInline]
+
+
+@admin.register(PnLPoint)
+class PnLPointAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    list_display = ["at", "account", "realized_pnl", "unrealized_pnl", "total_pnl"]
+    list_filter = [ACCOUNT_FILTER]
+    list_select_related = ["account"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+
+# --- risk limits ---------------------------------------------------------------------------------
+
+
+class RiskLimitForm(forms.ModelForm):
+    """The limits ``risk_limit_update`` accepts, checked here the way the service checks them."""
+
+    class Meta:
+        model = RiskLimit
+        fields = ["account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in services.RISK_LIMIT_FIELDS:
+            value = cleaned.get(name)
+            if value is not None and value < 0:
+                self.add_error(name, "Must be zero or more.")
+        return cleaned
+
+
+@admin.register(RiskLimit)
+class RiskLimitAdmin(AccountScopedAdmin):
+    """Risk managers edit limits here; every save goes through ``risk_limit_update``, which publishes them."""
+
+    form = RiskLimitForm
+    list_display = ["account", *services.RISK_LIMIT_FIELDS, "updated_at"]
+    list_select_related = ["account"]
+    search_fields = ["account__code"]
+    filter_horizontal = ["allowed_instruments"]
+
+    def get_fields(self, request, obj=None):
+        # The monitor's policies are shown but changed elsewhere (risk_limit_update does not take them).
+        editable = ["account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"]
+        policies = [field.name for field in RiskLimit._meta.fields if field.name not in {"id", *editable}]
+        return [*editable, *policies]
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = {"account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"}
+        readonly = [name for name in self.get_fields(request, obj) if name not in editable]
+        return [*readonly, "account"] if obj is not None else readonly
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # No row means the model's defaults; deleting would silently loosen an account's limits.
+        return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django wraps the view in a transaction, so a refusal raised by the service in
+        # save_model rolls back everything; show it and let the user try again.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as exc:
+            self.message_user(request, refusal_text(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj: RiskLimit, form, change: bool) -> None:
+        names = [name for name in form.changed_data if name in services.RISK_LIMIT_FIELDS]
+        if not change:
+            names = list(services.RISK_LIMIT_FIELDS)
+        changes = {name: form.cleaned_data[name] for name in names}
+        if not change or "allowed_instruments" in form.changed_data:
+            changes["allowed_instruments"] = list(form.cleaned_data["allowed_instruments"])
+        saved = services.risk_limit_update(risk_limit=obj, actor=request.user, via=VIA, **changes)
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        # The service already stored the allowed instruments.
+        return None
+
+
+# --- scheduled orders ---------------------------------------------------------------------------
+
+
+class ScheduledOrderRunInline(ReadOnlyInline):
+    model = ScheduledOrderRun
+    fields = ["trading_date", "due_at", "status", "order", "detail"]
+    ordering = ["-due_at"]
+    verbose_name_plural = "recent runs"
+
+
+@admin.register(ScheduledOrder)
+class ScheduledOrderAdmin(AccountScopedAdmin):
+    """Schedule templates; pausing and resuming go through ``orders.scheduled_services`` (audited)."""
+
+    list_display = [
+        "name", "account", "instrument", "side", "quantity", "order_type", "time_of_day", "time_zone", "weekdays",
+        "enabled",
+    ]  # fmt: skip
+    list_filter = ["enabled", ACCOUNT_FILTER]
+    search_fields = ["name", "instrument__symbol", "account__code"]
+    list_select_related = ["account", "instrument"]
+    autocomplete_fields = ["instrument"]
+    inlines = [ScheduledOrderRunInline]
+    actions = ["pause_schedules", "resume_schedules"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["created_by", "created_at"]
+        return [*fields, "enabled"] if obj is not None else fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Runs and their orders point at the schedule; pause it instead.
+        return False
+
+    def save_model(self, request, obj: ScheduledOrder, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_pause_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_scheduledorder")
+
+    def _toggle(self, request, queryset, service, done: str) -> None:
+        count = 0
+        for schedule in queryset.select_related("account"):
+            try:
+                service(schedule=schedule, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{schedule}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, f"{count} schedule(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Pause the selected schedules", permissions=["pause"])
+    def pause_schedules(self, request, queryset):
+        self._toggle(request, queryset, scheduled_services.scheduled_order_pause, "paused")
+
+    @admin.action(description="Resume the selected schedules", permissions=["pause"])
+    def resume_schedules(self, request, queryset):
+        self._toggle(request, queryset, scheduled_services.scheduled_order_resume, "resumed")
+
+
+@admin.register(ScheduledOrderRun)
+class ScheduledOrderRunAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    account_path = "schedule__account"
+    list_display = ["due_at", "schedule", "trading_date", "status", "order", "detail"]
+    list_filter = ["status"]
+    search_fields = ["schedule__name"]
+    list_select_related = ["schedule", "order__instrument"]
+    date_hierarchy = "due_at"
+    show_full_result_count = False

@@ -1,0 +1,77 @@
+"""The order-entry form of the admin: it parses input and hands it to ``orders.services.order_submit``."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+from accounts.selectors import accounts_for_user
+from orders import services
+from orders.models import PRICE, QUANTITY, Instrument, Order, OrderSource, OrderType, Side, TimeInForce
+from tradeconsole.exceptions import ApplicationError
+
+
+class OrderEntryForm(forms.Form):
+    """Enter one order for one of the user's accounts.
+
+    ``client_order_id`` is generated when the form is rendered and posted back hidden, so the
+    same form posted twice (a double click, a browser retry) reaches ``order_submit`` with the
+    same id and creates one order. The form checks only types and choices; every rule of the
+    desk (quantity, tick, limits, halts) is the service's, and its refusals come back as errors
+    on the field they concern.
+    """
+
+    client_order_id = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+    account = forms.ModelChoiceField(queryset=None)
+    instrument = forms.ModelChoiceField(queryset=Instrument.objects.filter(active=True).order_by("symbol"))
+    side = forms.ChoiceField(choices=Side.choices)
+    quantity = forms.DecimalField(max_digits=QUANTITY["max_digits"], decimal_places=QUANTITY["decimal_places"])
+    order_type = forms.ChoiceField(choices=OrderType.choices, initial=OrderType.LIMIT)
+    limit_price = forms.DecimalField(
+        required=False, max_digits=PRICE["max_digits"], decimal_places=PRICE["decimal_places"]
+    )
+    stop_price = forms.DecimalField(
+        required=False, max_digits=PRICE["max_digits"], decimal_places=PRICE["decimal_places"]
+    )
+    tif = forms.ChoiceField(choices=TimeInForce.choices, initial=TimeInForce.DAY, label="Time in force")
+    outside_rth = forms.BooleanField(required=False, label="Outside regular trading hours")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        accounts = accounts_for_user(user).order_by("code")
+        self.fields["account"].queryset = accounts
+        if len(accounts) == 1:
+            self.fields["account"].initial = accounts[0].pk
+
+    def submit(self, *, actor, via: str = "admin") -> Order:
+        """Enter the order through ``order_submit``; on a refusal, record it on the form and re-raise.
+
+        :raises ApplicationError: the service refused the order (the form now carries the error).
+        """
+        data = self.cleaned_data
+        try:
+            return services.order_submit(
+                actor=actor,
+                account=data["account"],
+                instrument=data["instrument"],
+                side=data["side"],
+                quantity=data["quantity"],
+                order_type=data["order_type"],
+                limit_price=data["limit_price"],
+                stop_price=data["stop_price"],
+                tif=data["tif"],
+                outside_rth=data["outside_rth"],
+                source=OrderSource.ADMIN,
+                client_order_id=data["client_order_id"],
+                via=via,
+            )
+        except ApplicationError as exc:
+            self.add_refusal(exc)
+            raise
+
+    def add_refusal(self, exc: ApplicationError) -> None:
+        """Show a domain refusal on the field it names, or above the form when it names none."""
+        # A refusal about a hidden field (the client order id) must be visible above the form.
+        field = exc.field if exc.field in self.fields and not self[exc.field].is_hidden else None
+        self.add_error(field, f"{exc.message} ({exc.code})")

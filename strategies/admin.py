@@ -1,0 +1,137 @@
+"""The admin of strategies and their trading sessions; session controls call ``strategies.services``."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+
+from accounts.admin import VIA, refusal_text
+from accounts.admin_scoping import AccountScopedAdmin
+from accounts.selectors import accounts_for_user
+from strategies import services
+from strategies.models import Strategy, TradingSession
+from strategies.selectors import strategy_list
+from tradeconsole.exceptions import ApplicationError
+
+
+class StrategyForm(forms.ModelForm):
+    """A strategy whose parameters are a JSON object (names → values), never a list or a scalar."""
+
+    class Meta:
+        model = Strategy
+        fields = ["name", "description", "parameters", "accounts", "enabled"]
+
+    def clean_parameters(self):
+        parameters = self.cleaned_data.get("parameters")
+        if parameters is None:
+            return {}
+        if not isinstance(parameters, dict):
+            raise forms.ValidationError(
+                'Parameters must be a JSON object, such as {"fast": 10, "slow": 30}.', code="not_an_object"
+            )
+        bad = [key for key in parameters if not key.strip()]
+        if bad:
+            raise forms.ValidationError("Parameter names must not be empty.", code="empty_name")
+        return parameters
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    form = StrategyForm
+    list_display = ["name", "enabled", "account_codes", "created_at"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["accounts"]
+
+    def get_queryset(self, request):
+        return strategy_list(user=request.user).prefetch_related("accounts")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "accounts":
+            kwargs["queryset"] = accounts_for_user(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request, form, formsets, change):
+        # The form offers only the user's accounts; keep the accounts of other desks that the
+        # strategy already trades instead of silently removing them.
+        if change and not request.user.is_superuser:
+            hidden = form.instance.accounts.exclude(pk__in=accounts_for_user(request.user).values("pk"))
+            form.cleaned_data["accounts"] = list(form.cleaned_data["accounts"]) + list(hidden)
+        super().save_related(request, form, formsets, change)
+
+    def _in_scope(self, request, obj) -> bool:
+        return obj is None or request.user.is_superuser or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) and self._in_scope(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self._in_scope(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Sessions and orders point at strategies; disable one instead.
+        return False
+
+    @admin.display(description="accounts")
+    def account_codes(self, strategy: Strategy) -> str:
+        return ", ".join(account.code for account in strategy.accounts.all()) or "—"
+
+
+@admin.register(TradingSession)
+class TradingSessionAdmin(AccountScopedAdmin):
+    list_display = [
+        "strategy", "account", "status", "started_at", "stopped_at", "realized_pnl", "unrealized_pnl",
+        "max_drawdown", "trade_count",
+    ]  # fmt: skip
+    list_filter = ["status", "strategy", ("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["strategy__name", "account__code"]
+    list_select_related = ["strategy", "account"]
+    date_hierarchy = "created_at"
+    actions = ["start_sessions", "pause_sessions", "resume_sessions", "stop_sessions"]
+    readonly_fields = [
+        "status", "started_at", "stopped_at", "realized_pnl", "unrealized_pnl", "max_drawdown", "peak_pnl",
+        "trade_count", "win_count", "created_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        # Sessions change only through the strategies services, which have no "create" yet;
+        # ``seed_demo`` and the strategy runners create them.
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Status and metrics move only through the actions below and the fills of its orders.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_control_permission(self, request) -> bool:
+        return request.user.has_perm("strategies.change_tradingsession")
+
+    def _apply(self, request, queryset, service, done: str) -> None:
+        count = 0
+        for session in queryset.select_related("strategy", "account"):
+            try:
+                service(session=session, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{session}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, f"{count} session(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Start the selected sessions", permissions=["control"])
+    def start_sessions(self, request, queryset):
+        self._apply(request, queryset, services.trading_session_start, "started")
+
+    @admin.action(description="Pause the selected sessions", permissions=["control"])
+    def pause_sessions(self, request, queryset):
+        self._apply(request, queryset, services.trading_session_pause, "paused")
+
+    @admin.action(description="Resume the selected sessions", permissions=["control"])
+    def resume_sessions(self, request, queryset):
+        self._apply(request, queryset, services.trading_session_resume, "resumed")
+
+    @admin.action(description="Stop the selected sessions", permissions=["control"])
+    def stop_sessions(self, request, queryset):
+        self._apply(request, queryset, services.trading_session_stop, "stopped")
