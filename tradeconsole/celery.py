@@ -1,11 +1,80 @@
-"""The Celery application; tasks live in each app's ``tasks.py``."""
+"""The Celery application, its beat schedule and the start-up checks of its broker settings.
+
+Tasks live in each app's ``tasks.py``. Beat runs in UTC and only ever triggers two periodic
+tasks: the scheduled-order firing (idempotent in PostgreSQL, so a second beat is harmless) and
+the monitoring run (an advisory lock keeps runs from overlapping; ``expires`` drops a run that
+would start late instead of letting a backlog run together).
+"""
+
+from __future__ import annotations
 
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
 
 app = Celery("tradeconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def beat_schedule(*, scheduler_tick: float, monitor_interval: float) -> dict:
+    """Return the beat schedule: scheduled-order firing every tick, monitoring every interval.
+
+    Each entry expires after one period, so a message that waited (a paused or busy worker)
+    is discarded rather than run late alongside its successors.
+    """
+    return {
+        "scheduled-orders-fire": {
+            "task": "orders.tasks.scheduled_orders_fire",
+            "schedule": scheduler_tick,
+            "options": {"expires": scheduler_tick},
+        },
+        "monitoring-run": {
+            "task": "orders.tasks.monitoring_run",
+            "schedule": monitor_interval,
+            "options": {"expires": monitor_interval},
+        },
+    }
+
+
+def _configure_beat() -> None:
+    from django.conf import settings
+
+    app.conf.beat_schedule = beat_schedule(
+        scheduler_tick=settings.SCHEDULER_TICK_SECONDS, monitor_interval=settings.MONITOR_INTERVAL_SECONDS
+    )
+
+
+_configure_beat()
+
+
+class BrokerSettingNotApplied(RuntimeError):
+    """The broker transport does not use the visibility timeout the settings ask for."""
+
+
+def effective_visibility_timeout(celery_app: Celery) -> float:
+    """Return the visibility timeout the Redis transport actually uses (opens a broker connection)."""
+    with celery_app.connection_for_write() as connection:
+        return float(connection.default_channel.visibility_timeout)
+
+
+def assert_broker_settings(celery_app: Celery) -> None:
+    """Check that the transport applies the configured visibility timeout.
+
+    :raises BrokerSettingNotApplied: the effective value differs from the configured one.
+    """
+    configured = float(celery_app.conf.broker_transport_options["visibility_timeout"])
+    effective = effective_visibility_timeout(celery_app)
+    if effective != configured:
+        raise BrokerSettingNotApplied(
+            f"visibility_timeout is {effective} s on the broker, but {configured} s is configured"
+        )
+
+
+@worker_init.connect
+def _check_broker_settings_at_start(sender=None, **kwargs) -> None:
+    # Raising here stops the worker before it consumes anything.
+    assert_broker_settings(sender.app if sender is not None else app)

@@ -128,6 +128,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{STREAM_PREFIX}:celery:",
 }
 MONITOR_INTERVAL_SECONDS = env.integer("TRADECONSOLE_MONITOR_INTERVAL", 5, minimum=1)
+# Celery for the monitoring loop and scheduled orders (issue 6). A task whose worker process dies
+# is re-queued, not acked; only tasks idempotent in PostgreSQL (scheduled firing) also ack late.
+# No task uses ETA/countdown, so nothing waits in the broker past the visibility timeout, which
+# the worker asserts at start-up (celery #7651: a setting silently not applied).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.number("TRADECONSOLE_BEAT_MAX_LOOP_INTERVAL", 1.0, minimum=0.1)
+# Scheduled orders: every tick, the occurrences due within the horizon become orders with a
+# not_before time; one later than its grace window is MISSED; after an outage missed occurrences
+# are looked for this many days back.
+SCHEDULER_TICK_SECONDS = env.number("TRADECONSOLE_SCHEDULER_TICK", 2.0, minimum=0.1)
+SCHEDULER_HORIZON_SECONDS = env.number("TRADECONSOLE_SCHEDULER_HORIZON", 10.0, minimum=0)
+SCHEDULER_LOOKBACK_DAYS = env.integer("TRADECONSOLE_SCHEDULER_LOOKBACK_DAYS", 7, minimum=1)
+# Monitoring loop: broker refresh budget, staleness thresholds, which processes must beat.
+MONITOR_BROKER_MESSAGES_PER_SECOND = env.number("TRADECONSOLE_MONITOR_BROKER_RATE", 5.0, minimum=0.1)
+MONITOR_HEARTBEATS = env.string_list("TRADECONSOLE_MONITOR_HEARTBEATS", ["execution", "bridge"])
+MONITOR_HEARTBEAT_MAX_AGE_SECONDS = env.integer("TRADECONSOLE_MONITOR_HEARTBEAT_MAX_AGE", 15, minimum=1)
+MONITOR_POSITION_REPORT_MAX_AGE_SECONDS = env.integer("TRADECONSOLE_MONITOR_POSITION_REPORT_MAX_AGE", 60, minimum=1)
+MONITOR_STREAM_LAG_MAX = env.integer("TRADECONSOLE_MONITOR_STREAM_LAG_MAX", 1000, minimum=1)
+MONITOR_OUTBOX_MAX_AGE_SECONDS = env.integer("TRADECONSOLE_MONITOR_OUTBOX_MAX_AGE", 10, minimum=1)
+MONITOR_FULL_RECOMPUTE_EVERY = env.integer("TRADECONSOLE_MONITOR_FULL_RECOMPUTE_EVERY", 12, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

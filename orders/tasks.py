@@ -1,0 +1,40 @@
+"""Celery tasks of the orders app: thin wrappers that call one service each.
+
+Both tasks are periodic (see ``tradeconsole.celery.beat_schedule``) and take no ids. A database
+error (a connection killed under the task, a PostgreSQL restart) fails the run; Celery's Django
+fix-up closes the unusable connection after the task, so the next run works in the same process.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from orders import monitoring, scheduled_services
+
+
+@shared_task(name="orders.tasks.scheduled_orders_fire", acks_late=True, ignore_result=True)
+def scheduled_orders_fire() -> dict:
+    """Materialise the scheduled-order occurrences due within the horizon (idempotent in PostgreSQL).
+
+    Acks late: a worker killed mid-task has its message re-delivered, and the unique run per
+    (schedule, trading date) makes the second pass a no-op for what the first one committed.
+    """
+    report = scheduled_services.scheduled_order_fire_due()
+    return {
+        "fired": len(report.fired),
+        "missed": len(report.missed),
+        "skipped": len(report.skipped),
+        "failed": len(report.failed),
+        "busy": report.busy,
+    }
+
+
+@shared_task(name="orders.tasks.monitoring_run", acks_late=False, ignore_result=True)
+def monitoring_run() -> dict:
+    """Run the monitoring loop once, unless another run holds the lock (then do nothing).
+
+    Acked early and sent with ``expires``: a run that could not start on time is dropped,
+    never queued behind its successors.
+    """
+    report = monitoring.monitoring_run()
+    return report.as_dict()
