@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import redis
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from accounts.models import BrokerAccount, ProcessHeartbeat
 from execution_worker import messages as m
 from orders.models import Order, OrderSource, Position
 from streams import keys, live, rows
+from streams.db import refresh_connections
 from streams.faults import faultpoint
 from streams.services import heartbeat_record, order_record_broker, outbox_acknowledge
 from streams.stream_reader import Entry, GroupReader, consumer_name
@@ -317,17 +318,17 @@ class EventBridge:
                 entries += self.reader.claim_stale(count=self.batch_size)
             if not entries:
                 return 0
-            close_old_connections()
+            refresh_connections()
             for entry in entries:
                 self.handle(entry)
-            close_old_connections()
+            refresh_connections()
             self._backoff = 0.0
             return len(entries)
         except Exception:
             self._backoff = min(5.0, max(0.1, self._backoff * 2))
             logger.exception("bridge step failed; retrying in %.1f s", self._backoff)
             self.reader.reread_pending()
-            close_old_connections()
+            refresh_connections()
             return 0
 
     def handle(self, entry: Entry) -> None:

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import redis
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import OutboxMessage
 from streams import keys
+from streams.db import refresh_connections
 from streams.faults import faultpoint
 from streams.redis_client import get_redis
 
@@ -183,7 +184,7 @@ class RelayLoop:
             popped = client.blpop([keys.relay_wake_key()], timeout=self.poll_seconds)
             if popped:
                 client.delete(keys.relay_wake_key())
-            close_old_connections()
+            refresh_connections()
             while True:
                 count = publish_pending(batch_size=self.batch_size, client=client)
                 published += count
@@ -196,7 +197,7 @@ class RelayLoop:
         except Exception:
             self._backoff = min(5.0, max(0.1, self._backoff * 2))
             logger.exception("relay step failed; retrying in %.1f s", self._backoff)
-            close_old_connections()
+            refresh_connections()
         return published
 
     def run(self) -> None:
