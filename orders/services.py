@@ -687,7 +687,7 @@ def order_apply_broker_status(
             order.average_fill_price = Decimal(str(avg_fill_price)).quantize(PRICE_STEP)
             fields.add("average_fill_price")
     target = status_from_broker(status, filled_qty, remaining)
-    if order.broker_status != status and (target is None or RANK[target] >= RANK[order.status]):
+    if target is not None and order.broker_status != status and RANK[target] >= RANK[order.status]:
         order.broker_status = str(status)[:32]
         fields.add("broker_status")
     data = {
@@ -740,14 +740,10 @@ def _store_lots(position: Position, before: list[pnl.Lot], after: list[pnl.Lot],
 
 
 def _order_fill_totals(order: Order) -> tuple[Decimal, Decimal | None]:
-    totals = Fill.objects.filter(order=order).aggregate(
-        quantity=Sum("quantity"),
-        value=Sum(
-            ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField(max_digits=38, decimal_places=10))
-        ),
-    )
-    quantity = totals["quantity"] or ZERO
-    average = (totals["value"] / quantity).quantize(PRICE_STEP) if quantity else None
+    value = ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField(max_digits=38, decimal_places=10))
+    totals = Fill.objects.filter(order=order).aggregate(total_quantity=Sum("quantity"), total_value=Sum(value))
+    quantity = totals["total_quantity"] or ZERO
+    average = (totals["total_value"] / quantity).quantize(PRICE_STEP) if quantity else None
     return quantity, average
 
 
