@@ -13,9 +13,9 @@ outcome into the row before it commits. The order and its outcome therefore comm
 row still "in progress" and not locked belongs to a request that died and committed nothing, so
 a retry may run again; a locked row belongs to a request that is running now (409).
 
-Only outcomes of a request that ran are kept: a refusal by the domain (a risk limit, a halted
-account) is replayed like a success, while input that failed validation leaves no key, so the
-caller may fix the body and send it again with the same key.
+Only a request that created something keeps its key: when the input is invalid, the domain
+refuses (a risk limit, a halted account) or the server fails, nothing was written and the key is
+forgotten, so the caller may send it again (fixed, or later) with the same key.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from tradeconsole.exceptions import ApplicationError
@@ -166,8 +166,6 @@ def idempotency_key_lock(*, row: IdempotencyKey) -> IdempotencyKey:
     :raises IdempotencyKeyInProgress: another request holds the row (it is running now), or the
         row vanished (purged while we waited).
     """
-    from django.db import OperationalError
-
     try:
         locked = IdempotencyKey.objects.select_for_update(nowait=True).filter(pk=row.pk).first()
     except OperationalError:
@@ -194,8 +192,18 @@ def idempotency_key_complete(*, row: IdempotencyKey, status: int, body: object) 
 
 
 def idempotency_key_release(*, row: IdempotencyKey) -> None:
-    """Forget ``row``: its request was refused before it ran, so the key may be used again."""
-    IdempotencyKey.objects.filter(pk=row.pk).delete()
+    """Forget ``row`` when its request created nothing, so the key may be used again.
+
+    Only a row still in progress and not locked by a running request is deleted.
+    """
+    with transaction.atomic():
+        free = (
+            IdempotencyKey.objects.select_for_update(skip_locked=True)
+            .filter(pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS)
+            .first()
+        )
+        if free is not None:
+            free.delete()
 
 
 def idempotency_keys_purge(*, now: datetime | None = None) -> int:

@@ -9,6 +9,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,22 @@ class ApplicationError(Exception):
         return body
 
 
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
 def _problem(status: int, code: str, title: str, detail, **more) -> Response:
     body = {"type": f"urn:tradeconsole:error:{code}", "title": title, "status": status, "code": code}
     body["detail"] = detail
     body.update(more)
-    response = Response(body, status=status, content_type="application/problem+json")
+    response = Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
     return response
+
+
+def problem_response(exc: ApplicationError) -> Response:
+    """Return the problem+json response of a domain refusal (what the API answers for ``exc``)."""
+    more = {"field": exc.field} if exc.field else {}
+    more.update(exc.extra)
+    return _problem(exc.http_status, exc.code, "Request refused", exc.message, **more)
 
 
 def api_exception_handler(exc, context):
@@ -54,20 +65,22 @@ def api_exception_handler(exc, context):
     generic 500 without a stack trace.
     """
     if isinstance(exc, ApplicationError):
-        more = {"field": exc.field} if exc.field else {}
-        more.update(exc.extra)
-        return _problem(exc.http_status, exc.code, "Request refused", exc.message, **more)
+        set_rollback()
+        return problem_response(exc)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        logger.exception("Unhandled error in API view %s", context.get("view"))
+        # The last resort: the details go to the log, never to the caller.
+        logger.exception("Unhandled error in API view %s", context.get("view").__class__.__name__)
+        set_rollback()
         return _problem(500, "server_error", "Server error", "The server could not complete the request.")
     if isinstance(exc, drf_exceptions.ValidationError):
-        problem = _problem(response.status_code, "validation_error", "Invalid input", "The input is not valid.",
-                           errors=response.data)
+        problem = _problem(
+            response.status_code, "validation_error", "Invalid input", "The input is not valid.", errors=response.data
+        )
     else:
         code = exc.get_codes() if isinstance(exc, drf_exceptions.APIException) else "error"
         code = code if isinstance(code, str) else "error"

@@ -9,5 +9,6 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("tradeconsole.api")),
     path("live/", include("streams.urls")),
 ]

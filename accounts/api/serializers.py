@@ -1,0 +1,118 @@
+"""Serializers of the accounts API: accounts with their live values, the kill switch, alerts, tokens."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from knox.models import AuthToken
+from rest_framework import serializers
+
+from accounts.models import Alert, BrokerAccount, KillSwitch
+
+
+class AccountValueOutput(serializers.Serializer):
+    tag = serializers.CharField()
+    value = serializers.CharField()
+    currency = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class AccountPositionOutput(serializers.Serializer):
+    symbol = serializers.CharField(source="instrument.symbol")
+    quantity = serializers.DecimalField(max_digits=18, decimal_places=4)
+    average_cost = serializers.DecimalField(max_digits=18, decimal_places=6)
+    realized_pnl = serializers.DecimalField(max_digits=20, decimal_places=4)
+    last_price = serializers.DecimalField(
+        source="instrument.last_price", max_digits=18, decimal_places=6, allow_null=True
+    )
+
+
+class AccountOutput(serializers.ModelSerializer):
+    halted_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = BrokerAccount
+        fields = [
+            "code",
+            "name",
+            "base_currency",
+            "kind",
+            "trading_enabled",
+            "halted_reason",
+            "halted_at",
+            "halted_by",
+        ]
+
+
+class AccountDetailOutput(AccountOutput):
+    values = AccountValueOutput(many=True, read_only=True)
+    positions = serializers.SerializerMethodField()
+
+    class Meta(AccountOutput.Meta):
+        fields = [*AccountOutput.Meta.fields, "values", "positions"]
+
+    @staticmethod
+    def _open_positions(account):
+        return [position for position in account.positions.all() if position.quantity != 0]
+
+    @extend_schema_field(AccountPositionOutput(many=True))
+    def get_positions(self, account) -> list[dict]:
+        return AccountPositionOutput(self._open_positions(account), many=True).data
+
+
+class HaltInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+    cancel_working = serializers.BooleanField(default=False)
+
+
+class KillSwitchOutput(serializers.ModelSerializer):
+    changed_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = KillSwitch
+        fields = ["engaged", "reason", "changed_at", "changed_by"]
+
+
+class KillSwitchEngageInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+    cancel_working = serializers.BooleanField(default=True)
+
+
+class AlertOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    acknowledged_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "key",
+            "kind",
+            "severity",
+            "status",
+            "account",
+            "message",
+            "data",
+            "raised_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+        ]
+
+
+class TokenOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuthToken
+        fields = ["token_key", "created", "expiry"]
+
+
+class TokenCreateInput(serializers.Serializer):
+    ttl_hours = serializers.IntegerField(
+        required=False, min_value=1, max_value=24 * 366, help_text="Lifetime in hours; default and maximum: the desk's"
+    )
+
+
+class TokenCreateOutput(TokenOutput):
+    token = serializers.CharField(help_text="Shown once; send it as `Authorization: Token <token>`.")
+
+    class Meta(TokenOutput.Meta):
+        fields = [*TokenOutput.Meta.fields, "token"]

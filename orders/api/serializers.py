@@ -1,0 +1,330 @@
+"""Serializers of the orders API. Input serializers list every field they accept; the rest is ignored.
+
+Inputs check shape and type only (a decimal is a finite decimal, a choice is one of its
+choices); the services check meaning (quantity above zero, prices on the tick, risk limits) and
+refuse with a domain ``code`` and the ``field`` at fault.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from orders.models import (
+    PRICE,
+    QUANTITY,
+    Fill,
+    Instrument,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    PnLPoint,
+    Position,
+    RiskLimit,
+    ScheduledOrder,
+    Side,
+    TimeInForce,
+)
+
+
+def quantity_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(**QUANTITY, **kwargs)
+
+
+def price_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(**PRICE, **kwargs)
+
+
+class InstrumentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Instrument
+        fields = [
+            "id",
+            "symbol",
+            "sec_type",
+            "exchange",
+            "primary_exchange",
+            "currency",
+            "con_id",
+            "min_tick",
+            "multiplier",
+            "description",
+            "active",
+            "last_price",
+            "last_price_at",
+        ]
+
+
+class OrderEventOutput(serializers.ModelSerializer):
+    actor = serializers.StringRelatedField()
+
+    class Meta:
+        model = OrderEvent
+        fields = ["created_at", "kind", "from_status", "to_status", "applied", "detail", "data", "actor"]
+
+
+class FillOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    client_order_id = serializers.UUIDField(source="order.client_order_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Fill
+        fields = [
+            "exec_id",
+            "client_order_id",
+            "account",
+            "symbol",
+            "side",
+            "quantity",
+            "price",
+            "executed_at",
+            "commission",
+            "commission_currency",
+            "realized_pnl",
+        ]
+
+
+class OrderOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    strategy = serializers.SerializerMethodField()
+    parent = serializers.UUIDField(source="parent.client_order_id", read_only=True, allow_null=True)
+    created_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "client_order_id",
+            "account",
+            "symbol",
+            "side",
+            "quantity",
+            "order_type",
+            "limit_price",
+            "stop_price",
+            "tif",
+            "outside_rth",
+            "parent",
+            "oca_group",
+            "not_before",
+            "source",
+            "trading_session",
+            "strategy",
+            "status",
+            "ib_order_id",
+            "perm_id",
+            "broker_status",
+            "filled_quantity",
+            "average_fill_price",
+            "reject_code",
+            "reject_reason",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "completed_at",
+        ]
+
+    def get_strategy(self, order) -> str | None:
+        session = order.trading_session
+        return session.strategy.name if session is not None else None
+
+
+class OrderDetailOutput(OrderOutput):
+    events = OrderEventOutput(many=True, read_only=True)
+    fills = FillOutput(many=True, read_only=True)
+
+    class Meta(OrderOutput.Meta):
+        fields = [*OrderOutput.Meta.fields, "events", "fills"]
+
+
+class OrderCreateInput(serializers.Serializer):
+    """A new order. ``account`` is one of your account codes; ``symbol`` an instrument's symbol."""
+
+    account = serializers.CharField(max_length=32)
+    symbol = serializers.CharField(max_length=32)
+    side = serializers.ChoiceField(choices=Side.choices)
+    quantity = quantity_field()
+    order_type = serializers.ChoiceField(choices=OrderType.choices)
+    limit_price = price_field(required=False, allow_null=True)
+    stop_price = price_field(required=False, allow_null=True)
+    tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
+    outside_rth = serializers.BooleanField(default=False)
+    oca_group = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    not_before = serializers.DateTimeField(required=False, allow_null=True)
+    parent = serializers.UUIDField(required=False, allow_null=True, help_text="client_order_id of a bracket's parent")
+    trading_session = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    client_order_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Your own id for the order (IB orderRef); made for you if absent"
+    )
+
+
+class OrderModifyInput(serializers.Serializer):
+    quantity = quantity_field(required=False)
+    limit_price = price_field(required=False)
+    stop_price = price_field(required=False)
+
+
+class OrderCancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class OrderFilter(serializers.Serializer):
+    account = serializers.CharField(required=False, max_length=32, help_text="Account code")
+    status = serializers.MultipleChoiceField(choices=OrderStatus.choices, required=False)
+    open = serializers.BooleanField(required=False, help_text="true: orders not final yet")
+    strategy = serializers.CharField(required=False, max_length=100, help_text="Strategy name or id")
+    trading_session = serializers.IntegerField(required=False, min_value=1)
+    symbol = serializers.CharField(required=False, max_length=32)
+    side = serializers.ChoiceField(choices=Side.choices, required=False)
+    date_from = serializers.DateField(required=False, help_text="First local day, inclusive")
+    date_to = serializers.DateField(required=False, help_text="Last local day, inclusive")
+
+
+class FillFilter(serializers.Serializer):
+    account = serializers.CharField(required=False, max_length=32)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+
+class PositionOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    last_price = price_field(source="instrument.last_price", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Position
+        fields = [
+            "account",
+            "symbol",
+            "quantity",
+            "average_cost",
+            "realized_pnl",
+            "last_price",
+            "broker_quantity",
+            "broker_average_cost",
+            "broker_reported_at",
+            "updated_at",
+        ]
+
+
+class PositionFilter(serializers.Serializer):
+    account = serializers.CharField(required=False, max_length=32)
+    include_flat = serializers.BooleanField(required=False, default=False)
+
+
+class PnLPointOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    total_pnl = serializers.DecimalField(max_digits=21, decimal_places=4, read_only=True)
+
+    class Meta:
+        model = PnLPoint
+        fields = ["account", "at", "realized_pnl", "unrealized_pnl", "total_pnl"]
+
+
+class PnLFilter(serializers.Serializer):
+    account = serializers.CharField(required=False, max_length=32)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class RiskLimitOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    allowed_instruments = serializers.SlugRelatedField(slug_field="symbol", many=True, read_only=True)
+
+    class Meta:
+        model = RiskLimit
+        fields = [
+            "account",
+            "max_order_quantity",
+            "max_order_notional",
+            "max_position",
+            "max_daily_loss",
+            "price_collar_pct",
+            "orders_per_minute",
+            "allowed_instruments",
+            "updated_at",
+        ]
+
+
+class RiskLimitUpdateInput(serializers.Serializer):
+    max_order_quantity = quantity_field(required=False, min_value=0)
+    max_order_notional = serializers.DecimalField(max_digits=20, decimal_places=4, required=False, min_value=0)
+    max_position = quantity_field(required=False, min_value=0)
+    max_daily_loss = serializers.DecimalField(max_digits=20, decimal_places=4, required=False, min_value=0)
+    price_collar_pct = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, min_value=0)
+    orders_per_minute = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
+    allowed_instruments = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False, help_text="Symbols; empty allows every one"
+    )
+
+
+class ScheduledOrderOutput(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    strategy = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = ScheduledOrder
+        fields = [
+            "id",
+            "name",
+            "account",
+            "symbol",
+            "side",
+            "quantity",
+            "order_type",
+            "limit_price",
+            "stop_price",
+            "tif",
+            "strategy",
+            "time_of_day",
+            "time_zone",
+            "weekdays",
+            "valid_from",
+            "valid_until",
+            "exchange_calendar",
+            "grace_seconds",
+            "enabled",
+            "created_at",
+        ]
+
+
+class ScheduledOrderInput(serializers.Serializer):
+    """A scheduled order template: what to enter, and when (a local time of day on trading days)."""
+
+    name = serializers.CharField(max_length=100)
+    account = serializers.CharField(max_length=32)
+    symbol = serializers.CharField(max_length=32)
+    side = serializers.ChoiceField(choices=Side.choices)
+    quantity = quantity_field()
+    order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.MARKET)
+    limit_price = price_field(required=False, allow_null=True)
+    stop_price = price_field(required=False, allow_null=True)
+    tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
+    strategy = serializers.CharField(max_length=100, required=False, allow_null=True)
+    time_of_day = serializers.TimeField()
+    time_zone = serializers.CharField(max_length=64, default="America/New_York")
+    weekdays = serializers.RegexField(r"^[0-6](,[0-6])*$", max_length=16, default="0,1,2,3,4")
+    valid_from = serializers.DateField(required=False, allow_null=True)
+    valid_until = serializers.DateField(required=False, allow_null=True)
+    exchange_calendar = serializers.CharField(max_length=16, default="XNYS", allow_blank=True)
+    grace_seconds = serializers.IntegerField(min_value=0, max_value=86400, default=60)
+
+
+class ScheduledOrderUpdateInput(ScheduledOrderInput):
+    """The fields to change; the account of a schedule cannot change."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields.pop("account")
+        for field in fields.values():
+            field.required = False
+            # A partial update changes only what was sent: no defaults fill the rest.
+            field.default = serializers.empty
+        return fields
+
+
+class NextFiringsOutput(serializers.Serializer):
+    next_firings = serializers.ListField(child=serializers.DateTimeField())

@@ -1,0 +1,29 @@
+"""URLs of the orders API (under /api/v1/)."""
+
+from django.urls import path
+
+from orders.api import views
+
+urlpatterns = [
+    path("instruments/", views.InstrumentListApi.as_view(), name="instrument-list"),
+    path("instruments/<int:pk>/", views.InstrumentDetailApi.as_view(), name="instrument-detail"),
+    path("orders/", views.OrderListCreateApi.as_view(), name="order-list"),
+    path("orders/<uuid:client_order_id>/", views.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<uuid:client_order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
+    path("fills/", views.FillListApi.as_view(), name="fill-list"),
+    path("positions/", views.PositionListApi.as_view(), name="position-list"),
+    path("pnl/", views.PnLHistoryApi.as_view(), name="pnl-history"),
+    path("risk-limits/", views.RiskLimitListApi.as_view(), name="risk-limit-list"),
+    path("risk-limits/<str:code>/", views.RiskLimitDetailApi.as_view(), name="risk-limit-detail"),
+    path("scheduled-orders/", views.ScheduledOrderListCreateApi.as_view(), name="scheduled-order-list"),
+    path("scheduled-orders/<int:pk>/", views.ScheduledOrderDetailApi.as_view(), name="scheduled-order-detail"),
+    path("scheduled-orders/<int:pk>/enable/", views.ScheduledOrderEnableApi.as_view(), name="scheduled-order-enable"),
+    path(
+        "scheduled-orders/<int:pk>/disable/", views.ScheduledOrderDisableApi.as_view(), name="scheduled-order-disable"
+    ),
+    path(
+        "scheduled-orders/<int:pk>/next-firings/",
+        views.ScheduledOrderNextFiringsApi.as_view(),
+        name="scheduled-order-next-firings",
+    ),
+]

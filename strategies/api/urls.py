@@ -1,0 +1,16 @@
+"""URLs of the strategies API (under /api/v1/)."""
+
+from django.urls import path
+
+from strategies.api import views
+
+urlpatterns = [
+    path("strategies/", views.StrategyListApi.as_view(), name="strategy-list"),
+    path("strategies/<int:pk>/", views.StrategyDetailApi.as_view(), name="strategy-detail"),
+    path("trading-sessions/", views.TradingSessionListApi.as_view(), name="trading-session-list"),
+    path("trading-sessions/<int:pk>/", views.TradingSessionDetailApi.as_view(), name="trading-session-detail"),
+    path("trading-sessions/<int:pk>/start/", views.TradingSessionStartApi.as_view(), name="trading-session-start"),
+    path("trading-sessions/<int:pk>/pause/", views.TradingSessionPauseApi.as_view(), name="trading-session-pause"),
+    path("trading-sessions/<int:pk>/resume/", views.TradingSessionResumeApi.as_view(), name="trading-session-resume"),
+    path("trading-sessions/<int:pk>/stop/", views.TradingSessionStopApi.as_view(), name="trading-session-stop"),
+]

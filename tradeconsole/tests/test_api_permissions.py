@@ -1,0 +1,219 @@
+"""Every endpoint of /api/v1/ for every role: allowed and refused, and nothing without signing in.
+
+The table below is checked against the URLconf, so a new endpoint without a row fails the suite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import time
+from decimal import Decimal
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import Role
+from accounts.tests.factories import AlertFactory, UserFactory
+from orders.models import OrderStatus, ScheduledOrder
+from orders.tests.factories import OrderFactory
+from strategies.tests.factories import StrategyFactory, TradingSessionFactory
+
+pytestmark = pytest.mark.django_db
+
+ALL = {Role.VIEWER, Role.TRADER, Role.RISK_MANAGER, Role.ADMIN}
+TRADE = {Role.TRADER, Role.RISK_MANAGER, Role.ADMIN}
+RISK = {Role.RISK_MANAGER, Role.ADMIN}
+ADMIN = {Role.ADMIN}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    name: str
+    allowed: set
+    ok: int = 200
+    kwargs: str = ""  # which fixture object fills the URL: order, alert, schedule, session, strategy, account
+    body: dict = field(default_factory=dict)
+    idempotent: bool = False
+
+
+ORDER_BODY = {
+    "account": "DU0000001",
+    "symbol": "AAPL",
+    "side": "BUY",
+    "quantity": "10",
+    "order_type": "LMT",
+    "limit_price": "100.00",
+}
+SCHEDULE_BODY = {
+    "name": "open buy",
+    "account": "DU0000001",
+    "symbol": "AAPL",
+    "side": "BUY",
+    "quantity": "5",
+    "order_type": "MKT",
+    "time_of_day": "09:31:00",
+}
+
+CASES = [
+    Case("get", "account-list", ALL),
+    Case("get", "account-detail", ALL, kwargs="account"),
+    Case("post", "account-halt", RISK, kwargs="account", body={"reason": "test"}),
+    Case("post", "account-resume", RISK, kwargs="account"),
+    Case("get", "kill-switch", ALL),
+    Case("post", "kill-switch-engage", RISK, body={"reason": "test"}),
+    Case("post", "kill-switch-release", RISK),
+    Case("get", "alert-list", ALL),
+    Case("get", "alert-detail", ALL, kwargs="alert"),
+    Case("post", "alert-acknowledge", RISK, kwargs="alert"),
+    Case("get", "token-list", ALL),
+    Case("post", "token-list", ALL, ok=201, body={"ttl_hours": 1}),
+    Case("delete", "token-revoke", ALL, ok=204, kwargs="token"),
+    Case("get", "instrument-list", ALL),
+    Case("get", "instrument-detail", ALL, kwargs="instrument"),
+    Case("get", "order-list", ALL),
+    Case("post", "order-list", TRADE, ok=201, body=ORDER_BODY, idempotent=True),
+    Case("get", "order-detail", ALL, kwargs="order"),
+    Case("patch", "order-detail", TRADE, kwargs="order", body={"quantity": "20"}),
+    Case("post", "order-cancel", TRADE, kwargs="order"),
+    Case("get", "fill-list", ALL),
+    Case("get", "position-list", ALL),
+    Case("get", "pnl-history", ALL),
+    Case("get", "risk-limit-list", ALL),
+    Case("get", "risk-limit-detail", ALL, kwargs="account"),
+    Case("patch", "risk-limit-detail", RISK, kwargs="account", body={"max_order_quantity": "500"}),
+    Case("get", "scheduled-order-list", ALL),
+    Case("post", "scheduled-order-list", TRADE, ok=201, body=SCHEDULE_BODY),
+    Case("get", "scheduled-order-detail", ALL, kwargs="schedule"),
+    Case("patch", "scheduled-order-detail", TRADE, kwargs="schedule", body={"quantity": "7"}),
+    Case("delete", "scheduled-order-detail", ADMIN, ok=204, kwargs="schedule"),
+    Case("post", "scheduled-order-enable", TRADE, kwargs="schedule"),
+    Case("post", "scheduled-order-disable", TRADE, kwargs="schedule"),
+    Case("get", "scheduled-order-next-firings", ALL, kwargs="schedule"),
+    Case("get", "strategy-list", ALL),
+    Case("get", "strategy-detail", ALL, kwargs="strategy"),
+    Case("get", "trading-session-list", ALL),
+    Case("get", "trading-session-detail", ALL, kwargs="session"),
+    Case("post", "trading-session-start", TRADE, kwargs="session"),
+    Case("post", "trading-session-pause", TRADE, kwargs="running_session"),
+    Case("post", "trading-session-resume", TRADE, kwargs="paused_session"),
+    Case("post", "trading-session-stop", TRADE, kwargs="session"),
+    Case("get", "health", ALL),
+    Case("get", "schema", ALL),
+    Case("get", "docs", ALL),
+]
+
+
+def _api_names(resolver=None, namespace="") -> set[str]:
+    names: set[str] = set()
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names |= _api_names(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name and namespace.startswith("api-v1:"):
+            names.add(entry.name)
+    return names
+
+
+def test_every_api_endpoint_has_a_row_in_the_permission_table():
+    assert _api_names() == {case.name for case in CASES}
+
+
+@pytest.fixture
+def world(account, instrument):
+    """One object of each kind on the account the role users belong to."""
+    strategy = StrategyFactory(name="mean-revert")
+    return {
+        "account": account,
+        "instrument": instrument,
+        "order": OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED),
+        "alert": AlertFactory(account=account),
+        "schedule": ScheduledOrder.objects.create(
+            name="close",
+            account=account,
+            instrument=instrument,
+            side="SELL",
+            quantity=Decimal("5"),
+            order_type="MKT",
+            time_of_day=time(15, 55),
+        ),
+        "strategy": strategy,
+        "session": TradingSessionFactory(strategy=strategy, account=account),
+        "running_session": TradingSessionFactory(strategy=strategy, account=account, status="running"),
+        "paused_session": TradingSessionFactory(strategy=strategy, account=account, status="paused"),
+    }
+
+
+def _user_for(role: Role, account):
+    if role == Role.ADMIN:
+        return UserFactory(username="admin", roles=[Role.ADMIN], is_superuser=True)
+    return UserFactory(username=f"u-{role.value.replace(' ', '-').lower()}", roles=[role], accounts=[account])
+
+
+def _url(case: Case, world: dict, client, user) -> str:
+    if not case.kwargs:
+        return reverse(f"api-v1:{case.name}")
+    if case.kwargs == "token":
+        created = client.post(reverse("api-v1:token-list"), {}, format="json")
+        assert created.status_code == 201, created.content
+        return reverse(f"api-v1:{case.name}", kwargs={"token_key": created.json()["token_key"]})
+    obj = world[case.kwargs]
+    if case.kwargs == "account":
+        return reverse(f"api-v1:{case.name}", kwargs={"code": obj.code})
+    if case.kwargs == "order":
+        return reverse(f"api-v1:{case.name}", kwargs={"client_order_id": obj.client_order_id})
+    return reverse(f"api-v1:{case.name}", kwargs={"pk": obj.pk})
+
+
+def _call(client, case: Case, url: str):
+    headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())} if case.idempotent else {}
+    return getattr(client, case.method)(url, case.body, format="json", **headers)
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.TRADER, Role.RISK_MANAGER, Role.ADMIN], ids=lambda r: r.value)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method}-{c.name}")
+def test_each_role_is_allowed_exactly_the_endpoints_its_role_permits(case, role, world, api_client):
+    user = _user_for(role, world["account"])
+    api_client.force_authenticate(user)
+    url = _url(case, world, api_client, user) if case.kwargs != "token" or role in case.allowed else None
+    if url is None:
+        url = reverse(f"api-v1:{case.name}", kwargs={"token_key": "nosuchtoken0000"})
+    response = _call(api_client, case, url)
+    if role in case.allowed:
+        assert response.status_code == case.ok, response.content
+    else:
+        assert response.status_code == 403, response.content
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method}-{c.name}")
+def test_no_endpoint_answers_without_authentication(case, world, api_client):
+    url = (
+        reverse(f"api-v1:{case.name}", kwargs=_anonymous_kwargs(case, world))
+        if case.kwargs
+        else reverse(f"api-v1:{case.name}")
+    )
+    response = _call(api_client, case, url)
+    assert response.status_code == 401, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def _anonymous_kwargs(case: Case, world: dict) -> dict:
+    if case.kwargs == "token":
+        return {"token_key": "nosuchtoken0000"}
+    obj = world[case.kwargs]
+    if case.kwargs == "account":
+        return {"code": obj.code}
+    if case.kwargs == "order":
+        return {"client_order_id": obj.client_order_id}
+    return {"pk": obj.pk}
+
+
+def test_a_user_without_a_desk_role_is_refused_even_the_reads(user, api_client):
+    api_client.force_authenticate(user)
+    response = api_client.get(reverse("api-v1:order-list"))
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
