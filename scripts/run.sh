@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# `make run`: prepare the desk (database, Redis, TWS, static files, demo data) and start every
+# process of the Procfile under honcho, on embedded defaults when nothing is configured.
+#
+#   DATABASE_URL  used when set; otherwise the SQLite file tradeconsole.sqlite3 (quick start).
+#   REDIS_URL     used when set and answering; otherwise a private redis-server on a free port,
+#                 stopped again when this script exits.
+#   TWS_HOST      a real TWS / IB Gateway when set (with TWS_PORT); otherwise the paper
+#                 simulator (`tws` line of the Procfile) on 127.0.0.1:7497 or a free port.
+#   PORT          the web port (default 8000).
+#
+# Procfile lines whose program is not in the repository yet (a `python -m pkg` without
+# pkg/__main__.py, a `manage.py cmd` without its command module) are left out with a note, so
+# the Procfile can name every process of the design while they are being built.
+# Ctrl-C (or SIGTERM) stops honcho, which stops every process, then the private Redis.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+RUN_DIR="$ROOT/.run"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+mkdir -p "$RUN_DIR"
+
+say() { printf '\033[1mrun:\033[0m %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ -x "$PY" ] || die "No virtualenv at .venv: run \`make run\` (it creates it) instead of this script."
+export PATH="$VENV/bin:$PATH"
+export PYTHONUNBUFFERED=1
+export TRADECONSOLE_MODE="${TRADECONSOLE_MODE:-development}"
+export PORT="${PORT:-8000}"
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_is_free() {
+  "$PY" - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+EOF
+}
+
+redis_answers() {
+  "$PY" - "$1" <<'EOF' >/dev/null 2>&1
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_timeout=1, socket_connect_timeout=1).ping()
+EOF
+}
+
+# --- cleanup: whatever this script started, it stops -------------------------------------------
+HONCHO_PID=""
+REDIS_PID_FILE="$RUN_DIR/redis.pid"
+STARTED_REDIS=""
+
+stop_private_redis() {
+  [ -f "$REDIS_PID_FILE" ] || return 0
+  local pid
+  pid="$(cat "$REDIS_PID_FILE" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$REDIS_PID_FILE"
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ -n "$HONCHO_PID" ] && kill -0 "$HONCHO_PID" 2>/dev/null; then
+    kill -TERM "$HONCHO_PID" 2>/dev/null || true
+    wait "$HONCHO_PID" 2>/dev/null || true
+  fi
+  if [ -n "$STARTED_REDIS" ]; then
+    say "stopping the private Redis"
+    stop_private_redis
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+# Ctrl-C and SIGTERM are the normal way to stop the desk: a clean stop exits 0.
+trap 'exit 0' INT TERM
+
+# --- web port ----------------------------------------------------------------------------------
+port_is_free "$PORT" || die "Port $PORT on 127.0.0.1 is taken; stop what uses it or run \`PORT=8001 make run\`."
+
+# --- database ----------------------------------------------------------------------------------
+if [ -n "${DATABASE_URL:-}" ]; then
+  say "database: DATABASE_URL (${DATABASE_URL%%://*}://…)"
+else
+  say "database: SQLite file tradeconsole.sqlite3 (set DATABASE_URL=postgres://… for PostgreSQL)"
+fi
+
+# --- Redis -------------------------------------------------------------------------------------
+if [ -n "${REDIS_URL:-}" ] && redis_answers "$REDIS_URL"; then
+  say "redis: REDIS_URL answers"
+else
+  [ -n "${REDIS_URL:-}" ] && say "redis: REDIS_URL=$REDIS_URL does not answer; starting a private one instead"
+  if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "redis: installing redis-server with apt-get"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+      die "redis-server is not installed: install it (sudo apt-get install redis-server) or set REDIS_URL."
+    fi
+  fi
+  stop_private_redis  # a leftover of a run that was killed without cleaning up
+  REDIS_PORT="$(free_port)"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --daemonize yes \
+    --pidfile "$REDIS_PID_FILE" --logfile "$RUN_DIR/redis.log" --dir "$RUN_DIR" >/dev/null
+  STARTED_REDIS=1
+  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  for _ in $(seq 1 50); do redis_answers "$REDIS_URL" && break; sleep 0.1; done
+  redis_answers "$REDIS_URL" || die "the private redis-server did not answer; see .run/redis.log"
+  say "redis: private redis-server on 127.0.0.1:$REDIS_PORT (pid $(cat "$REDIS_PID_FILE"), stopped on exit)"
+fi
+
+# --- TWS -----------------------------------------------------------------------------------------
+if [ -n "${TWS_HOST:-}" ]; then
+  SIMULATE_TWS=""
+  say "tws: a real TWS / IB Gateway at $TWS_HOST:${TWS_PORT:-7497}"
+else
+  SIMULATE_TWS=1
+  export TWS_HOST=127.0.0.1
+  if [ -z "${TWS_PORT:-}" ]; then
+    if port_is_free 7497; then TWS_PORT=7497; else TWS_PORT="$(free_port)"; fi
+  fi
+  export TWS_PORT
+  if [ -f tws_simulator/__main__.py ]; then
+    say "tws: the paper simulator on $TWS_HOST:$TWS_PORT (set TWS_HOST to use a real TWS)"
+  else
+    say "tws: TWS_HOST=$TWS_HOST TWS_PORT=$TWS_PORT, where the paper simulator will listen once tws_simulator is built"
+  fi
+fi
+
+# --- database schema, static files, demo data -------------------------------------------------------
+"$PY" manage.py migrate --noinput
+"$PY" manage.py collectstatic --noinput --verbosity 0
+"$PY" manage.py seed_demo
+
+# --- the process list ------------------------------------------------------------------------------
+# Keep a Procfile line only when its program exists (see the header) and, for `tws`, only when
+# no real TWS is configured. `web` stays first: honcho gives the first process $PORT itself.
+PROCFILE="$RUN_DIR/Procfile"
+: >"$PROCFILE"
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in ''|'#'*) continue ;; esac
+  name="${line%%:*}"
+  command="${line#*:}"
+  if [ "$name" = tws ] && [ -z "$SIMULATE_TWS" ]; then
+    say "process $name: left out (TWS_HOST is set)"
+    continue
+  fi
+  if [[ "$command" =~ python[0-9.]*\ +-m\ +([A-Za-z_][A-Za-z0-9_.]*) ]]; then
+    module="${BASH_REMATCH[1]//./\/}"
+    if [ ! -f "$module/__main__.py" ] && [ ! -f "$module.py" ]; then
+      say "process $name: left out (${BASH_REMATCH[1]} is not in the repository yet)"
+      continue
+    fi
+  fi
+  if [[ "$command" =~ manage\.py\ +([a-z_]+) ]]; then
+    if ! compgen -G "*/management/commands/${BASH_REMATCH[1]}.py" >/dev/null; then
+      say "process $name: left out (manage.py ${BASH_REMATCH[1]} is not in the repository yet)"
+      continue
+    fi
+  fi
+  printf '%s\n' "$line" >>"$PROCFILE"
+done <"$ROOT/Procfile"
+
+say "starting: $(cut -d: -f1 "$PROCFILE" | paste -sd' ' -) — the admin is at http://127.0.0.1:$PORT/admin/ (Ctrl-C stops)"
+honcho start --procfile "$PROCFILE" --app-root "$ROOT" --port "$PORT" &
+HONCHO_PID=$!
+wait "$HONCHO_PID"
