@@ -65,9 +65,15 @@ class SendFailed(Exception):
     """The socket failed while a request was being written; whether TWS got it is unknown."""
 
 
+_EIGHT_PLACES = Decimal("1e-8")
+
+
 def _dec(value: float) -> Decimal:
-    """A float from ibapi as a Decimal without binary noise (repr is the shortest round-trip form)."""
-    return Decimal(repr(value)) if value == value else Decimal(0)
+    """A float from ibapi as a Decimal rounded to 8 places (drops binary noise such as 190.10999999999999)."""
+    if value != value or abs(value) >= UNSET_DOUBLE_LIMIT:
+        return Decimal(0)
+    number = Decimal(repr(value)).quantize(_EIGHT_PLACES).normalize()
+    return number if number else Decimal(0)
 
 
 def _exec_time_iso(text: str) -> str:

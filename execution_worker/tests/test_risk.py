@@ -74,7 +74,10 @@ def test_notional_over_the_limit_is_refused_and_a_market_order_is_valued_at_the_
     gate = _gate(max_order_notional="999.99")
     assert _code(gate, _order()) == "risk.max_notional"
     assert _code(gate, _order(order_type="MKT", limit_price=None, quantity=Decimal(9))) is None
-    assert _code(gate, _order(order_type="MKT", limit_price=None, quantity=Decimal(11), side="SELL")) == "risk.max_notional"
+    assert (
+        _code(gate, _order(order_type="MKT", limit_price=None, quantity=Decimal(11), side="SELL"))
+        == "risk.max_notional"
+    )
 
 
 def test_a_market_order_without_any_last_price_is_refused_when_notional_is_limited():
@@ -135,8 +138,17 @@ def test_unreadable_limits_are_refused_with_the_reason():
     assert refusal.code == "risk.no_limits" and "must be a number" in refusal.reason
 
 
-@pytest.mark.parametrize("text", ["[]", "{bad", '{"max_order_quantity": -1}', '{"max_order_quantity": "x"}',
-                                  '{"allowed_symbols": "AAPL"}', '{"max_order_notional": true}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "{bad",
+        '{"max_order_quantity": -1}',
+        '{"max_order_quantity": "x"}',
+        '{"allowed_symbols": "AAPL"}',
+        '{"max_order_notional": true}',
+    ],
+)
 def test_malformed_limits_raise(text):
     with pytest.raises(LimitsError):
         Limits.from_json(text)

@@ -1,0 +1,291 @@
+"""The worker as a process against the simulator over a socket: bad input, kill -9, TWS faults, kill switch.
+
+Each scenario ends with ``check_ledger``: at most one placeOrder per client_order_id and every
+execution accounted for in the events stream.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from execution_worker import messages as m
+from execution_worker.tests.conftest import REDIS_URL
+from execution_worker.tests.harness import ACCOUNT, Bus, WorkerProcess, check_ledger, place, wait_until
+from tws_simulator import Simulator, SimulatorConfig
+
+CLIENT_ID = 7
+
+
+@pytest.fixture
+def sim():
+    simulator = Simulator(SimulatorConfig(host="127.0.0.1", port=0, accounts=[ACCOUNT], seed=1, market_interval=0))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def bus(redis_client, prefix):
+    bus = Bus(redis_client, prefix)
+    bus.set_limits(max_order_quantity=100_000)
+    return bus
+
+
+@pytest.fixture
+def start_worker(sim, prefix):
+    started: list[WorkerProcess] = []
+
+    def start(faultpoint: str = "", wait_ready: bool = True, bus: Bus | None = None) -> WorkerProcess:
+        ready_before = bus.count_ready() if bus is not None else 0
+        worker = WorkerProcess(
+            redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID, faultpoint=faultpoint
+        )
+        started.append(worker)
+        if wait_ready and bus is not None:
+            try:
+                wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
+            except AssertionError:
+                raise AssertionError(worker.output())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+def _orders_for(sim, coid: str) -> list[dict]:
+    return [p for p in sim.ledger.snapshot()["place_orders"] if p["order_ref"] == coid]
+
+
+def test_an_order_is_placed_once_filled_and_reported(sim, bus, start_worker):
+    worker = start_worker(bus=bus)
+    order = place(quantity="10")
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    accepted = bus.wait_event("order.accepted", client_order_id=order.client_order_id)
+    assert accepted.order_id == _orders_for(sim, order.client_order_id)[0]["order_id"]
+    wait_until(lambda: bus.pending() == 0, 5, what="acknowledgement")
+    assert worker.terminate() == 0
+    assert bus.events("gateway.status")[-1].state == "disconnected"
+    check_ledger(sim, bus)
+
+
+def test_bad_input_is_dead_lettered_or_rejected_and_later_commands_still_flow(sim, bus, start_worker):
+    start_worker(bus=bus)
+    good = m.encode(place(quantity="1"))
+    bus.send_raw({**good, "data": "{not json"})
+    bus.send_raw({**good, "type": "order.teleport"})
+    bus.send_raw({**good, "data": json.dumps({"client_order_id": str(uuid.uuid4())})})
+    bus.send_raw({**good, "data": '{"pad":"' + "x" * (10 * 1024 * 1024) + '"}'})
+    unknown_account = place(account="DU9999999", quantity="2")
+    bus.send(unknown_account)
+    after = place(quantity="3")
+    bus.send(after)
+    bus.wait_event("order.status", client_order_id=after.client_order_id, status="Filled")
+    rejected = bus.wait_event("order.rejected", client_order_id=unknown_account.client_order_id)
+    assert rejected.code == "risk.unknown_account"
+    codes = [entry["code"] for entry in bus.dlq()]
+    assert codes == ["message.undecodable", "message.unknown_type", "message.missing_field", "message.too_large"]
+    assert all(entry["reason"] for entry in bus.dlq())
+    wait_until(lambda: bus.pending() == 0, 5, what="everything acknowledged")
+    assert not _orders_for(sim, unknown_account.client_order_id)
+    check_ledger(sim, bus)
+
+
+def test_kill_after_reading_before_placing_places_exactly_once_after_restart(sim, bus, start_worker):
+    first = start_worker("after_read_before_place", bus=bus)
+    order = place(quantity="11")
+    bus.send(order)
+    assert first.wait_exit(10) == 137
+    assert not _orders_for(sim, order.client_order_id)
+    assert bus.pending() == 1
+    start_worker(bus=bus)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    wait_until(lambda: bus.pending() == 0, 5, what="acknowledgement")
+    assert len(_orders_for(sim, order.client_order_id)) == 1
+    check_ledger(sim, bus)
+
+
+def test_kill_after_recording_before_placing_never_sends_and_reports_unknown(sim, bus, start_worker):
+    first = start_worker("after_record_before_place", bus=bus)
+    order = place(quantity="12")
+    bus.send(order)
+    assert first.wait_exit(10) == 137
+    start_worker(bus=bus)
+    unknown = bus.wait_event("order.unknown", client_order_id=order.client_order_id)
+    assert "neither" in unknown.reason
+    wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
+    assert _orders_for(sim, order.client_order_id) == []
+    check_ledger(sim, bus)
+
+
+def test_kill_after_placing_before_ack_does_not_place_twice_and_the_real_status_arrives(sim, bus, start_worker):
+    first = start_worker("after_place_before_ack", bus=bus)
+    order = place(quantity="13")
+    bus.send(order)
+    assert first.wait_exit(10) == 137
+    wait_until(lambda: sim.ledger.snapshot()["executions"], 5, what="the fill at the broker")
+    start_worker(bus=bus)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
+    assert len(_orders_for(sim, order.client_order_id)) == 1
+    check_ledger(sim, bus)
+
+
+def test_a_socket_drop_mid_order_makes_it_unknown_then_reconciliation_settles_it(sim, bus, start_worker):
+    start_worker(bus=bus)
+    sim.control.delay_replies(1.0)
+    order = place(quantity="14", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(order)
+    wait_until(lambda: _orders_for(sim, order.client_order_id), 5, what="placeOrder at the broker")
+    ready_before = bus.count_ready()
+    sim.control.delay_replies(0)
+    sim.control.drop_connections()
+    bus.wait_event("order.unknown", client_order_id=order.client_order_id)
+    wait_until(lambda: bus.count_ready() > ready_before, 10, what="reconnected")
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    assert len(_orders_for(sim, order.client_order_id)) == 1
+    check_ledger(sim, bus)
+
+
+def test_a_hung_tws_is_detected_and_the_worker_reconnects_when_it_answers_again(sim, bus, start_worker):
+    start_worker(bus=bus)
+    ready_before = bus.count_ready()
+    # A silent socket: replies held back longer than the heartbeat timeout (1.5 s with fast timers).
+    sim.control.hang_handshake(True)
+    sim.control.delay_replies(3.0)
+    wait_until(
+        lambda: any("silent socket" in e.detail for e in bus.events("gateway.status")), 10, what="silence detected"
+    )
+    sim.control.delay_replies(0)
+    wait_until(
+        lambda: any("no handshake" in e.detail for e in bus.events("gateway.status")), 10, what="handshake watchdog"
+    )
+    sim.control.hang_handshake(False)
+    wait_until(lambda: bus.count_ready() > ready_before, 15, what="ready again")
+    order = place(quantity="15")
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    check_ledger(sim, bus)
+
+
+def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_worker):
+    start_worker(bus=bus)
+    orders = [place(quantity=str(20 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(3)]
+    bus.send(*orders)
+    for order in orders:
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    ready_before = bus.count_ready()
+    sim.control.connectivity_lost(restore=None)
+    bus.wait_event("gateway.status", state="disconnected")
+    for order in orders[:2]:
+        sim.control.fill_order(CLIENT_ID, _orders_for(sim, order.client_order_id)[0]["order_id"])
+    sim.control.connectivity_restored("maintained")
+    wait_until(lambda: bus.count_ready() > ready_before, 10, what="reconciled after 1102")
+    for order in orders[:2]:
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    executions = sim.ledger.snapshot()["executions"]
+    assert len(executions) == 2
+    wait_until(lambda: len(bus.events("order.filled")) == 2, 5, what="both fills reported once")
+    check_ledger(sim, bus)
+
+
+def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_worker):
+    start_worker(bus=bus)
+    first = place(quantity="30")
+    bus.send(first)
+    bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
+    used = _orders_for(sim, first.client_order_id)[0]["order_id"]
+    sim.control.roll_back_next_valid_id(CLIENT_ID, by=1)
+    ready_before = bus.count_ready()
+    sim.control.drop_connections()
+    wait_until(lambda: bus.count_ready() > ready_before, 10, what="reconnected")
+    second = place(quantity="31")
+    bus.send(second)
+    bus.wait_event("order.status", client_order_id=second.client_order_id, status="Filled")
+    assert _orders_for(sim, second.client_order_id)[0]["order_id"] > used
+    assert not [e for e in bus.events("order.rejected")]
+    check_ledger(sim, bus)
+
+
+def test_a_duplicate_order_id_103_is_retried_once_with_a_fresh_id(sim, bus, redis_client, prefix, start_worker):
+    first_worker = start_worker(bus=bus)
+    first = place(quantity="32")
+    bus.send(first)
+    bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
+    used = _orders_for(sim, first.client_order_id)[0]["order_id"]
+    # The worker's durable state is lost and TWS rolls its id back: the next order goes out with an
+    # id TWS has already seen, and TWS refuses it with 103.
+    first_worker.kill9()
+    for key in list(redis_client.scan_iter(match=f"{prefix}:worker:*")):
+        redis_client.delete(key)
+    sim.control.roll_back_next_valid_id(CLIENT_ID, by=1)
+    start_worker(bus=bus)
+    second = place(quantity="34")
+    bus.send(second)
+    bus.wait_event("order.status", client_order_id=second.client_order_id, status="Filled")
+    assert [p["order_id"] for p in _orders_for(sim, second.client_order_id)] == [used, used + 1]
+    assert not bus.events("order.rejected")
+    check_ledger(sim, bus, refused_ids=frozenset({used}))
+
+
+def test_client_id_in_use_326_is_retried_with_the_same_client_id_until_it_connects(sim, bus, start_worker):
+    start_worker(bus=bus)
+    ready_before = bus.count_ready()
+    sim.control.client_id_in_use(count=2)
+    sim.control.drop_connections()
+    wait_until(lambda: bus.count_ready() > ready_before, 15, what="connected after two 326 refusals")
+    refusals = [e for e in bus.events("gateway.status") if "326" in e.detail]
+    assert len(refusals) >= 2
+    order = place(quantity="33")
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    assert {p["client_id"] for p in sim.ledger.snapshot()["place_orders"]} == {CLIENT_ID}
+    check_ledger(sim, bus)
+
+
+def test_working_orders_are_readopted_by_order_ref_after_a_restart(sim, bus, start_worker):
+    first = start_worker(bus=bus)
+    orders = [place(quantity=str(40 + i), order_type="LMT", limit_price=Decimal("100"), tif="GTC") for i in range(3)]
+    bus.send(*orders)
+    for order in orders:
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    first.kill9()
+    start_worker(bus=bus)
+    ready = [e for e in bus.events("gateway.status") if e.state == "ready"][-1]
+    assert "reconciled 3 open orders" in ready.detail
+    bus.send(m.OrderCancel(client_order_id=orders[0].client_order_id))
+    bus.wait_event("order.status", client_order_id=orders[0].client_order_id, status="Cancelled")
+    assert not bus.events("order.unknown")
+    assert len(sim.ledger.snapshot()["place_orders"]) == 3
+    check_ledger(sim, bus)
+
+
+def test_the_kill_switch_refuses_queued_commands_cancels_working_orders_and_survives_restart(sim, bus, start_worker):
+    first = start_worker(bus=bus)
+    working = [place(quantity=str(50 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(3)]
+    bus.send(*working)
+    for order in working:
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    queued = [place(quantity=str(60 + i)) for i in range(5)]
+    bus.send(*queued, m.TradingHalt(mode="cancel_all", reason="kill switch"))
+    for order in queued:
+        assert bus.wait_event("order.rejected", client_order_id=order.client_order_id).code == "risk.halted"
+    for order in working:
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
+    first.terminate()
+    start_worker(bus=bus)
+    late = place(quantity="70")
+    bus.send(late)
+    assert bus.wait_event("order.rejected", client_order_id=late.client_order_id).code == "risk.halted"
+    bus.send(m.TradingResume(reason="all clear"))
+    resumed = place(quantity="71")
+    bus.send(resumed)
+    bus.wait_event("order.status", client_order_id=resumed.client_order_id, status="Filled")
+    placed_refs = {p["order_ref"] for p in sim.ledger.snapshot()["place_orders"]}
+    assert placed_refs == {o.client_order_id for o in [*working, resumed]}
+    check_ledger(sim, bus)
