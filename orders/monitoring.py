@@ -47,7 +47,14 @@ from django.utils import timezone
 from accounts.exceptions import PermissionRequired
 from accounts.models import Alert, BrokerAccount, OutboxMessage, ProcessHeartbeat, Role, User
 from accounts.selectors import user_has_role
-from accounts.services import account_halt, alert_acknowledge, alert_raise, alert_resolve, outbox_enqueue
+from accounts.services import (
+    account_halt,
+    alert_acknowledge,
+    alert_raise,
+    alert_resolve,
+    jsonable,
+    outbox_enqueue,
+)
 from orders import monitoring_pnl
 from orders.models import (
     Fill,
@@ -646,7 +653,9 @@ def protection_place(*, position: Position, policy: Policy, report: MonitoringRe
             to_status=order.status,
             detail=f"protects {position.quantity.normalize():f} {instrument.symbol} at cost "
             f"{position.average_cost.normalize():f}",
-            data={"oca_group": group, "stop_loss_pct": policy.stop_loss_pct, "take_profit_pct": policy.take_profit_pct},
+            data=jsonable(
+                {"oca_group": group, "stop_loss_pct": policy.stop_loss_pct, "take_profit_pct": policy.take_profit_pct}
+            ),
         )
     if refused:
         key = f"protection.refused:{account.code}:{instrument.symbol}"
@@ -816,7 +825,9 @@ def stale_orders_handle(*, account: BrokerAccount, now: datetime, report: Monito
                 to_status=modified.status,
                 detail=f"{reason}; limit {order.limit_price.normalize():f} → {target.normalize():f} toward the touch "
                 f"{touch.normalize():f}",
-                data={"from": order.limit_price, "to": target, "touch": touch, "repricing": len(repricings) + 1},
+                data=jsonable(
+                    {"from": order.limit_price, "to": target, "touch": touch, "repricing": len(repricings) + 1}
+                ),
             )
         report.repriced.append(str(order.client_order_id))
 
