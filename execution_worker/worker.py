@@ -990,7 +990,9 @@ class Worker:
         action = record.extra.get("action", "place")
         if code == 202:
             return
-        if code == 103:
+        if code == 103 or (code in MODIFY_REFUSALS and action == "place" and not record.accepted):
+            # The orderId collides with one TWS already used (a rollback, or state lost): check whether
+            # TWS holds our order after all, else retry once with a fresh id (T17).
             self._in_flight.pop(coid, None)
             with self._lock:
                 self.max_order_id = max(self.max_order_id, req_id)

@@ -97,7 +97,7 @@ class WorkerProcess:
     """``python -m execution_worker`` as a subprocess with fast timers; optional fault point."""
 
     def __init__(self, *, redis_url: str, prefix: str, port: int, client_id: int = 7, faultpoint: str = "") -> None:
-        self.log = tempfile.NamedTemporaryFile(prefix="tc-worker-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="tc-worker-", suffix=".log", delete=False)  # noqa: SIM115
         env = dict(os.environ)
         env.update(
             {

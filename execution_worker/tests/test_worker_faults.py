@@ -212,14 +212,14 @@ def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_wo
     check_ledger(sim, bus)
 
 
-def test_a_duplicate_order_id_103_is_retried_once_with_a_fresh_id(sim, bus, redis_client, prefix, start_worker):
+def test_an_order_id_tws_already_used_is_retried_once_with_a_fresh_id(sim, bus, redis_client, prefix, start_worker):
     first_worker = start_worker(bus=bus)
     first = place(quantity="32")
     bus.send(first)
     bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
     used = _orders_for(sim, first.client_order_id)[0]["order_id"]
     # The worker's durable state is lost and TWS rolls its id back: the next order goes out with an
-    # id TWS has already seen, and TWS refuses it with 103.
+    # id TWS has already used, and TWS refuses it (103, or 104 when the id is a filled order's).
     first_worker.kill9()
     for key in list(redis_client.scan_iter(match=f"{prefix}:worker:*")):
         redis_client.delete(key)
