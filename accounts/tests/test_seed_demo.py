@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -75,3 +76,19 @@ def test_the_seeded_trader_can_sign_in_to_the_admin(client):
     passwords = seed()
     assert client.login(username="trader", password=passwords["trader"])
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_procfiles_simulator_trades_the_seeded_stocks_at_their_prices():
+    # The collar and notional checks use the seeded prices until market data flows, so the
+    # simulator must start from the same ones.
+    from pathlib import Path
+
+    from accounts.management.commands.seed_demo import STOCKS
+
+    procfile = (Path(__file__).resolve().parents[2] / "Procfile").read_text()
+    line = next(line for line in procfile.splitlines() if line.startswith("tws:"))
+    listed = dict(item.split("=") for item in line.split("--instruments ")[1].split()[0].split(","))
+    assert {symbol: Decimal(price) for symbol, price in listed.items()} == {
+        stock.symbol: Decimal(stock.last_price) for stock in STOCKS
+    }
+    assert "--accounts DU0000001,DU0000002" in line
