@@ -88,13 +88,21 @@ class Connection(asyncio.Protocol):
                 self.close()
                 return
             for payload in payloads:
-                self._on_message(split_fields(payload), arrived_ns)
+                try:
+                    self._on_message(split_fields(payload), arrived_ns)
+                except Exception:  # nothing a client sends may take the simulator down
+                    log.exception("message from client %s failed", self.client_id)
+                    self.send([enc.error(-1, 320, "Error reading request. Unable to parse data.")])
                 if self.state != "ready":
                     return
             return
         if self.state in ("hung", "closed"):
             return
-        self._handshake(data)
+        try:
+            self._handshake(data)
+        except Exception:  # nothing a client sends may take the simulator down
+            log.exception("handshake of a client failed")
+            self.close()
 
     # -- handshake -----------------------------------------------------------------------------
 

@@ -38,6 +38,20 @@ class RequestError(Exception):
         self.req_id = req_id
 
 
+def quote(text: str) -> str:
+    """``text`` made safe for an error message: printable ASCII, at most 64 characters."""
+    return "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text[:64])
+
+
+def _number_error(text: str, req_id: int) -> RequestError:
+    return RequestError(
+        320,
+        "Error reading request. Unable to parse data. java.lang.NumberFormatException: "
+        f'For input string: "{quote(text)}"',
+        req_id,
+    )
+
+
 def parse_int(text: str, *, req_id: int = -1) -> int:
     """Parse an int field as Java would.
 
@@ -48,11 +62,7 @@ def parse_int(text: str, *, req_id: int = -1) -> int:
     except ValueError:
         value = None
     if value is None or not -(2**31) <= value <= 2**31 - 1:
-        raise RequestError(
-            320,
-            f'Error reading request. Unable to parse data. java.lang.NumberFormatException: For input string: "{text}"',
-            req_id,
-        )
+        raise _number_error(text, req_id)
     return value
 
 
@@ -66,14 +76,14 @@ def parse_float(text: str, *, req_id: int = -1) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise RequestError(
-            320,
-            f'Error reading request. Unable to parse data. java.lang.NumberFormatException: For input string: "{text}"',
-            req_id,
-        )
+        raise _number_error(text, req_id)
     if value != value or abs(value) >= 1e308:
         return None
     return value
+
+
+def _printable(text: str) -> bool:
+    return all(" " <= c <= "~" for c in text)
 
 
 def _bool(text: str) -> bool:
@@ -122,6 +132,11 @@ def parse_place_order(fields: list[str]) -> PlaceOrder:
         raise RequestError(320, "Error reading request. Unable to parse data. placeOrder is truncated")
     order_id = parse_int(fields[1])
     f = fields
+    for index in (9, 21, 22, 23, 26):  # exchange, tif, ocaGroup, account, orderRef are echoed back
+        if not _printable(f[index]):
+            raise RequestError(
+                321, f"Error validating request:-'bN' : cause - Invalid characters in {quote(f[index])}", order_id
+            )
     quantity = parse_float(f[17], req_id=order_id)
     # Not a "transmit" default of True: ibapi always sends the field, so an empty one is a hostile client.
     return PlaceOrder(
