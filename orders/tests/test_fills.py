@@ -184,7 +184,7 @@ def test_a_commission_report_attaches_to_its_fill_and_ib_no_value_pnl_is_empty(a
     assert fill_apply_commission(exec_id="missing", commission="1", currency="USD") is None
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_deliveries_of_one_execution_record_one_fill(account, instrument):
     order = OrderFactory(account=account, instrument=instrument, quantity=D("100"), status=OrderStatus.SUBMITTED)
     barrier = threading.Barrier(2, timeout=10)
@@ -213,7 +213,7 @@ def test_two_concurrent_deliveries_of_one_execution_record_one_fill(account, ins
     assert (order.filled_quantity, order.status) == (D("100"), OrderStatus.FILLED)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_fills_of_one_position_all_count(account, instrument):
     barrier = threading.Barrier(4, timeout=10)
     failures = []
