@@ -133,6 +133,9 @@ MONITOR_INTERVAL_SECONDS = env.integer("TRADECONSOLE_MONITOR_INTERVAL", 5, minim
 # No task uses ETA/countdown, so nothing waits in the broker past the visibility timeout, which
 # the worker asserts at start-up (celery #7651: a setting silently not applied).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# kombu sweeps for unacked messages past their visibility timeout every 10 s but, by default, acts
+# on one sweep in ten; act on every sweep so a killed worker's task is redelivered promptly.
+CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_throttle"] = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.number("TRADECONSOLE_BEAT_MAX_LOOP_INTERVAL", 1.0, minimum=0.1)
 # Scheduled orders: every tick, the occurrences due within the horizon become orders with a
