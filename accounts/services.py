@@ -146,7 +146,7 @@ def account_halt(
         after={**_halt_snapshot(account), "mode": mode},
         via=via,
     )
-    outbox_enqueue(type="trading.halt", data={"account": account.code, "mode": mode})
+    outbox_enqueue(type="trading.halt", data={"account": account.code, "mode": mode, "reason": account.halted_reason})
     return account
 
 
@@ -177,7 +177,7 @@ def account_resume(*, account: BrokerAccount, actor: User | None, via: str) -> B
         after=_halt_snapshot(account),
         via=via,
     )
-    outbox_enqueue(type="trading.resume", data={"account": account.code, "mode": "halt"})
+    outbox_enqueue(type="trading.resume", data={"account": account.code})
     return account
 
 
@@ -212,7 +212,7 @@ def kill_switch_engage(*, actor: User | None, reason: str, cancel_working: bool 
         after={"engaged": True, "reason": switch.reason, "mode": mode},
         via=via,
     )
-    outbox_enqueue(type="trading.halt", data={"mode": mode})
+    outbox_enqueue(type="trading.halt", data={"mode": mode, "reason": switch.reason})
     return switch
 
 
@@ -242,7 +242,7 @@ def kill_switch_release(*, actor: User | None, via: str) -> KillSwitch:
         after={"engaged": False},
         via=via,
     )
-    outbox_enqueue(type="trading.resume", data={"mode": "halt"})
+    outbox_enqueue(type="trading.resume", data={})
     return switch
 
 

@@ -399,7 +399,9 @@ def order_cancel(*, order: Order, actor: User | None, reason: str = "", via: str
         kind = "cancelled"
     else:
         _set_status(order, OrderStatus.CANCEL_REQUESTED, fields)
-        outbox_enqueue(type="order.cancel", data={"client_order_id": str(order.client_order_id)})
+        outbox_enqueue(
+            type="order.cancel", data={"client_order_id": str(order.client_order_id), "reason": reason[:2000]}
+        )
         kind = "cancel_requested"
     _save(order, fields)
     _event(

@@ -46,7 +46,10 @@ def test_a_sent_order_is_cancel_requested_with_a_cancel_command(trader, account,
     order = order_cancel(order=order, actor=trader, via="test")
     assert order.status == OrderStatus.CANCEL_REQUESTED
     command = OutboxMessage.objects.get(published_at__isnull=True)
-    assert (command.type, command.data) == ("order.cancel", {"client_order_id": str(order.client_order_id)})
+    assert (command.type, command.data) == (
+        "order.cancel",
+        {"client_order_id": str(order.client_order_id), "reason": ""},
+    )
 
 
 @pytest.mark.parametrize(
