@@ -146,7 +146,7 @@ def account_halt(
         after={**_halt_snapshot(account), "mode": mode},
         via=via,
     )
-    outbox_enqueue(type="trading.halt", data={"account": account.code, "mode": mode, "reason": account.halted_reason})
+    outbox_enqueue(type="trading.halt", data={"account": account.code, "mode": mode})
     return account
 
 
@@ -212,7 +212,7 @@ def kill_switch_engage(*, actor: User | None, reason: str, cancel_working: bool 
         after={"engaged": True, "reason": switch.reason, "mode": mode},
         via=via,
     )
-    outbox_enqueue(type="trading.halt", data={"mode": mode, "reason": switch.reason})
+    outbox_enqueue(type="trading.halt", data={"mode": mode})
     return switch
 
 

@@ -82,7 +82,7 @@ def test_halting_an_account_stops_it_and_tells_the_worker(risk_manager, account)
     assert (account.trading_enabled, account.halted_reason, account.halted_by) == (False, "Margin call", risk_manager)
     command = OutboxMessage.objects.get()
     assert command.type == "trading.halt"
-    assert command.data == {"account": "DU0000001", "mode": "cancel_all", "reason": "Margin call"}
+    assert command.data == {"account": "DU0000001", "mode": "cancel_all"}
     audit = AuditLog.objects.get()
     assert (audit.action, audit.before["trading_enabled"], audit.after["trading_enabled"]) == (
         "account.halt",
@@ -98,7 +98,7 @@ def test_resuming_a_halted_account_tells_the_worker_and_resuming_again_does_noth
     account.refresh_from_db()
     assert (account.trading_enabled, account.halted_reason, account.halted_at) == (True, "", None)
     assert list(OutboxMessage.objects.values_list("type", "data")) == [
-        ("trading.halt", {"account": "DU0000001", "mode": "halt", "reason": "x"}),
+        ("trading.halt", {"account": "DU0000001", "mode": "halt"}),
         ("trading.resume", {"account": "DU0000001"}),
     ]
 
@@ -115,12 +115,12 @@ def test_a_trader_may_not_halt_and_an_outsider_may_not_either(trader, risk_manag
 def test_the_kill_switch_halts_every_account_and_cancels_working_orders_by_default(risk_manager):
     switch = kill_switch_engage(actor=risk_manager, reason="Runaway", via="test")
     assert (switch.engaged, switch.reason, switch.changed_by) == (True, "Runaway", risk_manager)
-    assert OutboxMessage.objects.get().data == {"mode": "cancel_all", "reason": "Runaway"}
+    assert OutboxMessage.objects.get().data == {"mode": "cancel_all"}
     kill_switch_release(actor=risk_manager, via="test")
     kill_switch_release(actor=risk_manager, via="test")
     assert not KillSwitch.objects.get(pk=1).engaged
     assert list(OutboxMessage.objects.values_list("type", "data")) == [
-        ("trading.halt", {"mode": "cancel_all", "reason": "Runaway"}),
+        ("trading.halt", {"mode": "cancel_all"}),
         ("trading.resume", {}),
     ]
     assert list(AuditLog.objects.order_by("id").values_list("action", flat=True)) == [
@@ -131,7 +131,7 @@ def test_the_kill_switch_halts_every_account_and_cancels_working_orders_by_defau
 
 def test_the_kill_switch_may_halt_without_cancelling(risk_manager):
     kill_switch_engage(actor=risk_manager, reason="Pause", cancel_working=False, via="test")
-    assert OutboxMessage.objects.get().data == {"mode": "halt", "reason": "Pause"}
+    assert OutboxMessage.objects.get().data == {"mode": "halt"}
 
 
 def test_a_trader_may_not_use_the_kill_switch(trader):
