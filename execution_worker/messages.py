@@ -537,8 +537,10 @@ class GatewayStatus(Message):
 class WorkerHeartbeat(Message):
     """Event, every second: the worker is alive; figures for the System page.
 
-    ``latency_ms`` holds path figures (producer ts → placeOrder sent, pacing wait excluded) and
-    ``queue_ms`` the pacing wait, each as p50/p99/max over the recent window.
+    ``latency_ms`` holds path figures (producer ts → placeOrder sent, pacing wait excluded),
+    ``queue_ms`` the pacing wait, ``gate_ms`` the decision time (decode, idempotency, gate) and
+    ``work_ms`` the worker's own part (command read → placeOrder written, pacing wait excluded),
+    each as p50/p99/p999/max/n over the recent window.
     """
 
     TYPE: ClassVar[str] = "worker.heartbeat"
@@ -554,6 +556,7 @@ class WorkerHeartbeat(Message):
     latency_ms: dict[str, float] = field(default_factory=dict)
     queue_ms: dict[str, float] = field(default_factory=dict)
     gate_ms: dict[str, float] = field(default_factory=dict)
+    work_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -685,6 +688,7 @@ _spec(
     latency_ms=_number_map,
     queue_ms=_number_map,
     gate_ms=_number_map,
+    work_ms=_number_map,
 )
 _spec(
     MarketData,

@@ -7,7 +7,7 @@ from collections import deque
 
 
 class Window:
-    """The most recent ``size`` samples (ms) of one figure; ``summary`` gives p50, p99 and max."""
+    """The most recent ``size`` samples (ms) of one figure; ``summary`` gives p50, p99, p99.9 and max."""
 
     def __init__(self, size: int = 2048) -> None:
         self._samples: deque[float] = deque(maxlen=size)
@@ -21,7 +21,7 @@ class Window:
             return list(self._samples)
 
     def summary(self) -> dict[str, float]:
-        """Return ``{"p50", "p99", "max", "n"}`` of the window, or an empty dict when it is empty."""
+        """Return ``{"p50", "p99", "p999", "max", "n"}`` of the window, or an empty dict when it is empty."""
         samples = sorted(self.values())
         if not samples:
             return {}
@@ -29,6 +29,7 @@ class Window:
         return {
             "p50": round(samples[(n - 1) // 2], 4),
             "p99": round(samples[min(n - 1, int(n * 0.99))], 4),
+            "p999": round(samples[min(n - 1, int(n * 0.999))], 4),
             "max": round(samples[-1], 4),
             "n": float(n),
         }

@@ -164,6 +164,7 @@ class Worker:
         self.path_ms = Window()
         self.queue_ms = Window()
         self.gate_ms = Window(8192)
+        self.work_ms = Window()
         self.orders_sent = 0
         self.orders_rejected = 0
         self.pacing_violations = 0
@@ -345,8 +346,8 @@ class Worker:
         """Decode and handle a batch; halts go first so commands queued behind a kill switch are refused."""
         decoded: list[tuple[Entry, m.Message, float]] = []
         for entry in entries:
-            received = time.perf_counter()
             faultpoint("after_read_before_place")
+            started = time.perf_counter()
             try:
                 message = m.decode(entry.fields)
             except m.MessageError as error:
@@ -358,11 +359,12 @@ class Worker:
                     entry, code=m.UNKNOWN_TYPE, reason=f"{message.TYPE} is an event, not a command"
                 )
                 continue
-            decoded.append((entry, message, received))
+            # The decision clock counts this entry's own decode, not the time earlier entries took.
+            decoded.append((entry, message, time.perf_counter() - started))
         decoded.sort(key=lambda item: type(item[1]) is not m.TradingHalt)
-        for entry, message, received in decoded:
+        for entry, message, decode_s in decoded:
             try:
-                self.handle(message, received)
+                self.handle(message, time.perf_counter() - decode_s)
             except (NotConnected, SendFailed, redis.RedisError) as error:
                 # Left pending: read again first once ready, dead-lettered after N deliveries.
                 log.warning("command %s left pending: %r", message.id, error)
@@ -464,14 +466,14 @@ class Worker:
             self.by_order_id[order_id] = coid
         faultpoint("after_record_before_place")
         self._md_symbols.add(record.symbol)
-        self._send_order(record, producer_ts)
+        self._send_order(record, producer_ts, received)
 
     @property
     def connected(self) -> bool:
         connection = self.connection
         return connection is not None and connection.client.isConnected()
 
-    def _send_order(self, record: OrderRecord, producer_ts: int | None = None) -> None:
+    def _send_order(self, record: OrderRecord, producer_ts: int | None = None, received: float | None = None) -> None:
         contract = make_contract(record.symbol, record.sec_type, record.exchange, record.currency)
         ib_order = make_order(
             client_order_id=record.client_order_id,
@@ -506,6 +508,8 @@ class Worker:
         if producer_ts is not None:
             self.path_ms.add((time.time_ns() - producer_ts) / 1e6 - waited * 1000.0)
             self.queue_ms.add(waited * 1000.0)
+            if received is not None:
+                self.work_ms.add((time.perf_counter() - received - waited) * 1000.0)
         self.orders_sent += 1
         if record.state == "placing":
             record.state = "sent"
@@ -906,6 +910,7 @@ class Worker:
             latency_ms=self.path_ms.summary(),
             queue_ms=self.queue_ms.summary(),
             gate_ms=self.gate_ms.summary(),
+            work_ms=self.work_ms.summary(),
         )
 
     def reload_limits(self) -> None:
