@@ -1,0 +1,150 @@
+"""The live pages in Debian's Chromium, against the whole desk started on loopback.
+
+These tests fail (never skip) when Chromium is missing: ``make test`` installs it with apt.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.models import Role
+from accounts.tests.factories import BrokerAccountFactory, UserFactory
+from orders.models import Order, OrderStatus
+from orders.tests.factories import InstrumentFactory, RiskLimitFactory
+from streams.tests.stack import ROOT, running_stack
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def desk(redis_client):
+    """One account with AAPL, a trader and a viewer, and the account's risk limits queued for the worker."""
+    from orders.services import risk_limits_publish
+
+    account = BrokerAccountFactory(code="DU0000001", name="Paper one")
+    RiskLimitFactory(account=account)
+    InstrumentFactory(symbol="AAPL", con_id=265598, last_price=Decimal("100.00"))
+    risk_limits_publish(account=account)
+    trader = UserFactory(username="trader", roles=[Role.TRADER], accounts=[account])
+    viewer = UserFactory(username="viewer", roles=[Role.VIEWER], accounts=[account])
+    for user in (trader, viewer):
+        # The test process hashes with MD5 for speed (root conftest); daphne runs the real settings.
+        user.password = PBKDF2PasswordHasher().encode("password", PBKDF2PasswordHasher().salt())
+        user.save(update_fields=["password"])
+    return {"account": account, "trader": trader, "viewer": viewer}
+
+
+@pytest.fixture
+def stack(desk, tmp_path):
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100") as running:
+        yield running
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def log_in(browser, stack, username: str, next_path: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{stack.url}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "password")
+    page.click("input[type=submit]")
+    try:
+        page.wait_for_url(f"{stack.url}{next_path}", timeout=10_000)
+    except Exception:
+        pytest.fail(
+            f"login as {username} did not reach {next_path}: {page.url}\n{page.inner_text('body')[:2000]}"
+            f"\nweb log:\n{stack.log('web')}"
+        )
+    return context, page
+
+
+def test_an_order_entered_in_the_admin_reaches_filled_on_the_blotter_without_a_reload(stack, browser, desk):
+    context, blotter = log_in(browser, stack, "trader", "/live/orders/")
+    expect(blotter.locator("#live-status")).to_have_text("live", timeout=10_000)
+    blotter.evaluate("window.__notReloaded = true")
+
+    entry = context.new_page()
+    entry.goto(f"{stack.url}/admin/orders/order/add/")
+    entry.select_option("#id_account", str(desk["account"].pk))
+    entry.select_option("#id_instrument", label="AAPL")
+    entry.select_option("#id_side", "BUY")
+    entry.fill("#id_quantity", "10")
+    entry.select_option("#id_order_type", "LMT")
+    entry.fill("#id_limit_price", "101")
+    entry.click("input[name=_save]")
+    order = Order.objects.get()
+
+    row = blotter.locator(f"#order-{order.pk}")
+    expect(row).to_be_visible(timeout=10_000)
+    try:
+        expect(row).to_have_attribute("data-status", OrderStatus.FILLED, timeout=30_000)
+    except AssertionError:
+        order.refresh_from_db()
+        pytest.fail(
+            f"blotter row not FILLED (db: {order.status} {order.reject_code} {order.reject_reason}); worker log:\n{stack.log('execution')}\n"
+            f"bridge log:\n{stack.log('bridge')}"
+        )
+    expect(row.locator(".filled")).to_have_text("10")
+    assert blotter.evaluate("window.__notReloaded") is True
+
+    # Kill the socket: the page reconnects, reloads its snapshot and is live again, still showing the fill.
+    resyncs = blotter.evaluate("window.liveStats.resyncs")
+    blotter.evaluate("window.liveSocket.close()")
+    blotter.wait_for_function(f"window.liveStats.resyncs > {resyncs}", timeout=15_000)
+    expect(blotter.locator("#live-status")).to_have_text("live", timeout=10_000)
+    expect(blotter.locator(f"#order-{order.pk}")).to_have_attribute("data-status", OrderStatus.FILLED)
+    assert blotter.evaluate("window.__notReloaded") is True
+
+    desk_page = context.new_page()
+    desk_page.goto(f"{stack.url}/live/")
+    expect(desk_page.locator("#live-status")).to_have_text("live", timeout=10_000)
+    expect(desk_page.locator("#gateway .badge")).to_have_text("ready", timeout=15_000)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    desk_page.screenshot(path=str(ROOT / "docs" / "desk.png"), full_page=True)
+    context.close()
+
+
+def test_a_viewer_sees_no_cancel_button_and_cannot_cancel(desk, redis_client, browser, tmp_path):
+    from orders.tests.factories import OrderFactory
+
+    order = OrderFactory(account=desk["account"], instrument__symbol="MSFT", status=OrderStatus.SUBMITTED)
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
+        context, blotter = log_in(browser, stack, "viewer", "/live/orders/")
+        row = blotter.locator(f"#order-{order.pk}")
+        expect(row).to_be_visible()
+        expect(row.locator(".live-cancel")).to_have_count(0)
+        status = blotter.evaluate(
+            """async (pk) => {
+                 const token = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+                 const r = await fetch(`/live/orders/${pk}/cancel`, {method: 'POST', headers: {'X-CSRFToken': token}});
+                 return r.status;
+               }""",
+            order.pk,
+        )
+        assert status == 403
+        order.refresh_from_db()
+        assert order.status == OrderStatus.SUBMITTED
+        context.close()

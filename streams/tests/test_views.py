@@ -1,0 +1,82 @@
+"""The live pages render their snapshot for members; the controls call the services and respect roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from orders.models import OrderStatus
+from orders.tests.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/live/", "/live/orders/", "/live/positions/", "/live/sessions/", "/live/market/", "/live/system/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_live_page_renders_its_snapshot_with_a_cursor(client, trader, redis_client, path):
+    client.force_login(trader)
+    response = client.get(path)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="live-root"' in body and "data-cursor=" in body and "/ws/live/?page=" in body
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_live_pages_ask_an_anonymous_visitor_to_log_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_blotter_shows_the_users_orders_only_with_cancel_for_a_trader(
+    client, trader, account, other_account, instrument, redis_client
+):
+    mine = OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED)
+    theirs = OrderFactory(account=other_account, instrument=instrument)
+    client.force_login(trader)
+    body = client.get("/live/orders/").content.decode()
+    assert f'id="order-{mine.pk}"' in body and f'id="order-{theirs.pk}"' not in body
+    assert "live-cancel" in body
+
+
+def test_a_viewer_sees_no_cancel_button_and_a_cancel_post_is_refused(client, viewer, account, instrument, redis_client):
+    order = OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED)
+    client.force_login(viewer)
+    assert "live-cancel" not in client.get("/live/orders/").content.decode()
+    response = client.post(f"/live/orders/{order.pk}/cancel")
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SUBMITTED
+
+
+def test_a_trader_cancels_from_the_blotter_and_gets_the_new_row(client, trader, account, instrument, redis_client):
+    order = OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED)
+    client.force_login(trader)
+    response = client.post(f"/live/orders/{order.pk}/cancel")
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCEL_REQUESTED
+    assert 'data-status="CANCEL_REQUESTED"' in response.content.decode()
+
+
+def test_cancelling_another_accounts_order_answers_not_found(client, trader, other_account, instrument, redis_client):
+    order = OrderFactory(account=other_account, instrument=instrument, status=OrderStatus.SUBMITTED)
+    client.force_login(trader)
+    assert client.post(f"/live/orders/{order.pk}/cancel").status_code == 404
+
+
+def test_a_risk_manager_halts_and_resumes_an_account_from_the_desk(client, risk_manager, account, redis_client):
+    client.force_login(risk_manager)
+    assert "Halt" in client.get("/live/").content.decode()
+    assert client.post(f"/live/accounts/{account.pk}/halt").status_code == 200
+    account.refresh_from_db()
+    assert not account.trading_enabled
+    assert client.post(f"/live/accounts/{account.pk}/resume").status_code == 200
+    account.refresh_from_db()
+    assert account.trading_enabled
+
+
+def test_a_trader_may_not_halt_an_account(client, trader, account, redis_client):
+    client.force_login(trader)
+    assert client.post(f"/live/accounts/{account.pk}/halt").status_code == 403
+    account.refresh_from_db()
+    assert account.trading_enabled
