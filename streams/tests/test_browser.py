@@ -103,9 +103,9 @@ def test_an_order_entered_in_the_admin_reaches_filled_on_the_blotter_without_a_r
         expect(row).to_have_attribute("data-status", OrderStatus.FILLED, timeout=30_000)
     except AssertionError:
         order.refresh_from_db()
+        why = f"db: {order.status} {order.reject_code} {order.reject_reason}"
         pytest.fail(
-            f"blotter row not FILLED (db: {order.status} {order.reject_code} {order.reject_reason}); worker log:\n{stack.log('execution')}\n"
-            f"bridge log:\n{stack.log('bridge')}"
+            f"blotter row not FILLED ({why}); worker log:\n{stack.log('execution')}\nbridge log:\n{stack.log('bridge')}"
         )
     expect(row.locator(".filled")).to_have_text("10")
     assert blotter.evaluate("window.__notReloaded") is True
