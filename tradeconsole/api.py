@@ -6,7 +6,9 @@ from drf-spectacular-sidecar, served by this server: the docs page loads nothing
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
@@ -15,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.api.permissions import IsDeskMember
 from tradeconsole import health
+from tradeconsole.exceptions import PROBLEM_CONTENT_TYPE
 
 app_name = "api-v1"
 
@@ -39,6 +42,19 @@ class HealthApi(APIView):
         return Response({"status": "ok" if healthy else "unavailable", "checks": checks})
 
 
+@csrf_exempt
+def api_not_found(request, unmatched: str = ""):
+    """Answer any path under /api/v1/ that names no endpoint as a problem, like every API error."""
+    body = {
+        "type": "urn:tradeconsole:error:not_found",
+        "title": "Not found",
+        "status": 404,
+        "code": "not_found",
+        "detail": "No such endpoint.",
+    }
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+
+
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("orders.api.urls")),
@@ -50,4 +66,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-v1:schema", permission_classes=[IsDeskMember]),
         name="docs",
     ),
+    # Last: a path matching no endpoint (a malformed id, a typo) is a problem+json 404 too.
+    re_path(r"^(?P<unmatched>[\s\S]*)$", api_not_found),
 ]

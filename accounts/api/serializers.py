@@ -27,7 +27,7 @@ class AccountPositionOutput(serializers.Serializer):
 
 
 class AccountOutput(serializers.ModelSerializer):
-    halted_by = serializers.StringRelatedField()
+    halted_by = serializers.CharField(source="halted_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = BrokerAccount
@@ -65,7 +65,7 @@ class HaltInput(serializers.Serializer):
 
 
 class KillSwitchOutput(serializers.ModelSerializer):
-    changed_by = serializers.StringRelatedField()
+    changed_by = serializers.CharField(source="changed_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = KillSwitch
@@ -79,7 +79,7 @@ class KillSwitchEngageInput(serializers.Serializer):
 
 class AlertOutput(serializers.ModelSerializer):
     account = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    acknowledged_by = serializers.StringRelatedField()
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = Alert

@@ -128,7 +128,7 @@ class KillSwitchReleaseApi(APIView):
 
 class AlertFilter(serializers.Serializer):
     status = serializers.MultipleChoiceField(choices=Alert.Status.choices, required=False)
-    account = serializers.CharField(required=False, max_length=32)
+    account = serializers.CharField(required=False, allow_blank=True, max_length=32)
 
 
 class AlertListApi(generics.ListAPIView):

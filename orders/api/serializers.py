@@ -56,7 +56,7 @@ class InstrumentOutput(serializers.ModelSerializer):
 
 
 class OrderEventOutput(serializers.ModelSerializer):
-    actor = serializers.StringRelatedField()
+    actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True)
 
     class Meta:
         model = OrderEvent
@@ -90,7 +90,7 @@ class OrderOutput(serializers.ModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
     strategy = serializers.SerializerMethodField()
     parent = serializers.UUIDField(source="parent.client_order_id", read_only=True, allow_null=True)
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = Order
@@ -171,19 +171,19 @@ class OrderCancelInput(serializers.Serializer):
 
 
 class OrderFilter(serializers.Serializer):
-    account = serializers.CharField(required=False, max_length=32, help_text="Account code")
+    account = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="Account code")
     status = serializers.MultipleChoiceField(choices=OrderStatus.choices, required=False)
     open = serializers.BooleanField(required=False, help_text="true: orders not final yet")
-    strategy = serializers.CharField(required=False, max_length=100, help_text="Strategy name or id")
+    strategy = serializers.CharField(required=False, allow_blank=True, max_length=100, help_text="Strategy name or id")
     trading_session = serializers.IntegerField(required=False, min_value=1)
-    symbol = serializers.CharField(required=False, max_length=32)
+    symbol = serializers.CharField(required=False, allow_blank=True, max_length=32)
     side = serializers.ChoiceField(choices=Side.choices, required=False)
     date_from = serializers.DateField(required=False, help_text="First local day, inclusive")
     date_to = serializers.DateField(required=False, help_text="Last local day, inclusive")
 
 
 class FillFilter(serializers.Serializer):
-    account = serializers.CharField(required=False, max_length=32)
+    account = serializers.CharField(required=False, allow_blank=True, max_length=32)
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
 
@@ -210,7 +210,7 @@ class PositionOutput(serializers.ModelSerializer):
 
 
 class PositionFilter(serializers.Serializer):
-    account = serializers.CharField(required=False, max_length=32)
+    account = serializers.CharField(required=False, allow_blank=True, max_length=32)
     include_flat = serializers.BooleanField(required=False, default=False)
 
 
@@ -224,7 +224,7 @@ class PnLPointOutput(serializers.ModelSerializer):
 
 
 class PnLFilter(serializers.Serializer):
-    account = serializers.CharField(required=False, max_length=32)
+    account = serializers.CharField(required=False, allow_blank=True, max_length=32)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 

@@ -41,4 +41,4 @@ class TradingSessionOutput(serializers.ModelSerializer):
 
 class TradingSessionFilter(serializers.Serializer):
     status = serializers.MultipleChoiceField(choices=TradingSession.Status.choices, required=False)
-    account = serializers.CharField(required=False, max_length=32)
+    account = serializers.CharField(required=False, allow_blank=True, max_length=32)
