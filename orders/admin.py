@@ -31,6 +31,7 @@ from orders.models import (
     ScheduledOrder,
     ScheduledOrderRun,
 )
+from orders.scheduling_admin import ScheduledOrderAdminMixin
 from orders.transitions import CANCELLABLE_STATUSES, OPEN_STATUSES
 from tradeconsole.exceptions import ApplicationError
 
@@ -315,22 +316,22 @@ class ScheduledOrderRunInline(ReadOnlyInline):
 
 
 @admin.register(ScheduledOrder)
-class ScheduledOrderAdmin(AccountScopedAdmin):
+class ScheduledOrderAdmin(ScheduledOrderAdminMixin, AccountScopedAdmin):
     """Schedule templates; pausing and resuming go through ``orders.scheduled_services`` (audited)."""
 
     list_display = [
         "name", "account", "instrument", "side", "quantity", "order_type", "time_of_day", "time_zone", "weekdays",
-        "enabled",
+        "enabled", "next_firing",
     ]  # fmt: skip
     list_filter = ["enabled", ACCOUNT_FILTER]
     search_fields = ["name", "instrument__symbol", "account__code"]
     list_select_related = ["account", "instrument"]
     autocomplete_fields = ["instrument"]
     inlines = [ScheduledOrderRunInline]
-    actions = ["pause_schedules", "resume_schedules"]
+    actions = ["pause_schedules", "resume_schedules", "dry_run_schedules"]
 
     def get_readonly_fields(self, request, obj=None):
-        fields = ["created_by", "created_at"]
+        fields = ["created_by", "created_at", "next_five_firings"]
         return [*fields, "enabled"] if obj is not None else fields
 
     def has_delete_permission(self, request, obj=None) -> bool:
