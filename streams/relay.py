@@ -64,8 +64,22 @@ def _write(pipe: redis.client.Pipeline, row: OutboxMessage) -> None:
         pipe.xadd(stream, stream_fields(row), maxlen=COMMANDS_MAXLEN, approximate=True)
 
 
-def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None) -> int:
+def _no_flush_wait() -> None:
+    """Let this transaction's COMMIT return before its WAL reaches disk (PostgreSQL only).
+
+    The relay's marks are cheap to lose: a mark lost in a crash means the row is published again
+    with the same message id, which the worker drops. Not waiting for the flush keeps the relay's
+    cycle at about a millisecond, so the next commit's row is not queued behind an fsync.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None, published: list | None = None) -> int:
     """Publish up to ``batch_size`` unpublished rows in id order; return how many were published.
+
+    ``published``, when given, receives the published rows (for the fan-out after the commit).
 
     Rows locked by another relay are skipped, not waited for. One pipeline carries the batch,
     so the entries reach the stream in id order. If Redis fails, nothing is marked and the
@@ -75,6 +89,7 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None)
     """
     client = client or get_redis()
     with transaction.atomic():
+        _no_flush_wait()
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True)
@@ -95,7 +110,37 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None)
         if risk_ids:
             # A SET is its own receipt: the worker reads the key, it never answers it.
             OutboxMessage.objects.filter(id__in=risk_ids).update(acknowledged_at=now)
+    if published is not None:
+        published.extend(rows)
     return len(rows)
+
+
+def fan_out_published(rows: list[OutboxMessage], fanout) -> None:
+    """Show what the published commands changed on the live pages (a new order, a cancel, a halt).
+
+    Orders entered in the admin or the API, and halts, are written by the web process; this is
+    where the live pages learn of them, once the command is on its way to the worker.
+    """
+    from accounts.models import BrokerAccount
+    from orders.models import Order
+    from streams import live
+    from streams import rows as live_rows
+
+    client_ids = {r.data.get("client_order_id") for r in rows if r.type.startswith("order.")} - {None}
+    codes = {r.data.get("account") for r in rows if r.type.startswith("trading.")}
+    if client_ids:
+        orders = Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
+            client_order_id__in=client_ids
+        )
+        by_account: dict[int, list] = {}
+        for order in orders:
+            by_account.setdefault(order.account_id, []).append(live_rows.order_row(order))
+            codes.add(order.account.code)
+        for account_id, group_rows in by_account.items():
+            fanout.send(live.account_group(account_id), group_rows)
+    accounts = BrokerAccount.objects.all() if None in codes else BrokerAccount.objects.filter(code__in=codes - {None})
+    for account in accounts:
+        fanout.send(live.account_group(account.pk), [live_rows.account_row(account)])
 
 
 def republish_unacknowledged(
@@ -163,6 +208,7 @@ class RelayLoop:
     unacknowledged_after: timedelta = timedelta(seconds=10)
     batch_size: int = 100
     stop: threading.Event | None = None
+    fanout: object | None = None
 
     def __post_init__(self) -> None:
         self.stop = self.stop or threading.Event()
@@ -185,11 +231,17 @@ class RelayLoop:
             if popped:
                 client.delete(keys.relay_wake_key())
             refresh_connections()
+            rows: list[OutboxMessage] = []
             while True:
-                count = publish_pending(batch_size=self.batch_size, client=client)
+                count = publish_pending(batch_size=self.batch_size, client=client, published=rows)
                 published += count
                 if count < self.batch_size:
                     break
+            if rows and self.fanout is not None:
+                try:
+                    fan_out_published(rows, self.fanout)
+                except Exception:
+                    logger.warning("fan-out of %d published command(s) failed", len(rows), exc_info=True)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self.sweep_seconds
                 republish_unacknowledged(older_than=self.unacknowledged_after, client=client)

@@ -14,10 +14,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Alert, BrokerAccount, ProcessHeartbeat
 from accounts.selectors import accounts_for_user
+from execution_worker import messages as m
 from orders.models import OrderStatus, PnLPoint
 from orders.selectors import order_get, order_list, position_list
 from strategies.models import Strategy, TradingSession
 from streams import keys, live, rows
+from streams.market import quote_fields
 from streams.pages import PAGES, groups_for, market_symbols
 from streams.redis_client import get_redis
 from tradeconsole.exceptions import ApplicationError
@@ -166,21 +168,19 @@ def market(request: HttpRequest) -> HttpResponse:
         if latest:
             entry_id, raw = latest[0]
             fields = _quote_fields(raw)
-            at = int(entry_id.split("-")[0]) * 1_000_000
+            at = int(raw.get("ts") or int(entry_id.split("-")[0]) * 1_000_000)
         quote_rows.append(rows.quote_row(symbol, fields, at))
     context.update(quote_rows=quote_rows)
     return _render(request, "streams/market.html", context)
 
 
 def _quote_fields(raw: dict) -> dict:
-    """Quote fields of one md entry: the 5-field envelope (``data`` JSON) or plain fields."""
-    if "data" in raw:
-        try:
-            data = json.loads(raw["data"])
-            return {k: str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
-        except ValueError:
-            return {}
-    return raw
+    """Quote fields of the newest entry of one md stream (a 5-field ``md.tick`` entry)."""
+    try:
+        message = m.decode(raw)
+    except m.MessageError:
+        return {}
+    return quote_fields(message.data()) if isinstance(message, m.MarketData) else {}
 
 
 def system_figures() -> dict:

@@ -159,3 +159,24 @@ def test_a_commit_reaches_the_stream_within_milliseconds_through_the_wake_up(red
         thread.join(6)
     assert redis_client.xlen(keys.commands_stream()) == 1
     assert elapsed < 0.5, f"took {elapsed * 1000:.0f} ms: the wake-up did not work, the poll did"
+
+
+def test_a_published_order_is_shown_on_the_live_pages_of_its_account(redis_client, submit):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from streams import live
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    order = submit()
+    async_to_sync(layer.group_add)(live.account_group(order.account_id), channel)
+    fanout = live.Fanout()
+    try:
+        loop = relay.RelayLoop(poll_seconds=0.05, fanout=fanout)
+        assert loop.step() == 1
+        message = async_to_sync(layer.receive)(channel)
+    finally:
+        fanout.close()
+    assert [r["id"] for r in message["rows"]] == [f"order-{order.pk}"]
+    assert message["rows"][0]["ctx"]["status"] == order.status

@@ -12,6 +12,7 @@ from django.db import close_old_connections
 
 from streams import live
 from streams.bridge import EventBridge
+from streams.market import MarketFeed
 from streams.relay import RelayLoop
 from streams.services import heartbeat_record
 
@@ -42,13 +43,15 @@ class Command(BaseCommand):
         fanout = live.Fanout()
         names = []
         if not bridge_only:
-            relay = RelayLoop(poll_seconds=poll, stop=stop)
+            relay = RelayLoop(poll_seconds=poll, stop=stop, fanout=fanout)
             threads.append(threading.Thread(target=_closing(relay.run), name="relay", daemon=True))
             names.append("relay")
         if not relay_only:
             bridge = EventBridge(fanout=fanout, stop=stop, **({"consumer": consumer} if consumer else {}))
             threads.append(threading.Thread(target=_closing(bridge.run), name="bridge", daemon=True))
             names.append("bridge")
+            feed = MarketFeed(fanout, stop=stop)
+            threads.append(threading.Thread(target=feed.run, name="market", daemon=True))
         for thread in threads:
             thread.start()
         self.stdout.write(f"stream_bridge running: {', '.join(names)}")

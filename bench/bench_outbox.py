@@ -1,0 +1,127 @@
+"""Outbox relay: commit of an outbox row -> its entry on the command stream (p99 <= 5 ms).
+
+The relay runs as in production (``manage.py stream_bridge --relay-only``, a subprocess) on the
+machine's PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``) under a private stream prefix.
+This process commits ``broker.refresh`` outbox rows at a steady rate and a reader thread blocks on
+the stream; the latency of a row is from the end of its COMMIT (the first on-commit callback) to
+the moment the reader got it, so it includes the on-commit wake-up, the relay's claim, XADD and the read.
+Rows written here are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import django
+import redis
+
+from bench.report import Figure, latency_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNT = int(os.environ.get("TC_BENCH_OUTBOX_COUNT", "1000"))
+RATE = float(os.environ.get("TC_BENCH_OUTBOX_RATE", "200"))  # commits per second
+
+
+def main() -> list[Figure]:
+    prefix = f"tcbench{uuid.uuid4().hex[:8]}"
+    os.environ["TRADECONSOLE_STREAM_PREFIX"] = prefix
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from accounts.models import OutboxMessage
+    from accounts.services import outbox_enqueue
+
+    _ensure_database(settings.DATABASES["default"])
+    call_command("migrate", verbosity=0)
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    stream = f"{prefix}:commands"
+    arrived: dict[str, int] = {}
+    stop = threading.Event()
+
+    def read() -> None:
+        last = "0-0"
+        while not stop.is_set():
+            reply = client.xread({stream: last}, count=500, block=200)
+            now = time.perf_counter_ns()
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    arrived.setdefault(fields["id"], now)
+
+    env = dict(os.environ)
+    relay = subprocess.Popen(
+        [sys.executable, "manage.py", "stream_bridge", "--relay-only", "--poll", "0.5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    committed: dict[str, int] = {}
+    ids: list[int] = []
+    try:
+        time.sleep(3.0)  # the relay is up and blocked in BLPOP
+        if relay.poll() is not None:
+            raise RuntimeError(f"relay exited: {relay.stderr.read().decode()[-2000:]}")
+        interval = 1.0 / RATE
+        next_at = time.perf_counter()
+        for _ in range(COUNT):
+            with transaction.atomic():
+                message_id = uuid.uuid4()
+                # Registered before the row's own wake-up, so it runs first: the moment of the commit.
+                transaction.on_commit(lambda mid=str(message_id): committed.__setitem__(mid, time.perf_counter_ns()))
+                row = outbox_enqueue(type="broker.refresh", data={"what": ["positions"]})
+                OutboxMessage.objects.filter(pk=row.pk).update(message_id=message_id)
+            ids.append(row.id)
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        deadline = time.monotonic() + 10
+        while len(arrived) < COUNT and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        relay.terminate()
+        relay.wait(10)
+        errors = relay.stderr.read().decode(errors="replace")
+        if "Traceback" in errors:
+            print(errors[-3000:], file=sys.stderr)
+        reader.join(2)
+        OutboxMessage.objects.filter(id__in=ids).delete()
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    samples = [(arrived[mid] - t0) / 1e6 for mid, t0 in committed.items() if mid in arrived]
+    lost = COUNT - len(samples)
+    figures = latency_figures(f"outbox commit->stream ({COUNT} rows at {RATE:g}/s)", samples, {"p99": 5.0})
+    figures.append(Figure("outbox rows not published within 10 s", lost, "rows", 0))
+    return figures
+
+
+def _ensure_database(db: dict) -> None:
+    """Create the benchmark's PostgreSQL database when it does not exist yet (a fresh machine)."""
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return
+    import psycopg
+    from psycopg import sql
+
+    params = {
+        "host": db.get("HOST") or "127.0.0.1",
+        "port": db.get("PORT") or 5432,
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))

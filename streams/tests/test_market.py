@@ -1,0 +1,38 @@
+"""The market-data feed: the newest tick of each symbol reaches the symbol's group."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from execution_worker import messages as m
+from streams import keys, live
+from streams.market import MarketFeed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_newest_tick_of_a_symbol_is_fanned_out_to_its_group(redis_client):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.market_group("AAPL"), channel)
+    stream = keys.market_data_stream("AAPL")
+    redis_client.xadd(stream, m.encode(m.MarketData(symbol="AAPL", bid=Decimal("99.9"), ask=Decimal("100.1"))))
+    fanout = live.Fanout()
+    try:
+        feed = MarketFeed(fanout)
+        feed.step(block_ms=10)  # finds the stream, follows it from now on
+        redis_client.xadd(stream, m.encode(m.MarketData(symbol="AAPL", bid=Decimal("100"), ask=Decimal("100.2"))))
+        redis_client.xadd(
+            stream,
+            m.encode(m.MarketData(symbol="AAPL", bid=Decimal("100.1"), ask=Decimal("100.3"), last=Decimal("100.2"))),
+        )
+        assert feed.step(block_ms=500) == 1
+        message = async_to_sync(layer.receive)(channel)
+    finally:
+        fanout.close()
+    (row,) = message["rows"]
+    assert row["kind"] == "quote" and row["ctx"]["bid"] == "100.1" and row["ctx"]["last"] == "100.2"
