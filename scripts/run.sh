@@ -8,6 +8,8 @@
 #   TWS_HOST      a real TWS / IB Gateway when set (with TWS_PORT); otherwise the paper
 #                 simulator (`tws` line of the Procfile) on 127.0.0.1:7497 or a free port.
 #   PORT          the web port (default 8000).
+#   TRADECONSOLE_PROCESSES   only these Procfile processes, comma-separated (default: all).
+#   TRADECONSOLE_RUN_DIR     where the pid file, logs and generated Procfile go (default .run).
 #
 # Procfile lines whose program is not in the repository yet (a `python -m pkg` without
 # pkg/__main__.py, a `manage.py cmd` without its command module) are left out with a note, so
@@ -17,7 +19,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-RUN_DIR="$ROOT/.run"
+RUN_DIR="${TRADECONSOLE_RUN_DIR:-$ROOT/.run}"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 mkdir -p "$RUN_DIR"
@@ -155,6 +157,9 @@ while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in ''|'#'*) continue ;; esac
   name="${line%%:*}"
   command="${line#*:}"
+  if [ -n "${TRADECONSOLE_PROCESSES:-}" ] && [[ ",$TRADECONSOLE_PROCESSES," != *",$name,"* ]]; then
+    continue
+  fi
   if [ "$name" = tws ] && [ -z "$SIMULATE_TWS" ]; then
     say "process $name: left out (TWS_HOST is set)"
     continue

@@ -210,3 +210,41 @@ def test_the_index_shows_the_desk_summary_of_the_users_accounts(client, trader, 
     assert "halted</strong>: Lunch" in page
     assert '<td id="open-orders-total">2</td>' in page
     assert "Kill switch released." in page
+
+
+# --- every page renders --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["admin", "trader", "viewer"])
+def test_every_admin_list_and_page_renders(client, admin_user, trader, viewer, account, instrument, username):
+    from django.contrib import admin as django_admin
+
+    from orders.tests.factories import FillFactory, PositionFactory
+    from strategies.tests.factories import TradingSessionFactory
+
+    order = order_services.order_submit(
+        actor=trader, account=account, instrument=instrument, side="BUY", quantity=1, order_type="LMT",
+        limit_price=Decimal("100.00"), source="api", via="test",
+    )  # fmt: skip
+    FillFactory(account=account, instrument=instrument, order=order)
+    PositionFactory(account=account, instrument=instrument)
+    TradingSessionFactory(account=account)
+    AlertFactory(account=account)
+    services.kill_switch_engage(actor=admin_user, reason="Smoke", via="test")
+    user = {"admin": admin_user, "trader": trader, "viewer": viewer}[username]
+    client.force_login(user)
+    checked = 0
+    for model, model_admin in django_admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        request = client.get("/admin/").wsgi_request
+        if not model_admin.has_view_or_change_permission(request):
+            continue
+        response = client.get(reverse("admin:{}_{}_changelist".format(*info)))
+        assert response.status_code == 200, info
+        row = model_admin.get_queryset(request).first()
+        if row is not None and model is not KillSwitch:
+            assert client.get(reverse("admin:{}_{}_change".format(*info), args=[row.pk])).status_code == 200, info
+        if model_admin.has_add_permission(request):
+            assert client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 200, info
+        checked += 1
+    assert checked >= (15 if username == "admin" else 10)

@@ -1,12 +1,21 @@
-"""Production mode passes Django's deployment checklist (``manage.py check --deploy``) cleanly."""
+"""Deployment: production mode passes ``check --deploy``; ``scripts/run.sh`` starts and stops the desk."""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+
+import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,3 +54,132 @@ def test_production_mode_refuses_to_start_without_a_secret_key():
     result = _check_deploy(TRADECONSOLE_MODE="production", ALLOWED_HOSTS="desk.example.com")
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_until(predicate, *, timeout: float, what: str, output: list[str]):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; run.sh said:\n" + "".join(output[-60:]))
+
+
+def _ready(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/health/ready", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+@pytest.mark.slow
+def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cleanly(tmp_path):
+    """The quick start as a new user meets it: SQLite, a private Redis, the printed password."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    database = tmp_path / "quickstart.sqlite3"
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+    env.update(
+        TRADECONSOLE_MODE="development",
+        DATABASE_URL=f"sqlite:///{database}",
+        PORT=str(port),
+        # A "real" TWS is configured, so no simulator starts; only the web process is needed here.
+        TWS_HOST="127.0.0.1",
+        TWS_PORT=str(_free_port()),
+        TRADECONSOLE_PROCESSES="web",
+        TRADECONSOLE_RUN_DIR=str(run_dir),
+        TRADECONSOLE_STREAM_PREFIX="tcruntest",
+    )
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True)
+    reader.start()
+    redis_pid = None
+    try:
+        _wait_until(lambda: _ready(base), timeout=180, what="the web process", output=output)
+        printed = "".join(output)
+        password = re.search(r"trader\s+password: (\S+)", printed).group(1)
+        redis_pid = int((run_dir / "redis.pid").read_text())
+        assert _alive(redis_pid)
+        assert "redis: private redis-server on 127.0.0.1:" in printed
+
+        session = requests.Session()
+        login = session.get(f"{base}/admin/login/", timeout=10)
+        page = session.post(
+            f"{base}/admin/login/?next=/admin/",
+            data={"csrfmiddlewaretoken": _csrf(login.text), "username": "trader", "password": password},
+            headers={"Referer": f"{base}/admin/login/"},
+            timeout=10,
+        )
+        assert 'id="desk-summary"' in page.text
+        form = session.get(f"{base}/admin/orders/order/add/", timeout=10).text
+        client_order_id = re.search(r'name="client_order_id" value="([^"]+)"', form).group(1)
+        account = re.search(r'<option value="(\d+)"[^>]*>DU0000001</option>', form).group(1)
+        aapl = re.search(r'<option value="(\d+)">AAPL</option>', form).group(1)
+        entered = session.post(
+            f"{base}/admin/orders/order/add/",
+            data={
+                "csrfmiddlewaretoken": _csrf(form),
+                "client_order_id": client_order_id,
+                "account": account,
+                "instrument": aapl,
+                "side": "BUY",
+                "quantity": "10",
+                "order_type": "LMT",
+                "limit_price": "189.50",
+                "tif": "DAY",
+                "_save": "Save",
+            },
+            headers={"Referer": f"{base}/admin/orders/order/add/"},
+            timeout=10,
+        )
+        assert entered.status_code == 200 and "/change/" in entered.url, entered.text[-2000:]
+
+        with sqlite3.connect(database) as db:
+            ((order_id, status),) = db.execute(
+                "SELECT id, status FROM orders_order WHERE replace(client_order_id, '-', '') = ?",
+                (client_order_id.replace("-", ""),),
+            ).fetchall()
+            events = db.execute("SELECT kind FROM orders_orderevent WHERE order_id = ?", (order_id,)).fetchall()
+            audits = db.execute(
+                "SELECT action FROM accounts_auditlog WHERE object_type = 'orders.order' AND object_id = ?",
+                (str(order_id),),
+            ).fetchall()
+        assert status == "NEW"
+        assert events == [("submitted",)]
+        assert audits == [("order.submit",)]
+
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+        assert process.wait(timeout=60) == 0, "".join(output[-40:])
+        _wait_until(lambda: not _alive(redis_pid), timeout=10, what="the private Redis to stop", output=output)
+        assert not (run_dir / "redis.pid").exists()
+        assert not _ready(base)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        if redis_pid and _alive(redis_pid):
+            os.kill(redis_pid, signal.SIGTERM)
