@@ -6,16 +6,18 @@ each instrument's fills in (``executed_at``, ``id``) order, so they agree by con
 monitoring run compares them every ``MONITOR_FULL_RECOMPUTE_EVERY`` runs and raises an alert
 if they ever do not.
 
-New fills are found by ``created_at`` with a safety margin, not by ``id > cursor``: ids are
-allocated before commit, so a fill committed late can carry a smaller id than one already
-seen (the outbox-ordering pitfall); fills already applied are remembered by id for the margin.
+New fills are not found by ``id > cursor`` alone: ids are allocated before commit, so a fill
+committed late can carry a smaller id than one already seen (the outbox-ordering pitfall). Each
+catch-up also lists the ids of the last ``COMMIT_MARGIN`` of allocation and applies those it has
+not seen; a transaction open longer than the margin would be missed until the next full
+recompute, which the monitor runs regularly and alerts on.
 A fill executed before the last one applied to its instrument (a late execution report) makes
 that instrument's lots be replayed from the database, keeping FIFO order exact.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -112,8 +114,11 @@ class PnLTracker:
     def __init__(self) -> None:
         self.books: dict[tuple[int, int], InstrumentBook] | None = None
         self.multipliers: dict[int, int] = {}
-        self._seen: dict[int, datetime] = {}
-        self._since: datetime | None = None
+        self._max_id = 0
+        # (when, the largest fill id seen then): a fill with an id at or below the mark of
+        # COMMIT_MARGIN ago was allocated before it and cannot still be uncommitted.
+        self._marks: deque[tuple[datetime, int]] = deque()
+        self._seen: set[int] = set()
 
     def rebuild(self, *, now: datetime | None = None) -> dict[tuple[int, int], InstrumentBook]:
         """Replace the books by a full recompute from every fill; return them."""
@@ -121,42 +126,60 @@ class PnLTracker:
         self.multipliers = _multipliers()
         rows = _fill_rows()
         self.books = replay(rows, self.multipliers)
-        self._since = now - COMMIT_MARGIN
+        since = now - COMMIT_MARGIN
+        floor = max((row[0] for row in rows if row[7] < since), default=0)
+        self._max_id = max((row[0] for row in rows), default=0)
+        self._marks = deque([(since, floor), (now, self._max_id)])
         # Exactly the rows the recompute used count as seen, so a fill committed meanwhile is
         # picked up by the next catch-up rather than lost.
-        self._seen = {row[0]: row[7] for row in rows if row[7] >= self._since}
+        self._seen = {row[0] for row in rows if row[0] > floor}
         return self.books
+
+    def _floor(self, now: datetime) -> int:
+        limit = now - COMMIT_MARGIN
+        while len(self._marks) >= 2 and self._marks[1][0] <= limit:
+            self._marks.popleft()
+        return self._marks[0][1] if self._marks else 0
 
     def catch_up(self, *, now: datetime | None = None) -> int:
         """Apply the fills committed since the last catch-up; return how many were applied.
 
-        Builds the books from scratch the first time.
+        Reads the fills above the largest id seen, plus (ids only, through the primary key) the
+        ids above the mark of ``COMMIT_MARGIN`` ago that were not seen: fills that committed
+        after a fill with a larger id. Builds the books from scratch the first time.
         """
         now = now or timezone.now()
         if self.books is None:
             self.rebuild(now=now)
             return 0
-        rows = list(
-            Fill.objects.filter(created_at__gte=self._since).order_by("executed_at", "id").values_list(*_FILL_FIELDS)
-        )
-        fresh = [row for row in rows if row[0] not in self._seen]
-        if any(row[2] not in self.multipliers for row in fresh):
+        floor = self._floor(now)
+        rows = list(Fill.objects.filter(id__gt=self._max_id).values_list(*_FILL_FIELDS))
+        late = [
+            fill_id
+            for fill_id in Fill.objects.filter(id__gt=floor, id__lte=self._max_id).values_list("id", flat=True)
+            if fill_id not in self._seen
+        ]
+        if late:
+            rows += list(Fill.objects.filter(id__in=late).values_list(*_FILL_FIELDS))
+        rows.sort(key=lambda row: (row[6], row[0]))
+        if any(row[2] not in self.multipliers for row in rows):
             self.multipliers = _multipliers()
         replays: set[tuple[int, int]] = set()
-        for row in fresh:
+        for row in rows:
             key = (row[1], row[2])
             book = self.books.setdefault(key, InstrumentBook())
             if book.last_executed is not None and (row[6], row[0]) < book.last_executed:
                 replays.add(key)
             elif key not in replays:
                 _apply(book, row, self.multipliers.get(row[2], 1))
-            self._seen[row[0]] = row[7]
+            self._seen.add(row[0])
+            self._max_id = max(self._max_id, row[0])
         for account_id, instrument_id in replays:
-            rows = _fill_rows(account_id=account_id, instrument_id=instrument_id)
-            self.books.update(replay(rows, self.multipliers))
-        self._since = now - COMMIT_MARGIN
-        self._seen = {fill_id: created for fill_id, created in self._seen.items() if created >= self._since}
-        return len(fresh)
+            self.books.update(replay(_fill_rows(account_id=account_id, instrument_id=instrument_id), self.multipliers))
+        self._marks.append((now, self._max_id))
+        floor = self._floor(now)
+        self._seen = {fill_id for fill_id in self._seen if fill_id > floor}
+        return len(rows)
 
     def pnl(self, prices: dict[int, Decimal | None]) -> dict[int, AccountPnL]:
         """Return each account's PnL from the current books at ``prices``."""

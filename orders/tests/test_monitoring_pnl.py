@@ -1,0 +1,73 @@
+"""The monitor's incremental PnL books against fills that commit out of id order."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from orders import monitoring_pnl
+from orders.models import Fill
+from orders.services import fill_record
+from orders.tests.factories import InstrumentFactory
+
+
+def record(account, instrument, side, quantity, price):
+    return fill_record(
+        exec_id=f"e-{uuid.uuid4().hex[:12]}",
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        executed_at=timezone.now(),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fill_that_commits_after_one_with_a_larger_id_is_still_applied(account, instrument):
+    other = InstrumentFactory(symbol="MSFT", last_price=Decimal("400"))
+    tracker = monitoring_pnl.PnLTracker()
+    tracker.catch_up()
+    inserted, release = threading.Event(), threading.Event()
+    slow_id = []
+
+    def slow_transaction():
+        try:
+            with transaction.atomic():
+                slow_id.append(record(account, instrument, "BUY", 10, "100").pk)
+                inserted.set()
+                release.wait(timeout=20)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_transaction)
+    thread.start()
+    assert inserted.wait(timeout=20)
+    fast = record(account, other, "BUY", 5, "400")  # a larger id, committed first
+    assert fast.pk > slow_id[0]
+
+    assert tracker.catch_up() == 1
+    release.set()
+    thread.join(timeout=20)
+    applied = tracker.catch_up()
+
+    assert applied == 1
+    assert Fill.objects.count() == 2
+    assert monitoring_pnl.books_differ(tracker.books, monitoring_pnl.full_recompute()) == []
+    assert tracker.books[(account.pk, instrument.pk)].lots[0].quantity == Decimal("10")
+
+
+@pytest.mark.django_db
+def test_a_second_catch_up_without_new_fills_applies_nothing(account, instrument):
+    tracker = monitoring_pnl.PnLTracker()
+    tracker.catch_up()
+    record(account, instrument, "BUY", 10, "100")
+
+    assert tracker.catch_up() == 1
+    assert tracker.catch_up() == 0
+    assert tracker.pnl({instrument.pk: Decimal("101")})[account.pk].unrealized == Decimal("10")
