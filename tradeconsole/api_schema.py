@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
@@ -39,18 +38,3 @@ class AutoSchema(SpectacularAutoSchema):
             if status not in responses:
                 responses[status] = {**problem, "description": "Problem (application/problem+json)"}
         return responses
-
-
-class KnoxTokenScheme(OpenApiAuthenticationExtension):
-    """Documents knox's ``Authorization: Token <token>`` header in the schema."""
-
-    target_class = "knox.auth.TokenAuthentication"
-    name = "tokenAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Token <token>`: a per-user API token (hashed at rest, expiring, revocable).",
-        }
