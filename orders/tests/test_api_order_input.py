@@ -39,13 +39,14 @@ junk = st.one_of(
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
-# Values that are wrong for the field they go in (each strategy avoids the field's valid values;
-# surrounding spaces are trimmed by the API, so " AAPL" is a valid symbol and is not generated).
+# Values that are wrong for the field they go in (each strategy avoids the field's valid values).
+# Homoglyphs are written as escapes. Surrounding spaces are trimmed by the API, so " AAPL" is a
+# valid symbol and is not generated.
 BAD = {
-    "account": st.one_of(st.sampled_from(["DU0000002", "du0000001", "", "ＤＵ0000001"]), junk).filter(
+    "account": st.one_of(st.sampled_from(["DU0000002", "du0000001", "", "\uff24\uff350000001"]), junk).filter(
         lambda v: not (isinstance(v, str) and v.strip() == "DU0000001")
     ),
-    "symbol": st.one_of(st.sampled_from(["ΑAPL", "", "NOPE", "A" * 40]), junk).filter(
+    "symbol": st.one_of(st.sampled_from(["\u0391APL", "", "NOPE", "A" * 40]), junk).filter(
         lambda v: not (isinstance(v, str) and v.strip().upper() == "AAPL")
     ),
     "side": st.one_of(st.sampled_from(["buy", "SHORT", "", "B UY"]), junk).filter(lambda v: v not in ("BUY", "SELL")),
