@@ -62,6 +62,8 @@ class Connection(asyncio.Protocol):
         self.delayed: deque[tuple[float, bytes]] = deque()
         self.held_status: bytes | None = None
         self.sent_bytes = 0
+        # While a socket read is being handled, replies collect here and leave in one write at its end.
+        self.batch: list[bytes] | None = None
 
     # -- transport events ----------------------------------------------------------------------
 
@@ -87,14 +89,20 @@ class Connection(asyncio.Protocol):
             except FrameError:
                 self.close()
                 return
-            for payload in payloads:
-                try:
-                    self._on_message(split_fields(payload), arrived_ns)
-                except Exception:  # nothing a client sends may take the simulator down
-                    log.exception("message from client %s failed", self.client_id)
-                    self.send([enc.error(-1, 320, "Error reading request. Unable to parse data.")])
-                if self.state != "ready":
-                    return
+            self.batch = []
+            try:
+                for payload in payloads:
+                    try:
+                        self._on_message(split_fields(payload), arrived_ns)
+                    except Exception:  # nothing a client sends may take the simulator down
+                        log.exception("message from client %s failed", self.client_id)
+                        self.send([enc.error(-1, 320, "Error reading request. Unable to parse data.")])
+                    if self.state != "ready":
+                        return
+            finally:
+                batch, self.batch = self.batch, None
+                if batch:
+                    self._flush(batch[0] if len(batch) == 1 else b"".join(batch))
             return
         if self.state in ("hung", "closed"):
             return
@@ -161,11 +169,11 @@ class Connection(asyncio.Protocol):
             if sim.faults.client_id_in_use > 0:
                 sim.faults.client_id_in_use -= 1
             self._write(enc.error(-1, 326, in_use))
-            self.close()
+            self.close(graceful=True)
             return
         if len(engine.sessions) >= sim.config.max_clients:
             self._write(enc.error(-1, 326, in_use))
-            self.close()
+            self.close(graceful=True)
             return
         self.client_id = client_id
         self.state = "ready"
@@ -210,7 +218,7 @@ class Connection(asyncio.Protocol):
                 self.send([enc.error(-1, 100, PACING_TEXT)])
                 limit = self.sim.config.pacing_disconnect_after
                 if limit and self.violations >= limit:
-                    self.close()
+                    self.close(graceful=True)
                 return
             self.tokens -= 1.0
         self._dispatch(request)
@@ -360,7 +368,14 @@ class Connection(asyncio.Protocol):
         """Write a batch of frames with one write, after the 4096 guard and any reply delay."""
         if self.state in ("closed",) or self.transport is None or not frames:
             return
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        if self.batch is not None:
+            self.batch += frames
+            return
+        self._flush(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _flush(self, data: bytes) -> None:
+        if self.state == "closed":
+            return
         faults = self.sim.faults
         if faults.force_4096:
             need = -len(data) % 4096
@@ -423,10 +438,22 @@ class Connection(asyncio.Protocol):
             data, self.held_status = self.held_status, None
             self.send([data])
 
-    def close(self) -> None:
-        """Close this connection abruptly (other clients are not affected)."""
+    def close(self, *, graceful: bool = False) -> None:
+        """Close this connection (other clients are not affected).
+
+        ``graceful`` first sends what is pending (a 326 or a last error 100); otherwise the socket is
+        aborted, as when TWS drops a connection.
+        """
+        if self.state == "closed":
+            return
+        batch, self.batch = self.batch, None
+        if graceful and batch:
+            self._write(b"".join(batch))
         if self.transport is not None:
-            self.transport.abort()
+            if graceful:
+                self.transport.close()
+            else:
+                self.transport.abort()
         self.state = "closed"
 
 

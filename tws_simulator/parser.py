@@ -83,7 +83,7 @@ def parse_float(text: str, *, req_id: int = -1) -> float | None:
 
 
 def _printable(text: str) -> bool:
-    return all(" " <= c <= "~" for c in text)
+    return text.isascii() and text.isprintable()
 
 
 def _bool(text: str) -> bool:
