@@ -12,6 +12,28 @@ from accounts.tests.factories import BrokerAccountFactory, UserFactory
 from orders.tests.factories import InstrumentFactory, RiskLimitFactory
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Give every transactional test a serialized rollback.
+
+    A transactional test empties every table when it ends. Without a serialized rollback the
+    flush re-creates content types and permissions under new ids, and the next test that does
+    restore the serialized database then collides with them; the roles' groups (data
+    migration) are lost as well. Restoring the snapshot for every transactional test keeps
+    each one starting from the migrated database, whatever ran before it.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        fixtures = getattr(item, "fixturenames", ())
+        transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+            name in fixtures for name in ("transactional_db", "live_server")
+        )
+        if not transactional or (marker is not None and marker.kwargs.get("serialized_rollback")):
+            continue
+        kwargs = {**(marker.kwargs if marker is not None else {}), "transaction": True, "serialized_rollback": True}
+        item.add_marker(pytest.mark.django_db(*(marker.args if marker is not None else ()), **kwargs), append=False)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Hash test passwords with MD5: the real hasher costs ~0.3 s per user and proves nothing here."""
