@@ -329,18 +329,31 @@ class Worker:
             self._next_claim = now + self.config.claim_interval
             entries = self.commands.claim_stale(self.config.read_count)
         if not entries:
-            entries = self.commands.read(self.config.read_count, self._block_ms())
+            block_ms = self._block_ms()
+            entries = self.commands.read(self.config.read_count, block_ms)
+            if not entries and block_ms is None:
+                self._sleep_until_due()
         if not entries:
             return 0
         self.handle_entries(entries)
         return len(entries)
 
-    def _block_ms(self) -> int:
+    def _block_ms(self) -> int | None:
+        """How long XREADGROUP may block; None (do not block) when a held order is due sooner.
+
+        Redis times blocked reads out on its own clock, tens of ms coarse, so a due order is waited
+        for here, in Python, to meet its not_before within a few ms.
+        """
         block = self.config.block_ms
+        if self._scheduled and (self._scheduled[0][0] - time.time_ns()) <= block * 1_000_000:
+            return None
+        return block
+
+    def _sleep_until_due(self) -> None:
         if self._scheduled:
-            due_in_ms = (self._scheduled[0][0] - time.time_ns()) // 1_000_000
-            block = max(1, min(block, due_in_ms))
-        return int(block)
+            due_in = (self._scheduled[0][0] - time.time_ns()) / 1e9
+            if due_in > 0:
+                time.sleep(min(due_in, self.config.block_ms / 1000.0))
 
     def handle_entries(self, entries: list[Entry]) -> None:
         """Decode and handle a batch; halts go first so commands queued behind a kill switch are refused."""
@@ -657,7 +670,7 @@ class Worker:
             self._connect()
             return
         if not connection.alive or self._lost_reason:
-            self._lose(self._lost_reason or "socket closed")
+            self._lose("socket closed")
             return
         if self._reconcile_requested:
             self._reconcile_requested = False
@@ -711,8 +724,7 @@ class Worker:
         # The handshake and START_API already used part of this second's allowance.
         self.pacing.drain()
         if not self._wait(self._got_next_id, self.config.connect_timeout) or self._lost_reason:
-            reason = self._lost_reason or "no nextValidId after connecting"
-            self._lose(reason)
+            self._lose("no nextValidId after connecting")
             return
         self._last_rx = time.monotonic()
         self._last_ping = time.monotonic()
@@ -729,8 +741,16 @@ class Worker:
         self._set_state("disconnected", f"{reason}; retrying in {delay:.1f} s")
 
     def _lose(self, reason: str) -> None:
-        """The session is gone: close it, mark unanswered orders unknown, back off, reconnect later."""
-        connection, self.connection = self.connection, None
+        """The session is gone: close it, mark unanswered orders unknown, back off, reconnect later.
+
+        TWS's own reason (e.g. 326), when it sent one before closing, wins over ``reason``.
+        """
+        connection = self.connection
+        if connection is not None and connection.thread is not None and not connection.client.isConnected():
+            # Let ibapi's loop deliver what it already read (such as error 326) before deciding why.
+            connection.thread.join(0.5)
+        reason = self._lost_reason or reason
+        self.connection = None
         self.ready.clear()
         if connection is not None:
             connection.close()
@@ -957,7 +977,8 @@ class Worker:
             self.gate.set_accounts({a for a in accounts.split(",") if a})
 
     def on_connectionClosed(self, generation: int) -> None:
-        if generation == self.generation:
+        # Keep a reason TWS gave first (326 arrives just before the close).
+        if generation == self.generation and not self._lost_reason:
             self._lost_reason = "TWS closed the connection"
 
     def on_currentTime(self, generation: int, _time: int) -> None:

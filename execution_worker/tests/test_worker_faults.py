@@ -243,7 +243,9 @@ def test_client_id_in_use_326_is_retried_with_the_same_client_id_until_it_connec
     # Two refused attempts and the one that worked; the 326 may be read before or after the close.
     attempts = sum(1 for e in bus.events("gateway.status") if e.state == "connecting") - connecting_before
     assert attempts == 3
-    assert any("326" in e.detail for e in bus.events("gateway.status"))
+    assert any("326" in e.detail for e in bus.events("gateway.status")), [
+        e.detail for e in bus.events("gateway.status")
+    ]
     order = place(quantity="33")
     bus.send(order)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")

@@ -1,0 +1,230 @@
+"""Commands and events end to end (worker process + simulator), and the loops driven one step at a time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+
+from execution_worker import messages as m
+from execution_worker.config import WorkerConfig
+from execution_worker.tests.conftest import REDIS_URL
+from execution_worker.tests.harness import ACCOUNT, ROOT, Bus, WorkerProcess, check_ledger, place, wait_until
+from execution_worker.tests.test_worker_faults import CLIENT_ID, _orders_for
+from execution_worker.worker import Worker
+from tws_simulator import Simulator, SimulatorConfig
+
+
+@pytest.fixture
+def sim():
+    simulator = Simulator(SimulatorConfig(host="127.0.0.1", port=0, accounts=[ACCOUNT], seed=1, market_interval=0))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def bus(redis_client, prefix):
+    bus = Bus(redis_client, prefix)
+    bus.set_limits(max_order_quantity=100_000)
+    return bus
+
+
+@pytest.fixture
+def start_worker(sim, prefix):
+    started: list[WorkerProcess] = []
+
+    def start(bus: Bus, faultpoint: str = "") -> WorkerProcess:
+        ready_before = bus.count_ready()
+        worker = WorkerProcess(
+            redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID, faultpoint=faultpoint
+        )
+        started.append(worker)
+        try:
+            wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
+        except AssertionError:
+            raise AssertionError(worker.output())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+@pytest.fixture
+def worker_in_process(sim, prefix):
+    """A Worker object whose loops the test drives itself (no threads started)."""
+    config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 1, prefix=prefix)
+    config.apply_fast_timers()
+    worker = Worker(config)
+    worker.load()
+    yield worker
+    if worker.connection is not None:
+        worker.connection.close()
+    worker.redis.close()
+    worker.command_redis.close()
+
+
+def test_an_order_held_for_not_before_is_sent_within_50_ms_of_its_time_even_across_a_restart(sim, bus, start_worker):
+    first = start_worker(bus)
+    due = time.time_ns() + 5_000_000_000
+    order = place(quantity="5", not_before=due)
+    bus.send(order)
+    wait_until(lambda: bus.pending() == 0, 5, what="the held order acknowledged (it is durable)")
+    first.kill9()
+    start_worker(bus)
+    arrived = wait_until(lambda: _orders_for(sim, order.client_order_id), 5, what="the held order at TWS")
+    late_ms = (arrived[0]["arrived_ns"] - due) / 1e6
+    assert 0 <= late_ms <= 50
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    check_ledger(sim, bus)
+
+
+def test_a_held_order_can_be_cancelled_before_its_time_and_is_never_sent(sim, bus, start_worker):
+    start_worker(bus)
+    order = place(quantity="6", not_before=time.time_ns() + 1_500_000_000)
+    bus.send(order)
+    bus.send(m.OrderCancel(client_order_id=order.client_order_id))
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
+    time.sleep(1.7)
+    assert _orders_for(sim, order.client_order_id) == []
+
+
+def _wait_for_ticks(sim, bus, symbol: str, price: float) -> None:
+    """Publish ``price`` until the worker's market-data stream for ``symbol`` carries it."""
+    deadline = time.monotonic() + 5
+    while True:
+        latest = bus.client.xrevrange(bus.names.md(symbol), count=1)
+        if latest and m.decode(latest[0][1]).last == Decimal(str(price)):
+            return
+        assert time.monotonic() < deadline, f"no market data for {symbol} at {price}"
+        sim.control.set_price(symbol, price)
+        time.sleep(0.1)
+
+
+def test_modify_resends_the_same_order_id_and_a_modify_outside_the_collar_is_refused(sim, bus, start_worker):
+    bus.set_limits(max_order_quantity=1000, price_collar_pct=50, allowed_symbols=["AAPL"])
+    start_worker(bus)
+    _wait_for_ticks(sim, bus, "AAPL", 190.0)
+    order = place(quantity="7", order_type="LMT", limit_price=Decimal("150"))
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    bus.send(m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("151")))
+    wait_until(lambda: len(_orders_for(sim, order.client_order_id)) == 2, 5, what="the modification at TWS")
+    sent = _orders_for(sim, order.client_order_id)
+    assert sent[0]["order_id"] == sent[1]["order_id"] and sent[1]["lmt_price"] == 151.0
+    bus.send(m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("10")))
+    refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id, action="modify")
+    assert refused.code == "risk.price_collar"
+    far = place(quantity="8", order_type="LMT", limit_price=Decimal("50"))
+    bus.send(far)
+    assert bus.wait_event("order.rejected", client_order_id=far.client_order_id).code == "risk.price_collar"
+    assert len(_orders_for(sim, order.client_order_id)) == 2 and not _orders_for(sim, far.client_order_id)
+    check_ledger(sim, bus)
+
+
+def test_a_broker_rejection_becomes_order_rejected_with_the_ib_code(sim, bus, start_worker):
+    start_worker(bus)
+    sim.control.reject_next_order(reason="Insufficient margin")
+    order = place(quantity="9")
+    bus.send(order)
+    rejected = bus.wait_event("order.rejected", client_order_id=order.client_order_id)
+    assert rejected.code == "broker.201" and "margin" in rejected.reason
+    check_ledger(sim, bus)
+
+
+def test_an_order_placed_outside_the_console_is_reported_as_external(sim, bus, start_worker):
+    start_worker(bus)
+    injected = sim.control.inject_external_fill(ACCOUNT, "MSFT", "BUY", 4)
+    bus.send(m.BrokerRefresh(what=("executions", "positions")))
+    fill = bus.wait_event("order.filled", exec_id=injected["exec_id"])
+    assert fill.external and fill.client_order_id == "" and fill.symbol == "MSFT"
+    snapshot = wait_until(
+        lambda: [s for s in bus.events("position.snapshot") if any(p["symbol"] == "MSFT" for p in s.positions)],
+        5,
+        what="the position in a snapshot",
+    )[-1]
+    assert [p["quantity"] for p in snapshot.positions if p["symbol"] == "MSFT"] == [Decimal(4)]
+    check_ledger(sim, bus)
+
+
+def test_market_data_is_streamed_per_symbol_and_the_heartbeat_reports_figures(sim, bus, start_worker):
+    bus.set_limits(max_order_quantity=1000, allowed_symbols=["AAPL", "MSFT"])
+    start_worker(bus)
+    _wait_for_ticks(sim, bus, "MSFT", 421.0)
+    ((_, fields),) = bus.client.xrevrange(bus.names.md("MSFT"), count=1)
+    tick = m.decode(fields)
+    assert tick.symbol == "MSFT" and tick.last == Decimal("421")
+    order = place(quantity="3")
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    beat = wait_until(lambda: [b for b in bus.events("worker.heartbeat") if b.orders_sent >= 1], 3, what="heartbeat")[
+        -1
+    ]
+    assert beat.state == "ready" and beat.in_flight == 0 and beat.pacing_tokens > 0
+    assert beat.latency_ms["n"] >= 1 and beat.gate_ms["p50"] > 0
+
+
+def test_entries_left_by_a_dead_consumer_are_claimed_and_handled(sim, bus, start_worker, redis_client):
+    redis_client.xgroup_create(bus.names.commands, m.COMMANDS_GROUP, id="0", mkstream=True)
+    order = place(quantity="16")
+    bus.send(order)
+    redis_client.xreadgroup(m.COMMANDS_GROUP, "crashed-worker", {bus.names.commands: ">"}, count=10)
+    start_worker(bus)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled", timeout=15)
+    wait_until(lambda: bus.pending() == 0, 5, what="claimed entry acknowledged")
+    check_ledger(sim, bus)
+
+
+def test_sigterm_stops_the_worker_cleanly(sim, bus, start_worker):
+    worker = start_worker(bus)
+    assert worker.terminate(10) == 0
+    assert bus.events("gateway.status")[-1].detail == "worker stopped"
+
+
+# ---- single steps -------------------------------------------------------------------------------
+
+
+def test_the_command_step_reads_nothing_until_tws_is_reconciled(worker_in_process, bus):
+    bus.send(place(quantity="1"))
+    assert worker_in_process.command_step() == 0
+    assert bus.pending() == 0 and bus.client.xlen(bus.names.commands) == 1
+
+
+def test_one_connection_step_connects_and_reconciles_then_commands_flow(worker_in_process, bus, sim):
+    worker = worker_in_process
+    worker.reload_limits()  # the housekeeping loop's job, once a second
+    worker.connection_step()
+    assert worker.ready.is_set() and worker.state == "ready"
+    order = place(quantity="2")
+    bus.send(order)
+    assert wait_until(lambda: worker.command_step(), 2, what="one command handled") == 1
+    wait_until(lambda: _orders_for(sim, order.client_order_id), 2, what="the order at TWS")
+    assert worker.publish_step(0.1) > 0
+    assert bus.pending() == 0
+
+
+def test_backoff_doubles_up_to_its_cap_while_tws_refuses(worker_in_process, sim):
+    worker = worker_in_process
+    sim.control.refuse_connections(True)
+    delays = []
+    for _ in range(6):
+        worker._next_attempt = 0.0
+        worker.connection_step()
+        delays.append(worker._next_attempt - time.monotonic())
+    assert worker.connection is None and not worker.ready.is_set()
+    assert delays[0] < delays[2] and max(delays) <= worker.config.backoff_max + worker.config.backoff_jitter
+    assert worker._backoff == worker.config.backoff_max
+
+
+def test_the_worker_modules_never_import_django():
+    code = (
+        "import sys, execution_worker.worker, execution_worker.__main__, execution_worker.redis_streams; "
+        "sys.exit(any(name.split('.')[0] == 'django' for name in sys.modules))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=30).returncode == 0
