@@ -317,6 +317,13 @@ def order_submit(
 
     # One order at a time per account: the counts below (rate, working quantity) cannot race.
     account = BrokerAccount.objects.select_for_update().get(pk=account.pk)
+    if client_order_id is not None:
+        # A concurrent post of the same id may have committed while we waited for the lock.
+        existing = Order.objects.filter(client_order_id=client_order_id).first()
+        if existing is not None:
+            if existing.account_id != account.pk:
+                raise OrderClientIdConflict(field="client_order_id")
+            return existing
     _check_desk_open(account)
     limits = risk_limit_for_account(account)
     risk.check_instrument(limits=limits, instrument=instrument)
