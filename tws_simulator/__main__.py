@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--partial-fills", type=int, default=d.partial_fills, help="executions per fill")
     ap.add_argument("--partial-interval", type=float, default=d.partial_interval)
     ap.add_argument("--accept-etrade-attrs", action="store_true", help="do not reject eTradeOnly/firmQuoteOnly")
+    ap.add_argument("--no-margin-check", action="store_true", help="accept orders whatever their margin")
     ap.add_argument("--pacing-rate", type=float, default=d.pacing_rate, help="messages/s per client; 0 disables")
     ap.add_argument("--pacing-mode", choices=("reject", "pace"), default=d.pacing_mode)
     ap.add_argument("--no-market-data-subscription", action="store_true", help="354 / delayed data only")
@@ -69,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         partial_fills=args.partial_fills,
         partial_interval=args.partial_interval,
         reject_etrade_attrs=not args.accept_etrade_attrs,
+        margin_check=not args.no_margin_check,
         pacing_rate=args.pacing_rate,
         pacing_mode=args.pacing_mode,
         market_data_subscribed=not args.no_market_data_subscription,

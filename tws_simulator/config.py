@@ -41,6 +41,8 @@ class SimulatorConfig:
     partial_fills: int = 1
     partial_interval: float = 0.02
     reject_etrade_attrs: bool = True
+    # Refuse (201, Inactive) orders that would take initial margin (25% of gross) above net liquidation.
+    margin_check: bool = True
     commission_per_share: float = 0.005
     commission_minimum: float = 1.0
     # Pacing: token bucket of pacing_rate messages/s; "reject" answers error 100, "pace" delays.

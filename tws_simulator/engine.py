@@ -83,6 +83,7 @@ class Engine:
         self.exec_prefix = f"{rng.randrange(16**8):08x}"
         self.next_exec_seq = rng.randrange(16**6)
         self.order_faults: list[dict] = []
+        self.resting: dict[str, dict[int, dict]] = {}
         self.dirty = False
 
     # -- persistence ---------------------------------------------------------------------------
@@ -106,9 +107,12 @@ class Engine:
         """Load a :meth:`snapshot`; accounts not in it start with the configured cash."""
         self.max_order_id = {int(k): int(v) for k, v in data.get("max_order_id", {}).items()}
         for order in data.get("orders", []):
-            order.pop("timer_token", None)
-            self.orders[(order["client_id"], order["order_id"])] = order
+            order["filling"] = False
+            key = (-1, order["perm_id"]) if order["external"] else (order["client_id"], order["order_id"])
+            self.orders[key] = order
             self.orders_by_perm[order["perm_id"]] = order
+            if order["status"] == "Submitted":
+                self.resting.setdefault(order["symbol"], {})[order["perm_id"]] = order
         self.executions = list(data.get("executions", []))
         for pos in data.get("positions", []):
             self.positions[(pos["account"], pos["symbol"])] = pos
@@ -263,6 +267,8 @@ class Engine:
         }
         self._register(order)
         fault = self.order_faults.pop(0) if self.order_faults else None
+        if fault is None and self.config.margin_check:
+            fault = self._margin_reject(order)
         if fault and fault["kind"] == "reject":
             order["status"] = fault.get("status", "Inactive")
             self._to_owner(
@@ -287,6 +293,25 @@ class Engine:
         else:
             self._submit(order, fault)
 
+    def _margin_reject(self, order: dict) -> dict | None:
+        """A 201 reject when the order would take initial margin (25% of gross) above net liquidation."""
+        quote = self.market.quotes[order["symbol"]]
+        price = order["lmt_price"] or order["aux_price"] or quote.ask
+        values = self.account_values(order["account"])
+        pos = self.positions.get((order["account"], order["symbol"]))
+        held = pos["quantity"] if pos else 0.0
+        signed = order["quantity"] if order["action"] == "BUY" else -order["quantity"]
+        extra = (abs(held + signed) - abs(held)) * price
+        margin = 0.25 * (values["GrossPositionValue"] + extra)
+        if extra <= 0 or margin <= values["NetLiquidation"]:
+            return None
+        text = (
+            "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR "
+            f"EQUITY WITH LOAN VALUE [{values['EquityWithLoanValue']:.2f} USD] MUST EXCEED THE INITIAL MARGIN "
+            f"[{margin:.2f} USD]"
+        )
+        return {"kind": "reject", "code": 201, "text": text, "status": "Inactive"}
+
     def _register(self, order: dict) -> None:
         self.orders[(order["client_id"], order["order_id"])] = order
         self.orders_by_perm[order["perm_id"]] = order
@@ -301,6 +326,8 @@ class Engine:
         if order["status"] not in ("PendingSubmit", "PreSubmitted"):
             return  # cancelled while waiting
         order["status"] = "Submitted"
+        # Indexed per symbol so a market step looks only at that symbol's working orders.
+        self.resting.setdefault(order["symbol"], {})[order["perm_id"]] = order
         self._to_owner(
             order, [("openOrder", enc.open_order(order, "Submitted")), ("orderStatus", self._status_frame(order))]
         )
@@ -462,9 +489,14 @@ class Engine:
             self.schedule(self.config.partial_interval, again)
 
     def on_market_step(self, symbol: str) -> None:
-        """Match the resting orders of ``symbol`` against its new quote."""
-        for order in list(self.orders.values()):
-            if order["symbol"] == symbol and order["status"] == "Submitted":
+        """Match the resting orders of ``symbol`` against its new quote (final orders leave the index)."""
+        book = self.resting.get(symbol)
+        if not book:
+            return
+        for perm_id, order in list(book.items()):
+            if order["status"] not in WORKING:
+                del book[perm_id]
+            elif order["status"] == "Submitted":
                 order["rested"] = True
                 self._fill_step(order)
 

@@ -460,3 +460,64 @@ def test_transmit_false_creates_the_order_without_working_it(sim, app):
     assert not app.named("execDetails")
     app.placeOrder(1, stock("AAPL"), order("BUY", 10))
     status(app, 1, "Filled")
+
+
+def test_an_order_beyond_the_accounts_margin_is_rejected_201_and_inactive(sim, app):
+    sim.control.set_price("SPY", 500.0)
+    app.placeOrder(1, stock("SPY"), order("BUY", 9000, "LMT", 500.0))  # 4.5M gross on 1M equity
+    assert "INITIAL MARGIN" in error(app, 201, 1)[1][2]
+    status(app, 1, "Inactive")
+    app.placeOrder(2, stock("SPY"), order("BUY", 7000, "LMT", 501.0))
+    status(app, 2, "Filled")
+
+
+def test_a_stop_limit_becomes_a_limit_once_triggered(sim, app):
+    sim.control.set_price("AAPL", 100.0)
+    app.placeOrder(1, stock("AAPL"), order("BUY", 10, "STP LMT", 101.0, aux=100.5))
+    status(app, 1, "Submitted")
+    sim.control.set_price("AAPL", 102.0)  # triggers, but the ask 102.01 is above the 101.00 limit
+    time.sleep(0.1)
+    assert not app.named("execDetails")
+    sim.control.set_price("AAPL", 100.9)
+    status(app, 1, "Filled")
+    assert app.named("execDetails")[0][6] == 100.91
+
+
+def test_a_cancelled_account_summary_is_no_longer_refreshed(make_sim):
+    sim = make_sim(account_summary_interval=0.05)
+    app = connect(sim.port, 1)
+    try:
+        app.reqAccountSummary(4, "All", "NetLiquidation")
+        app.wait_for(lambda e: len(app.named("accountSummaryEnd")) >= 2, timeout=3.0)
+        app.cancelAccountSummary(4)
+        time.sleep(0.15)
+        count = len(app.named("accountSummaryEnd"))
+        time.sleep(0.2)
+        assert len(app.named("accountSummaryEnd")) == count
+    finally:
+        disconnect(app)
+
+
+def test_a_client_that_keeps_breaking_the_pacing_limit_is_disconnected_when_configured(make_sim):
+    sim = make_sim(pacing_disconnect_after=3)
+    app = connect(sim.port, 1)
+    try:
+        for _ in range(60):
+            app.reqCurrentTime()
+        assert app.closed.wait(3)
+        assert len([a for a in app.named("error") if a[1] == 100]) >= 1
+    finally:
+        disconnect(app)
+
+
+def test_resting_orders_fill_as_the_random_walk_crosses_them(make_sim):
+    sim = make_sim(market_interval=0.01, volatility_ticks=20)
+    app = connect(sim.port, 1)
+    try:
+        quote = sim.control.state()["quotes"]["AAPL"]
+        app.placeOrder(1, stock("AAPL"), order("BUY", 10, "LMT", round(quote["bid"] - 0.05, 2)))
+        app.placeOrder(2, stock("AAPL"), order("SELL", 10, "LMT", round(quote["ask"] + 0.05, 2)))
+        status(app, 1, "Filled", timeout=10)
+        status(app, 2, "Filled", timeout=10)
+    finally:
+        disconnect(app)
