@@ -289,3 +289,12 @@ def test_an_order_written_directly_for_another_account_stays_out_of_the_list(cli
     hidden = OrderFactory(account=other_account, instrument=instrument)
     client.force_login(trader)
     assert hidden not in client.get(CHANGELIST_URL).context["cl"].result_list
+
+
+def test_orders_are_found_by_client_order_id_symbol_or_ib_order_id(client, trader, own_order):
+    client.force_login(trader)
+    for term in (str(own_order.client_order_id), str(own_order.client_order_id)[:8], "AAPL", "not-a-number"):
+        response = client.get(CHANGELIST_URL, {"q": term})
+        assert response.status_code == 200, term
+        found = list(response.context["cl"].result_list)
+        assert found == ([] if term == "not-a-number" else [own_order]), term
