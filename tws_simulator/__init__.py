@@ -38,7 +38,7 @@ answered by one line ``{"ok": true, "result": ...}``; start the port with ``cont
   ``fill_next_order(price=None)``, ``partially_fill_next_order(quantity=None, price=None)``,
   ``drop_status_messages(count=1)``, ``duplicate_status_messages(count=1)``,
   ``reorder_status_messages(count=1)``, ``roll_back_next_valid_id(client_id, by=1)``,
-  ``fill_order(client_id, order_id, quantity=None, price=None)``,
+  ``fill_order(client_id, order_id, quantity=None, price=None)``, ``correct_execution(exec_id=None)``,
   ``inject_external_fill(account, symbol, action, quantity, price=None)`` (orderId 0, no orderRef, a permId).
 - market: ``set_price(symbol, price, bid=None, ask=None)`` (touch one tick either side by default;
   matches resting orders at once), ``freeze_market(on=True)``, ``set_pacing(rate=None, mode=None)``.

@@ -197,6 +197,13 @@ class Control:
             lambda: self._sim.engine.fill_order(client_id=client_id, order_id=order_id, quantity=quantity, price=price)
         )
 
+    def correct_execution(self, exec_id: str | None = None) -> dict:
+        """Send a correction of an execution (default: the last): the same fill under execId ``...02``.
+
+        :raises KeyError: no such execution.
+        """
+        return self._sim.call(lambda: self._sim.engine.correct_execution(exec_id))
+
     def inject_external_fill(
         self, account: str, symbol: str, action: str, quantity: float, price: float | None = None
     ) -> dict:

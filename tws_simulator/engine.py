@@ -748,6 +748,33 @@ class Engine:
         )
         return {"perm_id": order["perm_id"], "exec_id": execution["exec_id"], "price": execution["price"]}
 
+    def correct_execution(self, exec_id: str | None = None) -> dict:
+        """Re-issue an execution (the last one by default) as a correction: same fill, execId suffix + 1.
+
+        The correction replaces the original in reqExecutions; it is sent live to the order's owner.
+
+        :raises KeyError: no such execution.
+        """
+        matches = [i for i, e in enumerate(self.executions) if exec_id is None or e["exec_id"] == exec_id]
+        if not matches:
+            raise KeyError(f"no execution {exec_id}")
+        index = matches[-1]
+        original = self.executions[index]
+        stem, _, revision = original["exec_id"].rpartition(".")
+        corrected = dict(original, exec_id=f"{stem}.{int(revision) + 1:02d}", correction_of=original["exec_id"])
+        self.executions[index] = corrected
+        self.ledger.record_execution(corrected)
+        self.dirty = True
+        owner = {"client_id": corrected["client_id"]}
+        self._to_owner(
+            owner,
+            [
+                ("execDetails", enc.exec_details(req_id=-1, execution=corrected)),
+                ("commissionReport", self._commission_frame(corrected)),
+            ],
+        )
+        return {"exec_id": corrected["exec_id"], "correction_of": original["exec_id"]}
+
     def fill_order(self, *, client_id: int, order_id: int, quantity: float | None, price: float | None) -> dict:
         """Fill a working order now (all of it, or ``quantity``), whatever the market.
 

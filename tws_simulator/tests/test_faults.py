@@ -241,3 +241,18 @@ def test_the_ledger_has_every_place_order_with_its_arrival_time_and_every_execut
     assert all(before <= p["arrived_ns"] <= time.time_ns() for p in ledger["place_orders"])
     assert [(e["order_id"], e["order_ref"], e["shares"]) for e in ledger["executions"]] == [(1, "tc-a", 10.0)]
     assert sim.ledger.place_orders[0]["lmt_price"] is None and sim.ledger.place_orders[1]["lmt_price"] == 999.0
+
+
+def test_an_execution_correction_repeats_the_fill_under_the_next_exec_id_revision(sim, app):
+    app.placeOrder(1, stock("AAPL"), order("BUY", 10))
+    status(app, 1, "Filled")
+    first = app.named("execDetails")[0]
+    result = sim.control.correct_execution()
+    assert result == {"exec_id": first[3][:-2] + "02", "correction_of": first[3]}
+    corrected = app.wait_for(lambda e: e[0] == "execDetails" and e[1][3] == result["exec_id"])[1]
+    assert corrected[2] == 1 and corrected[5:7] == first[5:7]
+    app.wait_for(lambda e: e[0] == "commissionReport" and e[1][0] == result["exec_id"])
+    mark = app.mark()
+    app.reqExecutions(3, execution_filter())
+    app.wait_name("execDetailsEnd", start=mark)
+    assert [a[3] for n, a in app.events[mark:] if n == "execDetails"] == [result["exec_id"]]
