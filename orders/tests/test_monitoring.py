@@ -180,7 +180,7 @@ def test_a_book_that_disagrees_with_the_full_recompute_raises_an_alert_and_is_re
     settings.MONITOR_FULL_RECOMPUTE_EVERY = 2
     buy(account, instrument, 10, "100")
     monitoring.monitoring_run()
-    monitoring._state.tracker.books[(account.pk, instrument.pk)].realized += Decimal("1")
+    monitoring._state.tracker.books[(account.pk, instrument.pk)].realized_scaled += 10**10  # one dollar
 
     report = monitoring.monitoring_run()
 

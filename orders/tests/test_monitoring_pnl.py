@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from orders import monitoring_pnl
+from orders import monitoring_pnl, pnl
 from orders.models import Fill
 from orders.services import fill_record
 from orders.tests.factories import InstrumentFactory
@@ -71,3 +73,38 @@ def test_a_second_catch_up_without_new_fills_applies_nothing(account, instrument
     assert tracker.catch_up() == 1
     assert tracker.catch_up() == 0
     assert tracker.pnl({instrument.pk: Decimal("101")})[account.pk].unrealized == Decimal("10")
+
+
+fills = st.lists(
+    st.tuples(
+        st.sampled_from(["BUY", "SELL"]),
+        st.integers(min_value=1, max_value=10**8),  # quantity in 1/10,000
+        st.integers(min_value=1, max_value=10**9),  # price in 1/1,000,000
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fills=fills, multiplier=st.sampled_from([1, 100]))
+def test_the_integer_fifo_engine_agrees_with_orders_pnl_exactly(fills, multiplier):
+    book = monitoring_pnl.InstrumentBook()
+    lots: list[pnl.Lot] = []
+    realized = Decimal("0")
+    for side, quantity, price in fills:
+        monitoring_pnl.apply_fill(book, side == "BUY", quantity, price, multiplier)
+        lots, gained = pnl.apply_fill(
+            lots,
+            side=side,
+            quantity=Decimal(quantity).scaleb(-4),
+            price=Decimal(price).scaleb(-6),
+            multiplier=multiplier,
+        )
+        realized += gained
+
+    assert book.realized == realized
+    assert [(lot.quantity, lot.price) for lot in book.lots] == [(lot.quantity, lot.price) for lot in lots]
+    mark = Decimal("123.456789")
+    expected = pnl.unrealized(lots, mark, multiplier=multiplier)
+    computed = monitoring_pnl.account_pnl({(1, 1): book}, {1: mark}, {1: multiplier})
+    assert computed.get(1, monitoring_pnl.AccountPnL(Decimal(0), Decimal(0))).unrealized == expected
