@@ -66,6 +66,21 @@ class Touched:
     positions: set[int] = field(default_factory=set)
     processes: set[str] = field(default_factory=set)
     gateway: bool = False
+    # Producer ``ts`` of the newest event behind each changed row, carried to the page (latency).
+    ts: dict[tuple[str, object], int] = field(default_factory=dict)
+
+    def stamp(self, ts: int) -> None:
+        """Note ``ts`` as the producer time of everything this event changed."""
+        for kind, keys_ in (
+            ("order", self.orders),
+            ("account", self.accounts),
+            ("position", self.positions),
+            ("process", self.processes),
+        ):
+            for key in keys_:
+                self.ts[(kind, key)] = max(ts, self.ts.get((kind, key), 0))
+        if self.gateway:
+            self.ts[("gateway", None)] = ts
 
     def merge(self, other: Touched) -> None:
         self.orders |= other.orders
@@ -73,6 +88,8 @@ class Touched:
         self.positions |= other.positions
         self.processes |= other.processes
         self.gateway = self.gateway or other.gateway
+        for key, ts in other.ts.items():
+            self.ts[key] = max(ts, self.ts.get(key, 0))
 
 
 def _order_by_client_id(client_order_id: str) -> Order | None:
@@ -254,27 +271,36 @@ def apply_event(message: m.Message) -> Touched:
     return touched
 
 
-def fan_out(touched: Touched, fanout: live.Fanout, *, src_ts: int | None = None) -> None:
-    """Render the changed rows from the database and send them to their groups (after commit)."""
+def fan_out(touched: Touched, fanout: live.Fanout) -> None:
+    """Render the changed rows from the database and send them to their groups (after commit).
+
+    Each row carries ``src_ts``, the producer time of the newest event behind it.
+    """
     by_group: dict[str, list[dict]] = defaultdict(list)
+
+    def add(group: str, row: dict, key: tuple) -> None:
+        row["src_ts"] = touched.ts.get(key)
+        by_group[group].append(row)
+
     if touched.orders:
         for order in Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
             pk__in=touched.orders
         ):
-            by_group[live.account_group(order.account_id)].append(rows.order_row(order))
+            add(live.account_group(order.account_id), rows.order_row(order), ("order", order.pk))
     for account in BrokerAccount.objects.filter(pk__in=touched.accounts):
-        by_group[live.account_group(account.pk)].append(rows.account_row(account))
+        add(live.account_group(account.pk), rows.account_row(account), ("account", account.pk))
     for position in Position.objects.select_related("account", "instrument").filter(pk__in=touched.positions):
-        by_group[live.account_group(position.account_id)].append(rows.position_row(position))
+        add(live.account_group(position.account_id), rows.position_row(position), ("position", position.pk))
     if touched.processes or touched.gateway:
         beats = {b.name: b for b in ProcessHeartbeat.objects.filter(name__in=touched.processes | {EXECUTION})}
-        desk = by_group[live.DESK_GROUP]
         if touched.gateway:
-            desk.append(rows.gateway_row(beats.get(EXECUTION)))
-        desk += [rows.process_row(beats[name]) for name in touched.processes if name in beats]
+            add(live.DESK_GROUP, rows.gateway_row(beats.get(EXECUTION)), ("gateway", None))
+        for name in touched.processes:
+            if name in beats:
+                add(live.DESK_GROUP, rows.process_row(beats[name]), ("process", name))
     for group, group_rows in by_group.items():
-        if group_rows:
-            fanout.send(group, group_rows, src_ts=src_ts)
+        stamps = [row["src_ts"] for row in group_rows if row.get("src_ts")]
+        fanout.send(group, group_rows, src_ts=max(stamps) if stamps else None)
 
 
 @dataclass
@@ -319,8 +345,7 @@ class EventBridge:
             if not entries:
                 return 0
             refresh_connections()
-            for entry in entries:
-                self.handle(entry)
+            self.handle_batch(entries)
             refresh_connections()
             self._backoff = 0.0
             return len(entries)
@@ -332,45 +357,79 @@ class EventBridge:
             return 0
 
     def handle(self, entry: Entry) -> None:
-        """Apply one entry: decode, apply in a transaction, ack, fan out; dead-letter what can never apply.
+        """Apply one entry (see ``handle_batch``)."""
+        self.handle_batch([entry])
 
-        :raises Exception: a failure that may pass (database, Redis); the entry stays pending.
+    def handle_batch(self, entries: list[Entry]) -> None:
+        """Apply a batch in one transaction (one savepoint per entry), then ack, dead-letter, fan out.
+
+        One COMMIT per batch: under load the batch grows and the database's flush is paid once
+        for many events. An entry the services refuse rolls back to its savepoint and is
+        dead-lettered after the commit; an unexpected failure stops the batch there (later
+        entries stay pending, in order) and is retried, dead-lettered after ``max_failures``.
+
+        :raises Exception: a failure that may pass (database, Redis); unapplied entries stay pending.
         """
-        try:
-            message = m.decode(entry.fields)
-        except m.MessageError as error:
-            logger.warning("dead-lettering undecodable event %s: %s", entry.entry_id, error)
-            self._dead_letter(entry, code=error.code, reason=str(error), attempts=1)
+        decoded: list[tuple[Entry, m.Message]] = []
+        for entry in entries:
+            try:
+                decoded.append((entry, m.decode(entry.fields)))
+            except m.MessageError as error:
+                logger.warning("dead-lettering undecodable event %s: %s", entry.entry_id, error)
+                self._dead_letter(entry, code=error.code, reason=str(error), attempts=1)
+        if not decoded:
             return
+        applied: list[tuple[Entry, m.Message, Touched]] = []
+        refused: list[tuple[Entry, m.Message, ApplicationError]] = []
+        failure: tuple[Entry, m.Message, Exception] | None = None
         try:
             with transaction.atomic():
-                touched = apply_event(message)
-        except ApplicationError as error:
+                for entry, message in decoded:
+                    try:
+                        with transaction.atomic():
+                            applied.append((entry, message, apply_event(message)))
+                    except ApplicationError as error:
+                        refused.append((entry, message, error))
+                    except Exception as error:
+                        failure = (entry, message, error)
+                        break
+        except Exception as error:
+            # The commit itself failed (the connection died): nothing of the batch is durable.
+            applied, refused = [], []
+            failure = (decoded[0][0], decoded[0][1], error)
+        faultpoint("after_db_update_before_xack")
+        if applied:
+            self.reader.ack(*[entry.entry_id for entry, _, _ in applied])
+            cleared = [entry.entry_id for entry, _, _ in applied if entry.entry_id in self._failing]
+            if cleared:
+                self._failing.difference_update(cleared)
+                self.client.hdel(keys.bridge_failures_key(), *cleared)
+            self.applied += len(applied)
+        for entry, message, error in refused:
             logger.warning("dead-lettering %s %s: %s", message.TYPE, message.id, error.message)
             self._dead_letter(entry, code=error.code, reason=error.message, attempts=1)
-            return
-        except Exception as error:
+        if applied:
+            touched = Touched()
+            for _, message, changed in applied:
+                changed.stamp(message.ts)
+                touched.merge(changed)
+            try:
+                fan_out(touched, self.fanout)
+            except Exception:
+                # The change is committed; a page that misses it sees the gap or its next update.
+                logger.warning("fan-out of %d event(s) failed", len(applied), exc_info=True)
+        if failure is not None:
+            entry, message, error = failure
             attempts = self.client.hincrby(keys.bridge_failures_key(), entry.entry_id, 1)
             self._failing.add(entry.entry_id)
+            self.reader.reread_pending()
             if attempts >= self.max_failures:
-                logger.exception("dead-lettering %s %s after %d failures", message.TYPE, message.id, attempts)
+                logger.error("dead-lettering %s %s after %d failures: %s", message.TYPE, message.id, attempts, error)
                 self._dead_letter(
                     entry, code="bridge.failed", reason=f"{type(error).__name__}: {error}", attempts=attempts
                 )
                 return
-            self.reader.reread_pending()
-            raise
-        faultpoint("after_db_update_before_xack")
-        self.reader.ack(entry.entry_id)
-        if entry.entry_id in self._failing:
-            self._failing.discard(entry.entry_id)
-            self.client.hdel(keys.bridge_failures_key(), entry.entry_id)
-        self.applied += 1
-        try:
-            fan_out(touched, self.fanout, src_ts=message.ts)
-        except Exception:
-            # The change is committed; a page that misses it sees the gap or its next update.
-            logger.warning("fan-out of %s %s failed", message.TYPE, message.id, exc_info=True)
+            raise error
 
     def _dead_letter(self, entry: Entry, *, code: str, reason: str, attempts: int) -> None:
         self.reader.dead_letter(entry, code=code, reason=reason, attempts=attempts)

@@ -223,7 +223,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             account_id = row.get("account_id")
             if account_id is not None and account_id not in self.accounts:
                 continue
-            item = {"row": row, "group": group, "seq": seq, "src_ts": event.get("src_ts")}
+            item = {"row": row, "group": group, "seq": seq, "src_ts": row.get("src_ts") or event.get("src_ts")}
             dom_id = row["id"]
             if dom_id in self.pending:
                 self.pending[dom_id] = item
@@ -275,6 +275,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                     "html": html,
                     "op": self._op(row),
                     "data": row["ctx"] if row["kind"] == "pnl" else None,
+                    "ts": item.get("src_ts"),
                 }
             )
         src = [item["src_ts"] for item in items if item.get("src_ts")]

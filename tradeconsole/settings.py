@@ -103,17 +103,29 @@ TWS_HOST = env.string("TWS_HOST", "127.0.0.1")
 TWS_PORT = env.integer("TWS_PORT", 7497, minimum=1, maximum=65535)
 TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)
 
+# The live pages' channel layer. "core" (lists per channel, capacity-bounded) or "pubsub" (Redis
+# PUBLISH, nothing stored); bench/bench_fanout.py measures both, see streams/README.md.
+CHANNEL_LAYER = env.string("TRADECONSOLE_CHANNEL_LAYER", "core")
+if CHANNEL_LAYER not in {"core", "pubsub"}:
+    raise ImproperlyConfigured(f"TRADECONSOLE_CHANNEL_LAYER={CHANNEL_LAYER!r}: use core or pubsub.")
 CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [REDIS_URL],
-            "prefix": f"{STREAM_PREFIX}:asgi",
-            "capacity": 1000,
-            "expiry": 30,
-            "group_expiry": 86400,
-        },
-    }
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": f"{STREAM_PREFIX}:asgi",
+                "capacity": 1000,
+                "expiry": 30,
+                "group_expiry": 86400,
+            },
+        }
+        if CHANNEL_LAYER == "core"
+        else {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{STREAM_PREFIX}:asgi"},
+        }
+    )
 }
 
 CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL", REDIS_URL)

@@ -1,0 +1,318 @@
+"""Live pages: XADD of an event on ``{prefix}:events`` -> the row on simulated browsers, and losses.
+
+The real path: ``manage.py stream_bridge --bridge-only`` (subprocess) applies each ``order.status``
+event to PostgreSQL through the services and fans the order's row out after the commit; daphne
+(subprocess on 127.0.0.1) runs the consumers; this process holds N WebSocket clients that log in
+with a session cookie, say hello with their snapshot's cursor, acknowledge frames like the page's
+script does, and time each row from the event's producer ``ts`` to its arrival.
+
+Scenarios (goals from issue 5), each bounded in time:
+1. 10 dashboards x 100 events/s: p99 <= 20 ms.
+2. 100 dashboards x 20 events/s: p50 <= 30 ms, p99 <= 150 ms.
+3. 50 dashboards x 100 events/s = 5,000 deliveries/s: zero lost, p99 <= 250 ms.
+A loss is a row that never arrived (or a resync/close the server asked for); any loss fails.
+Each event updates a different order (the rows cycle through 500 orders), so the 50 ms per-row
+merge never hides an update. The channel layer is ``TRADECONSOLE_CHANNEL_LAYER`` (core or
+pubsub); ``TC_BENCH_FANOUT_LAYERS=core,pubsub`` measures both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import django
+import redis
+
+from bench.report import Figure, latency_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = float(os.environ.get("TC_BENCH_FANOUT_SECONDS", "8"))
+ORDERS = 500
+ACCOUNT = "BEN0000001"
+SCENARIOS = [
+    # name, dashboards, events/s, goals
+    ("10 dashboards x 100 ev/s", 10, 100, {"p99": 20.0}),
+    ("100 dashboards x 20 ev/s", 100, 20, {"p50": 30.0, "p99": 150.0}),
+    ("50 dashboards x 100 ev/s (5,000 deliveries/s)", 50, 100, {"p99": 250.0}),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Client:
+    """One simulated browser: its latencies and what it was told."""
+
+    received: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    resyncs: int = 0
+    closed: int | None = None
+    last_problem: dict | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _browser(url: str, cookie: str, cursor: dict, epoch: str, client: Client, stop: asyncio.Event) -> None:
+    import websockets
+
+    async with websockets.connect(
+        url, additional_headers={"Cookie": cookie, "Origin": "http://127.0.0.1"}, max_size=2**22, open_timeout=20
+    ) as ws:
+        await ws.send(json.dumps({"type": "hello", "epoch": epoch, "cursor": cursor}))
+        acked = 0
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=0.25)
+            except TimeoutError:
+                continue
+            except websockets.ConnectionClosed as closed:
+                client.closed = closed.rcvd.code if closed.rcvd else -1
+                return
+            now = time.time_ns()
+            frame = json.loads(raw)
+            if frame["t"] == "ready":
+                client.ready.set()
+            elif frame["t"] in ("resync", "error"):
+                client.resyncs += 1
+                client.last_problem = frame
+            elif frame["t"] == "rows":
+                client.received += len(frame["rows"])
+                client.latencies_ms.extend((now - row["ts"]) / 1e6 for row in frame["rows"] if row.get("ts"))
+            if frame["n"] - acked >= 20:
+                acked = frame["n"]
+                await ws.send(json.dumps({"type": "ack", "n": acked}))
+
+
+class _Rig:
+    """Database rows, a private prefix, daphne and the bridge as subprocesses."""
+
+    def __init__(self, layer: str) -> None:
+        self.prefix = f"tcbench{uuid.uuid4().hex[:8]}"
+        os.environ["TRADECONSOLE_STREAM_PREFIX"] = self.prefix
+        os.environ["TRADECONSOLE_CHANNEL_LAYER"] = layer
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
+        django.setup()
+        from django.conf import settings
+
+        # django.setup() runs once per process: keep the settings in step with this rig.
+        settings.STREAM_PREFIX = self.prefix
+        self.layer = layer
+        self.processes: list[subprocess.Popen] = []
+        self.redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+
+    def setup_rows(self) -> None:
+        from django.conf import settings
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.core.management import call_command
+
+        from accounts.models import AccountMembership, BrokerAccount, User
+        from bench.bench_outbox import _ensure_database
+        from orders.models import Instrument, Order, OrderStatus
+
+        _ensure_database(settings.DATABASES["default"])
+        call_command("migrate", verbosity=0)
+        account, _ = BrokerAccount.objects.get_or_create(code=ACCOUNT, defaults={"name": "Fan-out benchmark"})
+        instrument, _ = Instrument.objects.get_or_create(symbol="BENCHFAN", defaults={"last_price": Decimal("10")})
+        user, _ = User.objects.get_or_create(username="bench-fanout", defaults={"is_staff": True})
+        AccountMembership.objects.get_or_create(user=user, account=account)
+        existing = Order.objects.filter(account=account).count()
+        Order.objects.bulk_create(
+            Order(
+                account=account,
+                instrument=instrument,
+                side="BUY",
+                quantity=Decimal("100"),
+                order_type="LMT",
+                limit_price=Decimal("10"),
+                status=OrderStatus.SUBMITTED,
+                source="api",
+            )
+            for _ in range(max(0, ORDERS - existing))
+        )
+        self.order_ids = [
+            str(c) for c in Order.objects.filter(account=account).values_list("client_order_id", flat=True)[:ORDERS]
+        ]
+        self.account_id = account.pk
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        self.cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        self.port = _free_port()
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "tradeconsole.asgi:application",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "stream_bridge", "--bridge-only", "--consumer", "bench"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(2.0)  # the bridge has created its group and is blocked on the stream
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            self.redis.delete(*keys[start : start + 500])
+
+    def produce(self, rate: int, seconds: float) -> int:
+        """XADD ``order.status`` events at ``rate`` per second for ``seconds``; return how many."""
+        from execution_worker import messages as m
+
+        stream = f"{self.prefix}:events"
+        count = int(rate * seconds)
+        interval = 1.0 / rate
+        next_at = time.perf_counter()
+        for i in range(count):
+            client_order_id = self.order_ids[i % len(self.order_ids)]
+            message = m.OrderStatus(
+                client_order_id=client_order_id,
+                order_id=1000 + i % ORDERS,
+                perm_id=5000 + i,
+                status="Submitted",
+                filled=Decimal("0"),
+                remaining=Decimal("100"),
+                avg_fill_price=Decimal("0"),
+            )
+            self.redis.xadd(stream, m.encode(message))
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        return count
+
+
+async def _scenario(rig: _Rig, dashboards: int, rate: int) -> tuple[list[Client], int]:
+    from streams import live
+
+    group = live.account_group(rig.account_id)
+    url = f"ws://127.0.0.1:{rig.port}/ws/live/?page=blotter"
+    stop = asyncio.Event()
+    clients = [Client() for _ in range(dashboards)]
+    epoch = live.epoch()
+    tasks = []
+    for client in clients:
+        cursor = live.cursor([group, live.user_group(0)])
+        tasks.append(asyncio.create_task(_browser(url, rig.cookie, {group: cursor[group]}, epoch, client, stop)))
+        await asyncio.sleep(0.01)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), timeout=60)
+    except TimeoutError:
+        failed = [t.exception() for t in tasks if t.done() and t.exception()]
+        failed += [(c.closed, c.last_problem) for c in clients if not c.ready.is_set()]
+        raise RuntimeError(f"dashboards not ready: {failed[:3]!r}") from None
+    sent = await asyncio.to_thread(rig.produce, rate, SECONDS)
+    expected = sent
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(c.received < expected and c.closed is None for c in clients):
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return clients, sent
+
+
+def _run_layer(layer: str) -> list[Figure]:
+    rig = _Rig(layer)
+    rig.setup_rows()
+    rig.start()
+    figures = []
+    try:
+        for name, dashboards, rate, goals in SCENARIOS:
+            clients, sent = asyncio.run(_scenario(rig, dashboards, rate))
+            samples = [ms for c in clients for ms in c.latencies_ms]
+            delivered = sum(c.received for c in clients)
+            lost = (
+                sent * dashboards
+                - delivered
+                + sum(c.resyncs for c in clients)
+                + sum(1 for c in clients if c.closed not in (None,))
+            )
+            label = f"fan-out [{layer}] {name}, XADD->browser"
+            figures += [
+                f
+                for f in latency_figures(label, samples or [float("inf")], goals)
+                if f.name.endswith(("p50", "p99", "max"))
+            ]
+            figures.append(Figure(f"fan-out [{layer}] {name}, deliveries/s", delivered / SECONDS, "/s"))
+            figures.append(Figure(f"fan-out [{layer}] {name}, lost", max(lost, 0), "rows", 0))
+    finally:
+        rig.stop()
+    return figures
+
+
+def main() -> list[Figure]:
+    layers = os.environ.get("TC_BENCH_FANOUT_LAYERS", os.environ.get("TRADECONSOLE_CHANNEL_LAYER", "core"))
+    figures: list[Figure] = []
+    for layer in [name.strip() for name in layers.split(",") if name.strip()]:
+        # Each layer in a fresh interpreter: django.setup() reads the layer once per process.
+        if len(layers.split(",")) > 1:
+            figures += _in_subprocess(layer)
+        else:
+            figures += _run_layer(layer)
+    return figures
+
+
+def _in_subprocess(layer: str) -> list[Figure]:
+    env = {**os.environ, "TC_BENCH_FANOUT_LAYERS": layer}
+    code = (
+        "import json; from bench.bench_fanout import main; print('FIGURES ' + json.dumps([f.__dict__ for f in main()]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    line = next((x for x in result.stdout.splitlines() if x.startswith("FIGURES ")), None)
+    if line is None:
+        raise RuntimeError(f"fan-out benchmark for {layer} failed:\n{result.stderr[-3000:]}")
+    return [Figure(**item) for item in json.loads(line[len("FIGURES ") :])]
+
+
+if __name__ == "__main__":
+    for figure in main():
+        print(figure.line())
