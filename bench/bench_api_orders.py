@@ -1,0 +1,256 @@
+"""API order entry: POST /api/v1/orders/ (validate, insert, outbox, 201) at concurrency 8, real server.
+
+The server is gunicorn (WSGI, ``TC_BENCH_API_WORKERS`` processes x ``TC_BENCH_API_THREADS``
+threads, keep-alive) started on a free 127.0.0.1 port against the machine's PostgreSQL
+(``DATABASE_URL``) and Redis (``REDIS_URL``, under a private prefix). Eight client processes,
+each with one keep-alive connection and a knox token, post orders with a fresh
+``Idempotency-Key`` each, as fast as answers come back, for ``TC_BENCH_API_SECONDS`` after a
+warm-up. Every request goes the whole way: token check, role gate, per-user throttle (Redis),
+idempotency key (claim, lock, store), ``order_submit`` (risk checks, order, event, audit,
+outbox), 201. A non-201 answer fails the run.
+
+Goals (issue 7): >= 500 requests/s sustained, p50 <= 8 ms, p99 <= 25 ms.
+The second figure of the issue (POST -> placeOrder bytes at the simulator) needs the relay, the
+worker and the simulator running together; it is not measured here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import django
+
+from bench.report import Figure, latency_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = float(os.environ.get("TC_BENCH_API_SECONDS", "10"))
+WARMUP = float(os.environ.get("TC_BENCH_API_WARMUP", "5"))
+CONCURRENCY = int(os.environ.get("TC_BENCH_API_CONCURRENCY", "8"))
+WORKERS = int(os.environ.get("TC_BENCH_API_WORKERS", str(max(2, (os.cpu_count() or 2) + 1))))
+THREADS = int(os.environ.get("TC_BENCH_API_THREADS", "4"))
+# One account per client: order_submit serializes the orders of one account on its row lock (the
+# per-account risk counts must not race), so a single account would measure that queue instead.
+ACCOUNTS = [f"BNA{n:07d}" for n in range(1, 33)]
+SYMBOL = "BENCHAPI"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ensure_database(db: dict) -> None:
+    import psycopg
+    from psycopg import sql
+
+    params = {
+        "host": db.get("HOST") or "127.0.0.1",
+        "port": db.get("PORT") or 5432,
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+
+
+def _seed() -> str:
+    """Create the bench's trader, account, instrument and wide limits; return a fresh token."""
+    from django.contrib.auth.models import Group
+    from knox.models import AuthToken
+
+    from accounts.models import AccountMembership, BrokerAccount, Role, User
+    from orders.models import Instrument, RiskLimit
+
+    user, _ = User.objects.get_or_create(username="bench-api-trader")
+    user.groups.add(Group.objects.get(name=Role.TRADER))
+    for code in ACCOUNTS:
+        account, _ = BrokerAccount.objects.get_or_create(code=code, defaults={"name": "API benchmark"})
+        BrokerAccount.objects.filter(pk=account.pk).update(trading_enabled=True)
+        AccountMembership.objects.get_or_create(user=user, account=account)
+        # Wide limits: the benchmark measures the path, not a refusal.
+        RiskLimit.objects.update_or_create(
+            account=account,
+            defaults={
+                "max_order_quantity": Decimal("1000000"),
+                "max_order_notional": Decimal("1000000000"),
+                "max_position": Decimal("1000000000000"),
+                "max_daily_loss": Decimal("1000000000"),
+                "orders_per_minute": 1_000_000,
+            },
+        )
+    Instrument.objects.update_or_create(
+        symbol=SYMBOL, defaults={"last_price": Decimal("100.00"), "min_tick": Decimal("0.01"), "active": True}
+    )
+    AuthToken.objects.filter(user=user).delete()
+    _, token = AuthToken.objects.create(user=user)
+    return token
+
+
+def _client(port: int, token: str, account: str, start_at: float, stop_at: float, warm_until: float, out) -> None:
+    """One client: post orders back to back on one keep-alive connection; send latencies (ms) to ``out``.
+
+    Always answers on ``out`` (an exception counts as an error), so the parent never waits in vain.
+    """
+    samples: list[float] = []
+    errors = 0
+    try:
+        errors = _post_orders(port, token, account, start_at, stop_at, warm_until, samples)
+    except Exception as exc:
+        print(f"client failed: {exc!r}", file=sys.stderr)
+        errors += 1
+    finally:
+        out.put((samples, errors))
+
+
+def _post_orders(port, token, account, start_at, stop_at, warm_until, samples: list[float]) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = json.dumps(
+        {
+            "account": account,
+            "symbol": SYMBOL,
+            "side": "BUY",
+            "quantity": "1",
+            "order_type": "LMT",
+            "limit_price": "100.00",
+        }
+    ).encode()
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    errors = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    while True:
+        now = time.time()
+        if now >= stop_at:
+            break
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+        started = time.perf_counter()
+        conn.request("POST", "/api/v1/orders/", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 201:
+            errors += 1
+        if now >= warm_until:
+            samples.append(elapsed)
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.close()
+    return errors
+
+
+def _wait_ready(port: int, deadline: float) -> None:
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the API server did not start in time")
+
+
+def main() -> list[Figure]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    _ensure_database(settings.DATABASES["default"])
+    call_command("migrate", verbosity=0)
+    token = _seed()
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TRADECONSOLE_STREAM_PREFIX": f"tcbenchapi{uuid.uuid4().hex[:6]}",
+        # The throttle is counted (one Redis round trip, as in production) but must not refuse.
+        "TRADECONSOLE_API_ORDER_RATE": "100000000/min",
+        "TRADECONSOLE_LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "tradeconsole.settings",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "django.core.wsgi:get_wsgi_application()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(THREADS),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+            # Import the project once in the master, so workers start warm and alike.
+            "--preload",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _wait_ready(port, time.time() + 30)
+        time.sleep(1.0)  # let every worker finish booting
+        out: multiprocessing.Queue = multiprocessing.Queue()
+        start_at = time.time() + 1.0
+        warm_until = start_at + WARMUP
+        stop_at = warm_until + SECONDS
+        clients = [
+            multiprocessing.Process(
+                target=_client, args=(port, token, ACCOUNTS[n % len(ACCOUNTS)], start_at, stop_at, warm_until, out)
+            )
+            for n in range(CONCURRENCY)
+        ]
+        for client in clients:
+            client.start()
+        results = [out.get(timeout=SECONDS + WARMUP + 60) for _ in clients]
+        for client in clients:
+            client.join(timeout=10)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+
+    samples = [sample for client_samples, _ in results for sample in client_samples]
+    errors = sum(client_errors for _, client_errors in results)
+    if errors or not samples:
+        raise RuntimeError(f"{errors} order POSTs were not answered 201")
+    figures = [
+        Figure(
+            f"api order POST at concurrency {CONCURRENCY} (gunicorn {WORKERS}x{THREADS})",
+            len(samples) / SECONDS,
+            "req/s",
+            500.0,
+            higher_is_better=True,
+        )
+    ]
+    figures += latency_figures("api order POST latency", samples, {"p50": 8.0, "p99": 25.0})
+    return figures
+
+
+if __name__ == "__main__":
+    for figure in main():
+        print(figure.line())
