@@ -1,0 +1,90 @@
+"""examples/place_order.py against a live server: it places the order, sees the fill, prints it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from knox.models import AuthToken
+
+from orders import services
+from orders.models import Order
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _broker_fills_the_first_order(stop: threading.Event, seen: dict) -> None:
+    """Play the worker and the bridge: accept and fill the order the script placed (bounded wait)."""
+    try:
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            order = Order.objects.select_related("account", "instrument").first()
+            if order is None:
+                time.sleep(0.05)
+                continue
+            services.order_mark_accepted(client_order_id=order.client_order_id, order_id=101)
+            services.fill_record(
+                exec_id="0001f4e8.6558e6b2.01.01",
+                account=order.account,
+                instrument=order.instrument,
+                side=order.side,
+                quantity=order.quantity,
+                price=Decimal("100.25"),
+                executed_at=timezone.now(),
+                order=order,
+            )
+            seen["order"] = order.client_order_id
+            return
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_example_places_an_order_waits_for_its_fill_and_prints_it(live_server, trader, instrument):
+    _, token = AuthToken.objects.create(user=trader)
+    stop, seen = threading.Event(), {}
+    broker = threading.Thread(target=_broker_fills_the_first_order, args=(stop, seen))
+    broker.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "examples/place_order.py", "--symbol", "AAPL", "--quantity", "3", "--timeout", "20"],
+            cwd=ROOT,
+            env={**os.environ, "TRADECONSOLE_URL": live_server.url, "TRADECONSOLE_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        stop.set()
+        broker.join(timeout=10)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"placed {seen['order']}: BUY 3.0000 AAPL (NEW)" in result.stdout
+    assert "fill 0001f4e8.6558e6b2.01.01: BUY 3.0000 AAPL @ 100.250000" in result.stdout
+    assert f"order {seen['order']} is FILLED: filled 3.0000 at average 100.250000" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_example_reports_a_refusal_with_its_code(live_server, trader, instrument):
+    _, token = AuthToken.objects.create(user=trader)
+
+    result = subprocess.run(
+        [sys.executable, "examples/place_order.py", "--quantity", "100000", "--limit-price", "100.00"],
+        cwd=ROOT,
+        env={**os.environ, "TRADECONSOLE_URL": live_server.url, "TRADECONSOLE_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "refused (422 risk.max_quantity)" in result.stderr
+    assert not Order.objects.exists()
