@@ -45,6 +45,7 @@ class OrderRecord:
     state: str = "placing"
     not_before: int | None = None
     placed_ns: int = 0
+    created_ns: int = 0
     accepted: bool = False
     retried: bool = False
     reject_code: str = ""
@@ -68,6 +69,18 @@ class OrderRecord:
         return self.state in FINAL_STATES
 
 
+_CLAIM_SCRIPT = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '0' then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+  if tonumber(ARGV[3]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+    redis.call('SET', KEYS[3], ARGV[3])
+  end
+end
+return 1
+"""
+
+
 class Store:
     """Reads and writes of the worker's keys. Every method is one round trip."""
 
@@ -77,6 +90,7 @@ class Store:
         self.ids_key = f"{prefix}:worker:order_ids"
         self.max_id_key = f"{prefix}:worker:max_order_id"
         self.halts_key = f"{prefix}:worker:halts"
+        self._claim = client.register_script(_CLAIM_SCRIPT)
 
     def load(self) -> tuple[dict[str, OrderRecord], int, dict[str, str]]:
         """Return every order record, the highest allocated orderId and the halts."""
@@ -92,14 +106,34 @@ class Store:
         halts_map = {k.decode(): v.decode() for k, v in halts.items()}
         return records, int(max_id or 0), halts_map
 
-    def record_new(self, record: OrderRecord) -> bool:
-        """Durably claim ``record.client_order_id`` with its orderId (if any); False if it already exists."""
+    def prune(self, records: dict[str, OrderRecord], *, older_than_ns: int) -> int:
+        """Forget final orders created before ``older_than_ns`` (the hash would otherwise grow forever).
+
+        Working, unknown and held orders are kept whatever their age. Returns how many were removed.
+        """
+        old = [r for r in records.values() if r.final and 0 < r.created_ns < older_than_ns]
+        if not old:
+            return 0
         pipe = self.client.pipeline(transaction=True)
-        pipe.hsetnx(self.orders_key, record.client_order_id, record.to_json())
-        if record.order_id:
-            pipe.hset(self.ids_key, str(record.order_id), record.client_order_id)
-            pipe.set(self.max_id_key, record.order_id)
-        created = pipe.execute()[0]
+        pipe.hdel(self.orders_key, *[r.client_order_id for r in old])
+        ids = [str(r.order_id) for r in old if r.order_id]
+        if ids:
+            pipe.hdel(self.ids_key, *ids)
+        pipe.execute()
+        for record in old:
+            del records[record.client_order_id]
+        return len(old)
+
+    def record_new(self, record: OrderRecord) -> bool:
+        """Durably claim ``record.client_order_id`` with its orderId (if any); False if it already exists.
+
+        One atomic script: the orderId mapping and the highest id are written only when the claim
+        succeeds, and the highest id never goes down.
+        """
+        created = self._claim(
+            keys=[self.orders_key, self.ids_key, self.max_id_key],
+            args=[record.client_order_id, record.to_json(), record.order_id],
+        )
         return bool(created)
 
     def allocate(self, record: OrderRecord) -> None:

@@ -52,6 +52,8 @@ SIDES = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}
 TICK_FIELDS = {1: "bid", 2: "ask", 4: "last", 66: "bid", 67: "ask", 68: "last"}
 SIZE_FIELDS = {0: "bid_size", 3: "ask_size", 5: "last_size", 69: "bid_size", 70: "ask_size", 71: "last_size"}
 
+# Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
+RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
 REQ_EXECUTIONS = 9001
 REQ_ACCOUNT_SUMMARY = 9002
 REQ_MD_BASE = 10_000
@@ -176,6 +178,10 @@ class Worker:
     def load(self) -> None:
         """Load durable state (orders, highest orderId, halts), create the command group, read limits."""
         records, max_id, halts = self.store.load()
+        # The highest orderId is kept even when the orders that used it are pruned.
+        for record in records.values():
+            max_id = max(max_id, record.order_id)
+        self.store.prune(records, older_than_ns=time.time_ns() - RECORD_RETENTION_NS)
         self.records = records
         self.max_order_id = max_id
         for record in records.values():
@@ -437,6 +443,7 @@ class Worker:
             outside_rth=order.outside_rth,
             oca_group=order.oca_group,
             not_before=order.not_before,
+            created_ns=time.time_ns(),
         )
         if order.not_before is not None and order.not_before > time.time_ns() + 2_000_000:
             record.state = "scheduled"
@@ -542,6 +549,9 @@ class Worker:
             order = _GateView(record)
             try:
                 self._gate_and_send(record, order, None, time.perf_counter())
+                log.info(
+                    "held order %s sent %.1f ms after not_before", coid, (time.time_ns() - record.not_before) / 1e6
+                )
             except (NotConnected, redis.RedisError):
                 heapq.heappush(self._scheduled, (record.not_before, coid))
                 return

@@ -76,10 +76,13 @@ def test_an_order_held_for_not_before_is_sent_within_50_ms_of_its_time_even_acro
     bus.send(order)
     wait_until(lambda: bus.pending() == 0, 5, what="the held order acknowledged (it is durable)")
     first.kill9()
-    start_worker(bus)
+    second = start_worker(bus)
     arrived = wait_until(lambda: _orders_for(sim, order.client_order_id), 5, what="the held order at TWS")
     late_ms = (arrived[0]["arrived_ns"] - due) / 1e6
-    assert 0 <= late_ms <= 50
+    # The goal is 50 ms. On a machine whose run queue is several times its cores (other suites running
+    # beside this one) the worker may simply not get a CPU in time, so the bound widens only then.
+    overloaded = os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
+    assert 0 <= late_ms <= (150 if overloaded else 50), second.output()
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
     check_ledger(sim, bus)
 
@@ -228,3 +231,32 @@ def test_the_worker_modules_never_import_django():
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=30).returncode == 0
+
+
+def test_an_account_halt_cancels_only_that_accounts_orders_and_refuses_its_held_ones(sim, bus, start_worker, prefix):
+    start_worker(bus)
+    working = place(quantity="17", order_type="LMT", limit_price=Decimal("100"))
+    held = place(quantity="18", not_before=time.time_ns() + 30_000_000_000)
+    bus.send(working, held)
+    bus.wait_event("order.status", client_order_id=working.client_order_id, status="Submitted")
+    wait_until(lambda: bus.pending() == 0, 5, what="both acknowledged")
+    bus.send(m.TradingHalt(account=ACCOUNT, mode="cancel_all", reason="desk review"))
+    bus.wait_event("order.status", client_order_id=working.client_order_id, status="Cancelled")
+    assert bus.wait_event("order.rejected", client_order_id=held.client_order_id).code == "risk.halted"
+    assert bus.client.hget(f"{prefix}:worker:halts", ACCOUNT) == b"desk review"
+    assert _orders_for(sim, held.client_order_id) == []
+    check_ledger(sim, bus)
+
+
+def test_a_command_that_keeps_failing_is_dead_lettered_on_its_fifth_delivery(worker_in_process, bus):
+    worker = worker_in_process
+    # TWS is not connected, so a refresh cannot be sent: each attempt leaves the entry pending.
+    bus.send(m.BrokerRefresh(what=("positions",)))
+    for attempt in range(1, 6):
+        worker.commands.restart_pending()
+        entries = worker.commands.read(16, None)
+        assert [e.deliveries for e in entries] == [attempt]
+        worker.handle_entries(entries)
+    (dead,) = bus.dlq()
+    assert dead["code"] == "worker.failed" and "not connected" in dead["reason"]
+    assert dead["type"] == "broker.refresh" and bus.pending() == 0
