@@ -369,3 +369,7 @@ class ProcessHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_staff
+
+
+# API tokens: knox's admin replaced by one whose create and revoke go through the audited services.
+from accounts import token_admin  # noqa: E402, F401
