@@ -245,6 +245,10 @@ class RiskLimit(models.Model):
         help_text="A limit price may be at most this % away from the last price.",
     )
     orders_per_minute = models.PositiveIntegerField(default=60)
+    approval_above_notional = models.DecimalField(
+        null=True, blank=True, help_text="Orders above this notional wait for a risk manager's approval; empty: never.",
+        **MONEY,
+    )
     allowed_instruments = models.ManyToManyField(
         Instrument, blank=True, related_name="+", help_text="Empty means every active instrument."
     )

@@ -60,8 +60,8 @@ def check_size(
     quantity: Decimal,
     limit_price: Decimal | None,
     stop_price: Decimal | None,
-) -> None:
-    """Refuse an order above the maximum quantity or notional.
+) -> Decimal:
+    """Refuse an order above the maximum quantity or notional; return its notional.
 
     A market order is measured at the instrument's last price; without one its notional is
     unknown and it is refused (``risk.no_reference_price``): the desk never sends an order whose
@@ -85,6 +85,13 @@ def check_size(
             field="quantity",
             extra={"limit": str(limits.max_order_notional), "value": str(notional)},
         )
+    return notional
+
+
+def needs_approval(*, limits: RiskLimit, notional: Decimal) -> bool:
+    """Return whether an order of ``notional`` must wait for a risk manager (``approval_above_notional``)."""
+    threshold = limits.approval_above_notional
+    return threshold is not None and notional > threshold
 
 
 def projected_position(*, current: Decimal, working: Decimal, side: str, quantity: Decimal) -> Decimal:

@@ -38,6 +38,7 @@ from orders.exceptions import (
     OrderParentInvalid,
     OrderQuantityNotPositive,
     OrderSessionNotRunning,
+    OrderTransitionRefused,
     RiskLimitInvalid,
 )
 from orders.models import (
@@ -327,7 +328,7 @@ def order_submit(
     _check_desk_open(account)
     limits = risk_limit_for_account(account)
     risk.check_instrument(limits=limits, instrument=instrument)
-    risk.check_size(
+    notional = risk.check_size(
         limits=limits, instrument=instrument, quantity=quantity, limit_price=limit_price, stop_price=stop_price
     )
     current, projected = risk.check_position(
@@ -337,6 +338,7 @@ def order_submit(
     risk.check_rate(limits=limits, account=account)
     risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected)
 
+    status = OrderStatus.PENDING_APPROVAL if risk.needs_approval(limits=limits, notional=notional) else OrderStatus.NEW
     fields: dict[str, Any] = {}
     if client_order_id is not None:
         fields["client_order_id"] = client_order_id
@@ -357,7 +359,7 @@ def order_submit(
                 not_before=not_before,
                 source=source,
                 trading_session=trading_session,
-                status=OrderStatus.NEW,
+                status=status,
                 created_by=actor if actor is not None and actor.is_authenticated else None,
                 **fields,
             )
@@ -369,9 +371,89 @@ def order_submit(
         if existing.account_id != account.pk:
             raise OrderClientIdConflict(field="client_order_id")
         return existing
-    _event(order, kind="submitted", to_status=OrderStatus.NEW, actor=actor, data={"source": source, "via": via})
+    _event(order, kind="submitted", to_status=status, actor=actor, data={"source": source, "via": via})
     audit_record(actor=actor, action="order.submit", obj=order, account=account, after=_snapshot(order), via=via)
+    if status == OrderStatus.NEW:
+        outbox_enqueue(type="order.place", data=order_place_data(order))
+    return order
+
+
+@transaction.atomic
+def order_approve(*, order: Order, actor: User | None, via: str) -> Order:
+    """Approve an order awaiting approval: it becomes ``NEW`` and its ``order.place`` is queued.
+
+    Four eyes: the person who entered the order cannot approve it. The kill switch and the
+    account halt are checked again; the risk limits were checked at entry.
+
+    :raises AccountNotMember, PermissionRequired: the actor may not approve orders of this account.
+    :raises OrderTransitionRefused: the order is not awaiting approval, or the actor entered it.
+    :raises DeskHalted, AccountHalted: trading is stopped.
+    """
+    require_actor(actor, account=order.account, perm="orders.approve_order")
+    account = BrokerAccount.objects.select_for_update().get(pk=order.account_id)
+    order = _lock_order(order)
+    if order.status != OrderStatus.PENDING_APPROVAL:
+        raise OrderTransitionRefused("Only an order awaiting approval can be approved.")
+    if actor is not None and order.created_by_id == actor.pk:
+        raise OrderTransitionRefused("An order must be approved by someone other than the person who entered it.")
+    _check_desk_open(account)
+    fields: set[str] = set()
+    _set_status(order, OrderStatus.NEW, fields)
+    _save(order, fields)
+    _event(
+        order,
+        kind="approved",
+        from_status=OrderStatus.PENDING_APPROVAL,
+        to_status=OrderStatus.NEW,
+        actor=actor,
+        data={"via": via},
+    )
+    audit_record(
+        actor=actor,
+        action="order.approve",
+        obj=order,
+        account=account,
+        before={"status": OrderStatus.PENDING_APPROVAL},
+        after=_snapshot(order),
+        via=via,
+    )
     outbox_enqueue(type="order.place", data=order_place_data(order))
+    return order
+
+
+@transaction.atomic
+def order_approval_refuse(*, order: Order, actor: User | None, reason: str, via: str) -> Order:
+    """Refuse an order awaiting approval: ``REJECTED`` with code ``approval.refused``; nothing is sent.
+
+    :raises AccountNotMember, PermissionRequired: the actor may not approve orders of this account.
+    :raises OrderTransitionRefused: the order is not awaiting approval.
+    """
+    require_actor(actor, account=order.account, perm="orders.approve_order")
+    order = _lock_order(order)
+    if order.status != OrderStatus.PENDING_APPROVAL:
+        raise OrderTransitionRefused("Only an order awaiting approval can be refused.")
+    fields = {"reject_code", "reject_reason"}
+    order.reject_code, order.reject_reason = "approval.refused", (reason or "Refused by risk")[:500]
+    _set_status(order, OrderStatus.REJECTED, fields)
+    _save(order, fields)
+    _event(
+        order,
+        kind="approval_refused",
+        from_status=OrderStatus.PENDING_APPROVAL,
+        to_status=OrderStatus.REJECTED,
+        actor=actor,
+        detail=reason,
+        data={"via": via},
+    )
+    audit_record(
+        actor=actor,
+        action="order.approval_refuse",
+        obj=order,
+        account=order.account,
+        before={"status": OrderStatus.PENDING_APPROVAL},
+        after=_snapshot(order),
+        via=via,
+    )
     return order
 
 
@@ -984,49 +1066,71 @@ def risk_limits_publish(*, account: BrokerAccount) -> OutboxMessage:
     return outbox_enqueue(type="risk.limits", stream="risk", data=risk_limits_data(risk_limit_for_account(account)))
 
 
+def _risk_limit_fields() -> dict[str, Any]:
+    """The RiskLimit fields a person may change (every editable column but the account)."""
+    return {
+        field.name: field
+        for field in RiskLimit._meta.concrete_fields
+        if field.editable and not field.primary_key and field.name != "account"
+    }
+
+
+def _risk_limit_value(field, raw: Any, limits: RiskLimit) -> Any:
+    if raw is None or raw == "":
+        if field.null:
+            return None
+        raise RiskLimitInvalid(f"{field.name} cannot be empty.", field=field.name)
+    try:
+        value = field.clean(raw, limits)
+    except ValidationError as error:
+        raise RiskLimitInvalid(f"{field.name}: {' '.join(error.messages)}", field=field.name)
+    if isinstance(value, (Decimal, int)) and not isinstance(value, bool) and value < 0:
+        raise RiskLimitInvalid(f"{field.name} must be zero or more.", field=field.name)
+    return value
+
+
 @transaction.atomic
 def risk_limit_update(*, risk_limit: RiskLimit, actor: User | None, via: str, **changes: Any) -> RiskLimit:
     """Change an account's risk limits and publish them to the worker.
 
-    ``changes`` may hold any of ``RISK_LIMIT_FIELDS`` (non-negative numbers) and
-    ``allowed_instruments`` (instruments or symbols; empty allows every instrument).
-    A ``risk_limit`` not yet saved is created for its account.
+    ``changes`` may name any editable ``RiskLimit`` field (limits are numbers of zero or more;
+    nullable ones accept None or "" for "none") and ``allowed_instruments`` (instruments or
+    symbols; empty allows every instrument). A ``risk_limit`` not yet saved is created for its
+    account. Every change is audited and the new limits are queued for the worker.
 
     :raises RiskLimitInvalid: an unknown field or a bad value.
     :raises AccountNotMember, PermissionRequired: the actor may not change this account's limits.
     """
     account = risk_limit.account
     require_actor(actor, account=account, perm="orders.change_risklimit")
-    unknown = set(changes) - set(RISK_LIMIT_FIELDS) - {"allowed_instruments"}
+    editable = _risk_limit_fields()
+    unknown = sorted(set(changes) - set(editable) - {"allowed_instruments"})
     if unknown:
-        raise RiskLimitInvalid(f"Unknown risk limit field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
+        raise RiskLimitInvalid(f"Unknown risk limit field {unknown[0]!r}.", field=unknown[0])
     limits, _ = RiskLimit.objects.get_or_create(account=account)
     limits = RiskLimit.objects.select_for_update().select_related("account").get(pk=limits.pk)
-    before = risk_limits_data(limits)
-    fields: list[str] = []
-    for name in RISK_LIMIT_FIELDS:
-        if name not in changes:
+    before = {**risk_limits_data(limits), **_policy_data(limits)}
+    fields = []
+    for name, raw in changes.items():
+        if name == "allowed_instruments":
             continue
-        try:
-            value = Decimal(str(changes[name]))
-        except ArithmeticError:
-            raise RiskLimitInvalid(f"{name} is not a number.", field=name)
-        if not value.is_finite() or value < 0:
-            raise RiskLimitInvalid(f"{name} must be zero or more.", field=name)
-        if name == "orders_per_minute":
-            if value != value.to_integral_value():
-                raise RiskLimitInvalid("orders_per_minute must be a whole number.", field=name)
-            value = int(value)
-        setattr(limits, name, value)
+        setattr(limits, name, _risk_limit_value(editable[name], raw, limits))
         fields.append(name)
     if fields:
         limits.save(update_fields=[*fields, "updated_at"])
     if "allowed_instruments" in changes:
-        instruments = [_resolve_instrument(item) for item in changes["allowed_instruments"] or []]
-        limits.allowed_instruments.set(instruments)
-    after = risk_limits_data(limits)
+        limits.allowed_instruments.set([_resolve_instrument(item) for item in changes["allowed_instruments"] or []])
+    after = {**risk_limits_data(limits), **_policy_data(limits)}
     audit_record(
         actor=actor, action="risk_limit.update", obj=limits, account=account, before=before, after=after, via=via
     )
     risk_limits_publish(account=account)
     return limits
+
+
+def _policy_data(limits: RiskLimit) -> dict[str, Any]:
+    """The RiskLimit fields the worker does not read (approval, monitoring policies), for the audit row."""
+    published = set(RISK_LIMIT_FIELDS)
+    return {
+        name: getattr(limits, name) for name in _risk_limit_fields() if name not in published and name != "updated_at"
+    }
