@@ -260,11 +260,29 @@ def _positions(name: str, value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _free_text_parser(max_len: int):
+    """Text for people (reasons, strategy names): any Unicode but control characters; never sent to IB."""
+
+    def parse(name: str, value: Any) -> str:
+        if type(value) is not str:
+            raise _bad(name, "must be a string")
+        if len(value) > max_len:
+            raise _bad(name, f"must be at most {max_len} characters")
+        if _CONTROL_RE.search(value):
+            raise _bad(name, "must not contain control characters")
+        return value
+
+    return parse
+
+
 _SYMBOL = _text_parser(32, upper=True)
 _ACCOUNT = _text_parser(32)
 _TEXT16 = _text_parser(16)
 _TEXT64 = _text_parser(64, allow_empty=True)
-_TEXT = _text_parser(2000, allow_empty=True)
+_TEXT = _free_text_parser(2000)
 _CODE = _text_parser(64)
 _SIDE = _choice("BUY", "SELL")
 _ORDER_TYPE = _choice("MKT", "LMT", "STP", "STP LMT")
@@ -618,7 +636,7 @@ _spec(
     oca_group=_TEXT64,
     not_before=_OPT_INT,
     source=_SOURCE,
-    strategy=_TEXT64,
+    strategy=_free_text_parser(200),
 )
 _spec(OrderCancel, client_order_id=_uuid, reason=_TEXT)
 _spec(OrderModify, client_order_id=_uuid, quantity=_OPT_POS, limit_price=_OPT_POS, stop_price=_OPT_POS)

@@ -357,3 +357,37 @@ def test_decode_of_arbitrary_field_maps_never_raises_anything_but_message_error(
         m.decode(raw)
     except m.MessageError:
         pass
+
+
+def test_text_for_people_may_be_any_unicode_but_fields_sent_to_ib_must_be_ascii():
+    cancel = m.encode(m.OrderCancel(client_order_id=COID))
+    cancel["data"] = json.dumps({"client_order_id": COID, "reason": "Kunde möchte stornieren, sofort"})
+    assert m.decode(cancel).reason.endswith("sofort")
+    assert m.decode(_place(strategy="Momentum \u00fcber US")).strategy == "Momentum \u00fcber US"
+    assert _code(_place(strategy="bad\x00name")) == m.BAD_FIELD
+    assert _code(_place(oca_group="grüppe")) == m.BAD_FIELD
+
+
+def test_the_command_the_django_side_writes_for_an_order_decodes():
+    # The shape orders.services.order_place_data produces: normalised decimal text, absent optionals left out.
+    data = {
+        "client_order_id": COID,
+        "account": "DU0000001",
+        "symbol": "AAPL",
+        "sec_type": "STK",
+        "exchange": "SMART",
+        "currency": "USD",
+        "side": "BUY",
+        "quantity": "100",
+        "order_type": "LMT",
+        "limit_price": "187.25",
+        "tif": "DAY",
+        "outside_rth": False,
+        "oca_group": "",
+        "not_before": 1_795_000_000_123_456_000,
+        "source": "admin",
+        "strategy": "",
+    }
+    fields = {"v": "1", "type": "order.place", "id": str(uuid.uuid4()), "ts": "1", "data": json.dumps(data)}
+    order = m.decode(fields)
+    assert order.limit_price == Decimal("187.25") and order.not_before == 1_795_000_000_123_456_000
