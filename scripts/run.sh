@@ -136,6 +136,12 @@ else
     if port_is_free 7497; then TWS_PORT=7497; else TWS_PORT="$(free_port)"; fi
   fi
   export TWS_PORT
+  # The worker's risk gate checks prices against market data, so stream the simulator's stocks
+  # (the `--instruments` of the Procfile's tws line, which are seed_demo's) from the start.
+  if [ -z "${TC_WORKER_MD_SYMBOLS:-}" ]; then
+    TC_WORKER_MD_SYMBOLS="$(sed -n 's/^tws:.*--instruments \([^ ]*\).*/\1/p' "$ROOT/Procfile" | tr ',' '\n' | cut -d= -f1 | paste -sd, -)"
+    export TC_WORKER_MD_SYMBOLS
+  fi
   if [ -f tws_simulator/__main__.py ]; then
     say "tws: the paper simulator on $TWS_HOST:$TWS_PORT (set TWS_HOST to use a real TWS)"
   else

@@ -92,6 +92,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.string(
         "TRADECONSOLE_TEST_DATABASE", "test_" + DATABASES["default"]["NAME"]
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The quick start runs several processes on one SQLite file: WAL lets readers and a writer
+    # work at once, and IMMEDIATE transactions wait for the write lock (up to the timeout)
+    # instead of failing with "database is locked" halfway through.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
