@@ -621,7 +621,8 @@ def _apply_status(
 ) -> bool:
     """Move ``order`` forward to ``to_status`` if the table allows it; record the event either way."""
     from_status = order.status
-    if to_status == from_status and to_status != OrderStatus.PARTIALLY_FILLED:
+    if to_status == from_status:
+        # Another partial fill or a repeated word: applied only if it brought something new.
         applied = bool(fields)
         note = detail or "no change of state"
     elif can_transition(from_status, to_status):

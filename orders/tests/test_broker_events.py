@@ -202,3 +202,10 @@ def test_random_event_sequences_never_move_an_order_backwards(account, instrumen
         seen_rank, seen_filled = RANK[order.status], order.filled_quantity
         # Every event is recorded, applied or not.
         assert order.events.filter(message_id=message_id).count() == 1
+
+
+def test_a_repeated_partial_status_with_nothing_new_is_recorded_as_not_applied(order):
+    status(order, "Submitted", filled=40, avg="100.10")
+    status(order, "Submitted", filled=40, avg="100.10")
+    first, second = order.events.order_by("id")
+    assert (first.applied, second.applied) == (True, False)
