@@ -6,11 +6,19 @@ import logging
 import socket
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tws_simulator import SimulatorConfig
 from tws_simulator.tests.client import order, stock
 from tws_simulator.wire import frame
+
+
+@pytest.fixture
+def sim_config() -> SimulatorConfig:
+    """Pacing off: the fuzz examples probe the same long-lived client many times a second."""
+    return SimulatorConfig(port=0, market_interval=0, account_summary_interval=0, pacing_rate=0)
 
 
 def raw_session(port: int, client_id: int) -> socket.socket:
@@ -170,3 +178,54 @@ def test_random_bytes_instead_of_a_handshake_never_crash_the_simulator(sim, app,
     app.wait_name("currentTime", start=mark)
     failures = [r for r in caplog.records if r.name.startswith("tws_simulator") and r.levelno >= logging.ERROR]
     assert not failures, failures[0].getMessage()
+
+
+def _real_place_order_fields() -> list[str]:
+    """The 110 fields ibapi 9.81 sends for a plain limit order, captured from EClient itself."""
+    from ibapi.client import EClient
+
+    captured: list[bytes] = []
+
+    class Capture:
+        def sendMsg(self, msg: bytes) -> None:
+            captured.append(msg)
+
+        def isConnected(self) -> bool:
+            return True
+
+    client = EClient(None)
+    client.serverVersion_ = 157
+    client.connState = EClient.CONNECTED
+    client.conn = Capture()
+    client.placeOrder(1, stock("AAPL"), order("BUY", 100, "LMT", 10.0, ref="fuzz"))
+    return captured[0][4:].decode("ascii").split("\0")[:-1]
+
+
+PLACE_ORDER = _real_place_order_fields()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    edits=st.lists(st.tuples(st.integers(min_value=1, max_value=len(PLACE_ORDER) - 1), field_text), max_size=6),
+    cut=st.integers(min_value=1, max_value=len(PLACE_ORDER)),
+)
+def test_place_orders_with_random_field_values_are_answered_or_refused_never_fatal(sim, app, caplog, edits, cut):
+    fields = list(PLACE_ORDER)
+    for index, value in edits:
+        fields[index] = value
+    sock = raw_session(sim.port, 61)
+    try:
+        read_until(sock, "9")
+        sock.sendall(raw_frame(fields[:cut]) + raw_frame(["49", "1"]))
+        read_until(sock, "49")  # the connection still answers after whatever the order did
+    finally:
+        sock.close()
+    assert PLACE_ORDER[0] == "3" and len(PLACE_ORDER) == 110
+    failures = [r for r in caplog.records if r.name.startswith("tws_simulator") and r.levelno >= logging.ERROR]
+    assert not failures, failures[0].getMessage()
+    mark = app.mark()
+    app.reqCurrentTime()
+    app.wait_name("currentTime", start=mark)
+    from tws_simulator.tests.client import wait_gone
+
+    wait_gone(sim, 61)
