@@ -50,6 +50,25 @@ def refusal_text(exc: ApplicationError) -> str:
     return f"{exc.message} ({exc.code})"
 
 
+def ask_reason(model_admin, request, queryset, form, *, action: str, title: str, intro: str) -> TemplateResponse:
+    """Render the step of an action that asks for a reason; posting it back runs the action again.
+
+    The selected rows, the action name and ``apply`` travel as hidden fields, so the action sees
+    the same queryset and a bound ``form`` the second time.
+    """
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "opts": model_admin.opts,
+        "objects": queryset,
+        "form": form,
+        "action": action,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/action_with_reason.html", context)
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -137,7 +156,8 @@ class BrokerAccountAdmin(AccountScopedAdmin):
     def halt_trading(self, request: HttpRequest, queryset: QuerySet[BrokerAccount]):
         form = HaltForm(request.POST if "apply" in request.POST else None)
         if not (form.is_bound and form.is_valid()):
-            return self._confirmation(request, queryset, form, action="halt_trading", title="Halt trading")
+            intro = "No new order will be accepted for these accounts until trading is resumed:"
+            return ask_reason(self, request, queryset, form, action="halt_trading", title="Halt trading", intro=intro)
         for account in queryset:
             try:
                 services.account_halt(
@@ -162,18 +182,6 @@ class BrokerAccountAdmin(AccountScopedAdmin):
                 self.message_user(request, f"{account}: {refusal_text(exc)}", messages.ERROR)
             else:
                 self.message_user(request, f"Trading on {account} is resumed.", messages.SUCCESS)
-
-    def _confirmation(self, request, queryset, form, *, action: str, title: str) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "opts": self.opts,
-            "objects": queryset,
-            "form": form,
-            "action": action,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/accounts/brokeraccount/halt_confirmation.html", context)
 
 
 # --- the kill switch ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import VIA, refusal_text
+from accounts.admin import VIA, ask_reason, refusal_text
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from orders import scheduled_services, services
 from orders.forms import OrderEntryForm
@@ -85,6 +85,10 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RefusalForm(forms.Form):
+    reason = forms.CharField(max_length=255, help_text="Recorded as the order's reject reason and in the audit log.")
+
+
 @admin.register(Order)
 class OrderAdmin(AccountScopedAdmin):
     list_display = [
@@ -97,7 +101,7 @@ class OrderAdmin(AccountScopedAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     inlines = [OrderEventInline, FillInline]
-    actions = ["cancel_orders"]
+    actions = ["cancel_orders", "approve_orders", "refuse_orders"]
     fieldsets = [
         (None, {"fields": ["client_order_id", "account", "instrument", "side", "quantity", "order_type",
                            "limit_price", "stop_price", "tif", "outside_rth"]}),
@@ -133,6 +137,43 @@ class OrderAdmin(AccountScopedAdmin):
                 cancelled += 1
         if cancelled:
             self.message_user(request, f"Cancel requested for {cancelled} order(s).", messages.SUCCESS)
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        # The permission ``order_approve`` and ``order_approval_refuse`` require (Risk managers).
+        return request.user.has_perm("orders.approve_order")
+
+    @admin.action(description="Approve the selected orders awaiting approval", permissions=["approve"])
+    def approve_orders(self, request: HttpRequest, queryset):
+        approved = 0
+        for order in queryset.select_related("account", "instrument"):
+            try:
+                services.order_approve(order=order, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{order}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                approved += 1
+        if approved:
+            self.message_user(request, f"{approved} order(s) approved and queued for the broker.", messages.SUCCESS)
+
+    @admin.action(description="Refuse the selected orders awaiting approval", permissions=["approve"])
+    def refuse_orders(self, request: HttpRequest, queryset):
+        form = RefusalForm(request.POST if "apply" in request.POST else None)
+        if not (form.is_bound and form.is_valid()):
+            intro = "These orders will be rejected and never sent to the broker:"
+            return ask_reason(self, request, queryset, form, action="refuse_orders", title="Refuse orders", intro=intro)
+        refused = 0
+        for order in queryset.select_related("account", "instrument"):
+            try:
+                services.order_approval_refuse(
+                    order=order, actor=request.user, reason=form.cleaned_data["reason"], via=VIA
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{order}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                refused += 1
+        if refused:
+            self.message_user(request, f"{refused} order(s) refused.", messages.SUCCESS)
+        return None
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         """Show ``OrderEntryForm`` and enter the order through ``order_submit`` (never a model save)."""

@@ -298,3 +298,62 @@ def test_orders_are_found_by_client_order_id_symbol_or_ib_order_id(client, trade
         assert response.status_code == 200, term
         found = list(response.context["cl"].result_list)
         assert found == ([] if term == "not-a-number" else [own_order]), term
+
+
+# --- approval ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def awaiting(client, trader, account, instrument):
+    """An order entered from the admin above the account's approval threshold."""
+    RiskLimit.objects.filter(account=account).update(approval_above_notional=Decimal("500"))
+    client.force_login(trader)
+    client.post(ADD_URL, entry(account, instrument))
+    order = Order.objects.get()
+    assert order.status == OrderStatus.PENDING_APPROVAL
+    assert not OutboxMessage.objects.filter(type="order.place").exists()
+    client.logout()
+    return order
+
+
+def test_a_risk_manager_approves_an_order_through_the_service(client, risk_manager, awaiting):
+    client.force_login(risk_manager)
+    client.post(CHANGELIST_URL, {"action": "approve_orders", "_selected_action": [awaiting.pk]})
+    awaiting.refresh_from_db()
+    assert awaiting.status == OrderStatus.NEW
+    assert OrderEvent.objects.filter(order=awaiting, kind="approved", actor=risk_manager).exists()
+    assert AuditLog.objects.filter(action="order.approve", actor=risk_manager, via="admin").exists()
+    assert OutboxMessage.objects.filter(type="order.place").count() == 1
+
+
+def test_a_risk_manager_refuses_an_order_with_a_reason(client, risk_manager, awaiting):
+    client.force_login(risk_manager)
+    data = {"action": "refuse_orders", "_selected_action": [awaiting.pk]}
+    step = client.post(CHANGELIST_URL, data)
+    assert step.status_code == 200 and "reason" in step.context["form"].fields
+    client.post(CHANGELIST_URL, {**data, "apply": "1", "reason": "Too large for today"})
+    awaiting.refresh_from_db()
+    assert (awaiting.status, awaiting.reject_code, awaiting.reject_reason) == (
+        OrderStatus.REJECTED, "approval.refused", "Too large for today",
+    )  # fmt: skip
+    assert AuditLog.objects.filter(action="order.approval_refuse", via="admin").exists()
+    assert not OutboxMessage.objects.filter(type="order.place").exists()
+
+
+def test_a_trader_is_not_offered_approval(client, trader, awaiting):
+    client.force_login(trader)
+    assert "approve_orders" not in client.get(CHANGELIST_URL).content.decode()
+    client.post(CHANGELIST_URL, {"action": "approve_orders", "_selected_action": [awaiting.pk]})
+    awaiting.refresh_from_db()
+    assert awaiting.status == OrderStatus.PENDING_APPROVAL
+
+
+def test_whoever_entered_an_order_cannot_approve_it(client, risk_manager, account, instrument):
+    RiskLimit.objects.filter(account=account).update(approval_above_notional=Decimal("500"))
+    client.force_login(risk_manager)
+    client.post(ADD_URL, entry(account, instrument))
+    order = Order.objects.get()
+    response = client.post(CHANGELIST_URL, {"action": "approve_orders", "_selected_action": [order.pk]}, follow=True)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_APPROVAL
+    assert "order.transition_refused" in response.content.decode()
