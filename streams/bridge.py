@@ -30,7 +30,7 @@ from orders.models import Order, OrderSource, Position
 from streams import keys, live, rows
 from streams.db import refresh_connections
 from streams.faults import faultpoint
-from streams.services import heartbeat_record, order_record_broker, outbox_acknowledge
+from streams.services import heartbeat_record, order_record_broker, outbox_acknowledge_once
 from streams.stream_reader import Entry, GroupReader, consumer_name
 from tradeconsole.exceptions import ApplicationError
 
@@ -96,6 +96,10 @@ def _order_by_client_id(client_order_id: str) -> Order | None:
     return Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
 
 
+def _acknowledge(client_order_id: str, types: tuple[str, ...]) -> None:
+    outbox_acknowledge_once(client_order_id=client_order_id, types=types)
+
+
 def _touch_order(touched: Touched, order: Order | None) -> None:
     if order is not None:
         touched.orders.add(order.pk)
@@ -152,7 +156,7 @@ def apply_event(message: m.Message) -> Touched:
         order = order_services.order_mark_accepted(
             client_order_id=message.client_order_id, order_id=message.order_id, message_id=message.id
         )
-        outbox_acknowledge(client_order_id=message.client_order_id, types=("order.place",))
+        _acknowledge(message.client_order_id, ("order.place",))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderRejected):
         if message.action == "place":
@@ -164,7 +168,7 @@ def apply_event(message: m.Message) -> Touched:
             )
         else:
             order = None
-        outbox_acknowledge(client_order_id=message.client_order_id, types=(f"order.{message.action}",))
+        _acknowledge(message.client_order_id, (f"order.{message.action}",))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderUnknown):
         order = order_services.order_mark_unknown(
@@ -173,27 +177,31 @@ def apply_event(message: m.Message) -> Touched:
             reason=message.reason,
             message_id=message.id,
         )
-        outbox_acknowledge(client_order_id=message.client_order_id, types=("order.place",))
+        _acknowledge(message.client_order_id, ("order.place",))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderStatus):
-        order = _ensure_order(message)
+        status_args = {
+            "status": message.status,
+            "filled": message.filled,
+            "remaining": message.remaining,
+            "avg_fill_price": message.avg_fill_price,
+            "order_id": message.order_id,
+            "perm_id": message.perm_id,
+            "message_id": message.id,
+        }
+        # The common case first (an order we know by its id): one lookup, inside the service.
+        order = None
+        if message.client_order_id:
+            order = order_services.order_apply_broker_status(client_order_id=message.client_order_id, **status_args)
         if order is None:
-            raise BridgeRefusal(f"order.status for an unknown order (client_order_id {message.client_order_id!r})")
-        order = (
-            order_services.order_apply_broker_status(
-                client_order_id=str(order.client_order_id),
-                status=message.status,
-                filled=message.filled,
-                remaining=message.remaining,
-                avg_fill_price=message.avg_fill_price,
-                order_id=message.order_id,
-                perm_id=message.perm_id,
-                message_id=message.id,
+            known = _ensure_order(message)
+            if known is None:
+                raise BridgeRefusal(f"order.status for an unknown order (client_order_id {message.client_order_id!r})")
+            order = (
+                order_services.order_apply_broker_status(client_order_id=str(known.client_order_id), **status_args)
+                or known
             )
-            or order
-        )
-        types = ("order.place", "order.modify", "order.cancel")
-        outbox_acknowledge(client_order_id=str(order.client_order_id), types=types)
+        _acknowledge(str(order.client_order_id), ("order.place", "order.modify", "order.cancel"))
         _touch_order(touched, order)
     elif isinstance(message, m.OrderFilled):
         order = _ensure_order(message)

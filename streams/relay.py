@@ -30,6 +30,7 @@ from streams import keys
 from streams.db import refresh_connections
 from streams.faults import faultpoint
 from streams.redis_client import get_redis
+from streams.services import outbox_acknowledge_forget
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
             OutboxMessage.objects.filter(id__in=risk_ids).update(acknowledged_at=now)
     if published is not None:
         published.extend(rows)
+    outbox_acknowledge_forget(r.data.get("client_order_id") for r in rows if r.type.startswith("order."))
     return len(rows)
 
 

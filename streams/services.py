@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 
 from django.db import transaction
@@ -54,6 +55,31 @@ def heartbeat_record(
         fields.append("data")
     beat.save(update_fields=fields)
     return beat
+
+
+# Orders whose published commands are all acknowledged, so the next event about them skips the
+# UPDATE (the outbox has no index on acknowledged_at). The relay forgets an order when it
+# publishes a new command for it; a relay in another process is covered by its sweep.
+_all_acknowledged: OrderedDict[str, None] = OrderedDict()
+_ACK_CACHE_SIZE = 10_000
+
+
+def outbox_acknowledge_once(*, client_order_id: str, types: tuple[str, ...]) -> int:
+    """``outbox_acknowledge``, skipped while this process knows nothing is left to mark for the order."""
+    if client_order_id in _all_acknowledged:
+        return 0
+    marked = outbox_acknowledge(client_order_id=client_order_id, types=types)
+    if marked == 0 and set(types) >= {"order.place", "order.modify", "order.cancel"}:
+        _all_acknowledged[client_order_id] = None
+        if len(_all_acknowledged) > _ACK_CACHE_SIZE:
+            _all_acknowledged.popitem(last=False)
+    return marked
+
+
+def outbox_acknowledge_forget(client_order_ids) -> None:
+    """A new command for these orders was published: their next events must mark it."""
+    for client_order_id in client_order_ids:
+        _all_acknowledged.pop(str(client_order_id), None)
 
 
 def outbox_acknowledge(*, client_order_id: str, types: tuple[str, ...]) -> int:
