@@ -13,7 +13,7 @@ from orders.exceptions import (
     OrderQuantityNotPositive,
     OrderStopPriceRequired,
 )
-from orders.models import QUANTITY, Instrument, OrderSource, OrderType, Side, TimeInForce
+from orders.models import PRICE, QUANTITY, Instrument, OrderSource, OrderType, Side, TimeInForce
 
 QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY["decimal_places"])
 # Which prices each order type takes: (limit, stop).
@@ -69,6 +69,8 @@ def check_price_on_tick(price: Decimal, instrument: Instrument, *, field: str) -
     """
     if price <= 0:
         raise OrderPriceNotPositive(field=field)
+    if price.adjusted() >= PRICE["max_digits"] - PRICE["decimal_places"]:
+        raise OrderInvalid(f"{field} is too large.", field=field)
     if price % instrument.min_tick != 0:
         raise OrderPriceOffTick(
             f"{price} is not a multiple of {instrument.symbol}'s tick {instrument.min_tick.normalize()}.",

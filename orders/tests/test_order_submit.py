@@ -121,6 +121,8 @@ REFUSALS = [
     ({"quantity": "ten"}, errors.OrderInvalid, "order.invalid"),
     ({"limit_price": Decimal("100.005")}, errors.OrderPriceOffTick, "order.price_off_tick"),
     ({"limit_price": Decimal("-1.00")}, errors.OrderPriceNotPositive, "order.price_not_positive"),
+    ({"limit_price": Decimal("1e12")}, errors.OrderInvalid, "order.invalid"),
+    ({"limit_price": "NaN"}, errors.OrderInvalid, "order.invalid"),
     ({"limit_price": None}, errors.OrderLimitPriceRequired, "order.limit_price_required"),
     ({"order_type": "STP", "limit_price": None}, errors.OrderStopPriceRequired, "order.stop_price_required"),
     ({"order_type": "STP LMT", "stop_price": None}, errors.OrderStopPriceRequired, "order.stop_price_required"),
