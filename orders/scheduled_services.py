@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.exceptions import AccountHalted, DeskHalted
@@ -54,6 +54,7 @@ class FireReport:
     skipped: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     busy: int = 0
+    errors: int = 0
 
     def add(self, run: ScheduledOrderRun | None) -> None:
         if run is None:
@@ -231,7 +232,22 @@ def scheduled_order_fire_due(*, now: datetime | None = None, horizon: timedelta 
         for occurrence in occurrences:
             if (schedule.pk, occurrence.trading_date) in settled:
                 continue
-            report.add(scheduled_order_settle(schedule_id=schedule.pk, occurrence=occurrence, now=now))
+            try:
+                report.add(scheduled_order_settle(schedule_id=schedule.pk, occurrence=occurrence, now=now))
+            except DatabaseError:
+                raise
+            except Exception:
+                # One schedule's bad data must not stop every later schedule on every tick; it
+                # is retried next tick and the desk is told.
+                logger.exception("settling %s of schedule %s failed", occurrence.trading_date, schedule.pk)
+                report.errors += 1
+                alert_raise(
+                    key=f"schedule.error:{schedule.pk}",
+                    kind="schedule.error",
+                    message=f"Scheduled order {schedule.name!r} could not be settled; see the Celery log.",
+                    severity=Alert.Severity.CRITICAL,
+                    account=schedule.account,
+                )
     return report
 
 

@@ -26,6 +26,7 @@ def scheduled_orders_fire() -> dict:
         "skipped": len(report.skipped),
         "failed": len(report.failed),
         "busy": report.busy,
+        "errors": report.errors,
     }
 
 

@@ -319,3 +319,28 @@ def test_two_workers_firing_at_the_same_instant_create_one_order_per_occurrence(
     assert ScheduledOrderRun.objects.filter(status=Run.FIRED).count() == len(schedules)
     assert Order.objects.count() == len(schedules)
     assert OutboxMessage.objects.filter(type="order.place").count() == len(schedules)
+
+
+@pytest.mark.django_db
+def test_a_schedule_that_fails_unexpectedly_does_not_stop_the_others_and_raises_an_alert(
+    account, instrument, monkeypatch
+):
+    from orders import scheduled_services
+
+    with time_machine.travel(utc(2024, 7, 3, 13, 0), tick=False):
+        broken = make_schedule(account, instrument, name="broken")
+        healthy = make_schedule(account, instrument, name="healthy")
+    real_submit = scheduled_services._submit
+
+    def submit(schedule, occurrence, **kwargs):
+        if schedule.pk == broken.pk:
+            raise RuntimeError("bad template")
+        return real_submit(schedule, occurrence, **kwargs)
+
+    monkeypatch.setattr(scheduled_services, "_submit", submit)
+
+    report = fire_at(utc(2024, 7, 3, 13, 34, 55), horizon=timedelta(seconds=10))
+
+    assert report.errors == 1
+    assert ScheduledOrderRun.objects.get().schedule == healthy
+    assert Alert.objects.get(kind="schedule.error").key == f"schedule.error:{broken.pk}"
