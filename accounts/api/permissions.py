@@ -48,12 +48,11 @@ class DeskPermission(IsDeskMember):
     message = "Your role does not allow this action."
 
     def has_permission(self, request, view) -> bool:
-        if not super().has_permission(request, view):
-            return False
         if request.method in SAFE_METHODS:
-            return True
+            return super().has_permission(request, view)
+        # A write needs its permission, which only a role grants: no separate role lookup.
         perm = _write_perm(request, view)
-        return perm is not None and request.user.has_perm(perm)
+        return _signed_in(request) and perm is not None and request.user.has_perm(perm)
 
 
 def _write_perm(request, view) -> str | None:

@@ -1,7 +1,7 @@
 """Per-user request throttles counted in Redis, so every web process shares one count.
 
-A fixed window per user and scope (``{prefix}:throttle:{scope}:{user}:{window}``), one INCR and
-one EXPIRE in a pipeline per request. It is anti-automation, not a risk control: the domain
+A fixed window per user and scope (``{prefix}:throttle:{scope}:{user}.{joined}:{window}``), one
+INCR and one EXPIRE in a pipeline per request. It is anti-automation, not a risk control: the domain
 enforces each account's orders per minute. When Redis cannot be reached the request passes
 (and a warning is logged), since refusing every order because a counter is down would be worse.
 """
@@ -59,7 +59,9 @@ class RedisUserRateThrottle(BaseThrottle):
         limit, period = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(self.scope) or self.default_rate)
         now = time.time()
         window = int(now // period)
-        key = f"{settings.STREAM_PREFIX}:throttle:{self.scope}:{user.pk}:{window}"
+        # The user's join time makes the key unique even where ids repeat (a recreated database).
+        joined = int(user.date_joined.timestamp() * 1_000_000) if user.date_joined else 0
+        key = f"{settings.STREAM_PREFIX}:throttle:{self.scope}:{user.pk}.{joined}:{window}"
         try:
             pipe = _redis().pipeline(transaction=False)
             pipe.incr(key)

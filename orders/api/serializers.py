@@ -14,8 +14,8 @@ from orders.models import (
     QUANTITY,
     Fill,
     Instrument,
-    Order,
     OrderEvent,
+    OrderSource,
     OrderStatus,
     OrderType,
     PnLPoint,
@@ -85,58 +85,44 @@ class FillOutput(serializers.ModelSerializer):
         ]
 
 
-class OrderOutput(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+class OrderOutput(serializers.Serializer):
+    """An order. Declared field by field (not a ModelSerializer): it is built on every order entry,
+    and deriving fields from the model on each request cost more than the rest of the serializing."""
+
+    client_order_id = serializers.UUIDField(read_only=True)
+    account = serializers.CharField(source="account.code", read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
-    strategy = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=Side.choices, read_only=True)
+    quantity = quantity_field(read_only=True)
+    order_type = serializers.ChoiceField(choices=OrderType.choices, read_only=True)
+    limit_price = price_field(read_only=True, allow_null=True)
+    stop_price = price_field(read_only=True, allow_null=True)
+    tif = serializers.ChoiceField(choices=TimeInForce.choices, read_only=True)
+    outside_rth = serializers.BooleanField(read_only=True)
     parent = serializers.UUIDField(source="parent.client_order_id", read_only=True, allow_null=True)
+    oca_group = serializers.CharField(read_only=True)
+    not_before = serializers.DateTimeField(read_only=True, allow_null=True)
+    source = serializers.ChoiceField(choices=OrderSource.choices, read_only=True)
+    trading_session = serializers.IntegerField(source="trading_session_id", read_only=True, allow_null=True)
+    strategy = serializers.CharField(source="trading_session.strategy.name", read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=OrderStatus.choices, read_only=True)
+    ib_order_id = serializers.IntegerField(read_only=True, allow_null=True)
+    perm_id = serializers.IntegerField(read_only=True, allow_null=True)
+    broker_status = serializers.CharField(read_only=True)
+    filled_quantity = quantity_field(read_only=True)
+    average_fill_price = price_field(read_only=True, allow_null=True)
+    reject_code = serializers.CharField(read_only=True)
+    reject_reason = serializers.CharField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
-
-    class Meta:
-        model = Order
-        fields = [
-            "client_order_id",
-            "account",
-            "symbol",
-            "side",
-            "quantity",
-            "order_type",
-            "limit_price",
-            "stop_price",
-            "tif",
-            "outside_rth",
-            "parent",
-            "oca_group",
-            "not_before",
-            "source",
-            "trading_session",
-            "strategy",
-            "status",
-            "ib_order_id",
-            "perm_id",
-            "broker_status",
-            "filled_quantity",
-            "average_fill_price",
-            "reject_code",
-            "reject_reason",
-            "created_by",
-            "created_at",
-            "updated_at",
-            "submitted_at",
-            "completed_at",
-        ]
-
-    def get_strategy(self, order) -> str | None:
-        session = order.trading_session
-        return session.strategy.name if session is not None else None
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    submitted_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    completed_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class OrderDetailOutput(OrderOutput):
     events = OrderEventOutput(many=True, read_only=True)
     fills = FillOutput(many=True, read_only=True)
-
-    class Meta(OrderOutput.Meta):
-        fields = [*OrderOutput.Meta.fields, "events", "fills"]
 
 
 class OrderCreateInput(serializers.Serializer):
