@@ -13,7 +13,14 @@ DOMAIN_APPS = ("accounts", "orders", "strategies")
 
 # Permissions by role, as "app_label.codename"; "app_label.view_*" means every view permission
 # of that app. Each role includes the one before it (except Admin, which holds everything).
-VIEWER = ("accounts.view_*", "orders.view_*", "strategies.view_*", "-accounts.view_user")
+# Idempotency keys keep other people's API answers: not for every reader.
+VIEWER = (
+    "accounts.view_*",
+    "orders.view_*",
+    "strategies.view_*",
+    "-accounts.view_user",
+    "-accounts.view_idempotencykey",
+)
 TRADER = (
     *VIEWER,
     "orders.add_order",

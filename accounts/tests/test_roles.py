@@ -33,6 +33,7 @@ def test_a_viewer_may_view_everything_of_the_desk_and_change_nothing():
     } <= perms
     assert not any(p.split(".")[1].startswith(("add_", "change_", "delete_", "approve_")) for p in perms)
     assert "accounts.view_user" not in perms
+    assert "accounts.view_idempotencykey" not in perms
 
 
 def test_a_trader_may_enter_and_cancel_orders_but_not_touch_limits_or_the_kill_switch():
