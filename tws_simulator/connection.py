@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 from tws_simulator import encoder as enc
 from tws_simulator import parser as p
+from tws_simulator.engine import SUMMARY_TAGS
 from tws_simulator.wire import (
     API_PREFIX,
     SERVER_VERSION,
     FrameError,
     FrameReader,
+    frame,
     pad_frame,
     parse_version_string,
     split_fields,
@@ -459,14 +461,11 @@ class Connection(asyncio.Protocol):
 
 def enc_handshake(connection_time: str) -> bytes:
     """The handshake reply: exactly two fields, the server version and the connection time."""
-    from tws_simulator.wire import frame
-
     return frame([str(SERVER_VERSION), connection_time])
 
 
 def _summary_tags(text: str) -> list[str]:
-    from tws_simulator.engine import SUMMARY_TAGS
-
+    """The tags of a reqAccountSummary; ``$LEDGER`` (and ``$LEDGER:...``) stands for every money tag."""
     tags: list[str] = []
     for tag in (t.strip() for t in text.split(",")):
         if tag.startswith("$LEDGER"):

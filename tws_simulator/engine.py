@@ -6,6 +6,7 @@ It runs on the simulator's event-loop thread only (no locks). It talks to connec
 
 from __future__ import annotations
 
+import calendar
 import math
 import random
 import time
@@ -793,8 +794,6 @@ def _parse_filter_time(text: str) -> float | None:
     text = text.strip()
     if not text:
         return None
-    import calendar
-
     for fmt in ("%Y%m%d-%H:%M:%S", "%Y%m%d %H:%M:%S"):
         try:
             return float(calendar.timegm(time.strptime(text[:17], fmt)))

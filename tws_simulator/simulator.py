@@ -244,6 +244,3 @@ class Simulator:
         for conn in list(self.connections):
             if conn.state == "ready":
                 conn.send(frames)
-
-    def elapsed_ns(self) -> int:
-        return time.time_ns()
