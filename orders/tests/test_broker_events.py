@@ -6,12 +6,14 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Alert, AuditLog
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import (
+    fill_record,
     order_apply_broker_status,
     order_mark_accepted,
     order_mark_rejected,
@@ -175,13 +177,14 @@ broker_events = st.lists(
         st.tuples(st.just("accepted"), st.just(""), st.just(0)),
         st.tuples(st.just("rejected"), st.just(""), st.just(0)),
         st.tuples(st.just("unknown"), st.just(""), st.just(0)),
+        st.tuples(st.just("fill"), st.just(""), st.integers(min_value=1, max_value=40)),
     ),
     min_size=1,
     max_size=12,
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=broker_events)
 def test_random_event_sequences_never_move_an_order_backwards(account, instrument, events):
     order = OrderFactory(account=account, instrument=instrument, quantity=Decimal("100"))
@@ -194,6 +197,18 @@ def test_random_event_sequences_never_move_an_order_backwards(account, instrumen
             order_mark_accepted(client_order_id=order.client_order_id, order_id=5, message_id=message_id)
         elif kind == "rejected":
             order_mark_rejected(client_order_id=order.client_order_id, code="c", reason="r", message_id=message_id)
+        elif kind == "fill":
+            fill_record(
+                exec_id=f"{order.pk}.{message_id}",
+                account=account,
+                instrument=instrument,
+                side="BUY",
+                quantity=filled,
+                price=Decimal("100"),
+                executed_at=timezone.now(),
+                order=order,
+                message_id=message_id,
+            )
         else:
             order_mark_unknown(client_order_id=order.client_order_id, reason="r", message_id=message_id)
         order.refresh_from_db()
