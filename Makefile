@@ -23,6 +23,12 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 
+# ibapi-stable (10.x) shares the package name `ibapi` with 9.81, so it gets a venv of its own; the
+# simulator's 10.x test (tws_simulator/tests/test_ibapi10.py) runs a session through it.
+.venv-ibapi10/bin/python:
+	$(PYTHON) -m venv .venv-ibapi10
+	.venv-ibapi10/bin/pip install --quiet ibapi-stable==10.50.2
+
 services:
 	@scripts/ensure-services.sh
 
@@ -34,6 +40,7 @@ run: setup
 	@scripts/run.sh
 
 test: setup services browser
+	-@$(MAKE) --no-print-directory .venv-ibapi10/bin/python
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup services
@@ -48,4 +55,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-ibapi10 staticfiles .pytest_cache .hypothesis
