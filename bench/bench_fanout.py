@@ -204,6 +204,33 @@ class _Rig:
         for start in range(0, len(keys), 500):
             self.redis.delete(*keys[start : start + 500])
 
+    def produce_direct(self, rate: int, seconds: float) -> int:
+        """Send order rows straight to the group at ``rate`` per second (no bridge, no database)."""
+        from orders.models import Order
+        from streams import live, rows
+
+        orders = list(
+            Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
+                account_id=self.account_id
+            )[:ORDERS]
+        )
+        prepared = [rows.order_row(order) for order in orders]
+        group = live.account_group(self.account_id)
+        fanout = live.Fanout()
+        count = int(rate * seconds)
+        interval = 1.0 / rate
+        next_at = time.perf_counter()
+        try:
+            for i in range(count):
+                row = dict(prepared[i % len(prepared)])
+                row["src_ts"] = time.time_ns()
+                fanout.send(group, [row], src_ts=row["src_ts"])
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+        finally:
+            fanout.close()
+        return count
+
     def produce(self, rate: int, seconds: float) -> int:
         """XADD ``order.status`` events at ``rate`` per second for ``seconds``; return how many."""
         from execution_worker import messages as m
@@ -229,7 +256,7 @@ class _Rig:
         return count
 
 
-async def _scenario(rig: _Rig, dashboards: int, rate: int) -> tuple[list[Client], int]:
+async def _scenario(rig: _Rig, dashboards: int, rate: int, *, direct: bool = False) -> tuple[list[Client], int]:
     from streams import live
 
     group = live.account_group(rig.account_id)
@@ -248,7 +275,7 @@ async def _scenario(rig: _Rig, dashboards: int, rate: int) -> tuple[list[Client]
         failed = [t.exception() for t in tasks if t.done() and t.exception()]
         failed += [(c.closed, c.last_problem) for c in clients if not c.ready.is_set()]
         raise RuntimeError(f"dashboards not ready: {failed[:3]!r}") from None
-    sent = await asyncio.to_thread(rig.produce, rate, SECONDS)
+    sent = await asyncio.to_thread(rig.produce_direct if direct else rig.produce, rate, SECONDS)
     expected = sent
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(c.received < expected and c.closed is None for c in clients):
@@ -282,6 +309,24 @@ def _run_layer(layer: str) -> list[Figure]:
             ]
             figures.append(Figure(f"fan-out [{layer}] {name}, deliveries/s", delivered / SECONDS, "/s"))
             figures.append(Figure(f"fan-out [{layer}] {name}, lost", max(lost, 0), "rows", 0))
+        # Where the time goes: the same deliveries sent by this process straight to the group
+        # (channel layer + daphne + clients only, no bridge, no database).
+        for dashboards, rate in ((50, 100),):
+            clients, sent = asyncio.run(_scenario(rig, dashboards, rate, direct=True))
+            samples = [ms for c in clients for ms in c.latencies_ms]
+            label = f"fan-out [{layer}] layer+daphne only, {dashboards} dashboards x {rate} msg/s, group_send->browser"
+            figures += [
+                f for f in latency_figures(label, samples or [float("inf")], {}) if f.name.endswith(("p50", "p99"))
+            ]
+            delivered = sum(c.received for c in clients)
+            figures.append(
+                Figure(
+                    f"fan-out [{layer}] layer+daphne only, lost",
+                    max(0, sent * dashboards - delivered + sum(c.resyncs for c in clients)),
+                    "rows",
+                    0,
+                )
+            )
     finally:
         rig.stop()
     return figures

@@ -112,7 +112,7 @@ TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)
 
 # The live pages' channel layer. "core" (lists per channel, capacity-bounded) or "pubsub" (Redis
 # PUBLISH, nothing stored); bench/bench_fanout.py measures both, see streams/README.md.
-CHANNEL_LAYER = env.string("TRADECONSOLE_CHANNEL_LAYER", "core")
+CHANNEL_LAYER = env.string("TRADECONSOLE_CHANNEL_LAYER", "pubsub")
 if CHANNEL_LAYER not in {"core", "pubsub"}:
     raise ImproperlyConfigured(f"TRADECONSOLE_CHANNEL_LAYER={CHANNEL_LAYER!r}: use core or pubsub.")
 CHANNEL_LAYERS = {

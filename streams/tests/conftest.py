@@ -63,3 +63,26 @@ def _roles_after_flush(request):
         from accounts.services import roles_sync
 
         roles_sync()
+
+
+def receive_from_group(group: str, action, timeout: float = 5.0) -> dict:
+    """Join ``group`` on a fresh channel, run ``action()`` (sync), return the first message that arrives.
+
+    All in one event loop: the pub/sub layer only lets a channel join groups in the loop that made it.
+    """
+    import asyncio
+
+    from asgiref.sync import async_to_sync, sync_to_async
+    from channels.layers import get_channel_layer
+
+    async def scenario() -> dict:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+            await sync_to_async(action)()
+            return await asyncio.wait_for(layer.receive(channel), timeout)
+        finally:
+            await layer.group_discard(group, channel)
+
+    return async_to_sync(scenario)()

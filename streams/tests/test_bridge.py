@@ -11,8 +11,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +20,7 @@ from execution_worker import messages as m
 from orders.models import Fill, Order, OrderSource, OrderStatus
 from streams import keys, live, relay
 from streams.bridge import EventBridge
+from streams.tests.conftest import receive_from_group
 
 pytestmark = pytest.mark.django_db
 
@@ -100,16 +99,12 @@ def test_accepted_status_and_fills_bring_an_order_to_filled_and_acknowledge_its_
 
 def test_applied_changes_are_fanned_out_to_the_account_group_with_a_sequence(redis_client, bridge, submit):
     order = submit()
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
     group = live.account_group(order.account_id)
-    async_to_sync(layer.group_add)(group, channel)
     xadd(
         redis_client,
         m.OrderAccepted(client_order_id=str(order.client_order_id), order_id=7, account=order.account.code),
     )
-    drain(bridge)
-    message = async_to_sync(layer.receive)(channel)
+    message = receive_from_group(group, lambda: drain(bridge))
     assert message["type"] == "live.rows" and message["group"] == group and message["seq"] == 1
     order_rows = [r for r in message["rows"] if r["kind"] == "order"]
     assert order_rows[0]["id"] == f"order-{order.pk}" and order_rows[0]["ctx"]["status"] == OrderStatus.SUBMITTED

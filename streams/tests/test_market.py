@@ -5,33 +5,34 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from execution_worker import messages as m
 from streams import keys, live
 from streams.market import MarketFeed
+from streams.tests.conftest import receive_from_group
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_newest_tick_of_a_symbol_is_fanned_out_to_its_group(redis_client):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.market_group("AAPL"), channel)
     stream = keys.market_data_stream("AAPL")
     redis_client.xadd(stream, m.encode(m.MarketData(symbol="AAPL", bid=Decimal("99.9"), ask=Decimal("100.1"))))
     fanout = live.Fanout()
     try:
         feed = MarketFeed(fanout)
-        feed.step(block_ms=10)  # finds the stream, follows it from now on
-        redis_client.xadd(stream, m.encode(m.MarketData(symbol="AAPL", bid=Decimal("100"), ask=Decimal("100.2"))))
-        redis_client.xadd(
-            stream,
-            m.encode(m.MarketData(symbol="AAPL", bid=Decimal("100.1"), ask=Decimal("100.3"), last=Decimal("100.2"))),
-        )
-        assert feed.step(block_ms=500) == 1
-        message = async_to_sync(layer.receive)(channel)
+        feed.step(block_ms=10)  # finds the stream, follows it from its newest entry
+
+        def two_ticks_then_a_step() -> None:
+            redis_client.xadd(stream, m.encode(m.MarketData(symbol="AAPL", bid=Decimal("100"), ask=Decimal("100.2"))))
+            redis_client.xadd(
+                stream,
+                m.encode(
+                    m.MarketData(symbol="AAPL", bid=Decimal("100.1"), ask=Decimal("100.3"), last=Decimal("100.2"))
+                ),
+            )
+            assert feed.step(block_ms=500) == 1
+
+        message = receive_from_group(live.market_group("AAPL"), two_ticks_then_a_step)
     finally:
         fanout.close()
     (row,) = message["rows"]

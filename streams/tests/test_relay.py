@@ -162,20 +162,14 @@ def test_a_commit_reaches_the_stream_within_milliseconds_through_the_wake_up(red
 
 
 def test_a_published_order_is_shown_on_the_live_pages_of_its_account(redis_client, submit):
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     from streams import live
+    from streams.tests.conftest import receive_from_group
 
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
     order = submit()
-    async_to_sync(layer.group_add)(live.account_group(order.account_id), channel)
     fanout = live.Fanout()
+    loop = relay.RelayLoop(poll_seconds=0.05, fanout=fanout)
     try:
-        loop = relay.RelayLoop(poll_seconds=0.05, fanout=fanout)
-        assert loop.step() == 1
-        message = async_to_sync(layer.receive)(channel)
+        message = receive_from_group(live.account_group(order.account_id), lambda: loop.step())
     finally:
         fanout.close()
     assert [r["id"] for r in message["rows"]] == [f"order-{order.pk}"]
