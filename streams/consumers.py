@@ -36,6 +36,7 @@ MERGE_SECONDS = 0.05
 MAX_UNACKED = 1000
 MAX_PENDING_ROWS = 1000
 MAX_BACKLOG = 1000
+REVALIDATE_SECONDS = 60.0
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -69,6 +70,24 @@ def _load_access(user) -> dict:
         "can_halt": user.has_perm("accounts.change_brokeraccount"),
         "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
     }
+
+
+def _session_still_valid(scope: dict) -> bool:
+    """Whether the socket's session still exists and still authenticates an active user."""
+    from django.contrib.auth import get_user
+
+    session = scope.get("session")
+    if session is None or session.session_key is None or not session.exists(session.session_key):
+        return False
+
+    class _Request:  # get_user needs only .session
+        pass
+
+    request = _Request()
+    session = session.__class__(session.session_key)
+    request.session = session
+    user = get_user(request)
+    return bool(user.is_authenticated and user.is_active and user.pk == scope["user"].pk)
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -112,12 +131,29 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.revalidate_task = asyncio.ensure_future(self._revalidate_periodically())
 
     async def disconnect(self, code: int) -> None:
-        if self.flush_handle is not None:
+        if getattr(self, "revalidate_task", None) is not None:
+            self.revalidate_task.cancel()
+        if getattr(self, "flush_handle", None) is not None:
             self.flush_handle.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _revalidate_periodically(self) -> None:
+        """Close the socket when its session ended or its user was disabled, even if no signal reached us.
+
+        The logout and deactivation signals close sockets at once; this catches what they cannot
+        (a session expired, deleted from another process, a password changed).
+        """
+        while True:
+            await asyncio.sleep(REVALIDATE_SECONDS)
+            if not await sync_to_async(_session_still_valid)(self.scope):
+                logger.info("live socket closed: the session of user %s is no longer valid", self.scope["user"].pk)
+                self.closing = True
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
 
     # Inbound: hello and ack only.
 

@@ -268,3 +268,25 @@ def test_updates_to_one_row_within_50_ms_are_merged_into_the_latest(redis_client
         await communicator.disconnect()
 
     run(scenario)
+
+
+def test_a_socket_whose_session_was_deleted_is_closed_at_the_next_revalidation(redis_client, trader, monkeypatch):
+    from django.contrib.sessions.models import Session
+
+    from streams import consumers
+
+    monkeypatch.setattr(consumers, "REVALIDATE_SECONDS", 0.2)
+    _, cookie = _cookie_for(trader)
+
+    async def scenario():
+        communicator = _communicator("/ws/live/?page=desk", [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=3))[0]
+        await _hello(communicator)
+        from asgiref.sync import sync_to_async
+
+        # Deleted behind the app's back (no logout signal), as an admin clearing sessions would.
+        await sync_to_async(lambda: Session.objects.all().delete())()
+        closed = await communicator.receive_output(timeout=3)
+        assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+
+    run(scenario)
