@@ -27,12 +27,15 @@ from accounts.models import (
     KillSwitch,
     OutboxMessage,
     ProcessHeartbeat,
+    Role,
     User,
 )
-from accounts.selectors import kill_switch_get
+from accounts.selectors import kill_switch_get, user_has_role
+from orders.scheduling_admin import PositionMismatchAlertAdminMixin
 from tradeconsole.exceptions import ApplicationError
 
 VIA = "admin"
+POSITION_MISMATCH = "position.mismatch"
 
 
 def may_halt_accounts(user) -> bool:
@@ -261,7 +264,7 @@ class KillSwitchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(AccountScopedAdmin):
+class AlertAdmin(PositionMismatchAlertAdminMixin, AccountScopedAdmin):
     include_unassigned = True  # desk-wide alerts (the gateway is down) concern everyone
     list_display = ["raised_at", "severity", "status", "kind", "account", "message", "acknowledged_by"]
     list_filter = ["status", "severity", "kind", ("account", admin.RelatedOnlyFieldListFilter)]
@@ -269,7 +272,7 @@ class AlertAdmin(AccountScopedAdmin):
     list_select_related = ["account", "acknowledged_by"]
     date_hierarchy = "raised_at"
     show_full_result_count = False
-    actions = ["acknowledge", "resolve"]
+    actions = ["acknowledge", "acknowledge_position_mismatch", "resolve"]
     readonly_fields = [
         "key", "kind", "severity", "status", "account", "message", "data",
         "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at",
@@ -288,10 +291,22 @@ class AlertAdmin(AccountScopedAdmin):
     def has_handle_permission(self, request) -> bool:
         return request.user.has_perm("accounts.change_alert")
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # A position mismatch is a Risk manager's to acknowledge (orders.monitoring says why).
+        if not user_has_role(request.user, Role.RISK_MANAGER):
+            actions.pop("acknowledge_position_mismatch", None)
+        return actions
+
     @admin.action(description="Acknowledge the selected alerts", permissions=["handle"])
     def acknowledge(self, request, queryset):
         done = 0
         for alert in queryset:
+            if alert.kind == POSITION_MISMATCH:
+                self.message_user(
+                    request, f"{alert}: use “Acknowledge the selected position mismatches”.", messages.WARNING
+                )
+                continue
             try:
                 services.alert_acknowledge(alert=alert, actor=request.user, via=VIA)
             except ApplicationError as exc:

@@ -248,3 +248,23 @@ def test_every_admin_list_and_page_renders(client, admin_user, trader, viewer, a
             assert client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 200, info
         checked += 1
     assert checked >= (15 if username == "admin" else 10)
+
+
+def test_a_position_mismatch_is_acknowledged_only_through_its_own_action(client, risk_manager, account):
+    mismatch = AlertFactory(account=account, kind="position.mismatch", key="position.mismatch:DU0000001:AAPL")
+    client.force_login(risk_manager)
+    url = reverse("admin:accounts_alert_changelist")
+    client.post(url, {"action": "acknowledge", "_selected_action": [mismatch.pk]})
+    mismatch.refresh_from_db()
+    assert mismatch.status == Alert.Status.OPEN
+    client.post(url, {"action": "acknowledge_position_mismatch", "_selected_action": [mismatch.pk]})
+    mismatch.refresh_from_db()
+    assert mismatch.status == Alert.Status.ACKNOWLEDGED and mismatch.acknowledged_by == risk_manager
+
+
+def test_a_trader_is_not_offered_the_position_mismatch_action(client, trader, account):
+    AlertFactory(account=account, kind="position.mismatch")
+    client.force_login(trader)
+    assert (
+        "acknowledge_position_mismatch" not in client.get(reverse("admin:accounts_alert_changelist")).content.decode()
+    )
