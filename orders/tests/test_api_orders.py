@@ -277,3 +277,37 @@ def test_a_child_order_names_its_parent_by_client_order_id(as_trader, account, i
 
     assert response.status_code == 201, response.content
     assert response.json()["parent"] == str(parent.client_order_id)
+
+
+def test_fills_positions_and_pnl_show_only_the_callers_accounts(as_trader, account, other_account, instrument):
+    from orders.models import PnLPoint
+    from orders.tests.factories import PositionFactory
+
+    FillFactory(account=account, instrument=instrument)
+    FillFactory(account=other_account, instrument=instrument)
+    PositionFactory(account=account, instrument=instrument, quantity=Decimal("5"))
+    PositionFactory(account=other_account, instrument=instrument, quantity=Decimal("7"))
+    for each in (account, other_account):
+        PnLPoint.objects.create(account=each, at=timezone.now(), realized_pnl=1, unrealized_pnl=2)
+
+    for name in ("fill-list", "position-list", "pnl-history"):
+        url = reverse(f"api-v1:{name}")
+        assert {row["account"] for row in as_trader.get(url).json()["results"]} == {account.code}, name
+        assert as_trader.get(url, {"account": other_account.code}).json()["results"] == [], name
+
+
+def test_an_unexpected_error_is_a_generic_problem_without_a_stack_trace(as_trader, monkeypatch):
+    from orders import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("secret internals: password=hunter2")
+
+    monkeypatch.setattr(selectors, "order_list", broken)
+
+    response = as_trader.get(ORDERS)
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "server_error"
+    text = response.content.decode()
+    assert "hunter2" not in text and "Traceback" not in text and "RuntimeError" not in text
