@@ -47,16 +47,35 @@ _render_cache: OrderedDict[tuple, str] = OrderedDict()
 _RENDER_CACHE_SIZE = 4096
 
 
-def render_row(row: dict, flags: dict) -> str:
-    """Render one row with the template the page used at first load (cached per row version and flags)."""
-    key = (row["kind"], row["id"], json.dumps(row["ctx"], sort_keys=True), tuple(sorted(flags.items())))
-    html = _render_cache.get(key)
-    if html is None:
-        html = render_to_string(f"streams/rows/{row['kind']}.html", {"row": row["ctx"], **flags})
-        _render_cache[key] = html
+def row_json(row: dict, flags: dict, op: str, version: tuple, ts: int | None) -> str:
+    """The JSON of one row of a ``rows`` frame, rendered with the template the page used at first load.
+
+    ``version`` (epoch, group, seq) names the row's content, so the render and the JSON are made
+    once per daphne process for every page with the same permissions, not once per socket.
+    """
+    key = (version, row["id"], tuple(sorted(flags.items())), op, ts)
+    text = _render_cache.get(key)
+    if text is None:
+        html = (
+            ""
+            if row["kind"] == "pnl"
+            else render_to_string(f"streams/rows/{row['kind']}.html", {"row": row["ctx"], **flags})
+        )
+        text = json.dumps(
+            {
+                "id": row["id"],
+                "kind": row["kind"],
+                "html": html,
+                "op": op,
+                "data": row["ctx"] if row["kind"] == "pnl" else None,
+                "ts": ts,
+            },
+            separators=(",", ":"),
+        )
+        _render_cache[key] = text
         if len(_render_cache) > _RENDER_CACHE_SIZE:
             _render_cache.popitem(last=False)
-    return html
+    return text
 
 
 def _load_access(user) -> dict:
@@ -299,23 +318,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self._send_rows(due)
 
     async def _send_rows(self, items: list[dict]) -> None:
-        rows = []
-        for item in items:
-            row = item["row"]
-            flags = self._flags_for(row)
-            html = render_row(row, flags) if row["kind"] != "pnl" else ""
-            rows.append(
-                {
-                    "id": row["id"],
-                    "kind": row["kind"],
-                    "html": html,
-                    "op": self._op(row),
-                    "data": row["ctx"] if row["kind"] == "pnl" else None,
-                    "ts": item.get("src_ts"),
-                }
+        parts = [
+            row_json(
+                item["row"],
+                self._flags_for(item["row"]),
+                self._op(item["row"]),
+                (self.epoch, item["group"], item["seq"]),
+                item.get("src_ts"),
             )
+            for item in items
+        ]
         src = [item["src_ts"] for item in items if item.get("src_ts")]
-        await self._send({"t": "rows", "rows": rows, "src_ts": max(src) if src else None})
+        await self._send_text(
+            '{"t":"rows","src_ts":' + json.dumps(max(src) if src else None) + ',"rows":[' + ",".join(parts) + "]"
+        )
 
     def _flags_for(self, row: dict) -> dict:
         return self.flags
@@ -336,14 +352,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return "upsert"
 
     async def _send(self, frame: dict) -> None:
+        await self._send_text(json.dumps(frame, separators=(",", ":"))[:-1])
+
+    async def _send_text(self, open_frame: str) -> None:
+        """Send a frame given as a JSON object without its closing brace; ``n`` is added here."""
         if self.closing:
             return
         if self.sent - self.acked >= MAX_UNACKED:
             await self._resync("slow", close=True)
             return
         self.sent += 1
-        frame["n"] = self.sent
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=f'{open_frame},"n":{self.sent}}}')
 
     async def _resync(self, why: str, *, close: bool = False) -> None:
         """Tell the page its view is stale. ``close``: it cannot keep up, end the socket (4008)."""
