@@ -66,6 +66,8 @@ class WorkerConfig:
     heartbeat_event_interval: float = 1.0
     md_symbols: list[str] = field(default_factory=list)
     md_maxlen: int = 1000
+    # Events are trimmed approximately; far beyond what the bridge lags by, well under Redis's memory.
+    events_maxlen: int = 500_000
 
     def __post_init__(self) -> None:
         if not self.consumer:

@@ -9,7 +9,7 @@ account (or ``*``) -> halt reason. The client_order_id -> orderId record is writ
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import redis
 
@@ -54,7 +54,8 @@ class OrderRecord:
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # Field by field, not dataclasses.asdict (a deep copy): this runs on the order path.
+        data = dict(self.__dict__)
         data.pop("extra")
         return json.dumps(data, separators=(",", ":"))
 

@@ -118,6 +118,7 @@ class Worker:
         self.server_version: int | None = None
         self._lock = threading.RLock()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._events_maxlen = config.events_maxlen
         self._threads: list[threading.Thread] = []
         # Orders.
         self.records: dict[str, OrderRecord] = {}
@@ -227,19 +228,22 @@ class Worker:
         self.redis.close()
         self.command_redis.close()
 
-    def _loop(self, step, idle: float) -> None:
+    def _loop(self, step, idle: float, on_redis_error=None) -> None:
         while not self.shutdown.is_set():
             try:
                 step()
             except redis.RedisError:
                 log.exception("Redis error in %s; retrying", step.__name__)
+                if on_redis_error is not None:
+                    on_redis_error()
                 self.shutdown.wait(0.5)
             except Exception:
                 log.exception("unexpected error in %s; continuing", step.__name__)
                 self.shutdown.wait(idle)
 
     def _command_loop(self) -> None:
-        self._loop(self.command_step, 0.1)
+        # Entries of a batch cut short by a Redis error are still pending: read them first again.
+        self._loop(self.command_step, 0.1, self.commands.restart_pending)
 
     def _connection_loop(self) -> None:
         self._loop(self.connection_step, 0.1)
@@ -266,7 +270,7 @@ class Worker:
 
     def emit(self, message: m.Message, *, stream: str | None = None, maxlen: int | None = None) -> None:
         """Queue an event for ``{prefix}:events`` (or ``stream``); the publisher writes it in order."""
-        self._events.put(("xadd", stream or self.names.events, m.encode(message), maxlen))
+        self._events.put(("xadd", stream or self.names.events, m.encode(message), maxlen or self._events_maxlen))
 
     def _persist(self, record: OrderRecord) -> None:
         """Queue a write of ``record`` behind the events already queued (callbacks never block on Redis)."""
@@ -457,6 +461,10 @@ class Worker:
 
     def _gate_and_send(self, record: OrderRecord, order, producer_ts: int, received: float) -> None:
         coid = record.client_order_id
+        if not self.connected:
+            # Before the gate: an admitted order counts toward the rate and duplicate windows, and
+            # the redelivery after the reconnect must not be refused as its own duplicate.
+            raise NotConnected("TWS is not connected")
         refusal = self.gate.admit(order, time.monotonic())
         self.gate_ms.add((time.perf_counter() - received) * 1000.0)
         if refusal is not None:
@@ -469,8 +477,6 @@ class Worker:
             self.records[coid] = record
             self._reject(coid, refusal.code, refusal.reason)
             return
-        if not self.connected:
-            raise NotConnected("TWS is not connected")
         with self._lock:
             order_id = max(self.next_valid_id, self.max_order_id + 1)
             self.max_order_id = order_id
@@ -819,6 +825,11 @@ class Worker:
             self._lose("reconciliation timed out")
             return False
         self._positions_streaming = True
+        try:
+            self.reload_limits()
+        except redis.RedisError as error:
+            self._lose(f"could not read risk limits: {error}")
+            return False
         seen = self._recon_refs | self._recon_exec_refs
         for record in list(self.records.values()):
             if record.final or record.state in ("scheduled", "rejected") or not record.order_id:
@@ -944,15 +955,15 @@ class Worker:
         )
 
     def reload_limits(self) -> None:
-        """Read every published account's limits (SCAN of ``{prefix}:risk:limits:*``, one MGET)."""
-        pattern = self.names.risk_limits("*")
-        keys = list(self.redis.scan_iter(match=pattern, count=1000))
-        accounts = set(self.gate.accounts) | {k.decode().rsplit(":", 1)[-1] for k in keys}
+        """Read the limits of every account TWS manages (one MGET of ``{prefix}:risk:limits:{ACCOUNT}``).
+
+        Unreadable JSON leaves the account without limits, so its orders are refused (fail closed).
+        """
+        accounts = sorted(self.gate.accounts)
         if not accounts:
             return
-        ordered = sorted(accounts)
-        values = self.redis.mget([self.names.risk_limits(a) for a in ordered])
-        for account, raw in zip(ordered, values, strict=True):
+        values = self.redis.mget([self.names.risk_limits(a) for a in accounts])
+        for account, raw in zip(accounts, values, strict=True):
             if raw is None:
                 self.gate.set_limits(account, None)
                 continue

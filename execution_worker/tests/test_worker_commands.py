@@ -200,7 +200,6 @@ def test_the_command_step_reads_nothing_until_tws_is_reconciled(worker_in_proces
 
 def test_one_connection_step_connects_and_reconciles_then_commands_flow(worker_in_process, bus, sim):
     worker = worker_in_process
-    worker.reload_limits()  # the housekeeping loop's job, once a second
     worker.connection_step()
     assert worker.ready.is_set() and worker.state == "ready"
     order = place(quantity="2")
