@@ -175,7 +175,7 @@ def monitoring_run(*, now: datetime | None = None) -> MonitoringReport:
         accounts = list(BrokerAccount.objects.select_related("risk_limit").order_by("pk"))
         report.accounts = len(accounts)
         report.refresh_sent = broker_refresh_request(now=now, accounts=len(accounts)) is not None
-        totals = pnl_update(now=now, report=report)
+        totals = pnl_update(now=now, report=report, account_ids=[account.pk for account in accounts])
         sessions_update(now=now)
         for account in accounts:
             for step in (positions_compare, protection_ensure, stale_orders_handle, rejected_orders_replace):
@@ -234,7 +234,9 @@ def _prices() -> dict[int, Decimal | None]:
     return dict(Instrument.objects.values_list("id", "last_price"))
 
 
-def pnl_update(*, now: datetime, report: MonitoringReport) -> dict[int, monitoring_pnl.AccountPnL]:
+def pnl_update(
+    *, now: datetime, report: MonitoringReport, account_ids: list[int] | None = None
+) -> dict[int, monitoring_pnl.AccountPnL]:
     """Catch the books up, check them against a full recompute when due, and store a PnL point per account.
 
     Returns each account's PnL (accounts without fills are absent).
@@ -250,7 +252,8 @@ def pnl_update(*, now: datetime, report: MonitoringReport) -> dict[int, monitori
             pnl_verify(report=report)
             report.full_recompute = True
     totals = tracker.pnl(_prices())
-    account_ids = BrokerAccount.objects.values_list("pk", flat=True)
+    if account_ids is None:
+        account_ids = list(BrokerAccount.objects.values_list("pk", flat=True))
     zero = monitoring_pnl.AccountPnL(Decimal("0"), Decimal("0"))
     points = [
         PnLPoint(

@@ -41,7 +41,7 @@ COMMIT_MARGIN = timedelta(seconds=10)
 
 _SELECT = (
     "SELECT id, account_id, instrument_id, side = 'BUY', (quantity * 10000)::bigint, (price * 1000000)::bigint, "
-    "(extract(epoch from executed_at) * 1000000)::bigint FROM {table} WHERE {where} ORDER BY executed_at, id"
+    "(extract(epoch from executed_at) * 1000000)::bigint FROM {table} WHERE {where}"
 )
 
 
@@ -120,10 +120,26 @@ def replay(rows, multipliers: dict[int, int]) -> dict[tuple[int, int], Instrumen
     return dict(books)
 
 
-def _fill_rows(where: str = "TRUE", params: list | None = None) -> list[tuple]:
+def _fill_rows(where: str = "TRUE", params: list | None = None, *, in_database_order: bool = False) -> list[tuple]:
+    """Return the fills matching ``where`` as scaled tuples, in execution order.
+
+    A few rows (a catch-up) are sorted here: ordered by ``executed_at`` in SQL, PostgreSQL may walk
+    that index across every fill to find the few above an id. Every fill (a full recompute) is
+    sorted by the database, which does it faster than Python.
+    """
+    sql = _SELECT.format(table=Fill._meta.db_table, where=where)
+    if in_database_order:
+        sql += " ORDER BY executed_at, id"
     with connection.cursor() as cursor:
-        cursor.execute(_SELECT.format(table=Fill._meta.db_table, where=where), params or [])
-        return cursor.fetchall()
+        cursor.execute(sql, params or [])
+        rows = cursor.fetchall()
+    if not in_database_order:
+        rows.sort(key=_execution_order)
+    return rows
+
+
+def _execution_order(row: tuple) -> tuple[int, int]:
+    return (row[6], row[0])
 
 
 def _multipliers() -> dict[int, int]:
@@ -133,8 +149,8 @@ def _multipliers() -> dict[int, int]:
 def full_recompute(account_ids: list[int] | None = None) -> dict[tuple[int, int], InstrumentBook]:
     """Recompute every (account, instrument) book from all fills (of ``account_ids`` when given)."""
     if account_ids is None:
-        return replay(_fill_rows(), _multipliers())
-    return replay(_fill_rows("account_id = ANY(%s)", [list(account_ids)]), _multipliers())
+        return replay(_fill_rows(in_database_order=True), _multipliers())
+    return replay(_fill_rows("account_id = ANY(%s)", [list(account_ids)], in_database_order=True), _multipliers())
 
 
 def _scaled_price(price: Decimal | None) -> int | None:
@@ -191,7 +207,7 @@ class PnLTracker:
                 [now - COMMIT_MARGIN],
             )
             floor = cursor.fetchone()[0]
-        rows = _fill_rows()
+        rows = _fill_rows(in_database_order=True)
         self.books = replay(rows, self.multipliers)
         self._max_id = max((row[0] for row in rows), default=0)
         self._marks = deque([(now - COMMIT_MARGIN, floor), (now, self._max_id)])
@@ -226,7 +242,7 @@ class PnLTracker:
             )
             late = [fill_id for (fill_id,) in cursor.fetchall() if fill_id not in self._seen]
         if late:
-            rows = sorted(rows + _fill_rows("id = ANY(%s)", [late]), key=lambda row: (row[6], row[0]))
+            rows = sorted(rows + _fill_rows("id = ANY(%s)", [late]), key=_execution_order)
         if any(row[2] not in self.multipliers for row in rows):
             self.multipliers = _multipliers()
         replays: set[tuple[int, int]] = set()
