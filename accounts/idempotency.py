@@ -166,8 +166,11 @@ def idempotency_key_lock(*, row: IdempotencyKey) -> IdempotencyKey:
     :raises IdempotencyKeyInProgress: another request holds the row (it is running now), or the
         row vanished (purged while we waited).
     """
+    # NOWAIT where the database has it (PostgreSQL); SQLite (the quick start) has no row locks:
+    # its single writer serializes the requests instead.
+    nowait = connection.features.has_select_for_update_nowait
     try:
-        locked = IdempotencyKey.objects.select_for_update(nowait=True).filter(pk=row.pk).first()
+        locked = IdempotencyKey.objects.select_for_update(nowait=nowait).filter(pk=row.pk).first()
     except OperationalError:
         raise IdempotencyKeyInProgress()
     if locked is None:
@@ -198,7 +201,7 @@ def idempotency_key_release(*, row: IdempotencyKey) -> None:
     """
     with transaction.atomic():
         free = (
-            IdempotencyKey.objects.select_for_update(skip_locked=True)
+            IdempotencyKey.objects.select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
             .filter(pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS)
             .first()
         )
