@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from accounts.models import BrokerAccount, ProcessHeartbeat
 from execution_worker import messages as m
 from orders.models import Order, OrderSource, Position
+from strategies.models import TradingSession
 from streams import keys, live, rows
 from streams.db import refresh_connections
 from streams.faults import faultpoint
@@ -65,6 +66,7 @@ class Touched:
     accounts: set[int] = field(default_factory=set)
     positions: set[int] = field(default_factory=set)
     processes: set[str] = field(default_factory=set)
+    sessions: set[int] = field(default_factory=set)
     gateway: bool = False
     # Producer ``ts`` of the newest event behind each changed row, carried to the page (latency).
     ts: dict[tuple[str, object], int] = field(default_factory=dict)
@@ -76,6 +78,7 @@ class Touched:
             ("account", self.accounts),
             ("position", self.positions),
             ("process", self.processes),
+            ("session", self.sessions),
         ):
             for key in keys_:
                 self.ts[(kind, key)] = max(ts, self.ts.get((kind, key), 0))
@@ -87,6 +90,7 @@ class Touched:
         self.accounts |= other.accounts
         self.positions |= other.positions
         self.processes |= other.processes
+        self.sessions |= other.sessions
         self.gateway = self.gateway or other.gateway
         for key, ts in other.ts.items():
             self.ts[key] = max(ts, self.ts.get(key, 0))
@@ -220,6 +224,8 @@ def apply_event(message: m.Message) -> Touched:
         )
         _touch_order(touched, order)
         touched.accounts.add(account.pk)
+        if order is not None and order.trading_session_id:
+            touched.sessions.add(order.trading_session_id)
         touched.positions |= set(
             Position.objects.filter(account=account, instrument=instrument).values_list("pk", flat=True)
         )
@@ -299,6 +305,8 @@ def fan_out(touched: Touched, fanout: live.Fanout) -> None:
         add(live.account_group(account.pk), rows.account_row(account), ("account", account.pk))
     for position in Position.objects.select_related("account", "instrument").filter(pk__in=touched.positions):
         add(live.account_group(position.account_id), rows.position_row(position), ("position", position.pk))
+    for session in TradingSession.objects.select_related("strategy", "account").filter(pk__in=touched.sessions):
+        add(live.account_group(session.account_id), rows.session_row(session), ("session", session.pk))
     if touched.processes or touched.gateway:
         beats = {b.name: b for b in ProcessHeartbeat.objects.filter(name__in=touched.processes | {EXECUTION})}
         if touched.gateway:

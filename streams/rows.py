@@ -218,3 +218,9 @@ def quote_row(symbol: str, fields: dict[str, str], at_ns: int | None = None) -> 
         "at": _time(datetime.fromtimestamp(at_ns / 1e9, tz=UTC)) if at_ns else "",
     }
     return row("quote", dom_id, ctx)
+
+
+def pnl_row(point) -> dict:
+    """One point of an account's intraday PnL curve (the chart appends it; no template)."""
+    ctx = {"account_id": point.account_id, "t": int(point.at.timestamp()), "pnl": float(point.total_pnl)}
+    return row("pnl", f"pnl-{point.account_id}-{point.pk}", ctx, account_id=point.account_id)

@@ -65,8 +65,10 @@ def _roles_after_flush(request):
         roles_sync()
 
 
-def receive_from_group(group: str, action, timeout: float = 5.0) -> dict:
+def receive_from_group(group: str, action, timeout: float = 5.0, count: int = 1):
     """Join ``group`` on a fresh channel, run ``action()`` (sync), return the first message that arrives.
+
+    With ``count`` above 1, return a list of the first ``count`` messages.
 
     All in one event loop: the pub/sub layer only lets a channel join groups in the loop that made it.
     """
@@ -75,13 +77,14 @@ def receive_from_group(group: str, action, timeout: float = 5.0) -> dict:
     from asgiref.sync import async_to_sync, sync_to_async
     from channels.layers import get_channel_layer
 
-    async def scenario() -> dict:
+    async def scenario():
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
         try:
             await sync_to_async(action)()
-            return await asyncio.wait_for(layer.receive(channel), timeout)
+            got = [await asyncio.wait_for(layer.receive(channel), timeout) for _ in range(count)]
+            return got[0] if count == 1 else got
         finally:
             await layer.group_discard(group, channel)
 

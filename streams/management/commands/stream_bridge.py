@@ -12,6 +12,7 @@ from django.db import close_old_connections
 
 from streams import live
 from streams.bridge import EventBridge
+from streams.desk_watch import DeskWatch
 from streams.market import MarketFeed
 from streams.relay import RelayLoop
 from streams.services import heartbeat_record
@@ -58,7 +59,13 @@ class Command(BaseCommand):
         from datetime import UTC, datetime
 
         started_at = datetime.fromtimestamp(started, tz=UTC)
+        watch = DeskWatch(fanout)
         while not stop.wait(5.0):
+            try:
+                watch.step()
+            except Exception:
+                logger.warning("could not fan out alerts and PnL points", exc_info=True)
+                close_old_connections()
             for name in names:
                 try:
                     beat = heartbeat_record(name=name, started_at=started_at, state="running", detail="")
