@@ -194,6 +194,26 @@ def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_wo
     check_ledger(sim, bus)
 
 
+def test_fills_while_the_socket_is_down_are_recovered_with_req_executions(sim, bus, start_worker):
+    start_worker(bus=bus)
+    orders = [place(quantity=str(25 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(2)]
+    bus.send(*orders)
+    for order in orders:
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    ready_before = bus.count_ready()
+    sim.control.refuse_connections(True)
+    sim.control.drop_connections()
+    bus.wait_event("gateway.status", state="disconnected")
+    # Nobody is connected to hear these fills live: only reqExecutions can bring them back.
+    fills = [sim.control.fill_order(CLIENT_ID, _orders_for(sim, o.client_order_id)[0]["order_id"]) for o in orders]
+    sim.control.refuse_connections(False)
+    wait_until(lambda: bus.count_ready() > ready_before, 15, what="reconnected and reconciled")
+    for order, fill in zip(orders, fills, strict=True):
+        assert bus.wait_event("order.filled", exec_id=fill["exec_id"]).client_order_id == order.client_order_id
+        bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    check_ledger(sim, bus)
+
+
 def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_worker):
     start_worker(bus=bus)
     first = place(quantity="30")
