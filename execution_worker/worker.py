@@ -200,8 +200,18 @@ class Worker:
         self.reload_limits()
 
     def start(self) -> None:
-        """Load state and start every loop in its own thread."""
-        self.load()
+        """Load state (waiting for Redis if it is not up yet) and start every loop in its own thread."""
+        delay = 0.5
+        while not self.shutdown.is_set():
+            try:
+                self.load()
+                break
+            except redis.RedisError as error:
+                log.error("cannot load state from Redis (%s); retrying in %.1f s", error, delay)
+                self.shutdown.wait(delay)
+                delay = min(delay * 2, 10.0)
+        if self.shutdown.is_set():
+            return
         for name, loop in (
             ("publisher", self._publish_loop),
             ("connection", self._connection_loop),

@@ -259,3 +259,13 @@ def test_a_command_that_keeps_failing_is_dead_lettered_on_its_fifth_delivery(wor
     (dead,) = bus.dlq()
     assert dead["code"] == "worker.failed" and "not connected" in dead["reason"]
     assert dead["type"] == "broker.refresh" and bus.pending() == 0
+
+
+def test_a_worker_started_before_redis_waits_for_it_and_still_stops_on_sigterm(sim, prefix):
+    worker = WorkerProcess(redis_url="redis://127.0.0.1:1/0", prefix=prefix, port=sim.port, client_id=CLIENT_ID)
+    try:
+        wait_until(lambda: "cannot load state from Redis" in worker.output(), 10, what="the retry message")
+        assert worker.process.poll() is None
+        assert worker.terminate(10) == 0
+    finally:
+        worker.close()
