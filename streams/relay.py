@@ -90,7 +90,6 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
     """
     client = client or get_redis()
     with transaction.atomic():
-        _no_flush_wait()
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True)
@@ -103,6 +102,8 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
             _write(pipe, row)
         pipe.execute()
         faultpoint("after_xadd_before_mark")
+        # After the XADD, so it is not on the path from commit to stream.
+        _no_flush_wait()
         now = timezone.now()
         risk_ids = [row.id for row in rows if row.stream == "risk"]
         OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
@@ -229,9 +230,9 @@ class RelayLoop:
             if self._backoff:
                 self.stop.wait(self._backoff)
             # BLPOP's timeout is whole or fractional seconds; a wake-up ends the wait at once.
-            popped = client.blpop([keys.relay_wake_key()], timeout=self.poll_seconds)
-            if popped:
-                client.delete(keys.relay_wake_key())
+            # Each wake-up pops one entry; extra ones (the waker keeps at most 16) cost an empty pass,
+            # never a missed row, which clearing the list here could cause.
+            client.blpop([keys.relay_wake_key()], timeout=self.poll_seconds)
             refresh_connections()
             rows: list[OutboxMessage] = []
             while True:
