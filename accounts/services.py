@@ -404,3 +404,32 @@ def roles_sync() -> dict[str, int]:
         group.permissions.set([by_key[key] for key in granted])
         counts[str(role)] = len(granted)
     return counts
+
+
+def kill_switch_hold() -> bool:
+    """Hold a shared lock on the kill switch until the transaction ends; return whether it is engaged.
+
+    Order entry calls it inside its transaction: concurrent entries share the lock and do not
+    wait for one another, while ``kill_switch_engage`` (``FOR UPDATE``) waits for every entry
+    that already holds it and every later entry waits for the engage, then reads it engaged.
+    So no order can commit after an engage that it did not see. SQLite has no row locks and
+    serialises writers anyway, so the lock clause is left out there.
+
+    Must be called inside ``transaction.atomic``. A missing row (a new database) is created
+    released, so that the engage and the entries always meet on the same row.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("kill_switch_hold() must run inside a transaction.")
+    table = connection.ops.quote_name(KillSwitch._meta.db_table)
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    # Interpolated names are the model's own table and a constant clause, never input.
+    query = f"SELECT engaged FROM {table} WHERE id = 1{lock}"
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        row = cursor.fetchone()
+        if row is None:
+            KillSwitch.objects.get_or_create(pk=1)
+            cursor.execute(query)
+            row = cursor.fetchone()
+    return bool(row[0])

@@ -24,8 +24,7 @@ from django.utils import timezone
 
 from accounts.exceptions import AccountHalted, DeskHalted
 from accounts.models import Alert, BrokerAccount, OutboxMessage, User
-from accounts.selectors import kill_switch_engaged
-from accounts.services import alert_raise, audit_record, outbox_enqueue, require_actor
+from accounts.services import alert_raise, audit_record, kill_switch_hold, outbox_enqueue, require_actor
 from orders import pnl, risk, validation
 from orders.exceptions import (
     FillInvalid,
@@ -163,7 +162,9 @@ def _already_seen(message_id: Any) -> bool:
 
 
 def _check_desk_open(account: BrokerAccount) -> None:
-    if kill_switch_engaged():
+    # A shared lock, not a plain read: an engage committing while this transaction runs must
+    # either wait for it (the order then exists for the engage's cancel_all) or be seen by it.
+    if kill_switch_hold():
         raise DeskHalted()
     if not account.trading_enabled:
         reason = f": {account.halted_reason}" if account.halted_reason else ""
