@@ -9,6 +9,7 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -65,6 +66,8 @@ class OrderListCreateApi(generics.GenericAPIView):
 
     permission_classes = [DeskPermission]
     write_perms = {"POST": "orders.add_order"}
+    # An order is JSON or a form; a multipart upload has nothing to carry and cannot be fingerprinted.
+    parser_classes = [JSONParser, FormParser]
 
     def get_throttles(self):
         return [OrderEntryThrottle()] if self.request.method == "POST" else []

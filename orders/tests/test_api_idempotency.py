@@ -234,3 +234,19 @@ def test_racing_duplicates_create_exactly_one_order(trader, instrument, account)
     assert order_ids == {str(Order.objects.get().client_order_id)}
     with transaction.atomic():
         assert IdempotencyKey.objects.get(key="race").status == IdempotencyKey.Status.COMPLETE
+
+
+@pytest.mark.django_db
+def test_a_multipart_upload_is_an_unsupported_media_type_not_a_server_error(as_trader):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = as_trader.post(
+        ORDERS,
+        {**BODY, "attachment": SimpleUploadedFile("x.txt", b"hello")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="upload-1",
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert not Order.objects.exists()
