@@ -399,12 +399,11 @@ class Worker:
             try:
                 self.handle(message, time.perf_counter() - decode_s)
             except (NotConnected, SendFailed, redis.RedisError) as error:
-                # Left pending: read again first once ready, dead-lettered after N deliveries.
+                # TWS or Redis went away: this entry and the rest of the batch stay pending, in order,
+                # and are read again first once ready. Transient by nature, so never dead-lettered.
                 log.warning("command %s left pending: %r", message.id, error)
                 self.commands.restart_pending()
-                if self.commands.should_dead_letter(entry):
-                    self.commands.dead_letter(entry, code="worker.failed", reason=repr(error))
-                continue
+                return
             except Exception as error:
                 log.exception("command %s failed", message.id)
                 if self.commands.should_dead_letter(entry):

@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from decimal import Decimal
 
 import pytest
 
 from execution_worker import messages as m
 from execution_worker.config import WorkerConfig
+from execution_worker.store import OrderRecord
 from execution_worker.tests.conftest import REDIS_URL
 from execution_worker.tests.harness import ACCOUNT, ROOT, Bus, WorkerProcess, check_ledger, place, wait_until
 from execution_worker.tests.test_worker_faults import CLIENT_ID, _orders_for
@@ -247,18 +249,38 @@ def test_an_account_halt_cancels_only_that_accounts_orders_and_refuses_its_held_
     check_ledger(sim, bus)
 
 
-def test_a_command_that_keeps_failing_is_dead_lettered_on_its_fifth_delivery(worker_in_process, bus):
+def test_a_command_that_keeps_failing_is_dead_lettered_on_its_fifth_delivery(sim, prefix, bus, redis_client):
+    # A damaged record (its quantity is not a number) makes every modify of that order fail.
+    coid = str(uuid.uuid4())
+    record = OrderRecord(
+        client_order_id=coid, account=ACCOUNT, symbol="AAPL", side="BUY", quantity="n/a", order_type="LMT", order_id=9
+    )
+    redis_client.hset(f"{prefix}:worker:orders", coid, record.to_json())
+    config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 2, prefix=prefix)
+    worker = Worker(config)
+    try:
+        worker.load()
+        bus.send(m.OrderModify(client_order_id=coid, limit_price=Decimal("101")))
+        for attempt in range(1, 6):
+            worker.commands.restart_pending()
+            entries = worker.commands.read(16, None)
+            assert [e.deliveries for e in entries] == [attempt]
+            worker.handle_entries(entries)
+        (dead,) = bus.dlq()
+        assert dead["code"] == "worker.failed" and "InvalidOperation" in dead["reason"]
+        assert dead["type"] == "order.modify" and bus.pending() == 0
+    finally:
+        worker.redis.close()
+        worker.command_redis.close()
+
+
+def test_a_command_that_meets_a_lost_connection_stays_pending_with_the_rest_of_its_batch(worker_in_process, bus):
     worker = worker_in_process
-    # TWS is not connected, so a refresh cannot be sent: each attempt leaves the entry pending.
-    bus.send(m.BrokerRefresh(what=("positions",)))
-    for attempt in range(1, 6):
-        worker.commands.restart_pending()
-        entries = worker.commands.read(16, None)
-        assert [e.deliveries for e in entries] == [attempt]
-        worker.handle_entries(entries)
-    (dead,) = bus.dlq()
-    assert dead["code"] == "worker.failed" and "not connected" in dead["reason"]
-    assert dead["type"] == "broker.refresh" and bus.pending() == 0
+    bus.send(m.BrokerRefresh(what=("positions",)), m.BrokerRefresh(what=("account",)))
+    entries = worker.commands.read(16, None)
+    worker.handle_entries(entries)
+    assert bus.pending() == 2 and bus.dlq() == []
+    assert [e.entry_id for e in worker.commands.read(16, None)] == [e.entry_id for e in entries]
 
 
 def test_a_worker_started_before_redis_waits_for_it_and_still_stops_on_sigterm(sim, prefix):
