@@ -291,3 +291,18 @@ def test_a_worker_started_before_redis_waits_for_it_and_still_stops_on_sigterm(s
         assert worker.terminate(10) == 0
     finally:
         worker.close()
+
+
+def test_a_burst_of_orders_is_paced_under_fifty_messages_a_second_without_error_100(sim, bus, start_worker):
+    start_worker(bus)
+    orders = [place(quantity=str(100 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(100)]
+    bus.send(*orders)
+    wait_until(lambda: len(sim.ledger.snapshot()["place_orders"]) == 100, 10, what="the whole burst at TWS")
+    stamps = sorted(p["arrived_ns"] for p in sim.ledger.snapshot()["place_orders"])
+    busiest = max(sum(1 for t in stamps if s <= t < s + 1_000_000_000) for s in stamps)
+    assert busiest <= 50
+    beat = wait_until(lambda: [b for b in bus.events("worker.heartbeat") if b.orders_sent >= 100], 3, what="heartbeat")
+    # Every order after the banked tokens waited for one (1/45 s), and that wait is reported apart.
+    assert beat[-1].pacing_violations == 0 and beat[-1].queue_ms["max"] > 15
+    assert not [e for e in bus.events("order.rejected")]
+    check_ledger(sim, bus)
