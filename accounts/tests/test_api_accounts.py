@@ -143,6 +143,9 @@ def test_the_docs_page_loads_nothing_from_the_internet(api_client, viewer):
     assert "swagger-ui" in page
     assert "http://" not in page and "https://" not in page and "//cdn" not in page
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    # And this server serves those assets itself.
+    bundle = api_client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
 
 
 def test_the_schema_documents_the_idempotency_key_and_problem_answers(api_client, viewer):
