@@ -233,8 +233,12 @@ def test_a_page_that_never_acknowledges_is_closed_for_resync_not_buffered(
         communicator = _communicator("/ws/live/?page=blotter", [ORIGIN, cookie])
         assert (await communicator.connect(timeout=3))[0]
         await _hello(communicator)
+        import asyncio
+
         for order in orders:
             await _send(group, rows.order_row(order))
+            # Apart, so each update is its own frame (back-to-back updates share one).
+            await asyncio.sleep(0.05)
         outputs = []
         while True:
             output = await communicator.receive_output(timeout=3)
