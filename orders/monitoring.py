@@ -123,8 +123,13 @@ def advisory_lock(key: int) -> Iterator[bool]:
     """Hold the session-level advisory lock ``key`` if it is free; yield whether it was taken.
 
     The lock dies with its connection, so a run killed with its process or its connection
-    never leaves the loop locked.
+    never leaves the loop locked. The SQLite quick start has no advisory locks; there a Redis
+    lock with an expiry does the same job.
     """
+    if connection.vendor != "postgresql":
+        with _redis_lock(key) as taken:
+            yield taken
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         taken = bool(cursor.fetchone()[0])
@@ -138,6 +143,28 @@ def advisory_lock(key: int) -> Iterator[bool]:
             except DatabaseError:
                 # The connection is gone, and the lock with it.
                 logger.warning("could not release the monitoring lock; its connection is gone")
+
+
+@contextlib.contextmanager
+def _redis_lock(key: int) -> Iterator[bool]:
+    """Hold a Redis lock named after ``key`` if it is free; yield whether it was taken.
+
+    It expires on its own after ten monitoring intervals, so a run killed with its process
+    cannot leave the loop locked for long; it is released only by the run that holds it.
+    """
+    name = f"{settings.STREAM_PREFIX}:lock:{key}"
+    token = uuid.uuid4().hex
+    ttl_ms = settings.MONITOR_INTERVAL_SECONDS * 10_000
+    taken = bool(_redis().set(name, token, nx=True, px=ttl_ms))
+    try:
+        yield taken
+    finally:
+        if taken:
+            _redis().eval(_RELEASE_IF_OWNER, 1, name, token)
+
+
+# Delete the lock only if it still holds our token (it may have expired and been retaken).
+_RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 @functools.lru_cache(maxsize=1)
