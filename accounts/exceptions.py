@@ -54,3 +54,31 @@ class AccountValueInvalid(ApplicationError):
     code = "account.value_invalid"
     http_status = 400
     default_message = "An account value is not valid."
+
+
+class BrokerAccountInvalid(ApplicationError):
+    """A field of a broker account is missing or malformed (code, name, currency, kind)."""
+
+    code = "account.invalid"
+    http_status = 400
+    default_message = "The account is not valid."
+
+
+class BrokerAccountCodeTaken(ApplicationError):
+    code = "account.code_taken"
+    http_status = 409
+    default_message = "An account with this code already exists."
+
+
+class MembershipExists(ApplicationError):
+    code = "membership.exists"
+    http_status = 409
+    default_message = "This user is already a member of the account."
+
+
+class MembershipInvalid(ApplicationError):
+    """The user cannot be made a member (inactive, or no such account)."""
+
+    code = "membership.invalid"
+    http_status = 400
+    default_message = "This user cannot be made a member of the account."

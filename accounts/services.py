@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -20,9 +21,14 @@ from accounts.exceptions import (
     AccountValueInvalid,
     AlertAlreadyResolved,
     AlertNotFound,
+    BrokerAccountCodeTaken,
+    BrokerAccountInvalid,
+    MembershipExists,
+    MembershipInvalid,
     PermissionRequired,
 )
 from accounts.models import (
+    AccountMembership,
     AccountValue,
     Alert,
     AuditLog,
@@ -32,6 +38,7 @@ from accounts.models import (
     User,
 )
 from accounts.selectors import user_is_member
+from tradeconsole.exceptions import ApplicationError
 from tradeconsole.request_id import current_request_id
 
 COMMANDS_STREAM = "commands"
@@ -433,3 +440,182 @@ def kill_switch_hold() -> bool:
             cursor.execute(query)
             row = cursor.fetchone()
     return bool(row[0])
+
+
+# --- broker accounts and memberships --------------------------------------------------------------
+
+BROKER_ACCOUNT_EDITABLE = ("name", "base_currency", "kind")
+
+
+def model_validate(
+    instance: models.Model,
+    *,
+    invalid: type[ApplicationError],
+    taken: type[ApplicationError],
+    exclude: tuple[str, ...] = (),
+) -> None:
+    """Run the model's own validation (field rules, unique columns, constraints) on ``instance``.
+
+    Translates Django's ``ValidationError`` into the domain's: a uniqueness clash raises
+    ``taken``, anything else ``invalid``, each naming the first field at fault.
+
+    :raises invalid: a field breaks its rule.
+    :raises taken: a unique column or constraint already holds this value.
+    """
+    try:
+        instance.full_clean(exclude=list(exclude))
+    except ValidationError as error:
+        for field, errors in error.error_dict.items():
+            name = None if field == NON_FIELD_ERRORS else field
+            text = " ".join(message for item in errors for message in item.messages)
+            label = f"{name}: {text}" if name else text
+            if any(item.code in ("unique", "unique_together") for item in errors):
+                raise taken(label, field=name) from None
+            raise invalid(label, field=name) from None
+
+
+def save_unique(instance: models.Model, *, taken: type[ApplicationError], **kwargs: Any) -> None:
+    """Save ``instance``; a concurrent insert that won a unique column raises ``taken`` instead.
+
+    The savepoint keeps the caller's transaction usable after the clash.
+    """
+    try:
+        with transaction.atomic():
+            instance.save(**kwargs)
+    except IntegrityError as error:
+        raise taken(field=None) from error
+
+
+def _broker_account_snapshot(account: BrokerAccount) -> dict:
+    return {"code": account.code, **{name: getattr(account, name) for name in BROKER_ACCOUNT_EDITABLE}}
+
+
+def _broker_account_clean(account: BrokerAccount) -> None:
+    account.name = (account.name or "").strip()
+    account.base_currency = (account.base_currency or "").strip().upper()
+    if not account.name:
+        raise BrokerAccountInvalid("The account needs a name.", field="name")
+    if len(account.base_currency) != 3 or not account.base_currency.isalpha():
+        raise BrokerAccountInvalid("The base currency is a three-letter code, such as USD.", field="base_currency")
+    model_validate(account, invalid=BrokerAccountInvalid, taken=BrokerAccountCodeTaken)
+
+
+@transaction.atomic
+def broker_account_create(
+    *,
+    actor: User | None,
+    code: str,
+    name: str,
+    base_currency: str = "USD",
+    kind: str = BrokerAccount.Kind.PAPER,
+    via: str,
+) -> BrokerAccount:
+    """Record a broker account the desk trades (trading enabled, no members yet).
+
+    :raises PermissionRequired: ``actor`` may not add accounts.
+    :raises BrokerAccountInvalid: the code is not an IB account code, the name is empty, the
+        currency is not three letters or the kind is neither paper nor live.
+    :raises BrokerAccountCodeTaken: an account with this code exists.
+    """
+    require_actor(actor, perm="accounts.add_brokeraccount")
+    account = BrokerAccount(code=(code or "").strip().upper(), name=name, base_currency=base_currency, kind=kind)
+    _broker_account_clean(account)
+    save_unique(account, taken=BrokerAccountCodeTaken)
+    audit_record(
+        actor=actor,
+        action="account.create",
+        obj=account,
+        account=account,
+        after=_broker_account_snapshot(account),
+        via=via,
+    )
+    return account
+
+
+@transaction.atomic
+def broker_account_update(*, account: BrokerAccount, actor: User | None, via: str, **changes: Any) -> BrokerAccount:
+    """Change an account's ``name``, ``base_currency`` or ``kind``; its code never changes.
+
+    Halting and resuming have their own services. Nothing changed writes nothing.
+
+    :raises TypeError: a field other than those three.
+    :raises AccountNotMember, PermissionRequired: ``actor`` may not change this account.
+    :raises BrokerAccountInvalid: a value breaks the rules of ``broker_account_create``.
+    """
+    unknown = sorted(set(changes) - set(BROKER_ACCOUNT_EDITABLE))
+    if unknown:
+        raise TypeError(f"unknown broker account fields: {unknown}")
+    require_actor(actor, account=account, perm="accounts.change_brokeraccount")
+    account = _lock_account(account)
+    before = _broker_account_snapshot(account)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    _broker_account_clean(account)
+    changed = [name for name in BROKER_ACCOUNT_EDITABLE if getattr(account, name) != before[name]]
+    if not changed:
+        return account
+    account.save(update_fields=changed)
+    audit_record(
+        actor=actor,
+        action="account.update",
+        obj=account,
+        account=account,
+        before={name: before[name] for name in changed},
+        after={name: getattr(account, name) for name in changed},
+        via=via,
+    )
+    return account
+
+
+def _membership_snapshot(membership: AccountMembership) -> dict:
+    return {"user": membership.user.get_username(), "account": membership.account.code}
+
+
+@transaction.atomic
+def membership_add(*, account: BrokerAccount, user: User, actor: User | None, via: str) -> AccountMembership:
+    """Make ``user`` a member of ``account``: from now on they see it and may act on it as their role allows.
+
+    :raises AccountNotMember, PermissionRequired: ``actor`` may not manage this account's members.
+    :raises MembershipInvalid: the user is inactive, or either side is not saved.
+    :raises MembershipExists: the user is already a member.
+    """
+    require_actor(actor, account=account, perm="accounts.add_accountmembership")
+    if account.pk is None or user.pk is None:
+        raise MembershipInvalid("Save the account and the user first.")
+    if not user.is_active:
+        raise MembershipInvalid(f"{user.get_username()} is inactive.", field="user")
+    # Serialises the members of one account, so the check below and the insert agree.
+    account = _lock_account(account)
+    if AccountMembership.objects.filter(account=account, user=user).exists():
+        raise MembershipExists(f"{user.get_username()} is already a member of {account.code}.", field="user")
+    membership = AccountMembership(account=account, user=user)
+    save_unique(membership, taken=MembershipExists)
+    audit_record(
+        actor=actor,
+        action="membership.add",
+        obj=membership,
+        account=account,
+        after=_membership_snapshot(membership),
+        via=via,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: AccountMembership, actor: User | None, via: str) -> None:
+    """End a membership: the user no longer sees the account nor acts on it.
+
+    Orders the user entered stay theirs. Removing a membership already gone does nothing.
+
+    :raises AccountNotMember, PermissionRequired: ``actor`` may not manage this account's members.
+    """
+    require_actor(actor, account=membership.account, perm="accounts.delete_accountmembership")
+    _lock_account(membership.account)
+    current = AccountMembership.objects.select_related("user", "account").filter(pk=membership.pk).first()
+    if current is None:
+        return
+    before = _membership_snapshot(current)
+    pk = current.pk
+    current.delete()
+    current.pk = pk  # the audit row names the membership that ended
+    audit_record(actor=actor, action="membership.remove", obj=current, account=current.account, before=before, via=via)

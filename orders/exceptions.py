@@ -16,7 +16,9 @@ __all__ = [
     "AccountNotMember",
     "DeskHalted",
     "FillInvalid",
+    "InstrumentExists",
     "InstrumentInactive",
+    "InstrumentInvalid",
     "InstrumentNotAllowed",
     "InstrumentUnknown",
     "OrderClientIdConflict",
@@ -106,6 +108,22 @@ class OrderModifyEmpty(ApplicationError):
     code = "order.modify_empty"
     http_status = 400
     default_message = "Nothing to modify: give a quantity, a limit price or a stop price."
+
+
+class InstrumentInvalid(ApplicationError):
+    """A field of an instrument is missing or malformed (symbol, currency, tick, multiplier)."""
+
+    code = "instrument.invalid"
+    http_status = 400
+    default_message = "The instrument is not valid."
+
+
+class InstrumentExists(ApplicationError):
+    """Another instrument already has this symbol, type, exchange and currency, or this contract id."""
+
+    code = "instrument.exists"
+    http_status = 409
+    default_message = "This instrument already exists."
 
 
 class InstrumentUnknown(ApplicationError):

@@ -24,10 +24,21 @@ from django.utils import timezone
 
 from accounts.exceptions import AccountHalted, DeskHalted
 from accounts.models import Alert, BrokerAccount, OutboxMessage, User
-from accounts.services import alert_raise, audit_record, kill_switch_hold, outbox_enqueue, require_actor
+from accounts.services import (
+    alert_raise,
+    audit_record,
+    jsonable,
+    kill_switch_hold,
+    model_validate,
+    outbox_enqueue,
+    require_actor,
+    save_unique,
+)
 from orders import pnl, risk, validation
 from orders.exceptions import (
     FillInvalid,
+    InstrumentExists,
+    InstrumentInvalid,
     InstrumentUnknown,
     OrderClientIdConflict,
     OrderInvalid,
@@ -1136,3 +1147,143 @@ def _policy_data(limits: RiskLimit) -> dict[str, Any]:
     return {
         name: getattr(limits, name) for name in _risk_limit_fields() if name not in published and name != "updated_at"
     }
+
+
+# --- instruments ---------------------------------------------------------------------------------
+
+INSTRUMENT_EDITABLE = (
+    "symbol",
+    "sec_type",
+    "exchange",
+    "primary_exchange",
+    "currency",
+    "con_id",
+    "min_tick",
+    "multiplier",
+    "description",
+    "active",
+)
+
+
+def _instrument_snapshot(instrument: Instrument) -> dict[str, Any]:
+    # The tick normalised, so 0.01 and the column's 0.010000 compare (and read) as the same.
+    return jsonable(
+        {**{name: getattr(instrument, name) for name in INSTRUMENT_EDITABLE}, "min_tick": _text(instrument.min_tick)}
+    )
+
+
+def _instrument_number(value: Any, kind: type, *, field: str) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InstrumentInvalid(f"{field} is not a number.", field=field)
+    try:
+        return kind(str(value))
+    except (ValueError, ArithmeticError):
+        raise InstrumentInvalid(f"{field} is not a number: {value!r}.", field=field) from None
+
+
+def _instrument_clean(instrument: Instrument) -> None:
+    """Normalise codes to upper case and check every field; the model's rules have the last word."""
+    for name in ("symbol", "sec_type", "exchange", "primary_exchange", "currency"):
+        setattr(instrument, name, (getattr(instrument, name) or "").strip().upper())
+    if not instrument.symbol:
+        raise InstrumentInvalid("The instrument needs a symbol.", field="symbol")
+    if len(instrument.currency) != 3 or not instrument.currency.isalpha():
+        raise InstrumentInvalid("The currency is a three-letter code, such as USD.", field="currency")
+    instrument.min_tick = _instrument_number(instrument.min_tick, Decimal, field="min_tick")
+    if instrument.min_tick is None or not instrument.min_tick.is_finite() or instrument.min_tick <= 0:
+        raise InstrumentInvalid("The minimum tick must be greater than zero.", field="min_tick")
+    instrument.con_id = _instrument_number(instrument.con_id, int, field="con_id")
+    if instrument.con_id is not None and instrument.con_id <= 0:
+        raise InstrumentInvalid("An IB contract id is a positive number.", field="con_id")
+    instrument.multiplier = _instrument_number(instrument.multiplier, int, field="multiplier")
+    if instrument.multiplier is None or instrument.multiplier < 1:
+        raise InstrumentInvalid("The multiplier is 1 or more.", field="multiplier")
+    model_validate(instrument, invalid=InstrumentInvalid, taken=InstrumentExists)
+
+
+@transaction.atomic
+def instrument_create(
+    *,
+    actor: User | None,
+    symbol: str,
+    sec_type: str = "STK",
+    exchange: str = "SMART",
+    primary_exchange: str = "",
+    currency: str = "USD",
+    con_id: int | None = None,
+    min_tick: Decimal | str = Decimal("0.01"),
+    multiplier: int = 1,
+    description: str = "",
+    active: bool = True,
+    via: str,
+) -> Instrument:
+    """Add a contract the desk may trade; codes are stored in upper case.
+
+    :raises PermissionRequired: ``actor`` may not add instruments.
+    :raises InstrumentInvalid: no symbol, a currency that is not three
+        letters, a tick that is not a positive number, a multiplier below 1, a bad contract id.
+    :raises InstrumentExists: the same symbol, type, exchange and currency, or the same contract id.
+    """
+    require_actor(actor, perm="orders.add_instrument")
+    instrument = Instrument(
+        symbol=symbol,
+        sec_type=sec_type,
+        exchange=exchange,
+        primary_exchange=primary_exchange,
+        currency=currency,
+        con_id=con_id,
+        min_tick=min_tick,
+        multiplier=multiplier,
+        description=(description or "").strip(),
+        active=bool(active),
+    )
+    _instrument_clean(instrument)
+    save_unique(instrument, taken=InstrumentExists)
+    audit_record(
+        actor=actor, action="instrument.create", obj=instrument, after=_instrument_snapshot(instrument), via=via
+    )
+    return instrument
+
+
+@transaction.atomic
+def instrument_update(*, instrument: Instrument, actor: User | None, via: str, **changes: Any) -> Instrument:
+    """Change fields of an instrument (see ``INSTRUMENT_EDITABLE``); ``active=False`` retires it.
+
+    A retired instrument refuses new orders (``instrument.inactive``); its orders, fills and
+    positions keep pointing at it. A new symbol republishes the risk limits that allow the
+    instrument by name. Nothing changed writes nothing.
+
+    :raises TypeError: a field outside ``INSTRUMENT_EDITABLE`` (the reference price moves
+        only with market data).
+    :raises PermissionRequired: ``actor`` may not change instruments.
+    :raises InstrumentInvalid, InstrumentExists: as ``instrument_create``.
+    """
+    unknown = sorted(set(changes) - set(INSTRUMENT_EDITABLE))
+    if unknown:
+        raise TypeError(f"unknown instrument fields: {unknown}")
+    require_actor(actor, perm="orders.change_instrument")
+    instrument = Instrument.objects.select_for_update().get(pk=instrument.pk)
+    before = _instrument_snapshot(instrument)
+    for name, value in changes.items():
+        setattr(instrument, name, value)
+    _instrument_clean(instrument)
+    after = _instrument_snapshot(instrument)
+    changed = [name for name in INSTRUMENT_EDITABLE if after[name] != before[name]]
+    if not changed:
+        return instrument
+    save_unique(instrument, taken=InstrumentExists, update_fields=changed)
+    action = "instrument.deactivate" if changed == ["active"] and not instrument.active else "instrument.update"
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=instrument,
+        before={name: before[name] for name in changed},
+        after={name: after[name] for name in changed},
+        via=via,
+    )
+    if "symbol" in changed:
+        for limits in RiskLimit.objects.filter(allowed_instruments=instrument).select_related("account"):
+            risk_limits_publish(account=limits.account)
+    return instrument

@@ -1,0 +1,217 @@
+"""Strategies and new trading sessions are written only through audited services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from accounts.exceptions import AccountNotMember, PermissionRequired
+from accounts.models import AuditLog, Role
+from accounts.tests.factories import UserFactory
+from strategies.exceptions import (
+    StrategyDisabled,
+    StrategyInvalid,
+    StrategyNameTaken,
+    StrategyNotAllowedOnAccount,
+    TradingSessionInvalid,
+)
+from strategies.models import Strategy, TradingSession
+from strategies.services import strategy_create, strategy_update, trading_session_create, trading_session_start
+from strategies.tests.factories import StrategyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def strategist(account):
+    """An Admin-role person who is not a superuser: a member of ``account`` only."""
+    return UserFactory(username="strategist", roles=[Role.ADMIN], accounts=[account])
+
+
+@pytest.fixture
+def session_opener(account):
+    """A Trader who may also open sessions (the strategies.add_tradingsession permission)."""
+    from django.contrib.auth.models import Permission
+
+    person = UserFactory(username="opener", roles=[Role.TRADER], accounts=[account])
+    person.user_permissions.add(Permission.objects.get(codename="add_tradingsession"))
+    return person
+
+
+# --- strategies ------------------------------------------------------------------------------------
+
+
+def test_creating_a_strategy_stores_it_with_its_accounts_and_an_audit_row(strategist, account):
+    strategy = strategy_create(
+        actor=strategist, name=" Breakout ", parameters={"fast": 10, "slow": 30}, accounts=[account], via="admin"
+    )
+    strategy.refresh_from_db()
+    assert (strategy.name, strategy.parameters, list(strategy.accounts.all())) == (
+        "Breakout",
+        {"fast": 10, "slow": 30},
+        [account],
+    )
+    audit = AuditLog.objects.get()
+    assert (audit.action, audit.actor, audit.object_id, audit.via) == (
+        "strategy.create",
+        strategist,
+        str(strategy.pk),
+        "admin",
+    )
+    assert audit.after == {
+        "name": "Breakout",
+        "description": "",
+        "parameters": {"fast": 10, "slow": 30},
+        "accounts": [account.code],
+        "enabled": True,
+    }
+
+
+@pytest.mark.parametrize("parameters", [[1, 2], "fast", 3, {"": 1}, {" ": 1}, {"at": object()}])
+def test_parameters_that_are_not_a_json_object_of_named_values_are_refused(strategist, parameters):
+    with pytest.raises(StrategyInvalid) as refused:
+        strategy_create(actor=strategist, name="Breakout", parameters=parameters, via="test")
+    assert (refused.value.code, refused.value.field) == ("strategy.invalid", "parameters")
+    assert (Strategy.objects.count(), AuditLog.objects.count()) == (0, 0)
+
+
+def test_a_strategy_name_is_unique_and_not_empty(strategist):
+    StrategyFactory(name="Breakout")
+    with pytest.raises(StrategyNameTaken) as refused:
+        strategy_create(actor=strategist, name="Breakout", via="test")
+    assert refused.value.code == "strategy.name_taken"
+    with pytest.raises(StrategyInvalid):
+        strategy_create(actor=strategist, name="  ", via="test")
+    assert (Strategy.objects.count(), AuditLog.objects.count()) == (1, 0)
+
+
+def test_a_strategy_may_not_name_an_account_the_actor_is_not_a_member_of(strategist, other_account):
+    with pytest.raises(AccountNotMember):
+        strategy_create(actor=strategist, name="Breakout", accounts=[other_account], via="test")
+    assert (Strategy.objects.count(), AuditLog.objects.count()) == (0, 0)
+
+
+def test_a_trader_may_not_create_strategies(trader):
+    with pytest.raises(PermissionRequired):
+        strategy_create(actor=trader, name="Breakout", via="test")
+
+
+def test_updating_a_strategy_audits_what_changed(strategist, account):
+    strategy = StrategyFactory(name="Mean reversion", parameters={"window": 20})
+    strategy.accounts.add(account)
+    strategy_update(strategy=strategy, actor=strategist, parameters={"window": 30}, enabled=False, via="admin")
+    strategy.refresh_from_db()
+    assert (strategy.parameters, strategy.enabled) == ({"window": 30}, False)
+    audit = AuditLog.objects.get()
+    assert audit.action == "strategy.update"
+    assert audit.before == {"parameters": {"window": 20}, "enabled": True}
+    assert audit.after == {"parameters": {"window": 30}, "enabled": False}
+
+
+def test_an_update_keeps_accounts_the_actor_passes_back_but_may_not_move_them(strategist, account, other_account):
+    strategy = StrategyFactory(name="Pairs")
+    strategy.accounts.add(account, other_account)
+    # Passing the hidden account back unchanged is allowed; removing it is not.
+    strategy_update(strategy=strategy, actor=strategist, accounts=[account, other_account], via="test")
+    assert not AuditLog.objects.exists()
+    with pytest.raises(AccountNotMember):
+        strategy_update(strategy=strategy, actor=strategist, accounts=[account], via="test")
+    assert set(strategy.accounts.all()) == {account, other_account}
+    strategy_update(strategy=strategy, actor=strategist, accounts=[other_account], via="test")
+    audit = AuditLog.objects.get()
+    assert (audit.before, audit.after) == (
+        {"accounts": [account.code, other_account.code]},
+        {"accounts": [other_account.code]},
+    )
+
+
+def test_a_strategy_the_actor_cannot_see_may_not_be_updated(strategist, other_account):
+    strategy = StrategyFactory(name="Elsewhere")
+    strategy.accounts.add(other_account)
+    with pytest.raises(AccountNotMember):
+        strategy_update(strategy=strategy, actor=strategist, description="mine", via="test")
+    strategy.refresh_from_db()
+    assert strategy.description == "A test strategy"
+
+
+def test_a_refused_update_changes_nothing(strategist):
+    strategy = StrategyFactory(name="Momentum", parameters={"window": 20})
+    with pytest.raises(StrategyInvalid):
+        strategy_update(strategy=strategy, actor=strategist, description="new", parameters=[1], via="test")
+    strategy.refresh_from_db()
+    assert (strategy.description, strategy.parameters, AuditLog.objects.count()) == (
+        "A test strategy",
+        {"window": 20},
+        0,
+    )
+
+
+# --- new sessions ----------------------------------------------------------------------------------
+
+
+def test_creating_a_session_opens_it_pending_with_an_audit_row(session_opener, account):
+    strategy = StrategyFactory(name="Breakout")
+    strategy.accounts.add(account)
+    session = trading_session_create(
+        strategy=strategy, account=account, actor=session_opener, starting_equity="100000", via="admin"
+    )
+    session.refresh_from_db()
+    assert (session.status, session.account, session.starting_equity) == (
+        TradingSession.Status.PENDING,
+        account,
+        Decimal("100000"),
+    )
+    audit = AuditLog.objects.get()
+    assert (audit.action, audit.account, audit.object_id) == ("trading_session.create", account, str(session.pk))
+    assert audit.after == {
+        "strategy": "Breakout",
+        "account": account.code,
+        "status": "pending",
+        "starting_equity": "100000",
+    }
+    trading_session_start(session=session, actor=session_opener, via="test")
+    session.refresh_from_db()
+    assert session.status == TradingSession.Status.RUNNING
+
+
+def test_a_session_on_an_account_the_strategy_may_not_trade_is_refused(session_opener, account, other_account):
+    strategy = StrategyFactory(name="Elsewhere")
+    strategy.accounts.add(other_account)
+    with pytest.raises(StrategyNotAllowedOnAccount):
+        trading_session_create(strategy=strategy, account=account, actor=session_opener, via="test")
+    assert (TradingSession.objects.count(), AuditLog.objects.count()) == (0, 0)
+
+
+def test_a_strategy_listing_no_accounts_may_open_a_session_anywhere(admin_user, other_account):
+    session = trading_session_create(
+        strategy=StrategyFactory(name="Anywhere"), account=other_account, actor=admin_user, via="test"
+    )
+    assert session.account == other_account
+
+
+def test_a_session_needs_a_member_with_the_permission(session_opener, trader, account, other_account):
+    strategy = StrategyFactory(name="Breakout")
+    with pytest.raises(AccountNotMember):
+        trading_session_create(strategy=strategy, account=other_account, actor=session_opener, via="test")
+    with pytest.raises(PermissionRequired):
+        trading_session_create(strategy=strategy, account=account, actor=trader, via="test")
+    assert (TradingSession.objects.count(), AuditLog.objects.count()) == (0, 0)
+
+
+def test_a_disabled_strategy_or_a_bad_equity_opens_no_session(session_opener, account):
+    with pytest.raises(StrategyDisabled):
+        trading_session_create(
+            strategy=StrategyFactory(name="Off", enabled=False), account=account, actor=session_opener, via="test"
+        )
+    for equity in ("-1", "lots", "NaN"):
+        with pytest.raises(TradingSessionInvalid) as refused:
+            trading_session_create(
+                strategy=StrategyFactory(name="On"),
+                account=account,
+                actor=session_opener,
+                starting_equity=equity,
+                via="test",
+            )
+        assert refused.value.field == "starting_equity"
+    assert (TradingSession.objects.count(), AuditLog.objects.count()) == (0, 0)
