@@ -10,7 +10,8 @@ Threads, each a loop over one single-step method that tests can call directly:
 - ``housekeeping_step``: heartbeat event, risk limits re-read, market-data subscriptions.
 - ``publish_step``: writes queued events (and record updates) to Redis in pipelines.
 
-ibapi's own threads run the callbacks (``on_*``); they translate, update memory and enqueue.
+ibapi's own threads run the callbacks (``on_*``, in ``callbacks.py``); they translate, update
+memory and enqueue.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ibapi.execution import ExecutionFilter
 
 from execution_worker import messages as m
 from execution_worker.broker import Connection, make_contract, make_order, open_connection
+from execution_worker.callbacks import CallbackMixin
 from execution_worker.config import WorkerConfig, default_worker_name
 from execution_worker.faults import faultpoint
 from execution_worker.pacing import TokenBucket
@@ -39,19 +41,7 @@ from execution_worker.store import FINAL_STATES, OrderRecord, Store
 
 log = logging.getLogger("execution_worker")
 
-UNSET_DOUBLE_LIMIT = 1e300
-# Informational TWS notices (farm status and the like): logged, nothing to do.
-INFO_CODES = frozenset({2103, 2104, 2105, 2106, 2107, 2108, 2109, 2119, 2157, 2158, 399})
-# Errors about an order that mean TWS did not take it.
-ORDER_REJECT_CODES = frozenset({110, 200, 201, 203, 320, 321, 322, 10268, 10269, 10270, 463, 135, 136, 387, 434})
-CANCEL_REFUSALS = frozenset({10147, 10148, 161})
-MODIFY_REFUSALS = frozenset({104, 105})
-CONNECTION_LOST_CODES = frozenset({502, 504, 509, 1300})
 ACCOUNT_TAGS = "NetLiquidation,TotalCashValue,BuyingPower,AvailableFunds,ExcessLiquidity,GrossPositionValue,RealizedPnL,UnrealizedPnL"  # noqa: E501
-SIDES = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}
-TICK_FIELDS = {1: "bid", 2: "ask", 4: "last", 66: "bid", 67: "ask", 68: "last"}
-SIZE_FIELDS = {0: "bid_size", 3: "ask_size", 5: "last_size", 69: "bid_size", 70: "ask_size", 71: "last_size"}
-
 # Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
 RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
 REQ_EXECUTIONS = 9001
@@ -67,29 +57,7 @@ class SendFailed(Exception):
     """The socket failed while a request was being written; whether TWS got it is unknown."""
 
 
-_EIGHT_PLACES = Decimal("1e-8")
-
-
-def _dec(value: float) -> Decimal:
-    """A float from ibapi as a Decimal rounded to 8 places (drops binary noise such as 190.10999999999999)."""
-    if value != value or abs(value) >= UNSET_DOUBLE_LIMIT:
-        return Decimal(0)
-    number = Decimal(repr(value)).quantize(_EIGHT_PLACES).normalize()
-    return number if number else Decimal(0)
-
-
-def _exec_time_iso(text: str) -> str:
-    """IB's execution time ``yyyymmdd  hh:mm:ss[ tz]`` as ISO 8601 UTC; now when it cannot be read."""
-    parts = text.split()
-    try:
-        stamp = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y%m%d %H:%M:%S")
-        # TWS reports the time in its own zone; the simulator and the desk's TWS run on UTC.
-        return stamp.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
-    except (ValueError, IndexError):
-        return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-class Worker:
+class Worker(CallbackMixin):
     """The execution worker. Build it, then ``start()`` its threads or drive the ``*_step`` methods."""
 
     def __init__(self, config: WorkerConfig) -> None:
@@ -128,6 +96,7 @@ class Worker:
         self.next_valid_id = 0
         self._scheduled: list[tuple[int, str]] = []
         self._seen_exec_ids: set[str] = set()
+        self._seen_commissions: set[str] = set()
         self._exec_accounts: dict[str, str] = {}
         self._last_status: dict[int, tuple] = {}
         self._external_seen: dict[int, tuple] = {}
@@ -984,334 +953,6 @@ class Worker:
                 continue
             self.gate.set_limits(account, limits)
             self._md_symbols |= limits.allowed_symbols
-
-    # =========================================================================================
-    # Callbacks (ibapi's run() thread). Each returns quickly and never raises on purpose.
-    # =========================================================================================
-
-    def _current(self, generation: int) -> bool:
-        self._last_rx = time.monotonic()
-        return generation == self.generation
-
-    def on_nextValidId(self, generation: int, order_id: int) -> None:
-        if not self._current(generation):
-            return
-        with self._lock:
-            if order_id <= self.max_order_id:
-                log.warning("TWS nextValidId %d is not above the highest recorded %d", order_id, self.max_order_id)
-            self.next_valid_id = max(order_id, self.next_valid_id if self._got_next_id.is_set() else 0)
-        self._got_next_id.set()
-
-    def on_managedAccounts(self, generation: int, accounts: str) -> None:
-        if self._current(generation):
-            self.gate.set_accounts({a for a in accounts.split(",") if a})
-
-    def on_connectionClosed(self, generation: int) -> None:
-        # Keep a reason TWS gave first (326 arrives just before the close).
-        if generation == self.generation and not self._lost_reason:
-            self._lost_reason = "TWS closed the connection"
-
-    def on_currentTime(self, generation: int, _time: int) -> None:
-        self._current(generation)
-
-    def on_error(self, generation: int, req_id: int, code: int, text: str) -> None:
-        if not self._current(generation):
-            return
-        if code in INFO_CODES:
-            log.debug("TWS notice %s: %s", code, text)
-            return
-        if code == 1100:
-            self.ready.clear()
-            self._set_state("disconnected", f"1100: {text}")
-            return
-        if code in (1101, 1102):
-            log.warning("TWS %s: %s; reconciling", code, text)
-            self._reconcile_requested = True
-            return
-        if code == 326:
-            self._lost_reason = f"326: {text}"
-            return
-        if code in CONNECTION_LOST_CODES:
-            self._lost_reason = f"{code}: {text}"
-            return
-        if code == 100:
-            self.pacing_violations += 1
-            log.error("TWS pacing violation (100): %s", text)
-            return
-        coid = self.by_order_id.get(req_id) if req_id > 0 else None
-        if coid is None:
-            log.warning("TWS error %s for request %s: %s", code, req_id, text)
-            return
-        record = self.records[coid]
-        action = record.extra.get("action", "place")
-        if code == 202:
-            return
-        if code == 103 or (code in MODIFY_REFUSALS and action == "place" and not record.accepted):
-            # The orderId collides with one TWS already used (a rollback, or state lost): check whether
-            # TWS holds our order after all, else retry once with a fresh id (T17).
-            self._in_flight.pop(coid, None)
-            with self._lock:
-                self.max_order_id = max(self.max_order_id, req_id)
-            self._retry_103.add(coid)
-            return
-        if code in CANCEL_REFUSALS:
-            self._reject(coid, f"broker.{code}", text, action="cancel", order_id=req_id)
-            return
-        if code in MODIFY_REFUSALS:
-            self._reject(coid, f"broker.{code}", text, action="modify", order_id=req_id)
-            return
-        if code in ORDER_REJECT_CODES or (action == "place" and not record.accepted and code < 2000):
-            self._in_flight.pop(coid, None)
-            if action == "place" and not record.accepted:
-                record.state = "rejected"
-                record.reject_code, record.reject_reason = f"broker.{code}", text
-                self._persist(record)
-            self._reject(coid, f"broker.{code}", text, action=action, order_id=req_id)
-            return
-        log.warning("TWS error %s for order %s (%s): %s", code, req_id, coid, text)
-
-    def on_openOrder(self, generation: int, order_id: int, contract, order, order_state) -> None:
-        if not self._current(generation):
-            return
-        ref = order.orderRef or ""
-        record = self.records.get(ref) if ref else None
-        if record is None:
-            self._external(order_id, contract, order, order_state)
-            return
-        self._recon_refs.add(ref)
-        if record.order_id and order_id and record.order_id != order_id and order.clientId == self.config.tws_client_id:
-            # Same orderRef, different orderId: never cross-attribute (Nautilus #4970); log and ignore.
-            log.error("quarantined openOrder %d: orderRef %s is recorded as orderId %d", order_id, ref, record.order_id)
-            return
-        if order.permId:
-            record.perm_id = order.permId
-            self.by_perm_id[order.permId] = ref
-        self._acknowledge(record)
-
-    def on_openOrderEnd(self, generation: int) -> None:
-        if self._current(generation):
-            self._open_orders_end.set()
-
-    def _acknowledge(self, record: OrderRecord) -> None:
-        self._in_flight.pop(record.client_order_id, None)
-        if not record.accepted:
-            record.accepted = True
-            if record.state in ("placing", "sent", "unknown"):
-                record.state = "accepted"
-            self._persist(record)
-            self.emit(
-                m.OrderAccepted(
-                    client_order_id=record.client_order_id,
-                    order_id=record.order_id,
-                    account=record.account,
-                    perm_id=record.perm_id or None,
-                )
-            )
-
-    def _external(self, order_id: int, contract, order, order_state) -> None:
-        """An order placed outside the console: reported as external, keyed by permId (Nautilus #3464)."""
-        perm_id = order.permId
-        if not perm_id:
-            return
-        key = (order_state.status, order.filledQuantity if hasattr(order, "filledQuantity") else 0)
-        if self._external_seen.get(perm_id) == key:
-            return
-        self._external_seen[perm_id] = key
-        self.emit(
-            m.OrderStatus(
-                client_order_id="",
-                order_id=max(order_id, 0),
-                perm_id=perm_id,
-                status=order_state.status or "Unknown",
-                filled=Decimal(0),
-                remaining=_dec(order.totalQuantity),
-                avg_fill_price=Decimal(0),
-                external=True,
-                account=order.account or None,
-                symbol=contract.symbol or None,
-                side=order.action if order.action in ("BUY", "SELL") else None,
-                quantity=_dec(order.totalQuantity),
-                order_type=(order.orderType or None),
-                limit_price=_dec(order.lmtPrice) if order.lmtPrice < UNSET_DOUBLE_LIMIT else None,
-                stop_price=_dec(order.auxPrice) if order.auxPrice < UNSET_DOUBLE_LIMIT else None,
-                tif=order.tif or None,
-            )
-        )
-
-    def on_orderStatus(
-        self,
-        generation: int,
-        order_id: int,
-        status: str,
-        filled: float,
-        remaining: float,
-        avg_fill_price: float,
-        perm_id: int,
-        parent_id: int,
-        last_fill_price: float,
-        client_id: int,
-        why_held: str,
-        mkt_cap_price: float = 0.0,
-    ) -> None:
-        if not self._current(generation):
-            return
-        coid = self.by_order_id.get(order_id) if order_id else None
-        if coid is None and perm_id:
-            coid = self.by_perm_id.get(perm_id)
-        if coid is None:
-            return  # external orders are reported from openOrder, which carries their description
-        record = self.records[coid]
-        if perm_id and record.perm_id and perm_id != record.perm_id:
-            log.error("quarantined orderStatus of %d: permId %d, recorded %d", order_id, perm_id, record.perm_id)
-            return
-        key = (status, filled, remaining)
-        if self._last_status.get(order_id) == key:
-            return  # TWS repeats statuses, notably after a reconnect; clients must de-duplicate
-        self._last_status[order_id] = key
-        if perm_id and not record.perm_id:
-            record.perm_id = perm_id
-            self.by_perm_id[perm_id] = coid
-        self._recon_refs.add(coid)
-        self._acknowledge(record)
-        record.state = status
-        self._persist(record)
-        self._emit_status(record, status, _dec(filled), _dec(remaining), _dec(avg_fill_price))
-
-    def _emit_status(self, record: OrderRecord, status, filled, remaining, avg) -> None:
-        self.emit(
-            m.OrderStatus(
-                client_order_id=record.client_order_id,
-                order_id=record.order_id,
-                perm_id=record.perm_id,
-                status=status,
-                filled=filled,
-                remaining=remaining,
-                avg_fill_price=avg,
-                account=record.account,
-                symbol=record.symbol,
-            )
-        )
-
-    def on_execDetails(self, generation: int, req_id: int, contract, execution) -> None:
-        if not self._current(generation):
-            return
-        exec_id = execution.execId
-        ref = execution.orderRef or ""
-        record = self.records.get(ref) if ref else None
-        if record is not None:
-            self._recon_exec_refs.add(ref)
-        if exec_id in self._seen_exec_ids:
-            return
-        self._seen_exec_ids.add(exec_id)
-        if record is not None:
-            shares, value = self._exec_totals.get(ref, (Decimal(0), Decimal(0)))
-            self._exec_totals[ref] = (
-                shares + _dec(execution.shares),
-                value + _dec(execution.shares) * _dec(execution.price),
-            )
-        self._exec_accounts[exec_id] = execution.acctNumber
-        side = SIDES.get(execution.side, "BUY")
-        self.emit(
-            m.OrderFilled(
-                client_order_id=record.client_order_id if record else "",
-                order_id=record.order_id if record else max(execution.orderId, 0),
-                exec_id=exec_id,
-                account=execution.acctNumber,
-                symbol=contract.symbol,
-                side=side,
-                quantity=_dec(execution.shares),
-                price=_dec(execution.price),
-                time=_exec_time_iso(execution.time),
-                perm_id=execution.permId or None,
-                cum_quantity=_dec(execution.cumQty),
-                avg_price=_dec(execution.avgPrice),
-                external=record is None,
-            )
-        )
-
-    def on_execDetailsEnd(self, generation: int, req_id: int) -> None:
-        if self._current(generation):
-            self._executions_end.set()
-
-    def on_commissionReport(self, generation: int, report) -> None:
-        if not self._current(generation):
-            return
-        pnl = report.realizedPNL
-        realized = _dec(pnl) if pnl is not None and abs(pnl) < UNSET_DOUBLE_LIMIT else None
-        account = self._exec_accounts.get(report.execId)
-        if realized is not None and account:
-            self.gate.add_realized_pnl(account, realized)
-        self.emit(
-            m.OrderCommission(
-                exec_id=report.execId,
-                commission=_dec(report.commission),
-                currency=report.currency or "USD",
-                realized_pnl=realized,
-            )
-        )
-
-    def on_position(self, generation: int, account: str, contract, position: float, avg_cost: float) -> None:
-        if not self._current(generation):
-            return
-        quantity = _dec(position)
-        self._positions.setdefault(account, {})[contract.symbol] = {
-            "symbol": contract.symbol,
-            "con_id": contract.conId,
-            "quantity": quantity,
-            "avg_cost": _dec(avg_cost),
-            "sec_type": contract.secType or "STK",
-            "currency": contract.currency or "USD",
-        }
-        self.gate.set_position(account, contract.symbol, quantity)
-        if self._positions_end.is_set():
-            self._emit_positions(account)
-
-    def on_positionEnd(self, generation: int) -> None:
-        if not self._current(generation):
-            return
-        for account in sorted(set(self._positions) | set(self.gate.accounts)):
-            self._emit_positions(account)
-        self._positions_end.set()
-
-    def _emit_positions(self, account: str) -> None:
-        positions = tuple(self._positions.get(account, {}).values())
-        self.emit(m.PositionSnapshot(account=account, positions=positions))
-
-    def on_accountSummary(self, generation: int, req_id: int, account: str, tag: str, value: str, currency: str):
-        if not self._current(generation):
-            return
-        self._account_values.setdefault(account, {})[tag] = value
-        if self._account_values_ready:
-            self.emit(m.AccountValues(account=account, values={tag: value}, currency=currency or ""))
-
-    def on_accountSummaryEnd(self, generation: int, req_id: int) -> None:
-        if not self._current(generation):
-            return
-        self._account_values_ready = True
-        for account, values in self._account_values.items():
-            self.emit(m.AccountValues(account=account, values=dict(values)))
-
-    def on_tickPrice(self, generation: int, req_id: int, tick_type: int, price: float, attrib) -> None:
-        field = TICK_FIELDS.get(tick_type)
-        symbol = self._md_by_req.get(req_id)
-        if field is None or symbol is None or price <= 0:
-            return
-        value = _dec(price)
-        if field == "last":
-            self.gate.set_last_price(symbol, value)
-        self._md(symbol, field, value)
-
-    def on_tickSize(self, generation: int, req_id: int, tick_type: int, size: int) -> None:
-        field = SIZE_FIELDS.get(tick_type)
-        symbol = self._md_by_req.get(req_id)
-        if field is None or symbol is None:
-            return
-        self._md(symbol, field, Decimal(int(size)))
-
-    def _md(self, symbol: str, field: str, value: Decimal) -> None:
-        quote = self._quotes.setdefault(symbol, {})
-        quote[field] = value
-        self.emit(m.MarketData(symbol=symbol, **quote), stream=self.names.md(symbol), maxlen=self.config.md_maxlen)
 
 
 class _GateView:
