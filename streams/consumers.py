@@ -37,6 +37,7 @@ MAX_UNACKED = 1000
 MAX_PENDING_ROWS = 1000
 MAX_BACKLOG = 1000
 REVALIDATE_SECONDS = 60.0
+FRAME_WINDOW_SECONDS = 0.002
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -300,13 +301,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Send ``items`` in the next frame. Rows that arrive before this consumer next waits join it.
 
         Under load the layer hands over many group messages back to back; sending them as one
-        frame costs daphne one WebSocket write instead of one per message, and adds no delay when
-        the socket is idle (the frame goes on the next turn of the event loop).
+        frame costs daphne one WebSocket write instead of one per message, for at most
+        ``FRAME_WINDOW_SECONDS`` of added delay.
         """
         self.out_items.extend(items)
         if self.out_handle is None:
             loop = asyncio.get_running_loop()
-            self.out_handle = loop.call_soon(lambda: asyncio.ensure_future(self._send_out()))
+            self.out_handle = loop.call_later(FRAME_WINDOW_SECONDS, lambda: asyncio.ensure_future(self._send_out()))
 
     async def _send_out(self) -> None:
         self.out_handle = None

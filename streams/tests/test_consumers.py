@@ -299,3 +299,31 @@ def test_a_socket_whose_session_was_deleted_is_closed_at_the_next_revalidation(r
         assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
 
     run(scenario)
+
+
+def test_updates_of_different_rows_arriving_back_to_back_share_one_frame(
+    redis_client, trader, account, instrument, monkeypatch
+):
+    from streams import consumers
+
+    # A wide window, so the test does not depend on how fast this machine is today.
+    monkeypatch.setattr(consumers, "FRAME_WINDOW_SECONDS", 0.3)
+    _, cookie = _cookie_for(trader)
+    first, second = (OrderFactory(account=account, instrument=instrument) for _ in range(2))
+    group = live.account_group(account.pk)
+
+    async def scenario():
+        from channels.layers import get_channel_layer
+
+        communicator = _communicator("/ws/live/?page=blotter", [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=3))[0]
+        await _hello(communicator)
+        layer, epoch = get_channel_layer(), live.epoch()
+        for order in (first, second):
+            seq = live.get_redis().incr(f"{settings.STREAM_PREFIX}:live:seq:{group}")
+            await layer.group_send(group, live._message(group, seq, epoch, [rows.order_row(order)], None))
+        frame = await communicator.receive_json_from(timeout=3)
+        assert [row["id"] for row in frame["rows"]] == [f"order-{first.pk}", f"order-{second.pk}"]
+        await communicator.disconnect()
+
+    run(scenario)
