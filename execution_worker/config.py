@@ -53,7 +53,7 @@ class WorkerConfig:
     in_flight_timeout: float = 5.0
     # Pacing: one bucket for every message to TWS.
     pacing_rate: float = 45.0
-    pacing_burst: float = 4.0
+    pacing_burst: float = 2.0
     # Command stream.
     read_count: int = 16
     block_ms: int = 20

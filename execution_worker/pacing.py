@@ -10,7 +10,8 @@ class TokenBucket:
     """``rate`` tokens per second, at most ``capacity`` banked; ``acquire`` blocks until one is free.
 
     With capacity C and rate R, no rolling second ever carries more than C + R messages, so the
-    defaults (45/s, 4 banked) stay under TWS's 50/s. Thread-safe; the wait happens outside the lock.
+    defaults (45/s, 2 banked) stay under TWS's 50/s with room for jitter in transit. Thread-safe;
+    the wait happens outside the lock.
     """
 
     def __init__(self, rate: float = 45.0, capacity: float = 4.0, clock=time.monotonic) -> None:
