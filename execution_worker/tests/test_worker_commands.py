@@ -306,3 +306,22 @@ def test_a_burst_of_orders_is_paced_under_fifty_messages_a_second_without_error_
     assert beat[-1].pacing_violations == 0 and beat[-1].queue_ms["max"] > 15
     assert not [e for e in bus.events("order.rejected")]
     check_ledger(sim, bus)
+
+
+def test_limits_published_while_running_apply_within_about_a_second(sim, bus, start_worker):
+    start_worker(bus)
+    first = place(quantity="10")
+    bus.send(first)
+    bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
+    bus.set_limits(max_order_quantity=5)
+    time.sleep(1.3)
+    second = place(quantity="11")
+    bus.send(second)
+    assert bus.wait_event("order.rejected", client_order_id=second.client_order_id).code == "risk.max_quantity"
+    bus.client.set(bus.names.risk_limits(ACCOUNT), "{not json")
+    time.sleep(1.3)
+    third = place(quantity="1")
+    bus.send(third)
+    refused = bus.wait_event("order.rejected", client_order_id=third.client_order_id)
+    assert refused.code == "risk.no_limits" and "unreadable" in refused.reason
+    check_ledger(sim, bus)
