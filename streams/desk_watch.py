@@ -1,8 +1,9 @@
-"""Changes made outside the bridge that the live pages must still show: alerts and PnL points.
+"""Changes made outside the bridge that the live pages must still show, polled every few seconds.
 
-The monitoring loop (Celery) raises alerts and stores ``PnLPoint`` rows; it does not know the
-live pages. ``stream_bridge`` calls ``DeskWatch.step`` every few seconds: alerts raised,
-acknowledged or resolved since the last step, and new PnL points, are fanned out.
+The monitoring loop (Celery) raises alerts, stores ``PnLPoint`` rows and records prices; it does
+not know the live pages. ``stream_bridge`` calls ``DeskWatch.step`` every 5 s: alerts raised,
+acknowledged or resolved since the last step, new PnL points, positions whose instrument's price
+moved, and the System page's stream figures are fanned out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Alert
-from orders.models import PnLPoint
+from orders.models import PnLPoint, Position
 from streams import live, rows
 
 
@@ -25,7 +26,7 @@ class DeskWatch:
         self.since = since or timezone.now()
 
     def step(self) -> int:
-        """Send the alerts and PnL points changed since the last step; return how many rows were sent."""
+        """Send what changed since the last step (and the stream figures); return how many rows were sent."""
         now = timezone.now()
         since, self.since = self.since, now
         sent = 0
@@ -44,4 +45,16 @@ class DeskWatch:
         for account_id, points in by_account.items():
             self.fanout.send(live.account_group(account_id), points)
             sent += len(points)
-        return sent
+        # Prices moved: the unrealized PnL of the positions in those instruments changed.
+        moved: dict[int, list[dict]] = {}
+        for position in (
+            Position.objects.select_related("account", "instrument")
+            .filter(instrument__last_price_at__gt=since, instrument__last_price_at__lte=now)
+            .exclude(quantity=0)
+        ):
+            moved.setdefault(position.account_id, []).append(rows.position_row(position))
+        for account_id, position_rows in moved.items():
+            self.fanout.send(live.account_group(account_id), position_rows)
+            sent += len(position_rows)
+        self.fanout.send(live.DESK_GROUP, [rows.system_row()])
+        return sent + 1

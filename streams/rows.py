@@ -224,3 +224,37 @@ def pnl_row(point) -> dict:
     """One point of an account's intraday PnL curve (the chart appends it; no template)."""
     ctx = {"account_id": point.account_id, "t": int(point.at.timestamp()), "pnl": float(point.total_pnl)}
     return row("pnl", f"pnl-{point.account_id}-{point.pk}", ctx, account_id=point.account_id)
+
+
+def system_row() -> dict:
+    """The System page's figures: stream lengths, consumer-group lag and pending, latest dead letters."""
+    from streams import keys
+    from streams.redis_client import get_redis
+
+    client = get_redis()
+    streams = []
+    for name in (keys.commands_stream(), keys.events_stream(), keys.dlq_stream()):
+        length = client.xlen(name)
+        groups = client.xinfo_groups(name) if client.exists(name) else []
+        streams.append(
+            {
+                "name": name,
+                "length": length,
+                "groups": [
+                    {"name": g["name"], "pending": g["pending"], "lag": g.get("lag"), "consumers": g["consumers"]}
+                    for g in groups
+                ],
+            }
+        )
+    dead = [
+        {
+            "id": entry_id,
+            "code": fields.get("code", ""),
+            "reason": fields.get("reason", "")[:200],
+            "type": fields.get("type", ""),
+            "stream": fields.get("stream", ""),
+        }
+        for entry_id, fields in client.xrevrange(keys.dlq_stream(), count=20)
+    ]
+    ctx = {"streams": streams, "dead_letters": dead, "at": _time(timezone.now())}
+    return row("system", "system-figures", ctx)

@@ -183,40 +183,6 @@ def _quote_fields(raw: dict) -> dict:
     return quote_fields(message.data()) if isinstance(message, m.MarketData) else {}
 
 
-def system_figures() -> dict:
-    """Stream lengths, consumer-group lag and pending counts, the latest dead letters."""
-    client = get_redis()
-    streams = []
-    for name in (keys.commands_stream(), keys.events_stream(), keys.dlq_stream()):
-        try:
-            length = client.xlen(name)
-            groups = client.xinfo_groups(name) if length or client.exists(name) else []
-        except Exception:
-            length, groups = 0, []
-        streams.append(
-            {
-                "name": name,
-                "length": length,
-                "groups": [
-                    {"name": g["name"], "pending": g["pending"], "lag": g.get("lag"), "consumers": g["consumers"]}
-                    for g in groups
-                ],
-            }
-        )
-    dead = []
-    for entry_id, fields in client.xrevrange(keys.dlq_stream(), count=20):
-        dead.append(
-            {
-                "id": entry_id,
-                "code": fields.get("code", ""),
-                "reason": fields.get("reason", "")[:200],
-                "type": fields.get("type", ""),
-                "stream": fields.get("stream", ""),
-            }
-        )
-    return {"streams": streams, "dead_letters": dead}
-
-
 @login_required
 def system(request: HttpRequest) -> HttpResponse:
     """Processes and heartbeats, stream lengths and consumer lag, dead letters, order-path latency."""
@@ -227,7 +193,7 @@ def system(request: HttpRequest) -> HttpResponse:
         gateway=rows.gateway_row(execution),
         process_rows=[rows.process_row(b) for b in beats],
         latency=(execution.data or {}) if execution else {},
-        **system_figures(),
+        system=rows.system_row(),
     )
     return _render(request, "streams/system.html", context)
 

@@ -27,12 +27,34 @@ def test_a_new_alert_and_a_new_pnl_point_are_fanned_out_once(redis_client, accou
         )
 
         def step() -> None:
-            assert watch.step() == 2
+            assert watch.step() == 3  # the alert, the PnL point, the stream figures
 
         messages = receive_from_group(live.account_group(account.pk), step, count=2)
-        assert watch.step() == 0
+        assert watch.step() == 1  # the stream figures only
     finally:
         fanout.close()
     kinds = {row["kind"]: row for message in messages for row in message["rows"]}
     assert kinds["alert"]["id"] == f"alert-{alert.pk}"
     assert kinds["pnl"]["ctx"]["pnl"] == 3.0 and kinds["pnl"]["ctx"]["account_id"] == account.pk
+
+
+def test_a_price_move_refreshes_the_positions_in_that_instrument_and_stream_figures_go_to_the_desk(
+    redis_client, account, instrument
+):
+    from orders.services import instrument_record_price
+    from orders.tests.factories import PositionFactory
+
+    position = PositionFactory(
+        account=account, instrument=instrument, quantity=Decimal("10"), average_cost=Decimal("100")
+    )
+    fanout = live.Fanout()
+    try:
+        watch = DeskWatch(fanout, since=timezone.now() - timedelta(seconds=1))
+        instrument_record_price(instrument=instrument, price=Decimal("103"), at=timezone.now())
+        message = receive_from_group(live.account_group(account.pk), watch.step)
+        desk = receive_from_group(live.DESK_GROUP, watch.step)
+    finally:
+        fanout.close()
+    (row,) = message["rows"]
+    assert row["id"] == f"position-{position.pk}" and row["ctx"]["unrealized_pnl"] == "30.00"
+    assert desk["rows"][0]["kind"] == "system" and desk["rows"][0]["ctx"]["streams"][0]["name"].endswith(":commands")
