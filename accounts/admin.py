@@ -1,7 +1,8 @@
 """The admin of users, broker accounts, the kill switch, alerts and the audit log.
 
-Halts, the kill switch and alerts change only through ``accounts.services``; the audit log,
-account values, the outbox and heartbeats are read-only records.
+Accounts, memberships, halts, the kill switch and alerts change only through
+``accounts.services`` (each change audited); the audit log, account values, the outbox and
+heartbeats are read-only records.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline, scope_to_accounts
+from accounts.admin_services import (
+    VIA,
+    RefusalAsMessageMixin,
+    ServiceSaveMixin,
+    form_changes,
+    refusal_text,
+    save_membership_formset,
+)
 from accounts.models import (
     AccountMembership,
     AccountValue,
@@ -34,7 +43,6 @@ from accounts.selectors import kill_switch_get, user_has_role
 from orders.scheduling_admin import PositionMismatchAlertAdminMixin
 from tradeconsole.exceptions import ApplicationError
 
-VIA = "admin"
 POSITION_MISMATCH = "position.mismatch"
 
 
@@ -46,11 +54,6 @@ def may_halt_accounts(user) -> bool:
 def may_use_kill_switch(user) -> bool:
     """Whether ``user``'s role may engage and release the kill switch (the permission the service checks)."""
     return user.has_perm("accounts.change_killswitch")
-
-
-def refusal_text(exc: ApplicationError) -> str:
-    """Render a domain refusal for a person, keeping its stable code visible for support."""
-    return f"{exc.message} ({exc.code})"
 
 
 def ask_reason(model_admin, request, queryset, form, *, action: str, title: str, intro: str) -> TemplateResponse:
@@ -95,7 +98,7 @@ class MemberInline(MembershipInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(RefusalAsMessageMixin, DjangoUserAdmin):
     list_display = ["username", "email", "first_name", "last_name", "roles", "is_staff", "is_active", "last_login"]
     list_filter = ["groups", "is_staff", "is_superuser", "is_active"]
     inlines = [MembershipInline]
@@ -106,6 +109,12 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="roles")
     def roles(self, user: User) -> str:
         return ", ".join(group.name for group in user.groups.all()) or "—"
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is AccountMembership:
+            save_membership_formset(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
 
 
 # --- broker accounts ---------------------------------------------------------------------
@@ -133,7 +142,9 @@ class KillSwitchForm(forms.Form):
 
 
 @admin.register(BrokerAccount)
-class BrokerAccountAdmin(AccountScopedAdmin):
+class BrokerAccountAdmin(ServiceSaveMixin, AccountScopedAdmin):
+    """Accounts, their members and their halts, every change through an audited service."""
+
     account_path = "pk"
     list_display = ["code", "name", "kind", "base_currency", "trading_enabled", "halted_reason", "halted_at"]
     list_filter = ["kind", "trading_enabled"]
@@ -151,6 +162,27 @@ class BrokerAccountAdmin(AccountScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Accounts of record are never deleted: orders, fills and the audit log point at them.
         return False
+
+    def service_create(self, request: HttpRequest, form) -> BrokerAccount:
+        data = form.cleaned_data
+        return services.broker_account_create(
+            actor=request.user,
+            code=data["code"],
+            name=data["name"],
+            base_currency=data["base_currency"],
+            kind=data["kind"],
+            via=VIA,
+        )
+
+    def service_update(self, request: HttpRequest, obj: BrokerAccount, form) -> BrokerAccount:
+        changes = form_changes(form, services.BROKER_ACCOUNT_EDITABLE)
+        return services.broker_account_update(account=obj, actor=request.user, via=VIA, **changes)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is AccountMembership:
+            save_membership_formset(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
 
     def has_halt_permission(self, request: HttpRequest) -> bool:
         return may_halt_accounts(request.user)

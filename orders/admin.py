@@ -1,5 +1,7 @@
 """The admin of instruments, orders and their history, fills, positions, risk limits and schedules.
 
+Instruments are added, edited and retired through ``instrument_create`` / ``instrument_update``.
+
 Orders are entered through ``orders.services.order_submit`` (``OrderEntryForm``), cancelled
 through ``order_cancel`` and never edited; events, fills, positions and PnL points are records
 the services keep, shown read-only.
@@ -17,6 +19,7 @@ from django.utils.html import format_html
 
 from accounts.admin import VIA, ask_reason, refusal_text
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
+from accounts.admin_services import ServiceSaveMixin, form_changes
 from orders import scheduled_services, services
 from orders.forms import OrderEntryForm
 from orders.models import (
@@ -39,7 +42,7 @@ ACCOUNT_FILTER = ("account", admin.RelatedOnlyFieldListFilter)
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(admin.ModelAdmin):
+class InstrumentAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_display = [
         "symbol", "sec_type", "exchange", "primary_exchange", "currency", "con_id", "min_tick",
         "last_price", "last_price_at", "active",
@@ -49,9 +52,39 @@ class InstrumentAdmin(admin.ModelAdmin):
     # The reference price moves only with market data (``instrument_record_price``).
     readonly_fields = ["last_price", "last_price_at"]
 
+    actions = ["deactivate_instruments", "activate_instruments"]
+
     def has_delete_permission(self, request, obj=None) -> bool:
         # Orders and fills point at instruments; retire one by unticking "active".
         return False
+
+    def service_create(self, request: HttpRequest, form) -> Instrument:
+        fields = {name: form.cleaned_data[name] for name in services.INSTRUMENT_EDITABLE if name in form.cleaned_data}
+        return services.instrument_create(actor=request.user, via=VIA, **fields)
+
+    def service_update(self, request: HttpRequest, obj: Instrument, form) -> Instrument:
+        changes = form_changes(form, services.INSTRUMENT_EDITABLE)
+        return services.instrument_update(instrument=obj, actor=request.user, via=VIA, **changes)
+
+    def _set_active(self, request: HttpRequest, queryset, active: bool, done: str) -> None:
+        count = 0
+        for instrument in queryset:
+            try:
+                services.instrument_update(instrument=instrument, actor=request.user, active=active, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{instrument}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, f"{count} instrument(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Retire the selected instruments (no new orders)", permissions=["change"])
+    def deactivate_instruments(self, request: HttpRequest, queryset):
+        self._set_active(request, queryset, False, "retired")
+
+    @admin.action(description="Reactivate the selected instruments", permissions=["change"])
+    def activate_instruments(self, request: HttpRequest, queryset):
+        self._set_active(request, queryset, True, "reactivated")
 
 
 # --- orders ----------------------------------------------------------------------------------

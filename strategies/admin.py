@@ -1,4 +1,4 @@
-"""The admin of strategies and their trading sessions; session controls call ``strategies.services``."""
+"""The admin of strategies and their trading sessions; every write goes through ``strategies.services``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 
 from accounts.admin import VIA, refusal_text
 from accounts.admin_scoping import AccountScopedAdmin
+from accounts.admin_services import ServiceSaveMixin, form_changes
 from accounts.selectors import accounts_for_user
 from strategies import services
 from strategies.models import Strategy, TradingSession
@@ -36,7 +37,9 @@ class StrategyForm(forms.ModelForm):
 
 
 @admin.register(Strategy)
-class StrategyAdmin(admin.ModelAdmin):
+class StrategyAdmin(ServiceSaveMixin, admin.ModelAdmin):
+    """Strategies are added and edited through ``strategy_create`` / ``strategy_update`` (audited)."""
+
     form = StrategyForm
     list_display = ["name", "enabled", "account_codes", "created_at"]
     list_filter = ["enabled"]
@@ -51,13 +54,26 @@ class StrategyAdmin(admin.ModelAdmin):
             kwargs["queryset"] = accounts_for_user(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def save_related(self, request, form, formsets, change):
-        # The form offers only the user's accounts; keep the accounts of other desks that the
-        # strategy already trades instead of silently removing them.
-        if change and not request.user.is_superuser:
-            hidden = form.instance.accounts.exclude(pk__in=accounts_for_user(request.user).values("pk"))
-            form.cleaned_data["accounts"] = list(form.cleaned_data["accounts"]) + list(hidden)
-        super().save_related(request, form, formsets, change)
+    def service_create(self, request, form) -> Strategy:
+        data = form.cleaned_data
+        return services.strategy_create(
+            actor=request.user,
+            name=data["name"],
+            description=data["description"],
+            parameters=data["parameters"],
+            accounts=data["accounts"],
+            enabled=data["enabled"],
+            via=VIA,
+        )
+
+    def service_update(self, request, obj: Strategy, form) -> Strategy:
+        changes = form_changes(form, services.STRATEGY_EDITABLE)
+        if "accounts" in changes and not request.user.is_superuser:
+            # The form offers only the user's accounts; keep the accounts of other desks that
+            # the strategy already trades instead of silently removing them.
+            hidden = obj.accounts.exclude(pk__in=accounts_for_user(request.user).values("pk"))
+            changes["accounts"] = [*changes["accounts"], *hidden]
+        return services.strategy_update(strategy=obj, actor=request.user, via=VIA, **changes)
 
     def _in_scope(self, request, obj) -> bool:
         return obj is None or request.user.is_superuser or self.get_queryset(request).filter(pk=obj.pk).exists()
@@ -77,8 +93,16 @@ class StrategyAdmin(admin.ModelAdmin):
         return ", ".join(account.code for account in strategy.accounts.all()) or "—"
 
 
+class TradingSessionAddForm(forms.ModelForm):
+    """A new session: which strategy, on which account, and optionally the equity it starts from."""
+
+    class Meta:
+        model = TradingSession
+        fields = ["strategy", "account", "starting_equity"]
+
+
 @admin.register(TradingSession)
-class TradingSessionAdmin(AccountScopedAdmin):
+class TradingSessionAdmin(ServiceSaveMixin, AccountScopedAdmin):
     list_display = [
         "strategy", "account", "status", "started_at", "stopped_at", "realized_pnl", "unrealized_pnl",
         "max_drawdown", "trade_count",
@@ -93,13 +117,38 @@ class TradingSessionAdmin(AccountScopedAdmin):
         "trade_count", "win_count", "created_at",
     ]  # fmt: skip
 
-    def has_add_permission(self, request) -> bool:
-        # Sessions change only through the strategies services, which have no "create" yet;
-        # ``seed_demo`` and the strategy runners create them.
-        return False
+    ADD_FIELDS = ["strategy", "account", "starting_equity"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TradingSessionAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return self.ADD_FIELDS if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "strategy":
+            kwargs["queryset"] = strategy_list(user=request.user).filter(enabled=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def service_create(self, request, form) -> TradingSession:
+        # Opened pending; the Start action (trading_session_start) sets it running.
+        data = form.cleaned_data
+        return services.trading_session_create(
+            strategy=data["strategy"],
+            account=data["account"],
+            actor=request.user,
+            starting_equity=data["starting_equity"],
+            via=VIA,
+        )
 
     def has_change_permission(self, request, obj=None) -> bool:
-        # Status and metrics move only through the actions below and the fills of its orders.
+        # Status and metrics move only through the actions below and the fills of its orders,
+        # so ``service_update`` is never reached.
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
