@@ -93,6 +93,8 @@ class CallbackMixin:
             return
         if code in (1101, 1102):
             log.warning("TWS %s: %s; reconciling", code, text)
+            # 1101: TWS dropped market-data and account subscriptions; they are requested again.
+            self._data_lost = self._data_lost or code == 1101
             self._reconcile_requested = True
             return
         if code == 326:

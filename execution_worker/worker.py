@@ -123,6 +123,8 @@ class Worker(CallbackMixin):
         self._positions: dict[str, dict[str, dict]] = {}
         self._account_values: dict[str, dict[str, str]] = {}
         self._account_values_ready = False
+        self._account_summary_requested = False
+        self._data_lost = False
         # Market data.
         self._md_symbols: set[str] = set(config.md_symbols)
         self._md_requested: dict[str, int] = {}
@@ -723,6 +725,10 @@ class Worker(CallbackMixin):
         self._last_rx = time.monotonic()
         self._last_ping = time.monotonic()
         self._positions_streaming = False
+        # Subscriptions die with the session: request them again on this one.
+        self._account_summary_requested = False
+        self._account_values_ready = False
+        self._data_lost = False
         self._md_requested.clear()
         self._md_by_req.clear()
         if self.reconcile():
@@ -784,17 +790,29 @@ class Worker(CallbackMixin):
         self._last_status.clear()
         self._open_orders_end.clear()
         self._executions_end.clear()
-        self._positions_end.clear()
+        # 1101: TWS dropped every subscription (positions, account, market data); ask again.
+        data_lost, self._data_lost = self._data_lost, False
+        if data_lost:
+            self._md_requested.clear()
+            self._md_by_req.clear()
+        # On the same session the positions subscription keeps streaming; only a new one is awaited.
+        need_positions = not self._positions_streaming or data_lost
         try:
             self._call("reqAllOpenOrders")
             self._call("reqExecutions", REQ_EXECUTIONS, _today_filter())
-            if not self._positions_streaming:
+            if need_positions:
+                self._positions_end.clear()
+                if self._positions_streaming:
+                    self._call("cancelPositions")
                 self._positions.clear()
                 self._call("reqPositions")
+            if data_lost and self._account_summary_requested:
+                self._call("cancelAccountSummary", REQ_ACCOUNT_SUMMARY)
+                self._account_summary_requested = False
             ok = (
                 self._wait(self._open_orders_end, timeout)
                 and self._wait(self._executions_end, timeout)
-                and self._wait(self._positions_end, timeout)
+                and (not need_positions or self._wait(self._positions_end, timeout))
             )
         except (NotConnected, SendFailed) as error:
             self._lose(f"reconciliation failed: {error}")
@@ -819,8 +837,9 @@ class Worker(CallbackMixin):
                 continue
             self._mark_unknown(record.client_order_id, "TWS reports neither an open order nor an execution for it")
         try:
-            if not self._account_values_ready:
+            if not self._account_summary_requested:
                 self._call("reqAccountSummary", REQ_ACCOUNT_SUMMARY, "All", ACCOUNT_TAGS)
+                self._account_summary_requested = True
             self._subscribe_market_data()
         except (NotConnected, SendFailed) as error:
             self._lose(f"after reconciliation: {error}")

@@ -173,6 +173,10 @@ def test_a_hung_tws_is_detected_and_the_worker_reconnects_when_it_answers_again(
     check_ledger(sim, bus)
 
 
+def _connects(bus: Bus) -> int:
+    return sum(1 for e in bus.events("gateway.status") if e.state == "connecting")
+
+
 def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_worker):
     start_worker(bus=bus)
     orders = [place(quantity=str(20 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(3)]
@@ -191,6 +195,7 @@ def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_wo
     executions = sim.ledger.snapshot()["executions"]
     assert len(executions) == 2
     wait_until(lambda: len(bus.events("order.filled")) == 2, 5, what="both fills reported once")
+    assert _connects(bus) == 1  # reconciled on the same socket, which TWS kept open
     check_ledger(sim, bus)
 
 
@@ -314,3 +319,22 @@ def test_the_kill_switch_refuses_queued_commands_cancels_working_orders_and_surv
     placed_refs = {p["order_ref"] for p in sim.ledger.snapshot()["place_orders"]}
     assert placed_refs == {o.client_order_id for o in [*working, resumed]}
     check_ledger(sim, bus)
+
+
+def test_after_1101_data_lost_market_data_is_requested_again(sim, bus, start_worker):
+    bus.set_limits(max_order_quantity=1000, allowed_symbols=["MSFT"])
+    start_worker(bus=bus)
+
+    def latest_last():
+        latest = bus.client.xrevrange(bus.names.md("MSFT"), count=1)
+        return m.decode(latest[0][1]).last if latest else None
+
+    sim.control.set_price("MSFT", 421.0)
+    wait_until(lambda: latest_last() == Decimal("421"), 5, what="ticks before the outage")
+    ready_before = bus.count_ready()
+    sim.control.connectivity_lost(restore="lost", after=0.2)
+    wait_until(lambda: bus.count_ready() > ready_before, 10, what="reconciled after 1101")
+    sim.control.set_price("MSFT", 422.0)
+    wait_until(lambda: latest_last() == Decimal("422"), 5, what="ticks after the subscription was renewed")
+    # Reconciled on the same socket: no reconnect was needed to get the data back.
+    assert _connects(bus) == 1
