@@ -76,7 +76,10 @@ def _net_liquidation(session: TradingSession) -> Decimal | None:
 
 @transaction.atomic
 def trading_session_start(*, session: TradingSession, actor: User | None, via: str) -> TradingSession:
-    """Start a pending session: ``running``, with its start time and the account's equity now.
+    """Start a pending session: ``running``, with its start time and its starting equity.
+
+    The starting equity is the one given to ``trading_session_create``, else the account's
+    net liquidation value now.
 
     :raises StrategyDisabled: the strategy is disabled.
     :raises StrategyNotAllowedOnAccount: the strategy lists accounts and this is not one of them.
@@ -95,7 +98,9 @@ def trading_session_start(*, session: TradingSession, actor: User | None, via: s
     if session.status != Status.PENDING:
         raise TradingSessionTransitionRefused("Only a pending session can be started; resume a paused one.")
     session.started_at = timezone.now()
-    session.starting_equity = _net_liquidation(session)
+    if session.starting_equity is None:
+        # An equity given when the session was opened is the desk's decision; keep it.
+        session.starting_equity = _net_liquidation(session)
     return _move(
         session, to=Status.RUNNING, actor=actor, via=via, action="start", extra_fields=("started_at", "starting_equity")
     )

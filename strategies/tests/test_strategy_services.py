@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from accounts.exceptions import AccountNotMember, PermissionRequired
 from accounts.models import AuditLog, Role
+from accounts.services import account_values_update
 from accounts.tests.factories import UserFactory
 from strategies.exceptions import (
     StrategyDisabled,
@@ -170,9 +172,22 @@ def test_creating_a_session_opens_it_pending_with_an_audit_row(session_opener, a
         "status": "pending",
         "starting_equity": "100000",
     }
-    trading_session_start(session=session, actor=session_opener, via="test")
-    session.refresh_from_db()
-    assert session.status == TradingSession.Status.RUNNING
+
+
+def test_a_session_opened_with_a_starting_equity_keeps_it_when_started(session_opener, account):
+    account_values_update(
+        account=account, values={"NetLiquidation": "250000"}, currency="USD", reported_at=timezone.now()
+    )
+    strategy = StrategyFactory(name="Breakout")
+    given = trading_session_create(
+        strategy=strategy, account=account, actor=session_opener, starting_equity="100000", via="test"
+    )
+    measured = trading_session_create(strategy=strategy, account=account, actor=session_opener, via="test")
+    for session in (given, measured):
+        trading_session_start(session=session, actor=session_opener, via="test")
+        session.refresh_from_db()
+    assert (given.status, given.starting_equity) == (TradingSession.Status.RUNNING, Decimal("100000"))
+    assert measured.starting_equity == Decimal("250000")
 
 
 def test_a_session_on_an_account_the_strategy_may_not_trade_is_refused(session_opener, account, other_account):
