@@ -325,3 +325,14 @@ def test_limits_published_while_running_apply_within_about_a_second(sim, bus, st
     refused = bus.wait_event("order.rejected", client_order_id=third.client_order_id)
     assert refused.code == "risk.no_limits" and "unreadable" in refused.reason
     check_ledger(sim, bus)
+
+
+def test_one_housekeeping_step_queues_a_heartbeat_and_rereads_the_limits(worker_in_process, bus):
+    worker = worker_in_process
+    worker.gate.set_accounts({ACCOUNT})
+    bus.set_limits(max_order_quantity=7)
+    worker.housekeeping_step()
+    assert worker.gate.limits[ACCOUNT].max_order_quantity == Decimal(7)
+    assert worker.publish_step(0.1) >= 1
+    (beat,) = bus.events("worker.heartbeat")
+    assert beat.state == "disconnected" and beat.worker.endswith(f"worker-{CLIENT_ID + 1}")
