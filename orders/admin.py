@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from accounts.admin import VIA, ask_reason, refusal_text
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from accounts.admin_services import ServiceSaveMixin, form_changes
-from orders import scheduled_services, services
+from orders import schedule_crud, scheduled_services, services
 from orders.forms import OrderEntryForm
 from orders.models import (
     Fill,
@@ -390,8 +390,9 @@ class ScheduledOrderRunInline(ReadOnlyInline):
 
 
 @admin.register(ScheduledOrder)
-class ScheduledOrderAdmin(ScheduledOrderAdminMixin, AccountScopedAdmin):
-    """Schedule templates; pausing and resuming go through ``orders.scheduled_services`` (audited)."""
+class ScheduledOrderAdmin(ServiceSaveMixin, ScheduledOrderAdminMixin, AccountScopedAdmin):
+    """Schedule templates, written through ``orders.schedule_crud``; pausing and resuming go through
+    ``orders.scheduled_services`` (all audited)."""
 
     list_display = [
         "name", "account", "instrument", "side", "quantity", "order_type", "time_of_day", "time_zone", "weekdays",
@@ -412,10 +413,15 @@ class ScheduledOrderAdmin(ScheduledOrderAdminMixin, AccountScopedAdmin):
         # Runs and their orders point at the schedule; pause it instead.
         return False
 
-    def save_model(self, request, obj: ScheduledOrder, form, change: bool) -> None:
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+    def service_create(self, request: HttpRequest, form) -> ScheduledOrder:
+        fields = {name: form.cleaned_data[name] for name in schedule_crud.EDITABLE_FIELDS if name in form.cleaned_data}
+        return schedule_crud.scheduled_order_create(
+            actor=request.user, account=form.cleaned_data["account"], via=VIA, **fields
+        )
+
+    def service_update(self, request: HttpRequest, obj: ScheduledOrder, form) -> ScheduledOrder:
+        changes = form_changes(form, schedule_crud.EDITABLE_FIELDS)
+        return schedule_crud.scheduled_order_update(schedule=obj, actor=request.user, via=VIA, **changes)
 
     def has_pause_permission(self, request) -> bool:
         return request.user.has_perm("orders.change_scheduledorder")
