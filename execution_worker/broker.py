@@ -22,6 +22,15 @@ log = logging.getLogger("execution_worker.broker")
 # the send itself, so it is held at WARNING whatever the root level is.
 logging.getLogger("ibapi").setLevel(logging.WARNING)
 
+
+class NotConnected(Exception):
+    """TWS is not connected; nothing was sent."""
+
+
+class SendFailed(Exception):
+    """The socket failed while a request was being written; whether TWS got it is unknown."""
+
+
 _FORWARDED = (
     "nextValidId",
     "managedAccounts",
