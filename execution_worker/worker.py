@@ -295,8 +295,8 @@ class Worker(SessionMixin, CallbackMixin):
         """Send due scheduled orders, then read and handle one batch of commands; return entries handled.
 
         Nothing is read until TWS is connected and reconciled (invariant 6): commands wait in the stream.
+        Held orders are dispatched after the batch, so a halt already in the stream is applied first.
         """
-        self._dispatch_due()
         if not self.ready.is_set():
             self.ready.wait(0.05)
             return 0
@@ -308,11 +308,11 @@ class Worker(SessionMixin, CallbackMixin):
         if not entries:
             block_ms = self._block_ms()
             entries = self.commands.read(self.config.read_count, block_ms)
-            if not entries and block_ms is None:
-                self._sleep_until_due()
-        if not entries:
-            return 0
-        self.handle_entries(entries)
+        if entries:
+            self.handle_entries(entries)
+        self._dispatch_due()
+        if not entries and self._block_ms() is None:
+            self._sleep_until_due()
         return len(entries)
 
     def _block_ms(self) -> int | None:
@@ -333,7 +333,8 @@ class Worker(SessionMixin, CallbackMixin):
                 time.sleep(min(due_in, self.config.block_ms / 1000.0))
 
     def handle_entries(self, entries: list[Entry]) -> None:
-        """Decode and handle a batch; halts go first so commands queued behind a kill switch are refused."""
+        """Decode and handle a batch in stream order, except that a halt is applied before the commands
+        queued since the last resume before it (so they are refused), never before that resume."""
         decoded: list[tuple[Entry, m.Message, float]] = []
         for entry in entries:
             faultpoint("after_read_before_place")
@@ -351,8 +352,7 @@ class Worker(SessionMixin, CallbackMixin):
                 continue
             # The decision clock counts this entry's own decode, not the time earlier entries took.
             decoded.append((entry, message, time.perf_counter() - started))
-        decoded.sort(key=lambda item: type(item[1]) is not m.TradingHalt)
-        for entry, message, decode_s in decoded:
+        for entry, message, decode_s in _halts_first(decoded):
             try:
                 self.handle(message, time.perf_counter() - decode_s)
             except (NotConnected, SendFailed, redis.RedisError) as error:
@@ -695,6 +695,28 @@ class Worker(SessionMixin, CallbackMixin):
                 continue
             self.gate.set_limits(account, limits)
             self._md_symbols |= limits.allowed_symbols
+
+
+def _halts_first(items: list[tuple]) -> list[tuple]:
+    """Reorder a decoded batch: each halt moves ahead of the commands queued since the previous resume.
+
+    A resume is a barrier: [resume, halt] stays in that order (the account ends halted), while
+    [place, halt] becomes [halt, place] (the place, queued behind a kill switch, is refused).
+    """
+    out: list[tuple] = []
+    halts: list[tuple] = []
+    rest: list[tuple] = []
+    for item in items:
+        kind = type(item[1])
+        if kind is m.TradingResume:
+            out += halts + rest
+            halts, rest = [], []
+            out.append(item)
+        elif kind is m.TradingHalt:
+            halts.append(item)
+        else:
+            rest.append(item)
+    return out + halts + rest
 
 
 class _GateView:
