@@ -163,15 +163,14 @@ def apply_event(message: m.Message) -> Touched:
         _acknowledge(message.client_order_id, ("order.place",))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderRejected):
-        if message.action == "place":
-            order = order_services.order_mark_rejected(
-                client_order_id=message.client_order_id,
-                code=message.code,
-                reason=message.reason,
-                message_id=message.id,
-            )
-        else:
-            order = None
+        # place: REJECTED; modify: its pending values cleared; cancel: the order works on.
+        order = order_services.order_mark_command_rejected(
+            client_order_id=message.client_order_id,
+            action=message.action,
+            code=message.code,
+            reason=message.reason,
+            message_id=message.id,
+        )
         _acknowledge(message.client_order_id, (f"order.{message.action}",))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderUnknown):

@@ -5,10 +5,12 @@ These tests fail (never skip) when Chromium is missing: ``make test`` installs i
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import Role
@@ -33,6 +35,10 @@ ARGS = [
 @pytest.fixture
 def desk(redis_client):
     """One account with AAPL, a trader and a viewer, and the account's risk limits queued for the worker."""
+    return in_db(_make_desk)
+
+
+def _make_desk() -> dict:
     from orders.services import risk_limits_publish
 
     account = BrokerAccountFactory(code="DU0000001", name="Paper one")
@@ -62,6 +68,24 @@ def browser(monkeypatch):
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield launched
         launched.close()
+
+
+def in_db(query):
+    """Run an ORM call in a short-lived thread that closes its connection after.
+
+    Under Playwright's sync API the test body runs in a context of its own, whose database
+    connection pytest-django never closes; an open one would keep the test database from
+    being dropped at the end of the run.
+    """
+
+    def run():
+        try:
+            return query()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
 
 
 def log_in(browser, stack, username: str, next_path: str):
@@ -95,14 +119,14 @@ def test_an_order_entered_in_the_admin_reaches_filled_on_the_blotter_without_a_r
     entry.select_option("#id_order_type", "LMT")
     entry.fill("#id_limit_price", "101")
     entry.click("input[name=_save]")
-    order = Order.objects.get()
+    order = in_db(Order.objects.get)
 
     row = blotter.locator(f"#order-{order.pk}")
     expect(row).to_be_visible(timeout=10_000)
     try:
         expect(row).to_have_attribute("data-status", OrderStatus.FILLED, timeout=30_000)
     except AssertionError:
-        order.refresh_from_db()
+        in_db(order.refresh_from_db)
         why = f"db: {order.status} {order.reject_code} {order.reject_reason}"
         pytest.fail(
             f"blotter row not FILLED ({why}); worker log:\n{stack.log('execution')}\nbridge log:\n{stack.log('bridge')}"
@@ -130,11 +154,13 @@ def test_an_order_entered_in_the_admin_reaches_filled_on_the_blotter_without_a_r
 def test_a_viewer_sees_no_cancel_button_and_cannot_cancel(desk, redis_client, browser, tmp_path):
     from orders.tests.factories import OrderFactory
 
-    order = OrderFactory(account=desk["account"], instrument__symbol="MSFT", status=OrderStatus.SUBMITTED)
+    order = in_db(
+        lambda: OrderFactory(account=desk["account"], instrument__symbol="MSFT", status=OrderStatus.SUBMITTED)
+    )
     with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
         context, blotter = log_in(browser, stack, "viewer", "/live/orders/")
         row = blotter.locator(f"#order-{order.pk}")
-        expect(row).to_be_visible()
+        expect(row).to_be_visible(timeout=15_000)
         expect(row.locator(".live-cancel")).to_have_count(0)
         status = blotter.evaluate(
             """async (pk) => {
@@ -145,6 +171,6 @@ def test_a_viewer_sees_no_cancel_button_and_cannot_cancel(desk, redis_client, br
             order.pk,
         )
         assert status == 403
-        order.refresh_from_db()
+        in_db(order.refresh_from_db)
         assert order.status == OrderStatus.SUBMITTED
         context.close()
