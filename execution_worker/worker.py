@@ -552,12 +552,21 @@ class Worker(SessionMixin, CallbackMixin):
         self._call("cancelOrder", record.order_id)
 
     def modify(self, command: m.OrderModify) -> None:
-        """Re-send a working order with the same orderId and new quantity/prices, after the gate."""
+        """Re-send a working order with the same orderId and new quantity/prices, after the gate.
+
+        Only an order TWS acknowledged and whose outcome is known is modified: placeOrder with the id of
+        an order TWS never received would place it afresh (invariant 3), so anything else is refused.
+        """
         coid = command.client_order_id
         record = self.records.get(coid)
-        if record is None or record.final or not record.order_id:
-            state = "unknown" if record is None else record.state
-            self._reject(coid, "worker.not_modifiable", f"the order cannot be modified ({state})", action="modify")
+        if record is None or record.final or not record.order_id or not record.accepted or record.state == "unknown":
+            if record is None:
+                why = "no order with this client_order_id"
+            elif record.state == "unknown" or (record.order_id and not record.accepted and not record.final):
+                why = f"TWS has not acknowledged the order ({record.state})"
+            else:
+                why = f"the order cannot be modified ({record.state})"
+            self._reject(coid, "worker.not_modifiable", why, action="modify")
             return
         quantity = command.quantity if command.quantity is not None else Decimal(record.quantity)
         limit_price = command.limit_price if command.limit_price is not None else _opt_dec(record.limit_price)

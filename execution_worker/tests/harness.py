@@ -1,7 +1,7 @@
 """Test harness: the simulator in-process, the worker as a real subprocess, the streams on real Redis.
 
-Every wait is bounded. ``check_ledger`` is the end-of-scenario checker: at most one accepted
-placeOrder per client_order_id, and every execution the simulator sent is in the events stream.
+Every wait is bounded. ``check_ledger`` is the end-of-scenario checker: at most one placeOrder per
+client_order_id that TWS took as a new order, and every execution the simulator sent is in the events stream.
 """
 
 from __future__ import annotations
@@ -161,8 +161,21 @@ def place(symbol: str = "AAPL", quantity: str = "10", side: str = "BUY", **overr
 
 
 def check_ledger(sim, bus: Bus, refused_ids: frozenset[int] = frozenset()) -> None:
-    """At most one placeOrder per client_order_id (modifies reuse the id, so distinct ids are counted;
-    ``refused_ids`` are ids TWS refused with 103), and every execution is in the events stream."""
+    """Every client_order_id was placed at TWS at most once, and every execution is in the events stream.
+
+    Two counts, because the simulator's ledger records each placeOrder frame as it arrives but not
+    whether it was taken as a new order or as a modify: (1) the simulator's own orders (every
+    placeOrder it accepted as NEW, including ones it then rejected) are counted per orderRef, so a
+    second placement fails even under the same orderId (e.g. a modify re-sent for an order TWS never
+    had); (2) distinct orderIds per orderRef in the ledger (``refused_ids`` are ids TWS refused with
+    103), which still works after a simulator restart that dropped its orders.
+    """
+    new_orders: dict[str, int] = {}
+    for order in sim.control.state()["orders"]:
+        if not order.get("external") and order.get("order_ref"):
+            new_orders[order["order_ref"]] = new_orders.get(order["order_ref"], 0) + 1
+    placed_twice = {ref: count for ref, count in new_orders.items() if count > 1}
+    assert not placed_twice, f"orders TWS took as new more than once: {placed_twice}"
     ledger = sim.ledger.snapshot()
     ids_per_ref: dict[str, set[int]] = {}
     for entry in ledger["place_orders"]:

@@ -253,7 +253,15 @@ def test_a_command_that_keeps_failing_is_dead_lettered_on_its_fifth_delivery(sim
     # A damaged record (its quantity is not a number) makes every modify of that order fail.
     coid = str(uuid.uuid4())
     record = OrderRecord(
-        client_order_id=coid, account=ACCOUNT, symbol="AAPL", side="BUY", quantity="n/a", order_type="LMT", order_id=9
+        client_order_id=coid,
+        account=ACCOUNT,
+        symbol="AAPL",
+        side="BUY",
+        quantity="n/a",
+        order_type="LMT",
+        order_id=9,
+        state="Submitted",
+        accepted=True,
     )
     redis_client.hset(f"{prefix}:worker:orders", coid, record.to_json())
     config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 2, prefix=prefix)

@@ -10,9 +10,14 @@ as a subprocess (``start_worker``) where the whole path matters.
 from __future__ import annotations
 
 import time
+import uuid
+from decimal import Decimal
+
+import pytest
 
 from execution_worker import messages as m
-from execution_worker.tests.harness import ACCOUNT, place, wait_until
+from execution_worker.store import OrderRecord
+from execution_worker.tests.harness import ACCOUNT, check_ledger, place, wait_until
 from execution_worker.tests.test_worker_commands import bus, sim, start_worker, worker_in_process  # noqa: F401
 from execution_worker.tests.test_worker_faults import _orders_for
 
@@ -77,3 +82,68 @@ def test_a_halt_waiting_in_the_stream_is_applied_before_a_due_held_order_goes_ou
     assert bus.wait_event("order.rejected", client_order_id=held.client_order_id).code == "risk.halted"
     time.sleep(0.3)
     assert not _orders_for(sim, held.client_order_id)
+
+
+# --- 2. a modify of an order not acknowledged (or of unknown outcome) is refused, never placed ---------------
+
+
+def _record(worker, state: str, *, accepted: bool) -> OrderRecord:
+    """An order as the worker leaves it after sending (state ``sent``) or losing the answer (``unknown``)."""
+    coid = str(uuid.uuid4())
+    order_id = worker.max_order_id + 50
+    record = OrderRecord(
+        client_order_id=coid,
+        account=ACCOUNT,
+        symbol="AAPL",
+        side="BUY",
+        quantity="5",
+        order_type="LMT",
+        limit_price="150",
+        order_id=order_id,
+        state=state,
+        accepted=accepted,
+        created_ns=time.time_ns(),
+    )
+    assert worker.store.record_new(record)
+    worker.records[coid] = record
+    worker.by_order_id[order_id] = coid
+    worker.max_order_id = order_id
+    return record
+
+
+def test_a_modify_of_an_order_whose_outcome_is_unknown_is_refused_and_never_reaches_tws(worker_in_process, bus, sim):
+    worker = worker_in_process
+    _ready(worker)
+    for state, accepted in (("unknown", False), ("sent", False), ("unknown", True)):
+        record = _record(worker, state, accepted=accepted)
+        bus.send(m.OrderModify(client_order_id=record.client_order_id, limit_price=Decimal("151")))
+        _drain(worker)
+        refused = bus.wait_event("order.rejected", client_order_id=record.client_order_id)
+        assert (refused.action, refused.code) == ("modify", "worker.not_modifiable"), state
+        time.sleep(0.2)
+        assert not _orders_for(sim, record.client_order_id), f"placeOrder sent for a {state} order"
+        assert worker.records[record.client_order_id].limit_price == "150"
+
+
+def test_the_ledger_check_fails_when_tws_takes_the_same_order_ref_as_new_twice_under_one_order_id(
+    worker_in_process, bus, sim
+):
+    worker = worker_in_process
+    _ready(worker)
+    order = place(quantity="6", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(order)
+    _drain(worker)
+    wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    check_ledger(sim, bus)
+    # The same orderId and orderRef from another clientId is a new order for TWS: a second placement.
+    worker.connection.close()
+    worker.config.tws_client_id += 1
+    worker.connection_step()
+    worker._next_attempt = 0.0
+    wait_until(lambda: worker.connection_step() or worker.ready.is_set(), 5, what="reconnected")
+    record = worker.records[order.client_order_id]
+    worker._send_order(record)
+    wait_until(lambda: len(_orders_for(sim, order.client_order_id)) == 2, 3, what="the second placeOrder")
+    assert {p["order_id"] for p in _orders_for(sim, order.client_order_id)} == {record.order_id}
+    with pytest.raises(AssertionError, match="more than once"):
+        check_ledger(sim, bus)
