@@ -268,3 +268,10 @@ def test_a_trader_is_not_offered_the_position_mismatch_action(client, trader, ac
     assert (
         "acknowledge_position_mismatch" not in client.get(reverse("admin:accounts_alert_changelist")).content.decode()
     )
+
+
+def test_the_admin_index_links_to_every_live_page(client, viewer):
+    client.force_login(viewer)
+    page = client.get("/admin/").content.decode()
+    for path in ("/live/", "/live/orders/", "/live/positions/", "/live/sessions/", "/live/market/", "/live/system/"):
+        assert f'href="{path}"' in page
