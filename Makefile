@@ -12,7 +12,7 @@ TEST_ENV := TRADECONSOLE_MODE=test \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
 	TRADECONSOLE_STREAM_PREFIX=$${TEST_STREAM_PREFIX:-tctest}
 
-.PHONY: setup services browser run test bench lint format clean
+.PHONY: setup services browser run test bench lint format clean screenshot
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ run: setup
 test: setup services browser
 	-@$(MAKE) --no-print-directory .venv-ibapi10/bin/python
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Refresh docs/desk.png, the README's picture, from the browser test.
+screenshot: setup services browser
+	$(TEST_ENV) TC_UPDATE_SCREENSHOTS=1 $(PY) -m pytest streams/tests/test_browser.py -k filled_on_the_blotter
 
 bench: setup services
 	$(TEST_ENV) $(PY) -m bench $(BENCH_ARGS)
