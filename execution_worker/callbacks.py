@@ -124,10 +124,12 @@ class CallbackMixin:
             self._retry_103.add(coid)
             return
         if code in CANCEL_REFUSALS:
-            self._reject(coid, f"broker.{code}", text, action="cancel", order_id=req_id)
+            command_id = record.extra.pop("command_id", None)
+            self._reject(coid, f"broker.{code}", text, action="cancel", order_id=req_id, command_id=command_id)
             return
         if code in MODIFY_REFUSALS:
-            self._reject(coid, f"broker.{code}", text, action="modify", order_id=req_id)
+            command_id = record.extra.pop("command_id", None)
+            self._reject(coid, f"broker.{code}", text, action="modify", order_id=req_id, command_id=command_id)
             return
         if code in ORDER_REJECT_CODES or (action == "place" and not record.accepted and code < 2000):
             self._in_flight.pop(coid, None)
@@ -135,7 +137,8 @@ class CallbackMixin:
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = f"broker.{code}", text
                 self._persist(record)
-            self._reject(coid, f"broker.{code}", text, action=action, order_id=req_id)
+            command_id = record.extra.pop("command_id", None) if action != "place" else record.command_id
+            self._reject(coid, f"broker.{code}", text, action=action, order_id=req_id, command_id=command_id)
             return
         log.warning("TWS error %s for order %s (%s): %s", code, req_id, coid, text)
 
@@ -174,6 +177,7 @@ class CallbackMixin:
                     order_id=record.order_id,
                     account=record.account,
                     perm_id=record.perm_id or None,
+                    command_id=record.command_id or None,
                 )
             )
 
@@ -244,9 +248,16 @@ class CallbackMixin:
         self._acknowledge(record)
         record.state = status
         self._persist(record)
-        self._emit_status(record, status, _dec(filled), _dec(remaining), _dec(avg_fill_price))
+        self._emit_status(
+            record,
+            status,
+            _dec(filled),
+            _dec(remaining),
+            _dec(avg_fill_price),
+            command_id=record.extra.pop("command_id", None),
+        )
 
-    def _emit_status(self, record: OrderRecord, status, filled, remaining, avg) -> None:
+    def _emit_status(self, record: OrderRecord, status, filled, remaining, avg, command_id: str | None = None) -> None:
         self.emit(
             m.OrderStatus(
                 client_order_id=record.client_order_id,
@@ -258,6 +269,7 @@ class CallbackMixin:
                 avg_fill_price=avg,
                 account=record.account,
                 symbol=record.symbol,
+                command_id=command_id,
             )
         )
 

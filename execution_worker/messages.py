@@ -437,6 +437,8 @@ class OrderAccepted(Message):
     order_id: int
     account: str
     perm_id: int | None = None
+    # The id of the order.place command this answers (optional; see OrderStatus.command_id).
+    command_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -452,6 +454,8 @@ class OrderRejected(Message):
     reason: str
     action: str = "place"
     order_id: int | None = None
+    # The id of the command refused (the order.place, order.modify or order.cancel).
+    command_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -479,6 +483,9 @@ class OrderStatus(Message):
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     tif: str | None = None
+    # Set on the first status after the worker applied an order.modify or order.cancel (or settled a
+    # held order's cancel): the command's message id, so its outbox row can be acknowledged by id.
+    command_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -520,6 +527,7 @@ class OrderUnknown(Message):
     client_order_id: str
     order_id: int
     reason: str
+    command_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -643,7 +651,7 @@ _spec(OrderModify, client_order_id=_uuid, quantity=_OPT_POS, limit_price=_OPT_PO
 _spec(TradingHalt, account=_OPT_ACCOUNT, mode=_HALT_MODE, reason=_TEXT)
 _spec(TradingResume, account=_OPT_ACCOUNT, reason=_TEXT)
 _spec(BrokerRefresh, what=_refresh_what)
-_spec(OrderAccepted, client_order_id=_uuid, order_id=_int, account=_ACCOUNT, perm_id=_OPT_INT)
+_spec(OrderAccepted, client_order_id=_uuid, order_id=_int, account=_ACCOUNT, perm_id=_OPT_INT, command_id=_OPT_UUID)
 _spec(
     OrderRejected,
     client_order_id=_uuid,
@@ -651,6 +659,7 @@ _spec(
     reason=_TEXT,
     action=_choice("place", "modify", "cancel"),
     order_id=_OPT_INT,
+    command_id=_OPT_UUID,
 )
 _spec(
     OrderStatus,
@@ -670,6 +679,7 @@ _spec(
     limit_price=_OPT_DEC,
     stop_price=_OPT_DEC,
     tif=_optional(_text_parser(8)),
+    command_id=_OPT_UUID,
 )
 _spec(
     OrderFilled,
@@ -688,7 +698,7 @@ _spec(
     external=_bool,
 )
 _spec(OrderCommission, exec_id=_text_parser(64), commission=_decimal, currency=_TEXT16, realized_pnl=_OPT_DEC)
-_spec(OrderUnknown, client_order_id=_uuid, order_id=_int, reason=_TEXT)
+_spec(OrderUnknown, client_order_id=_uuid, order_id=_int, reason=_TEXT, command_id=_OPT_UUID)
 _spec(PositionSnapshot, account=_ACCOUNT, positions=_positions)
 _spec(AccountValues, account=_ACCOUNT, values=_str_map, currency=_text_parser(16, allow_empty=True))
 _spec(GatewayStatus, state=_GATEWAY_STATE, server_version=_OPT_INT, detail=_TEXT)

@@ -144,7 +144,10 @@ class SessionMixin:
         record.state = "unknown"
         self._last_status.pop(record.order_id, None)
         self._persist(record)
-        self.emit(m.OrderUnknown(client_order_id=coid, order_id=record.order_id, reason=reason[:500]))
+        command_id = record.extra.pop("command_id", None) or record.command_id or None
+        self.emit(
+            m.OrderUnknown(client_order_id=coid, order_id=record.order_id, reason=reason[:500], command_id=command_id)
+        )
 
     def _check_in_flight(self, now: float) -> None:
         timeout = self.config.in_flight_timeout
@@ -270,7 +273,12 @@ class SessionMixin:
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = "broker.103", "Duplicate order ID (after one retry)"
                 self._persist(record)
-                self._reject(coid, "broker.103", "TWS refused the order id twice (duplicate order id)")
+                self._reject(
+                    coid,
+                    "broker.103",
+                    "TWS refused the order id twice (duplicate order id)",
+                    command_id=record.command_id,
+                )
                 continue
             with self._lock:
                 order_id = max(self.next_valid_id, self.max_order_id + 1)

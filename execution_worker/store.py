@@ -50,6 +50,8 @@ class OrderRecord:
     retried: bool = False
     reject_code: str = ""
     reject_reason: str = ""
+    # The message id of the order.place command, named in order.accepted / order.unknown / order.rejected.
+    command_id: str = ""
     # Runtime only (not persisted): the producer's message for scheduled orders, last status seen.
     extra: dict = field(default_factory=dict)
 
@@ -82,6 +84,18 @@ return 1
 """
 
 
+# Claim a command's message id: add it if absent (score: ms now), keep the set from outliving its use.
+_APPLY_SCRIPT = """
+local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return added
+"""
+
+# Applied command ids are kept this long: the relay republishes unacknowledged commands for minutes,
+# and a command entry older than this has long been trimmed from the stream.
+APPLIED_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
 class Store:
     """Reads and writes of the worker's keys. Every method is one round trip."""
 
@@ -91,7 +105,9 @@ class Store:
         self.ids_key = f"{prefix}:worker:order_ids"
         self.max_id_key = f"{prefix}:worker:max_order_id"
         self.halts_key = f"{prefix}:worker:halts"
+        self.applied_key = f"{prefix}:worker:applied_commands"
         self._claim = client.register_script(_CLAIM_SCRIPT)
+        self._apply = client.register_script(_APPLY_SCRIPT)
 
     def load(self) -> tuple[dict[str, OrderRecord], int, dict[str, str]]:
         """Return every order record, the highest allocated orderId and the halts."""
@@ -144,6 +160,19 @@ class Store:
         pipe.hset(self.ids_key, str(record.order_id), record.client_order_id)
         pipe.set(self.max_id_key, record.order_id)
         pipe.execute()
+
+    def claim_command(self, message_id: str, now_ms: int) -> bool:
+        """Record that the command ``message_id`` is being applied; False if it already was (a redelivery
+        or a republished copy). Check and record are one atomic step, so two copies never both pass."""
+        return bool(self._apply(keys=[self.applied_key], args=[message_id, now_ms, APPLIED_RETENTION_MS]))
+
+    def release_command(self, message_id: str) -> None:
+        """Forget a claim whose command had no effect (TWS or Redis went away first): its redelivery applies it."""
+        self.client.zrem(self.applied_key, message_id)
+
+    def prune_commands(self, older_than_ms: int) -> int:
+        """Drop applied-command ids recorded before ``older_than_ms``; return how many."""
+        return int(self.client.zremrangebyscore(self.applied_key, "-inf", f"({older_than_ms}"))
 
     def save(self, record: OrderRecord) -> None:
         self.client.hset(self.orders_key, record.client_order_id, record.to_json())

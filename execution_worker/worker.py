@@ -35,12 +35,14 @@ from execution_worker.redis_streams import Entry, StreamConsumer
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
 from execution_worker.session import ACCOUNT_TAGS, REQ_ACCOUNT_SUMMARY, REQ_EXECUTIONS, SessionMixin, _today_filter
 from execution_worker.stats import Window
-from execution_worker.store import OrderRecord, Store
+from execution_worker.store import APPLIED_RETENTION_MS, OrderRecord, Store
 
 log = logging.getLogger("execution_worker")
 
 # Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
 RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
+# How often housekeeping forgets what has aged out (applied command ids, ...).
+PRUNE_INTERVAL_S = 60.0
 
 
 class Worker(SessionMixin, CallbackMixin):
@@ -120,6 +122,7 @@ class Worker(SessionMixin, CallbackMixin):
         self._next_heartbeat = 0.0
         self._next_limits = 0.0
         self._next_claim = 0.0
+        self._next_prune = 0.0
         # Figures.
         self.path_ms = Window()
         self.queue_ms = Window()
@@ -283,9 +286,27 @@ class Worker(SessionMixin, CallbackMixin):
             raise
         return len(batch)
 
-    def _reject(self, coid: str, code: str, reason: str, *, action: str = "place", order_id: int | None = None) -> None:
+    def _reject(
+        self,
+        coid: str,
+        code: str,
+        reason: str,
+        *,
+        action: str = "place",
+        order_id: int | None = None,
+        command_id: str | None = None,
+    ) -> None:
         self.orders_rejected += 1
-        self.emit(m.OrderRejected(client_order_id=coid, code=code, reason=reason, action=action, order_id=order_id))
+        self.emit(
+            m.OrderRejected(
+                client_order_id=coid,
+                code=code,
+                reason=reason,
+                action=action,
+                order_id=order_id,
+                command_id=command_id or None,
+            )
+        )
 
     # =========================================================================================
     # Commands
@@ -354,20 +375,36 @@ class Worker(SessionMixin, CallbackMixin):
             decoded.append((entry, message, time.perf_counter() - started))
         for entry, message, decode_s in _halts_first(decoded):
             try:
+                # A command is applied once per message id, durably: a redelivery, or a copy the relay
+                # republished because no event acknowledged it yet, is acknowledged and skipped.
+                if not self.store.claim_command(message.id, time.time_ns() // 1_000_000):
+                    log.info("command %s (%s) was already applied; skipped", message.id, message.TYPE)
+                    self.commands.ack(entry.entry_id)
+                    continue
                 self.handle(message, time.perf_counter() - decode_s)
             except (NotConnected, SendFailed, redis.RedisError) as error:
                 # TWS or Redis went away: this entry and the rest of the batch stay pending, in order,
                 # and are read again first once ready. Transient by nature, so never dead-lettered.
                 log.warning("command %s left pending: %r", message.id, error)
+                self._release(message.id)
                 self.commands.restart_pending()
                 return
             except Exception as error:
                 log.exception("command %s failed", message.id)
+                self._release(message.id)
                 if self.commands.should_dead_letter(entry):
                     self.commands.dead_letter(entry, code="worker.failed", reason=repr(error))
                 continue
             faultpoint("after_place_before_ack")
             self.commands.ack(entry.entry_id)
+
+    def _release(self, message_id: str) -> None:
+        """Un-claim a command that had no effect so its redelivery is applied (best effort: if Redis is
+        down too, the redelivery is skipped as applied, which loses the command rather than doubles it)."""
+        try:
+            self.store.release_command(message_id)
+        except redis.RedisError:
+            log.error("could not release command %s; its redelivery will be skipped", message_id)
 
     def handle(self, message: m.Message, received: float | None = None) -> None:
         """Apply one decoded command. Raises NotConnected / RedisError to leave it pending."""
@@ -395,7 +432,7 @@ class Worker(SessionMixin, CallbackMixin):
             # A redelivered or repeated command: never placed twice (invariant 2). A refusal is repeated
             # because its event may have been lost with a crash before the acknowledgement.
             if existing.state == "rejected":
-                self._reject(coid, existing.reject_code, existing.reject_reason)
+                self._reject(coid, existing.reject_code, existing.reject_reason, command_id=order.id)
             return
         record = OrderRecord(
             client_order_id=coid,
@@ -414,6 +451,7 @@ class Worker(SessionMixin, CallbackMixin):
             oca_group=order.oca_group,
             not_before=order.not_before,
             created_ns=time.time_ns(),
+            command_id=order.id,
         )
         if order.not_before is not None and order.not_before > time.time_ns() + 2_000_000:
             record.state = "scheduled"
@@ -441,7 +479,7 @@ class Worker(SessionMixin, CallbackMixin):
             elif not self.store.record_new(record):
                 return
             self.records[coid] = record
-            self._reject(coid, refusal.code, refusal.reason)
+            self._reject(coid, refusal.code, refusal.reason, command_id=record.command_id)
             return
         with self._lock:
             order_id = max(self.next_valid_id, self.max_order_id + 1)
@@ -494,6 +532,7 @@ class Worker(SessionMixin, CallbackMixin):
                     client_order_id=record.client_order_id,
                     order_id=record.order_id,
                     reason=f"socket failed during placeOrder: {error!r}",
+                    command_id=record.extra.pop("command_id", None) or record.command_id or None,
                 )
             )
             return
@@ -535,20 +574,38 @@ class Worker(SessionMixin, CallbackMixin):
         coid = command.client_order_id
         record = self.records.get(coid)
         if record is None:
-            self._reject(coid, "worker.unknown_order", "no order with this client_order_id", action="cancel")
+            self._reject(
+                coid,
+                "worker.unknown_order",
+                "no order with this client_order_id",
+                action="cancel",
+                command_id=command.id,
+            )
             return
         if record.state == "scheduled":
             record.state = "Cancelled"
             self.store.save(record)
-            self._emit_status(record, "Cancelled", Decimal(0), Decimal(record.quantity), Decimal(0))
+            self._emit_status(
+                record, "Cancelled", Decimal(0), Decimal(record.quantity), Decimal(0), command_id=command.id
+            )
             return
         if record.final:
-            self._reject(coid, "worker.not_cancellable", f"the order is already {record.state}", action="cancel")
+            self._reject(
+                coid,
+                "worker.not_cancellable",
+                f"the order is already {record.state}",
+                action="cancel",
+                command_id=command.id,
+            )
             return
         if not record.order_id:
-            self._reject(coid, "worker.not_cancellable", "the order was never sent", action="cancel")
+            self._reject(
+                coid, "worker.not_cancellable", "the order was never sent", action="cancel", command_id=command.id
+            )
             return
         record.extra["action"] = "cancel"
+        # The next status TWS reports for the order names this command.
+        record.extra["command_id"] = command.id
         self._call("cancelOrder", record.order_id)
 
     def modify(self, command: m.OrderModify) -> None:
@@ -566,7 +623,7 @@ class Worker(SessionMixin, CallbackMixin):
                 why = f"TWS has not acknowledged the order ({record.state})"
             else:
                 why = f"the order cannot be modified ({record.state})"
-            self._reject(coid, "worker.not_modifiable", why, action="modify")
+            self._reject(coid, "worker.not_modifiable", why, action="modify", command_id=command.id)
             return
         quantity = command.quantity if command.quantity is not None else Decimal(record.quantity)
         limit_price = command.limit_price if command.limit_price is not None else _opt_dec(record.limit_price)
@@ -574,15 +631,21 @@ class Worker(SessionMixin, CallbackMixin):
         view = _ModifyView(limit_price, stop_price)
         refusal = self.gate.check_modify(record.account, record.symbol, record.side, quantity, view)
         if refusal is not None:
-            self._reject(coid, refusal.code, refusal.reason, action="modify", order_id=record.order_id)
+            self._reject(
+                coid, refusal.code, refusal.reason, action="modify", order_id=record.order_id, command_id=command.id
+            )
             return
+        if not self.connected:
+            raise NotConnected("TWS is not connected")
         record.quantity = m._plain(quantity)
         record.limit_price = None if limit_price is None else m._plain(limit_price)
         record.stop_price = None if stop_price is None else m._plain(stop_price)
         record.extra["action"] = "modify"
+        # The next status TWS reports names this command, and is emitted even when the status words
+        # and figures repeat (a price-only modify changes neither).
+        record.extra["command_id"] = command.id
+        self._last_status.pop(record.order_id, None)
         self.store.save(record)
-        if not self.connected:
-            raise NotConnected("TWS is not connected")
         self._send_order(record)
 
     # --- halt / resume / refresh -----------------------------------------------------------------
@@ -599,7 +662,9 @@ class Worker(SessionMixin, CallbackMixin):
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = "risk.halted", f"trading halted: {command.reason}"
                 self.store.save(record)
-                self._reject(record.client_order_id, record.reject_code, record.reject_reason)
+                self._reject(
+                    record.client_order_id, record.reject_code, record.reject_reason, command_id=record.command_id
+                )
         if command.mode != "cancel_all":
             return
         if account == GLOBAL:
@@ -656,6 +721,9 @@ class Worker(SessionMixin, CallbackMixin):
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.config.heartbeat_event_interval
             self.emit(self.heartbeat())
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_INTERVAL_S
+            self.store.prune_commands(time.time_ns() // 1_000_000 - APPLIED_RETENTION_MS)
         if now >= self._next_limits:
             self._next_limits = now + self.config.limits_interval
             self.reload_limits()

@@ -42,3 +42,15 @@ def test_prune_forgets_old_final_orders_and_keeps_working_and_unknown_ones(redis
     assert sorted(records) == ["fresh", "unknown", "working"]
     assert sorted(store.load()[0]) == ["fresh", "unknown", "working"]
     assert max_id == 4 and store.load()[1] == 4
+
+
+def test_a_command_id_is_claimed_once_released_when_it_had_no_effect_and_pruned_by_age(redis_client, prefix):
+    store = Store(redis_client, prefix)
+    assert store.claim_command("m1", 1_000) is True
+    assert store.claim_command("m1", 2_000) is False
+    store.release_command("m1")
+    assert store.claim_command("m1", 3_000) is True
+    assert store.claim_command("m2", 5_000) is True
+    assert redis_client.pttl(store.applied_key) > 0
+    assert store.prune_commands(4_000) == 1
+    assert store.claim_command("m1", 6_000) is True and store.claim_command("m2", 6_000) is False

@@ -147,3 +147,36 @@ def test_the_ledger_check_fails_when_tws_takes_the_same_order_ref_as_new_twice_u
     assert {p["order_id"] for p in _orders_for(sim, order.client_order_id)} == {record.order_id}
     with pytest.raises(AssertionError, match="more than once"):
         check_ledger(sim, bus)
+
+
+# --- 3. commands applied once per message id, durably; events name the command they answer ----------------
+
+
+def test_a_republished_modify_is_never_applied_twice_even_after_a_restart_and_events_name_their_command(
+    sim, bus, start_worker
+):
+    bus.set_limits(max_order_quantity=1000)
+    first = start_worker(bus)
+    order = place(quantity="7", order_type="LMT", limit_price=Decimal("100"))
+    too_big = place(quantity="5000")
+    bus.send(order, too_big)
+    assert bus.wait_event("order.accepted", client_order_id=order.client_order_id).command_id == order.id
+    assert bus.wait_event("order.rejected", client_order_id=too_big.client_order_id).command_id == too_big.id
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    modifies = [m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal(p)) for p in ("101", "102")]
+    for count, modify in enumerate(modifies, start=2):
+        bus.send(modify)
+        # A price-only modify changes neither the status word nor the figures: it still gets its event.
+        status = bus.wait_event("order.status", client_order_id=order.client_order_id, command_id=modify.id)
+        assert status.status == "Submitted"
+        assert len(_orders_for(sim, order.client_order_id)) == count
+    bus.send_raw(m.encode(modifies[0]))  # the relay republishes a row no event acknowledged yet
+    wait_until(lambda: bus.pending() == 0, 5, what="the copy acknowledged")
+    first.kill9()
+    bus.send_raw(m.encode(modifies[0]))  # and again after the worker restarted
+    start_worker(bus)
+    wait_until(lambda: bus.pending() == 0, 5, what="the second copy acknowledged")
+    time.sleep(0.5)
+    sent = _orders_for(sim, order.client_order_id)
+    assert [p["lmt_price"] for p in sent] == [100.0, 101.0, 102.0]
+    check_ledger(sim, bus)
