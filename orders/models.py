@@ -120,6 +120,12 @@ class Order(models.Model):
     average_fill_price = models.DecimalField(null=True, blank=True, **PRICE)
     reject_code = models.CharField(max_length=64, blank=True)
     reject_reason = models.CharField(max_length=500, blank=True)
+    # A modify the broker has not answered yet (see ``orders.services.order_modify``): a new quantity
+    # waits apart until the broker confirms it; new prices apply at once, the prior ones kept to
+    # be restored if the broker refuses.
+    pending_quantity = models.DecimalField(null=True, blank=True, help_text="Requested, unconfirmed", **QUANTITY)
+    modify_prior = models.JSONField(default=dict, blank=True, help_text="Prices before an unconfirmed modify")
+    modify_requested_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
@@ -217,6 +223,23 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.instrument} {self.quantity.normalize():f}"
+
+
+class PendingCommission(models.Model):
+    """IB's commission report for an execution not recorded yet; ``fill_record`` attaches and deletes it.
+
+    Commission reports may reach the bridge before their execution (redelivered or claimed
+    entries are applied after newer ones); keeping them here means none is lost.
+    """
+
+    exec_id = models.CharField(max_length=64, unique=True)
+    commission = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, blank=True)
+    realized_pnl = models.DecimalField(null=True, blank=True, **MONEY)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"commission of {self.exec_id}"
 
 
 class PositionLot(models.Model):

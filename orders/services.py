@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
@@ -59,6 +59,7 @@ from orders.models import (
     Order,
     OrderEvent,
     OrderStatus,
+    PendingCommission,
     Position,
     PositionLot,
     RiskLimit,
@@ -71,6 +72,7 @@ from orders.transitions import (
     MODIFIABLE_STATUSES,
     OPEN_STATUSES,
     RANK,
+    can_revert_cancel,
     can_transition,
     status_from_broker,
 )
@@ -106,6 +108,7 @@ def _snapshot(order: Order) -> dict[str, Any]:
         "stop_price": _text(order.stop_price),
         "filled_quantity": _text(order.filled_quantity),
         "average_fill_price": _text(order.average_fill_price),
+        **({"pending_quantity": _text(order.pending_quantity)} if order.pending_quantity is not None else {}),
     }
 
 
@@ -145,6 +148,65 @@ def _set_status(order: Order, to_status: str, fields: set[str]) -> None:
     if to_status in FINAL_STATUSES and order.completed_at is None:
         order.completed_at = now
         fields.add("completed_at")
+    if to_status in FINAL_STATUSES:
+        # Nothing works any more: a modify still unconfirmed can no longer apply.
+        _clear_pending(order, fields)
+
+
+PRICE_FIELDS = ("limit_price", "stop_price")
+
+
+def _clear_pending(order: Order, fields: set[str]) -> dict[str, str | None]:
+    """Forget the unanswered modify of ``order`` (its prices stay); return the quantity that was pending."""
+    cleared = {"quantity": _text(order.pending_quantity)} if order.pending_quantity is not None else {}
+    if order.pending_quantity is not None:
+        order.pending_quantity = None
+        fields.add("pending_quantity")
+    if order.modify_prior:
+        order.modify_prior = {}
+        fields.add("modify_prior")
+    if order.modify_requested_at is not None:
+        order.modify_requested_at = None
+        fields.add("modify_requested_at")
+    return cleared
+
+
+def _apply_pending(order: Order, fields: set[str]) -> dict[str, str | None]:
+    """The broker confirmed the modify: the pending quantity becomes the order's; return what was applied.
+
+    The prices sent with it are confirmed too (one placeOrder carries them all).
+    """
+    applied: dict[str, str | None] = {}
+    if order.pending_quantity is not None:
+        order.quantity = order.pending_quantity
+        fields.add("quantity")
+        applied["quantity"] = _text(order.quantity)
+    applied.update({name: _text(getattr(order, name)) for name in PRICE_FIELDS if name in order.modify_prior})
+    _clear_pending(order, fields)
+    return applied
+
+
+def _restore_prior_prices(order: Order, fields: set[str]) -> dict[str, str | None]:
+    """The broker refused the modify: put back the prices it last confirmed; return them."""
+    restored: dict[str, str | None] = {}
+    for name in PRICE_FIELDS:
+        if name in order.modify_prior:
+            prior = order.modify_prior[name]
+            setattr(order, name, Decimal(prior) if prior is not None else None)
+            fields.add(name)
+            restored[name] = prior
+    return restored
+
+
+def _audit_modify_outcome(order: Order, *, action: str, changes: dict) -> None:
+    audit_record(
+        actor=None,
+        action=action,
+        obj=order,
+        account=order.account,
+        after={**_snapshot(order), "confirmed": changes},
+        via="bridge",
+    )
 
 
 def _save(order: Order, fields: set[str]) -> None:
@@ -532,8 +594,21 @@ def order_modify(
 ) -> Order:
     """Change a working order's quantity or prices, re-checking the fields and the risk limits.
 
-    When the broker has not seen the order yet, its queued ``order.place`` is rewritten;
-    otherwise an ``order.modify`` command carries the changed keys. The status is unchanged.
+    When the broker has not seen the order yet (awaiting approval, or ``NEW`` with its
+    ``order.place`` unpublished) the order changes at once and its queued command is rewritten.
+    Otherwise an ``order.modify`` command carries the changed keys and ``modify_requested_at``
+    is stamped:
+
+    - a new quantity waits in ``pending_quantity``; ``quantity`` stays what the broker works
+      (fills are measured against it) until the broker confirms (``order_apply_broker_status``,
+      ``fill_record``);
+    - new prices apply at once (IB confirms no price: a price-only modify produces no event),
+      and the prices the broker last confirmed are kept in ``modify_prior``;
+    - a refusal (``order_mark_command_rejected``) clears the pending quantity and restores
+      the prior prices.
+
+    A second modify before the first is answered is measured against the pending quantity;
+    ``modify_prior`` keeps the prices from before the first. The status is unchanged.
 
     :raises OrderModifyEmpty: nothing to change.
     :raises OrderNotModifiable: the order is final, its cancel is requested, or its outcome is unknown.
@@ -553,9 +628,15 @@ def order_modify(
         raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")
     _check_desk_open(account)
     instrument = order.instrument
-    target_quantity = new_quantity if new_quantity is not None else order.quantity
-    target_limit = new_limit if new_limit is not None else order.limit_price
-    target_stop = new_stop if new_stop is not None else order.stop_price
+    # What the order will be once every modify asked so far is confirmed.
+    requested = {
+        "quantity": order.pending_quantity if order.pending_quantity is not None else order.quantity,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+    }
+    target_quantity = new_quantity if new_quantity is not None else requested["quantity"]
+    target_limit = new_limit if new_limit is not None else requested["limit_price"]
+    target_stop = new_stop if new_stop is not None else requested["stop_price"]
     validation.check_quantity(target_quantity)
     if target_quantity <= order.filled_quantity:
         raise OrderQuantityNotPositive(
@@ -585,18 +666,33 @@ def order_modify(
     changes: dict[str, str] = {}
     fields: set[str] = set()
     for name, value in (("quantity", new_quantity), ("limit_price", new_limit), ("stop_price", new_stop)):
-        if value is not None and value != getattr(order, name):
-            setattr(order, name, value)
-            fields.add(name)
-            changes[name] = _text(value)
+        if value is not None and value != requested[name]:
+            changes[name] = value
     if not changes:
         return order
-    _save(order, fields)
     unsent = _unpublished_place(order) if order.status == OrderStatus.NEW else None
+    pending = unsent is None and order.status != OrderStatus.PENDING_APPROVAL
+    prior = dict(order.modify_prior)
+    for name, value in changes.items():
+        if pending and name == "quantity":
+            # The broker may refuse it: fills keep being measured against what it works now.
+            order.pending_quantity = value
+            fields.add("pending_quantity")
+            continue
+        if pending and name not in prior:
+            prior[name] = _text(getattr(order, name))
+        setattr(order, name, value)
+        fields.add(name)
+    if pending:
+        order.modify_prior = prior
+        order.modify_requested_at = timezone.now()
+        fields |= {"modify_prior", "modify_requested_at"}
+    _save(order, fields)
+    changes = {name: _text(value) for name, value in changes.items()}
     if unsent is not None:
         unsent.data = order_place_data(order)
         unsent.save(update_fields=["data"])
-    elif order.status != OrderStatus.PENDING_APPROVAL:
+    elif pending:
         outbox_enqueue(type="order.modify", data={"client_order_id": str(order.client_order_id), **changes})
     _event(
         order,
@@ -604,7 +700,7 @@ def order_modify(
         from_status=order.status,
         to_status=order.status,
         actor=actor,
-        data={**changes, "via": via},
+        data={**changes, "pending": pending, "via": via},
     )
     audit_record(
         actor=actor,
@@ -718,6 +814,94 @@ def order_mark_rejected(*, client_order_id: Any, code: str, reason: str, message
     return order
 
 
+def _cancel_refused_status(order: Order) -> OrderStatus:
+    """The working state an order whose cancel the broker refused goes back to.
+
+    Something filled: ``PARTIALLY_FILLED``. Else the state the broker last reported if it is a
+    working one (``SUBMITTED``), else the state the order had when the cancel was requested.
+    """
+    if order.filled_quantity > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    reported = status_from_broker(order.broker_status, order.filled_quantity) if order.broker_status else None
+    if reported == OrderStatus.SUBMITTED:
+        return reported
+    requested = order.events.filter(kind="cancel_requested").order_by("-created_at", "-id").first()
+    if requested is not None and can_revert_cancel(OrderStatus.CANCEL_REQUESTED, requested.from_status):
+        return OrderStatus(requested.from_status)
+    return OrderStatus.SUBMITTED
+
+
+@transaction.atomic
+def order_mark_command_rejected(
+    *, client_order_id: Any, action: str, code: str, reason: str, message_id: Any = None
+) -> Order | None:
+    """Record that the worker or the broker refused a command about an order (``order.rejected``).
+
+    - ``place``: the order is ``REJECTED`` (``order_mark_rejected``).
+    - ``modify``: the pending quantity is cleared and the prices the broker last confirmed are
+      restored (``modify_prior``); an event (``modify_rejected``, ``applied=False``) records the
+      code, the reason and what was undone.
+    - ``cancel``: the order is still working. An order in ``CANCEL_REQUESTED`` goes back to the
+      working state (``_cancel_refused_status``; the one backward move the table allows, only
+      here) so later statuses and fills apply as before, and a warning alert tells the desk the
+      cancel did not happen. An order in any other state only gets the event.
+
+    The rejection names no command, so a refused modify undoes every unanswered modify of the order.
+    Returns None for an unknown order; a redelivered message (same ``message_id``) changes nothing.
+
+    :raises OrderInvalid: ``action`` is not place, modify or cancel.
+    """
+    if action == "place":
+        return order_mark_rejected(client_order_id=client_order_id, code=code, reason=reason, message_id=message_id)
+    if action not in ("modify", "cancel"):
+        raise OrderInvalid(f"Unknown rejected action {action!r}.", field="action")
+    order = _lock_order_by_client_id(client_order_id)
+    if order is None or _already_seen(message_id):
+        return order
+    before = _snapshot(order)
+    from_status = order.status
+    fields: set[str] = set()
+    data: dict[str, Any] = {"action": action, "code": code, "reason": reason}
+    if action == "modify":
+        data["restored"] = _restore_prior_prices(order, fields)
+        data["cleared"] = _clear_pending(order, fields)
+    elif order.status == OrderStatus.CANCEL_REQUESTED:
+        working = _cancel_refused_status(order)
+        order.status = working
+        fields.add("status")
+    _save(order, fields)
+    _event(
+        order,
+        kind=f"{action}_rejected",
+        from_status=from_status,
+        to_status=order.status,
+        applied=False,
+        message_id=message_id,
+        detail=f"{action} refused: {code}: {reason}",
+        data=data,
+    )
+    if fields:
+        audit_record(
+            actor=None,
+            action=f"order.{action}_rejected",
+            obj=order,
+            account=order.account,
+            before=before,
+            after={**_snapshot(order), "code": code, "reason": reason},
+            via="bridge",
+        )
+    if action == "cancel" and from_status != order.status:
+        alert_raise(
+            key=f"order.cancel_refused:{order.client_order_id}",
+            kind="order.cancel_refused",
+            severity=Alert.Severity.WARNING,
+            account=order.account,
+            message=f"The cancel of {order} was refused; it is still working: {code}: {reason}"[:500],
+            data={"client_order_id": str(order.client_order_id), "code": code},
+        )
+    return order
+
+
 @transaction.atomic
 def order_mark_unknown(
     *, client_order_id: Any, order_id: int | None = None, reason: str, message_id: Any = None
@@ -772,6 +956,13 @@ def order_apply_broker_status(
     ``status`` is IB's word (``Submitted``, ``Filled``…). A backward or unknown word is recorded
     with ``applied=False``; the filled quantity and average price are taken only when the
     broker's filled quantity is above ours. Returns None for an unknown order.
+
+    A pending quantity (``order_modify``) is confirmed here by a status that names a live or
+    filled order (``PreSubmitted``, ``Submitted``, ``PendingCancel``, ``Filled``) whose
+    ``filled + remaining`` (the quantity the broker works) equals it: it becomes the order's
+    quantity, and the prices sent with it are confirmed too. A status still showing the old
+    total leaves it pending (not applied yet, or refused: the rejection clears it). A
+    price-only modify is not confirmed by a status (IB's carries no prices).
     """
     order = _lock_order_by_client_id(client_order_id)
     if order is None or _already_seen(message_id):
@@ -791,6 +982,7 @@ def order_apply_broker_status(
             order.average_fill_price = Decimal(str(avg_fill_price)).quantize(PRICE_STEP)
             fields.add("average_fill_price")
     target = status_from_broker(status, filled_qty, remaining)
+    confirmed = _confirm_pending_by_status(order, target, filled_qty, remaining, fields)
     if target is not None and order.broker_status != status and RANK[target] >= RANK[order.status]:
         order.broker_status = str(status)[:32]
         fields.add("broker_status")
@@ -802,6 +994,8 @@ def order_apply_broker_status(
         "order_id": order_id,
         "perm_id": perm_id,
     }
+    if confirmed:
+        data["modify_confirmed"] = confirmed
     if target is None:
         _save(order, fields)
         _event(
@@ -816,7 +1010,30 @@ def order_apply_broker_status(
         )
         return order
     _apply_status(order, target, kind="order.status", message_id=message_id, fields=fields, data=data)
+    if confirmed:
+        _audit_modify_outcome(order, action="order.modify_confirmed", changes=confirmed)
     return order
+
+
+# IB words (as our states) under which filled + remaining is the quantity the broker works.
+_CONFIRMING = frozenset(
+    {OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCEL_REQUESTED}
+)
+
+
+def _confirm_pending_by_status(
+    order: Order, target: OrderStatus | None, filled: Decimal, remaining: Any, fields: set[str]
+) -> dict[str, str | None]:
+    """Apply the order's pending modify if this broker status confirms it (see ``order_apply_broker_status``)."""
+    if target not in _CONFIRMING or order.pending_quantity is None:
+        return {}
+    try:
+        working = filled + Decimal(str(remaining if remaining not in (None, "") else "NaN"))
+    except ArithmeticError:
+        return {}
+    if not working.is_finite() or working != order.pending_quantity:
+        return {}
+    return _apply_pending(order, fields)
 
 
 # --- fills and positions -----------------------------------------------------------------------
@@ -852,6 +1069,14 @@ def _order_fill_totals(order: Order) -> tuple[Decimal, Decimal | None]:
 
 
 def _apply_fill_to_order(order: Order, fill: Fill, message_id: Any) -> None:
+    """Raise the order's filled quantity to its fills' total and move it to (partially) filled.
+
+    Fills are measured against ``quantity``, what the broker is known to work, never a pending
+    one: an order modified 200 → 100 whose modify is not confirmed stays ``PARTIALLY_FILLED``
+    after 100 filled (the modify may have been refused and 100 more be live). One inference is
+    safe: fills beyond ``quantity`` but within a pending larger quantity prove the broker took
+    the increase, so the pending modify is applied.
+    """
     order = _lock_order(order)
     quantity, average = _order_fill_totals(order)
     fields: set[str] = set()
@@ -859,15 +1084,15 @@ def _apply_fill_to_order(order: Order, fill: Fill, message_id: Any) -> None:
         order.filled_quantity = quantity
         order.average_fill_price = average
         fields |= {"filled_quantity", "average_fill_price"}
+    data = {"exec_id": fill.exec_id, "quantity": _text(fill.quantity), "price": _text(fill.price)}
+    confirmed: dict[str, str | None] = {}
+    if order.pending_quantity is not None and order.quantity < order.filled_quantity <= order.pending_quantity:
+        confirmed = _apply_pending(order, fields)
+        data["modify_confirmed"] = confirmed
     target = OrderStatus.FILLED if order.filled_quantity >= order.quantity else OrderStatus.PARTIALLY_FILLED
-    _apply_status(
-        order,
-        target,
-        kind="order.filled",
-        message_id=message_id,
-        fields=fields,
-        data={"exec_id": fill.exec_id, "quantity": _text(fill.quantity), "price": _text(fill.price)},
-    )
+    _apply_status(order, target, kind="order.filled", message_id=message_id, fields=fields, data=data)
+    if confirmed:
+        _audit_modify_outcome(order, action="order.modify_confirmed", changes=confirmed)
 
 
 def _apply_fill_to_session(order: Order, realized: Decimal) -> None:
@@ -904,6 +1129,9 @@ def fill_record(
     quantity, average price and state follow the fills (forward only), and its trading
     session's metrics are updated.
 
+    A commission report that arrived before this execution (``fill_apply_commission``) is
+    attached in the same transaction.
+
     :raises FillInvalid: a bad side, a quantity that is not positive, a price below zero, or
         an order of another account or instrument.
     """
@@ -918,6 +1146,7 @@ def fill_record(
         raise FillInvalid("A fill price cannot be negative.", field="price")
     if order is not None and (order.account_id != account.pk or order.instrument_id != instrument.pk):
         raise FillInvalid("The fill's account or instrument is not its order's.", field="order")
+    _lock_exec_id(exec_id)
     if Fill.objects.filter(exec_id=exec_id).exists():
         return None
 
@@ -949,6 +1178,10 @@ def fill_record(
     except IntegrityError:
         # The same execution committed by a concurrent delivery while we waited for the lock.
         return None
+    early = PendingCommission.objects.filter(exec_id=exec_id).first()
+    if early is not None:
+        _set_commission(fill, early.commission, early.currency, early.realized_pnl)
+        early.delete()
     _store_lots(position, before, after, fill)
     position_before = {"quantity": _text(position.quantity), "realized_pnl": _text(position.realized_pnl)}
     position.quantity = pnl.net_quantity(after)
@@ -978,25 +1211,70 @@ def fill_record(
     return fill
 
 
+def _lock_exec_id(exec_id: str) -> None:
+    """Serialize the fill and the commission of one execution until the transaction ends.
+
+    Without it a commission stored as pending while its fill is being recorded (neither sees
+    the other's uncommitted row) would never be attached. SQLite serializes writers already.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 413))", [f"exec:{exec_id}"])
+
+
+def _commission_values(
+    commission: Decimal | str | float, currency: str, realized_pnl: Decimal | str | float | None
+) -> tuple[Decimal, str, Decimal | None]:
+    """IB's report as stored: commission and broker PnL to the cent column, IB's "no value" as None.
+
+    :raises FillInvalid: a commission that is not a finite number.
+    """
+    try:
+        amount = Decimal(str(commission))
+        broker_pnl = Decimal(str(realized_pnl)) if realized_pnl not in (None, "") else None
+    except ArithmeticError:
+        raise FillInvalid("The commission report is not a number.", field="commission") from None
+    if not amount.is_finite():
+        raise FillInvalid("The commission is not a finite number.", field="commission")
+    if broker_pnl is not None and (not broker_pnl.is_finite() or abs(broker_pnl) >= IB_UNSET_DOUBLE):
+        broker_pnl = None
+    return (
+        amount.quantize(MONEY_STEP),
+        (currency or "")[:3],
+        broker_pnl.quantize(MONEY_STEP) if broker_pnl is not None else None,
+    )
+
+
+def _set_commission(fill: Fill, commission: Decimal, currency: str, realized_pnl: Decimal | None) -> None:
+    fill.commission, fill.commission_currency, fill.broker_realized_pnl = commission, currency, realized_pnl
+    fill.save(update_fields=["commission", "commission_currency", "broker_realized_pnl"])
+
+
 @transaction.atomic
 def fill_apply_commission(
     *, exec_id: str, commission: Decimal | str | float, currency: str, realized_pnl: Decimal | str | float | None = None
 ) -> Fill | None:
-    """Attach IB's commission report to a recorded fill; None when the fill is not (yet) recorded.
+    """Attach IB's commission report to its fill; a report ahead of its fill is kept until the fill comes.
 
-    Applying the same report twice leaves the same values. IB's "no value" (the largest double)
-    for ``realized_pnl`` is stored as empty.
+    Returns the fill, or None when the fill is not recorded yet: the report is then stored as a
+    ``PendingCommission`` that ``fill_record`` attaches (and deletes) in its transaction, so a
+    report is never lost and never waits for anything. Applying the same report twice leaves
+    the same values (a repeated early report replaces the stored one). IB's "no value" (the
+    largest double) for ``realized_pnl`` is stored as empty.
+
+    :raises FillInvalid: no exec_id, or a commission that is not a finite number.
     """
+    if not exec_id:
+        raise FillInvalid("A commission report needs an exec_id.", field="exec_id")
+    values = _commission_values(commission, currency, realized_pnl)
+    _lock_exec_id(exec_id)
     fill = Fill.objects.select_for_update().filter(exec_id=exec_id).first()
     if fill is None:
+        PendingCommission.objects.update_or_create(
+            exec_id=exec_id, defaults={"commission": values[0], "currency": values[1], "realized_pnl": values[2]}
+        )
         return None
-    fill.commission = Decimal(str(commission)).quantize(MONEY_STEP)
-    fill.commission_currency = (currency or "")[:3]
-    broker_pnl = Decimal(str(realized_pnl)) if realized_pnl not in (None, "") else None
-    if broker_pnl is not None and (not broker_pnl.is_finite() or abs(broker_pnl) >= IB_UNSET_DOUBLE):
-        broker_pnl = None
-    fill.broker_realized_pnl = broker_pnl.quantize(MONEY_STEP) if broker_pnl is not None else None
-    fill.save(update_fields=["commission", "commission_currency", "broker_realized_pnl"])
+    _set_commission(fill, *values)
     return fill
 
 

@@ -74,6 +74,26 @@ def can_transition(from_status: str, to_status: str) -> bool:
         return False
 
 
+# The one backward move, allowed only when the broker (or the worker) refuses a cancel: the order
+# is still working, and staying in the sticky CANCEL_REQUESTED would tell the desk it is going
+# away. Back to the working state it had (or the broker reports); never used for a status event.
+CANCEL_REFUSED_TARGETS: frozenset[OrderStatus] = frozenset(
+    {S.NEW, S.SUBMITTING, S.SUBMIT_UNKNOWN, S.SUBMITTED, S.PARTIALLY_FILLED}
+)
+
+
+def can_revert_cancel(from_status: str, to_status: str) -> bool:
+    """Return whether a refused cancel may move an order from ``from_status`` back to ``to_status``.
+
+    Only ``CANCEL_REQUESTED`` → a working state (``CANCEL_REFUSED_TARGETS``); ``can_transition``
+    stays forward-only for everything else.
+    """
+    try:
+        return OrderStatus(from_status) == S.CANCEL_REQUESTED and OrderStatus(to_status) in CANCEL_REFUSED_TARGETS
+    except ValueError:
+        return False
+
+
 def is_final(status: str) -> bool:
     """Return whether nothing can change ``status`` any more."""
     return status in FINAL_STATUSES

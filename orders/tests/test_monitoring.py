@@ -19,7 +19,14 @@ from accounts.models import Alert, AuditLog, OutboxMessage, ProcessHeartbeat
 from accounts.services import account_resume
 from orders import monitoring, monitoring_pnl
 from orders.models import Order, OrderEvent, OrderStatus, PnLPoint, Position, RiskLimit
-from orders.services import fill_record, order_mark_accepted, order_mark_rejected, order_submit, position_record_broker
+from orders.services import (
+    fill_record,
+    order_apply_broker_status,
+    order_mark_accepted,
+    order_mark_rejected,
+    order_submit,
+    position_record_broker,
+)
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -353,7 +360,13 @@ def test_protective_orders_follow_a_smaller_position_and_are_cancelled_when_it_i
     report_broker(account, instrument, 60)
     monitoring.monitoring_run()
     stop.refresh_from_db()
-    assert stop.quantity == Decimal("60")
+    # The smaller quantity waits for the broker's confirmation before it is the order's.
+    assert (stop.quantity, stop.pending_quantity) == (Decimal("100"), Decimal("60"))
+    order_apply_broker_status(
+        client_order_id=stop.client_order_id, status="PreSubmitted", filled=0, remaining=60, avg_fill_price=None
+    )
+    stop.refresh_from_db()
+    assert (stop.quantity, stop.pending_quantity) == (Decimal("60"), None)
 
     sell(account, instrument, 60, "101")
     report_broker(account, instrument, 0)

@@ -106,7 +106,11 @@ def test_modifying_a_sent_order_sends_the_changed_keys(trader, account, instrume
     order = submit(actor=trader, account=account, instrument=instrument)
     publish_all()
     order = order_modify(order=order, actor=trader, quantity=20, limit_price="101.00", via="test")
-    assert (order.quantity, order.limit_price, order.status) == (D("20"), D("101"), OrderStatus.NEW)
+    order.refresh_from_db()
+    # The broker works 10 until it confirms the new quantity; the price applies, the prior one kept.
+    assert (order.quantity, order.limit_price, order.status) == (D("10"), D("101"), OrderStatus.NEW)
+    assert (order.pending_quantity, order.modify_prior) == (D("20"), {"limit_price": "100"})
+    assert order.modify_requested_at is not None
     command = OutboxMessage.objects.get(published_at__isnull=True)
     assert (command.type, command.data) == (
         "order.modify",
@@ -115,7 +119,7 @@ def test_modifying_a_sent_order_sends_the_changed_keys(trader, account, instrume
     event = order.events.last()
     assert (event.kind, event.data["quantity"]) == ("modify_requested", "20")
     audit = AuditLog.objects.get(action="order.modify")
-    assert (audit.before["quantity"], audit.after["quantity"]) == ("10", "20")
+    assert (audit.before["quantity"], audit.after["quantity"], audit.after["pending_quantity"]) == ("10", "10", "20")
 
 
 def test_modifying_an_unsent_order_rewrites_its_place_command(trader, account, instrument):
