@@ -465,10 +465,9 @@ class Worker(SessionMixin, CallbackMixin):
 
     def _gate_and_send(self, record: OrderRecord, order, producer_ts: int, received: float) -> None:
         coid = record.client_order_id
-        if not self.connected:
-            # Before the gate: an admitted order counts toward the rate and duplicate windows, and
-            # the redelivery after the reconnect must not be refused as its own duplicate.
-            raise NotConnected("TWS is not connected")
+        # Before the gate: an admitted order counts toward the rate and duplicate windows, and
+        # the redelivery after the reconnect must not be refused as its own duplicate.
+        self._require_ready()
         refusal = self.gate.admit(order, time.monotonic())
         self.gate_ms.add((time.perf_counter() - received) * 1000.0)
         if refusal is not None:
@@ -497,6 +496,17 @@ class Worker(SessionMixin, CallbackMixin):
         faultpoint("after_record_before_place")
         self._md_symbols.add(record.symbol)
         self._send_order(record, producer_ts, received)
+
+    def _require_ready(self) -> None:
+        """Orders go out only on a connected, reconciled session (invariant 6): after 1100, or while a
+        reconnect reconciles, the command is held (left pending, or the held order kept), not refused.
+
+        :raises NotConnected: the session is not ready.
+        """
+        if not self.ready.is_set():
+            raise NotConnected(f"the TWS session is not ready ({self.state})")
+        if not self.connected:
+            raise NotConnected("TWS is not connected")
 
     @property
     def connected(self) -> bool:
@@ -635,8 +645,7 @@ class Worker(SessionMixin, CallbackMixin):
                 coid, refusal.code, refusal.reason, action="modify", order_id=record.order_id, command_id=command.id
             )
             return
-        if not self.connected:
-            raise NotConnected("TWS is not connected")
+        self._require_ready()
         record.quantity = m._plain(quantity)
         record.limit_price = None if limit_price is None else m._plain(limit_price)
         record.stop_price = None if stop_price is None else m._plain(stop_price)

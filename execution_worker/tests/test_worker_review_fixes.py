@@ -180,3 +180,28 @@ def test_a_republished_modify_is_never_applied_twice_even_after_a_restart_and_ev
     sent = _orders_for(sim, order.client_order_id)
     assert [p["lmt_price"] for p in sent] == [100.0, 101.0, 102.0]
     check_ledger(sim, bus)
+
+
+# --- 7. nothing is sent unless the session is ready; the command is held, not refused ------------------------
+
+
+def test_a_place_read_before_1100_is_held_until_the_session_is_reconciled_again(worker_in_process, bus, sim):
+    worker = worker_in_process
+    _ready(worker)
+    order = place(quantity="8")
+    bus.send(order)
+    entries = worker.commands.read(16, None)
+    # TWS loses its connection to IB (socket up, session not ready) while the batch is being handled.
+    worker.on_error(worker.generation, -1, 1100, "Connectivity between IB and TWS has been lost.")
+    worker.handle_entries(entries)
+    _flush(worker)
+    time.sleep(0.2)
+    assert not _orders_for(sim, order.client_order_id)
+    assert bus.events("order.rejected") == [] and bus.pending() == 1
+    worker.on_error(worker.generation, -1, 1102, "Connectivity between IB and TWS has been restored.")
+    worker.connection_step()
+    assert worker.ready.is_set()
+    _drain(worker)
+    wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS after reconciling")
+    assert bus.pending() == 0
+    check_ledger(sim, bus)
