@@ -22,6 +22,7 @@ from orders.exceptions import (
 )
 from orders.models import Instrument, RiskLimit, Side
 from orders.selectors import (
+    OrderEntryExposure,
     orders_in_last_minute,
     position_quantity,
     realized_pnl_today,
@@ -38,16 +39,22 @@ def reference_price(
     return limit_price or stop_price or instrument.last_price
 
 
-def check_instrument(*, limits: RiskLimit, instrument: Instrument) -> None:
+def check_instrument(*, limits: RiskLimit, instrument: Instrument, exposure: OrderEntryExposure | None = None) -> None:
     """Refuse an inactive instrument or one outside the account's allowed list (empty: all allowed).
+
+    ``exposure`` (``selectors.order_entry_exposure``) answers the allowed-list test already read.
 
     :raises InstrumentInactive, InstrumentNotAllowed:
     """
     if not instrument.active:
         raise InstrumentInactive(f"{instrument.symbol} is not active.", field="instrument")
     if limits.pk is not None:
-        allowed = limits.allowed_instruments.all()
-        if allowed.exists() and not allowed.filter(pk=instrument.pk).exists():
+        if exposure is not None:
+            refused = exposure.allowed_restricted and not exposure.allowed_this
+        else:
+            allowed = limits.allowed_instruments.all()
+            refused = allowed.exists() and not allowed.filter(pk=instrument.pk).exists()
+        if refused:
             raise InstrumentNotAllowed(
                 f"{instrument.symbol} is not allowed for account {limits.account.code}.", field="instrument"
             )
@@ -112,17 +119,22 @@ def check_position(
     side: str,
     quantity: Decimal,
     exclude_quantity: Decimal = Decimal("0"),
+    exposure: OrderEntryExposure | None = None,
 ) -> tuple[Decimal, Decimal]:
     """Refuse an order that could take the position beyond ``max_position`` on its side.
 
     Counts the book position plus the unfilled rest of the working orders on the same side
     (``exclude_quantity`` removes an order being modified from that rest). An order that moves
     the position toward zero is never refused here. Returns ``(current, projected)``.
+    ``exposure`` (read for this account, instrument and side) gives both counts already read.
 
     :raises RiskMaxPosition:
     """
-    current = position_quantity(account=account, instrument=instrument)
-    working = working_quantity(account=account, instrument=instrument, side=side) - exclude_quantity
+    if exposure is not None:
+        current, working = exposure.position, exposure.working - exclude_quantity
+    else:
+        current = position_quantity(account=account, instrument=instrument)
+        working = working_quantity(account=account, instrument=instrument, side=side) - exclude_quantity
     projected = projected_position(current=current, working=working, side=side, quantity=quantity)
     beyond = projected > limits.max_position if side == Side.BUY else projected < -limits.max_position
     if beyond:
@@ -160,12 +172,14 @@ def check_collar(
             )
 
 
-def check_rate(*, limits: RiskLimit, account) -> None:
+def check_rate(*, limits: RiskLimit, account, exposure: OrderEntryExposure | None = None) -> None:
     """Refuse an order once ``orders_per_minute`` orders were entered in the last 60 seconds.
+
+    ``exposure`` gives the count already read.
 
     :raises RiskRate:
     """
-    count = orders_in_last_minute(account=account)
+    count = exposure.orders_last_minute if exposure is not None else orders_in_last_minute(account=account)
     if count >= limits.orders_per_minute:
         raise RiskRate(
             f"{count} orders in the last minute; the limit is {limits.orders_per_minute}.",
@@ -173,16 +187,19 @@ def check_rate(*, limits: RiskLimit, account) -> None:
         )
 
 
-def check_daily_loss(*, limits: RiskLimit, account, current: Decimal, projected: Decimal) -> None:
+def check_daily_loss(
+    *, limits: RiskLimit, account, current: Decimal, projected: Decimal, exposure: OrderEntryExposure | None = None
+) -> None:
     """Refuse a new order once today's realized loss (net of commissions) reaches ``max_daily_loss``.
 
     Orders that only reduce the position stay allowed, so the desk can still flatten.
+    ``exposure`` gives today's realized PnL already read.
 
     :raises RiskDailyLoss:
     """
     if reduces_position(current=current, projected=projected):
         return
-    realized = realized_pnl_today(account=account)
+    realized = exposure.realized_today if exposure is not None else realized_pnl_today(account=account)
     if -realized >= limits.max_daily_loss:
         raise RiskDailyLoss(
             f"Realized PnL today is {realized:.2f}; the daily loss limit is {limits.max_daily_loss:.2f}.",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
@@ -185,6 +187,77 @@ def orders_in_last_minute(*, account: BrokerAccount, now: datetime | None = None
     return Order.objects.filter(account=account, created_at__gte=since).count()
 
 
+@dataclass(frozen=True)
+class OrderEntryExposure:
+    """What the entry risk checks count, read together (see ``order_entry_exposure``)."""
+
+    position: Decimal
+    working: Decimal
+    orders_last_minute: int
+    realized_today: Decimal
+    allowed_restricted: bool
+    allowed_this: bool
+
+
+def _decimal(value: Any, places: int) -> Decimal:
+    # PostgreSQL answers numeric as Decimal; SQLite answers sums as int or float (quantized as
+    # Django quantizes a DecimalField read there).
+    if value is None:
+        return ZERO
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+
+
+def order_entry_exposure(
+    *, account: BrokerAccount, instrument: Instrument, side: str, limits: RiskLimit, now: datetime | None = None
+) -> OrderEntryExposure:
+    """Return, in one query, what ``order_submit``'s risk checks count for an order of ``side``.
+
+    The same figures as ``position_quantity``, ``working_quantity``, ``orders_in_last_minute``,
+    ``realized_pnl_today`` and the allowed-instrument test of ``risk.check_instrument``, in one
+    round trip instead of five, and as plain SQL: building the same statement through the ORM
+    cost more CPU than the four round trips it saves. Read it after taking the account row lock
+    (not in the locking statement: one that waited for the lock counts with its older snapshot).
+    """
+    now = now or timezone.now()
+    day_start = _day_start(timezone.localdate(now))
+    working = sorted(str(status) for status in WORKING_STATUSES)
+    adapt = connection.ops.adapt_datetimefield_value  # as the ORM passes a datetime (SQLite: text)
+    status_marks = ", ".join(["%s"] * len(working))
+    through = RiskLimit.allowed_instruments.through._meta.db_table
+    sql = (
+        f"SELECT (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
+        f" (SELECT SUM(quantity - filled_quantity) FROM {Order._meta.db_table}"
+        f"   WHERE account_id = %s AND instrument_id = %s AND side = %s AND status IN ({status_marks})),"
+        f" (SELECT COUNT(*) FROM {Order._meta.db_table} WHERE account_id = %s AND created_at >= %s),"
+        f" (SELECT SUM(realized_pnl) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
+        f" (SELECT SUM(commission) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
+        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = %s),"
+        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = %s AND instrument_id = %s)"
+    )
+    params = [
+        *(account.pk, instrument.pk),
+        *(account.pk, instrument.pk, side, *working),
+        *(account.pk, adapt(now - timedelta(seconds=60))),
+        *(account.pk, adapt(day_start)),
+        *(account.pk, adapt(day_start)),
+        limits.pk,  # NULL for an unsaved (default) limit: no allowed list, nothing restricted
+        *(limits.pk, instrument.pk),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        position, working_total, recent, realized, commission, restricted, allowed = cursor.fetchone()
+    return OrderEntryExposure(
+        position=_decimal(position, 4),
+        working=_decimal(working_total, 4),
+        orders_last_minute=int(recent or 0),
+        realized_today=_decimal(realized, 4) - _decimal(commission, 4),
+        allowed_restricted=bool(restricted),
+        allowed_this=bool(allowed),
+    )
+
+
 def open_orders(*, account: BrokerAccount | None = None) -> QuerySet[Order]:
     """Return the orders that are not final (optionally of one account), oldest first."""
     queryset = Order.objects.select_related("account", "instrument").filter(status__in=OPEN_STATUSES)
@@ -203,6 +276,7 @@ __all__ = [
     "fill_list",
     "instrument_get",
     "open_orders",
+    "order_entry_exposure",
     "order_get",
     "order_list",
     "orders_in_last_minute",

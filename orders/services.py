@@ -13,6 +13,7 @@ status is recorded (or skipped) and changes nothing.
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -65,7 +66,7 @@ from orders.models import (
     RiskLimit,
     Side,
 )
-from orders.selectors import allowed_symbols, risk_limit_for_account
+from orders.selectors import allowed_symbols, order_entry_exposure, risk_limit_for_account
 from orders.transitions import (
     CANCELLABLE_STATUSES,
     FINAL_STATUSES,
@@ -401,23 +402,29 @@ def order_submit(
             return existing
     _check_desk_open(account)
     limits = risk_limit_for_account(account)
-    risk.check_instrument(limits=limits, instrument=instrument)
+    # Every count the checks need in one round trip, read under the account lock; the checks
+    # still run one by one in their documented order.
+    exposure = order_entry_exposure(account=account, instrument=instrument, side=side, limits=limits)
+    risk.check_instrument(limits=limits, instrument=instrument, exposure=exposure)
     notional = risk.check_size(
         limits=limits, instrument=instrument, quantity=quantity, limit_price=limit_price, stop_price=stop_price
     )
     current, projected = risk.check_position(
-        limits=limits, account=account, instrument=instrument, side=side, quantity=quantity
+        limits=limits, account=account, instrument=instrument, side=side, quantity=quantity, exposure=exposure
     )
     risk.check_collar(limits=limits, instrument=instrument, limit_price=limit_price, stop_price=stop_price)
-    risk.check_rate(limits=limits, account=account)
-    risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected)
+    risk.check_rate(limits=limits, account=account, exposure=exposure)
+    risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected, exposure=exposure)
 
     status = OrderStatus.PENDING_APPROVAL if risk.needs_approval(limits=limits, notional=notional) else OrderStatus.NEW
     fields: dict[str, Any] = {}
     if client_order_id is not None:
         fields["client_order_id"] = client_order_id
+    # A savepoint only where a caller's client_order_id can collide (caught below); a fresh
+    # uuid4 cannot, and the savepoint would cost two round trips on every entry.
+    guard = transaction.atomic() if client_order_id is not None else nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             order = Order.objects.create(
                 account=account,
                 instrument=instrument,

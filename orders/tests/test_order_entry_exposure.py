@@ -1,0 +1,113 @@
+"""The one-query exposure read of order entry counts exactly what the separate selectors count."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from orders.models import Order, RiskLimit
+from orders.selectors import (
+    order_entry_exposure,
+    orders_in_last_minute,
+    position_quantity,
+    realized_pnl_today,
+    risk_limit_for_account,
+    working_quantity,
+)
+from orders.services import fill_apply_commission, fill_record
+from orders.tests.factories import InstrumentFactory, OrderFactory, PositionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _separately(account, instrument, side):
+    return (
+        position_quantity(account=account, instrument=instrument),
+        working_quantity(account=account, instrument=instrument, side=side),
+        orders_in_last_minute(account=account),
+        realized_pnl_today(account=account),
+    )
+
+
+def test_an_account_with_nothing_yet_reads_zero_everywhere_in_one_query(account, instrument):
+    limits = risk_limit_for_account(account)
+    with CaptureQueriesContext(connection) as queries:
+        exposure = order_entry_exposure(account=account, instrument=instrument, side="BUY", limits=limits)
+    assert len(queries.captured_queries) == 1
+    assert (exposure.position, exposure.working, exposure.orders_last_minute, exposure.realized_today) == (
+        Decimal("0"),
+        Decimal("0"),
+        0,
+        Decimal("0"),
+    )
+    assert not exposure.allowed_restricted
+
+
+def test_the_counts_match_the_separate_selectors(account, other_account, instrument):
+    other_instrument = InstrumentFactory(symbol="MSFT")
+    PositionFactory(account=account, instrument=instrument, quantity=Decimal("-30"))
+    OrderFactory(
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("100"),
+        status="SUBMITTED",
+        filled_quantity=Decimal("40"),
+    )
+    OrderFactory(
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("5"),
+        status="FILLED",
+        filled_quantity=Decimal("5"),
+    )
+    OrderFactory(account=account, instrument=instrument, side="SELL", quantity=Decimal("7"), status="SUBMITTED")
+    OrderFactory(account=account, instrument=other_instrument, side="BUY", quantity=Decimal("9"), status="SUBMITTED")
+    OrderFactory(account=other_account, instrument=instrument, side="BUY", quantity=Decimal("11"), status="SUBMITTED")
+    old = OrderFactory(account=account, instrument=instrument, side="BUY", quantity=Decimal("1"), status="CANCELLED")
+    Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    now = timezone.now()
+    fill_record(
+        exec_id="x1", account=account, instrument=instrument, side="BUY", quantity=10, price=10, executed_at=now
+    )
+    fill_record(
+        exec_id="x2", account=account, instrument=instrument, side="SELL", quantity=10, price=12, executed_at=now
+    )
+    fill_apply_commission(exec_id="x1", commission="1.25", currency="USD")
+    limits = risk_limit_for_account(account)
+    for side in ("BUY", "SELL"):
+        exposure = order_entry_exposure(account=account, instrument=instrument, side=side, limits=limits)
+        assert (
+            exposure.position,
+            exposure.working,
+            exposure.orders_last_minute,
+            exposure.realized_today,
+        ) == _separately(account, instrument, side)
+    buy = order_entry_exposure(account=account, instrument=instrument, side="BUY", limits=limits)
+    assert buy.working == Decimal("60")
+    assert buy.realized_today == Decimal("18.75")
+
+
+def test_the_allowed_list_is_read_as_check_instrument_reads_it(account, instrument):
+    listed, unlisted = InstrumentFactory(symbol="LISTED"), InstrumentFactory(symbol="UNLISTED")
+    limits = risk_limit_for_account(account)
+    exposure = order_entry_exposure(account=account, instrument=unlisted, side="BUY", limits=limits)
+    assert (exposure.allowed_restricted, exposure.allowed_this) == (False, False)
+    limits.allowed_instruments.add(listed)
+    for target, allowed in ((listed, True), (unlisted, False)):
+        exposure = order_entry_exposure(account=account, instrument=target, side="BUY", limits=limits)
+        assert (exposure.allowed_restricted, exposure.allowed_this) == (True, allowed)
+
+
+def test_an_account_without_a_limits_row_has_no_allowed_list(other_account, instrument):
+    RiskLimit.objects.filter(account=other_account).delete()
+    limits = risk_limit_for_account(other_account)
+    assert limits.pk is None
+    exposure = order_entry_exposure(account=other_account, instrument=instrument, side="SELL", limits=limits)
+    assert (exposure.allowed_restricted, exposure.allowed_this) == (False, False)
