@@ -52,6 +52,19 @@ def _exec_time_iso(text: str) -> str:
         return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _description(record: OrderRecord) -> dict:
+    """The order as the worker placed it (or last modified it), for the optional event keys."""
+    return {
+        "symbol": record.symbol,
+        "side": record.side,
+        "quantity": Decimal(record.quantity),
+        "order_type": record.order_type,
+        "limit_price": None if record.limit_price is None else Decimal(record.limit_price),
+        "stop_price": None if record.stop_price is None else Decimal(record.stop_price),
+        "tif": record.tif,
+    }
+
+
 class CallbackMixin:
     """The ``on_<callback>`` methods ``broker.SafeWrapper`` forwards to (first argument: the connection
     generation, so callbacks of a closed session are ignored)."""
@@ -178,6 +191,7 @@ class CallbackMixin:
                     account=record.account,
                     perm_id=record.perm_id or None,
                     command_id=record.command_id or None,
+                    **_description(record),
                 )
             )
 
@@ -268,8 +282,8 @@ class CallbackMixin:
                 remaining=remaining,
                 avg_fill_price=avg,
                 account=record.account,
-                symbol=record.symbol,
                 command_id=command_id,
+                **_description(record),
             )
         )
 

@@ -439,6 +439,14 @@ class OrderAccepted(Message):
     perm_id: int | None = None
     # The id of the order.place command this answers (optional; see OrderStatus.command_id).
     command_id: str | None = None
+    # The order as placed (optional), so an order a strategy XADDed directly can be recorded from events.
+    symbol: str | None = None
+    side: str | None = None
+    quantity: Decimal | None = None
+    order_type: str | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,7 +471,8 @@ class OrderStatus(Message):
     """Event: IB's status word for an order, with cumulative fill figures.
 
     ``client_order_id`` is empty for an order placed outside the console (``external`` true); such an
-    order is identified by ``perm_id``, and the optional order description keys are filled in.
+    order is identified by ``perm_id``. The optional order description keys (account, symbol, side,
+    quantity, order type, prices, tif) are filled in for external orders and the worker's own alike.
     """
 
     TYPE: ClassVar[str] = "order.status"
@@ -651,7 +660,21 @@ _spec(OrderModify, client_order_id=_uuid, quantity=_OPT_POS, limit_price=_OPT_PO
 _spec(TradingHalt, account=_OPT_ACCOUNT, mode=_HALT_MODE, reason=_TEXT)
 _spec(TradingResume, account=_OPT_ACCOUNT, reason=_TEXT)
 _spec(BrokerRefresh, what=_refresh_what)
-_spec(OrderAccepted, client_order_id=_uuid, order_id=_int, account=_ACCOUNT, perm_id=_OPT_INT, command_id=_OPT_UUID)
+_spec(
+    OrderAccepted,
+    client_order_id=_uuid,
+    order_id=_int,
+    account=_ACCOUNT,
+    perm_id=_OPT_INT,
+    command_id=_OPT_UUID,
+    symbol=_optional(_SYMBOL),
+    side=_optional(_SIDE),
+    quantity=_OPT_DEC,
+    order_type=_optional(_text_parser(16)),
+    limit_price=_OPT_DEC,
+    stop_price=_OPT_DEC,
+    tif=_optional(_text_parser(8)),
+)
 _spec(
     OrderRejected,
     client_order_id=_uuid,

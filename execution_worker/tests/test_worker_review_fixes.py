@@ -205,3 +205,19 @@ def test_a_place_read_before_1100_is_held_until_the_session_is_reconciled_again(
     wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS after reconciling")
     assert bus.pending() == 0
     check_ledger(sim, bus)
+
+
+# --- 5. the worker's own orders are described in order.accepted and order.status --------------------------
+
+
+def test_accepted_and_status_events_describe_the_workers_own_order(sim, bus, start_worker):
+    start_worker(bus)
+    order = place(quantity="12", side="SELL", order_type="LMT", limit_price=Decimal("250"), tif="GTC")
+    bus.send(order)
+    accepted = bus.wait_event("order.accepted", client_order_id=order.client_order_id)
+    status = bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    for event in (accepted, status):
+        described = (event.symbol, event.side, event.quantity, event.order_type, event.limit_price, event.tif)
+        assert described == ("AAPL", "SELL", Decimal("12"), "LMT", Decimal("250"), "GTC"), event.TYPE
+        assert event.stop_price is None
+    assert status.account == ACCOUNT and not status.external
