@@ -27,11 +27,17 @@ from django.db import connection, transaction
 from accounts.models import BrokerAccount, ProcessHeartbeat
 from execution_worker import messages as m
 from orders.models import Order, OrderSource, Position
+from orders.transitions import is_final
 from strategies.models import TradingSession
 from streams import keys, live, rows
 from streams.db import refresh_connections
 from streams.faults import faultpoint
-from streams.services import heartbeat_record, order_record_broker, outbox_acknowledge_once
+from streams.services import (
+    heartbeat_record,
+    order_record_broker,
+    outbox_acknowledge_command,
+    outbox_acknowledge_once,
+)
 from streams.stream_reader import Entry, GroupReader, consumer_name
 from tradeconsole.exceptions import ApplicationError
 
@@ -100,8 +106,16 @@ def _order_by_client_id(client_order_id: str) -> Order | None:
     return Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
 
 
-def _acknowledge(client_order_id: str, types: tuple[str, ...]) -> None:
-    outbox_acknowledge_once(client_order_id=client_order_id, types=types)
+def _acknowledge(client_order_id: str, types: tuple[str, ...], command_id: str | None = None) -> None:
+    """Stop the relay republishing what this event proves the worker received.
+
+    An event naming its command (``command_id``) acknowledges exactly that command, so a status
+    produced before the worker read a later modify cannot mark the modify received.
+    """
+    if command_id:
+        outbox_acknowledge_command(message_id=command_id)
+    if types:
+        outbox_acknowledge_once(client_order_id=client_order_id, types=types)
 
 
 def _touch_order(touched: Touched, order: Order | None) -> None:
@@ -160,7 +174,7 @@ def apply_event(message: m.Message) -> Touched:
         order = order_services.order_mark_accepted(
             client_order_id=message.client_order_id, order_id=message.order_id, message_id=message.id
         )
-        _acknowledge(message.client_order_id, ("order.place",))
+        _acknowledge(message.client_order_id, ("order.place",), getattr(message, "command_id", None))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderRejected):
         # place: REJECTED; modify: its pending values cleared; cancel: the order works on.
@@ -171,7 +185,10 @@ def apply_event(message: m.Message) -> Touched:
             reason=message.reason,
             message_id=message.id,
         )
-        _acknowledge(message.client_order_id, (f"order.{message.action}",))
+        # A refusal without its command's id (an older worker) acknowledges every command of
+        # that action: the worker read them and will not act on them again.
+        command_id = getattr(message, "command_id", None)
+        _acknowledge(message.client_order_id, () if command_id else (f"order.{message.action}",), command_id)
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderUnknown):
         order = order_services.order_mark_unknown(
@@ -180,7 +197,7 @@ def apply_event(message: m.Message) -> Touched:
             reason=message.reason,
             message_id=message.id,
         )
-        _acknowledge(message.client_order_id, ("order.place",))
+        _acknowledge(message.client_order_id, ("order.place",), getattr(message, "command_id", None))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderStatus):
         status_args = {
@@ -204,7 +221,10 @@ def apply_event(message: m.Message) -> Touched:
                 order_services.order_apply_broker_status(client_order_id=str(known.client_order_id), **status_args)
                 or known
             )
-        _acknowledge(str(order.client_order_id), ("order.place", "order.modify", "order.cancel"))
+        # Any status proves the worker placed the order. It proves a modify or cancel was read
+        # only when it names that command, or when the order is final (nothing is left to send).
+        types = ("order.place", "order.modify", "order.cancel") if is_final(order.status) else ("order.place",)
+        _acknowledge(str(order.client_order_id), types, message.command_id)
         _touch_order(touched, order)
     elif isinstance(message, m.OrderFilled):
         order = _ensure_order(message)

@@ -82,6 +82,13 @@ def outbox_acknowledge_forget(client_order_ids) -> None:
         _all_acknowledged.pop(str(client_order_id), None)
 
 
+def outbox_acknowledge_command(*, message_id: str) -> int:
+    """Mark the one command ``message_id`` as received by the worker; 0 when already marked."""
+    return OutboxMessage.objects.filter(message_id=message_id, acknowledged_at__isnull=True).update(
+        acknowledged_at=timezone.now()
+    )
+
+
 def outbox_acknowledge(*, client_order_id: str, types: tuple[str, ...]) -> int:
     """Mark the commands of ``types`` about ``client_order_id`` as received by the worker.
 

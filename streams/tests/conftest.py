@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
+from streams.bridge import EventBridge
+from streams.live import Fanout
 from streams.redis_client import get_redis
 
 
@@ -89,3 +91,11 @@ def receive_from_group(group: str, action, timeout: float = 5.0, count: int = 1)
             await layer.group_discard(group, channel)
 
     return async_to_sync(scenario)()
+
+
+@pytest.fixture
+def bridge(redis_client):
+    """An event bridge stepping in the test's thread, fanning out through a real channel layer."""
+    sender = Fanout()
+    yield EventBridge(fanout=sender, consumer="bridge-test", block_ms=10)
+    sender.close()

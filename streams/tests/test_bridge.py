@@ -25,18 +25,6 @@ from streams.tests.conftest import receive_from_group
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def fanout():
-    sender = live.Fanout()
-    yield sender
-    sender.close()
-
-
-@pytest.fixture
-def bridge(redis_client, fanout):
-    return EventBridge(fanout=fanout, consumer="bridge-test", block_ms=10)
-
-
 def xadd(client, message: m.Message) -> str:
     return client.xadd(keys.events_stream(), m.encode(message))
 

@@ -15,17 +15,9 @@ from accounts.models import OutboxMessage
 from execution_worker import messages as m
 from orders.models import OrderStatus
 from orders.services import order_cancel, order_modify
-from streams import keys, live, relay
-from streams.bridge import EventBridge
+from streams import keys, relay
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def bridge(redis_client):
-    sender = live.Fanout()
-    yield EventBridge(fanout=sender, consumer="bridge-test", block_ms=10)
-    sender.close()
 
 
 def send(client, bridge, *messages: m.Message) -> None:
