@@ -144,16 +144,20 @@ class CallbackMixin:
             command_id = record.extra.pop("command_id", None)
             self._reject(coid, f"broker.{code}", text, action="modify", order_id=req_id, command_id=command_id)
             return
-        if code in ORDER_REJECT_CODES or (action == "place" and not record.accepted and code < 2000):
+        if code in ORDER_REJECT_CODES and not (action == "place" and record.accepted):
+            # Only an explicit reject code rejects, and a place only before TWS acknowledged it; after
+            # that the order's own status (Cancelled, Inactive) says what became of it.
             self._in_flight.pop(coid, None)
-            if action == "place" and not record.accepted:
+            if action == "place":
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = f"broker.{code}", text
                 self._persist(record)
             command_id = record.extra.pop("command_id", None) if action != "place" else record.command_id
             self._reject(coid, f"broker.{code}", text, action=action, order_id=req_id, command_id=command_id)
             return
-        log.warning("TWS error %s for order %s (%s): %s", code, req_id, coid, text)
+        # Anything else about an order is a warning (404 held while shares are located, 399, 2xxx...):
+        # the order may well be live, so it is logged, never turned into a rejection.
+        log.warning("TWS notice %s for order %s (%s, %s): %s", code, req_id, coid, record.state, text)
 
     def on_openOrder(self, generation: int, order_id: int, contract, order, order_state) -> None:
         if not self._current(generation):

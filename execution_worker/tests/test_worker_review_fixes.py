@@ -221,3 +221,18 @@ def test_accepted_and_status_events_describe_the_workers_own_order(sim, bus, sta
         assert described == ("AAPL", "SELL", Decimal("12"), "LMT", Decimal("250"), "GTC"), event.TYPE
         assert event.stop_price is None
     assert status.account == ACCOUNT and not status.external
+
+
+# --- 8. only explicit reject codes reject; warnings about a live order do not -------------------------------
+
+
+def test_a_warning_before_the_first_acknowledgement_does_not_reject_a_live_order(sim, bus, start_worker):
+    start_worker(bus)
+    # 404: TWS holds the order while it locates shares to short; the order is live (PreSubmitted).
+    sim.control.reject_next_order(reason="Order held while securities are located.", code=404, status="PreSubmitted")
+    order = place(quantity="15", side="SELL")
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="PreSubmitted")
+    time.sleep(0.3)
+    assert [e for e in bus.events("order.rejected") if e.client_order_id == order.client_order_id] == []
+    assert bus.wait_event("order.accepted", client_order_id=order.client_order_id).order_id
