@@ -128,13 +128,23 @@ class CallbackMixin:
         action = record.extra.get("action", "place")
         if code == 202:
             return
-        if code == 103 or (code in MODIFY_REFUSALS and action == "place" and not record.accepted):
+        if (code == 103 or code in MODIFY_REFUSALS) and action == "place" and not record.accepted:
             # The orderId collides with one TWS already used (a rollback, or state lost): check whether
-            # TWS holds our order after all, else retry once with a fresh id (T17).
+            # TWS holds our order after all, else retry once with a fresh id (T17). The id belongs to
+            # another order: forget it, or that order's statuses would be taken for ours.
             self._in_flight.pop(coid, None)
             with self._lock:
                 self.max_order_id = max(self.max_order_id, req_id)
+                if self.by_order_id.get(req_id) == coid:
+                    del self.by_order_id[req_id]
+                self._last_status.pop(req_id, None)
             self._retry_103.add(coid)
+            return
+        if code == 103:
+            # A modify or cancel of an order TWS no longer works (it just finished): the change is refused;
+            # never a retry, which would place the order again under a fresh id.
+            command_id = record.extra.pop("command_id", None)
+            self._reject(coid, "broker.103", text, action=action, order_id=req_id, command_id=command_id)
             return
         if code in CANCEL_REFUSALS:
             command_id = record.extra.pop("command_id", None)
