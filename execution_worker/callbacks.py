@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from execution_worker import messages as m
+from execution_worker.risk import trading_date
 from execution_worker.store import OrderRecord
 
 log = logging.getLogger("execution_worker")
@@ -269,6 +270,8 @@ class CallbackMixin:
         if self._last_status.get(order_id) == key:
             return  # TWS repeats statuses, notably after a reconnect; clients must de-duplicate
         self._last_status[order_id] = key
+        # What is left of the order counts toward max_position (see Worker._working_quantity).
+        record.extra["filled"] = _dec(filled)
         if perm_id and not record.perm_id:
             record.perm_id = perm_id
             self.by_perm_id[perm_id] = coid
@@ -318,7 +321,13 @@ class CallbackMixin:
                 shares + _dec(execution.shares),
                 value + _dec(execution.shares) * _dec(execution.price),
             )
-        self._exec_accounts[exec_id] = execution.acctNumber
+        executed_at = _exec_time_iso(execution.time)
+        # The trading date of the execution, not of the commission report: reqExecutions replays
+        # earlier days' reports, whose PnL must not count toward today's loss limit.
+        self._exec_accounts[exec_id] = (
+            execution.acctNumber,
+            trading_date(datetime.fromisoformat(executed_at.replace("Z", "+00:00"))),
+        )
         side = SIDES.get(execution.side, "BUY")
         self.emit(
             m.OrderFilled(
@@ -330,7 +339,7 @@ class CallbackMixin:
                 side=side,
                 quantity=_dec(execution.shares),
                 price=_dec(execution.price),
-                time=_exec_time_iso(execution.time),
+                time=executed_at,
                 perm_id=execution.permId or None,
                 cum_quantity=_dec(execution.cumQty),
                 avg_price=_dec(execution.avgPrice),
@@ -352,9 +361,9 @@ class CallbackMixin:
         self._seen_commissions.add(report.execId)
         pnl = report.realizedPNL
         realized = _dec(pnl) if pnl is not None and abs(pnl) < UNSET_DOUBLE_LIMIT else None
-        account = self._exec_accounts.get(report.execId)
+        account, day = self._exec_accounts.get(report.execId, (None, None))
         if realized is not None and account:
-            self.gate.add_realized_pnl(account, realized)
+            self.gate.add_realized_pnl(account, realized, day)
         self.emit(
             m.OrderCommission(
                 exec_id=report.execId,

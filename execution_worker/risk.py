@@ -11,10 +11,21 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 GLOBAL = "*"
+# The daily loss limit counts realized PnL per trading date, the date in New York (US equities).
+TRADING_ZONE = ZoneInfo("America/New_York")
+
+
+def trading_date(at: datetime | None = None) -> date:
+    """The trading date of the instant ``at`` (an aware datetime; now when None)."""
+    return (at or datetime.now(UTC)).astimezone(TRADING_ZONE).date()
+
+
 DUPLICATE_WINDOW_S = 2.0
 RATE_WINDOW_S = 60.0
 
@@ -110,7 +121,8 @@ class RiskGate:
         self.accounts: frozenset[str] = frozenset()
         self.last_prices: dict[str, Decimal] = {}
         self.positions: dict[tuple[str, str], Decimal] = {}
-        self.realized_pnl: dict[str, Decimal] = {}
+        # (account, trading date) -> realized PnL; a new date starts from zero.
+        self.realized_pnl: dict[tuple[str, date], Decimal] = {}
         self._sent: dict[str, deque[float]] = {}
         self._recent: dict[tuple, float] = {}
 
@@ -141,8 +153,20 @@ class RiskGate:
     def set_position(self, account: str, symbol: str, quantity: Decimal) -> None:
         self.positions[(account, symbol)] = quantity
 
-    def add_realized_pnl(self, account: str, pnl: Decimal) -> None:
-        self.realized_pnl[account] = self.realized_pnl.get(account, Decimal(0)) + pnl
+    def add_realized_pnl(self, account: str, pnl: Decimal, day: date | None = None) -> None:
+        """Add realized PnL of an execution on trading date ``day`` (today when None); dates older
+        than a few days are dropped (they no longer count toward any limit)."""
+        day = day or trading_date()
+        with self._lock:  # the gate's lock: admit() reads this map under it
+            key = (account, day)
+            self.realized_pnl[key] = self.realized_pnl.get(key, Decimal(0)) + pnl
+            oldest = trading_date() - timedelta(days=3)
+            for stale in [k for k in self.realized_pnl if k[1] < oldest]:
+                del self.realized_pnl[stale]
+
+    def realized_today(self, account: str) -> Decimal:
+        """Realized PnL of ``account`` on today's trading date."""
+        return self.realized_pnl.get((account, trading_date()), Decimal(0))
 
     def halted(self, account: str) -> str | None:
         """The halt reason that applies to ``account`` (global first), or None."""
@@ -153,10 +177,14 @@ class RiskGate:
 
     # --- decisions ----------------------------------------------------------------------------
 
-    def admit(self, order, now: float) -> Refusal | None:
-        """Check an ``OrderPlace`` at monotonic time ``now``; None means send it (and it is counted)."""
+    def admit(self, order, now: float, working: Decimal = Decimal(0)) -> Refusal | None:
+        """Check an ``OrderPlace`` at monotonic time ``now``; None means send it (and it is counted).
+
+        ``working``: the remaining quantity of the account's other working orders in the symbol on
+        the same side, which max_position counts as if filled.
+        """
         with self._lock:
-            refusal = self._check(order.account, order.symbol, order.quantity, order)
+            refusal = self._check(order.account, order.symbol, order.quantity, order, working=working)
             if refusal is not None:
                 return refusal
             limits = self.limits.get(order.account)
@@ -187,12 +215,16 @@ class RiskGate:
             sent.append(now)
             return None
 
-    def check_modify(self, account: str, symbol: str, side: str, quantity: Decimal, order) -> Refusal | None:
+    def check_modify(
+        self, account: str, symbol: str, side: str, quantity: Decimal, order, working: Decimal = Decimal(0)
+    ) -> Refusal | None:
         """Check a modification's resulting quantity and prices (rate and duplicate rules do not apply)."""
         with self._lock:
-            return self._check(account, symbol, quantity, order, side=side)
+            return self._check(account, symbol, quantity, order, side=side, working=working)
 
-    def _check(self, account: str, symbol: str, quantity: Decimal, order, side: str | None = None) -> Refusal | None:
+    def _check(
+        self, account: str, symbol: str, quantity: Decimal, order, side: str | None = None, working=Decimal(0)
+    ) -> Refusal | None:
         reason = self.halted(account)
         if reason is not None:
             return Refusal("risk.halted", f"trading is halted: {reason}" if reason else "trading is halted")
@@ -235,13 +267,14 @@ class RiskGate:
         if limits.max_position is not None:
             side = side or order.side
             current = self.positions.get((account, symbol), Decimal(0))
-            after = current + quantity if side == "BUY" else current - quantity
+            exposure = quantity + working
+            after = current + exposure if side == "BUY" else current - exposure
             if abs(after) > limits.max_position:
                 return Refusal(
                     "risk.max_position", f"position would be {after}, over the limit of {limits.max_position}"
                 )
         if limits.max_daily_loss is not None:
-            pnl = self.realized_pnl.get(account, Decimal(0))
+            pnl = self.realized_pnl.get((account, trading_date()), Decimal(0))
             if -pnl >= limits.max_daily_loss:
                 return Refusal("risk.max_daily_loss", f"realized loss today {-pnl} has reached {limits.max_daily_loss}")
         return None

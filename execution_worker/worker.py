@@ -468,7 +468,8 @@ class Worker(SessionMixin, CallbackMixin):
         # Before the gate: an admitted order counts toward the rate and duplicate windows, and
         # the redelivery after the reconnect must not be refused as its own duplicate.
         self._require_ready()
-        refusal = self.gate.admit(order, time.monotonic())
+        working = self._working_quantity(record.account, record.symbol, record.side, exclude=coid)
+        refusal = self.gate.admit(order, time.monotonic(), working)
         self.gate_ms.add((time.perf_counter() - received) * 1000.0)
         if refusal is not None:
             record.state = "rejected"
@@ -496,6 +497,28 @@ class Worker(SessionMixin, CallbackMixin):
         faultpoint("after_record_before_place")
         self._md_symbols.add(record.symbol)
         self._send_order(record, producer_ts, received)
+
+    def _working_quantity(self, account: str, symbol: str, side: str, *, exclude: str) -> Decimal:
+        """The unfilled quantity of the account's other live orders in ``symbol`` on ``side`` (held,
+        in flight, working or of unknown outcome), which max_position counts as if it filled.
+        Zero when the account has no max_position (the scan is skipped)."""
+        limits = self.gate.limits.get(account)
+        if limits is None or limits.max_position is None:
+            return Decimal(0)
+        total = Decimal(0)
+        for record in list(self.records.values()):
+            if (
+                record.account != account
+                or record.symbol != symbol
+                or record.side != side
+                or record.final
+                or record.client_order_id == exclude
+            ):
+                continue
+            remaining = Decimal(record.quantity) - record.extra.get("filled", Decimal(0))
+            if remaining > 0:
+                total += remaining
+        return total
 
     def _require_ready(self) -> None:
         """Orders go out only on a connected, reconciled session (invariant 6): after 1100, or while a
@@ -639,7 +662,8 @@ class Worker(SessionMixin, CallbackMixin):
         limit_price = command.limit_price if command.limit_price is not None else _opt_dec(record.limit_price)
         stop_price = command.stop_price if command.stop_price is not None else _opt_dec(record.stop_price)
         view = _ModifyView(limit_price, stop_price)
-        refusal = self.gate.check_modify(record.account, record.symbol, record.side, quantity, view)
+        working = self._working_quantity(record.account, record.symbol, record.side, exclude=coid)
+        refusal = self.gate.check_modify(record.account, record.symbol, record.side, quantity, view, working)
         if refusal is not None:
             self._reject(
                 coid, refusal.code, refusal.reason, action="modify", order_id=record.order_id, command_id=command.id

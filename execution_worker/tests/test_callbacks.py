@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -62,7 +63,8 @@ def test_an_execution_and_its_commission_are_reported_once_however_often_tws_rep
         worker.on_execDetails(1, -1, contract, execution)
         worker.on_commissionReport(1, report)
     assert _drain(worker) == ["order.filled", "order.commission"]
-    assert worker.gate.realized_pnl["DU1"] == Decimal(-40)
+    # Counted once, on the execution's trading date (18:01 UTC is 13:01 in New York, the same date).
+    assert worker.gate.realized_pnl == {("DU1", date(2026, 11, 21)): Decimal(-40)}
 
 
 def test_repeated_order_status_is_reported_once(worker):

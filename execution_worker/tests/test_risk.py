@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from execution_worker import messages as m
-from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
+from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate, trading_date
 
 
 def _order(**overrides) -> m.OrderPlace:
@@ -157,3 +158,26 @@ def test_malformed_limits_raise(text):
 def test_null_limits_mean_no_limit_and_unknown_keys_are_ignored():
     limits = Limits.from_json('{"max_order_quantity": null, "note": "x", "orders_per_minute": "30"}')
     assert limits.max_order_quantity is None and limits.orders_per_minute == 30
+
+
+def test_the_daily_loss_counts_only_todays_trading_date():
+    gate = _gate(max_daily_loss=100)
+    yesterday = trading_date() - timedelta(days=1)
+    gate.add_realized_pnl("DU1", Decimal("-500"), yesterday)
+    assert _code(gate, _order()) is None
+    gate.add_realized_pnl("DU1", Decimal("-100"), trading_date())
+    assert _code(gate, _order(quantity=Decimal(3))) == "risk.max_daily_loss"
+    assert gate.realized_today("DU1") == Decimal("-100")
+
+
+def test_the_trading_date_is_new_yorks():
+    # 03:00 UTC on the 22nd is still the evening of the 21st in New York.
+    assert trading_date(datetime(2026, 11, 22, 3, 0, tzinfo=UTC)) == date(2026, 11, 21)
+
+
+def test_max_position_counts_working_orders_on_the_same_side_as_if_filled():
+    gate = _gate(max_position=15)
+    assert _code(gate, _order()) is None
+    refusal = gate.admit(_order(quantity=Decimal(6)), 10.0, working=Decimal(10))
+    assert refusal.code == "risk.max_position"
+    assert gate.admit(_order(quantity=Decimal(5)), 20.0, working=Decimal(10)) is None

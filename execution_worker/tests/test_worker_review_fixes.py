@@ -270,3 +270,23 @@ def test_a_103_answering_a_modify_refuses_the_modify_and_never_replaces_the_orde
     _flush(worker)
     refused = bus.wait_event("order.rejected", client_order_id=record.client_order_id)
     assert (refused.action, refused.code) == ("modify", "broker.103")
+
+
+# --- 6. max_position counts working orders on the same side --------------------------------------------------
+
+
+def test_a_second_order_that_with_a_working_one_would_pass_max_position_is_refused(worker_in_process, bus, sim):
+    worker = worker_in_process
+    bus.set_limits(max_order_quantity=1000, max_position=15)
+    _ready(worker)
+    working = place(quantity="10", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(working)
+    _drain(worker)
+    wait_until(
+        lambda: _flush(worker) or worker.records[working.client_order_id].state == "Submitted", 3, what="working"
+    )
+    more, other_side = place(quantity="10"), place(quantity="10", side="SELL")
+    bus.send(more, other_side)
+    _drain(worker)
+    assert bus.wait_event("order.rejected", client_order_id=more.client_order_id).code == "risk.max_position"
+    wait_until(lambda: _orders_for(sim, other_side.client_order_id), 3, what="the sell at TWS")
