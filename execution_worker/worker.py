@@ -74,6 +74,8 @@ class Worker(SessionMixin, CallbackMixin):
         self.server_version: int | None = None
         self._lock = threading.RLock()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
+        # A batch Redis did not take: written again, before anything newer, on the next step.
+        self._unpublished: list = []
         self._events_maxlen = config.events_maxlen
         self._threads: list[threading.Thread] = []
         # Orders.
@@ -231,7 +233,7 @@ class Worker(SessionMixin, CallbackMixin):
                 log.exception("could not publish events; retrying")
                 time.sleep(0.5)
                 continue
-            if self.shutdown_publisher and not published and self._events.empty():
+            if self.shutdown_publisher and not published and self._events.empty() and not self._unpublished:
                 return
 
     # =========================================================================================
@@ -247,21 +249,24 @@ class Worker(SessionMixin, CallbackMixin):
         self._events.put(("hset", self.store.orders_key, record.client_order_id, record.to_json()))
 
     def publish_step(self, wait: float = 0.1) -> int:
-        """Write every queued event and record in one pipeline; return how many were written.
+        """Write every queued event and record in one MULTI/EXEC; return how many were written.
 
-        On a Redis error the batch is put back in front so nothing is lost or reordered.
+        On a Redis error the batch is kept aside and written first on the next step (newer items are
+        appended behind it), so nothing is lost or reordered; the transaction keeps a batch cut off
+        mid-send from being half applied and then written again.
         """
-        try:
-            first = self._events.get(timeout=wait)
-        except queue.Empty:
-            return 0
-        batch = [first]
+        batch = self._unpublished
+        if not batch:
+            try:
+                batch = [self._events.get(timeout=wait)]
+            except queue.Empty:
+                return 0
         while len(batch) < 500:
             try:
                 batch.append(self._events.get_nowait())
             except queue.Empty:
                 break
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=True)
         for item in batch:
             if item[0] == "xadd":
                 _, stream, fields, maxlen = item
@@ -275,15 +280,9 @@ class Worker(SessionMixin, CallbackMixin):
         try:
             pipe.execute()
         except redis.RedisError:
-            rest = []
-            while True:
-                try:
-                    rest.append(self._events.get_nowait())
-                except queue.Empty:
-                    break
-            for item in batch + rest:
-                self._events.put(item)
+            self._unpublished = batch
             raise
+        self._unpublished = []
         return len(batch)
 
     def _reject(

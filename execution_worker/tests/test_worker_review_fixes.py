@@ -9,11 +9,13 @@ as a subprocess (``start_worker``) where the whole path matters.
 
 from __future__ import annotations
 
+import queue
 import time
 import uuid
 from decimal import Decimal
 
 import pytest
+import redis
 
 from execution_worker import messages as m
 from execution_worker.store import OrderRecord
@@ -290,3 +292,42 @@ def test_a_second_order_that_with_a_working_one_would_pass_max_position_is_refus
     _drain(worker)
     assert bus.wait_event("order.rejected", client_order_id=more.client_order_id).code == "risk.max_position"
     wait_until(lambda: _orders_for(sim, other_side.client_order_id), 3, what="the sell at TWS")
+
+
+# --- 11. a batch Redis refused is written again before anything newer ---------------------------------------
+
+
+class _InterleavingQueue(queue.SimpleQueue):
+    """A queue where, once armed, the next put is overtaken by ``intruder`` (a callback thread's emit
+    landing between the publisher's steps)."""
+
+    armed = None
+
+    def put(self, item, block=True, timeout=None):
+        intruder, self.armed = self.armed, None
+        if intruder is not None:
+            super().put(intruder)
+        super().put(item)
+
+
+def test_a_failed_publish_batch_is_written_before_newer_events_and_only_once(worker_in_process, bus):
+    worker = worker_in_process
+    worker._events = _InterleavingQueue()
+    older = [m.GatewayStatus(state="connecting", detail=f"older {i}") for i in range(3)]
+    newer = m.GatewayStatus(state="connecting", detail="newer")
+    for message in older:
+        worker.emit(message)
+    good, worker.redis = worker.redis, redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    try:
+        worker._events.armed = ("xadd", bus.names.events, m.encode(newer), 0)
+        with pytest.raises(redis.RedisError):
+            worker.publish_step(0.01)
+        if worker._events.armed is not None:  # the publisher did not touch the queue: emit it now
+            worker._events.armed = None
+            worker.emit(newer)
+    finally:
+        worker.redis.close()
+        worker.redis = good
+    _flush(worker)
+    details = [e.detail for e in bus.events("gateway.status")]
+    assert details == ["older 0", "older 1", "older 2", "newer"]
