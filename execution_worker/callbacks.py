@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from execution_worker import messages as m
 from execution_worker.risk import trading_date
@@ -42,15 +43,29 @@ def _dec(value: float) -> Decimal:
     return number if number else Decimal(0)
 
 
-def _exec_time_iso(text: str) -> str:
-    """IB's execution time ``yyyymmdd  hh:mm:ss[ tz]`` as ISO 8601 UTC; now when it cannot be read."""
+def _exec_time(text: str) -> datetime:
+    """IB's execution time ``yyyymmdd  hh:mm:ss[ zone]`` as an aware UTC datetime; now when unreadable.
+
+    TWS writes the time in its own zone and names it after the time (``US/Eastern``, ``UTC``...);
+    without a readable zone name the time is taken as UTC (the simulator's and the desk's TWS zone).
+    """
     parts = text.split()
     try:
         stamp = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y%m%d %H:%M:%S")
-        # TWS reports the time in its own zone; the simulator and the desk's TWS run on UTC.
-        return stamp.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
     except (ValueError, IndexError):
-        return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return datetime.now(UTC)
+    zone = UTC
+    if len(parts) > 2:
+        try:
+            zone = ZoneInfo(parts[2])
+        except (ValueError, ZoneInfoNotFoundError):
+            log.warning("execution time zone %r is unknown; reading %s as UTC", parts[2], text)
+    return stamp.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _exec_time_iso(text: str) -> str:
+    """IB's execution time as ISO 8601 UTC (``...Z``), see ``_exec_time``."""
+    return _exec_time(text).isoformat().replace("+00:00", "Z")
 
 
 def _description(record: OrderRecord) -> dict:
@@ -321,13 +336,13 @@ class CallbackMixin:
                 shares + _dec(execution.shares),
                 value + _dec(execution.shares) * _dec(execution.price),
             )
-        executed_at = _exec_time_iso(execution.time)
+        executed = _exec_time(execution.time)
+        executed_at = executed.isoformat().replace("+00:00", "Z")
         # The trading date of the execution, not of the commission report: reqExecutions replays
         # earlier days' reports, whose PnL must not count toward today's loss limit.
-        self._exec_accounts[exec_id] = (
-            execution.acctNumber,
-            trading_date(datetime.fromisoformat(executed_at.replace("Z", "+00:00"))),
-        )
+        self._exec_accounts[exec_id] = (execution.acctNumber, trading_date(executed))
+        if self._last_exec_at is None or executed > self._last_exec_at:
+            self._last_exec_at = executed
         side = SIDES.get(execution.side, "BUY")
         self.emit(
             m.OrderFilled(

@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import redis
@@ -156,7 +156,8 @@ class SessionMixin:
                 self._mark_unknown(coid, f"no answer from TWS within {timeout:.0f} s")
 
     def reconcile(self) -> bool:
-        """Bring memory in line with TWS: open orders (all clients), today's executions, positions.
+        """Bring memory in line with TWS: open orders (all clients), recent executions (see
+        ``executions_since``), positions.
 
         Commands wait meanwhile (state ``reconciling``). Orders the worker sent that TWS neither
         lists nor reports executions for become ``order.unknown``. On a timeout the connection is
@@ -179,7 +180,7 @@ class SessionMixin:
         need_positions = not self._positions_streaming or data_lost
         try:
             self._call("reqAllOpenOrders")
-            self._call("reqExecutions", REQ_EXECUTIONS, _today_filter())
+            self._call("reqExecutions", REQ_EXECUTIONS, _executions_filter(self._last_exec_at))
             if need_positions:
                 self._positions_end.clear()
                 if self._positions_streaming:
@@ -300,8 +301,23 @@ class SessionMixin:
             self._call("reqMktData", req_id, make_contract(symbol, "STK", "SMART", "USD"), "", False, False, [])
 
 
-def _today_filter() -> ExecutionFilter:
-    """Executions since the start of today (UTC), every client."""
+# Executions are asked for over at least the last 24 h (a disconnect across midnight loses nothing),
+# and from a little before the latest execution seen when that is older, at most a week back.
+EXEC_WINDOW = timedelta(hours=24)
+EXEC_MARGIN = timedelta(minutes=10)
+EXEC_MAX_WINDOW = timedelta(days=7)
+
+
+def executions_since(now: datetime, last_exec_at: datetime | None) -> datetime:
+    """The start of the window reconciliation asks executions for (aware UTC datetimes)."""
+    since = now - EXEC_WINDOW
+    if last_exec_at is not None:
+        since = min(since, last_exec_at - EXEC_MARGIN)
+    return max(since, now - EXEC_MAX_WINDOW)
+
+
+def _executions_filter(last_exec_at: datetime | None = None) -> ExecutionFilter:
+    """Executions of every client since ``executions_since`` (``yyyymmdd-hh:mm:ss`` is read as UTC)."""
     execution_filter = ExecutionFilter()
-    execution_filter.time = datetime.now(UTC).strftime("%Y%m%d-00:00:00")
+    execution_filter.time = executions_since(datetime.now(UTC), last_exec_at).strftime("%Y%m%d-%H:%M:%S")
     return execution_filter

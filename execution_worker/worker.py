@@ -33,7 +33,13 @@ from execution_worker.faults import faultpoint
 from execution_worker.pacing import TokenBucket
 from execution_worker.redis_streams import Entry, StreamConsumer
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
-from execution_worker.session import ACCOUNT_TAGS, REQ_ACCOUNT_SUMMARY, REQ_EXECUTIONS, SessionMixin, _today_filter
+from execution_worker.session import (
+    ACCOUNT_TAGS,
+    REQ_ACCOUNT_SUMMARY,
+    REQ_EXECUTIONS,
+    SessionMixin,
+    _executions_filter,
+)
 from execution_worker.stats import Window
 from execution_worker.store import APPLIED_RETENTION_MS, OrderRecord, Store
 
@@ -87,7 +93,8 @@ class Worker(SessionMixin, CallbackMixin):
         self._scheduled: list[tuple[int, str]] = []
         self._seen_exec_ids: set[str] = set()
         self._seen_commissions: set[str] = set()
-        self._exec_accounts: dict[str, str] = {}
+        self._exec_accounts: dict[str, tuple] = {}
+        self._last_exec_at = None  # the latest execution time seen (UTC), where reconciliation resumes
         self._last_status: dict[int, tuple] = {}
         self._external_seen: dict[int, tuple] = {}
         self._in_flight: dict[str, float] = {}
@@ -719,7 +726,7 @@ class Worker(SessionMixin, CallbackMixin):
         if "open_orders" in what:
             self._call("reqAllOpenOrders")
         if "executions" in what:
-            self._call("reqExecutions", REQ_EXECUTIONS, _today_filter())
+            self._call("reqExecutions", REQ_EXECUTIONS, _executions_filter(self._last_exec_at))
         if "positions" in what:
             if self._positions_streaming:
                 self._call("cancelPositions")

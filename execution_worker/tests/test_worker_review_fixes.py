@@ -12,12 +12,15 @@ from __future__ import annotations
 import queue
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import redis
 
 from execution_worker import messages as m
+from execution_worker.callbacks import _exec_time_iso
+from execution_worker.session import executions_since
 from execution_worker.store import OrderRecord
 from execution_worker.tests.harness import ACCOUNT, check_ledger, place, wait_until
 from execution_worker.tests.test_worker_commands import bus, sim, start_worker, worker_in_process  # noqa: F401
@@ -331,3 +334,23 @@ def test_a_failed_publish_batch_is_written_before_newer_events_and_only_once(wor
     _flush(worker)
     details = [e.detail for e in bus.events("gateway.status")]
     assert details == ["older 0", "older 1", "older 2", "newer"]
+
+
+# --- 10. executions are asked for across midnight; TWS's zone suffix is read ---------------------------------
+
+
+def test_reconciliation_asks_for_executions_across_utc_midnight_and_from_before_the_last_one_seen():
+    just_after_midnight = datetime(2026, 11, 22, 0, 10, tzinfo=UTC)
+    # A fill at 23:50 during a disconnect is inside the window asked for at 00:10.
+    assert executions_since(just_after_midnight, None) <= datetime(2026, 11, 21, 23, 50, tzinfo=UTC)
+    last_seen = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    assert executions_since(just_after_midnight, last_seen) < last_seen
+    assert executions_since(just_after_midnight, datetime(2026, 10, 1, tzinfo=UTC)) >= just_after_midnight - timedelta(
+        days=7
+    )
+
+
+def test_an_execution_time_with_tws_zone_suffix_is_converted_to_utc():
+    assert _exec_time_iso("20261121 18:01:10 US/Eastern") == "2026-11-21T23:01:10Z"
+    assert _exec_time_iso("20261121  18:01:10 UTC") == "2026-11-21T18:01:10Z"
+    assert _exec_time_iso("20261121 18:01:10") == "2026-11-21T18:01:10Z"
