@@ -231,9 +231,11 @@ class CallbackMixin:
         if not perm_id:
             return
         key = (order_state.status, order.filledQuantity if hasattr(order, "filledQuantity") else 0)
-        if self._external_seen.get(perm_id) == key:
+        seen = self._external_seen.get(perm_id)
+        if seen is not None and seen[0] == key:
             return
-        self._external_seen[perm_id] = key
+        # With when it was seen: housekeeping forgets it after a day (a repeat is then reported again).
+        self._external_seen[perm_id] = (key, time.monotonic())
         self.emit(
             m.OrderStatus(
                 client_order_id="",
@@ -340,7 +342,7 @@ class CallbackMixin:
         executed_at = executed.isoformat().replace("+00:00", "Z")
         # The trading date of the execution, not of the commission report: reqExecutions replays
         # earlier days' reports, whose PnL must not count toward today's loss limit.
-        self._exec_accounts[exec_id] = (execution.acctNumber, trading_date(executed))
+        self._exec_accounts[exec_id] = (execution.acctNumber, trading_date(executed), executed)
         if self._last_exec_at is None or executed > self._last_exec_at:
             self._last_exec_at = executed
         side = SIDES.get(execution.side, "BUY")
@@ -376,7 +378,7 @@ class CallbackMixin:
         self._seen_commissions.add(report.execId)
         pnl = report.realizedPNL
         realized = _dec(pnl) if pnl is not None and abs(pnl) < UNSET_DOUBLE_LIMIT else None
-        account, day = self._exec_accounts.get(report.execId, (None, None))
+        account, day, _ = self._exec_accounts.get(report.execId, (None, None, None))
         if realized is not None and account:
             self.gate.add_realized_pnl(account, realized, day)
         self.emit(

@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import redis
@@ -35,6 +36,7 @@ from execution_worker.redis_streams import Entry, StreamConsumer
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
 from execution_worker.session import (
     ACCOUNT_TAGS,
+    EXEC_MAX_WINDOW,
     REQ_ACCOUNT_SUMMARY,
     REQ_EXECUTIONS,
     SessionMixin,
@@ -47,8 +49,11 @@ log = logging.getLogger("execution_worker")
 
 # Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
 RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
-# How often housekeeping forgets what has aged out (applied command ids, ...).
+# How often housekeeping forgets what has aged out (applied command ids, old orders and executions).
 PRUNE_INTERVAL_S = 60.0
+# Executions are remembered (not reported twice) a day longer than the longest window asked for.
+EXEC_RETENTION = EXEC_MAX_WINDOW + timedelta(days=1)
+EXTERNAL_RETENTION_S = 24 * 3600.0
 
 
 class Worker(SessionMixin, CallbackMixin):
@@ -763,6 +768,7 @@ class Worker(SessionMixin, CallbackMixin):
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_INTERVAL_S
             self.store.prune_commands(time.time_ns() // 1_000_000 - APPLIED_RETENTION_MS)
+            self.prune_memory()
         if now >= self._next_limits:
             self._next_limits = now + self.config.limits_interval
             self.reload_limits()
@@ -772,6 +778,37 @@ class Worker(SessionMixin, CallbackMixin):
                 except (NotConnected, SendFailed):
                     pass
         self.shutdown.wait(0.05)
+
+    def prune_memory(self) -> tuple[int, int, int]:
+        """Forget what has aged out, so memory stays bounded however long the worker runs: final orders
+        created over a week ago (in Redis too) with their id maps, executions older than any window
+        reconciliation asks for, external orders' last statuses after a day. Returns how many orders,
+        executions and external orders were forgotten."""
+        with self._lock:
+            records = dict(self.records)
+        before = set(records)
+        old_orders = self.store.prune(records, older_than_ns=time.time_ns() - RECORD_RETENTION_NS)
+        if old_orders:
+            with self._lock:
+                for coid in before - set(records):
+                    record = self.records.pop(coid)
+                    if self.by_order_id.get(record.order_id) == coid:
+                        del self.by_order_id[record.order_id]
+                    if self.by_perm_id.get(record.perm_id) == coid:
+                        del self.by_perm_id[record.perm_id]
+                    self._last_status.pop(record.order_id, None)
+                    self._exec_totals.pop(coid, None)
+        cutoff = datetime.now(UTC) - EXEC_RETENTION
+        old_execs = [x for x, (_, _, at) in list(self._exec_accounts.items()) if at < cutoff]
+        for exec_id in old_execs:
+            self._exec_accounts.pop(exec_id, None)
+            self._seen_exec_ids.discard(exec_id)
+            self._seen_commissions.discard(exec_id)
+        horizon = time.monotonic() - EXTERNAL_RETENTION_S
+        old_external = [p for p, (_, at) in list(self._external_seen.items()) if at < horizon]
+        for perm_id in old_external:
+            self._external_seen.pop(perm_id, None)
+        return old_orders, len(old_execs), len(old_external)
 
     def heartbeat(self) -> m.WorkerHeartbeat:
         return m.WorkerHeartbeat(

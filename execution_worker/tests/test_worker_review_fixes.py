@@ -354,3 +354,40 @@ def test_an_execution_time_with_tws_zone_suffix_is_converted_to_utc():
     assert _exec_time_iso("20261121 18:01:10 US/Eastern") == "2026-11-21T23:01:10Z"
     assert _exec_time_iso("20261121  18:01:10 UTC") == "2026-11-21T18:01:10Z"
     assert _exec_time_iso("20261121 18:01:10") == "2026-11-21T18:01:10Z"
+
+
+# --- 12. housekeeping forgets by age, so memory stays bounded ------------------------------------------------
+
+
+def _exec(exec_id: str, when: str):
+    from ibapi.contract import Contract
+    from ibapi.execution import Execution
+
+    contract, execution = Contract(), Execution()
+    contract.symbol = "AAPL"
+    execution.execId, execution.orderId, execution.acctNumber = exec_id, 0, ACCOUNT
+    execution.side, execution.shares, execution.price, execution.time = "BOT", 1.0, 190.0, when
+    return contract, execution
+
+
+def test_housekeeping_forgets_old_final_orders_and_old_executions_but_keeps_recent_and_live_ones(
+    worker_in_process, bus
+):
+    worker = worker_in_process
+    week_ago = time.time_ns() - 8 * 24 * 3600 * 1_000_000_000
+    old_final = _record(worker, "Filled", accepted=True)
+    old_live = _record(worker, "Submitted", accepted=True)
+    recent_final = _record(worker, "Filled", accepted=True)
+    for record in (old_final, old_live):
+        record.created_ns = week_ago
+        worker.store.save(record)
+    worker._last_status[old_final.order_id] = ("Filled", 5.0, 0.0)
+    old_day = (datetime.now(UTC) - timedelta(days=9)).strftime("%Y%m%d %H:%M:%S UTC")
+    today = datetime.now(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+    for exec_id, when in (("old.01", old_day), ("new.01", today)):
+        worker.on_execDetails(worker.generation, -1, *_exec(exec_id, when))
+    worker.housekeeping_step()
+    assert set(worker.records) == {old_live.client_order_id, recent_final.client_order_id}
+    assert old_final.order_id not in worker.by_order_id and old_final.order_id not in worker._last_status
+    assert worker.redis.hget(worker.store.orders_key, old_final.client_order_id) is None
+    assert worker._seen_exec_ids == {"new.01"} and set(worker._exec_accounts) == {"new.01"}
