@@ -1,7 +1,10 @@
 """API order entry: POST /api/v1/orders/ (validate, insert, outbox, 201) at concurrency 8, real server.
 
-The server is gunicorn (WSGI, ``TC_BENCH_API_WORKERS`` processes x ``TC_BENCH_API_THREADS``
-threads, keep-alive) started on a free 127.0.0.1 port against the machine's PostgreSQL
+The server is what the product ships for the API, the Procfile's ``api`` process: gunicorn
+serving ``tradeconsole.wsgi:application`` (``TC_BENCH_API_WORKERS`` processes x
+``TC_BENCH_API_THREADS`` gthread threads, keep-alive; the Procfile's 3 x 4 by default on two
+cores), or daphne, the ``web`` process, with ``TC_BENCH_API_SERVER=daphne`` to compare; started
+on a free 127.0.0.1 port against the machine's PostgreSQL
 (``DATABASE_URL``) and Redis (``REDIS_URL``, under a private prefix). Eight client processes,
 each with one keep-alive connection and a knox token, post orders with a fresh
 ``Idempotency-Key`` each, as fast as answers come back, for ``TC_BENCH_API_SECONDS`` after a
@@ -44,6 +47,9 @@ WARMUP = float(os.environ.get("TC_BENCH_API_WARMUP", "5"))
 CONCURRENCY = int(os.environ.get("TC_BENCH_API_CONCURRENCY", "8"))
 WORKERS = int(os.environ.get("TC_BENCH_API_WORKERS", str(max(2, (os.cpu_count() or 2) + 1))))
 THREADS = int(os.environ.get("TC_BENCH_API_THREADS", "4"))
+# What serves the API: "gunicorn" (the Procfile's `api` process) or "daphne" (the `web` process,
+# which serves the API too), to compare them on the same machine.
+SERVER = os.environ.get("TC_BENCH_API_SERVER", "gunicorn")
 # One account per client: order_submit serializes the orders of one account on its row lock (the
 # per-account risk counts must not race), so a single account would measure that queue instead.
 ACCOUNTS = [f"BNA{n:07d}" for n in range(1, 33)]
@@ -181,12 +187,15 @@ def _start_server(port: int, prefix: str) -> subprocess.Popen:
         "TRADECONSOLE_LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "tradeconsole.settings",
     }
+    if SERVER == "daphne":
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradeconsole.asgi:application"]
+        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            "django.core.wsgi:get_wsgi_application()",
+            "tradeconsole.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -219,7 +228,34 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-def _throughput(port: int, token: str) -> list[Figure]:
+def _session_cpu_seconds(session: int) -> float | None:
+    """Return the CPU seconds (user + system) used so far by the processes of ``session`` (Linux /proc).
+
+    The server is started in a session of its own, so this is the server's whole process tree.
+    None where /proc is not readable.
+    """
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[3]) == session:  # field 6 of stat, the session id
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _server_label() -> str:
+    return "daphne, one process" if SERVER == "daphne" else f"gunicorn {WORKERS}x{THREADS}"
+
+
+def _throughput(port: int, token: str, server_pid: int) -> list[Figure]:
     out: multiprocessing.Queue = multiprocessing.Queue()
     start_at = time.time() + 1.0
     warm_until = start_at + WARMUP
@@ -232,6 +268,12 @@ def _throughput(port: int, token: str) -> list[Figure]:
     ]
     for client in clients:
         client.start()
+    # The server's CPU over the measured window: what one POST costs it, whatever else runs here.
+    time.sleep(max(0.0, warm_until - time.time()))
+    cpu_before = _session_cpu_seconds(server_pid)
+    load_before = os.getloadavg()[0]
+    time.sleep(max(0.0, stop_at - time.time()))
+    cpu_after = _session_cpu_seconds(server_pid)
     results = [out.get(timeout=SECONDS + WARMUP + 60) for _ in clients]
     for client in clients:
         client.join(timeout=10)
@@ -239,9 +281,13 @@ def _throughput(port: int, token: str) -> list[Figure]:
     errors = sum(client_errors for _, client_errors in results)
     if errors or not samples:
         raise RuntimeError(f"{errors} order POSTs were not answered 201")
-    figures = [
+    figures = []
+    if cpu_before is not None and cpu_after is not None:
+        figures.append(Figure("api server CPU per order POST", (cpu_after - cpu_before) * 1000 / len(samples), "ms"))
+    figures.append(Figure("machine load average (1 min) before the measured window", load_before, ""))
+    figures += [
         Figure(
-            f"api order POST at concurrency {CONCURRENCY} (gunicorn {WORKERS}x{THREADS})",
+            f"api order POST at concurrency {CONCURRENCY} ({_server_label()})",
             len(samples) / SECONDS,
             "req/s",
             500.0,
@@ -376,7 +422,7 @@ def main() -> list[Figure]:
     try:
         _wait_ready(port, time.time() + 30)
         time.sleep(1.0)  # let every worker finish booting
-        figures = _throughput(port, token)
+        figures = _throughput(port, token, server.pid)
         if STACK:
             figures += _whole_stack(port, token, prefix)
     finally:

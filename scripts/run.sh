@@ -8,6 +8,8 @@
 #   TWS_HOST      a real TWS / IB Gateway when set (with TWS_PORT); otherwise the paper
 #                 simulator (`tws` line of the Procfile) on 127.0.0.1:7497 or a free port.
 #   PORT          the web port (default 8000).
+#   TRADECONSOLE_API_PORT  the `api` process's port (gunicorn, the fast path for API scripts):
+#                 8001, or a free port when 8001 is taken.
 #   TRADECONSOLE_PROCESSES   only these Procfile processes, comma-separated (default: all).
 #   TRADECONSOLE_RUN_DIR     where the pid file, logs and generated Procfile go (default .run).
 #
@@ -93,6 +95,15 @@ trap 'exit 0' INT TERM
 
 # --- web port ----------------------------------------------------------------------------------
 port_is_free "$PORT" || die "Port $PORT on 127.0.0.1 is taken; stop what uses it or run \`PORT=8001 make run\`."
+# The API process (gunicorn) listens apart from daphne; honcho stops every process when one
+# exits, so a taken port must not end the desk: take a free one instead, and say which.
+if [ -z "${TRADECONSOLE_API_PORT:-}" ]; then
+  TRADECONSOLE_API_PORT=8001
+  if [ "$TRADECONSOLE_API_PORT" = "$PORT" ] || ! port_is_free "$TRADECONSOLE_API_PORT"; then
+    TRADECONSOLE_API_PORT="$(free_port)"
+  fi
+fi
+export TRADECONSOLE_API_PORT
 
 # --- database ----------------------------------------------------------------------------------
 if [ -n "${DATABASE_URL:-}" ]; then
@@ -187,6 +198,7 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$ROOT/Procfile"
 
 say "starting: $(cut -d: -f1 "$PROCFILE" | paste -sd' ' -) — the admin is at http://127.0.0.1:$PORT/admin/ (Ctrl-C stops)"
+grep -q '^api:' "$PROCFILE" && say "api: the REST API also on http://127.0.0.1:$TRADECONSOLE_API_PORT/api/v1/ (gunicorn, for scripts)"
 honcho start --procfile "$PROCFILE" --app-root "$ROOT" --port "$PORT" &
 HONCHO_PID=$!
 wait "$HONCHO_PID"

@@ -1,0 +1,13 @@
+"""The WSGI application, served by gunicorn as the `api` process (see the README's processes).
+
+Under daphne (ASGI) Django runs every sync view of a process on one thread, so order entry
+queues there; gunicorn's worker processes run requests on every core. Same project, same
+settings, same URLs: only the server differs.
+"""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
+application = get_wsgi_application()
