@@ -42,9 +42,7 @@ class BrokerAccount(models.Model):
     name = models.CharField(max_length=100)
     base_currency = models.CharField(max_length=3, default="USD")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PAPER)
-    trading_enabled = models.BooleanField(
-        default=True, help_text="Off means halted: no new orders for this account."
-    )
+    trading_enabled = models.BooleanField(default=True, help_text="Off means halted: no new orders for this account.")
     halted_reason = models.CharField(max_length=255, blank=True)
     halted_at = models.DateTimeField(null=True, blank=True)
     halted_by = models.ForeignKey(
@@ -230,4 +228,4 @@ class ProcessHeartbeat(models.Model):
 
 
 # Idempotency keys of the API live in their own module; importing it here registers the model.
-from accounts.idempotency import IdempotencyKey  # noqa: E402
+from accounts.idempotency import IdempotencyKey  # noqa: E402, F401

@@ -15,7 +15,7 @@ import bench
 
 
 def _modules(names: list[str]) -> list[str]:
-    found = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    found = sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
     unknown = set(names) - set(found)
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}; have: {', '.join(found)}")

@@ -45,6 +45,8 @@ class Figure:
 def latency_figures(name: str, samples_ms: list[float], goals: dict[str, float]) -> list[Figure]:
     """Return p50, p99, p99.9 and max figures of ``samples_ms``, each with its goal when given."""
     points = {"p50": 0.50, "p99": 0.99, "p99.9": 0.999}
-    figures = [Figure(f"{name} {label}", percentile(samples_ms, q), "ms", goals.get(label)) for label, q in points.items()]
+    figures = [
+        Figure(f"{name} {label}", percentile(samples_ms, q), "ms", goals.get(label)) for label, q in points.items()
+    ]
     figures.append(Figure(f"{name} max", max(samples_ms), "ms", goals.get("max")))
     return figures

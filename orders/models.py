@@ -25,7 +25,9 @@ class Instrument(models.Model):
     primary_exchange = models.CharField(max_length=16, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     con_id = models.BigIntegerField(null=True, blank=True, unique=True, help_text="IB contract id")
-    min_tick = models.DecimalField(default=Decimal("0.01"), validators=[MinValueValidator(Decimal("0.000001"))], **PRICE)
+    min_tick = models.DecimalField(
+        default=Decimal("0.01"), validators=[MinValueValidator(Decimal("0.000001"))], **PRICE
+    )
     multiplier = models.PositiveIntegerField(default=1)
     description = models.CharField(max_length=128, blank=True)
     active = models.BooleanField(default=True)
@@ -103,7 +105,11 @@ class Order(models.Model):
     tif = models.CharField(max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
     outside_rth = models.BooleanField(default=False)
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
         help_text="The parent of a bracket's child orders.",
     )
     oca_group = models.CharField(max_length=64, blank=True)
@@ -212,7 +218,9 @@ class Position(models.Model):
     quantity = models.DecimalField(default=Decimal("0"), **QUANTITY)
     average_cost = models.DecimalField(default=Decimal("0"), **PRICE)
     realized_pnl = models.DecimalField(default=Decimal("0"), **MONEY)
-    broker_quantity = models.DecimalField(null=True, blank=True, help_text="Last quantity the broker reported", **QUANTITY)
+    broker_quantity = models.DecimalField(
+        null=True, blank=True, help_text="Last quantity the broker reported", **QUANTITY
+    )
     broker_average_cost = models.DecimalField(null=True, blank=True, **PRICE)
     broker_reported_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -254,6 +262,9 @@ class PositionLot(models.Model):
     class Meta:
         ordering = ["opened_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.quantity.normalize():f} @ {self.price.normalize():f}"
+
 
 class RiskLimit(models.Model):
     """Pre-trade limits of one account, checked by ``order_submit`` and again by the worker."""
@@ -261,15 +272,21 @@ class RiskLimit(models.Model):
     account = models.OneToOneField(BrokerAccount, on_delete=models.CASCADE, related_name="risk_limit")
     max_order_quantity = models.DecimalField(default=Decimal("1000"), **QUANTITY)
     max_order_notional = models.DecimalField(default=Decimal("100000"), **MONEY)
-    max_position = models.DecimalField(default=Decimal("5000"), help_text="Absolute quantity per instrument", **QUANTITY)
+    max_position = models.DecimalField(
+        default=Decimal("5000"), help_text="Absolute quantity per instrument", **QUANTITY
+    )
     max_daily_loss = models.DecimalField(default=Decimal("10000"), **MONEY)
     price_collar_pct = models.DecimalField(
-        max_digits=6, decimal_places=2, default=Decimal("5.00"),
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("5.00"),
         help_text="A limit price may be at most this % away from the last price.",
     )
     orders_per_minute = models.PositiveIntegerField(default=60)
     approval_above_notional = models.DecimalField(
-        null=True, blank=True, help_text="Orders above this notional wait for a risk manager's approval; empty: never.",
+        null=True,
+        blank=True,
+        help_text="Orders above this notional wait for a risk manager's approval; empty: never.",
         **MONEY,
     )
     allowed_instruments = models.ManyToManyField(
@@ -277,11 +294,17 @@ class RiskLimit(models.Model):
     )
     # Policies the monitoring loop applies (a strategy's parameters of the same names override them).
     stop_loss_pct = models.DecimalField(
-        max_digits=6, decimal_places=2, null=True, blank=True,
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text="Protect every position with a stop this % beyond its average cost; empty: no stop.",
     )
     take_profit_pct = models.DecimalField(
-        max_digits=6, decimal_places=2, null=True, blank=True,
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text="Protect every position with a take-profit limit this % beyond its average cost; empty: none.",
     )
     stale_order_seconds = models.PositiveIntegerField(
@@ -314,7 +337,9 @@ class ScheduledOrder(models.Model):
     limit_price = models.DecimalField(null=True, blank=True, **PRICE)
     stop_price = models.DecimalField(null=True, blank=True, **PRICE)
     tif = models.CharField(max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
-    strategy = models.ForeignKey("strategies.Strategy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    strategy = models.ForeignKey(
+        "strategies.Strategy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     time_of_day = models.TimeField()
     time_zone = models.CharField(max_length=64, default="America/New_York")
     weekdays = models.CharField(max_length=16, default="0,1,2,3,4", help_text="Monday=0 … Sunday=6, comma-separated")
@@ -323,7 +348,9 @@ class ScheduledOrder(models.Model):
     exchange_calendar = models.CharField(max_length=16, default="XNYS")
     grace_seconds = models.PositiveIntegerField(default=60)
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -370,6 +397,9 @@ class PnLPoint(models.Model):
     class Meta:
         ordering = ["account", "at"]
         indexes = [models.Index(fields=["account", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.at:%Y-%m-%d %H:%M} {self.total_pnl.normalize():f}"
 
     @property
     def total_pnl(self) -> Decimal:
