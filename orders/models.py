@@ -397,6 +397,7 @@ class PnLPoint(models.Model):
     class Meta:
         ordering = ["account", "at"]
         indexes = [models.Index(fields=["account", "at"])]
+        verbose_name = "PnL point"
 
     def __str__(self) -> str:
         return f"{self.account} {self.at:%Y-%m-%d %H:%M} {self.total_pnl.normalize():f}"

@@ -5,6 +5,10 @@ from django.urls import include, path
 
 from tradeconsole import health
 
+admin.site.site_header = "tradeconsole"
+admin.site.site_title = "tradeconsole"
+admin.site.index_title = "The desk"
+
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
