@@ -49,6 +49,8 @@ log = logging.getLogger("execution_worker")
 
 # Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
 RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
+# How late a blocked XREADGROUP may return after its timeout (Redis checks timeouts at its hz).
+REDIS_BLOCK_SLACK_MS = 150
 # How often housekeeping forgets what has aged out (applied command ids, old orders and executions).
 PRUNE_INTERVAL_S = 60.0
 # Executions are remembered (not reported twice) a day longer than the longest window asked for.
@@ -354,7 +356,10 @@ class Worker(SessionMixin, CallbackMixin):
         for here, in Python, to meet its not_before within a few ms.
         """
         block = self.config.block_ms
-        if self._scheduled and (self._scheduled[0][0] - time.time_ns()) <= block * 1_000_000:
+        # An idle Redis wakes only at its cron rate (hz 10: every 100 ms), so a 20 ms block can last
+        # 100 ms: blocking stops well before the due time, not just block_ms before it.
+        horizon_ms = block + REDIS_BLOCK_SLACK_MS
+        if self._scheduled and (self._scheduled[0][0] - time.time_ns()) <= horizon_ms * 1_000_000:
             return None
         return block
 
