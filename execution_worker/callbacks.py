@@ -208,6 +208,12 @@ class CallbackMixin:
             self._open_orders_end.set()
 
     def _acknowledge(self, record: OrderRecord) -> None:
+        # Under the lock _mark_unknown takes: the in-flight timer either sees the order acknowledged
+        # (and leaves it) or marks it unknown first (and this acceptance then settles it).
+        with self._lock:
+            self._acknowledge_locked(record)
+
+    def _acknowledge_locked(self, record: OrderRecord) -> None:
         self._in_flight.pop(record.client_order_id, None)
         if not record.accepted:
             record.accepted = True

@@ -133,14 +133,27 @@ class SessionMixin:
             connection.close()
         self._lost_reason = ""
         for coid in list(self._in_flight):
-            self._mark_unknown(coid, f"connection lost before TWS answered ({reason})")
+            self._mark_unknown(coid, f"connection lost before TWS answered ({reason})", in_flight=True)
         self._schedule_retry(reason)
 
-    def _mark_unknown(self, coid: str, reason: str) -> None:
-        self._in_flight.pop(coid, None)
-        record = self.records.get(coid)
-        if record is None or record.final or record.state == "unknown":
-            return
+    def _mark_unknown(self, coid: str, reason: str, *, in_flight: bool = False) -> None:
+        """Mark the order's outcome unknown and say so (order.unknown).
+
+        ``in_flight``: called for an order waiting for TWS's first answer; it is marked only if it
+        really was still waiting (its in-flight entry is removed here, not by an acknowledgement that
+        came first), so order.unknown never follows order.accepted for the same send.
+        """
+        with self._lock:
+            removed = self._in_flight.pop(coid, None) is not None
+            record = self.records.get(coid)
+            if in_flight and (not removed or (record is not None and record.accepted)):
+                return
+            if record is None or record.final or record.state == "unknown":
+                return
+            self._mark_unknown_locked(record, reason)
+
+    def _mark_unknown_locked(self, record: OrderRecord, reason: str) -> None:
+        coid = record.client_order_id
         record.state = "unknown"
         self._last_status.pop(record.order_id, None)
         self._persist(record)
@@ -153,7 +166,7 @@ class SessionMixin:
         timeout = self.config.in_flight_timeout
         for coid, sent_at in list(self._in_flight.items()):
             if now - sent_at > timeout:
-                self._mark_unknown(coid, f"no answer from TWS within {timeout:.0f} s")
+                self._mark_unknown(coid, f"no answer from TWS within {timeout:.0f} s", in_flight=True)
 
     def reconcile(self) -> bool:
         """Bring memory in line with TWS: open orders (all clients), recent executions (see

@@ -391,3 +391,17 @@ def test_housekeeping_forgets_old_final_orders_and_old_executions_but_keeps_rece
     assert old_final.order_id not in worker.by_order_id and old_final.order_id not in worker._last_status
     assert worker.redis.hget(worker.store.orders_key, old_final.client_order_id) is None
     assert worker._seen_exec_ids == {"new.01"} and set(worker._exec_accounts) == {"new.01"}
+
+
+# --- minor: the in-flight timer never marks an acknowledged order unknown ------------------------------------
+
+
+def test_the_in_flight_timer_leaves_an_order_tws_already_acknowledged(worker_in_process, bus):
+    worker = worker_in_process
+    answered, silent = _record(worker, "Submitted", accepted=True), _record(worker, "sent", accepted=False)
+    long_ago = time.monotonic() - 60
+    worker._in_flight.update({answered.client_order_id: long_ago, silent.client_order_id: long_ago})
+    worker._check_in_flight(time.monotonic())
+    _flush(worker)
+    assert [e.client_order_id for e in bus.events("order.unknown")] == [silent.client_order_id]
+    assert answered.state == "Submitted" and silent.state == "unknown" and not worker._in_flight
