@@ -166,6 +166,10 @@ class Store:
         or a republished copy). Check and record are one atomic step, so two copies never both pass."""
         return bool(self._apply(keys=[self.applied_key], args=[message_id, now_ms, APPLIED_RETENTION_MS]))
 
+    def command_applied(self, message_id: str) -> bool:
+        """Whether the command ``message_id`` was already applied."""
+        return self.client.zscore(self.applied_key, message_id) is not None
+
     def release_command(self, message_id: str) -> None:
         """Forget a claim whose command had no effect (TWS or Redis went away first): its redelivery applies it."""
         self.client.zrem(self.applied_key, message_id)

@@ -49,6 +49,10 @@ log = logging.getLogger("execution_worker")
 
 # Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
 RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
+# Commands whose message id is claimed before they are applied (at most once: a modify applied twice
+# re-sends an old price after a newer one; a resume applied twice lifts a later halt). Cancels, halts
+# and refreshes are recorded after their effect (at least once: a repeat is harmless, a loss is not).
+CLAIM_BEFORE = (m.OrderModify, m.TradingResume)
 # How late a blocked XREADGROUP may return after its timeout (Redis checks timeouts at its hz).
 REDIS_BLOCK_SLACK_MS = 150
 # How often housekeeping forgets what has aged out (applied command ids, old orders and executions).
@@ -390,29 +394,44 @@ class Worker(SessionMixin, CallbackMixin):
             # The decision clock counts this entry's own decode, not the time earlier entries took.
             decoded.append((entry, message, time.perf_counter() - started))
         for entry, message, decode_s in _halts_first(decoded):
+            kind = type(message)
+            claimed = False
             try:
                 # A command is applied once per message id, durably: a redelivery, or a copy the relay
                 # republished because no event acknowledged it yet, is acknowledged and skipped.
-                if not self.store.claim_command(message.id, time.time_ns() // 1_000_000):
-                    log.info("command %s (%s) was already applied; skipped", message.id, message.TYPE)
-                    self.commands.ack(entry.entry_id)
+                # Places need none of this (client_order_id is claimed atomically before placeOrder).
+                if kind in CLAIM_BEFORE:
+                    claimed = self.store.claim_command(message.id, time.time_ns() // 1_000_000)
+                    if not claimed:
+                        self._skip_applied(entry, message)
+                        continue
+                elif kind is not m.OrderPlace and self.store.command_applied(message.id):
+                    self._skip_applied(entry, message)
                     continue
                 self.handle(message, time.perf_counter() - decode_s)
+                if kind is not m.OrderPlace and not claimed:
+                    self.store.claim_command(message.id, time.time_ns() // 1_000_000)
             except (NotConnected, SendFailed, redis.RedisError) as error:
                 # TWS or Redis went away: this entry and the rest of the batch stay pending, in order,
                 # and are read again first once ready. Transient by nature, so never dead-lettered.
                 log.warning("command %s left pending: %r", message.id, error)
-                self._release(message.id)
+                if claimed:
+                    self._release(message.id)
                 self.commands.restart_pending()
                 return
             except Exception as error:
                 log.exception("command %s failed", message.id)
-                self._release(message.id)
+                if claimed:
+                    self._release(message.id)
                 if self.commands.should_dead_letter(entry):
                     self.commands.dead_letter(entry, code="worker.failed", reason=repr(error))
                 continue
             faultpoint("after_place_before_ack")
             self.commands.ack(entry.entry_id)
+
+    def _skip_applied(self, entry: Entry, message: m.Message) -> None:
+        log.info("command %s (%s) was already applied; skipped", message.id, message.TYPE)
+        self.commands.ack(entry.entry_id)
 
     def _release(self, message_id: str) -> None:
         """Un-claim a command that had no effect so its redelivery is applied (best effort: if Redis is

@@ -405,3 +405,15 @@ def test_the_in_flight_timer_leaves_an_order_tws_already_acknowledged(worker_in_
     _flush(worker)
     assert [e.client_order_id for e in bus.events("order.unknown")] == [silent.client_order_id]
     assert answered.state == "Submitted" and silent.state == "unknown" and not worker._in_flight
+
+
+def test_a_republished_resume_does_not_lift_a_later_halt(worker_in_process, bus, sim):
+    worker = worker_in_process
+    _ready(worker)
+    resume = m.TradingResume(account=ACCOUNT)
+    for command in (m.TradingHalt(account=ACCOUNT, reason="first"), resume, m.TradingHalt(account=ACCOUNT, reason="2")):
+        bus.send(command)
+        _drain(worker)
+    bus.send_raw(m.encode(resume))  # the relay republishes the resume's row
+    _drain(worker)
+    assert worker.gate.halted(ACCOUNT) == "2" and bus.pending() == 0
