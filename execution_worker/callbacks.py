@@ -201,7 +201,22 @@ class CallbackMixin:
         if order.permId:
             record.perm_id = order.permId
             self.by_perm_id[order.permId] = ref
+        self._adopt_terms(record, order)
         self._acknowledge(record)
+
+    def _adopt_terms(self, record: OrderRecord, order) -> None:
+        """Take quantity and prices from TWS's openOrder (the broker's word, after a modify too)."""
+        quantity = _dec(order.totalQuantity)
+        limit = _dec(order.lmtPrice) if record.limit_price is not None and order.lmtPrice < UNSET_DOUBLE_LIMIT else None
+        stop = _dec(order.auxPrice) if record.stop_price is not None and order.auxPrice < UNSET_DOUBLE_LIMIT else None
+        terms = (
+            m._plain(quantity) if quantity > 0 else record.quantity,
+            m._plain(limit) if limit else record.limit_price,
+            m._plain(stop) if stop else record.stop_price,
+        )
+        if terms != (record.quantity, record.limit_price, record.stop_price):
+            record.quantity, record.limit_price, record.stop_price = terms
+            self._persist(record)
 
     def on_openOrderEnd(self, generation: int) -> None:
         if self._current(generation):

@@ -571,16 +571,25 @@ class Worker(SessionMixin, CallbackMixin):
         connection = self.connection
         return connection is not None and connection.client.isConnected()
 
-    def _send_order(self, record: OrderRecord, producer_ts: int | None = None, received: float | None = None) -> None:
+    def _send_order(
+        self,
+        record: OrderRecord,
+        producer_ts: int | None = None,
+        received: float | None = None,
+        changes: dict | None = None,
+    ) -> None:
+        """placeOrder for ``record``; ``changes`` (quantity, limit_price, stop_price as strings) are a
+        modify's new values, which the record takes only when TWS confirms them (openOrder)."""
+        changes = changes or {}
         contract = make_contract(record.symbol, record.sec_type, record.exchange, record.currency)
         ib_order = make_order(
             client_order_id=record.client_order_id,
             account=record.account,
             side=record.side,
-            quantity=record.quantity,
+            quantity=changes.get("quantity", record.quantity),
             order_type=record.order_type,
-            limit_price=record.limit_price,
-            stop_price=record.stop_price,
+            limit_price=changes.get("limit_price", record.limit_price),
+            stop_price=changes.get("stop_price", record.stop_price),
             tif=record.tif,
             outside_rth=record.outside_rth,
             oca_group=record.oca_group,
@@ -705,16 +714,19 @@ class Worker(SessionMixin, CallbackMixin):
             )
             return
         self._require_ready()
-        record.quantity = m._plain(quantity)
-        record.limit_price = None if limit_price is None else m._plain(limit_price)
-        record.stop_price = None if stop_price is None else m._plain(stop_price)
+        # The record keeps the order as TWS has it until TWS confirms the change (openOrder): a refused
+        # modify (104, 105, 110...) must not leave the worker describing an order that does not exist.
+        changes = {
+            "quantity": m._plain(quantity),
+            "limit_price": None if limit_price is None else m._plain(limit_price),
+            "stop_price": None if stop_price is None else m._plain(stop_price),
+        }
         record.extra["action"] = "modify"
         # The next status TWS reports names this command, and is emitted even when the status words
         # and figures repeat (a price-only modify changes neither).
         record.extra["command_id"] = command.id
         self._last_status.pop(record.order_id, None)
-        self.store.save(record)
-        self._send_order(record)
+        self._send_order(record, changes=changes)
 
     # --- halt / resume / refresh -----------------------------------------------------------------
 

@@ -417,3 +417,21 @@ def test_a_republished_resume_does_not_lift_a_later_halt(worker_in_process, bus,
     bus.send_raw(m.encode(resume))  # the relay republishes the resume's row
     _drain(worker)
     assert worker.gate.halted(ACCOUNT) == "2" and bus.pending() == 0
+
+
+def test_a_modify_tws_refuses_leaves_the_order_described_as_tws_has_it(sim, bus, start_worker):
+    start_worker(bus)
+    order = place(quantity="9", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    bad_tick = m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("100.001"), quantity=3)
+    bus.send(bad_tick)
+    refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id, command_id=bad_tick.id)
+    assert (refused.action, refused.code) == ("modify", "broker.110")
+    good = m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("101"))
+    bus.send(good)
+    status = bus.wait_event("order.status", client_order_id=order.client_order_id, command_id=good.id)
+    assert (status.quantity, status.limit_price) == (Decimal("9"), Decimal("101"))
+    bus.send(m.OrderCancel(client_order_id=order.client_order_id))
+    cancelled = bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
+    assert (cancelled.quantity, cancelled.limit_price) == (Decimal("9"), Decimal("101"))
