@@ -226,7 +226,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Outside production the web process serves static files straight from the apps and static/
+# (no collectstatic needed: a fresh checkout's tests and pages work as they are).
 WHITENOISE_AUTOREFRESH = DEBUG or MODE == "test"
+WHITENOISE_USE_FINDERS = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
