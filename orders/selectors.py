@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, DecimalField, F, QuerySet, Sum, When
 from django.utils import timezone
 
 from accounts.models import BrokerAccount, User
@@ -159,11 +159,24 @@ def allowed_symbols(limit: RiskLimit) -> list[str]:
 
 
 def working_quantity(*, account: BrokerAccount, instrument: Instrument, side: str) -> Decimal:
-    """Return the unfilled quantity of ``account``'s working orders on one side of ``instrument``."""
+    """Return the unfilled quantity of ``account``'s working orders on one side of ``instrument``.
+
+    An order with a modify the broker has not confirmed counts at the larger of its two
+    quantities, since the broker may already be working either.
+    """
     rows = Order.objects.filter(
         account=account, instrument=instrument, side=side, status__in=WORKING_STATUSES
-    ).aggregate(quantity=Sum("quantity"), filled=Sum("filled_quantity"))
+    ).aggregate(quantity=Sum(_AT_MOST), filled=Sum("filled_quantity"))
     return (rows["quantity"] or ZERO) - (rows["filled"] or ZERO)
+
+
+# The quantity an order may come to: its own, or a larger one a pending modify asks for.
+_AT_MOST = Case(
+    When(pending_quantity__gt=F("quantity"), then=F("pending_quantity")),
+    default=F("quantity"),
+    output_field=DecimalField(max_digits=18, decimal_places=4),
+)
+_AT_MOST_SQL = "CASE WHEN pending_quantity > quantity THEN pending_quantity ELSE quantity END"
 
 
 def position_quantity(*, account: BrokerAccount, instrument: Instrument) -> Decimal:
@@ -228,7 +241,7 @@ def order_entry_exposure(
     through = RiskLimit.allowed_instruments.through._meta.db_table
     sql = (
         f"SELECT (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
-        f" (SELECT SUM(quantity - filled_quantity) FROM {Order._meta.db_table}"
+        f" (SELECT SUM({_AT_MOST_SQL} - filled_quantity) FROM {Order._meta.db_table}"
         f"   WHERE account_id = %s AND instrument_id = %s AND side = %s AND status IN ({status_marks})),"
         f" (SELECT COUNT(*) FROM {Order._meta.db_table} WHERE account_id = %s AND created_at >= %s),"
         f" (SELECT SUM(realized_pnl) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"

@@ -111,3 +111,27 @@ def test_an_account_without_a_limits_row_has_no_allowed_list(other_account, inst
     assert limits.pk is None
     exposure = order_entry_exposure(account=other_account, instrument=instrument, side="SELL", limits=limits)
     assert (exposure.allowed_restricted, exposure.allowed_this) == (False, False)
+
+
+def test_a_pending_increase_counts_at_its_larger_quantity_in_both_reads(account, instrument):
+    OrderFactory(
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("100"),
+        pending_quantity=Decimal("250"),
+        status="SUBMITTED",
+        filled_quantity=Decimal("10"),
+    )
+    OrderFactory(
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("50"),
+        pending_quantity=Decimal("20"),
+        status="SUBMITTED",
+    )
+    limits = risk_limit_for_account(account)
+    exposure = order_entry_exposure(account=account, instrument=instrument, side="BUY", limits=limits)
+    assert exposure.working == Decimal("290")  # (250 - 10) + 50: a pending decrease is not yet real
+    assert working_quantity(account=account, instrument=instrument, side="BUY") == Decimal("290")
