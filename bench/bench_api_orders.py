@@ -37,8 +37,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-import django
-
+from bench.database import setup_django
 from bench.report import Figure, latency_figures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,23 +62,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _ensure_database(db: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    params = {
-        "host": db.get("HOST") or "127.0.0.1",
-        "port": db.get("PORT") or 5432,
-        "user": db.get("USER") or None,
-        "password": db.get("PASSWORD") or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
 
 
 def _seed() -> str:
@@ -407,13 +389,7 @@ def _whole_stack(port: int, token: str, prefix: str) -> list[Figure]:
 
 
 def main() -> list[Figure]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    _ensure_database(settings.DATABASES["default"])
-    call_command("migrate", verbosity=0)
+    setup_django("api")
     token = _seed()
 
     port = _free_port()

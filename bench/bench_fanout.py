@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import django
 import redis
 
+from bench.database import setup_django
 from bench.report import Figure, latency_figures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,8 +103,7 @@ class _Rig:
         self.prefix = f"tcbench{uuid.uuid4().hex[:8]}"
         os.environ["TRADECONSOLE_STREAM_PREFIX"] = self.prefix
         os.environ["TRADECONSOLE_CHANNEL_LAYER"] = layer
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
-        django.setup()
+        setup_django(f"fanout_{layer}")
         from django.conf import settings
 
         # django.setup() runs once per process: keep the settings in step with this rig.
@@ -116,14 +115,10 @@ class _Rig:
     def setup_rows(self) -> None:
         from django.conf import settings
         from django.contrib.sessions.backends.db import SessionStore
-        from django.core.management import call_command
 
         from accounts.models import AccountMembership, BrokerAccount, User
-        from bench.bench_outbox import _ensure_database
         from orders.models import Instrument, Order, OrderStatus
 
-        _ensure_database(settings.DATABASES["default"])
-        call_command("migrate", verbosity=0)
         account, _ = BrokerAccount.objects.get_or_create(code=ACCOUNT, defaults={"name": "Fan-out benchmark"})
         instrument, _ = Instrument.objects.get_or_create(symbol="BENCHFAN", defaults={"last_price": Decimal("10")})
         user, _ = User.objects.get_or_create(username="bench-fanout", defaults={"is_staff": True})

@@ -18,9 +18,9 @@ import time
 import uuid
 from pathlib import Path
 
-import django
 import redis
 
+from bench.database import setup_django
 from bench.report import Figure, latency_figures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,17 +31,13 @@ RATE = float(os.environ.get("TC_BENCH_OUTBOX_RATE", "200"))  # commits per secon
 def main() -> list[Figure]:
     prefix = f"tcbench{uuid.uuid4().hex[:8]}"
     os.environ["TRADECONSOLE_STREAM_PREFIX"] = prefix
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
-    django.setup()
+    setup_django("outbox")
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import transaction
 
     from accounts.models import OutboxMessage
     from accounts.services import outbox_enqueue
 
-    _ensure_database(settings.DATABASES["default"])
-    call_command("migrate", verbosity=0)
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     stream = f"{prefix}:commands"
     arrived: dict[str, int] = {}
@@ -105,23 +101,3 @@ def main() -> list[Figure]:
     figures = latency_figures(f"outbox commit->stream ({COUNT} rows at {RATE:g}/s)", samples, {"p99": 5.0})
     figures.append(Figure("outbox rows not published within 10 s", lost, "rows", 0))
     return figures
-
-
-def _ensure_database(db: dict) -> None:
-    """Create the benchmark's PostgreSQL database when it does not exist yet (a fresh machine)."""
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        return
-    import psycopg
-    from psycopg import sql
-
-    params = {
-        "host": db.get("HOST") or "127.0.0.1",
-        "port": db.get("PORT") or 5432,
-        "user": db.get("USER") or None,
-        "password": db.get("PASSWORD") or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))

@@ -17,10 +17,8 @@ import statistics
 import time
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit, urlunsplit
 
-import django
-
+from bench.database import setup_django
 from bench.report import Figure, percentile
 
 ACCOUNTS = int(os.environ.get("TC_BENCH_PNL_ACCOUNTS", "100"))
@@ -30,23 +28,10 @@ ROUNDS = int(os.environ.get("TC_BENCH_PNL_ROUNDS", "30"))
 FULL_FILLS = int(os.environ.get("TC_BENCH_PNL_FULL_FILLS", "100000"))
 
 
-def _private_database_url() -> str:
-    url = urlsplit(os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/tradeconsole"))
-    name = url.path.lstrip("/") or "tradeconsole"
-    return urlunsplit(url._replace(path=f"/{name}_bench_pnl"))
-
-
 def main() -> list[Figure]:
-    os.environ["DATABASE_URL"] = _private_database_url()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
-    django.setup()
+    setup_django("pnl")
     from django.conf import settings
-    from django.core.management import call_command
 
-    from bench.bench_outbox import _ensure_database
-
-    _ensure_database(settings.DATABASES["default"])
-    call_command("migrate", verbosity=0)
     settings.MONITOR_FULL_RECOMPUTE_EVERY = 10**9  # time the incremental path alone
     accounts, instruments = _setup()
     rng = random.Random(1)

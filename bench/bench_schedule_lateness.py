@@ -26,23 +26,15 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import django
 import redis
 
+from bench.database import setup_django
 from bench.report import Figure, latency_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRINGS = int(os.environ.get("TC_BENCH_SCHEDULE_FIRINGS", "200"))
 SPACING = float(os.environ.get("TC_BENCH_SCHEDULE_SPACING", "0.1"))  # seconds between due times
 LEAD = 15.0  # seconds from creating the schedules to the first due time
-
-
-def _private_database_url() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    url = urlsplit(os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/tradeconsole"))
-    name = url.path.lstrip("/") or "tradeconsole"
-    return urlunsplit(url._replace(path=f"/{name}_bench_sched"))
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -57,19 +49,13 @@ def _wait(predicate, timeout: float, what: str):
 
 def main() -> list[Figure]:
     prefix = f"tcbench{uuid.uuid4().hex[:8]}"
-    os.environ["DATABASE_URL"] = _private_database_url()
     os.environ["TRADECONSOLE_STREAM_PREFIX"] = prefix
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
-    django.setup()
+    setup_django("sched")
     from django.conf import settings
-    from django.core.management import call_command
 
-    from bench.bench_outbox import _ensure_database
     from execution_worker import messages as m
     from tws_simulator import Simulator, SimulatorConfig
 
-    _ensure_database(settings.DATABASES["default"])
-    call_command("migrate", verbosity=0)
     account_code = f"DU{random.randint(1_000_000, 9_999_999)}"
     client = redis.Redis.from_url(settings.REDIS_URL)
     names = m.StreamNames(prefix)
