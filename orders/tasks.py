@@ -1,6 +1,6 @@
 """Celery tasks of the orders app: thin wrappers that call one service each.
 
-Both tasks are periodic (see ``tradeconsole.celery.beat_schedule``) and take no ids. A database
+Every task is periodic (see ``tradeconsole.celery.beat_schedule``) and take no ids. A database
 error (a connection killed under the task, a PostgreSQL restart) fails the run; Celery's Django
 fix-up closes the unusable connection after the task, so the next run works in the same process.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from orders import monitoring, scheduled_services
+from orders import housekeeping, monitoring, scheduled_services
 
 
 @shared_task(name="orders.tasks.scheduled_orders_fire", acks_late=True, ignore_result=True)
@@ -39,3 +39,9 @@ def monitoring_run() -> dict:
     """
     report = monitoring.monitoring_run()
     return report.as_dict()
+
+
+@shared_task(name="orders.tasks.housekeeping_run", acks_late=False, ignore_result=True)
+def housekeeping_run() -> dict:
+    """Delete what has outlived its retention (``orders.housekeeping``); repeating it is harmless."""
+    return housekeeping.housekeeping_run().as_dict()

@@ -1,9 +1,10 @@
 """The Celery application, its beat schedule and the start-up checks of its broker settings.
 
-Tasks live in each app's ``tasks.py``. Beat runs in UTC and only ever triggers two periodic
-tasks: the scheduled-order firing (idempotent in PostgreSQL, so a second beat is harmless) and
-the monitoring run (an advisory lock keeps runs from overlapping; ``expires`` drops a run that
-would start late instead of letting a backlog run together).
+Tasks live in each app's ``tasks.py``. Beat runs in UTC and only ever triggers three periodic
+tasks: the scheduled-order firing (idempotent in PostgreSQL, so a second beat is harmless), the
+monitoring run (an advisory lock keeps runs from overlapping; ``expires`` drops a run that would
+start late instead of letting a backlog run together) and the hourly housekeeping (retention
+deletes, harmless to repeat).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def beat_schedule(*, scheduler_tick: float, monitor_interval: float) -> dict:
-    """Return the beat schedule: scheduled-order firing every tick, monitoring every interval.
+def beat_schedule(*, scheduler_tick: float, monitor_interval: float, housekeeping_interval: float = 3600) -> dict:
+    """Return the beat schedule: scheduled-order firing every tick, monitoring every interval,
+    housekeeping (retention deletes) every ``housekeeping_interval``.
 
     Each entry expires after one period, so a message that waited (a paused or busy worker)
     is discarded rather than run late alongside its successors.
@@ -37,6 +39,11 @@ def beat_schedule(*, scheduler_tick: float, monitor_interval: float) -> dict:
             "schedule": monitor_interval,
             "options": {"expires": monitor_interval},
         },
+        "housekeeping-run": {
+            "task": "orders.tasks.housekeeping_run",
+            "schedule": housekeeping_interval,
+            "options": {"expires": housekeeping_interval},
+        },
     }
 
 
@@ -44,7 +51,9 @@ def _configure_beat() -> None:
     from django.conf import settings
 
     app.conf.beat_schedule = beat_schedule(
-        scheduler_tick=settings.SCHEDULER_TICK_SECONDS, monitor_interval=settings.MONITOR_INTERVAL_SECONDS
+        scheduler_tick=settings.SCHEDULER_TICK_SECONDS,
+        monitor_interval=settings.MONITOR_INTERVAL_SECONDS,
+        housekeeping_interval=settings.HOUSEKEEPING_INTERVAL_SECONDS,
     )
 
 

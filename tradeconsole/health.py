@@ -49,5 +49,6 @@ def ready(request):
     """The database and Redis both answer; 503 with the failing part otherwise."""
     checks = {"database": _check_database(), "redis": _check_redis()}
     healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )
