@@ -105,6 +105,8 @@ def main() -> int:
         f"order {final['client_order_id']} is {final['status']}: filled {final['filled_quantity']} "
         f"at average {final['average_fill_price']}"
     )
+    if final.get("reject_code") or final.get("reject_reason"):
+        print(f"rejected ({final.get('reject_code')}): {final.get('reject_reason')}")
     if final["status"] == "FILLED":
         return 0
     return 1 if final["status"] in FINAL else 2

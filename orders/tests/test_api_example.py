@@ -88,3 +88,47 @@ def test_the_example_reports_a_refusal_with_its_code(live_server, trader, instru
     assert result.returncode == 1
     assert "refused (422 risk.max_quantity)" in result.stderr
     assert not Order.objects.exists()
+
+
+def _worker_rejects_the_first_order(stop: threading.Event, seen: dict) -> None:
+    """Play the worker: reject the order the script placed with a risk code (bounded wait)."""
+    try:
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            order = Order.objects.first()
+            if order is None:
+                time.sleep(0.05)
+                continue
+            services.order_mark_rejected(
+                client_order_id=order.client_order_id,
+                code="risk.no_limits",
+                reason="no risk limits are published for DU0000001",
+            )
+            seen["order"] = order.client_order_id
+            return
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_example_prints_why_the_worker_rejected_the_order(live_server, trader, instrument):
+    _, token = AuthToken.objects.create(user=trader)
+    stop, seen = threading.Event(), {}
+    worker = threading.Thread(target=_worker_rejects_the_first_order, args=(stop, seen))
+    worker.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "examples/place_order.py", "--symbol", "AAPL", "--quantity", "3", "--timeout", "20"],
+            cwd=ROOT,
+            env={**os.environ, "TRADECONSOLE_URL": live_server.url, "TRADECONSOLE_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"order {seen['order']} is REJECTED: filled 0.0000 at average None" in result.stdout
+    assert "rejected (risk.no_limits): no risk limits are published for DU0000001" in result.stdout
