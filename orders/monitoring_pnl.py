@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
 from django.utils import timezone
@@ -120,22 +120,59 @@ def replay(rows, multipliers: dict[int, int]) -> dict[tuple[int, int], Instrumen
     return dict(books)
 
 
-def _fill_rows(where: str = "TRUE", params: list | None = None, *, in_database_order: bool = False) -> list[tuple]:
-    """Return the fills matching ``where`` as scaled tuples, in execution order.
+# The PostgreSQL spelling of each lookup ``_fill_rows`` takes: one scan, the scaling done in SQL.
+_SQL_LOOKUPS = {
+    "id__gt": "id > %s",
+    "id__in": "id = ANY(%s)",
+    "account_id__in": "account_id = ANY(%s)",
+    "account_id": "account_id = %s",
+    "instrument_id": "instrument_id = %s",
+}
+
+
+def _fill_rows(*, in_database_order: bool = False, **lookups) -> list[tuple]:
+    """Return the fills matching ``lookups`` (keys of ``_SQL_LOOKUPS``) as scaled tuples, in
+    execution order.
 
     A few rows (a catch-up) are sorted here: ordered by ``executed_at`` in SQL, PostgreSQL may walk
     that index across every fill to find the few above an id. Every fill (a full recompute) is
-    sorted by the database, which does it faster than Python.
+    sorted by the database, which does it faster than Python. Other databases (SQLite, the quick
+    start) read the same rows through the ORM and scale them here.
     """
+    if connection.vendor != "postgresql":
+        rows = [_scaled(row) for row in Fill.objects.filter(**lookups).values_list(*_ORM_COLUMNS)]
+        rows.sort(key=_execution_order)
+        return rows
+    where = " AND ".join(_SQL_LOOKUPS[name] for name in lookups) or "TRUE"
+    params = [list(value) if name.endswith("__in") else value for name, value in lookups.items()]
     sql = _SELECT.format(table=Fill._meta.db_table, where=where)
     if in_database_order:
         sql += " ORDER BY executed_at, id"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params or [])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not in_database_order:
         rows.sort(key=_execution_order)
     return rows
+
+
+_ORM_COLUMNS = ("id", "account_id", "instrument_id", "side", "quantity", "price", "executed_at")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _scaled(row: tuple) -> tuple:
+    """The tuple ``_SELECT`` makes in PostgreSQL, from the model's values."""
+    fill_id, account_id, instrument_id, side, quantity, price, executed = row
+    return (
+        fill_id,
+        account_id,
+        instrument_id,
+        side == "BUY",
+        int(Decimal(quantity).scaleb(4).to_integral_value(ROUND_HALF_UP)),
+        int(Decimal(price).scaleb(6).to_integral_value(ROUND_HALF_UP)),
+        (executed - _EPOCH) // _MICROSECOND,
+    )
 
 
 def _execution_order(row: tuple) -> tuple[int, int]:
@@ -150,7 +187,7 @@ def full_recompute(account_ids: list[int] | None = None) -> dict[tuple[int, int]
     """Recompute every (account, instrument) book from all fills (of ``account_ids`` when given)."""
     if account_ids is None:
         return replay(_fill_rows(in_database_order=True), _multipliers())
-    return replay(_fill_rows("account_id = ANY(%s)", [list(account_ids)], in_database_order=True), _multipliers())
+    return replay(_fill_rows(account_id__in=account_ids, in_database_order=True), _multipliers())
 
 
 def _scaled_price(price: Decimal | None) -> int | None:
@@ -234,7 +271,7 @@ class PnLTracker:
             self.rebuild(now=now)
             return 0
         floor = self._floor(now)
-        rows = _fill_rows("id > %s", [self._max_id])
+        rows = _fill_rows(id__gt=self._max_id)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id FROM {Fill._meta.db_table} WHERE id > %s AND id <= %s",
@@ -242,7 +279,7 @@ class PnLTracker:
             )
             late = [fill_id for (fill_id,) in cursor.fetchall() if fill_id not in self._seen]
         if late:
-            rows = sorted(rows + _fill_rows("id = ANY(%s)", [late]), key=_execution_order)
+            rows = sorted(rows + _fill_rows(id__in=late), key=_execution_order)
         if any(row[2] not in self.multipliers for row in rows):
             self.multipliers = _multipliers()
         replays: set[tuple[int, int]] = set()
@@ -257,7 +294,7 @@ class PnLTracker:
             if row[0] > self._max_id:
                 self._max_id = row[0]
         for account_id, instrument_id in replays:
-            rows_of_book = _fill_rows("account_id = %s AND instrument_id = %s", [account_id, instrument_id])
+            rows_of_book = _fill_rows(account_id=account_id, instrument_id=instrument_id)
             self.books.update(replay(rows_of_book, self.multipliers))
         self._marks.append((now, self._max_id))
         floor = self._floor(now)

@@ -108,3 +108,25 @@ def test_the_integer_fifo_engine_agrees_with_orders_pnl_exactly(fills, multiplie
     expected = pnl.unrealized(lots, mark, multiplier=multiplier)
     computed = monitoring_pnl.account_pnl({(1, 1): book}, {1: mark}, {1: multiplier})
     assert computed.get(1, monitoring_pnl.AccountPnL(Decimal(0), Decimal(0))).unrealized == expected
+
+
+@pytest.mark.django_db
+def test_the_orm_reading_of_fills_used_off_postgresql_matches_the_sql_one(account, instrument, monkeypatch):
+    """The quick start's SQLite reads fills through the ORM; its rows must be PostgreSQL's exactly."""
+    other = InstrumentFactory(symbol="MSFT", last_price=Decimal("400"))
+    record(account, instrument, "BUY", "10.5", "100.125")
+    record(account, other, "SELL", "3", "400.000001")
+    record(account, instrument, "SELL", "0.0001", "99.99")
+    lookups = [
+        {},
+        {"id__gt": 0},
+        {"account_id__in": [account.pk]},
+        {"account_id": account.pk, "instrument_id": other.pk},
+    ]
+    in_sql = [monitoring_pnl._fill_rows(in_database_order=True, **lookup) for lookup in lookups]
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    through_orm = [monitoring_pnl._fill_rows(in_database_order=True, **lookup) for lookup in lookups]
+
+    assert through_orm == in_sql
+    assert len(in_sql[0]) == 3
