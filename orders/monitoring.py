@@ -293,9 +293,10 @@ def pnl_update(
     ]
     with transaction.atomic():
         # Points are derived from fills and rebuilt by the next run, so their commit need not
-        # wait for the WAL flush; it is the larger part of a run's time on a busy disk.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # wait for the WAL flush; it is the larger part of a run's time on a busy disk (PostgreSQL).
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         PnLPoint.objects.bulk_create(points)
     report.pnl_points = len(points)
     return totals
