@@ -1,6 +1,7 @@
 """The desk's roles as permission sets: what each Django group may do.
 
-The data migration ``orders.0003_roles`` creates the groups from this table; ``roles_sync``
+The data migration ``orders.0003_roles`` creates the groups from this table (``orders.0008`` adds
+the API token permissions to existing ones); ``roles_sync``
 (in ``accounts.services``) re-applies it, e.g. after new models were added.
 """
 
@@ -21,8 +22,11 @@ VIEWER = (
     "-accounts.view_user",
     "-accounts.view_idempotencykey",
 )
+# One's own API tokens (the admin shows a non-superuser only theirs): scripts place orders.
+API_TOKENS = ("knox.view_authtoken", "knox.add_authtoken", "knox.delete_authtoken")
 TRADER = (
     *VIEWER,
+    *API_TOKENS,
     "orders.add_order",
     "orders.change_order",
     "orders.add_scheduledorder",
@@ -37,7 +41,7 @@ RISK_MANAGER = (
     "accounts.change_killswitch",
     "accounts.change_alert",
 )
-ADMIN = ("accounts.*", "orders.*", "strategies.*", "auth.*")
+ADMIN = ("accounts.*", "orders.*", "strategies.*", "auth.*", *API_TOKENS)
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.VIEWER: VIEWER,

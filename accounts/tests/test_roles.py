@@ -88,3 +88,11 @@ def test_group_permissions_reach_the_user(trader, viewer):
     assert trader.has_perm("orders.add_order")
     assert not viewer.has_perm("orders.add_order")
     assert viewer.has_perm("orders.view_order")
+
+
+def test_traders_risk_managers_and_admins_manage_api_tokens_and_viewers_do_not():
+    tokens = {"knox.view_authtoken", "knox.add_authtoken", "knox.delete_authtoken"}
+
+    for role in (Role.TRADER, Role.RISK_MANAGER, Role.ADMIN):
+        assert tokens <= permissions_of(role)
+    assert not tokens & permissions_of(Role.VIEWER)
