@@ -198,7 +198,6 @@ def monitoring_run(*, now: datetime | None = None) -> MonitoringReport:
             return MonitoringReport(ran=False)
         now = now or timezone.now()
         report = MonitoringReport()
-        _heartbeat(now)
         accounts = list(BrokerAccount.objects.select_related("risk_limit").order_by("pk"))
         report.accounts = len(accounts)
         report.refresh_sent = broker_refresh_request(now=now, accounts=len(accounts)) is not None
@@ -209,6 +208,9 @@ def monitoring_run(*, now: datetime | None = None) -> MonitoringReport:
                 _guarded(step, account=account, now=now, report=report)
             _guarded(daily_loss_check, account=account, now=now, report=report, totals=totals)
         _guarded(system_alerts, now=now, report=report)
+        # Beat only when a run got through: a run that raises leaves the heartbeat to age, which the
+        # System page shows, instead of saying "running" while every run fails.
+        _heartbeat(now, errors=len(report.errors))
         report.duration_ms = (time.perf_counter() - started) * 1000
         return report
 
@@ -224,8 +226,9 @@ def _guarded(step, *, report: MonitoringReport, **kwargs) -> None:
         report.errors.append(f"{step.__name__}: {exc}")
 
 
-def _heartbeat(now: datetime) -> None:
-    ProcessHeartbeat.objects.update_or_create(name="monitor", defaults={"last_seen_at": now, "state": "running"})
+def _heartbeat(now: datetime, *, errors: int) -> None:
+    state = "running" if not errors else f"running, {errors} step(s) failed"
+    ProcessHeartbeat.objects.update_or_create(name="monitor", defaults={"last_seen_at": now, "state": state})
 
 
 # --- 1. broker refresh ------------------------------------------------------------------------------

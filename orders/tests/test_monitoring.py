@@ -601,3 +601,32 @@ def test_a_book_position_without_fills_compares_by_quantity(account, instrument)
     report = monitoring.monitoring_run()
 
     assert report.mismatches == [] and report.errors == []
+
+
+@pytest.mark.django_db
+def test_the_monitor_beats_after_a_run_and_says_when_a_step_failed(account, monkeypatch):
+    monitoring.monitoring_run()
+    assert ProcessHeartbeat.objects.get(name="monitor").state == "running"
+
+    def broken(**_kwargs):
+        raise RuntimeError("a bug in one step")
+
+    monkeypatch.setattr(monitoring, "system_alerts", broken)
+    monitoring.monitoring_run()
+
+    assert ProcessHeartbeat.objects.get(name="monitor").state == "running, 1 step(s) failed"
+
+
+@pytest.mark.django_db
+def test_a_run_that_fails_leaves_the_monitor_heartbeat_to_age(account, monkeypatch):
+    monitoring.monitoring_run()
+    beat = ProcessHeartbeat.objects.get(name="monitor").last_seen_at
+
+    def failing(**_kwargs):
+        raise RuntimeError("the PnL query failed")
+
+    monkeypatch.setattr(monitoring, "pnl_update", failing)
+    with pytest.raises(RuntimeError):
+        monitoring.monitoring_run(now=timezone.now() + timedelta(seconds=30))
+
+    assert ProcessHeartbeat.objects.get(name="monitor").last_seen_at == beat
