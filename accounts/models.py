@@ -157,6 +157,25 @@ class OutboxMessage(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["id"], name="outbox_unpublished", condition=models.Q(published_at__isnull=True)),
+            # The bridge marks an order's commands received on every event about the order, and the
+            # relay's sweep looks for commands left unanswered (at most 5 publications): without
+            # these two, both read the whole table, which only grows (halts and refreshes are never
+            # acknowledged, and neither is a command the worker never answered).
+            models.Index(
+                models.F("data__client_order_id"),
+                name="outbox_unacknowledged_order",
+                condition=models.Q(acknowledged_at__isnull=True),
+            ),
+            models.Index(
+                fields=["id"],
+                name="outbox_unacknowledged",
+                condition=models.Q(
+                    acknowledged_at__isnull=True,
+                    stream="commands",
+                    type__in=["order.place", "order.cancel", "order.modify"],
+                    publish_count__lt=5,
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
