@@ -315,17 +315,27 @@ def fan_out(touched: Touched, fanout: live.Fanout) -> None:
         row["src_ts"] = touched.ts.get(key)
         by_group[group].append(row)
 
+    # Each kind is queried only when something of it changed (an empty ``pk__in`` still costs the
+    # ORM a query compilation), and the accounts of changed orders come with the orders' query.
+    accounts: dict[int, BrokerAccount] = {}
     if touched.orders:
         for order in Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
             pk__in=touched.orders
         ):
             add(live.account_group(order.account_id), rows.order_row(order), ("order", order.pk))
-    for account in BrokerAccount.objects.filter(pk__in=touched.accounts):
-        add(live.account_group(account.pk), rows.account_row(account), ("account", account.pk))
-    for position in Position.objects.select_related("account", "instrument").filter(pk__in=touched.positions):
-        add(live.account_group(position.account_id), rows.position_row(position), ("position", position.pk))
-    for session in TradingSession.objects.select_related("strategy", "account").filter(pk__in=touched.sessions):
-        add(live.account_group(session.account_id), rows.session_row(session), ("session", session.pk))
+            accounts[order.account_id] = order.account
+    if touched.accounts - accounts.keys():
+        accounts.update(
+            (account.pk, account) for account in BrokerAccount.objects.filter(pk__in=touched.accounts - accounts.keys())
+        )
+    for pk in sorted(touched.accounts & accounts.keys()):
+        add(live.account_group(pk), rows.account_row(accounts[pk]), ("account", pk))
+    if touched.positions:
+        for position in Position.objects.select_related("account", "instrument").filter(pk__in=touched.positions):
+            add(live.account_group(position.account_id), rows.position_row(position), ("position", position.pk))
+    if touched.sessions:
+        for session in TradingSession.objects.select_related("strategy", "account").filter(pk__in=touched.sessions):
+            add(live.account_group(session.account_id), rows.session_row(session), ("session", session.pk))
     if touched.processes or touched.gateway:
         beats = {b.name: b for b in ProcessHeartbeat.objects.filter(name__in=touched.processes | {EXECUTION})}
         if touched.gateway:
