@@ -4,7 +4,9 @@ A run, at most one at a time across every Celery worker (a PostgreSQL advisory l
 finds it held does nothing), does in order:
 
 1. asks the worker to refresh positions and account values (``broker.refresh``) within a
-   broker-message budget (``MONITOR_BROKER_MESSAGES_PER_SECOND``), so orders keep their headroom;
+   broker-message budget (``MONITOR_BROKER_MESSAGES_PER_SECOND``), so orders keep their headroom,
+   and publishes again any account's risk limits Redis has lost (a restart without persistence),
+   without which the worker refuses every order of the account;
 2. catches the FIFO PnL books up with the new fills, checks them against a full recompute every
    ``MONITOR_FULL_RECOMPUTE_EVERY`` runs, and stores one ``PnLPoint`` per account;
 3. updates each running trading session's unrealized PnL, peak and maximum drawdown (realized
@@ -101,6 +103,7 @@ class MonitoringReport:
     ran: bool = True
     accounts: int = 0
     refresh_sent: bool = False
+    limits_republished: list[str] = field(default_factory=list)
     new_fills: int = 0
     full_recompute: bool = False
     pnl_points: int = 0
@@ -201,6 +204,7 @@ def monitoring_run(*, now: datetime | None = None) -> MonitoringReport:
         accounts = list(BrokerAccount.objects.select_related("risk_limit").order_by("pk"))
         report.accounts = len(accounts)
         report.refresh_sent = broker_refresh_request(now=now, accounts=len(accounts)) is not None
+        _guarded(risk_limits_ensure, accounts=accounts, report=report)
         totals = pnl_update(now=now, report=report, account_ids=[account.pk for account in accounts])
         sessions_update(now=now)
         for account in accounts:
@@ -232,6 +236,41 @@ def _heartbeat(now: datetime, *, errors: int) -> None:
 
 
 # --- 1. broker refresh ------------------------------------------------------------------------------
+
+
+def risk_limits_ensure(*, accounts: list[BrokerAccount], report: MonitoringReport) -> list[str]:
+    """Publish again the risk limits of every account whose key Redis no longer holds; return their codes.
+
+    Redis is a transport (design invariant 5): a restart without persistence loses the limits the
+    worker reads, and the worker then refuses every order of the account (``risk.no_limits``). An
+    account whose publication is still in the outbox is left to the relay, so a stopped relay does
+    not collect a copy every run.
+
+    :raises redis.RedisError: Redis cannot be read (the run reports it and goes on).
+    """
+    from execution_worker.messages import StreamNames
+    from orders.services import risk_limits_publish
+
+    if not accounts:
+        return []
+    names = StreamNames(settings.STREAM_PREFIX)
+    pipe = _redis().pipeline(transaction=False)
+    for account in accounts:
+        pipe.exists(names.risk_limits(account.code))
+    missing = [account for account, present in zip(accounts, pipe.execute(), strict=True) if not present]
+    if not missing:
+        return []
+    queued = set(
+        OutboxMessage.objects.filter(stream="risk", published_at__isnull=True).values_list("data__account", flat=True)
+    )
+    for account in missing:
+        if account.code not in queued:
+            with transaction.atomic():
+                risk_limits_publish(account=account)
+            report.limits_republished.append(account.code)
+    if report.limits_republished:
+        logger.warning("risk limits missing in Redis, published again: %s", ", ".join(report.limits_republished))
+    return report.limits_republished
 
 
 def refresh_cost(what: tuple[str, ...], accounts: int) -> int:

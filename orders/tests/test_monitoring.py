@@ -630,3 +630,33 @@ def test_a_run_that_fails_leaves_the_monitor_heartbeat_to_age(account, monkeypat
         monitoring.monitoring_run(now=timezone.now() + timedelta(seconds=30))
 
     assert ProcessHeartbeat.objects.get(name="monitor").last_seen_at == beat
+
+
+def _risk_rows(account):
+    return OutboxMessage.objects.filter(stream="risk", data__account=account.code)
+
+
+@pytest.mark.django_db
+def test_risk_limits_redis_lost_are_published_again_once(account):
+    from execution_worker.messages import StreamNames
+
+    key = StreamNames(settings.STREAM_PREFIX).risk_limits(account.code)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(key)
+    OutboxMessage.objects.all().delete()
+
+    first = monitoring.monitoring_run()
+    second = monitoring.monitoring_run()  # the relay has not published it yet: no second copy
+
+    assert first.limits_republished == [account.code]
+    assert second.limits_republished == []
+    (row,) = _risk_rows(account)
+    assert row.type == "risk.limits" and row.data["account"] == account.code
+
+    OutboxMessage.objects.filter(pk=row.pk).update(published_at=timezone.now())
+    client.set(key, "{}")  # what the relay does
+    try:
+        assert monitoring.monitoring_run().limits_republished == []
+        assert _risk_rows(account).count() == 1
+    finally:
+        client.delete(key)
