@@ -319,13 +319,13 @@ class RiskLimitForm(forms.ModelForm):
 
     class Meta:
         model = RiskLimit
-        fields = ["account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"]
+        fields = ["account", *services.RISK_LIMIT_FIELDS, "allowed_instruments", *services.RISK_POLICY_FIELDS]
 
     def clean(self):
         cleaned = super().clean()
-        for name in services.RISK_LIMIT_FIELDS:
+        for name in (*services.RISK_LIMIT_FIELDS, *services.RISK_POLICY_FIELDS):
             value = cleaned.get(name)
-            if value is not None and value < 0:
+            if value is not None and not isinstance(value, str) and value < 0:
                 self.add_error(name, "Must be zero or more.")
         return cleaned
 
@@ -340,16 +340,20 @@ class RiskLimitAdmin(AccountScopedAdmin):
     search_fields = ["account__code"]
     filter_horizontal = ["allowed_instruments"]
 
-    def get_fields(self, request, obj=None):
-        # The monitor's policies are shown but changed elsewhere (risk_limit_update does not take them).
-        editable = ["account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"]
-        policies = [field.name for field in RiskLimit._meta.fields if field.name not in {"id", *editable}]
-        return [*editable, *policies]
+    fieldsets = [
+        (None, {"fields": ["account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"]}),
+        (
+            "Approval and monitoring",
+            {
+                "fields": list(services.RISK_POLICY_FIELDS),
+                "description": "Not sent to the worker: order entry and the monitoring loop read them.",
+            },
+        ),
+        (None, {"fields": ["updated_at"]}),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
-        editable = {"account", *services.RISK_LIMIT_FIELDS, "allowed_instruments"}
-        readonly = [name for name in self.get_fields(request, obj) if name not in editable]
-        return [*readonly, "account"] if obj is not None else readonly
+        return ["account", "updated_at"] if obj is not None else ["updated_at"]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # No row means the model's defaults; deleting would silently loosen an account's limits.
@@ -365,9 +369,8 @@ class RiskLimitAdmin(AccountScopedAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj: RiskLimit, form, change: bool) -> None:
-        names = [name for name in form.changed_data if name in services.RISK_LIMIT_FIELDS]
-        if not change:
-            names = list(services.RISK_LIMIT_FIELDS)
+        limits = (*services.RISK_LIMIT_FIELDS, *services.RISK_POLICY_FIELDS)
+        names = [name for name in form.changed_data if name in limits] if change else list(limits)
         changes = {name: form.cleaned_data[name] for name in names}
         if not change or "allowed_instruments" in form.changed_data:
             changes["allowed_instruments"] = list(form.cleaned_data["allowed_instruments"])

@@ -1336,6 +1336,17 @@ RISK_LIMIT_FIELDS = (
     "price_collar_pct",
     "orders_per_minute",
 )
+# The limits the worker does not read: the approval threshold (order entry) and the monitor's
+# protection, stale order and retry policies. risk_limit_update changes them like the others.
+RISK_POLICY_FIELDS = (
+    "approval_above_notional",
+    "stop_loss_pct",
+    "take_profit_pct",
+    "stale_order_seconds",
+    "stale_order_action",
+    "stale_reprice_max",
+    "reject_retry_max",
+)
 
 
 def risk_limits_data(limits: RiskLimit) -> dict[str, Any]:
@@ -1394,7 +1405,9 @@ def risk_limit_update(*, risk_limit: RiskLimit, actor: User | None, via: str, **
     ``changes`` may name any editable ``RiskLimit`` field (limits are numbers of zero or more;
     nullable ones accept None or "" for "none") and ``allowed_instruments`` (instruments or
     symbols; empty allows every instrument). A ``risk_limit`` not yet saved is created for its
-    account. Every change is audited and the new limits are queued for the worker.
+    account. Every change is audited and the new limits are queued for the worker; an update
+    that changes nothing writes no audit row but queues the limits again (the worker may have
+    lost them, e.g. a new Redis).
 
     :raises RiskLimitInvalid: an unknown field or a bad value.
     :raises AccountNotMember, PermissionRequired: the actor may not change this account's limits.
@@ -1405,23 +1418,26 @@ def risk_limit_update(*, risk_limit: RiskLimit, actor: User | None, via: str, **
     unknown = sorted(set(changes) - set(editable) - {"allowed_instruments"})
     if unknown:
         raise RiskLimitInvalid(f"Unknown risk limit field {unknown[0]!r}.", field=unknown[0])
-    limits, _ = RiskLimit.objects.get_or_create(account=account)
+    limits, created = RiskLimit.objects.get_or_create(account=account)
     limits = RiskLimit.objects.select_for_update().select_related("account").get(pk=limits.pk)
     before = {**risk_limits_data(limits), **_policy_data(limits)}
     fields = []
     for name, raw in changes.items():
         if name == "allowed_instruments":
             continue
-        setattr(limits, name, _risk_limit_value(editable[name], raw, limits))
-        fields.append(name)
+        value = _risk_limit_value(editable[name], raw, limits)
+        if value != getattr(limits, name):
+            setattr(limits, name, value)
+            fields.append(name)
     if fields:
         limits.save(update_fields=[*fields, "updated_at"])
     if "allowed_instruments" in changes:
         limits.allowed_instruments.set([_resolve_instrument(item) for item in changes["allowed_instruments"] or []])
     after = {**risk_limits_data(limits), **_policy_data(limits)}
-    audit_record(
-        actor=actor, action="risk_limit.update", obj=limits, account=account, before=before, after=after, via=via
-    )
+    if created or after != before:
+        audit_record(
+            actor=actor, action="risk_limit.update", obj=limits, account=account, before=before, after=after, via=via
+        )
     risk_limits_publish(account=account)
     return limits
 

@@ -230,6 +230,13 @@ class RiskLimitOutput(serializers.ModelSerializer):
             "price_collar_pct",
             "orders_per_minute",
             "allowed_instruments",
+            "approval_above_notional",
+            "stop_loss_pct",
+            "take_profit_pct",
+            "stale_order_seconds",
+            "stale_order_action",
+            "stale_reprice_max",
+            "reject_retry_max",
             "updated_at",
         ]
 
@@ -244,6 +251,28 @@ class RiskLimitUpdateInput(serializers.Serializer):
     allowed_instruments = serializers.ListField(
         child=serializers.CharField(max_length=32), required=False, help_text="Symbols; empty allows every one"
     )
+    approval_above_notional = serializers.DecimalField(
+        max_digits=20, decimal_places=4, required=False, allow_null=True, min_value=0
+    )
+    stop_loss_pct = serializers.DecimalField(
+        max_digits=6, decimal_places=2, required=False, allow_null=True, min_value=0
+    )
+    take_profit_pct = serializers.DecimalField(
+        max_digits=6, decimal_places=2, required=False, allow_null=True, min_value=0
+    )
+    stale_order_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1)
+    stale_order_action = serializers.ChoiceField(
+        choices=RiskLimit._meta.get_field("stale_order_action").choices, required=False
+    )
+    stale_reprice_max = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    reject_retry_max = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+
+    def validate(self, attrs):
+        # A misspelt limit would otherwise be dropped silently and the PATCH answer 200.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Not a risk limit."] for name in unknown})
+        return attrs
 
 
 class ScheduledOrderOutput(serializers.ModelSerializer):

@@ -258,12 +258,17 @@ def test_history_admins_are_read_only_even_for_a_superuser(client, admin_user, o
 # --- risk limits -----------------------------------------------------------------------------------------
 
 
+def _posted(value):
+    """A form's initial value as the browser posts it (an empty field is "")."""
+    return "" if value is None else value
+
+
 def test_a_risk_manager_changes_limits_through_the_service(client, risk_manager, account):
     limits = RiskLimit.objects.get(account=account)
     client.force_login(risk_manager)
     url = reverse("admin:orders_risklimit_change", args=[limits.pk])
     form = client.get(url).context["adminform"].form
-    data = {name: form[name].value() for name in form.fields if name != "allowed_instruments"}
+    data = {name: _posted(form[name].value()) for name in form.fields if name != "allowed_instruments"}
     data.update({"max_order_quantity": "250", "_save": "Save"})
     data.pop("account", None)
     response = client.post(url, data)
@@ -274,6 +279,49 @@ def test_a_risk_manager_changes_limits_through_the_service(client, risk_manager,
     assert audit.after["max_order_quantity"] == "250" and audit.via == "admin"
     published = OutboxMessage.objects.filter(type="risk.limits", stream="risk").latest("id")
     assert published.data["max_order_quantity"] == "250"
+
+
+def test_a_risk_manager_changes_the_approval_threshold_and_monitoring_policies_in_the_admin(
+    client, risk_manager, account
+):
+    limits = RiskLimit.objects.get(account=account)
+    client.force_login(risk_manager)
+    url = reverse("admin:orders_risklimit_change", args=[limits.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: _posted(form[name].value()) for name in form.fields if name != "allowed_instruments"}
+    data.update({"approval_above_notional": "5000", "stop_loss_pct": "2.5", "stale_order_action": "cancel"})
+    data.update({"_save": "Save"})
+    data.pop("account", None)
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    limits.refresh_from_db()
+    assert (limits.approval_above_notional, limits.stop_loss_pct, limits.stale_order_action) == (
+        Decimal("5000"),
+        Decimal("2.5"),
+        "cancel",
+    )
+    audit = AuditLog.objects.get(action="risk_limit.update")
+    assert (audit.after["approval_above_notional"], audit.after["stale_order_action"]) == ("5000", "cancel")
+
+
+def test_saving_unchanged_risk_limits_writes_no_audit_row_but_publishes_them_again(client, risk_manager, account):
+    limits = RiskLimit.objects.get(account=account)
+    client.force_login(risk_manager)
+    url = reverse("admin:orders_risklimit_change", args=[limits.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: _posted(form[name].value()) for name in form.fields if name != "allowed_instruments"}
+    data.update({"_save": "Save"})
+    data.pop("account", None)
+    published = OutboxMessage.objects.filter(type="risk.limits").count()
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert not AuditLog.objects.filter(action="risk_limit.update").exists()
+    # The worker may have lost them (a new Redis): saving is how a Risk manager re-sends them.
+    assert OutboxMessage.objects.filter(type="risk.limits").count() == published + 1
 
 
 def test_a_trader_cannot_change_risk_limits(client, trader, account):

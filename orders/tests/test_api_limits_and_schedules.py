@@ -62,6 +62,55 @@ def test_a_negative_limit_is_a_field_error(api_client, risk_manager, account):
     assert account.risk_limit.max_position == Decimal("5000")
 
 
+def test_a_risk_manager_changes_the_approval_threshold_and_monitoring_policies(api_client, risk_manager, account):
+    api_client.force_authenticate(risk_manager)
+    changes = {
+        "approval_above_notional": "5000",
+        "stop_loss_pct": "2.50",
+        "take_profit_pct": "4.00",
+        "stale_order_seconds": 90,
+        "stale_order_action": "cancel",
+        "stale_reprice_max": 1,
+        "reject_retry_max": 2,
+    }
+
+    response = api_client.patch(limits_url(account), changes, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["approval_above_notional"] == "5000.0000" and body["stale_order_action"] == "cancel"
+    account.risk_limit.refresh_from_db()
+    limits = account.risk_limit
+    assert (limits.approval_above_notional, limits.stop_loss_pct, limits.stale_order_seconds) == (
+        Decimal("5000"),
+        Decimal("2.50"),
+        90,
+    )
+    assert (limits.stale_order_action, limits.stale_reprice_max, limits.reject_retry_max) == ("cancel", 1, 2)
+    row = AuditLog.objects.get(action="risk_limit.update")
+    assert row.before["approval_above_notional"] is None
+    assert Decimal(row.after["approval_above_notional"]) == Decimal("5000")
+
+
+def test_an_unknown_risk_limit_field_is_refused_and_changes_nothing(api_client, risk_manager, account):
+    api_client.force_authenticate(risk_manager)
+
+    response = api_client.patch(limits_url(account), {"max_order_qty": "5"}, format="json")
+
+    assert response.status_code == 400
+    assert (response.json()["code"], set(response.json()["errors"])) == ("validation_error", {"max_order_qty"})
+    assert not AuditLog.objects.filter(action="risk_limit.update").exists()
+
+
+def test_a_patch_that_changes_nothing_writes_no_audit_row(api_client, risk_manager, account):
+    api_client.force_authenticate(risk_manager)
+
+    response = api_client.patch(limits_url(account), {"max_order_quantity": "1000"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert not AuditLog.objects.filter(action="risk_limit.update").exists()
+
+
 def test_a_trader_cannot_change_risk_limits(api_client, trader, account):
     api_client.force_authenticate(trader)
 
