@@ -6,12 +6,14 @@ from drf-spectacular-sidecar, served by this server: the docs page loads nothing
 
 from __future__ import annotations
 
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -42,6 +44,15 @@ class HealthApi(APIView):
         return Response({"status": "ok" if healthy else "unavailable", "checks": checks})
 
 
+class SwaggerPage(SpectacularSwaggerView):
+    """The Swagger UI: a page for people, so one who is not signed in is sent to sign in first."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, NotAuthenticated | AuthenticationFailed) and not self.request.user.is_authenticated:
+            return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
+        return super().handle_exception(exc)
+
+
 @csrf_exempt
 def api_not_found(request, unmatched: str = ""):
     """Answer any path under /api/v1/ that names no endpoint as a problem, like every API error."""
@@ -63,7 +74,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsDeskMember]), name="schema"),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="api-v1:schema", permission_classes=[IsDeskMember]),
+        SwaggerPage.as_view(url_name="api-v1:schema", permission_classes=[IsDeskMember]),
         name="docs",
     ),
     # Last: a path matching no endpoint (a malformed id, a typo) is a problem+json 404 too.

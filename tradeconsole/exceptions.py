@@ -7,6 +7,7 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -42,6 +43,12 @@ class ApplicationError(Exception):
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
+class ProblemJSONRenderer(JSONRenderer):
+    """JSON labelled ``application/problem+json``: how every error is written, whatever was asked."""
+
+    media_type = PROBLEM_CONTENT_TYPE
+
+
 def _problem(status: int, code: str, title: str, detail, **more) -> Response:
     body = {"type": f"urn:tradeconsole:error:{code}", "title": title, "status": status, "code": code}
     body["detail"] = detail
@@ -62,8 +69,13 @@ def api_exception_handler(exc, context):
 
     Domain refusals keep their code; DRF's own errors get ``validation_error``,
     ``not_authenticated`` and the like; anything unexpected is logged and answered as a
-    generic 500 without a stack trace.
+    generic 500 without a stack trace. The body is JSON even when the view renders something
+    else (the schema's YAML, the Swagger UI's HTML, the browsable API).
     """
+    request = context.get("request")
+    if request is not None:
+        # DRF renders the response with the renderer the request negotiated; errors have one.
+        request.accepted_renderer, request.accepted_media_type = ProblemJSONRenderer(), PROBLEM_CONTENT_TYPE
     if isinstance(exc, ApplicationError):
         set_rollback()
         return problem_response(exc)
