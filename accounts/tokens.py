@@ -59,6 +59,8 @@ def api_token_create(
         raise ApiTokenTtlInvalid(field="ttl_hours")
     # Lock the user row so two concurrent creations cannot both pass the limit.
     User.objects.select_for_update().filter(pk=user.pk).first()
+    # Expired tokens are refused anyway; deleting them here keeps the table to live tokens.
+    AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
     limit = knox_settings.TOKEN_LIMIT_PER_USER
     if limit is not None and api_token_list(user=user).count() >= limit:
         raise ApiTokenLimitReached()

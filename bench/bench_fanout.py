@@ -143,7 +143,7 @@ class _Rig:
         self.account_id = account.pk
         session = SessionStore()
         session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
         session["_auth_user_hash"] = user.get_session_auth_hash()
         session.create()
         self.cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"

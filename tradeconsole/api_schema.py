@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
@@ -38,3 +39,9 @@ class AutoSchema(SpectacularAutoSchema):
             if status not in responses:
                 responses[status] = {**problem, "description": "Problem (application/problem+json)"}
         return responses
+
+
+class DeskTokenScheme(KnoxTokenScheme):
+    """The desk's knox authentication (``accounts.api.authentication``) is documented as knox's own."""
+
+    target_class = "accounts.api.authentication.TokenAuthentication"

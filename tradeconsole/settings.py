@@ -67,6 +67,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "tradeconsole.urls"
 ASGI_APPLICATION = "tradeconsole.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend reading permissions in one query (sessions name it: changing it signs everyone out once).
+AUTHENTICATION_BACKENDS = ["accounts.auth_backend.DeskModelBackend"]
 
 TEMPLATES = [
     {
@@ -180,7 +182,7 @@ HOUSEKEEPING_COMMISSION_DAYS = env.integer("TRADECONSOLE_HOUSEKEEPING_COMMISSION
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Scripts: hashed, expiring, revocable per-user tokens (``Authorization: Token …``).
-        "knox.auth.TokenAuthentication",
+        "accounts.api.authentication.TokenAuthentication",
         # Browsers: the session, with CSRF enforced by DRF.
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -87,6 +87,20 @@ def test_every_token_expires_and_an_expired_one_is_refused(trader):
     assert response.json()["code"] == "authentication_failed"
 
 
+def test_creating_a_token_deletes_the_users_expired_ones_and_keeps_the_live_ones(trader, risk_manager):
+    live = create_token(trader)
+    create_token(trader)
+    create_token(risk_manager)
+    AuthToken.objects.exclude(token_key=live["token_key"]).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    create_token(trader)
+
+    assert AuthToken.objects.filter(user=trader).count() == 2
+    assert AuthToken.objects.filter(user=trader, token_key=live["token_key"]).exists()
+    assert AuthToken.objects.filter(user=risk_manager).count() == 1  # another user's: theirs to create
+    assert with_token(live["token"]).get(ACCOUNTS).status_code == 200
+
+
 def test_a_token_cannot_outlive_the_desks_maximum(trader, settings):
     response = APIClient().post(
         TOKENS, {"ttl_hours": 24 * 365}, format="json", HTTP_AUTHORIZATION=basic(trader.username)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission
 
-from accounts.models import Role
+from accounts.models import Role, User
 from accounts.selectors import user_has_role, user_roles
 from accounts.services import roles_sync
 
@@ -88,6 +89,18 @@ def test_group_permissions_reach_the_user(trader, viewer):
     assert trader.has_perm("orders.add_order")
     assert not viewer.has_perm("orders.add_order")
     assert viewer.has_perm("orders.view_order")
+
+
+def test_a_users_own_and_group_permissions_are_read_in_one_query(trader, django_assert_num_queries):
+    trader.user_permissions.add(Permission.objects.get(codename="view_killswitch"))
+    expected = ModelBackend().get_all_permissions(User.objects.get(pk=trader.pk))
+    fresh = User.objects.get(pk=trader.pk)
+
+    with django_assert_num_queries(1):
+        assert fresh.get_all_permissions() == expected
+        assert fresh.has_perm("orders.add_order") and fresh.has_perm("accounts.view_killswitch")
+        assert not fresh.has_perm("orders.approve_order")
+    assert "accounts.view_killswitch" in expected and "orders.add_order" in expected
 
 
 def test_traders_risk_managers_and_admins_manage_api_tokens_and_viewers_do_not():
