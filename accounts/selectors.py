@@ -19,13 +19,42 @@ def accounts_for_user(user: User | None) -> QuerySet[BrokerAccount]:
     return BrokerAccount.objects.filter(memberships__user=user).distinct()
 
 
+def account_for_member(user: User | None, code: str) -> BrokerAccount | None:
+    """Return the account ``code`` if ``user`` may see it (``accounts_for_user``), else None.
+
+    The account found counts as a proven membership for ``user_is_member`` on this user object.
+    """
+    account = accounts_for_user(user).filter(code=code).first()
+    if account is not None:
+        _memberships_proven(user).add(account.pk)
+    return account
+
+
 def user_is_member(user: User | None, account: BrokerAccount) -> bool:
-    """Return whether ``user`` may act on ``account`` (a superuser may act on every account)."""
+    """Return whether ``user`` may act on ``account`` (a superuser may act on every account).
+
+    A membership proven once is remembered on the user object, as Django caches its permissions
+    there: an API request that found the account among the caller's and then calls a service
+    that checks it again asks the database once. Like the permissions, it lasts as long as the
+    user object: one request (a socket's user is never asked to act).
+    """
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if user.is_superuser:
         return True
-    return account.memberships.filter(user=user).exists()
+    proven = _memberships_proven(user)
+    if account.pk not in proven:
+        if not account.memberships.filter(user=user).exists():
+            return False
+        proven.add(account.pk)
+    return True
+
+
+def _memberships_proven(user: User) -> set[int]:
+    proven = getattr(user, "_desk_memberships_proven", None)
+    if proven is None:
+        proven = user._desk_memberships_proven = set()
+    return proven
 
 
 def user_has_role(user: User | None, role: Role | str) -> bool:

@@ -10,7 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import exceptions as errors
-from accounts.models import AccountValue, Alert, AuditLog, BrokerAccount, KillSwitch, OutboxMessage
+from accounts.models import (
+    AccountMembership,
+    AccountValue,
+    Alert,
+    AuditLog,
+    BrokerAccount,
+    KillSwitch,
+    OutboxMessage,
+    User,
+)
+from accounts.selectors import account_for_member, user_is_member
 from accounts.services import (
     account_halt,
     account_resume,
@@ -110,6 +120,20 @@ def test_a_trader_may_not_halt_and_an_outsider_may_not_either(trader, risk_manag
         account_halt(account=other_account, actor=risk_manager, reason="x", via="test")
     assert BrokerAccount.objects.filter(trading_enabled=False).count() == 0
     assert not AuditLog.objects.exists()
+
+
+def test_an_account_found_among_the_users_is_not_checked_again_and_another_is_not_found(
+    trader, account, other_account, django_assert_num_queries
+):
+    assert account_for_member(trader, other_account.code) is None
+    assert account_for_member(trader, account.code) == account
+
+    with django_assert_num_queries(0):
+        assert user_is_member(trader, account)
+    with django_assert_num_queries(1):
+        assert not user_is_member(trader, other_account)
+    AccountMembership.objects.filter(user=trader).delete()
+    assert not user_is_member(User.objects.get(pk=trader.pk), account)  # the next request's user object
 
 
 def test_the_kill_switch_halts_every_account_and_cancels_working_orders_by_default(risk_manager):

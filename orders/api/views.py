@@ -28,7 +28,7 @@ VIA = "api"
 
 def _account_or_field_error(request, code: str, field: str = "account"):
     """Return the caller's account ``code``; an unknown account and another desk's are the same 400."""
-    account = account_selectors.accounts_for_user(request.user).filter(code=code).first()
+    account = account_selectors.account_for_member(request.user, code)
     if account is None:
         raise ValidationError({field: [f"No account {code!r} among yours."]})
     return account
