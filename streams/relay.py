@@ -1,10 +1,10 @@
 """The outbox relay: publish committed ``OutboxMessage`` rows to Redis, in order, never skipping one.
 
 Rows are claimed with ``SELECT … WHERE published_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED``
-(never "id > last id", which skips a row whose transaction commits late). A row is marked
-published only after Redis accepted it, so a crash between the two republishes it with the same
-message id, which the worker deduplicates. ``stream="risk"`` rows are not stream entries: they
-SET the account's limits at ``{prefix}:risk:limits:{ACCOUNT}``.
+(never "id > last id", which skips a row whose transaction commits late) and marked in the same
+statement; the mark commits only after Redis accepted the row, so a crash between the two
+republishes it with the same message id, which the worker deduplicates. ``stream="risk"`` rows
+are not stream entries: they SET the account's limits at ``{prefix}:risk:limits:{ACCOUNT}``.
 
 A commit wakes the relay at once (``signals.py`` pushes to ``relay_wake_key`` on commit); without
 a wake-up it polls every ``poll_seconds``. The sweep republishes commands the worker never
@@ -77,6 +77,41 @@ def _no_flush_wait() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+def _claim(batch_size: int) -> list[OutboxMessage]:
+    """Lock the next unpublished rows (id order, skipping rows another relay holds) and mark them.
+
+    The marks belong to the caller's transaction: they count only if it commits, after Redis
+    accepted the rows. On PostgreSQL one ``UPDATE … RETURNING`` claims and marks in a single
+    round trip, which is on the path from a commit to the stream; elsewhere (SQLite, the quick
+    start) a SELECT and an UPDATE do the same.
+    """
+    if connection.vendor != "postgresql":
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True)
+            .order_by("id")[:batch_size]
+        )
+        now = timezone.now()
+        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
+            published_at=now, publish_count=F("publish_count") + 1
+        )
+        OutboxMessage.objects.filter(id__in=[row.id for row in rows if row.stream == "risk"]).update(
+            acknowledged_at=now
+        )
+        return rows
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    # A risk row's SET is its own receipt: the worker reads the key, it never answers it.
+    claimed = OutboxMessage.objects.raw(
+        f"UPDATE {table} SET published_at = now(), publish_count = publish_count + 1,"
+        " acknowledged_at = CASE WHEN stream = 'risk' THEN now() ELSE acknowledged_at END"
+        f" WHERE id IN (SELECT id FROM {table} WHERE published_at IS NULL ORDER BY id LIMIT %s"
+        " FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, message_id, stream, type, data, created_at, published_at, publish_count, acknowledged_at",
+        [batch_size],
+    )
+    return sorted(claimed, key=lambda row: row.id)
+
+
 def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None, published: list | None = None) -> int:
     """Publish up to ``batch_size`` unpublished rows in id order; return how many were published.
 
@@ -90,11 +125,7 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
     """
     client = client or get_redis()
     with transaction.atomic():
-        rows = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True)
-            .order_by("id")[:batch_size]
-        )
+        rows = _claim(batch_size)
         if not rows:
             return 0
         pipe = client.pipeline(transaction=False)
@@ -104,14 +135,6 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
         faultpoint("after_xadd_before_mark")
         # After the XADD, so it is not on the path from commit to stream.
         _no_flush_wait()
-        now = timezone.now()
-        risk_ids = [row.id for row in rows if row.stream == "risk"]
-        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
-            published_at=now, publish_count=F("publish_count") + 1
-        )
-        if risk_ids:
-            # A SET is its own receipt: the worker reads the key, it never answers it.
-            OutboxMessage.objects.filter(id__in=risk_ids).update(acknowledged_at=now)
     if published is not None:
         published.extend(rows)
     outbox_acknowledge_forget(r.data.get("client_order_id") for r in rows if r.type.startswith("order."))
