@@ -22,7 +22,7 @@ from streams import keys, live, rows
 from streams.market import quote_fields
 from streams.pages import PAGES, groups_for, market_symbols
 from streams.redis_client import get_redis
-from tradeconsole.exceptions import ApplicationError
+from tradeconsole.exceptions import PROBLEM_CONTENT_TYPE, ApplicationError, problem_body
 
 VIA = "dashboard"
 BLOTTER_LIMIT = 200
@@ -202,7 +202,8 @@ def system(request: HttpRequest) -> HttpResponse:
 
 
 def _refused(error: ApplicationError) -> JsonResponse:
-    return JsonResponse(error.as_dict(), status=error.http_status)
+    # The page shows the problem's detail and code (live.js); nothing is swapped.
+    return JsonResponse(problem_body(error), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def _row_response(request: HttpRequest, group: str, row: dict) -> HttpResponse:

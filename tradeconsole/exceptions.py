@@ -57,11 +57,15 @@ def _problem(status: int, code: str, title: str, detail, **more) -> Response:
     return response
 
 
+def problem_body(exc: ApplicationError) -> dict:
+    """Return the problem+json body of a domain refusal (the live pages' controls answer it too)."""
+    body = {"type": f"urn:tradeconsole:error:{exc.code}", "title": "Request refused", "status": exc.http_status}
+    return {**body, **exc.as_dict()}
+
+
 def problem_response(exc: ApplicationError) -> Response:
     """Return the problem+json response of a domain refusal (what the API answers for ``exc``)."""
-    more = {"field": exc.field} if exc.field else {}
-    more.update(exc.extra)
-    return _problem(exc.http_status, exc.code, "Request refused", exc.message, **more)
+    return Response(problem_body(exc), status=exc.http_status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def api_exception_handler(exc, context):

@@ -1,7 +1,8 @@
 // Keeps a live page current: a snapshot (the server-rendered #live-root) plus a cursor.
 // The socket delivers rows rendered by the same templates as the snapshot; any doubt (a gap,
 // a reconnect, the server's "resync") reloads the snapshot and says hello with its new cursor.
-// The socket carries no commands; controls are htmx POSTs with the CSRF token.
+// The socket carries no commands; controls are htmx POSTs with the CSRF token, and a refused
+// control is said in #live-messages with the problem's detail and code.
 (function () {
   "use strict";
   const root = document.getElementById("live-root");
@@ -112,6 +113,35 @@
       setTimeout(connect, wait);
     };
   }
+
+  // A refused control (a 4xx/5xx answer to an htmx POST) swaps nothing: say why, with the
+  // problem's detail and code, above the page and on the row whose control was refused.
+  const messages = document.getElementById("live-messages");
+
+  function refusal(xhr) {
+    try {
+      const problem = JSON.parse(xhr.responseText);
+      if (problem && problem.detail) return problem.detail + (problem.code ? " (" + problem.code + ")" : "");
+    } catch (err) { /* not a problem+json answer: Django's CSRF or 404 page */ }
+    if (xhr.status === 403) return "Refused (403): your sign-in or the page's security token is no longer valid; reload the page.";
+    if (xhr.status === 404) return "Refused (404): no such object on your accounts.";
+    return "Refused (" + xhr.status + " " + (xhr.statusText || "error") + ").";
+  }
+
+  function tell(text, elt) {
+    if (messages) {
+      const li = document.createElement("li");
+      li.className = "error";
+      li.textContent = text;
+      messages.prepend(li);
+      while (messages.children.length > 3) messages.lastElementChild.remove();
+    }
+    const row = elt && elt.closest ? elt.closest("tr") : null;
+    if (row) { row.classList.add("live-refused"); row.title = text; }
+  }
+
+  document.addEventListener("htmx:responseError", (ev) => tell(refusal(ev.detail.xhr), ev.detail.elt));
+  document.addEventListener("htmx:sendError", (ev) => tell("The desk did not answer; nothing was done. Try again.", ev.detail.elt));
 
   connect();
 })();

@@ -6,6 +6,7 @@ These tests fail (never skip) when Chromium is missing: ``make test`` installs i
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -177,4 +178,39 @@ def test_a_viewer_sees_no_cancel_button_and_cannot_cancel(desk, redis_client, br
         assert status == 403
         in_db(order.refresh_from_db)
         assert order.status == OrderStatus.SUBMITTED
+        context.close()
+
+
+def test_a_refused_cancel_is_shown_with_its_code_on_the_blotter(desk, redis_client, browser, tmp_path):
+    from orders.tests.factories import OrderFactory
+
+    filled, other = in_db(
+        lambda: [
+            OrderFactory(account=desk["account"], instrument__symbol="MSFT", status=OrderStatus.SUBMITTED)
+            for _ in range(2)
+        ]
+    )
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
+        context, blotter = log_in(browser, stack, "trader", "/live/orders/")
+        blotter.on("dialog", lambda dialog: dialog.accept())
+        row = blotter.locator(f"#order-{filled.pk}")
+        expect(row.locator(".live-cancel")).to_be_visible(timeout=15_000)
+        # The order fills before the click reaches the desk: the cancel is refused (409).
+        in_db(lambda: Order.objects.filter(pk=filled.pk).update(status=OrderStatus.FILLED))
+
+        row.locator(".live-cancel").click()
+
+        message = blotter.locator("#live-messages li.error").first
+        expect(message).to_contain_text("(order.not_cancellable)", timeout=10_000)
+        expect(row).to_have_class(re.compile(r"\blive-refused\b"))
+
+        # A stale CSRF token (Django's own 403 page, not a problem) is said too.
+        blotter.evaluate(
+            """document.querySelector("[hx-headers]").setAttribute("hx-headers", '{"X-CSRFToken": "stale"}')"""
+        )
+        blotter.locator(f"#order-{other.pk} .live-cancel").click()
+
+        expect(message).to_contain_text("Refused (403)", timeout=10_000)
+        in_db(other.refresh_from_db)
+        assert other.status == OrderStatus.SUBMITTED
         context.close()

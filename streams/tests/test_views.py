@@ -58,6 +58,22 @@ def test_a_trader_cancels_from_the_blotter_and_gets_the_new_row(client, trader, 
     assert 'data-status="CANCEL_REQUESTED"' in response.content.decode()
 
 
+def test_a_refused_cancel_answers_a_problem_the_page_shows_with_its_code(
+    client, trader, account, instrument, redis_client
+):
+    order = OrderFactory(account=account, instrument=instrument, status=OrderStatus.FILLED)
+    client.force_login(trader)
+
+    page = client.get("/live/orders/").content.decode()
+    response = client.post(f"/live/orders/{order.pk}/cancel")
+
+    assert 'id="live-messages"' in page  # where live.js says why a control was refused
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["code"], problem["status"]) == ("order.not_cancellable", 409) and problem["detail"]
+
+
 def test_cancelling_another_accounts_order_answers_not_found(client, trader, other_account, instrument, redis_client):
     order = OrderFactory(account=other_account, instrument=instrument, status=OrderStatus.SUBMITTED)
     client.force_login(trader)
