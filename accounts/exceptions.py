@@ -30,6 +30,14 @@ class AccountHalted(ApplicationError):
     default_message = "Trading is halted on this account."
 
 
+class HaltReasonRequired(ApplicationError):
+    """A halt asked for from a page without saying why (the desk and the audit log show the reason)."""
+
+    code = "account.halt_reason_required"
+    http_status = 400
+    default_message = "Say why trading is halted."
+
+
 class DeskHalted(ApplicationError):
     """The desk-wide kill switch is engaged."""
 

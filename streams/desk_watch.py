@@ -3,7 +3,7 @@
 The monitoring loop (Celery) raises alerts, stores ``PnLPoint`` rows and records prices; it does
 not know the live pages. ``stream_bridge`` calls ``DeskWatch.step`` every 5 s: alerts raised,
 acknowledged or resolved since the last step, new PnL points, positions whose instrument's price
-moved, and the System page's stream figures are fanned out.
+moved, a kill switch engaged or released, and the System page's stream figures are fanned out.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Alert
+from accounts.models import Alert, KillSwitch
 from orders.models import PnLPoint, Position
 from streams import live, rows
 
@@ -56,5 +56,12 @@ class DeskWatch:
         for account_id, position_rows in moved.items():
             self.fanout.send(live.account_group(account_id), position_rows)
             sent += len(position_rows)
-        self.fanout.send(live.DESK_GROUP, [rows.system_row()])
-        return sent + 1
+        # The kill switch is engaged and released in the admin or the API, never through the bridge.
+        switches = [
+            rows.kill_switch_row(switch)
+            for switch in KillSwitch.objects.select_related("changed_by").filter(
+                changed_at__gt=since, changed_at__lte=now
+            )
+        ]
+        self.fanout.send(live.DESK_GROUP, [*switches, rows.system_row()])
+        return sent + len(switches) + 1

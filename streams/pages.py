@@ -21,7 +21,13 @@ class Page:
 PAGES: dict[str, Page] = {
     page.name: page
     for page in (
-        Page("desk", "Desk", "streams:desk", frozenset({"account", "gateway", "alert", "process"}), desk_group=True),
+        Page(
+            "desk",
+            "Desk",
+            "streams:desk",
+            frozenset({"account", "gateway", "killswitch", "alert", "process"}),
+            desk_group=True,
+        ),
         Page("blotter", "Orders blotter", "streams:blotter", frozenset({"order"})),
         Page("positions", "Positions and PnL", "streams:positions", frozenset({"position", "pnl"})),
         Page("sessions", "Strategy sessions", "streams:sessions", frozenset({"session"})),

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import AccountValue, Alert, BrokerAccount, ProcessHeartbeat
+from accounts.models import AccountValue, Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from orders.models import Order, Position
 from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
 from strategies.models import TradingSession
@@ -189,6 +189,17 @@ def gateway_row(heartbeat: ProcessHeartbeat | None) -> dict:
         "stale": not heartbeat or (timezone.now() - heartbeat.last_seen_at).total_seconds() > 15,
     }
     return row("gateway", "gateway", ctx)
+
+
+def kill_switch_row(switch: KillSwitch | None) -> dict:
+    """The desk's kill switch banner: engaged (no new orders on any account) or released."""
+    ctx = {
+        "engaged": bool(switch and switch.engaged),
+        "reason": switch.reason if switch else "",
+        "changed_at": _time(switch.changed_at) if switch and switch.changed_at else "",
+        "changed_by": str(switch.changed_by) if switch and switch.changed_by_id else "",
+    }
+    return row("killswitch", "kill-switch", ctx)
 
 
 def alert_row(alert: Alert) -> dict:

@@ -12,7 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from accounts.models import Alert, BrokerAccount, ProcessHeartbeat
+from accounts.exceptions import HaltReasonRequired
+from accounts.models import Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from accounts.selectors import accounts_for_user
 from execution_worker import messages as m
 from orders.models import OrderStatus, PnLPoint
@@ -72,6 +73,7 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
     context.update(
         gateway=rows.gateway_row(execution),
+        kill_switch=rows.kill_switch_row(KillSwitch.objects.select_related("changed_by").filter(pk=1).first()),
         account_rows=[rows.account_row(a) for a in accounts],
         alert_rows=[rows.alert_row(a) for a in alerts],
         process_rows=[rows.process_row(b) for b in beats],
@@ -231,12 +233,17 @@ def order_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def account_halt_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Halt or resume trading on one account of the user's."""
-    from accounts.services import account_halt, account_resume
+    from accounts.services import account_halt, account_resume, require_actor
 
     account = get_object_or_404(accounts_for_user(request.user), pk=pk)
     try:
         if action == "halt":
-            reason = request.POST.get("reason", "").strip()[:255] or "Halted from the desk"
+            # The Halt button asks why (htmx sends the answer in HX-Prompt); a form may post it.
+            reason = (request.POST.get("reason") or request.headers.get("HX-Prompt") or "").strip()[:255]
+            if not reason:
+                # Someone who may not halt is told that, not asked for a reason.
+                require_actor(request.user, account=account, perm="accounts.change_brokeraccount")
+                raise HaltReasonRequired(field="reason")
             account = account_halt(account=account, actor=request.user, reason=reason, via=VIA)
         else:
             account = account_resume(account=account, actor=request.user, via=VIA)

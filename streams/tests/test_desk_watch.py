@@ -58,3 +58,17 @@ def test_a_price_move_refreshes_the_positions_in_that_instrument_and_stream_figu
     (row,) = message["rows"]
     assert row["id"] == f"position-{position.pk}" and row["ctx"]["unrealized_pnl"] == "30.00"
     assert desk["rows"][0]["kind"] == "system" and desk["rows"][0]["ctx"]["streams"][0]["name"].endswith(":commands")
+
+
+def test_engaging_the_kill_switch_reaches_the_desk(redis_client, risk_manager):
+    from accounts.services import kill_switch_engage
+
+    fanout = live.Fanout()
+    try:
+        watch = DeskWatch(fanout, since=timezone.now() - timedelta(seconds=1))
+        kill_switch_engage(actor=risk_manager, reason="Fat finger", via="admin")
+        message = receive_from_group(live.DESK_GROUP, watch.step)
+    finally:
+        fanout.close()
+    row = next(row for row in message["rows"] if row["kind"] == "killswitch")
+    assert row["id"] == "kill-switch" and row["ctx"]["engaged"] and row["ctx"]["reason"] == "Fat finger"

@@ -83,9 +83,10 @@ def test_cancelling_another_accounts_order_answers_not_found(client, trader, oth
 def test_a_risk_manager_halts_and_resumes_an_account_from_the_desk(client, risk_manager, account, redis_client):
     client.force_login(risk_manager)
     assert "Halt" in client.get("/live/").content.decode()
-    assert client.post(f"/live/accounts/{account.pk}/halt").status_code == 200
+    # htmx sends the answer to the Halt button's prompt in the HX-Prompt header.
+    assert client.post(f"/live/accounts/{account.pk}/halt", HTTP_HX_PROMPT="Position mismatch").status_code == 200
     account.refresh_from_db()
-    assert not account.trading_enabled
+    assert not account.trading_enabled and account.halted_reason == "Position mismatch"
     assert client.post(f"/live/accounts/{account.pk}/resume").status_code == 200
     account.refresh_from_db()
     assert account.trading_enabled
@@ -96,3 +97,36 @@ def test_a_trader_may_not_halt_an_account(client, trader, account, redis_client)
     assert client.post(f"/live/accounts/{account.pk}/halt").status_code == 403
     account.refresh_from_db()
     assert account.trading_enabled
+
+
+def test_the_desk_asks_for_a_reason_before_halting_and_refuses_a_halt_without_one(
+    client, risk_manager, account, redis_client
+):
+    client.force_login(risk_manager)
+
+    page = client.get("/live/").content.decode()
+    response = client.post(f"/live/accounts/{account.pk}/halt", HTTP_HX_PROMPT="  ")
+
+    assert f'hx-prompt="Why halt trading on {account.code}?' in page
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("account.halt_reason_required", "reason")
+    account.refresh_from_db()
+    assert account.trading_enabled
+
+
+def test_the_desk_shows_the_kill_switch_engaged_with_its_reason_and_released(
+    client, trader, risk_manager, redis_client
+):
+    from accounts.services import kill_switch_engage, kill_switch_release
+
+    client.force_login(trader)
+    assert 'id="kill-switch" class="kill-switch released"' in client.get("/live/").content.decode()
+
+    kill_switch_engage(actor=risk_manager, reason="Fat finger on DU0000001", via="admin")
+    page = client.get("/live/").content.decode()
+
+    assert 'id="kill-switch" class="kill-switch engaged"' in page
+    assert "no new orders on any account" in page and "Fat finger on DU0000001" in page
+
+    kill_switch_release(actor=risk_manager, via="admin")
+    assert 'id="kill-switch" class="kill-switch released"' in client.get("/live/").content.decode()
