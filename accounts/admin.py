@@ -269,7 +269,8 @@ class KillSwitchAdmin(admin.ModelAdmin):
         """Engage or release through the services; return the form to show again, or None when done."""
         if request.POST.get("operation") == "release":
             try:
-                services.kill_switch_release(actor=request.user, via=VIA)
+                reason = request.POST.get("reason", "")
+                services.kill_switch_release(actor=request.user, via=VIA, reason=reason)
             except ApplicationError as exc:
                 self.message_user(request, refusal_text(exc), messages.ERROR)
             else:

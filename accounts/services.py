@@ -224,9 +224,10 @@ def kill_switch_engage(*, actor: User | None, reason: str, cancel_working: bool 
 
 
 @transaction.atomic
-def kill_switch_release(*, actor: User | None, via: str) -> KillSwitch:
+def kill_switch_release(*, actor: User | None, via: str, reason: str = "") -> KillSwitch:
     """Release the kill switch and tell the worker (``trading.resume`` without an account).
 
+    ``reason`` (optional) is kept on the switch as the last change's reason and audited.
     Accounts halted one by one stay halted. Releasing a released switch does nothing.
 
     :raises PermissionRequired: ``actor`` may not use the kill switch.
@@ -237,7 +238,7 @@ def kill_switch_release(*, actor: User | None, via: str) -> KillSwitch:
         return switch
     before = {"engaged": switch.engaged, "reason": switch.reason}
     switch.engaged = False
-    switch.reason = ""
+    switch.reason = (reason or "").strip()[:255]
     switch.changed_at = timezone.now()
     switch.changed_by = _actor_or_none(actor)
     switch.save(update_fields=["engaged", "reason", "changed_at", "changed_by"])
@@ -246,7 +247,7 @@ def kill_switch_release(*, actor: User | None, via: str) -> KillSwitch:
         action="kill_switch.release",
         obj=switch,
         before=before,
-        after={"engaged": False},
+        after={"engaged": False, "reason": switch.reason},
         via=via,
     )
     outbox_enqueue(type="trading.resume", data={})

@@ -2,14 +2,17 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from tradeconsole import health
 
 admin.site.site_header = "tradeconsole"
 admin.site.site_title = "tradeconsole"
 admin.site.index_title = "The desk"
+admin.site.site_url = "/live/"  # the admin's "View site": the live desk
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/"), name="root"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),

@@ -77,6 +77,10 @@ class KillSwitchEngageInput(serializers.Serializer):
     cancel_working = serializers.BooleanField(default=True)
 
 
+class KillSwitchReleaseInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
 class AlertOutput(serializers.ModelSerializer):
     account = serializers.SlugRelatedField(slug_field="code", read_only=True)
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)

@@ -22,6 +22,7 @@ from accounts.api.serializers import (
     HaltInput,
     KillSwitchEngageInput,
     KillSwitchOutput,
+    KillSwitchReleaseInput,
     TokenCreateInput,
     TokenCreateOutput,
     TokenOutput,
@@ -121,9 +122,12 @@ class KillSwitchReleaseApi(APIView):
     permission_classes = [DeskPermission]
     write_perms = {"POST": "accounts.change_killswitch"}
 
-    @extend_schema(request=None, responses=KillSwitchOutput)
+    @extend_schema(request=KillSwitchReleaseInput, responses=KillSwitchOutput)
     def post(self, request):
-        return Response(KillSwitchOutput(services.kill_switch_release(actor=request.user, via=VIA)).data)
+        data = KillSwitchReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        switch = services.kill_switch_release(actor=request.user, via=VIA, **data.validated_data)
+        return Response(KillSwitchOutput(switch).data)
 
 
 class AlertFilter(serializers.Serializer):

@@ -120,6 +120,18 @@ def test_the_kill_switch_is_engaged_and_released_through_the_services(client, ri
     assert AuditLog.objects.filter(action="kill_switch.release", via="admin").exists()
 
 
+def test_the_kill_switch_page_says_when_it_last_changed_in_one_sentence(client, risk_manager):
+    client.force_login(risk_manager)
+    client.post(KILL_SWITCH_URL, {"operation": "engage", "reason": "Market halt", "cancel_working": "on"})
+    client.post(KILL_SWITCH_URL, {"operation": "release", "reason": "Market open again"})
+
+    page = client.get(KILL_SWITCH_URL).content.decode()
+
+    state = page[page.index('id="kill-switch-state"') : page.index("</p>", page.index('id="kill-switch-state"'))]
+    assert f"Last change: {risk_manager.username}, " in state and ".." not in state
+    assert "Market open again" in state
+
+
 def test_engaging_the_kill_switch_needs_a_reason(client, risk_manager):
     client.force_login(risk_manager)
     response = client.post(KILL_SWITCH_URL, {"operation": "engage", "reason": ""})

@@ -169,3 +169,16 @@ def test_an_unknown_api_path_is_a_problem_not_a_page(api_client, viewer):
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_reason_given_for_a_release_is_kept_and_audited(api_client, risk_manager):
+    api_client.force_authenticate(risk_manager)
+    api_client.post(reverse("api-v1:kill-switch-engage"), {"reason": "runaway algo"}, format="json")
+
+    released = api_client.post(reverse("api-v1:kill-switch-release"), {"reason": "algo stopped"}, format="json")
+
+    assert released.status_code == 200
+    assert (released.json()["engaged"], released.json()["reason"]) == (False, "algo stopped")
+    assert api_client.get(reverse("api-v1:kill-switch")).json()["reason"] == "algo stopped"
+    row = AuditLog.objects.get(action="kill_switch.release")
+    assert (row.before["reason"], row.after["reason"]) == ("runaway algo", "algo stopped")
