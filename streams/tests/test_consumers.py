@@ -309,7 +309,7 @@ def test_updates_of_different_rows_arriving_back_to_back_share_one_frame(
     # A wide window, so the test does not depend on how fast this machine is today.
     monkeypatch.setattr(consumers, "FRAME_WINDOW_SECONDS", 0.3)
     _, cookie = _cookie_for(trader)
-    first, second = (OrderFactory(account=account, instrument=instrument) for _ in range(2))
+    first, second, third = (OrderFactory(account=account, instrument=instrument) for _ in range(3))
     group = live.account_group(account.pk)
 
     async def scenario():
@@ -319,11 +319,19 @@ def test_updates_of_different_rows_arriving_back_to_back_share_one_frame(
         assert (await communicator.connect(timeout=3))[0]
         await _hello(communicator)
         layer, epoch = get_channel_layer(), live.epoch()
-        for order in (first, second):
+
+        async def send(order):
             seq = live.get_redis().incr(f"{settings.STREAM_PREFIX}:live:seq:{group}")
             await layer.group_send(group, live._message(group, seq, epoch, [rows.order_row(order)], None))
+
+        # A row that finds the socket quiet goes at once; rows right behind a frame share the next one.
+        await send(first)
         frame = await communicator.receive_json_from(timeout=3)
-        assert [row["id"] for row in frame["rows"]] == [f"order-{first.pk}", f"order-{second.pk}"]
+        assert [row["id"] for row in frame["rows"]] == [f"order-{first.pk}"]
+        await send(second)
+        await send(third)
+        frame = await communicator.receive_json_from(timeout=3)
+        assert [row["id"] for row in frame["rows"]] == [f"order-{second.pk}", f"order-{third.pk}"]
         await communicator.disconnect()
 
     run(scenario)
