@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.idempotency import IdempotencyKey
+from orders.api.serializers import OrderCreateInput
 from orders.models import Order
 
 ORDERS = reverse("api-v1:order-list")
@@ -120,3 +121,13 @@ def test_a_body_that_is_not_json_is_a_parse_error(as_trader, token):
     assert response.status_code == 400, response.content
     assert response.json()["code"] in {"parse_error", "validation_error"}
     assert not Order.objects.exists()
+
+
+def test_each_input_gets_fields_of_its_own_and_the_declared_ones_stay_unbound():
+    first, second = OrderCreateInput(data=VALID), OrderCreateInput(data={**VALID, "side": "SIDEWAYS"})
+
+    assert first.is_valid() and not second.is_valid()
+    assert first.fields["side"] is not second.fields["side"]
+    assert (first.fields["side"].parent, second.fields["side"].parent) == (first, second)
+    assert OrderCreateInput._declared_fields["side"].parent is None
+    assert list(second.errors) == ["side"]
