@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -174,3 +175,26 @@ def test_a_published_order_is_shown_on_the_live_pages_of_its_account(redis_clien
         fanout.close()
     assert [r["id"] for r in message["rows"]] == [f"order-{order.pk}"]
     assert message["rows"][0]["ctx"]["status"] == order.status
+
+
+def test_the_bridges_receipt_and_the_relays_sweep_read_the_outbox_through_their_indexes(redis_client, submit):
+    """Both run all day against an outbox that only grows: a plan reading the whole table is a regression."""
+    from django.test.utils import CaptureQueriesContext
+
+    from streams.services import outbox_acknowledge
+
+    order = submit()
+    relay.publish_pending()
+    with CaptureQueriesContext(connection) as queries:
+        outbox_acknowledge(client_order_id=str(order.client_order_id), types=("order.place",))
+        relay.republish_unacknowledged(older_than=timedelta(seconds=10))
+    receipt, sweep = (q["sql"] for q in queries.captured_queries if "accounts_outboxmessage" in q["sql"])
+    with connection.cursor() as cursor:
+        # The table is tiny here; without this the planner rightly prefers reading all of it.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plans = []
+        for sql in (receipt, sweep):
+            cursor.execute("EXPLAIN " + sql)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    assert re.search(r"\boutbox_unacknowledged_order\b", plans[0]), plans[0]
+    assert re.search(r"\boutbox_unacknowledged\b", plans[1]), plans[1]
