@@ -31,8 +31,8 @@ from execution_worker.broker import Connection, NotConnected, SendFailed, make_c
 from execution_worker.callbacks import CallbackMixin
 from execution_worker.config import WorkerConfig, default_worker_name
 from execution_worker.faults import faultpoint
+from execution_worker.messages.consumer import Entry, StreamConsumer
 from execution_worker.pacing import TokenBucket
-from execution_worker.redis_streams import Entry, StreamConsumer
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
 from execution_worker.session import (
     ACCOUNT_TAGS,

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 
 from accounts.models import BrokerAccount, ProcessHeartbeat
 from execution_worker import messages as m
+from execution_worker.messages.consumer import Entry, StreamConsumer, consumer_name
 from orders.models import Order, OrderSource, Position
 from orders.transitions import is_final
 from strategies.models import TradingSession
@@ -38,7 +39,6 @@ from streams.services import (
     outbox_acknowledge_command,
     outbox_acknowledge_once,
 )
-from streams.stream_reader import Entry, GroupReader, consumer_name
 from tradeconsole.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -365,7 +365,7 @@ class EventBridge:
         self.client = redis.Redis.from_url(
             _redis_url(), decode_responses=False, socket_connect_timeout=2, socket_keepalive=True
         )
-        self.reader = GroupReader(
+        self.reader = StreamConsumer(
             self.client, stream=keys.events_stream(), group=GROUP, consumer=self.consumer, dlq=keys.dlq_stream()
         )
         self.reader.ensure_group()
@@ -397,7 +397,7 @@ class EventBridge:
         except Exception:
             self._backoff = min(5.0, max(0.1, self._backoff * 2))
             logger.exception("bridge step failed; retrying in %.1f s", self._backoff)
-            self.reader.reread_pending()
+            self.reader.restart_pending()
             refresh_connections()
             return 0
 
@@ -467,7 +467,7 @@ class EventBridge:
             entry, message, error = failure
             attempts = self.client.hincrby(keys.bridge_failures_key(), entry.entry_id, 1)
             self._failing.add(entry.entry_id)
-            self.reader.reread_pending()
+            self.reader.restart_pending()
             if attempts >= self.max_failures:
                 logger.error("dead-lettering %s %s after %d failures: %s", message.TYPE, message.id, attempts, error)
                 self._dead_letter(
@@ -477,7 +477,7 @@ class EventBridge:
             raise error
 
     def _dead_letter(self, entry: Entry, *, code: str, reason: str, attempts: int) -> None:
-        self.reader.dead_letter(entry, code=code, reason=reason, attempts=attempts)
+        self.reader.dead_letter(entry, code=code, reason=reason, deliveries=attempts)
         self.client.hdel(keys.bridge_failures_key(), entry.entry_id)
         self.dead_lettered += 1
 

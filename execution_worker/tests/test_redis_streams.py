@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from execution_worker.redis_streams import StreamConsumer
+from execution_worker.messages.consumer import StreamConsumer
 
 
 def _consumer(client, prefix, name="c1", **kwargs):

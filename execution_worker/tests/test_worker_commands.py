@@ -227,7 +227,7 @@ def test_backoff_doubles_up_to_its_cap_while_tws_refuses(worker_in_process, sim)
 
 def test_the_worker_modules_never_import_django():
     code = (
-        "import sys, execution_worker.worker, execution_worker.__main__, execution_worker.redis_streams; "
+        "import sys, execution_worker.worker, execution_worker.__main__, execution_worker.messages.consumer; "
         "sys.exit(any(name.split('.')[0] == 'django' for name in sys.modules))"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}

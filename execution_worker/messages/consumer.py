@@ -1,11 +1,11 @@
 """A consumer-group reader for one Redis stream: pending first, claim from dead consumers, ack, dead-letter.
 
 Plain redis-py, no Django: the worker uses it for ``{prefix}:commands`` and the Django-side bridge
-may use it for ``{prefix}:events``. Delivery rules (design.md): read this consumer's own pending
-entries first after a restart, take over entries idle longer than ``min_idle_ms`` from any consumer
-with XAUTOCLAIM, acknowledge only after the effect, and copy an entry to the dead-letter stream
-(with the reason) *before* acknowledging it, so a crash in between duplicates it there instead of
-losing it.
+for ``{prefix}:events``; it is part of the stream contract, all that Django imports of the worker.
+Delivery rules (design.md): read this consumer's own pending entries first after a restart, take
+over entries idle longer than ``min_idle_ms`` from any consumer with XAUTOCLAIM, acknowledge only
+after the effect, and copy an entry to the dead-letter stream (with the reason) *before*
+acknowledging it, so a crash in between duplicates it there instead of losing it.
 """
 
 from __future__ import annotations
@@ -149,11 +149,12 @@ class StreamConsumer:
         if entry_ids:
             self.client.xack(self.stream, self.group, *entry_ids)
 
-    def dead_letter(self, entry: Entry, *, code: str, reason: str) -> None:
+    def dead_letter(self, entry: Entry, *, code: str, reason: str, deliveries: int | None = None) -> None:
         """Copy ``entry`` to the dead-letter stream with why, then acknowledge it (in that order).
 
         The DLQ entry keeps the original fields (prefixed ``orig_`` where they would clash) plus
-        ``reason``, ``code``, ``stream``, ``entry_id``, ``group``, ``consumer``, ``deliveries``, ``failed_at``.
+        ``reason``, ``code``, ``stream``, ``entry_id``, ``group``, ``consumer``, ``deliveries`` (Redis'
+        count, or the caller's own count of attempts when given), ``failed_at`` and ``host``.
         """
         record = {
             "code": code,
@@ -162,7 +163,7 @@ class StreamConsumer:
             "entry_id": entry.entry_id,
             "group": self.group,
             "consumer": self.consumer,
-            "deliveries": str(entry.deliveries),
+            "deliveries": str(entry.deliveries if deliveries is None else deliveries),
             "failed_at": str(time.time_ns()),
             "host": socket.gethostname(),
         }
@@ -192,3 +193,8 @@ def _entries(reply) -> list[Entry]:
     else:
         items = reply[0][1]
     return [Entry(entry_id, fields or {}) for entry_id, fields in items]
+
+
+def consumer_name(role: str) -> str:
+    """A stable consumer name for this host, so a restarted process finds its own pending entries."""
+    return f"{role}-{socket.gethostname()}"

@@ -9,6 +9,10 @@ over the size limit raises :class:`MessageError` with a stable ``code``. Produce
 dataclasses and call ``encode`` so that what they write is what the consumer accepts. Adding a new
 optional key means adding it here (both sides import this module); changing a meaning means a new ``v``.
 
+How the streams are consumed (consumer groups, pending first, claims, dead letters) is the other
+half of the contract: ``execution_worker.messages.consumer``, used by the worker for the command
+stream and by the bridge for the event stream.
+
 This module imports nothing from Django and is on the order path, so it is kept lean.
 """
 
