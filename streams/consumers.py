@@ -309,9 +309,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
                     return
                 self._arm_flush(self.last_sent[dom_id] + MERGE_SECONDS - now)
         if ready:
-            self._queue_rows(ready)
+            await self._queue_rows(ready)
 
-    def _queue_rows(self, items: list[dict]) -> None:
+    async def _queue_rows(self, items: list[dict]) -> None:
         """Send ``items`` in the next frame: at once after a quiet spell, else joined with what follows.
 
         Under load the layer hands over many group messages back to back; sending them as one
@@ -320,9 +320,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         meanwhile join it; a row that finds the socket quiet waits for nothing.
         """
         self.out_items.extend(items)
-        if self.out_handle is None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, self.frame_at + FRAME_WINDOW_SECONDS - loop.time())
+        if self.out_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self.frame_at + FRAME_WINDOW_SECONDS - loop.time()
+        if delay <= 0:
+            # Sent from here, not from a timer and a task of its own: per socket and row, that
+            # scheduling was a good part of what a group message cost daphne.
+            await self._send_out()
+        else:
             self.out_handle = loop.call_later(delay, lambda: asyncio.ensure_future(self._send_out()))
 
     async def _send_out(self) -> None:
