@@ -64,7 +64,12 @@ def test_running_twice_deletes_nothing_the_second_time():
     _commission("0000e0d5.03", days_ago=8)
     housekeeping_run()
 
-    assert housekeeping_run().as_dict() == {"idempotency_keys": 0, "outbox_messages": 0, "pending_commissions": 0}
+    assert housekeeping_run().as_dict() == {
+        "idempotency_keys": 0,
+        "api_tokens": 0,
+        "outbox_messages": 0,
+        "pending_commissions": 0,
+    }
 
 
 def test_the_task_runs_the_service_and_beat_schedules_it_hourly():
@@ -74,3 +79,17 @@ def test_the_task_runs_the_service_and_beat_schedules_it_hourly():
     entry = app.conf.beat_schedule["housekeeping-run"]
     assert entry["task"] == "orders.tasks.housekeeping_run"
     assert entry["schedule"] == 3600
+
+
+def test_expired_api_tokens_go_and_live_ones_stay():
+    from knox.models import AuthToken
+
+    from accounts.tests.factories import UserFactory
+
+    user = UserFactory()
+    expired, _ = AuthToken.objects.create(user=user, expiry=timedelta(hours=1))
+    live, _ = AuthToken.objects.create(user=user, expiry=timedelta(hours=1))
+    AuthToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    assert housekeeping_run().api_tokens == 1
+    assert list(AuthToken.objects.values_list("pk", flat=True)) == [live.pk]

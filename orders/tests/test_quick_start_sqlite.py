@@ -73,4 +73,9 @@ def test_monitoring_and_housekeeping_run_on_the_quick_starts_sqlite(tmp_path):
     assert result["first"] == [] and result["second"] == []
     assert result["ran"] is True
     assert result["realized"] == "4.0000"
-    assert result["housekeeping"] == {"idempotency_keys": 0, "outbox_messages": 0, "pending_commissions": 0}
+    assert result["housekeeping"] == {
+        "idempotency_keys": 0,
+        "api_tokens": 0,
+        "outbox_messages": 0,
+        "pending_commissions": 0,
+    }
