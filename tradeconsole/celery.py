@@ -9,10 +9,11 @@ deletes, harmless to repeat).
 
 from __future__ import annotations
 
+import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
 
@@ -87,3 +88,21 @@ def assert_broker_settings(celery_app: Celery) -> None:
 def _check_broker_settings_at_start(sender=None, **kwargs) -> None:
     # Raising here stops the worker before it consumes anything.
     assert_broker_settings(sender.app if sender is not None else app)
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now into the collector's permanent generation; return how many.
+
+    What a worker process has loaded at start (Django, the apps, their modules: about 185,000
+    objects) lives as long as the process, yet a full collection scans it all, a pause of about
+    100 ms on a small machine that lands inside whatever task is running, such as a monitoring run
+    timed at 20 ms. Frozen, it is never scanned again; collections see only what tasks create.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+@worker_process_init.connect
+def _freeze_at_process_start(**kwargs) -> None:
+    freeze_startup_objects()

@@ -79,3 +79,18 @@ def test_no_code_of_the_console_schedules_a_task_with_eta_or_countdown():
 
     assert sources
     assert [hit for path in sources for hit in _calls_with_delay_keywords(path)] == []
+
+
+def test_a_worker_process_freezes_what_it_loaded_at_start_out_of_the_collectors_scans():
+    import gc
+
+    from celery.signals import worker_process_init
+
+    from tradeconsole.celery import _freeze_at_process_start
+
+    assert _freeze_at_process_start in [ref() for _, ref in worker_process_init.receivers]
+    try:
+        _freeze_at_process_start()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
