@@ -27,6 +27,7 @@ from orders.models import (
     Side,
     TimeInForce,
 )
+from orders.services import RISK_LIMIT_FIELDS, RISK_POLICY_FIELDS
 
 
 class FlatSerializer(serializers.Serializer):
@@ -240,24 +241,7 @@ class RiskLimitOutput(serializers.ModelSerializer):
 
     class Meta:
         model = RiskLimit
-        fields = [
-            "account",
-            "max_order_quantity",
-            "max_order_notional",
-            "max_position",
-            "max_daily_loss",
-            "price_collar_pct",
-            "orders_per_minute",
-            "allowed_instruments",
-            "approval_above_notional",
-            "stop_loss_pct",
-            "take_profit_pct",
-            "stale_order_seconds",
-            "stale_order_action",
-            "stale_reprice_max",
-            "reject_retry_max",
-            "updated_at",
-        ]
+        fields = ["account", *RISK_LIMIT_FIELDS, "allowed_instruments", *RISK_POLICY_FIELDS, "updated_at"]
 
 
 class RiskLimitUpdateInput(serializers.Serializer):

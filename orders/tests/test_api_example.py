@@ -47,12 +47,13 @@ def _broker_fills_the_first_order(stop: threading.Event, seen: dict) -> None:
         connection.close()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_example_places_an_order_waits_for_its_fill_and_prints_it(live_server, trader, instrument):
+def _run_example(live_server, trader, broker) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run examples/place_order.py for 3 AAPL with a token of ``trader`` while ``broker`` (a thread
+    standing in for the worker and TWS) answers the first order; return its run and what it saw."""
     _, token = AuthToken.objects.create(user=trader)
     stop, seen = threading.Event(), {}
-    broker = threading.Thread(target=_broker_fills_the_first_order, args=(stop, seen))
-    broker.start()
+    thread = threading.Thread(target=broker, args=(stop, seen))
+    thread.start()
     try:
         result = subprocess.run(
             [sys.executable, "examples/place_order.py", "--symbol", "AAPL", "--quantity", "3", "--timeout", "20"],
@@ -64,7 +65,13 @@ def test_the_example_places_an_order_waits_for_its_fill_and_prints_it(live_serve
         )
     finally:
         stop.set()
-        broker.join(timeout=10)
+        thread.join(timeout=10)
+    return result, seen
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_example_places_an_order_waits_for_its_fill_and_prints_it(live_server, trader, instrument):
+    result, seen = _run_example(live_server, trader, _broker_fills_the_first_order)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"placed {seen['order']}: BUY 3.0000 AAPL (NEW)" in result.stdout
@@ -112,22 +119,7 @@ def _worker_rejects_the_first_order(stop: threading.Event, seen: dict) -> None:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_example_prints_why_the_worker_rejected_the_order(live_server, trader, instrument):
-    _, token = AuthToken.objects.create(user=trader)
-    stop, seen = threading.Event(), {}
-    worker = threading.Thread(target=_worker_rejects_the_first_order, args=(stop, seen))
-    worker.start()
-    try:
-        result = subprocess.run(
-            [sys.executable, "examples/place_order.py", "--symbol", "AAPL", "--quantity", "3", "--timeout", "20"],
-            cwd=ROOT,
-            env={**os.environ, "TRADECONSOLE_URL": live_server.url, "TRADECONSOLE_TOKEN": token},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        stop.set()
-        worker.join(timeout=10)
+    result, seen = _run_example(live_server, trader, _worker_rejects_the_first_order)
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"order {seen['order']} is REJECTED: filled 0.0000 at average None" in result.stdout
