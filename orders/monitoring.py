@@ -410,6 +410,7 @@ def sessions_update(*, now: datetime) -> int:
 
 # --- policy -------------------------------------------------------------------------------------------
 
+# The RiskLimit fields (and strategy parameters of the same names) that make an account's policy.
 POLICY_FIELDS = (
     "stop_loss_pct",
     "take_profit_pct",

@@ -66,6 +66,7 @@ from orders.models import (
     RiskLimit,
     Side,
 )
+from orders.monitoring import POLICY_FIELDS as MONITOR_POLICY_FIELDS
 from orders.selectors import allowed_symbols, order_entry_exposure, risk_limit_for_account
 from orders.transitions import (
     CANCELLABLE_STATUSES,
@@ -1338,15 +1339,7 @@ RISK_LIMIT_FIELDS = (
 )
 # The limits the worker does not read: the approval threshold (order entry) and the monitor's
 # protection, stale order and retry policies. risk_limit_update changes them like the others.
-RISK_POLICY_FIELDS = (
-    "approval_above_notional",
-    "stop_loss_pct",
-    "take_profit_pct",
-    "stale_order_seconds",
-    "stale_order_action",
-    "stale_reprice_max",
-    "reject_retry_max",
-)
+RISK_POLICY_FIELDS = ("approval_above_notional", *MONITOR_POLICY_FIELDS)
 
 
 def risk_limits_data(limits: RiskLimit) -> dict[str, Any]:
