@@ -244,7 +244,10 @@ def risk_limits_ensure(*, accounts: list[BrokerAccount], report: MonitoringRepor
     Redis is a transport (design invariant 5): a restart without persistence loses the limits the
     worker reads, and the worker then refuses every order of the account (``risk.no_limits``). An
     account whose publication is still in the outbox is left to the relay, so a stopped relay does
-    not collect a copy every run.
+    not collect a copy every run. Each account is checked and published under the lock
+    ``risk_limit_update`` takes on its limits: a change saved meanwhile is either already queued
+    (and nothing is added) or committed before these limits are read, so an older copy is never
+    queued behind a newer one, which the relay would publish last.
 
     :raises redis.RedisError: Redis cannot be read (the run reports it and goes on).
     """
@@ -260,14 +263,16 @@ def risk_limits_ensure(*, accounts: list[BrokerAccount], report: MonitoringRepor
     missing = [account for account, present in zip(accounts, pipe.execute(), strict=True) if not present]
     if not missing:
         return []
-    queued = set(
-        OutboxMessage.objects.filter(stream="risk", published_at__isnull=True).values_list("data__account", flat=True)
-    )
     for account in missing:
-        if account.code not in queued:
-            with transaction.atomic():
+        with transaction.atomic():
+            # Waits for a risk_limit_update in flight; its publication is then visible below.
+            RiskLimit.objects.select_for_update().filter(account=account).first()
+            queued = OutboxMessage.objects.filter(
+                stream="risk", published_at__isnull=True, data__account=account.code
+            ).exists()
+            if not queued:
                 risk_limits_publish(account=account)
-            report.limits_republished.append(account.code)
+                report.limits_republished.append(account.code)
     if report.limits_republished:
         logger.warning("risk limits missing in Redis, published again: %s", ", ".join(report.limits_republished))
     return report.limits_republished

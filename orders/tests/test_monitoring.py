@@ -660,3 +660,61 @@ def test_risk_limits_redis_lost_are_published_again_once(account):
         assert _risk_rows(account).count() == 1
     finally:
         client.delete(key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_republishing_lost_limits_while_a_risk_manager_saves_new_ones_never_queues_the_old_ones_last(
+    account, risk_manager
+):
+    """The relay publishes in id order: an old copy queued after the new limits would win in Redis."""
+    import threading
+
+    from django.db import transaction
+
+    from execution_worker.messages import StreamNames
+    from orders.selectors import risk_limit_for_account
+    from orders.services import risk_limit_update
+
+    risk_limit_update(
+        risk_limit=risk_limit_for_account(account), actor=risk_manager, via="test", max_order_quantity="100"
+    )
+    OutboxMessage.objects.update(published_at=timezone.now())  # the relay published them...
+    redis.Redis.from_url(settings.REDIS_URL).delete(StreamNames(settings.STREAM_PREFIX).risk_limits(account.code))
+    saved, commit, done = threading.Event(), threading.Event(), threading.Event()  # ...and Redis lost them
+    reports: list = []
+
+    def risk_manager_tightens_the_limit():
+        try:
+            with transaction.atomic():
+                risk_limit_update(
+                    risk_limit=risk_limit_for_account(account), actor=risk_manager, via="test", max_order_quantity="5"
+                )
+                saved.set()
+                commit.wait(10)
+        finally:
+            connection.close()
+
+    def monitor_runs_meanwhile():
+        try:
+            reports.append(monitoring.risk_limits_ensure(accounts=[account], report=monitoring.MonitoringReport()))
+        finally:
+            done.set()
+            connection.close()
+
+    update = threading.Thread(target=risk_manager_tightens_the_limit)
+    update.start()
+    assert saved.wait(10)
+    monitor = threading.Thread(target=monitor_runs_meanwhile)
+    monitor.start()
+    assert not done.wait(0.5)  # it waits for the update's lock
+    commit.set()
+    update.join(10)
+    monitor.join(10)
+
+    queued = list(
+        OutboxMessage.objects.filter(stream="risk", published_at__isnull=True)
+        .order_by("id")
+        .values_list("data__max_order_quantity", flat=True)
+    )
+    assert reports == [[]]  # the update's own publication was queued: nothing added
+    assert queued[-1] == "5"
