@@ -24,6 +24,7 @@ class DeskWatch:
     def __init__(self, fanout: live.Fanout, *, since: datetime | None = None) -> None:
         self.fanout = fanout
         self.since = since or timezone.now()
+        self._switches = {switch.pk: _switch_state(switch) for switch in KillSwitch.objects.all()}
 
     def step(self) -> int:
         """Send what changed since the last step (and the stream figures); return how many rows were sent."""
@@ -57,11 +58,17 @@ class DeskWatch:
             self.fanout.send(live.account_group(account_id), position_rows)
             sent += len(position_rows)
         # The kill switch is engaged and released in the admin or the API, never through the bridge.
-        switches = [
-            rows.kill_switch_row(switch)
-            for switch in KillSwitch.objects.select_related("changed_by").filter(
-                changed_at__gt=since, changed_at__lte=now
-            )
-        ]
+        # Compared with what was last sent, not by changed_at: the switch is stamped before its
+        # transaction cancels orders and halts accounts, so it may commit after a step's window.
+        switches = []
+        for switch in KillSwitch.objects.select_related("changed_by"):
+            state = _switch_state(switch)
+            if self._switches.get(switch.pk) != state:
+                self._switches[switch.pk] = state
+                switches.append(rows.kill_switch_row(switch))
         self.fanout.send(live.DESK_GROUP, [*switches, rows.system_row()])
         return sent + len(switches) + 1
+
+
+def _switch_state(switch: KillSwitch) -> tuple:
+    return (switch.engaged, switch.changed_at, switch.reason)

@@ -72,3 +72,25 @@ def test_engaging_the_kill_switch_reaches_the_desk(redis_client, risk_manager):
         fanout.close()
     row = next(row for row in message["rows"] if row["kind"] == "killswitch")
     assert row["id"] == "kill-switch" and row["ctx"]["engaged"] and row["ctx"]["reason"] == "Fat finger"
+
+
+def test_a_kill_switch_change_committed_after_its_stamp_left_the_window_still_reaches_the_desk(
+    redis_client, risk_manager
+):
+    """Engaging stamps changed_at, then cancels and halts, then commits: a step may run in between."""
+    from accounts.models import KillSwitch
+    from accounts.services import kill_switch_engage
+
+    fanout = live.Fanout()
+    try:
+        watch = DeskWatch(fanout, since=timezone.now() - timedelta(seconds=1))
+        kill_switch_engage(actor=risk_manager, reason="Fat finger", via="admin")
+        # As if committed late: its stamp is already behind the window of the next step.
+        KillSwitch.objects.update(changed_at=timezone.now() - timedelta(seconds=30))
+        message = receive_from_group(live.DESK_GROUP, watch.step)
+        again = receive_from_group(live.DESK_GROUP, watch.step)
+    finally:
+        fanout.close()
+    row = next(row for row in message["rows"] if row["kind"] == "killswitch")
+    assert row["ctx"]["engaged"] and row["ctx"]["reason"] == "Fat finger"
+    assert [row["kind"] for row in again["rows"]] == ["system"]  # sent once
