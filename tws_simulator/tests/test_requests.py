@@ -503,7 +503,11 @@ def test_a_client_that_keeps_breaking_the_pacing_limit_is_disconnected_when_conf
     app = connect(sim.port, 1)
     try:
         for _ in range(60):
-            app.reqCurrentTime()
+            try:
+                app.reqCurrentTime()
+            except (BrokenPipeError, ConnectionResetError):
+                # Disconnected before ibapi's reader noticed: the outcome under test, reached early.
+                break
         assert app.closed.wait(3)
         assert len([a for a in app.named("error") if a[1] == 100]) >= 1
     finally:
