@@ -154,7 +154,7 @@ class AlertListApi(generics.ListAPIView):
         params = query_params(AlertFilter, self.request)
         account = None
         if params.get("account"):
-            account = selectors.accounts_for_user(self.request.user).filter(code=params["account"]).first()
+            account = selectors.account_for_member(self.request.user, params["account"])
             if account is None:
                 return Alert.objects.none()
         return selectors.alert_list(user=self.request.user, status=sorted(params.get("status") or []), account=account)

@@ -50,7 +50,7 @@ class TradingSessionListApi(generics.ListAPIView):
         params = query_params(TradingSessionFilter, self.request)
         account = None
         if params.get("account"):
-            account = account_selectors.accounts_for_user(self.request.user).filter(code=params["account"]).first()
+            account = account_selectors.account_for_member(self.request.user, params["account"])
             if account is None:
                 return TradingSession.objects.none()
         return selectors.trading_session_list(
