@@ -13,7 +13,6 @@ socket, with the streams on the machine's Redis (``REDIS_URL``, a private key pr
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
@@ -249,19 +248,12 @@ def main(latency_seconds: float = 10.0, gate_seconds: float = 5.0, pacing_second
     """Run the three phases against one worker and return their figures."""
     # The simulator runs in this process: let its thread take the GIL promptly when a frame arrives.
     sys.setswitchinterval(0.0005)
-    # It stands in for TWS, a process of its own: its collector's pauses (its ledger grows with
-    # every order) are not the worker's latency, so this process collects between phases only.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
     if pacing_seconds is None:
         pacing_seconds = float(os.environ.get("TC_BENCH_PACING_SECONDS", "60"))
     rig = _Rig()
     try:
         figures = _latency_phase(rig, latency_seconds)
-        gc.collect()
         figures += _gate_phase(rig, gate_seconds)
-        gc.collect()
         time.sleep(1.0)
         figures += _pacing_phase(rig, pacing_seconds)
         return figures
