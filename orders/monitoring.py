@@ -74,6 +74,7 @@ from orders.models import (
 )
 from orders.selectors import risk_limit_for_account
 from orders.transitions import OPEN_STATUSES
+from tradeconsole.db import commit_without_flush_wait
 from tradeconsole.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -340,10 +341,8 @@ def pnl_update(
     ]
     with transaction.atomic():
         # Points are derived from fills and rebuilt by the next run, so their commit need not
-        # wait for the WAL flush; it is the larger part of a run's time on a busy disk (PostgreSQL).
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # wait for the WAL flush; it is the larger part of a run's time on a busy disk.
+        commit_without_flush_wait()
         PnLPoint.objects.bulk_create(points)
     report.pnl_points = len(points)
     return totals

@@ -31,6 +31,7 @@ from streams.db import refresh_connections
 from streams.faults import faultpoint
 from streams.redis_client import get_redis
 from streams.services import outbox_acknowledge_forget
+from tradeconsole.db import commit_without_flush_wait
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +64,6 @@ def _write(pipe: redis.client.Pipeline, row: OutboxMessage) -> None:
     else:
         stream = keys.commands_stream() if row.stream == "commands" else f"{keys.prefix()}:{row.stream}"
         pipe.xadd(stream, stream_fields(row), maxlen=COMMANDS_MAXLEN, approximate=True)
-
-
-def _no_flush_wait() -> None:
-    """Let this transaction's COMMIT return before its WAL reaches disk (PostgreSQL only).
-
-    The relay's marks are cheap to lose: a mark lost in a crash means the row is published again
-    with the same message id, which the worker drops. Not waiting for the flush keeps the relay's
-    cycle at about a millisecond, so the next commit's row is not queued behind an fsync.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _claim(batch_size: int) -> list[OutboxMessage]:
@@ -133,8 +122,11 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
             _write(pipe, row)
         pipe.execute()
         faultpoint("after_xadd_before_mark")
-        # After the XADD, so it is not on the path from commit to stream.
-        _no_flush_wait()
+        # The marks are cheap to lose: a mark lost in a crash means the row is published again with
+        # the same message id, which the worker drops. Not waiting for the flush keeps the cycle at
+        # about a millisecond, so the next commit's row is not queued behind an fsync. Set after
+        # the XADD, so it is not on the path from commit to stream.
+        commit_without_flush_wait()
     if published is not None:
         published.extend(rows)
     outbox_acknowledge_forget(r.data.get("client_order_id") for r in rows if r.type.startswith("order."))
