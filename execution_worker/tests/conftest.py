@@ -1,4 +1,5 @@
-"""Fixtures for the worker tests: a real Redis client on the worker's own db and a unique key prefix."""
+"""Fixtures for the worker tests: a real Redis client on the worker's own db, a unique key prefix,
+the paper TWS and the test's command/event bus."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import uuid
 
 import pytest
 import redis
+
+from execution_worker.tests.harness import ACCOUNT, Bus
+from tws_simulator import Simulator, SimulatorConfig
 
 # The worker tests keep to their own Redis db unless told otherwise, so they never touch others' keys.
 REDIS_URL = os.environ.get("TC_WORKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -27,3 +31,20 @@ def prefix(redis_client):
     keys = list(redis_client.scan_iter(match=f"{name}:*", count=1000))
     if keys:
         redis_client.delete(*keys)
+
+
+@pytest.fixture
+def sim():
+    """The paper TWS on a free port, one account, no market data ticking."""
+    simulator = Simulator(SimulatorConfig(host="127.0.0.1", port=0, accounts=[ACCOUNT], seed=1, market_interval=0))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def bus(redis_client, prefix):
+    """The test's view of the streams, with limits wide enough for any order a test places."""
+    bus = Bus(redis_client, prefix)
+    bus.set_limits(max_order_quantity=100_000)
+    return bus

@@ -18,22 +18,6 @@ from execution_worker.tests.conftest import REDIS_URL
 from execution_worker.tests.harness import ACCOUNT, ROOT, Bus, WorkerProcess, check_ledger, place, wait_until
 from execution_worker.tests.test_worker_faults import CLIENT_ID, _orders_for
 from execution_worker.worker import Worker
-from tws_simulator import Simulator, SimulatorConfig
-
-
-@pytest.fixture
-def sim():
-    simulator = Simulator(SimulatorConfig(host="127.0.0.1", port=0, accounts=[ACCOUNT], seed=1, market_interval=0))
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def bus(redis_client, prefix):
-    bus = Bus(redis_client, prefix)
-    bus.set_limits(max_order_quantity=100_000)
-    return bus
 
 
 @pytest.fixture

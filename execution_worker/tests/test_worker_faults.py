@@ -14,25 +14,9 @@ import pytest
 
 from execution_worker import messages as m
 from execution_worker.tests.conftest import REDIS_URL
-from execution_worker.tests.harness import ACCOUNT, Bus, WorkerProcess, check_ledger, place, wait_until
-from tws_simulator import Simulator, SimulatorConfig
+from execution_worker.tests.harness import Bus, WorkerProcess, check_ledger, place, wait_until
 
 CLIENT_ID = 7
-
-
-@pytest.fixture
-def sim():
-    simulator = Simulator(SimulatorConfig(host="127.0.0.1", port=0, accounts=[ACCOUNT], seed=1, market_interval=0))
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def bus(redis_client, prefix):
-    bus = Bus(redis_client, prefix)
-    bus.set_limits(max_order_quantity=100_000)
-    return bus
 
 
 @pytest.fixture

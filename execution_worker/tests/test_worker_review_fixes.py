@@ -23,7 +23,7 @@ from execution_worker.callbacks import _exec_time_iso
 from execution_worker.session import executions_since
 from execution_worker.store import OrderRecord
 from execution_worker.tests.harness import ACCOUNT, check_ledger, place, wait_until
-from execution_worker.tests.test_worker_commands import bus, sim, start_worker, worker_in_process  # noqa: F401
+from execution_worker.tests.test_worker_commands import start_worker, worker_in_process  # noqa: F401
 from execution_worker.tests.test_worker_faults import _orders_for
 
 
