@@ -1,7 +1,7 @@
 """The desk's roles as permission sets: what each Django group may do.
 
-The data migration ``orders.0003_roles`` creates the groups from this table (``orders.0008`` adds
-the API token permissions to existing ones); ``roles_sync``
+The data migration ``orders.0003_roles`` creates the groups from this table (``orders.0008`` and
+``orders.0009`` add the API token permissions to existing ones); ``roles_sync``
 (in ``accounts.services``) re-applies it, e.g. after new models were added.
 """
 
@@ -14,6 +14,9 @@ DOMAIN_APPS = ("accounts", "orders", "strategies")
 
 # Permissions by role, as "app_label.codename"; "app_label.view_*" means every view permission
 # of that app. Each role includes the one before it (except Admin, which holds everything).
+# One's own API tokens (the admin shows a non-superuser only theirs): a reporting script reads
+# as a Viewer, a trading script places orders as a Trader.
+API_TOKENS = ("knox.view_authtoken", "knox.add_authtoken", "knox.delete_authtoken")
 # Idempotency keys keep other people's API answers: not for every reader.
 VIEWER = (
     "accounts.view_*",
@@ -21,12 +24,10 @@ VIEWER = (
     "strategies.view_*",
     "-accounts.view_user",
     "-accounts.view_idempotencykey",
+    *API_TOKENS,
 )
-# One's own API tokens (the admin shows a non-superuser only theirs): scripts place orders.
-API_TOKENS = ("knox.view_authtoken", "knox.add_authtoken", "knox.delete_authtoken")
 TRADER = (
     *VIEWER,
-    *API_TOKENS,
     "orders.add_order",
     "orders.change_order",
     "orders.add_scheduledorder",

@@ -80,6 +80,17 @@ def test_a_risk_manager_creates_a_token_for_themselves_and_sees_only_the_token_o
     assert AuditLog.objects.get(action="api_token.create").actor == risk_manager
 
 
+def test_a_viewer_creates_a_token_of_their_own_for_a_reporting_script(client, viewer):
+    client.force_login(viewer)
+
+    response = client.post(reverse("admin:knox_authtoken_add"), {"ttl_hours": 2}, follow=True)
+
+    assert response.status_code == 200
+    token = AuthToken.objects.get(user=viewer)
+    assert any(token.token_key in str(message) for message in response.context["messages"])
+    assert AuditLog.objects.get(action="api_token.create").actor == viewer
+
+
 def test_an_admin_creating_a_token_is_offered_only_the_token_not_the_stored_digest(client, admin_user, trader):
     client.force_login(admin_user)
 
