@@ -92,7 +92,10 @@ def api_exception_handler(exc, context):
         # The last resort: the details go to the log, never to the caller.
         logger.exception("Unhandled error in API view %s", context.get("view").__class__.__name__)
         set_rollback()
-        return _problem(500, "server_error", "Server error", "The server could not complete the request.")
+        problem = _problem(500, "server_error", "Server error", "The server could not complete the request.")
+        # Logged once, with its traceback: django.request would add a second, bare line.
+        problem._has_been_logged = True
+        return problem
     if isinstance(exc, drf_exceptions.ValidationError):
         problem = _problem(
             response.status_code, "validation_error", "Invalid input", "The input is not valid.", errors=response.data

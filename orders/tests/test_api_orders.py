@@ -296,7 +296,7 @@ def test_fills_positions_and_pnl_show_only_the_callers_accounts(as_trader, accou
         assert as_trader.get(url, {"account": other_account.code}).json()["results"] == [], name
 
 
-def test_an_unexpected_error_is_a_generic_problem_without_a_stack_trace(as_trader, monkeypatch):
+def test_an_unexpected_error_is_a_generic_problem_without_a_stack_trace(as_trader, monkeypatch, caplog):
     from orders import selectors
 
     def broken(**kwargs):
@@ -311,3 +311,6 @@ def test_an_unexpected_error_is_a_generic_problem_without_a_stack_trace(as_trade
     assert response.json()["code"] == "server_error"
     text = response.content.decode()
     assert "hunter2" not in text and "Traceback" not in text and "RuntimeError" not in text
+    # Logged once, with the traceback (not a second time by django.request without it).
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].exc_info is not None
