@@ -61,13 +61,20 @@ def groups_for(page: Page, *, user_id: int, account_ids: set[int], symbols: list
 
 
 def market_symbols(account_ids: set[int]) -> list[str]:
-    """Symbols the market watch shows: instruments with a position or an order on the accounts."""
-    from orders.models import Instrument
+    """Symbols the market watch shows: the active instruments the accounts trade or may trade.
 
-    return sorted(
-        set(
-            Instrument.objects.filter(active=True)
-            .filter(models.Q(positions__account_id__in=account_ids) | models.Q(orders__account_id__in=account_ids))
-            .values_list("symbol", flat=True)
-        )
+    An instrument counts when one of the accounts holds a position in it, has an order in it, or
+    lists it among its risk limit's allowed instruments (read by subqueries: a join with the
+    orders would return one row per order).
+    """
+    from orders.models import Instrument, Order, Position, RiskLimit
+
+    allowed = RiskLimit.allowed_instruments.through.objects.filter(risklimit__account_id__in=account_ids)
+    theirs = (
+        models.Q(pk__in=Position.objects.filter(account_id__in=account_ids).values("instrument_id"))
+        | models.Q(pk__in=Order.objects.filter(account_id__in=account_ids).values("instrument_id"))
+        | models.Q(pk__in=allowed.values("instrument_id"))
+    )
+    return list(
+        Instrument.objects.filter(theirs, active=True).order_by("symbol").values_list("symbol", flat=True).distinct()
     )

@@ -37,3 +37,23 @@ def test_the_newest_tick_of_a_symbol_is_fanned_out_to_its_group(redis_client):
         fanout.close()
     (row,) = message["rows"]
     assert row["kind"] == "quote" and row["ctx"]["bid"] == "100.1" and row["ctx"]["last"] == "100.2"
+
+
+def test_the_market_watch_shows_the_instruments_an_account_trades_or_may_trade(account, other_account):
+    from orders.models import Instrument, Order, Position, RiskLimit
+    from streams.pages import market_symbols
+
+    held, ordered, allowed, inactive, elsewhere, _unrelated = (
+        Instrument.objects.create(symbol=symbol, last_price=Decimal("10"), active=symbol != "OLD")
+        for symbol in ("HELD", "ORDERED", "ALLOWED", "OLD", "ELSEWHERE", "UNRELATED")
+    )
+    Position.objects.create(account=account, instrument=held, quantity=5)
+    Position.objects.create(account=account, instrument=inactive, quantity=5)
+    for _ in range(3):  # several orders: still one row
+        Order.objects.create(account=account, instrument=ordered, side="BUY", quantity=1, order_type="MKT")
+    Position.objects.create(account=other_account, instrument=elsewhere, quantity=1)
+    RiskLimit.objects.get_or_create(account=account)[0].allowed_instruments.add(allowed)
+
+    assert market_symbols({account.pk}) == ["ALLOWED", "HELD", "ORDERED"]
+    assert market_symbols({other_account.pk}) == ["ELSEWHERE"]
+    assert market_symbols(set()) == []
