@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -80,7 +81,12 @@ def order_row_by_id(order_id: int) -> dict | None:
 
 
 def account_row(account: BrokerAccount) -> dict:
-    """The desk row of one account: its broker values, halted badge and open order count."""
+    """The desk row of one account: its broker values, halted badge and open order count.
+
+    The account is halted when it is halted itself or the desk-wide kill switch is engaged (the
+    worker refuses its orders either way); ``trading_enabled`` keeps the account's own state,
+    which decides whether the row offers Halt or Resume.
+    """
     values = {v.tag: v for v in AccountValue.objects.filter(account=account, tag__in=ACCOUNT_TAGS)}
     counts = Order.objects.filter(account=account).aggregate(open=Count("id", filter=Q(status__in=WORKING_STATUSES)))
 
@@ -94,13 +100,18 @@ def account_row(account: BrokerAccount) -> dict:
             return found.value
 
     updated = max((v.updated_at for v in values.values()), default=None)
+    switch_reason = _engaged_kill_switch_reason()
+    kill_switch_engaged = switch_reason is not None
     ctx = {
         "pk": account.pk,
         "code": account.code,
         "name": account.name,
         "kind": account.kind,
         "trading_enabled": account.trading_enabled,
+        "halted": kill_switch_engaged or not account.trading_enabled,
         "halted_reason": account.halted_reason,
+        "kill_switch_engaged": kill_switch_engaged,
+        "kill_switch_reason": switch_reason or "",
         "net_liquidation": value("NetLiquidation"),
         "buying_power": value("BuyingPower"),
         "daily_pnl": value("DailyPnL"),
@@ -108,6 +119,18 @@ def account_row(account: BrokerAccount) -> dict:
         "values_at": _time(updated),
     }
     return row("account", f"account-{account.pk}", ctx, account_id=account.pk)
+
+
+def _engaged_kill_switch_reason() -> str | None:
+    """The kill switch's reason while it is engaged, None while it is released."""
+    # A plain cursor: the ORM spends ~0.6 ms of CPU compiling this query against ~0.07 ms for
+    # the read, and the bridge renders an account row for every order event. The interpolated
+    # name is the model's own table.
+    table = connection.ops.quote_name(KillSwitch._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT reason FROM {table} WHERE id = 1 AND engaged")
+        found = cursor.fetchone()
+    return found[0] if found else None
 
 
 def position_row(position: Position) -> dict:

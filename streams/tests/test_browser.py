@@ -214,3 +214,25 @@ def test_a_refused_cancel_is_shown_with_its_code_on_the_blotter(desk, redis_clie
         in_db(other.refresh_from_db)
         assert other.status == OrderStatus.SUBMITTED
         context.close()
+
+
+def test_the_desk_badges_say_halted_while_the_kill_switch_is_engaged_without_a_reload(
+    desk, redis_client, browser, tmp_path
+):
+    from accounts.services import kill_switch_engage, kill_switch_release
+
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
+        context, page = log_in(browser, stack, "trader", "/live/")
+        expect(page.locator("#live-status")).to_have_text("live", timeout=10_000)
+        page.evaluate("window.__notReloaded = true")
+        badge = page.locator(f"#account-{desk['account'].pk} .badge")
+        expect(badge).to_have_text("trading")
+
+        in_db(lambda: kill_switch_engage(actor=None, reason="Fat finger", via="admin"))
+        expect(badge).to_have_text("halted", timeout=15_000)
+        expect(page.locator("#kill-switch .badge")).to_have_text("engaged", timeout=15_000)
+
+        in_db(lambda: kill_switch_release(actor=None, via="admin"))
+        expect(badge).to_have_text("trading", timeout=15_000)
+        assert page.evaluate("window.__notReloaded") is True
+        context.close()

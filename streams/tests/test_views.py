@@ -130,3 +130,26 @@ def test_the_desk_shows_the_kill_switch_engaged_with_its_reason_and_released(
 
     kill_switch_release(actor=risk_manager, via="admin")
     assert 'id="kill-switch" class="kill-switch released"' in client.get("/live/").content.decode()
+
+
+def test_every_account_on_the_desk_says_halted_while_the_kill_switch_is_engaged(
+    client, trader, risk_manager, account, redis_client
+):
+    from accounts.services import account_halt, kill_switch_engage, kill_switch_release
+
+    def badge() -> str:
+        page = client.get("/live/").content.decode()
+        row = page.split(f'<tr id="account-{account.pk}"', 1)[1].split("</tr>", 1)[0]
+        return row.split('<span class="badge ', 1)[1].split("</span>", 1)[0]
+
+    client.force_login(trader)
+    assert badge() == 'ok">trading'
+
+    kill_switch_engage(actor=risk_manager, reason="Fat finger", via="admin")
+    assert badge() == 'bad" title="kill switch: Fat finger">halted'
+
+    account_halt(account=account, actor=risk_manager, reason="Position mismatch", via="admin")
+    assert badge() == 'bad" title="Position mismatch; kill switch: Fat finger">halted'
+
+    kill_switch_release(actor=risk_manager, via="admin")
+    assert badge() == 'bad" title="Position mismatch">halted'  # halted on its own, still
