@@ -224,6 +224,21 @@ def test_the_index_shows_the_desk_summary_of_the_users_accounts(client, trader, 
     assert "Kill switch released." in page
 
 
+def test_the_desk_summary_counts_every_account_halted_while_the_kill_switch_is_engaged(client, trader, account,
+                                                                                      risk_manager):  # fmt: skip
+    from accounts.services import kill_switch_engage
+
+    client.force_login(trader)
+    assert "enabled" in client.get(reverse("admin:index")).content.decode()
+
+    kill_switch_engage(actor=risk_manager, reason="Broker outage", via="test")
+    page = client.get(reverse("admin:index")).content.decode()
+
+    assert "<strong>halted</strong> (kill switch)" in page
+    assert "1 account, 1 halted" in page
+    assert "enabled" not in page
+
+
 # --- every page renders --------------------------------------------------------------------------------------
 
 

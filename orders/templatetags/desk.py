@@ -39,11 +39,13 @@ def desk_summary(user) -> DeskSummary:
         .values_list("account_id", "count")
     )
     lines = [AccountLine(account, counts.get(account.pk, 0)) for account in accounts_for_user(user).order_by("code")]
+    engaged = kill_switch_engaged()
     return DeskSummary(
         accounts=lines,
         open_orders=sum(counts.values()),
-        halted=sum(1 for line in lines if not line.account.trading_enabled),
-        kill_switch_engaged=kill_switch_engaged(),
+        # The kill switch halts every account, whatever its own flag says.
+        halted=len(lines) if engaged else sum(1 for line in lines if not line.account.trading_enabled),
+        kill_switch_engaged=engaged,
         open_alerts=alert_list(user=user, status=[Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED]).count(),
     )
 
