@@ -221,14 +221,16 @@ def _lock_order(order: Order) -> Order:
 
 
 def _lock_order_by_client_id(client_order_id: Any) -> Order | None:
+    """Lock and return the order of ``client_order_id``; None when there is none.
+
+    Only the order's row is locked. Its account and instrument load when a service needs them
+    (an audit row, an alert): a broker event no longer holds the account against order entry
+    (whose INSERT references it) or the instrument against a price update until the bridge
+    commits, and the ORM compiles a one-table query for every event.
+    """
     try:
-        return (
-            Order.objects.select_for_update()
-            .select_related("account", "instrument")
-            .filter(client_order_id=client_order_id)
-            .first()
-        )
-    except (ValueError, ValidationError):
+        return Order.objects.select_for_update().get(client_order_id=client_order_id)
+    except (Order.DoesNotExist, ValueError, ValidationError):
         return None
 
 
@@ -947,7 +949,9 @@ def order_mark_unknown(
     return order
 
 
-@transaction.atomic
+# No savepoint of its own (two statements per event): the bridge already wraps each event in
+# one, and a failure here still rolls back whatever transaction it runs in.
+@transaction.atomic(savepoint=False)
 def order_apply_broker_status(
     *,
     client_order_id: Any,

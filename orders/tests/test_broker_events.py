@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.models import Alert, AuditLog
-from orders.models import Order, OrderEvent, OrderStatus
+from accounts.models import Alert, AuditLog, BrokerAccount
+from orders.models import Instrument, Order, OrderEvent, OrderStatus
 from orders.services import (
     fill_record,
     order_apply_broker_status,
@@ -224,3 +227,46 @@ def test_a_repeated_partial_status_with_nothing_new_is_recorded_as_not_applied(o
     status(order, "Submitted", filled=40, avg="100.10")
     first, second = order.events.order_by("id")
     assert (first.applied, second.applied) == (True, False)
+
+
+def _lock_free_elsewhere(model, pk) -> bool:
+    """Whether another connection can lock row ``pk`` of ``model`` at once (NOWAIT)."""
+    free = {}
+
+    def other() -> None:
+        try:
+            with transaction.atomic():
+                model.objects.select_for_update(nowait=True).get(pk=pk)
+            free["yes"] = True
+        except DatabaseError:
+            free["yes"] = False
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    return free["yes"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_broker_status_locks_its_order_and_leaves_the_account_and_instrument_free(account, instrument):
+    """Order entry (whose INSERT references the account) and price updates need not wait for the bridge."""
+    order = OrderFactory(account=account, instrument=instrument, quantity=Decimal("100"))
+    with transaction.atomic():
+        status(order, "Submitted", message_id=uuid.uuid4())
+        held = {
+            "order": _lock_free_elsewhere(Order, order.pk),
+            "account": _lock_free_elsewhere(BrokerAccount, account.pk),
+            "instrument": _lock_free_elsewhere(Instrument, instrument.pk),
+        }
+    assert held == {"order": False, "account": True, "instrument": True}
+
+
+def test_a_broker_status_inside_a_transaction_sets_no_savepoint_and_reads_the_order_once(order):
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        status(order, "Submitted", message_id=uuid.uuid4())
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql]
+    order_reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "orders_order"' in sql]
+    assert len(order_reads) == 1 and "FOR UPDATE" in order_reads[0] and "ORDER BY" not in order_reads[0]
