@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -106,6 +106,13 @@ def _order_by_client_id(client_order_id: str) -> Order | None:
     return Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
 
 
+# Orders whose ``order.place`` this process marked received. An order has one place command
+# (``order_submit`` or ``order_approve``), so the statuses that follow need not look for it again.
+_place_acknowledged: OrderedDict[str, None] = OrderedDict()
+_PLACE_CACHE_SIZE = 10_000
+PLACE_ONLY = ("order.place",)
+
+
 def _acknowledge(client_order_id: str, types: tuple[str, ...], command_id: str | None = None) -> None:
     """Stop the relay republishing what this event proves the worker received.
 
@@ -114,8 +121,20 @@ def _acknowledge(client_order_id: str, types: tuple[str, ...], command_id: str |
     """
     if command_id:
         outbox_acknowledge_command(message_id=command_id)
+    if types == PLACE_ONLY and client_order_id in _place_acknowledged:
+        return
     if types:
-        outbox_acknowledge_once(client_order_id=client_order_id, types=types)
+        marked = outbox_acknowledge_once(client_order_id=client_order_id, types=types)
+        # Only a mark proves the place is done (none may mean the relay's own mark is not
+        # committed yet), and only once it is committed: a batch rolled back must mark it again.
+        if types == PLACE_ONLY and marked:
+            transaction.on_commit(lambda: _remember_place_acknowledged(client_order_id))
+
+
+def _remember_place_acknowledged(client_order_id: str) -> None:
+    _place_acknowledged[client_order_id] = None
+    if len(_place_acknowledged) > _PLACE_CACHE_SIZE:
+        _place_acknowledged.popitem(last=False)
 
 
 def _touch_order(touched: Touched, order: Order | None) -> None:
@@ -174,7 +193,7 @@ def apply_event(message: m.Message) -> Touched:
         order = order_services.order_mark_accepted(
             client_order_id=message.client_order_id, order_id=message.order_id, message_id=message.id
         )
-        _acknowledge(message.client_order_id, ("order.place",), getattr(message, "command_id", None))
+        _acknowledge(message.client_order_id, PLACE_ONLY, getattr(message, "command_id", None))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderRejected):
         # place: REJECTED; modify: its pending values cleared; cancel: the order works on.
@@ -197,7 +216,7 @@ def apply_event(message: m.Message) -> Touched:
             reason=message.reason,
             message_id=message.id,
         )
-        _acknowledge(message.client_order_id, ("order.place",), getattr(message, "command_id", None))
+        _acknowledge(message.client_order_id, PLACE_ONLY, getattr(message, "command_id", None))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderStatus):
         status_args = {
@@ -223,7 +242,7 @@ def apply_event(message: m.Message) -> Touched:
             )
         # Any status proves the worker placed the order. It proves a modify or cancel was read
         # only when it names that command, or when the order is final (nothing is left to send).
-        types = ("order.place", "order.modify", "order.cancel") if is_final(order.status) else ("order.place",)
+        types = ("order.place", "order.modify", "order.cancel") if is_final(order.status) else PLACE_ONLY
         _acknowledge(str(order.client_order_id), types, message.command_id)
         _touch_order(touched, order)
     elif isinstance(message, m.OrderFilled):
@@ -319,9 +338,16 @@ def fan_out(touched: Touched, fanout: live.Fanout) -> None:
     # ORM a query compilation), and the accounts of changed orders come with the orders' query.
     accounts: dict[int, BrokerAccount] = {}
     if touched.orders:
-        for order in Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
-            pk__in=touched.orders
-        ):
+        # Sorted here as the model's ordering would (newest first): an ORDER BY costs the ORM more
+        # to compile than the sort costs.
+        orders = sorted(
+            Order.objects.select_related("account", "instrument", "trading_session__strategy")
+            .filter(pk__in=touched.orders)
+            .order_by(),
+            key=lambda order: (order.created_at, order.pk),
+            reverse=True,
+        )
+        for order in orders:
             add(live.account_group(order.account_id), rows.order_row(order), ("order", order.pk))
             accounts[order.account_id] = order.account
     if touched.accounts - accounts.keys():

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -96,6 +97,48 @@ def test_applied_changes_are_fanned_out_to_the_account_group_with_a_sequence(red
     assert message["type"] == "live.rows" and message["group"] == group and message["seq"] == 1
     order_rows = [r for r in message["rows"] if r["kind"] == "order"]
     assert order_rows[0]["id"] == f"order-{order.pk}" and order_rows[0]["ctx"]["status"] == OrderStatus.SUBMITTED
+
+
+def test_statuses_after_the_place_is_acknowledged_leave_the_outbox_alone(
+    redis_client, bridge, submit, django_capture_on_commit_callbacks
+):
+    order = submit()
+    relay.publish_pending()
+    with django_capture_on_commit_callbacks(execute=True):
+        xadd(redis_client, status(order, "Submitted", "0", "10"))
+        drain(bridge)
+    acknowledged_at = OutboxMessage.objects.get(type="order.place").acknowledged_at
+    assert acknowledged_at is not None
+    with CaptureQueriesContext(connection) as queries:
+        xadd(redis_client, status(order, "Submitted", "4", "6"))
+        drain(bridge)
+    order.refresh_from_db()
+    assert order.filled_quantity == Decimal("4")
+    assert not [q["sql"] for q in queries.captured_queries if "accounts_outboxmessage" in q["sql"]]
+    assert OutboxMessage.objects.get(type="order.place").acknowledged_at == acknowledged_at
+
+
+def test_a_status_before_the_place_is_published_still_lets_a_later_status_acknowledge_it(
+    redis_client, bridge, submit, django_capture_on_commit_callbacks
+):
+    order = submit()
+    with django_capture_on_commit_callbacks(execute=True):
+        xadd(redis_client, status(order, "Submitted", "0", "10"))
+        drain(bridge)
+    relay.publish_pending()
+    assert OutboxMessage.objects.get(type="order.place").acknowledged_at is None
+    xadd(redis_client, status(order, "Submitted", "4", "6"))
+    drain(bridge)
+    assert OutboxMessage.objects.get(type="order.place").acknowledged_at is not None
+
+
+def test_a_batch_fans_out_its_orders_newest_first(redis_client, bridge, submit):
+    first, second = submit(), submit()
+    for order in (first, second):
+        xadd(redis_client, status(order, "Submitted", "0", "10"))
+    bridge.batch_size = 10
+    message = receive_from_group(live.account_group(first.account_id), lambda: drain(bridge))
+    assert [r["id"] for r in message["rows"] if r["kind"] == "order"] == [f"order-{second.pk}", f"order-{first.pk}"]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
