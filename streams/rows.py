@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import AccountValue, Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
@@ -88,7 +87,7 @@ def account_row(account: BrokerAccount) -> dict:
     which decides whether the row offers Halt or Resume.
     """
     values = {v.tag: v for v in AccountValue.objects.filter(account=account, tag__in=ACCOUNT_TAGS)}
-    counts = Order.objects.filter(account=account).aggregate(open=Count("id", filter=Q(status__in=WORKING_STATUSES)))
+    open_orders = _open_order_count(account.pk)
 
     def value(tag: str) -> str:
         found = values.get(tag)
@@ -115,10 +114,30 @@ def account_row(account: BrokerAccount) -> dict:
         "net_liquidation": value("NetLiquidation"),
         "buying_power": value("BuyingPower"),
         "daily_pnl": value("DailyPnL"),
-        "open_orders": counts["open"],
+        "open_orders": open_orders,
         "values_at": _time(updated),
     }
     return row("account", f"account-{account.pk}", ctx, account_id=account.pk)
+
+
+def _open_order_count(account_id: int) -> int:
+    """How many of the account's orders are working."""
+    # A plain cursor, as for the kill switch below: the ORM's filtered aggregate costs ~0.7 ms
+    # of CPU to compile on every order event; the interpolated names are the model's own.
+    quote, meta = connection.ops.quote_name, Order._meta
+    table, account, status = (
+        quote(meta.db_table),
+        quote(meta.get_field("account").column),
+        quote(meta.get_field("status").column),
+    )
+    statuses = sorted(str(value) for value in WORKING_STATUSES)
+    placeholders = ", ".join(["%s"] * len(statuses))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE {account} = %s AND {status} IN ({placeholders})",
+            [account_id, *statuses],
+        )
+        return cursor.fetchone()[0]
 
 
 def _engaged_kill_switch_reason() -> str | None:

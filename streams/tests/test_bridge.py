@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from accounts.models import OutboxMessage, ProcessHeartbeat
 from execution_worker import messages as m
 from orders.models import Fill, Order, OrderSource, OrderStatus
+from orders.tests.factories import OrderFactory
 from streams import keys, live, relay
 from streams.bridge import EventBridge
 from streams.tests.conftest import receive_from_group
@@ -139,6 +140,17 @@ def test_a_batch_fans_out_its_orders_newest_first(redis_client, bridge, submit):
     bridge.batch_size = 10
     message = receive_from_group(live.account_group(first.account_id), lambda: drain(bridge))
     assert [r["id"] for r in message["rows"] if r["kind"] == "order"] == [f"order-{second.pk}", f"order-{first.pk}"]
+
+
+def test_the_account_row_counts_the_orders_still_working_after_the_event(
+    redis_client, bridge, submit, other_account, instrument
+):
+    first, _second = submit(quantity=Decimal("10")), submit(quantity=Decimal("10"))
+    OrderFactory(account=other_account, instrument=instrument)
+    xadd(redis_client, status(first, "Filled", "10", "0"))
+    message = receive_from_group(live.account_group(first.account_id), lambda: drain(bridge))
+    account_row = next(r for r in message["rows"] if r["kind"] == "account")
+    assert account_row["ctx"]["open_orders"] == 1
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
