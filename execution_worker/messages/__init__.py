@@ -329,8 +329,9 @@ class Message:
     """Base of every message: the envelope's ``id`` (UUID) and ``ts`` (ns since the epoch)."""
 
     TYPE: ClassVar[str] = ""
-    # name -> (parser, default); default _REQUIRED means the key must be present.
-    SPEC: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    # name -> (parser, default, as_is); default _REQUIRED means the key must be present; as_is: the
+    # default is a plain value (str, bool, int, None) that its parser returns unchanged.
+    SPEC: ClassVar[dict[str, tuple[Any, Any, bool]]] = {}
 
     id: str = field(default_factory=new_id)
     ts: int = field(default_factory=time.time_ns)
@@ -626,10 +627,18 @@ def _spec(cls: type[Message], **parsers: Any) -> None:
             default = f.default_factory()
         else:
             default = _REQUIRED
-        spec[f.name] = (parsers[f.name], default)
+        parser = parsers[f.name]
+        as_is = type(default) in _PLAIN_DEFAULTS
+        # decode() takes a key sent with its default value as is; that is only right if parsing it
+        # would give the same value back.
+        assert not as_is or parser(f.name, default) == default, (cls.TYPE, f.name)
+        spec[f.name] = (parser, default, as_is)
     missing = set(parsers) - set(spec)
     assert not missing, missing
     cls.SPEC = spec
+
+
+_PLAIN_DEFAULTS = (str, bool, int, type(None))
 
 
 _OPT_DEC = _optional_decimal
@@ -833,6 +842,9 @@ def encode(message: Message) -> dict[str, str]:
     return {"v": SCHEMA_VERSION, "type": message.TYPE, "id": message.id, "ts": str(message.ts), "data": data}
 
 
+# json.loads with parse_float builds a new decoder on every call; this one is built once.
+_json_decode = json.JSONDecoder(parse_float=Decimal).decode
+
 _ENVELOPE = ("v", "type", "id", "ts", "data")
 _ENVELOPE_BYTES = tuple(name.encode() for name in _ENVELOPE)
 
@@ -884,7 +896,7 @@ def decode(fields: dict) -> Message:
     if not (ts_text.isdigit() and ts_text.isascii() and len(ts_text) <= 20):
         raise _bad("ts", "must be integer nanoseconds since the epoch")
     try:
-        data = json.loads(data_text, parse_float=Decimal)
+        data = _json_decode(data_text)
     except (ValueError, RecursionError) as error:
         raise MessageError(UNDECODABLE, f"data is not valid JSON: {str(error)[:120]}", "data")
     if type(data) is not dict:
@@ -894,11 +906,14 @@ def decode(fields: dict) -> Message:
         if key not in spec:
             raise MessageError(UNKNOWN_FIELD, f"{type_name} has no field {str(key)[:64]!r}", str(key)[:64])
     values: dict[str, Any] = {}
-    for name, (parser, default) in spec.items():
+    for name, (parser, default, as_is) in spec.items():
         raw = data.get(name, _REQUIRED)
         if raw is _REQUIRED:
             if default is _REQUIRED:
                 raise MessageError(MISSING_FIELD, f"{type_name} needs {name}", name)
+            values[name] = default
+        elif as_is and type(raw) is type(default) and raw == default:
+            # Producers write every field, most at their defaults ("STK", "SMART", false, ""...).
             values[name] = default
         else:
             values[name] = parser(name, raw)

@@ -307,6 +307,16 @@ def test_defaults_fill_in_the_optional_place_fields():
     assert order.client_order_id == COID and order.not_before is None
 
 
+def test_a_field_sent_at_its_default_decodes_as_if_left_out_and_a_look_alike_is_still_checked():
+    defaults = {"sec_type": "STK", "exchange": "SMART", "tif": "DAY", "outside_rth": False, "oca_group": ""}
+    sent, left_out = m.decode(_place(**defaults)), m.decode(_place())
+    assert [getattr(sent, k) for k in m.OrderPlace.SPEC] == [getattr(left_out, k) for k in m.OrderPlace.SPEC]
+    # Equal to a default but not of its type: parsed (and refused or converted) as before.
+    assert _code(_place(outside_rth=0.0)) == m.BAD_FIELD
+    assert m.decode(_place(outside_rth=0)).outside_rth is False
+    assert m.decode(_place(sec_type="stk")).sec_type == "STK"
+
+
 def test_client_order_ids_and_symbols_are_normalised():
     order = m.decode(_place(client_order_id=COID.upper(), symbol="aapl"))
     assert order.client_order_id == COID
