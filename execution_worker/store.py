@@ -17,6 +17,10 @@ import redis
 FINAL_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive", "rejected"})
 
 
+# One encoder for every record: json.dumps with options builds a new encoder per call.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass
 class OrderRecord:
     """What the worker remembers of one order intent.
@@ -59,7 +63,7 @@ class OrderRecord:
         # Field by field, not dataclasses.asdict (a deep copy): this runs on the order path.
         data = dict(self.__dict__)
         data.pop("extra")
-        return json.dumps(data, separators=(",", ":"))
+        return _dumps(data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> OrderRecord:
@@ -147,10 +151,16 @@ class Store:
         One atomic script: the orderId mapping and the highest id are written only when the claim
         succeeds, and the highest id never goes down.
         """
-        created = self._claim(
-            keys=[self.orders_key, self.ids_key, self.max_id_key],
-            args=[record.client_order_id, record.to_json(), record.order_id],
-        )
+        keys = (self.orders_key, self.ids_key, self.max_id_key)
+        args = (*keys, record.client_order_id, record.to_json(), record.order_id)
+        # EVALSHA itself rather than through the Script object, which re-imports and re-packs on every
+        # call; this is the round trip every order waits for before placeOrder.
+        try:
+            created = self.client.evalsha(self._claim.sha, 3, *args)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted (or flushed its script cache) since the script was loaded.
+            self._claim.sha = self.client.script_load(self._claim.script)
+            created = self.client.evalsha(self._claim.sha, 3, *args)
         return bool(created)
 
     def allocate(self, record: OrderRecord) -> None:

@@ -69,9 +69,13 @@ class Worker(SessionMixin, CallbackMixin):
         self.config = config
         self.names = m.StreamNames(config.prefix)
         self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        # The command loop blocks in XREADGROUP; it gets a connection of its own.
+        # The command loop blocks in XREADGROUP; it gets a client of its own (held on one connection
+        # once Redis answers: ``_hold_command_connection``).
         self.command_redis = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self._command_connection_held = False
         self.store = Store(self.redis, config.prefix)
+        # The same keys as ``store``, through the command loop's client: for that loop's thread only.
+        self.command_store = Store(self.command_redis, config.prefix)
         self.commands = StreamConsumer(
             self.command_redis,
             stream=self.names.commands,
@@ -158,6 +162,7 @@ class Worker(SessionMixin, CallbackMixin):
 
     def load(self) -> None:
         """Load durable state (orders, highest orderId, halts), create the command group, read limits."""
+        self._hold_command_connection()
         records, max_id, halts = self.store.load()
         # The highest orderId is kept even when the orders that used it are pruned.
         for record in records.values():
@@ -178,6 +183,24 @@ class Worker(SessionMixin, CallbackMixin):
         self.gate.set_halts(halts)
         self.commands.ensure_group()
         self.reload_limits()
+
+    def _hold_command_connection(self) -> None:
+        """Give the command loop one connection for good (single_connection_client): no pool checkout,
+        readiness poll and release around the read, the record and the ack of every order.
+
+        Done once Redis answers, because such a client connects as it is made and the worker may
+        start before Redis. :raises redis.RedisError: Redis does not answer.
+        """
+        if self._command_connection_held:
+            return
+        client = redis.Redis.from_url(
+            self.config.redis_url, socket_timeout=5, socket_connect_timeout=5, single_connection_client=True
+        )
+        pooled, self.command_redis = self.command_redis, client
+        self.commands.client = client
+        self.command_store = Store(client, self.config.prefix)
+        self._command_connection_held = True
+        pooled.close()
 
     def start(self) -> None:
         """Load state (waiting for Redis if it is not up yet) and start every loop in its own thread."""
@@ -401,16 +424,16 @@ class Worker(SessionMixin, CallbackMixin):
                 # republished because no event acknowledged it yet, is acknowledged and skipped.
                 # Places need none of this (client_order_id is claimed atomically before placeOrder).
                 if kind in CLAIM_BEFORE:
-                    claimed = self.store.claim_command(message.id, time.time_ns() // 1_000_000)
+                    claimed = self.command_store.claim_command(message.id, time.time_ns() // 1_000_000)
                     if not claimed:
                         self._skip_applied(entry, message)
                         continue
-                elif kind is not m.OrderPlace and self.store.command_applied(message.id):
+                elif kind is not m.OrderPlace and self.command_store.command_applied(message.id):
                     self._skip_applied(entry, message)
                     continue
                 self.handle(message, time.perf_counter() - decode_s)
                 if kind is not m.OrderPlace and not claimed:
-                    self.store.claim_command(message.id, time.time_ns() // 1_000_000)
+                    self.command_store.claim_command(message.id, time.time_ns() // 1_000_000)
             except (NotConnected, SendFailed, redis.RedisError) as error:
                 # TWS or Redis went away: this entry and the rest of the batch stay pending, in order,
                 # and are read again first once ready. Transient by nature, so never dead-lettered.
@@ -437,7 +460,7 @@ class Worker(SessionMixin, CallbackMixin):
         """Un-claim a command that had no effect so its redelivery is applied (best effort: if Redis is
         down too, the redelivery is skipped as applied, which loses the command rather than doubles it)."""
         try:
-            self.store.release_command(message_id)
+            self.command_store.release_command(message_id)
         except redis.RedisError:
             log.error("could not release command %s; its redelivery will be skipped", message_id)
 
@@ -490,7 +513,7 @@ class Worker(SessionMixin, CallbackMixin):
         )
         if order.not_before is not None and order.not_before > time.time_ns() + 2_000_000:
             record.state = "scheduled"
-            if not self.store.record_new(record):
+            if not self.command_store.record_new(record):
                 return
             with self._lock:
                 self.records[coid] = record
@@ -510,8 +533,8 @@ class Worker(SessionMixin, CallbackMixin):
             record.state = "rejected"
             record.reject_code, record.reject_reason = refusal.code, refusal.reason
             if record.not_before is not None and coid in self.records:
-                self.store.save(record)
-            elif not self.store.record_new(record):
+                self.command_store.save(record)
+            elif not self.command_store.record_new(record):
                 return
             self.records[coid] = record
             self._reject(coid, refusal.code, refusal.reason, command_id=record.command_id)
@@ -523,8 +546,8 @@ class Worker(SessionMixin, CallbackMixin):
             record.state = "placing"
             record.placed_ns = time.time_ns()
         if record.not_before is not None and coid in self.records:
-            self.store.allocate(record)
-        elif not self.store.record_new(record):
+            self.command_store.allocate(record)
+        elif not self.command_store.record_new(record):
             return
         with self._lock:
             self.records[coid] = record
@@ -661,7 +684,7 @@ class Worker(SessionMixin, CallbackMixin):
             return
         if record.state == "scheduled":
             record.state = "Cancelled"
-            self.store.save(record)
+            self.command_store.save(record)
             self._emit_status(
                 record, "Cancelled", Decimal(0), Decimal(record.quantity), Decimal(0), command_id=command.id
             )
@@ -733,7 +756,7 @@ class Worker(SessionMixin, CallbackMixin):
     def halt(self, command: m.TradingHalt) -> None:
         """Persist the halt (it survives a restart), refuse held orders, and with cancel_all cancel working ones."""
         account = command.account or GLOBAL
-        self.store.set_halt(account, command.reason or "halted")
+        self.command_store.set_halt(account, command.reason or "halted")
         halts = dict(self.gate.halts)
         halts[account] = command.reason or "halted"
         self.gate.set_halts(halts)
@@ -741,7 +764,7 @@ class Worker(SessionMixin, CallbackMixin):
             if record.state == "scheduled" and (account == GLOBAL or record.account == account):
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = "risk.halted", f"trading halted: {command.reason}"
-                self.store.save(record)
+                self.command_store.save(record)
                 self._reject(
                     record.client_order_id, record.reject_code, record.reject_reason, command_id=record.command_id
                 )
@@ -757,7 +780,7 @@ class Worker(SessionMixin, CallbackMixin):
 
     def resume(self, command: m.TradingResume) -> None:
         account = command.account or GLOBAL
-        self.store.clear_halt(account)
+        self.command_store.clear_halt(account)
         halts = dict(self.gate.halts)
         halts.pop(account, None)
         self.gate.set_halts(halts)

@@ -22,6 +22,15 @@ def test_a_client_order_id_is_claimed_once_with_its_order_id(redis_client, prefi
     assert redis_client.hget(f"{prefix}:worker:order_ids", "41") == b"a"
 
 
+def test_a_claim_still_works_when_redis_does_not_know_the_script(redis_client, prefix):
+    # As after a Redis restart: the sha the store holds names no script Redis has.
+    store = Store(redis_client, prefix)
+    store._claim.sha = "0" * 40
+    assert store.record_new(_record("a", order_id=7)) is True
+    assert store.record_new(_record("a", order_id=8)) is False
+    assert store.load()[0]["a"].order_id == 7
+
+
 def test_halts_survive_a_reload_until_cleared(redis_client, prefix):
     store = Store(redis_client, prefix)
     store.set_halt("*", "kill switch")

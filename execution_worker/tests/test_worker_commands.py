@@ -10,6 +10,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+import redis
 
 from execution_worker import messages as m
 from execution_worker.config import WorkerConfig
@@ -193,6 +194,34 @@ def test_one_connection_step_connects_and_reconciles_then_commands_flow(worker_i
     assert wait_until(lambda: worker.command_step(), 2, what="one command handled") == 1
     wait_until(lambda: _orders_for(sim, order.client_order_id), 2, what="the order at TWS")
     assert worker.publish_step(0.1) > 0
+    assert bus.pending() == 0
+
+
+def test_the_command_loop_gets_a_new_connection_when_redis_drops_the_one_it_holds(
+    worker_in_process, bus, sim, redis_client
+):
+    worker = worker_in_process
+    worker.connection_step()
+    first = place(quantity="3")
+    bus.send(first)
+    assert wait_until(lambda: worker.command_step(), 2, what="the first order handled") == 1
+    held = worker.command_redis.client_id()
+    redis_client.client_kill_filter(_id=held)
+    second = place(quantity="4")
+    bus.send(second)
+
+    def step() -> int:
+        try:
+            return worker.command_step()
+        except redis.RedisError:
+            # What the command loop does on a Redis error (Worker._command_loop).
+            worker.commands.restart_pending()
+            return 0
+
+    assert wait_until(step, 2, what="the second order handled") == 1
+    assert worker.command_redis.client_id() != held
+    wait_until(lambda: _orders_for(sim, second.client_order_id), 2, what="the second order at TWS")
+    assert len(_orders_for(sim, first.client_order_id)) == len(_orders_for(sim, second.client_order_id)) == 1
     assert bus.pending() == 0
 
 
