@@ -8,6 +8,7 @@ thread and closes the socket from outside when it does not finish in time.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 
@@ -15,6 +16,8 @@ from ibapi.client import EClient
 from ibapi.contract import Contract
 from ibapi.order import Order
 from ibapi.wrapper import EWrapper
+
+from execution_worker.order_template import OrderTemplates
 
 log = logging.getLogger("execution_worker.broker")
 
@@ -89,6 +92,17 @@ class Connection:
         self.client = client
         self.wrapper = wrapper
         self.thread: threading.Thread | None = None
+        self.templates = OrderTemplates(client.serverVersion())
+
+    def place_order(self, order_id: int, contract: Contract, order: Order) -> None:
+        """``EClient.placeOrder``: the same bytes, written from the template of the order's shape when
+        there is one (``order_template``); as placeOrder, nothing is sent when not connected."""
+        client = self.client
+        message = self.templates.message(order_id, contract, order) if client.isConnected() else None
+        if message is None:
+            client.placeOrder(order_id, contract, order)
+        else:
+            client.sendMsg(message)
 
     @property
     def alive(self) -> bool:
@@ -138,6 +152,9 @@ def open_connection(handler, generation: int, host: str, port: int, client_id: i
     if not client.isConnected():
         raise ConnectionError(f"could not connect to {host}:{port}")
     connection = Connection(client, wrapper)
+    # The worker's usual shapes are templated now rather than on the first order of each.
+    for order_type in ORDER_TYPES:
+        connection.templates.prepare(make_contract("SPY", "STK", "SMART", "USD"), _probe_order(order_type))
     connection.thread = threading.Thread(target=_run_loop, args=(client,), name=f"tws-loop-{generation}", daemon=True)
     connection.thread.start()
     return connection
@@ -159,6 +176,44 @@ def make_contract(symbol: str, sec_type: str, exchange: str, currency: str) -> C
     return contract
 
 
+# Order() assigns its 130 defaults one by one; on the order path, copying them from one Order built
+# here is a single dict update. Defaults that are objects (a list, a SoftDollarTier) are copied for
+# every order, never shared between orders.
+_ORDER_DEFAULTS = dict(vars(Order()))
+_ORDER_OBJECT_DEFAULTS = tuple(
+    name for name, value in _ORDER_DEFAULTS.items() if not isinstance(value, (str, int, float, type(None)))
+)
+
+
+def _new_order() -> Order:
+    """A new ibapi Order holding the same defaults as ``Order()``."""
+    order = Order.__new__(Order)
+    attributes = order.__dict__
+    attributes.update(_ORDER_DEFAULTS)
+    for name in _ORDER_OBJECT_DEFAULTS:
+        attributes[name] = copy.copy(_ORDER_DEFAULTS[name])
+    return order
+
+
+# The order types of order.place (messages._ORDER_TYPE).
+ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
+
+
+def _probe_order(order_type: str) -> Order:
+    return make_order(
+        client_order_id="probe",
+        account="PROBE",
+        side="BUY",
+        quantity=1,
+        order_type=order_type,
+        limit_price=1 if "LMT" in order_type else None,
+        stop_price=1 if "STP" in order_type else None,
+        tif="DAY",
+        outside_rth=False,
+        oca_group="",
+    )
+
+
 def make_order(
     *,
     client_order_id: str,
@@ -173,7 +228,7 @@ def make_order(
     oca_group: str,
 ) -> Order:
     """Build the ibapi Order; orderRef carries the client_order_id (invariant 1)."""
-    order = Order()
+    order = _new_order()
     order.orderRef = client_order_id
     order.account = account
     order.action = side

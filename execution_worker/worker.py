@@ -621,8 +621,7 @@ class Worker(SessionMixin, CallbackMixin):
         if record.state == "placing":
             self._in_flight[record.client_order_id] = time.monotonic()
         try:
-            client = self.connection.client
-            client.placeOrder(record.order_id, contract, ib_order)
+            self.connection.place_order(record.order_id, contract, ib_order)
         except (OSError, AttributeError) as error:
             # Part of the bytes may have reached TWS: the outcome is unknown, never "failed" (invariant 3).
             record.state = "unknown"
