@@ -124,7 +124,8 @@ class RiskGate:
         # (account, trading date) -> realized PnL; a new date starts from zero.
         self.realized_pnl: dict[tuple[str, date], Decimal] = {}
         self._sent: dict[str, deque[float]] = {}
-        self._recent: dict[tuple, float] = {}
+        # order signature -> (monotonic time admitted, client_order_id)
+        self._recent: dict[tuple, tuple[float, str]] = {}
 
     # --- state feeds ---------------------------------------------------------------------------
 
@@ -187,16 +188,6 @@ class RiskGate:
             refusal = self._check(order.account, order.symbol, order.quantity, order, working=working)
             if refusal is not None:
                 return refusal
-            limits = self.limits.get(order.account)
-            sent = self._sent.get(order.account)
-            if sent is None:
-                sent = self._sent[order.account] = deque()
-            while sent and now - sent[0] >= RATE_WINDOW_S:
-                sent.popleft()
-            if limits is not None and limits.orders_per_minute is not None and len(sent) >= limits.orders_per_minute:
-                return Refusal(
-                    "risk.rate", f"more than {limits.orders_per_minute} orders in a minute for {order.account}"
-                )
             signature = (
                 order.account,
                 order.symbol,
@@ -207,11 +198,26 @@ class RiskGate:
                 order.stop_price,
             )
             previous = self._recent.get(signature)
-            if previous is not None and now - previous < DUPLICATE_WINDOW_S:
+            recent = previous is not None and now - previous[0] < DUPLICATE_WINDOW_S
+            if recent and previous[1] == order.client_order_id:
+                # The same order again (its record failed and the command was redelivered):
+                # admitted and counted once, never its own duplicate.
+                return None
+            limits = self.limits.get(order.account)
+            sent = self._sent.get(order.account)
+            if sent is None:
+                sent = self._sent[order.account] = deque()
+            while sent and now - sent[0] >= RATE_WINDOW_S:
+                sent.popleft()
+            if limits is not None and limits.orders_per_minute is not None and len(sent) >= limits.orders_per_minute:
+                return Refusal(
+                    "risk.rate", f"more than {limits.orders_per_minute} orders in a minute for {order.account}"
+                )
+            if recent:
                 return Refusal("risk.duplicate", "the same order was sent less than 2 s ago")
             if len(self._recent) > 10_000:
-                self._recent = {k: t for k, t in self._recent.items() if now - t < DUPLICATE_WINDOW_S}
-            self._recent[signature] = now
+                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < DUPLICATE_WINDOW_S}
+            self._recent[signature] = (now, order.client_order_id)
             sent.append(now)
             return None
 

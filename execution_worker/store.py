@@ -127,6 +127,11 @@ class Store:
         halts_map = {k.decode(): v.decode() for k, v in halts.items()}
         return records, int(max_id or 0), halts_map
 
+    def record_get(self, client_order_id: str) -> OrderRecord | None:
+        """Return the stored record of ``client_order_id``, or None if it was never recorded."""
+        value = self.client.hget(self.orders_key, client_order_id)
+        return None if value is None else OrderRecord.from_json(value)
+
     def prune(self, records: dict[str, OrderRecord], *, older_than_ns: int) -> int:
         """Forget final orders created before ``older_than_ns`` (the hash would otherwise grow forever).
 

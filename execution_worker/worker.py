@@ -106,6 +106,9 @@ class Worker(SessionMixin, CallbackMixin):
         self.max_order_id = 0
         self.next_valid_id = 0
         self._scheduled: list[tuple[int, str]] = []
+        # client_order_ids whose claim in Redis failed: the script may have run with only its reply
+        # lost, so the redelivery looks up what was stored (see _resume_recorded).
+        self._records_unsure: set[str] = set()
         self._seen_exec_ids: set[str] = set()
         self._seen_commissions: set[str] = set()
         self._exec_accounts: dict[str, tuple] = {}
@@ -492,6 +495,8 @@ class Worker(SessionMixin, CallbackMixin):
             if existing.state == "rejected":
                 self._reject(coid, existing.reject_code, existing.reject_reason, command_id=order.id)
             return
+        if coid in self._records_unsure and self._resume_recorded(order, received):
+            return
         record = OrderRecord(
             client_order_id=coid,
             account=order.account,
@@ -513,7 +518,7 @@ class Worker(SessionMixin, CallbackMixin):
         )
         if order.not_before is not None and order.not_before > time.time_ns() + 2_000_000:
             record.state = "scheduled"
-            if not self.command_store.record_new(record):
+            if not self._record_new(record):
                 return
             with self._lock:
                 self.records[coid] = record
@@ -534,7 +539,7 @@ class Worker(SessionMixin, CallbackMixin):
             record.reject_code, record.reject_reason = refusal.code, refusal.reason
             if record.not_before is not None and coid in self.records:
                 self.command_store.save(record)
-            elif not self.command_store.record_new(record):
+            elif not self._record_new(record):
                 return
             self.records[coid] = record
             self._reject(coid, refusal.code, refusal.reason, command_id=record.command_id)
@@ -547,7 +552,7 @@ class Worker(SessionMixin, CallbackMixin):
             record.placed_ns = time.time_ns()
         if record.not_before is not None and coid in self.records:
             self.command_store.allocate(record)
-        elif not self.command_store.record_new(record):
+        elif not self._record_new(record):
             return
         with self._lock:
             self.records[coid] = record
@@ -555,6 +560,60 @@ class Worker(SessionMixin, CallbackMixin):
         faultpoint("after_record_before_place")
         self._md_symbols.add(record.symbol)
         self._send_order(record, producer_ts, received)
+
+    def _record_new(self, record: OrderRecord) -> bool:
+        """``Store.record_new``, remembering an order whose claim failed: Redis may have run it and
+        lost only the reply, which the redelivery must find out (``_resume_recorded``).
+
+        :raises redis.RedisError: the claim failed or its reply was lost (the command stays pending).
+        """
+        try:
+            return self.command_store.record_new(record)
+        except redis.RedisError:
+            self._records_unsure.add(record.client_order_id)
+            raise
+
+    def _resume_recorded(self, order: m.OrderPlace, received: float) -> bool:
+        """Finish an order whose claim's reply was lost; False if Redis never stored it (place it anew).
+
+        A record stored but never taken into memory was never sent: this process sends only after
+        the reply, and records of earlier processes are loaded at start. So a ``placing`` record
+        goes through the gate again (a halt may have come since) and is sent under its recorded
+        orderId, once; a refusal is repeated; a held order is held again. Without this the
+        redelivery found the claim taken and returned: no placeOrder and no event, an order
+        silently lost.
+
+        :raises redis.RedisError, NotConnected: still unable (the command stays pending, still unsure).
+        """
+        coid = order.client_order_id
+        stored = self.command_store.record_get(coid)
+        if stored is None:
+            self._records_unsure.discard(coid)
+            return False
+        if stored.state == "placing":
+            self._require_ready()
+        self._records_unsure.discard(coid)
+        log.warning("order %s was recorded but its reply lost; resuming it (%s)", coid, stored.state)
+        with self._lock:
+            self.records[coid] = stored
+            if stored.order_id is not None:
+                self.by_order_id[stored.order_id] = coid
+                self.max_order_id = max(self.max_order_id, stored.order_id)
+            if stored.state == "scheduled":
+                heapq.heappush(self._scheduled, (stored.not_before, coid))
+        if stored.state == "rejected":
+            self._reject(coid, stored.reject_code, stored.reject_reason, command_id=order.id)
+        elif stored.state == "placing":
+            working = self._working_quantity(stored.account, stored.symbol, stored.side, exclude=coid)
+            refusal = self.gate.admit(order, time.monotonic(), working)
+            if refusal is not None:
+                stored.state = "rejected"
+                stored.reject_code, stored.reject_reason = refusal.code, refusal.reason
+                self.command_store.save(stored)
+                self._reject(coid, refusal.code, refusal.reason, command_id=stored.command_id)
+            else:
+                self._send_order(stored, order.ts, received)
+        return True
 
     def _working_quantity(self, account: str, symbol: str, side: str, *, exclude: str) -> Decimal:
         """The unfilled quantity of the account's other live orders in ``symbol`` on ``side`` (held,
@@ -933,9 +992,10 @@ def _halts_first(items: list[tuple]) -> list[tuple]:
 class _GateView:
     """A scheduled record seen by the gate as an order (Decimal quantity and prices)."""
 
-    __slots__ = ("account", "limit_price", "order_type", "quantity", "side", "stop_price", "symbol")
+    __slots__ = ("account", "client_order_id", "limit_price", "order_type", "quantity", "side", "stop_price", "symbol")
 
     def __init__(self, record: OrderRecord) -> None:
+        self.client_order_id = record.client_order_id
         self.account = record.account
         self.symbol = record.symbol
         self.side = record.side

@@ -112,6 +112,15 @@ def test_the_same_order_within_two_seconds_is_a_duplicate():
     assert _code(gate, _order(), now=104.0) is None
 
 
+def test_an_order_admitted_again_is_not_its_own_duplicate_nor_counted_twice():
+    # A redelivery after a failed record: the same client_order_id, admitted once.
+    gate = _gate(orders_per_minute=1)
+    order = _order()
+    assert _code(gate, order, now=100.0) is None
+    assert _code(gate, order, now=100.5) is None
+    assert _code(gate, _order(), now=101.0) == "risk.rate"
+
+
 def test_a_symbol_outside_the_allowed_list_is_refused():
     gate = _gate(allowed_symbols=["msft"])
     assert _code(gate, _order()) == "risk.symbol_not_allowed"

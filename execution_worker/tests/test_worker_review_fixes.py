@@ -435,3 +435,62 @@ def test_a_modify_tws_refuses_leaves_the_order_described_as_tws_has_it(sim, bus,
     bus.send(m.OrderCancel(client_order_id=order.client_order_id))
     cancelled = bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
     assert (cancelled.quantity, cancelled.limit_price) == (Decimal("9"), Decimal("101"))
+
+
+# --- a claim in Redis that fails: the order is neither lost nor refused as its own duplicate ----------------
+
+
+def _failing_claim(worker, monkeypatch, *, ran: bool) -> None:
+    """Make the next claim fail as a dropped connection does: after Redis ran it (``ran``: only the
+    reply is lost) or before; later claims go through."""
+    record_new = worker.command_store.record_new
+
+    def fail_once(record):
+        monkeypatch.setattr(worker.command_store, "record_new", record_new)
+        if ran:
+            record_new(record)
+        raise redis.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(worker.command_store, "record_new", fail_once)
+
+
+def test_an_order_whose_claim_ran_but_whose_reply_was_lost_is_placed_once_on_redelivery(
+    worker_in_process, bus, sim, monkeypatch
+):
+    worker = worker_in_process
+    _ready(worker)
+    _failing_claim(worker, monkeypatch, ran=True)
+    order = place(quantity="7")
+
+    bus.send(order)
+    _drain(worker)
+
+    placed = wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    stored = worker.command_store.record_get(order.client_order_id)
+    assert [p["order_id"] for p in placed] == [stored.order_id]
+    assert not bus.events("order.rejected")
+    assert bus.pending() == 0
+    _flush(worker)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    check_ledger(sim, bus)
+
+
+def test_an_order_whose_claim_failed_before_running_is_not_refused_as_its_own_duplicate(
+    worker_in_process, bus, sim, monkeypatch
+):
+    worker = worker_in_process
+    _ready(worker)
+    _failing_claim(worker, monkeypatch, ran=False)
+    order, copy = place(quantity="8"), place(quantity="8")  # same order, another intent
+
+    bus.send(order)
+    _drain(worker)
+    bus.send(copy)
+    _drain(worker)
+
+    assert len(wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")) == 1
+    _flush(worker)
+    refused = bus.wait_event("order.rejected", client_order_id=copy.client_order_id)
+    assert refused.code == "risk.duplicate"  # another intent within 2 s still is a duplicate
+    assert [e.client_order_id for e in bus.events("order.rejected")] == [copy.client_order_id]
+    check_ledger(sim, bus)
