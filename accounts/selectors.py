@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.models import AccountValue, Alert, BrokerAccount, KillSwitch, Role, User
@@ -82,9 +83,22 @@ def kill_switch_get() -> KillSwitch:
     return switch
 
 
+def kill_switch_reason() -> str | None:
+    """Return the desk-wide kill switch's reason while it is engaged, None while it is released
+    (no row means released)."""
+    # A plain cursor: the ORM spends ~0.6 ms of CPU compiling this query against ~0.07 ms for
+    # the read, and the bridge renders an account row (which reads it) for every order event.
+    # The interpolated name is the model's own table.
+    table = connection.ops.quote_name(KillSwitch._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT reason FROM {table} WHERE id = 1 AND engaged")
+        found = cursor.fetchone()
+    return found[0] if found else None
+
+
 def kill_switch_engaged() -> bool:
     """Return whether the desk-wide kill switch is engaged (no row means released)."""
-    return KillSwitch.objects.filter(pk=1, engaged=True).exists()
+    return kill_switch_reason() is not None
 
 
 def account_values(*, account: BrokerAccount) -> dict[str, str]:
