@@ -17,6 +17,7 @@ from ibapi.contract import Contract
 from ibapi.order import Order
 from ibapi.wrapper import EWrapper
 
+from execution_worker.messages import ORDER_TYPES
 from execution_worker.order_template import OrderTemplates
 
 log = logging.getLogger("execution_worker.broker")
@@ -193,10 +194,6 @@ def _new_order() -> Order:
     for name in _ORDER_OBJECT_DEFAULTS:
         attributes[name] = copy.copy(_ORDER_DEFAULTS[name])
     return order
-
-
-# The order types of order.place (messages._ORDER_TYPE).
-ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 
 
 def _probe_order(order_type: str) -> Order:

@@ -7,7 +7,8 @@ import itertools
 from ibapi.order import Order
 from ibapi.server_versions import MAX_CLIENT_VER
 
-from execution_worker.broker import ORDER_TYPES, make_contract, make_order, open_connection
+from execution_worker.broker import make_contract, make_order, open_connection
+from execution_worker.messages import ORDER_TYPES
 from execution_worker.order_template import OrderTemplates, ibapi_fields
 from execution_worker.tests.harness import ACCOUNT, wait_until
 
