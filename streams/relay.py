@@ -140,20 +140,16 @@ def fan_out_published(rows: list[OutboxMessage], fanout) -> None:
     where the live pages learn of them, once the command is on its way to the worker.
     """
     from accounts.models import BrokerAccount
-    from orders.models import Order
     from streams import live
     from streams import rows as live_rows
 
     client_ids = {r.data.get("client_order_id") for r in rows if r.type.startswith("order.")} - {None}
     codes = {r.data.get("account") for r in rows if r.type.startswith("trading.")}
     if client_ids:
-        orders = Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(
-            client_order_id__in=client_ids
-        )
         by_account: dict[int, list] = {}
-        for order in orders:
-            by_account.setdefault(order.account_id, []).append(live_rows.order_row(order))
-            codes.add(order.account.code)
+        for order_row in live_rows.order_rows(client_order_ids=client_ids):
+            by_account.setdefault(order_row["account_id"], []).append(order_row)
+            codes.add(order_row["ctx"]["account"])
         for account_id, group_rows in by_account.items():
             fanout.send(live.account_group(account_id), group_rows)
     accounts = BrokerAccount.objects.all() if None in codes else BrokerAccount.objects.filter(code__in=codes - {None})

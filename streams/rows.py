@@ -8,6 +8,9 @@ None so that they travel as JSON.
 
 from __future__ import annotations
 
+import functools
+import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,9 +19,9 @@ from django.utils import timezone
 
 from accounts.models import AccountValue, Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from accounts.selectors import kill_switch_reason
-from orders.models import Order, Position
+from orders.models import Instrument, Order, OrderStatus, Position
 from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
-from strategies.models import TradingSession
+from strategies.models import Strategy, TradingSession
 
 ACCOUNT_TAGS = ("NetLiquidation", "BuyingPower", "DailyPnL", "RealizedPnL", "UnrealizedPnL")
 
@@ -44,40 +47,129 @@ def row(kind: str, dom_id: str, ctx: dict, *, account_id: int | None = None) -> 
 def order_row(order: Order) -> dict:
     """The blotter row of ``order`` (load ``instrument``, ``account``, ``trading_session__strategy``)."""
     session = order.trading_session
+    return _order_row(
+        pk=order.pk,
+        client_order_id=order.client_order_id,
+        account_id=order.account_id,
+        account=order.account.code,
+        symbol=order.instrument.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        status=order.status,
+        filled_quantity=order.filled_quantity,
+        average_fill_price=order.average_fill_price,
+        source=order.source,
+        strategy_id=session.strategy_id if session else None,
+        strategy=session.strategy.name if session else "",
+        reject_reason=order.reject_reason,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+def _order_row(**order) -> dict:
+    status = order["status"]
     ctx = {
-        "pk": order.pk,
-        "client_order_id": str(order.client_order_id),
-        "short_id": str(order.client_order_id)[:8],
-        "account_id": order.account_id,
-        "account": order.account.code,
-        "symbol": order.instrument.symbol,
-        "side": order.side,
-        "quantity": _num(order.quantity),
-        "order_type": order.order_type,
-        "limit_price": _num(order.limit_price),
-        "stop_price": _num(order.stop_price),
-        "status": order.status,
-        "status_label": order.get_status_display(),
-        "filled_quantity": _num(order.filled_quantity),
-        "average_fill_price": _num(order.average_fill_price),
-        "source": order.source,
-        "strategy_id": session.strategy_id if session else None,
-        "strategy": session.strategy.name if session else "",
-        "reject_reason": order.reject_reason,
-        "created_at": _time(order.created_at),
-        "updated_at": _time(order.updated_at),
-        "working": order.status in WORKING_STATUSES,
-        "final": order.status in FINAL_STATUSES,
-        "cancellable": order.status in CANCELLABLE_STATUSES,
+        "pk": order["pk"],
+        "client_order_id": str(order["client_order_id"]),
+        "short_id": str(order["client_order_id"])[:8],
+        "account_id": order["account_id"],
+        "account": order["account"],
+        "symbol": order["symbol"],
+        "side": order["side"],
+        "quantity": _num(order["quantity"]),
+        "order_type": order["order_type"],
+        "limit_price": _num(order["limit_price"]),
+        "stop_price": _num(order["stop_price"]),
+        "status": status,
+        "status_label": OrderStatus(status).label,
+        "filled_quantity": _num(order["filled_quantity"]),
+        "average_fill_price": _num(order["average_fill_price"]),
+        "source": order["source"],
+        "strategy_id": order["strategy_id"],
+        "strategy": order["strategy"] or "",
+        "reject_reason": order["reject_reason"],
+        "created_at": _time(order["created_at"]),
+        "updated_at": _time(order["updated_at"]),
+        "working": status in WORKING_STATUSES,
+        "final": status in FINAL_STATUSES,
+        "cancellable": status in CANCELLABLE_STATUSES,
     }
-    return row("order", f"order-{order.pk}", ctx, account_id=order.account_id)
+    return row("order", f"order-{order['pk']}", ctx, account_id=order["account_id"])
+
+
+def order_rows(*, pks: Iterable[int] = (), client_order_ids: Iterable[str] = ()) -> list[dict]:
+    """The blotter rows of the orders named by id or ``client_order_id``, newest first.
+
+    The same rows as ``order_row``, read by one plain statement: the bridge and the relay render
+    the orders of every event they fan out, and the ORM's compile of the four-table query cost
+    more CPU than the rest of the fan-out.
+    """
+    pks = [int(pk) for pk in pks]
+    client_order_ids = [uuid.UUID(str(value)) for value in client_order_ids]
+    if not pks and not client_order_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_order_rows_sql(), [pks, client_order_ids])
+        found = cursor.fetchall()
+    names = (*_ORDER_COLUMNS, "account", "symbol", "strategy_id", "strategy")
+    return [_order_row(**dict(zip(names, values, strict=True))) for values in found]
+
+
+@functools.cache
+def _order_rows_sql() -> str:
+    """``order_rows``' statement, its names taken from the models (built once per process)."""
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        return quote(field.column)
+
+    def table(model) -> str:
+        return quote(model._meta.db_table)
+
+    order, account, instrument, session, strategy = Order, BrokerAccount, Instrument, TradingSession, Strategy
+    selected = ", ".join(f"o.{column(order, name)}" for name in _ORDER_COLUMNS)
+    return (
+        f"SELECT {selected}, a.{column(account, 'code')}, i.{column(instrument, 'symbol')},"
+        f" s.{column(session, 'strategy')}, st.{column(strategy, 'name')}"
+        f" FROM {table(order)} o"
+        f" JOIN {table(account)} a ON a.{column(account, 'pk')} = o.{column(order, 'account')}"
+        f" JOIN {table(instrument)} i ON i.{column(instrument, 'pk')} = o.{column(order, 'instrument')}"
+        f" LEFT JOIN {table(session)} s ON s.{column(session, 'pk')} = o.{column(order, 'trading_session')}"
+        f" LEFT JOIN {table(strategy)} st ON st.{column(strategy, 'pk')} = s.{column(session, 'strategy')}"
+        f" WHERE o.{column(order, 'pk')} = ANY(%s) OR o.{column(order, 'client_order_id')} = ANY(%s)"
+        f" ORDER BY o.{column(order, 'created_at')} DESC, o.{column(order, 'pk')} DESC"
+    )
+
+
+# The order's own columns a blotter row shows, under ``_order_row``'s names.
+_ORDER_COLUMNS = (
+    "pk",
+    "client_order_id",
+    "account_id",
+    "side",
+    "quantity",
+    "order_type",
+    "limit_price",
+    "stop_price",
+    "status",
+    "filled_quantity",
+    "average_fill_price",
+    "source",
+    "reject_reason",
+    "created_at",
+    "updated_at",
+)
 
 
 def order_row_by_id(order_id: int) -> dict | None:
-    order = (
-        Order.objects.select_related("account", "instrument", "trading_session__strategy").filter(pk=order_id).first()
-    )
-    return order_row(order) if order else None
+    """The blotter row of order ``order_id``; None when there is none."""
+    found = order_rows(pks=[order_id])
+    return found[0] if found else None
 
 
 def account_row(account: BrokerAccount) -> dict:

@@ -153,6 +153,25 @@ def test_the_account_row_counts_the_orders_still_working_after_the_event(
     assert account_row["ctx"]["open_orders"] == 1
 
 
+def test_the_account_row_is_sent_again_only_when_an_order_stops_or_starts_working(
+    redis_client, bridge, submit, django_capture_on_commit_callbacks
+):
+    order = submit(quantity=Decimal("10"))
+    group = live.account_group(order.account_id)
+
+    def apply(message):
+        xadd(redis_client, message)
+        with django_capture_on_commit_callbacks(execute=True):
+            got = receive_from_group(group, lambda: drain(bridge))
+        return {r["kind"]: r["ctx"] for r in got["rows"]}
+
+    # The bridge has not seen the order since it started: the account's count may be stale.
+    assert set(apply(status(order, "Submitted", "0", "10"))) == {"order", "account"}
+    assert set(apply(status(order, "Submitted", "4", "6"))) == {"order"}
+    final = apply(status(order, "Filled", "10", "0"))
+    assert final["order"]["status"] == OrderStatus.FILLED and final["account"]["open_orders"] == 0
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_duplicated_and_reordered_events_end_filled_with_two_fills(redis_client, bridge, submit, data):
