@@ -78,6 +78,7 @@ from orders.transitions import (
     can_transition,
     status_from_broker,
 )
+from tradeconsole import db
 
 ZERO = Decimal("0")
 MONEY_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
@@ -126,16 +127,18 @@ def _event(
     data: dict | None = None,
     actor: User | None = None,
 ) -> OrderEvent:
-    return OrderEvent.objects.create(
-        order=order,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        applied=applied,
-        message_id=message_id,
-        detail=detail[:500],
-        data=data or {},
-        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+    return db.insert(
+        OrderEvent(
+            order=order,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            applied=applied,
+            message_id=message_id,
+            detail=detail[:500],
+            data=data or {},
+            actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+        )
     )
 
 
@@ -248,13 +251,35 @@ def _check_desk_open(account: BrokerAccount) -> None:
         raise AccountHalted(f"Trading is halted on account {account.code}{reason}.", field="account")
 
 
+def _lock_account(account_id: int) -> BrokerAccount:
+    """Lock and return the account row (plain SQL: order entry takes this lock on every order)."""
+    table = connection.ops.quote_name(BrokerAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {db.columns(BrokerAccount, table)} FROM {table} WHERE id = %s{db.lock_clause()}", [account_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise BrokerAccount.DoesNotExist(f"No account {account_id}.")
+    return db.from_row(BrokerAccount, row)
+
+
 def _resolve_instrument(instrument: Instrument | str | int | None) -> Instrument:
     if isinstance(instrument, Instrument) and instrument.pk is not None:
         return instrument
     if isinstance(instrument, str) and instrument:
-        found = Instrument.objects.filter(symbol=instrument.upper()).order_by("-active", "id").first()
-        if found is not None:
-            return found
+        # The active one first when a symbol names several (exchanges, currencies); plain SQL,
+        # as every order entry by symbol reads it.
+        table = connection.ops.quote_name(Instrument._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {db.columns(Instrument, table)} FROM {table}"
+                " WHERE symbol = %s ORDER BY active DESC, id LIMIT 1",
+                [instrument.upper()],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return db.from_row(Instrument, row)
     elif isinstance(instrument, int):
         found = Instrument.objects.filter(pk=instrument).first()
         if found is not None:
@@ -395,7 +420,7 @@ def order_submit(
         raise OrderInvalid("not_before needs a time zone.", field="not_before")
 
     # One order at a time per account: the counts below (rate, working quantity) cannot race.
-    account = BrokerAccount.objects.select_for_update().get(pk=account.pk)
+    account = _lock_account(account.pk)
     if client_order_id is not None:
         # A concurrent post of the same id may have committed while we waited for the lock.
         existing = Order.objects.filter(client_order_id=client_order_id).first()
@@ -428,24 +453,26 @@ def order_submit(
     guard = transaction.atomic() if client_order_id is not None else nullcontext()
     try:
         with guard:
-            order = Order.objects.create(
-                account=account,
-                instrument=instrument,
-                side=side,
-                quantity=quantity,
-                order_type=order_type,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                tif=tif,
-                outside_rth=bool(outside_rth),
-                parent=parent,
-                oca_group=oca_group or "",
-                not_before=not_before,
-                source=source,
-                trading_session=trading_session,
-                status=status,
-                created_by=actor if actor is not None and actor.is_authenticated else None,
-                **fields,
+            order = db.insert(
+                Order(
+                    account=account,
+                    instrument=instrument,
+                    side=side,
+                    quantity=quantity,
+                    order_type=order_type,
+                    limit_price=limit_price,
+                    stop_price=stop_price,
+                    tif=tif,
+                    outside_rth=bool(outside_rth),
+                    parent=parent,
+                    oca_group=oca_group or "",
+                    not_before=not_before,
+                    source=source,
+                    trading_session=trading_session,
+                    status=status,
+                    created_by=actor if actor is not None and actor.is_authenticated else None,
+                    **fields,
+                )
             )
     except IntegrityError:
         # The same client_order_id committed by a concurrent request: that one is the order.
@@ -474,7 +501,7 @@ def order_approve(*, order: Order, actor: User | None, via: str) -> Order:
     :raises DeskHalted, AccountHalted: trading is stopped.
     """
     require_actor(actor, account=order.account, perm="orders.approve_order")
-    account = BrokerAccount.objects.select_for_update().get(pk=order.account_id)
+    account = _lock_account(order.account_id)
     order = _lock_order(order)
     if order.status != OrderStatus.PENDING_APPROVAL:
         raise OrderTransitionRefused("Only an order awaiting approval can be approved.")
@@ -632,7 +659,7 @@ def order_modify(
     new_stop = validation.to_decimal(stop_price, field="stop_price")
     if new_quantity is None and new_limit is None and new_stop is None:
         raise OrderModifyEmpty()
-    account = BrokerAccount.objects.select_for_update().get(pk=order.account_id)
+    account = _lock_account(order.account_id)
     order = _lock_order(order)
     if order.status not in MODIFIABLE_STATUSES:
         raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")
