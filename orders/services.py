@@ -79,6 +79,7 @@ from orders.transitions import (
     status_from_broker,
 )
 from tradeconsole import db
+from tradeconsole.exceptions import ApplicationError
 
 ZERO = Decimal("0")
 MONEY_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
@@ -341,7 +342,6 @@ def order_place_data(order: Order) -> dict[str, Any]:
 # --- order entry -------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def order_submit(
     *,
     actor: User | None,
@@ -377,6 +377,11 @@ def order_submit(
     position counting working orders on the same side; the price collar around the last
     price; orders per minute; today's realized loss (orders that only reduce a position pass).
 
+    It runs in the caller's transaction when there is one, without a savepoint of its own (two
+    statements on every entry): every refusal is raised before anything is written, and leaves
+    the caller's transaction usable (the account lock it took is held until that transaction
+    ends). A failure after the first write marks the caller's transaction for rollback.
+
     :raises OrderInvalid, OrderQuantityNotPositive, OrderPriceOffTick, OrderPriceNotPositive,
         OrderLimitPriceRequired, OrderStopPriceRequired, OrderPriceNotAllowed,
         OrderParentInvalid, OrderSessionNotRunning, InstrumentUnknown: bad input.
@@ -386,6 +391,61 @@ def order_submit(
     :raises InstrumentInactive, InstrumentNotAllowed, RiskMaxQuantity, RiskMaxNotional,
         RiskNoReferencePrice, RiskMaxPosition, RiskPriceCollar, RiskRate, RiskDailyLoss:
         a risk limit refuses it.
+    """
+    refusal: ApplicationError
+    with transaction.atomic(savepoint=False):
+        try:
+            values = _order_entry_check(
+                actor=actor,
+                account=account,
+                instrument=instrument,
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                tif=tif,
+                outside_rth=outside_rth,
+                parent=parent,
+                oca_group=oca_group,
+                not_before=not_before,
+                source=source,
+                trading_session=trading_session,
+                client_order_id=client_order_id,
+            )
+        except ApplicationError as exc:
+            # Raised before any write: leaving the block normally keeps the caller's transaction
+            # usable (a savepoint-less block marks it for rollback on any exception).
+            refusal = exc
+        else:
+            return values if isinstance(values, Order) else _order_entry_write(values, actor=actor, via=via)
+    raise refusal
+
+
+def _order_entry_check(
+    *,
+    actor: User | None,
+    account: BrokerAccount | str,
+    instrument: Instrument | str,
+    side: str,
+    quantity: Decimal | int | str,
+    order_type: str,
+    limit_price: Decimal | str | None = None,
+    stop_price: Decimal | str | None = None,
+    tif: str = "DAY",
+    outside_rth: bool = False,
+    parent: Order | None = None,
+    oca_group: str = "",
+    not_before: datetime | None = None,
+    source: str,
+    trading_session=None,
+    client_order_id: uuid.UUID | str | None = None,
+) -> Order | dict[str, Any]:
+    """Run ``order_submit``'s checks under the account lock; return the existing order of
+    ``client_order_id``, or the new order's field values. Writes nothing (but the kill switch's
+    row on a new database, created released as ``kill_switch_hold`` does).
+
+    :raises ApplicationError: every refusal ``order_submit`` documents.
     """
     account = _resolve_account(account)
     require_actor(actor, account=account, perm="orders.add_order")
@@ -445,35 +505,39 @@ def order_submit(
     risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected, exposure=exposure)
 
     status = OrderStatus.PENDING_APPROVAL if risk.needs_approval(limits=limits, notional=notional) else OrderStatus.NEW
-    fields: dict[str, Any] = {}
+    values = {
+        "account": account,
+        "instrument": instrument,
+        "side": side,
+        "quantity": quantity,
+        "order_type": order_type,
+        "limit_price": limit_price,
+        "stop_price": stop_price,
+        "tif": tif,
+        "outside_rth": bool(outside_rth),
+        "parent": parent,
+        "oca_group": oca_group or "",
+        "not_before": not_before,
+        "source": source,
+        "trading_session": trading_session,
+        "status": status,
+        "created_by": actor if actor is not None and actor.is_authenticated else None,
+    }
     if client_order_id is not None:
-        fields["client_order_id"] = client_order_id
+        values["client_order_id"] = client_order_id
+    return values
+
+
+def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str) -> Order:
+    """Write the checked order (``_order_entry_check``'s values), its event, audit and outbox rows."""
+    account, status, client_order_id = values["account"], values["status"], values.get("client_order_id")
+    source = values["source"]
     # A savepoint only where a caller's client_order_id can collide (caught below); a fresh
     # uuid4 cannot, and the savepoint would cost two round trips on every entry.
     guard = transaction.atomic() if client_order_id is not None else nullcontext()
     try:
         with guard:
-            order = db.insert(
-                Order(
-                    account=account,
-                    instrument=instrument,
-                    side=side,
-                    quantity=quantity,
-                    order_type=order_type,
-                    limit_price=limit_price,
-                    stop_price=stop_price,
-                    tif=tif,
-                    outside_rth=bool(outside_rth),
-                    parent=parent,
-                    oca_group=oca_group or "",
-                    not_before=not_before,
-                    source=source,
-                    trading_session=trading_session,
-                    status=status,
-                    created_by=actor if actor is not None and actor.is_authenticated else None,
-                    **fields,
-                )
-            )
+            order = db.insert(Order(**values))
     except IntegrityError:
         # The same client_order_id committed by a concurrent request: that one is the order.
         existing = Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
