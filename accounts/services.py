@@ -38,6 +38,7 @@ from accounts.models import (
     User,
 )
 from accounts.selectors import user_is_member
+from tradeconsole import db
 from tradeconsole.exceptions import ApplicationError
 from tradeconsole.request_id import current_request_id
 
@@ -89,16 +90,18 @@ def audit_record(
 
     Call it inside the transaction of the change, so the row exists exactly when the change does.
     """
-    return AuditLog.objects.create(
-        actor=_actor_or_none(actor),
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        account=account,
-        before=jsonable(before) if before is not None else None,
-        after=jsonable(after) if after is not None else None,
-        request_id=current_request_id(),
-        via=via[:16],
+    return db.insert(
+        AuditLog(
+            actor=_actor_or_none(actor),
+            action=action,
+            object_type=obj._meta.label_lower,
+            object_id=str(obj.pk),
+            account=account,
+            before=jsonable(before) if before is not None else None,
+            after=jsonable(after) if after is not None else None,
+            request_id=current_request_id(),
+            via=via[:16],
+        )
     )
 
 
@@ -108,7 +111,7 @@ def outbox_enqueue(*, type: str, data: dict, stream: str = COMMANDS_STREAM) -> O
     ``stream="commands"`` is XADDed to ``{prefix}:commands``; ``stream="risk"`` is SET at
     ``{prefix}:risk:limits:{data["account"]}``. ``data`` is stored as plain JSON.
     """
-    return OutboxMessage.objects.create(stream=stream, type=type, data=jsonable(data))
+    return db.insert(OutboxMessage(stream=stream, type=type, data=jsonable(data)))
 
 
 def _lock_account(account: BrokerAccount) -> BrokerAccount:

@@ -78,6 +78,8 @@ from orders.transitions import (
     can_transition,
     status_from_broker,
 )
+from tradeconsole import db
+from tradeconsole.exceptions import ApplicationError
 
 ZERO = Decimal("0")
 MONEY_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
@@ -126,16 +128,18 @@ def _event(
     data: dict | None = None,
     actor: User | None = None,
 ) -> OrderEvent:
-    return OrderEvent.objects.create(
-        order=order,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        applied=applied,
-        message_id=message_id,
-        detail=detail[:500],
-        data=data or {},
-        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+    return db.insert(
+        OrderEvent(
+            order=order,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            applied=applied,
+            message_id=message_id,
+            detail=detail[:500],
+            data=data or {},
+            actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+        )
     )
 
 
@@ -284,13 +288,35 @@ def _check_desk_open(account: BrokerAccount) -> None:
         raise AccountHalted(f"Trading is halted on account {account.code}{reason}.", field="account")
 
 
+def _lock_account(account_id: int) -> BrokerAccount:
+    """Lock and return the account row (plain SQL: order entry takes this lock on every order)."""
+    table = connection.ops.quote_name(BrokerAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {db.columns(BrokerAccount, table)} FROM {table} WHERE id = %s{db.lock_clause()}", [account_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise BrokerAccount.DoesNotExist(f"No account {account_id}.")
+    return db.from_row(BrokerAccount, row)
+
+
 def _resolve_instrument(instrument: Instrument | str | int | None) -> Instrument:
     if isinstance(instrument, Instrument) and instrument.pk is not None:
         return instrument
     if isinstance(instrument, str) and instrument:
-        found = Instrument.objects.filter(symbol=instrument.upper()).order_by("-active", "id").first()
-        if found is not None:
-            return found
+        # The active one first when a symbol names several (exchanges, currencies); plain SQL,
+        # as every order entry by symbol reads it.
+        table = connection.ops.quote_name(Instrument._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {db.columns(Instrument, table)} FROM {table}"
+                " WHERE symbol = %s ORDER BY active DESC, id LIMIT 1",
+                [instrument.upper()],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return db.from_row(Instrument, row)
     elif isinstance(instrument, int):
         found = Instrument.objects.filter(pk=instrument).first()
         if found is not None:
@@ -352,7 +378,6 @@ def order_place_data(order: Order) -> dict[str, Any]:
 # --- order entry -------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def order_submit(
     *,
     actor: User | None,
@@ -388,6 +413,11 @@ def order_submit(
     position counting working orders on the same side; the price collar around the last
     price; orders per minute; today's realized loss (orders that only reduce a position pass).
 
+    It runs in the caller's transaction when there is one, without a savepoint of its own (two
+    statements on every entry): every refusal is raised before anything is written, and leaves
+    the caller's transaction usable (the account lock it took is held until that transaction
+    ends). A failure after the first write marks the caller's transaction for rollback.
+
     :raises OrderInvalid, OrderQuantityNotPositive, OrderPriceOffTick, OrderPriceNotPositive,
         OrderLimitPriceRequired, OrderStopPriceRequired, OrderPriceNotAllowed,
         OrderParentInvalid, OrderSessionNotRunning, InstrumentUnknown: bad input.
@@ -397,6 +427,61 @@ def order_submit(
     :raises InstrumentInactive, InstrumentNotAllowed, RiskMaxQuantity, RiskMaxNotional,
         RiskNoReferencePrice, RiskMaxPosition, RiskPriceCollar, RiskRate, RiskDailyLoss:
         a risk limit refuses it.
+    """
+    refusal: ApplicationError
+    with transaction.atomic(savepoint=False):
+        try:
+            values = _order_entry_check(
+                actor=actor,
+                account=account,
+                instrument=instrument,
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                tif=tif,
+                outside_rth=outside_rth,
+                parent=parent,
+                oca_group=oca_group,
+                not_before=not_before,
+                source=source,
+                trading_session=trading_session,
+                client_order_id=client_order_id,
+            )
+        except ApplicationError as exc:
+            # Raised before any write: leaving the block normally keeps the caller's transaction
+            # usable (a savepoint-less block marks it for rollback on any exception).
+            refusal = exc
+        else:
+            return values if isinstance(values, Order) else _order_entry_write(values, actor=actor, via=via)
+    raise refusal
+
+
+def _order_entry_check(
+    *,
+    actor: User | None,
+    account: BrokerAccount | str,
+    instrument: Instrument | str,
+    side: str,
+    quantity: Decimal | int | str,
+    order_type: str,
+    limit_price: Decimal | str | None = None,
+    stop_price: Decimal | str | None = None,
+    tif: str = "DAY",
+    outside_rth: bool = False,
+    parent: Order | None = None,
+    oca_group: str = "",
+    not_before: datetime | None = None,
+    source: str,
+    trading_session=None,
+    client_order_id: uuid.UUID | str | None = None,
+) -> Order | dict[str, Any]:
+    """Run ``order_submit``'s checks under the account lock; return the existing order of
+    ``client_order_id``, or the new order's field values. Writes nothing (but the kill switch's
+    row on a new database, created released as ``kill_switch_hold`` does).
+
+    :raises ApplicationError: every refusal ``order_submit`` documents.
     """
     account = _resolve_account(account)
     require_actor(actor, account=account, perm="orders.add_order")
@@ -431,7 +516,7 @@ def order_submit(
         raise OrderInvalid("not_before needs a time zone.", field="not_before")
 
     # One order at a time per account: the counts below (rate, working quantity) cannot race.
-    account = BrokerAccount.objects.select_for_update().get(pk=account.pk)
+    account = _lock_account(account.pk)
     if client_order_id is not None:
         # A concurrent post of the same id may have committed while we waited for the lock.
         existing = Order.objects.filter(client_order_id=client_order_id).first()
@@ -456,33 +541,39 @@ def order_submit(
     risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected, exposure=exposure)
 
     status = OrderStatus.PENDING_APPROVAL if risk.needs_approval(limits=limits, notional=notional) else OrderStatus.NEW
-    fields: dict[str, Any] = {}
+    values = {
+        "account": account,
+        "instrument": instrument,
+        "side": side,
+        "quantity": quantity,
+        "order_type": order_type,
+        "limit_price": limit_price,
+        "stop_price": stop_price,
+        "tif": tif,
+        "outside_rth": bool(outside_rth),
+        "parent": parent,
+        "oca_group": oca_group or "",
+        "not_before": not_before,
+        "source": source,
+        "trading_session": trading_session,
+        "status": status,
+        "created_by": actor if actor is not None and actor.is_authenticated else None,
+    }
     if client_order_id is not None:
-        fields["client_order_id"] = client_order_id
+        values["client_order_id"] = client_order_id
+    return values
+
+
+def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str) -> Order:
+    """Write the checked order (``_order_entry_check``'s values), its event, audit and outbox rows."""
+    account, status, client_order_id = values["account"], values["status"], values.get("client_order_id")
+    source = values["source"]
     # A savepoint only where a caller's client_order_id can collide (caught below); a fresh
     # uuid4 cannot, and the savepoint would cost two round trips on every entry.
     guard = transaction.atomic() if client_order_id is not None else nullcontext()
     try:
         with guard:
-            order = Order.objects.create(
-                account=account,
-                instrument=instrument,
-                side=side,
-                quantity=quantity,
-                order_type=order_type,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                tif=tif,
-                outside_rth=bool(outside_rth),
-                parent=parent,
-                oca_group=oca_group or "",
-                not_before=not_before,
-                source=source,
-                trading_session=trading_session,
-                status=status,
-                created_by=actor if actor is not None and actor.is_authenticated else None,
-                **fields,
-            )
+            order = db.insert(Order(**values))
     except IntegrityError:
         # The same client_order_id committed by a concurrent request: that one is the order.
         existing = Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
@@ -510,7 +601,7 @@ def order_approve(*, order: Order, actor: User | None, via: str) -> Order:
     :raises DeskHalted, AccountHalted: trading is stopped.
     """
     require_actor(actor, account=order.account, perm="orders.approve_order")
-    account = BrokerAccount.objects.select_for_update().get(pk=order.account_id)
+    account = _lock_account(order.account_id)
     order = _lock_order(order)
     if order.status != OrderStatus.PENDING_APPROVAL:
         raise OrderTransitionRefused("Only an order awaiting approval can be approved.")
@@ -668,7 +759,7 @@ def order_modify(
     new_stop = validation.to_decimal(stop_price, field="stop_price")
     if new_quantity is None and new_limit is None and new_stop is None:
         raise OrderModifyEmpty()
-    account = BrokerAccount.objects.select_for_update().get(pk=order.account_id)
+    account = _lock_account(order.account_id)
     order = _lock_order(order)
     if order.status not in MODIFIABLE_STATUSES:
         raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.signals import post_save, pre_save
+
+ModelT = TypeVar("ModelT", bound=Model)
 
 
 def commit_without_flush_wait() -> None:
@@ -15,3 +22,123 @@ def commit_without_flush_wait() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+# --- plain-SQL reads and inserts of model rows ---------------------------------------------------
+#
+# The ORM spends 0.5-1 ms of CPU building each statement of order entry, against ~0.08 ms to run
+# it as plain SQL. These helpers keep the rows the ORM's: the same columns, the same conversions
+# from and to the database, the same instance state and save signals. Only the statement
+# compiler is skipped.
+
+_converters: dict[tuple[type[Model], str], list[tuple[int, Any, list]]] = {}
+_columns: dict[tuple[type[Model], str, str], str] = {}
+_inserts: dict[tuple[type[Model], bool, str], tuple[list, str, list]] = {}
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Return the quoted columns of ``model``'s concrete fields, prefixed by ``alias``, in the
+    order ``from_row`` reads them."""
+    key = (model, alias, connection.vendor)
+    found = _columns.get(key)
+    if found is None:
+        quote = connection.ops.quote_name
+        found = _columns[key] = ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+    return found
+
+
+def from_row(model: type[ModelT], row: Sequence[Any], offset: int = 0) -> ModelT:
+    """Return the instance of ``model`` in ``row[offset:]`` (the columns of ``columns(model, …)``),
+    converted as the ORM converts what it reads (JSON, and SQLite's decimals, times, UUIDs)."""
+    fields = model._meta.concrete_fields
+    values = list(row[offset : offset + len(fields)])
+    for index, expression, converters in _row_converters(model):
+        value = values[index]
+        for converter in converters:
+            value = converter(value, expression, connection)
+        values[index] = value
+    return model.from_db(connection.alias, None, values)
+
+
+def _row_converters(model: type[Model]) -> list[tuple[int, Any, list]]:
+    key = (model, connection.vendor)
+    found = _converters.get(key)
+    if found is None:
+        found = []
+        for index, field in enumerate(model._meta.concrete_fields):
+            expression = field.get_col(model._meta.db_table)
+            converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+            if converters:
+                found.append((index, expression, converters))
+        _converters[key] = found
+    return found
+
+
+def lock_clause(*, nowait: bool = False) -> str:
+    """Return `` FOR UPDATE`` (with `` NOWAIT``) where the database locks rows, else ``""`` (SQLite,
+    whose single writer serializes transactions instead)."""
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    return " FOR UPDATE NOWAIT" if nowait and features.has_select_for_update_nowait else " FOR UPDATE"
+
+
+def insert(instance: ModelT) -> ModelT:
+    """Insert the new row ``instance`` as ``instance.save(force_insert=True)`` does, in one
+    plain statement, and return it with its primary key (and any database-returned field) set.
+
+    The same values are written: each field's ``pre_save`` (``auto_now_add`` times, defaults)
+    prepared for the database as the ORM prepares it; ``pre_save`` and ``post_save`` are sent.
+    For a model without parents (multi-table inheritance) and without ``order_with_respect_to``.
+
+    :raises IntegrityError: a constraint refuses the row (the enclosing transaction is marked
+        for rollback, as after a failed ``save()``).
+    """
+    model = type(instance)
+    meta = model._meta
+    if meta.parents or meta.order_with_respect_to or meta.proxy:
+        raise TypeError(f"insert() does not handle {meta.label}: use save()")
+    using = connection.alias
+    instance._prepare_related_fields_for_save(operation_name="save")
+    pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=None)
+    if not instance._is_pk_set(meta):
+        setattr(instance, meta.pk.attname, meta.pk.get_pk_value_on_save(instance))
+    fields, sql, returning = _insert_statement(model, instance._is_pk_set(meta))
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    can_return = connection.features.can_return_columns_from_insert
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if returning and can_return:
+            returned = cursor.fetchone()
+        elif returning:
+            returned = [connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)]
+        else:
+            returned = []
+    for field, value in zip(returning, returned, strict=True):
+        expression = field.get_col(meta.db_table)
+        for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
+            value = converter(value, expression, connection)
+        setattr(instance, field.attname, value)
+    instance._state.db = using
+    instance._state.adding = False
+    post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False, using=using)
+    return instance
+
+
+def _insert_statement(model: type[Model], pk_set: bool) -> tuple[list, str, list]:
+    """Return the fields written, the INSERT statement and the fields it returns, as the ORM's."""
+    key = (model, pk_set, connection.vendor)
+    found = _inserts.get(key)
+    if found is None:
+        meta = model._meta
+        fields = [f for f in meta.local_concrete_fields if not f.generated and (pk_set or f is not meta.auto_field)]
+        quote = connection.ops.quote_name
+        returning = list(meta.db_returning_fields)
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        if returning and connection.features.can_return_columns_from_insert:
+            sql += f" RETURNING {', '.join(quote(f.column) for f in returning)}"
+        found = _inserts[key] = (fields, sql, returning)
+    return found

@@ -7,9 +7,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditLog, OutboxMessage
+from accounts.selectors import kill_switch_get
 from accounts.services import account_halt, kill_switch_engage
 from orders import exceptions as errors
 from orders.models import Order, OrderStatus
@@ -335,3 +338,18 @@ def test_a_parent_must_be_an_open_order_of_the_same_account_and_instrument(accou
     foreign = submit(actor=None, account=other_account, instrument=instrument)
     with pytest.raises(errors.OrderParentInvalid):
         submit(actor=None, account=account, instrument=instrument, parent=foreign)
+
+
+def test_inside_a_transaction_entry_sets_no_savepoint_and_a_refusal_leaves_the_transaction_usable(
+    trader, account, instrument
+):
+    kill_switch_get()  # a new database creates the switch's row on first use (in a savepoint)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        order = submit(actor=trader, account=account, instrument=instrument)
+        with pytest.raises(errors.RiskMaxQuantity):
+            submit(actor=trader, account=account, instrument=instrument, quantity="1000000")
+        assert not transaction.get_connection().needs_rollback
+        assert Order.objects.filter(pk=order.pk).exists()
+
+    assert not [query["sql"] for query in queries if "SAVEPOINT" in query["sql"]]
+    assert list(Order.objects.values_list("pk", flat=True)) == [order.pk]

@@ -1,0 +1,130 @@
+"""The plain-SQL reads and inserts of ``tradeconsole.db`` give the rows the ORM gives."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save, pre_save
+from django.forms.models import model_to_dict
+
+from accounts.models import BrokerAccount, OutboxMessage
+from accounts.selectors import account_for_member, accounts_for_user
+from accounts.tests.factories import UserFactory
+from orders.models import Order, OrderEvent, RiskLimit
+from orders.selectors import risk_limit_for_account
+from orders.tests.factories import OrderFactory
+from tradeconsole import db
+
+pytestmark = pytest.mark.django_db
+
+
+def _all_fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def _read(model, pk):
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {db.columns(model, table)} FROM {table} WHERE id = %s", [pk])
+        return db.from_row(model, cursor.fetchone())
+
+
+def test_a_row_read_in_plain_sql_equals_the_orms(account, instrument):
+    order = OrderFactory(account=account, instrument=instrument, limit_price=Decimal("101.25"))
+    Order.objects.filter(pk=order.pk).update(modify_prior={"limit_price": "100.5"}, pending_quantity=Decimal("7"))
+
+    read = _read(Order, order.pk)
+
+    assert _all_fields(read) == _all_fields(Order.objects.get(pk=order.pk))
+    assert read.modify_prior == {"limit_price": "100.5"}
+    assert (read._state.adding, read._state.db) == (False, "default")
+
+
+def test_an_inserted_row_is_the_row_save_would_write(account, instrument, trader):
+    order = OrderFactory(account=account, instrument=instrument)
+    kwargs = {"order": order, "kind": "submitted", "to_status": "NEW", "data": {"via": "api", "n": 1}, "actor": trader}
+
+    inserted = db.insert(OrderEvent(**kwargs))
+    saved = OrderEvent.objects.create(**kwargs)
+
+    assert inserted.pk is not None and not inserted._state.adding
+    stored, reference = OrderEvent.objects.get(pk=inserted.pk), OrderEvent.objects.get(pk=saved.pk)
+    assert model_to_dict(stored, exclude=["id"]) == model_to_dict(reference, exclude=["id"])
+    assert stored.created_at == inserted.created_at  # auto_now_add set on the instance, as save() sets it
+    assert _all_fields(inserted) == _all_fields(stored)
+
+
+def test_insert_sends_the_save_signals(account):
+    seen = []
+
+    def record(sender, instance, **kwargs):
+        seen.append((kwargs["signal"], sender, instance.pk is not None, kwargs.get("created")))
+
+    pre_save.connect(record, sender=OutboxMessage)
+    post_save.connect(record, sender=OutboxMessage)
+    try:
+        db.insert(OutboxMessage(type="order.place", data={"account": account.code}))
+    finally:
+        pre_save.disconnect(record, sender=OutboxMessage)
+        post_save.disconnect(record, sender=OutboxMessage)
+
+    assert seen == [(pre_save, OutboxMessage, False, None), (post_save, OutboxMessage, True, True)]
+
+
+def test_a_refused_insert_marks_the_transaction_for_rollback_like_save(account, instrument):
+    order = OrderFactory(account=account, instrument=instrument)
+    duplicate = Order(
+        client_order_id=order.client_order_id,
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("1"),
+        source="api",
+    )
+
+    marked = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        try:
+            db.insert(duplicate)
+        finally:
+            marked = transaction.get_connection().needs_rollback
+
+    assert marked is True
+    assert Order.objects.filter(client_order_id=order.client_order_id).count() == 1
+
+
+def test_the_risk_limit_read_in_plain_sql_equals_the_orms(account, other_account):
+    RiskLimit.objects.filter(account=account).update(approval_above_notional=Decimal("5000.5"))
+
+    limits = risk_limit_for_account(account)
+
+    assert _all_fields(limits) == _all_fields(RiskLimit.objects.get(account=account))
+    assert limits.account is account
+
+
+def test_an_account_without_limits_gets_the_unsaved_defaults(db):
+    bare = BrokerAccount.objects.create(code="DU0000009", name="No limits")
+
+    limits = risk_limit_for_account(bare)
+
+    assert limits.pk is None and limits.max_order_quantity == RiskLimit().max_order_quantity
+
+
+@pytest.mark.parametrize("who", ["member", "outsider", "superuser", "inactive", "anonymous"])
+def test_account_for_member_answers_what_accounts_for_user_answers(who, account, other_account, trader):
+    from django.contrib.auth.models import AnonymousUser
+
+    user = {
+        "member": trader,
+        "outsider": UserFactory(username="outsider"),
+        "superuser": UserFactory(username="root", is_superuser=True),
+        "inactive": UserFactory(username="gone", accounts=[account], is_active=False),
+        "anonymous": AnonymousUser(),
+    }[who]
+
+    for code in (account.code, other_account.code, "DU0000404"):
+        expected = accounts_for_user(user).filter(code=code).first()
+        found = account_for_member(user, code)
+        assert (found and _all_fields(found)) == (expected and _all_fields(expected)), code
