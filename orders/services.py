@@ -216,27 +216,11 @@ def _audit_modify_outcome(order: Order, *, action: str, changes: dict) -> None:
 
 
 def _save(order: Order, fields: set[str]) -> None:
-    """Write ``fields`` of ``order`` (and ``updated_at``), as ``save(update_fields=...)`` would.
-
-    One plain UPDATE: the bridge saves an order for nearly every broker event, and compiling the
-    ORM's UPDATE costs more CPU than PostgreSQL spends running it. Each value goes through its
-    field's own ``get_db_prep_save``; the Order model has no save signals to skip.
-    """
-    if not fields:
-        return
-    order.updated_at = timezone.now()
-    meta = Order._meta
-    quote = connection.ops.quote_name
-    assignments, values = [], []
-    for name in sorted(fields | {"updated_at"}):
-        field = meta.get_field(name)
-        assignments.append(f"{quote(field.column)} = %s")
-        values.append(field.get_db_prep_save(getattr(order, field.attname), connection))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",
-            [*values, order.pk],
-        )
+    # Plain SQL (db.update, the same values and signals as save(update_fields=...)): the bridge
+    # saves an order for nearly every broker event, and the ORM's compile of the UPDATE cost more
+    # CPU than PostgreSQL spent running it.
+    if fields:
+        db.update(order, fields | {"updated_at"})
 
 
 def _lock_order(order: Order) -> Order:
@@ -252,30 +236,32 @@ def _lock_order_by_client_id(client_order_id: Any) -> Order | None:
     commits, and the ORM compiles a one-table query for every event.
     """
     try:
-        key = client_order_id if isinstance(client_order_id, uuid.UUID) else uuid.UUID(str(client_order_id))
+        key = uuid.UUID(str(client_order_id))
     except ValueError:
         return None
-    # A raw statement: the bridge locks an order for nearly every event, and the ORM's compile of
-    # this one-table query cost more CPU than the rest of the lookup.
-    meta = Order._meta
-    quote = connection.ops.quote_name
-    found = Order.objects.raw(
-        f"SELECT * FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('client_order_id').column)} = %s FOR UPDATE",
-        [key],
-    )
-    return next(iter(found), None)
+    # Plain SQL: the bridge locks an order for nearly every event, and the ORM's compile of this
+    # one-table query cost more CPU than the rest of the lookup.
+    table = connection.ops.quote_name(Order._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {db.columns(Order, table)} FROM {table} WHERE client_order_id = %s{db.lock_clause()}",
+            [db.prepare(Order, "client_order_id", key)],
+        )
+        row = cursor.fetchone()
+    return db.from_row(Order, row) if row is not None else None
 
 
 def _already_seen(message_id: Any) -> bool:
     """Whether an event of the broker message ``message_id`` is recorded (a redelivery)."""
     if message_id is None:
         return False
-    meta = OrderEvent._meta
-    quote = connection.ops.quote_name
-    table, column = quote(meta.db_table), quote(meta.get_field("message_id").column)
+    table = connection.ops.quote_name(OrderEvent._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = %s)", [uuid.UUID(str(message_id))])
-        return cursor.fetchone()[0]
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE message_id = %s LIMIT 1",
+            [db.prepare(OrderEvent, "message_id", uuid.UUID(str(message_id)))],
+        )
+        return cursor.fetchone() is not None
 
 
 def _check_desk_open(account: BrokerAccount) -> None:

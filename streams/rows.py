@@ -8,7 +8,6 @@ None so that they travel as JSON.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -19,9 +18,10 @@ from django.utils import timezone
 
 from accounts.models import AccountValue, Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from accounts.selectors import kill_switch_reason
-from orders.models import Instrument, Order, OrderStatus, Position
+from orders.models import Instrument, Order, Position
 from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
 from strategies.models import Strategy, TradingSession
+from tradeconsole import db
 
 ACCOUNT_TAGS = ("NetLiquidation", "BuyingPower", "DailyPnL", "RealizedPnL", "UnrealizedPnL")
 
@@ -48,57 +48,42 @@ def order_row(order: Order) -> dict:
     """The blotter row of ``order`` (load ``instrument``, ``account``, ``trading_session__strategy``)."""
     session = order.trading_session
     return _order_row(
-        pk=order.pk,
-        client_order_id=order.client_order_id,
-        account_id=order.account_id,
+        order,
         account=order.account.code,
         symbol=order.instrument.symbol,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.order_type,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        status=order.status,
-        filled_quantity=order.filled_quantity,
-        average_fill_price=order.average_fill_price,
-        source=order.source,
         strategy_id=session.strategy_id if session else None,
         strategy=session.strategy.name if session else "",
-        reject_reason=order.reject_reason,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
     )
 
 
-def _order_row(**order) -> dict:
-    status = order["status"]
+def _order_row(order: Order, *, account: str, symbol: str, strategy_id: int | None, strategy: str | None) -> dict:
     ctx = {
-        "pk": order["pk"],
-        "client_order_id": str(order["client_order_id"]),
-        "short_id": str(order["client_order_id"])[:8],
-        "account_id": order["account_id"],
-        "account": order["account"],
-        "symbol": order["symbol"],
-        "side": order["side"],
-        "quantity": _num(order["quantity"]),
-        "order_type": order["order_type"],
-        "limit_price": _num(order["limit_price"]),
-        "stop_price": _num(order["stop_price"]),
-        "status": status,
-        "status_label": OrderStatus(status).label,
-        "filled_quantity": _num(order["filled_quantity"]),
-        "average_fill_price": _num(order["average_fill_price"]),
-        "source": order["source"],
-        "strategy_id": order["strategy_id"],
-        "strategy": order["strategy"] or "",
-        "reject_reason": order["reject_reason"],
-        "created_at": _time(order["created_at"]),
-        "updated_at": _time(order["updated_at"]),
-        "working": status in WORKING_STATUSES,
-        "final": status in FINAL_STATUSES,
-        "cancellable": status in CANCELLABLE_STATUSES,
+        "pk": order.pk,
+        "client_order_id": str(order.client_order_id),
+        "short_id": str(order.client_order_id)[:8],
+        "account_id": order.account_id,
+        "account": account,
+        "symbol": symbol,
+        "side": order.side,
+        "quantity": _num(order.quantity),
+        "order_type": order.order_type,
+        "limit_price": _num(order.limit_price),
+        "stop_price": _num(order.stop_price),
+        "status": order.status,
+        "status_label": order.get_status_display(),
+        "filled_quantity": _num(order.filled_quantity),
+        "average_fill_price": _num(order.average_fill_price),
+        "source": order.source,
+        "strategy_id": strategy_id,
+        "strategy": strategy or "",
+        "reject_reason": order.reject_reason,
+        "created_at": _time(order.created_at),
+        "updated_at": _time(order.updated_at),
+        "working": order.status in WORKING_STATUSES,
+        "final": order.status in FINAL_STATUSES,
+        "cancellable": order.status in CANCELLABLE_STATUSES,
     }
-    return row("order", f"order-{order['pk']}", ctx, account_id=order["account_id"])
+    return row("order", f"order-{order.pk}", ctx, account_id=order.account_id)
 
 
 def order_rows(*, pks: Iterable[int] = (), client_order_ids: Iterable[str] = ()) -> list[dict]:
@@ -109,61 +94,38 @@ def order_rows(*, pks: Iterable[int] = (), client_order_ids: Iterable[str] = ())
     more CPU than the rest of the fan-out.
     """
     pks = [int(pk) for pk in pks]
-    client_order_ids = [uuid.UUID(str(value)) for value in client_order_ids]
+    client_order_ids = [db.prepare(Order, "client_order_id", uuid.UUID(str(v))) for v in client_order_ids]
     if not pks and not client_order_ids:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(_order_rows_sql(), [pks, client_order_ids])
-        found = cursor.fetchall()
-    names = (*_ORDER_COLUMNS, "account", "symbol", "strategy_id", "strategy")
-    return [_order_row(**dict(zip(names, values, strict=True))) for values in found]
-
-
-@functools.cache
-def _order_rows_sql() -> str:
-    """``order_rows``' statement, its names taken from the models (built once per process)."""
-    quote = connection.ops.quote_name
-
-    def column(model, name: str) -> str:
-        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        return quote(field.column)
-
-    def table(model) -> str:
-        return quote(model._meta.db_table)
-
-    order, account, instrument, session, strategy = Order, BrokerAccount, Instrument, TradingSession, Strategy
-    selected = ", ".join(f"o.{column(order, name)}" for name in _ORDER_COLUMNS)
-    return (
-        f"SELECT {selected}, a.{column(account, 'code')}, i.{column(instrument, 'symbol')},"
-        f" s.{column(session, 'strategy')}, st.{column(strategy, 'name')}"
-        f" FROM {table(order)} o"
-        f" JOIN {table(account)} a ON a.{column(account, 'pk')} = o.{column(order, 'account')}"
-        f" JOIN {table(instrument)} i ON i.{column(instrument, 'pk')} = o.{column(order, 'instrument')}"
-        f" LEFT JOIN {table(session)} s ON s.{column(session, 'pk')} = o.{column(order, 'trading_session')}"
-        f" LEFT JOIN {table(strategy)} st ON st.{column(strategy, 'pk')} = s.{column(session, 'strategy')}"
-        f" WHERE o.{column(order, 'pk')} = ANY(%s) OR o.{column(order, 'client_order_id')} = ANY(%s)"
-        f" ORDER BY o.{column(order, 'created_at')} DESC, o.{column(order, 'pk')} DESC"
+    order, account, instrument, session, strategy = (
+        connection.ops.quote_name(model._meta.db_table)
+        for model in (Order, BrokerAccount, Instrument, TradingSession, Strategy)
     )
-
-
-# The order's own columns a blotter row shows, under ``_order_row``'s names.
-_ORDER_COLUMNS = (
-    "pk",
-    "client_order_id",
-    "account_id",
-    "side",
-    "quantity",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "status",
-    "filled_quantity",
-    "average_fill_price",
-    "source",
-    "reject_reason",
-    "created_at",
-    "updated_at",
-)
+    wanted = [
+        f"o.{column} IN ({', '.join(['%s'] * len(values))})"
+        for column, values in (("id", pks), ("client_order_id", client_order_ids))
+        if values
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {db.columns(Order, 'o')}, a.code, i.symbol, s.strategy_id, st.name"
+            f" FROM {order} o JOIN {account} a ON a.id = o.account_id JOIN {instrument} i ON i.id = o.instrument_id"
+            f" LEFT JOIN {session} s ON s.id = o.trading_session_id LEFT JOIN {strategy} st ON st.id = s.strategy_id"
+            f" WHERE {' OR '.join(wanted)} ORDER BY o.created_at DESC, o.id DESC",
+            [*pks, *client_order_ids],
+        )
+        found = cursor.fetchall()
+    width = len(Order._meta.concrete_fields)
+    return [
+        _order_row(
+            db.from_row(Order, values),
+            account=values[width],
+            symbol=values[width + 1],
+            strategy_id=values[width + 2],
+            strategy=values[width + 3],
+        )
+        for values in found
+    ]
 
 
 def order_row_by_id(order_id: int) -> dict | None:

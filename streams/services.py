@@ -116,25 +116,28 @@ def outbox_acknowledge(*, client_order_id: str, types: tuple[str, ...]) -> int:
 def _mark_received(client_order_id: str, types: tuple[str, ...]) -> tuple[int, bool]:
     """Mark the published, unacknowledged commands; return (rows marked, whether any is unpublished).
 
-    One plain statement: the bridge runs it for nearly every event, and the ORM spends longer
-    compiling the JSON lookup than PostgreSQL spends running it. Both reads match the partial
-    index ``outbox_unacknowledged_order`` (``data -> 'client_order_id'``, unacknowledged rows).
+    On PostgreSQL one plain statement: the bridge runs it for nearly every event, and the ORM
+    spent longer compiling the JSON lookup than PostgreSQL spent running it. Both reads match the
+    partial index ``outbox_unacknowledged_order`` (``data -> 'client_order_id'``, unacknowledged).
+    Elsewhere (the quick start's SQLite) the ORM's two statements.
     """
-    quote, meta = connection.ops.quote_name, OutboxMessage._meta
-    table = quote(meta.db_table)
-    column = {name: quote(meta.get_field(name).column) for name in ("acknowledged_at", "published_at", "type", "data")}
-    match = (
-        f"{column['acknowledged_at']} IS NULL AND {column['type']} = ANY(%s)"
-        f" AND ({column['data']} -> 'client_order_id') = %s::jsonb"
-    )
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        unanswered = OutboxMessage.objects.filter(
+            acknowledged_at__isnull=True, type__in=types, data__client_order_id=client_order_id
+        )
+        marked = unanswered.filter(published_at__isnull=False).update(acknowledged_at=now)
+        return marked, unanswered.filter(published_at__isnull=True).exists()
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    match = "acknowledged_at IS NULL AND type = ANY(%s) AND (data -> 'client_order_id') = %s::jsonb"
     key = json.dumps(client_order_id)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH marked AS (UPDATE {table} SET {column['acknowledged_at']} = %s"
-            f" WHERE {match} AND {column['published_at']} IS NOT NULL RETURNING 1)"
+            f"WITH marked AS (UPDATE {table} SET acknowledged_at = %s"
+            f" WHERE {match} AND published_at IS NOT NULL RETURNING 1)"
             f" SELECT (SELECT COUNT(*) FROM marked),"
-            f" EXISTS (SELECT 1 FROM {table} WHERE {match} AND {column['published_at']} IS NULL)",
-            [timezone.now(), list(types), key, list(types), key],
+            f" EXISTS (SELECT 1 FROM {table} WHERE {match} AND published_at IS NULL)",
+            [now, list(types), key, list(types), key],
         )
         marked, waiting = cursor.fetchone()
     return marked, waiting

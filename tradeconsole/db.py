@@ -74,6 +74,12 @@ def _row_converters(model: type[Model]) -> list[tuple[int, Any, list]]:
     return found
 
 
+def prepare(model: type[Model], name: str, value: Any) -> Any:
+    """Return ``value`` of field ``name`` of ``model`` as a statement parameter, as the ORM passes
+    it (a UUID is a 32-character string on SQLite, a ``uuid`` on PostgreSQL)."""
+    return model._meta.get_field(name).get_db_prep_value(value, connection)
+
+
 def lock_clause(*, nowait: bool = False) -> str:
     """Return `` FOR UPDATE`` (with `` NOWAIT``) where the database locks rows, else ``""`` (SQLite,
     whose single writer serializes transactions instead)."""
@@ -123,6 +129,29 @@ def insert(instance: ModelT) -> ModelT:
     instance._state.adding = False
     post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False, using=using)
     return instance
+
+
+def update(instance: Model, fields: set[str]) -> None:
+    """Write ``fields`` of the saved row ``instance`` as ``instance.save(update_fields=fields)``
+    does, in one plain UPDATE: each field's ``pre_save`` (``auto_now`` times) prepared for the
+    database as the ORM prepares it; ``pre_save`` and ``post_save`` are sent."""
+    model = type(instance)
+    meta = model._meta
+    using = connection.alias
+    names = frozenset(fields)
+    pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=names)
+    quote = connection.ops.quote_name
+    assignments, values = [], []
+    for name in sorted(names):
+        field = meta.get_field(name)
+        assignments.append(f"{quote(field.column)} = %s")
+        values.append(field.get_db_prep_save(field.pre_save(instance, False), connection))
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",
+            [*values, meta.pk.get_db_prep_value(instance.pk, connection)],
+        )
+    post_save.send(sender=model, instance=instance, created=False, update_fields=names, raw=False, using=using)
 
 
 def _insert_statement(model: type[Model], pk_set: bool) -> tuple[list, str, list]:

@@ -1,4 +1,5 @@
-"""The periodic tasks on the quick start's SQLite: a PostgreSQL-only statement fails every run there.
+"""The quick start's SQLite: a PostgreSQL-only statement in the periodic tasks or on the order path
+fails every time there.
 
 Run in a subprocess (Django is set up once per process, on PostgreSQL here), against a fresh
 SQLite file and the machine's Redis under a private prefix.
@@ -41,8 +42,50 @@ print("RESULT " + json.dumps({"first": first["errors"], "second": second["errors
 """
 
 
-@pytest.mark.slow
-def test_monitoring_and_housekeeping_run_on_the_quick_starts_sqlite(tmp_path):
+ORDER_PATH = """
+import json
+from decimal import Decimal
+from accounts.models import OutboxMessage, User
+from execution_worker import messages as m
+from orders.models import Fill, Order
+from orders.services import order_submit
+from streams import keys, live, relay, rows
+from streams.bridge import EventBridge
+from streams.redis_client import get_redis
+
+trader = User.objects.get(username="trader")
+order = order_submit(actor=trader, account="DU0000001", instrument="AAPL", side="BUY", quantity="10",
+                     order_type="MKT", source="admin", via="admin")
+published = relay.publish_pending()
+coid = str(order.client_order_id)
+client = get_redis()
+for message in (
+    m.OrderAccepted(client_order_id=coid, order_id=7, account="DU0000001"),
+    m.OrderStatus(client_order_id=coid, order_id=7, perm_id=901, status="Submitted", filled=Decimal("0"),
+                  remaining=Decimal("10"), avg_fill_price=Decimal("0")),
+    m.OrderFilled(client_order_id=coid, order_id=7, exec_id="s1", account="DU0000001", symbol="AAPL", side="BUY",
+                  quantity=Decimal("10"), price=Decimal("149.50"), time="2026-11-21T15:00:00+00:00"),
+    m.OrderStatus(client_order_id=coid, order_id=7, perm_id=901, status="Filled", filled=Decimal("10"),
+                  remaining=Decimal("0"), avg_fill_price=Decimal("149.50")),
+):
+    client.xadd(keys.events_stream(), m.encode(message))
+fanout = live.Fanout()
+bridge = EventBridge(fanout=fanout, block_ms=10)
+for _ in range(20):
+    if bridge.step() == 0:
+        break
+fanout.close()
+order.refresh_from_db()
+place = OutboxMessage.objects.get(type="order.place")
+print("RESULT " + json.dumps({"published": published, "status": order.status, "dead": bridge.dead_lettered,
+      "filled": str(order.filled_quantity), "fills": Fill.objects.filter(order=order).count(),
+      "acknowledged": place.acknowledged_at is not None, "row": rows.order_row_by_id(order.pk),
+      "orm_row": rows.order_row(Order.objects.select_related("account", "instrument").get(pk=order.pk))}))
+"""
+
+
+def _quick_start(tmp_path, script: str) -> dict:
+    """Migrate and seed a fresh SQLite file, run ``script`` in ``manage.py shell``; return its RESULT."""
     prefix = f"tcsqlite{uuid.uuid4().hex[:6]}"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update(
@@ -62,13 +105,18 @@ def test_monitoring_and_housekeeping_run_on_the_quick_starts_sqlite(tmp_path):
     try:
         manage("migrate", "-v0")
         manage("seed_demo")
-        out = manage("shell", "-c", SCRIPT)
+        out = manage("shell", "-c", script)
     finally:
         client = redis.Redis.from_url(settings.REDIS_URL)
         keys = list(client.scan_iter(match=f"{prefix}:*"))
         if keys:
             client.delete(*keys)
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
+    return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
+
+
+@pytest.mark.slow
+def test_monitoring_and_housekeeping_run_on_the_quick_starts_sqlite(tmp_path):
+    result = _quick_start(tmp_path, SCRIPT)
 
     assert result["first"] == [] and result["second"] == []
     assert result["ran"] is True
@@ -79,3 +127,13 @@ def test_monitoring_and_housekeeping_run_on_the_quick_starts_sqlite(tmp_path):
         "outbox_messages": 0,
         "pending_commissions": 0,
     }
+
+
+@pytest.mark.slow
+def test_an_order_is_entered_published_and_filled_through_the_bridge_on_the_quick_starts_sqlite(tmp_path):
+    result = _quick_start(tmp_path, ORDER_PATH)
+
+    assert result["published"] >= 1 and result["dead"] == 0  # seed_demo queued the risk limits too
+    assert result["status"] == "FILLED" and result["filled"] == "10.0000" and result["fills"] == 1
+    assert result["acknowledged"] is True
+    assert result["row"] == result["orm_row"] and result["row"]["ctx"]["status"] == "FILLED"

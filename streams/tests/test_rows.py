@@ -8,8 +8,8 @@ import pytest
 
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
-from streams import rows
 from strategies.tests.factories import TradingSessionFactory
+from streams import rows
 
 pytestmark = pytest.mark.django_db
 

@@ -73,6 +73,44 @@ def test_insert_sends_the_save_signals(account):
     assert seen == [(pre_save, OutboxMessage, False, None), (post_save, OutboxMessage, True, True)]
 
 
+def test_an_update_writes_what_save_with_update_fields_writes(account, instrument):
+    order = OrderFactory(account=account, instrument=instrument)
+    twin = OrderFactory(account=account, instrument=instrument)
+    before = Order.objects.get(pk=order.pk).updated_at
+    for instance in (order, twin):
+        instance.filled_quantity = Decimal("40")
+        instance.average_fill_price = Decimal("101.2345")
+        instance.modify_prior = {"limit_price": "99"}
+    fields = {"filled_quantity", "average_fill_price", "modify_prior", "updated_at"}
+
+    db.update(order, fields)
+    twin.save(update_fields=sorted(fields))
+
+    stored, reference = Order.objects.get(pk=order.pk), Order.objects.get(pk=twin.pk)
+    exclude = ["id", "client_order_id"]
+    assert model_to_dict(stored, exclude=exclude) == model_to_dict(reference, exclude=exclude)
+    assert stored.updated_at == order.updated_at > before  # auto_now stamped on the instance, as save() does
+    assert stored.quantity == Decimal("100")  # a field not named is left alone
+
+
+def test_update_sends_the_save_signals_with_its_fields(account, instrument):
+    order = OrderFactory(account=account, instrument=instrument)
+    seen = []
+
+    def record(sender, instance, **kwargs):
+        seen.append((kwargs["signal"], kwargs["update_fields"], kwargs.get("created")))
+
+    pre_save.connect(record, sender=Order)
+    post_save.connect(record, sender=Order)
+    try:
+        db.update(order, {"status"})
+    finally:
+        pre_save.disconnect(record, sender=Order)
+        post_save.disconnect(record, sender=Order)
+
+    assert seen == [(pre_save, frozenset({"status"}), None), (post_save, frozenset({"status"}), False)]
+
+
 def test_a_refused_insert_marks_the_transaction_for_rollback_like_save(account, instrument):
     order = OrderFactory(account=account, instrument=instrument)
     duplicate = Order(
