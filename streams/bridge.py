@@ -140,8 +140,8 @@ def _touch_order(touched: Touched, order: Order | None) -> None:
 
 
 def _remember_working(order_id: int, working: bool) -> None:
+    _working.pop(order_id, None)
     _working[order_id] = working
-    _working.move_to_end(order_id)
     if len(_working) > _WORKING_CACHE_SIZE:
         _working.popitem(last=False)
 

@@ -84,8 +84,10 @@ def outbox_acknowledge_once(*, client_order_id: str, types: tuple[str, ...]) -> 
 
 
 def _remember_settled(client_order_id: str, types: tuple[str, ...]) -> None:
-    _settled.setdefault(client_order_id, set()).add(types)
-    _settled.move_to_end(client_order_id)
+    # Pop and put back rather than move_to_end: the relay thread may forget the order meanwhile.
+    settled = _settled.pop(client_order_id, set())
+    settled.add(types)
+    _settled[client_order_id] = settled
     if len(_settled) > _SETTLED_CACHE_SIZE:
         _settled.popitem(last=False)
 
