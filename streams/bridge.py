@@ -74,6 +74,8 @@ class Touched:
     processes: set[str] = field(default_factory=set)
     sessions: set[int] = field(default_factory=set)
     gateway: bool = False
+    # Whether each order whose account row is sent is working, remembered once the rows went out.
+    working: dict[int, bool] = field(default_factory=dict)
     # Producer ``ts`` of the newest event behind each changed row, carried to the page (latency).
     ts: dict[tuple[str, object], int] = field(default_factory=dict)
 
@@ -98,6 +100,7 @@ class Touched:
         self.processes |= other.processes
         self.sessions |= other.sessions
         self.gateway = self.gateway or other.gateway
+        self.working.update(other.working)
         for key, ts in other.ts.items():
             self.ts[key] = max(ts, self.ts.get(key, 0))
 
@@ -124,7 +127,8 @@ def _acknowledge(client_order_id: str, types: tuple[str, ...], command_id: str |
 # Whether each order was working when this process last committed an event about it. The desk's
 # account row shows the orders only as the count of working ones, so an event that leaves an
 # order working (or final) sends the order's row alone; an order not seen since the start sends
-# its account's row too. Updated on commit: a batch rolled back must not hide the change.
+# its account's row too. Updated once the rows went out: a batch rolled back, or a fan-out that
+# failed, must not hide the change from the next event.
 _working: OrderedDict[int, bool] = OrderedDict()
 _WORKING_CACHE_SIZE = 10_000
 
@@ -136,7 +140,7 @@ def _touch_order(touched: Touched, order: Order | None) -> None:
     working = order.status in WORKING_STATUSES
     if _working.get(order.pk) is not working:
         touched.accounts.add(order.account_id)
-        transaction.on_commit(lambda: _remember_working(order.pk, working))
+        touched.working[order.pk] = working
 
 
 def _remember_working(order_id: int, working: bool) -> None:
@@ -326,10 +330,11 @@ def apply_event(message: m.Message) -> Touched:
     return touched
 
 
-def fan_out(touched: Touched, fanout: live.Fanout) -> None:
+def fan_out(touched: Touched, fanout: live.Fanout) -> bool:
     """Render the changed rows from the database and send them to their groups (after commit).
 
-    Each row carries ``src_ts``, the producer time of the newest event behind it.
+    Each row carries ``src_ts``, the producer time of the newest event behind it. Returns
+    whether every group's rows were queued.
     """
     by_group: dict[str, list[dict]] = defaultdict(list)
 
@@ -359,9 +364,11 @@ def fan_out(touched: Touched, fanout: live.Fanout) -> None:
         for name in touched.processes:
             if name in beats:
                 add(live.DESK_GROUP, rows.process_row(beats[name]), ("process", name))
+    queued = True
     for group, group_rows in by_group.items():
         stamps = [row["src_ts"] for row in group_rows if row.get("src_ts")]
-        fanout.send(group, group_rows, src_ts=max(stamps) if stamps else None)
+        queued &= fanout.send(group, group_rows, src_ts=max(stamps) if stamps else None)
+    return queued
 
 
 @dataclass
@@ -479,7 +486,9 @@ class EventBridge:
                 changed.stamp(message.ts)
                 touched.merge(changed)
             try:
-                fan_out(touched, self.fanout)
+                if fan_out(touched, self.fanout):
+                    for order_id, working in touched.working.items():
+                        _remember_working(order_id, working)
             except Exception:
                 # The change is committed; a page that misses it sees the gap or its next update.
                 logger.warning("fan-out of %d event(s) failed", len(applied), exc_info=True)

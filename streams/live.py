@@ -134,8 +134,12 @@ class Fanout:
             except Exception:
                 logger.warning("fan-out to %s failed", item["group"], exc_info=True)
 
-    def send(self, group: str, rows: list[dict], *, src_ts: int | None = None) -> None:
-        """Queue ``rows`` for ``group`` (after the change committed). Never blocks, never raises."""
+    def send(self, group: str, rows: list[dict], *, src_ts: int | None = None) -> bool:
+        """Queue ``rows`` for ``group`` (after the change committed); return whether they were queued.
+
+        Never blocks, never raises. Not queued: Redis was unavailable (the pages see no gap), or
+        the queue was full (its ``seq`` is taken, so the pages see the gap and resync).
+        """
         try:
             client = get_redis()
             if time.monotonic() - self._epoch_checked > 5:
@@ -143,12 +147,13 @@ class Fanout:
             seq = client.incr(keys.live_seq_key(group))
         except redis.RedisError:
             logger.warning("fan-out to %s skipped: Redis unavailable", group, exc_info=True)
-            return
+            return False
         if self._queue.qsize() >= self.max_queue:
             self.dropped += 1
-            return
+            return False
         message = _message(group, seq, self._epoch, rows, src_ts)
         self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
+        return True
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is queued (up to ``timeout``) and stop the thread."""

@@ -172,6 +172,30 @@ def test_the_account_row_is_sent_again_only_when_an_order_stops_or_starts_workin
     assert final["order"]["status"] == OrderStatus.FILLED and final["account"]["open_orders"] == 0
 
 
+def test_an_account_row_that_did_not_go_out_is_sent_with_the_next_event_of_the_order(
+    redis_client, bridge, submit, django_capture_on_commit_callbacks
+):
+    order = submit(quantity=Decimal("10"))
+    with django_capture_on_commit_callbacks(execute=True):
+        xadd(redis_client, status(order, "Submitted", "0", "10"))
+        drain(bridge)
+    sent = bridge.fanout.send
+    bridge.fanout.send = lambda *args, **kwargs: False  # Redis refused the rows' sequence number
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            xadd(redis_client, status(order, "Filled", "10", "0"))
+            drain(bridge)
+    finally:
+        bridge.fanout.send = sent
+
+    xadd(redis_client, status(order, "Filled", "10", "0"))
+    with django_capture_on_commit_callbacks(execute=True):
+        message = receive_from_group(live.account_group(order.account_id), lambda: drain(bridge))
+
+    account_row = next(r for r in message["rows"] if r["kind"] == "account")
+    assert account_row["ctx"]["open_orders"] == 0
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_duplicated_and_reordered_events_end_filled_with_two_fills(redis_client, bridge, submit, data):
