@@ -10,17 +10,35 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 
-def _permissions_sql() -> str:
+def _permissions_sql(user_id: str = "%s", names: str = "ct.app_label, p.codename") -> str:
+    """The user's own and their groups' permissions; ``user_id`` is the SQL giving the user's id."""
     user_model = get_user_model()
     return (
-        f"SELECT ct.app_label, p.codename FROM {Permission._meta.db_table} p"
+        f"SELECT {names} FROM {Permission._meta.db_table} p"
         f" JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id"
         f" WHERE p.id IN (SELECT permission_id FROM {user_model.user_permissions.through._meta.db_table}"
-        "   WHERE user_id = %s"
+        f"   WHERE user_id = {user_id}"
         f" UNION SELECT gp.permission_id FROM {Group.permissions.through._meta.db_table} gp"
         f"   JOIN {user_model.groups.through._meta.db_table} ug ON ug.group_id = gp.group_id"
-        "   WHERE ug.user_id = %s)"
+        f"   WHERE ug.user_id = {user_id})"
     )
+
+
+def permission_names_sql(user_id_column: str) -> str | None:
+    """Return a scalar subquery giving, as one array, the permission names (``app_label.codename``)
+    of the user whose id is in ``user_id_column``, to read with the user in one statement; None
+    where the database has no arrays (SQLite: the backend then reads them on first use)."""
+    if connection.vendor != "postgresql":
+        return None
+    names = "ct.app_label || '.' || p.codename"
+    return f"ARRAY({_permissions_sql(user_id_column, names)})"
+
+
+def permissions_preload(user_obj, names) -> None:
+    """Give ``user_obj`` the permissions read with it (``permission_names_sql``), as
+    ``DeskModelBackend.get_all_permissions`` would cache them on first use."""
+    if user_obj.is_active and not user_obj.is_anonymous and not user_obj.is_superuser:
+        user_obj._perm_cache = set(names)
 
 
 class DeskModelBackend(ModelBackend):

@@ -154,7 +154,12 @@ def risk_limit_for_account(account: BrokerAccount) -> RiskLimit:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {db.columns(RiskLimit, table)} FROM {table} WHERE account_id = %s", [account.pk])
         row = cursor.fetchone()
-    if row is None:
+    return _risk_limit_from_row(account, row)
+
+
+def _risk_limit_from_row(account: BrokerAccount, row) -> RiskLimit:
+    """The limit in ``row`` (its columns first; an id of NULL or no row: none stored), else the defaults."""
+    if row is None or row[0] is None:
         return RiskLimit(account=account)
     limit = db.from_row(RiskLimit, row)
     limit.account = account
@@ -220,6 +225,8 @@ class OrderEntryExposure:
     realized_today: Decimal
     allowed_restricted: bool
     allowed_this: bool
+    # The account's risk limits, read in the same statement when the caller gave none.
+    limits: RiskLimit | None = None
 
 
 def _decimal(value: Any, places: int) -> Decimal:
@@ -233,7 +240,12 @@ def _decimal(value: Any, places: int) -> Decimal:
 
 
 def order_entry_exposure(
-    *, account: BrokerAccount, instrument: Instrument, side: str, limits: RiskLimit, now: datetime | None = None
+    *,
+    account: BrokerAccount,
+    instrument: Instrument,
+    side: str,
+    limits: RiskLimit | None = None,
+    now: datetime | None = None,
 ) -> OrderEntryExposure:
     """Return, in one query, what ``order_submit``'s risk checks count for an order of ``side``.
 
@@ -242,6 +254,9 @@ def order_entry_exposure(
     round trip instead of five, and as plain SQL: building the same statement through the ORM
     cost more CPU than the four round trips it saves. Read it after taking the account row lock
     (not in the locking statement: one that waited for the lock counts with its older snapshot).
+
+    Without ``limits`` the account's risk limits are read in the same statement, as
+    ``risk_limit_for_account`` reads them, and returned in ``limits``.
     """
     now = now or timezone.now()
     day_start = _day_start(timezone.localdate(now))
@@ -249,28 +264,41 @@ def order_entry_exposure(
     adapt = connection.ops.adapt_datetimefield_value  # as the ORM passes a datetime (SQLite: text)
     status_marks = ", ".join(["%s"] * len(working))
     through = RiskLimit.allowed_instruments.through._meta.db_table
+    limit_table = connection.ops.quote_name(RiskLimit._meta.db_table)
+    limit_id = "%s" if limits is not None else f"{limit_table}.id"
     sql = (
-        f"SELECT (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
+        "SELECT"
+        + ("" if limits is not None else f" {db.columns(RiskLimit, limit_table)},")
+        + f" (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
         f" (SELECT SUM({_AT_MOST_SQL} - filled_quantity) FROM {Order._meta.db_table}"
         f"   WHERE account_id = %s AND instrument_id = %s AND side = %s AND status IN ({status_marks})),"
         f" (SELECT COUNT(*) FROM {Order._meta.db_table} WHERE account_id = %s AND created_at >= %s),"
         f" (SELECT SUM(realized_pnl) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
         f" (SELECT SUM(commission) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
-        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = %s),"
-        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = %s AND instrument_id = %s)"
+        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_id}),"
+        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_id} AND instrument_id = %s)"
     )
+    if limits is None:
+        sql += f" FROM (SELECT 1) one LEFT JOIN {limit_table} ON {limit_table}.account_id = %s"
     params = [
         *(account.pk, instrument.pk),
         *(account.pk, instrument.pk, side, *working),
         *(account.pk, adapt(now - timedelta(seconds=60))),
         *(account.pk, adapt(day_start)),
         *(account.pk, adapt(day_start)),
-        limits.pk,  # NULL for an unsaved (default) limit: no allowed list, nothing restricted
-        *(limits.pk, instrument.pk),
+        # The caller's limit id twice (None for an unsaved default limit: nothing restricted),
+        # then the instrument, then the account whose limit row is joined.
+        *([limits.pk, limits.pk] if limits is not None else []),
+        instrument.pk,
+        *([account.pk] if limits is None else []),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        position, working_total, recent, realized, commission, restricted, allowed = cursor.fetchone()
+        row = cursor.fetchone()
+    if limits is None:
+        limits = _risk_limit_from_row(account, row)
+        row = row[len(RiskLimit._meta.concrete_fields) :]
+    position, working_total, recent, realized, commission, restricted, allowed = row
     return OrderEntryExposure(
         position=_decimal(position, 4),
         working=_decimal(working_total, 4),
@@ -278,6 +306,7 @@ def order_entry_exposure(
         realized_today=_decimal(realized, 4) - _decimal(commission, 4),
         allowed_restricted=bool(restricted),
         allowed_this=bool(allowed),
+        limits=limits,
     )
 
 

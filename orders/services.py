@@ -511,10 +511,10 @@ def _order_entry_check(
                 raise OrderClientIdConflict(field="client_order_id")
             return existing
     _check_desk_open(account)
-    limits = risk_limit_for_account(account)
-    # Every count the checks need in one round trip, read under the account lock; the checks
-    # still run one by one in their documented order.
-    exposure = order_entry_exposure(account=account, instrument=instrument, side=side, limits=limits)
+    # The limits and every count the checks need in one round trip, read under the account
+    # lock; the checks still run one by one in their documented order.
+    exposure = order_entry_exposure(account=account, instrument=instrument, side=side)
+    limits = exposure.limits
     risk.check_instrument(limits=limits, instrument=instrument, exposure=exposure)
     notional = risk.check_size(
         limits=limits, instrument=instrument, quantity=quantity, limit_price=limit_price, stop_price=stop_price

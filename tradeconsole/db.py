@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 
@@ -36,9 +36,16 @@ _columns: dict[tuple[type[Model], str, str], str] = {}
 _inserts: dict[tuple[type[Model], bool, str], tuple[list, str, list]] = {}
 
 
+def _connection():
+    # The connection itself: every attribute read through django.db.connection is a lookup in
+    # a thread-local first, which the per-field loops below would repeat dozens of times.
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def columns(model: type[Model], alias: str) -> str:
     """Return the quoted columns of ``model``'s concrete fields, prefixed by ``alias``, in the
     order ``from_row`` reads them."""
+    connection = _connection()
     key = (model, alias, connection.vendor)
     found = _columns.get(key)
     if found is None:
@@ -50,9 +57,10 @@ def columns(model: type[Model], alias: str) -> str:
 def from_row(model: type[ModelT], row: Sequence[Any], offset: int = 0) -> ModelT:
     """Return the instance of ``model`` in ``row[offset:]`` (the columns of ``columns(model, …)``),
     converted as the ORM converts what it reads (JSON, and SQLite's decimals, times, UUIDs)."""
+    connection = _connection()
     fields = model._meta.concrete_fields
     values = list(row[offset : offset + len(fields)])
-    for index, expression, converters in _row_converters(model):
+    for index, expression, converters in _row_converters(model, connection):
         value = values[index]
         for converter in converters:
             value = converter(value, expression, connection)
@@ -60,7 +68,7 @@ def from_row(model: type[ModelT], row: Sequence[Any], offset: int = 0) -> ModelT
     return model.from_db(connection.alias, None, values)
 
 
-def _row_converters(model: type[Model]) -> list[tuple[int, Any, list]]:
+def _row_converters(model: type[Model], connection) -> list[tuple[int, Any, list]]:
     key = (model, connection.vendor)
     found = _converters.get(key)
     if found is None:
@@ -77,13 +85,13 @@ def _row_converters(model: type[Model]) -> list[tuple[int, Any, list]]:
 def prepare(model: type[Model], name: str, value: Any) -> Any:
     """Return ``value`` of field ``name`` of ``model`` as a statement parameter, as the ORM passes
     it (a UUID is a 32-character string on SQLite, a ``uuid`` on PostgreSQL)."""
-    return model._meta.get_field(name).get_db_prep_value(value, connection)
+    return model._meta.get_field(name).get_db_prep_value(value, _connection())
 
 
 def lock_clause(*, nowait: bool = False) -> str:
     """Return `` FOR UPDATE`` (with `` NOWAIT``) where the database locks rows, else ``""`` (SQLite,
     whose single writer serializes transactions instead)."""
-    features = connection.features
+    features = _connection().features
     if not features.has_select_for_update:
         return ""
     return " FOR UPDATE NOWAIT" if nowait and features.has_select_for_update_nowait else " FOR UPDATE"
@@ -104,12 +112,13 @@ def insert(instance: ModelT) -> ModelT:
     meta = model._meta
     if meta.parents or meta.order_with_respect_to or meta.proxy:
         raise TypeError(f"insert() does not handle {meta.label}: use save()")
+    connection = _connection()
     using = connection.alias
     instance._prepare_related_fields_for_save(operation_name="save")
     pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=None)
     if not instance._is_pk_set(meta):
         setattr(instance, meta.pk.attname, meta.pk.get_pk_value_on_save(instance))
-    fields, sql, returning = _insert_statement(model, instance._is_pk_set(meta))
+    fields, sql, returning = _insert_statement(model, instance._is_pk_set(meta), connection)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     can_return = connection.features.can_return_columns_from_insert
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
@@ -137,6 +146,7 @@ def update(instance: Model, fields: set[str]) -> None:
     database as the ORM prepares it; ``pre_save`` and ``post_save`` are sent."""
     model = type(instance)
     meta = model._meta
+    connection = _connection()
     using = connection.alias
     names = frozenset(fields)
     pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=names)
@@ -154,7 +164,7 @@ def update(instance: Model, fields: set[str]) -> None:
     post_save.send(sender=model, instance=instance, created=False, update_fields=names, raw=False, using=using)
 
 
-def _insert_statement(model: type[Model], pk_set: bool) -> tuple[list, str, list]:
+def _insert_statement(model: type[Model], pk_set: bool, connection) -> tuple[list, str, list]:
     """Return the fields written, the INSERT statement and the fields it returns, as the ORM's."""
     key = (model, pk_set, connection.vendor)
     found = _inserts.get(key)

@@ -16,19 +16,24 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
+from accounts.auth_backend import permission_names_sql, permissions_preload
 from tradeconsole import db
 
 
 def _tokens_with_key(token_key: str) -> list[AuthToken]:
-    """Return the tokens whose ``token_key`` is ``token_key``, each with its user loaded (one plain query)."""
+    """Return the tokens whose ``token_key`` is ``token_key``, each with its user and the user's
+    permissions loaded (one plain query)."""
     token_model, user_model = get_token_model(), get_user_model()
     quote = connection.ops.quote_name
     tokens, users = quote(token_model._meta.db_table), quote(user_model._meta.db_table)
     user_column = quote(token_model._meta.get_field("user").column)
     width = len(token_model._meta.concrete_fields)
+    # The user's permissions too (the role gate asks for one on every write): one statement.
+    permissions = permission_names_sql(f"{tokens}.{user_column}")
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {db.columns(token_model, tokens)}, {db.columns(user_model, users)}"
+            f"{', ' + permissions if permissions else ''}"
             f" FROM {tokens} JOIN {users} ON {users}.{quote(user_model._meta.pk.column)} = {tokens}.{user_column}"
             f" WHERE {tokens}.{quote(token_model._meta.get_field('token_key').column)} = %s",
             [token_key],
@@ -38,6 +43,8 @@ def _tokens_with_key(token_key: str) -> list[AuthToken]:
     for row in rows:
         token = db.from_row(token_model, row)
         token.user = db.from_row(user_model, row, width)
+        if permissions:
+            permissions_preload(token.user, row[-1])
         found.append(token)
     return found
 

@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory
 
-from accounts.models import AuditLog, Role
+from accounts.api.authentication import TokenAuthentication
+from accounts.models import AuditLog, Role, User
 from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -197,3 +199,16 @@ def test_a_user_may_hold_only_a_bounded_number_of_tokens(settings, account):
 
     assert response.status_code == 409
     assert response.json()["code"] == "api_token.limit"
+
+
+def test_a_tokens_user_comes_with_the_permissions_the_backend_would_read(trader, django_assert_num_queries):
+    trader.user_permissions.add(Permission.objects.get(codename="view_auditlog"))
+    created = create_token(trader)
+    request = APIRequestFactory().get(ACCOUNTS, HTTP_AUTHORIZATION=f"Token {created['token']}")
+
+    user, _ = TokenAuthentication().authenticate(request)
+
+    with django_assert_num_queries(0):
+        preloaded = user.get_all_permissions()
+    assert preloaded == User.objects.get(pk=trader.pk).get_all_permissions()
+    assert {"orders.add_order", "accounts.view_auditlog"} <= preloaded
