@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 
@@ -143,7 +143,10 @@ def insert(instance: ModelT) -> ModelT:
 def update(instance: Model, fields: set[str]) -> None:
     """Write ``fields`` of the saved row ``instance`` as ``instance.save(update_fields=fields)``
     does, in one plain UPDATE: each field's ``pre_save`` (``auto_now`` times) prepared for the
-    database as the ORM prepares it; ``pre_save`` and ``post_save`` are sent."""
+    database as the ORM prepares it; ``pre_save`` and ``post_save`` are sent.
+
+    :raises DatabaseError: no row has the instance's primary key (as ``save()`` raises).
+    """
     model = type(instance)
     meta = model._meta
     connection = _connection()
@@ -161,6 +164,8 @@ def update(instance: Model, fields: set[str]) -> None:
             f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",
             [*values, meta.pk.get_db_prep_value(instance.pk, connection)],
         )
+        if cursor.rowcount == 0:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
     post_save.send(sender=model, instance=instance, created=False, update_fields=names, raw=False, using=using)
 
 

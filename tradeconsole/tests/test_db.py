@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
 from django.forms.models import model_to_dict
 
@@ -91,6 +91,14 @@ def test_an_update_writes_what_save_with_update_fields_writes(account, instrumen
     assert model_to_dict(stored, exclude=exclude) == model_to_dict(reference, exclude=exclude)
     assert stored.updated_at == order.updated_at > before  # auto_now stamped on the instance, as save() does
     assert stored.quantity == Decimal("100")  # a field not named is left alone
+
+
+def test_an_update_of_a_row_that_is_gone_raises_like_save(account, instrument):
+    order = OrderFactory(account=account, instrument=instrument)
+    Order.objects.filter(pk=order.pk).delete()
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"), transaction.atomic():
+        db.update(order, {"status"})
 
 
 def test_update_sends_the_save_signals_with_its_fields(account, instrument):
