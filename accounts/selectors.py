@@ -31,18 +31,15 @@ def account_for_member(user: User | None, code: str) -> BrokerAccount | None:
     # The test of ``accounts_for_user`` in plain SQL: every API write names its account, and the
     # ORM's statement cost more CPU than the read.
     table = connection.ops.quote_name(BrokerAccount._meta.db_table)
-    sql = f"SELECT {db.columns(BrokerAccount, table)} FROM {table} WHERE {table}.code = %s"
+    where = f"{table}.code = %s"
     params: list = [str(code)]
     if not user.is_superuser:
         memberships = connection.ops.quote_name(AccountMembership._meta.db_table)
-        sql += f" AND EXISTS (SELECT 1 FROM {memberships} m WHERE m.account_id = {table}.id AND m.user_id = %s)"
+        where += f" AND EXISTS (SELECT 1 FROM {memberships} m WHERE m.account_id = {table}.id AND m.user_id = %s)"
         params.append(user.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+    account = db.select_one(BrokerAccount, where, params)
+    if account is None:
         return None
-    account = db.from_row(BrokerAccount, row)
     _memberships_proven(user).add(account.pk)
     return account
 

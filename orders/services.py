@@ -241,14 +241,7 @@ def _lock_order_by_client_id(client_order_id: Any) -> Order | None:
         return None
     # Plain SQL: the bridge locks an order for nearly every event, and the ORM's compile of this
     # one-table query cost more CPU than the rest of the lookup.
-    table = connection.ops.quote_name(Order._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {db.columns(Order, table)} FROM {table} WHERE client_order_id = %s{db.lock_clause()}",
-            [db.prepare(Order, "client_order_id", key)],
-        )
-        row = cursor.fetchone()
-    return db.from_row(Order, row) if row is not None else None
+    return db.select_one(Order, "client_order_id = %s", [db.prepare(Order, "client_order_id", key)], lock=True)
 
 
 def _already_seen(message_id: Any) -> bool:
@@ -276,15 +269,10 @@ def _check_desk_open(account: BrokerAccount) -> None:
 
 def _lock_account(account_id: int) -> BrokerAccount:
     """Lock and return the account row (plain SQL: order entry takes this lock on every order)."""
-    table = connection.ops.quote_name(BrokerAccount._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {db.columns(BrokerAccount, table)} FROM {table} WHERE id = %s{db.lock_clause()}", [account_id]
-        )
-        row = cursor.fetchone()
-    if row is None:
+    account = db.select_one(BrokerAccount, "id = %s", [account_id], lock=True)
+    if account is None:
         raise BrokerAccount.DoesNotExist(f"No account {account_id}.")
-    return db.from_row(BrokerAccount, row)
+    return account
 
 
 def _resolve_instrument(instrument: Instrument | str | int | None) -> Instrument:
@@ -293,16 +281,9 @@ def _resolve_instrument(instrument: Instrument | str | int | None) -> Instrument
     if isinstance(instrument, str) and instrument:
         # The active one first when a symbol names several (exchanges, currencies); plain SQL,
         # as every order entry by symbol reads it.
-        table = connection.ops.quote_name(Instrument._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {db.columns(Instrument, table)} FROM {table}"
-                " WHERE symbol = %s ORDER BY active DESC, id LIMIT 1",
-                [instrument.upper()],
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            return db.from_row(Instrument, row)
+        found = db.select_one(Instrument, "symbol = %s", [instrument.upper()], order_by="active DESC, id")
+        if found is not None:
+            return found
     elif isinstance(instrument, int):
         found = Instrument.objects.filter(pk=instrument).first()
         if found is not None:

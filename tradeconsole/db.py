@@ -68,6 +68,26 @@ def from_row(model: type[ModelT], row: Sequence[Any], offset: int = 0) -> ModelT
     return model.from_db(connection.alias, None, values)
 
 
+def select_one(
+    model: type[ModelT], where: str, params: Sequence[Any], *, order_by: str = "", lock: bool = False
+) -> ModelT | None:
+    """Return the first row of ``model``'s table that matches ``where``, read as ``from_row`` reads
+    it; None when none matches.
+
+    ``where`` and ``order_by`` are SQL over the table's own columns (``%s`` for each of
+    ``params``, prepared as ``prepare`` prepares them); ``lock`` locks the row (``lock_clause``).
+    """
+    table = _connection().ops.quote_name(model._meta.db_table)
+    sql = f"SELECT {columns(model, table)} FROM {table} WHERE {where}"
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    sql += " LIMIT 1" + (lock_clause() if lock else "")
+    with _connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return from_row(model, row) if row is not None else None
+
+
 def _row_converters(model: type[Model], connection) -> list[tuple[int, Any, list]]:
     key = (model, connection.vendor)
     found = _converters.get(key)

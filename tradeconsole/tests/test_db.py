@@ -42,6 +42,17 @@ def test_a_row_read_in_plain_sql_equals_the_orms(account, instrument):
     assert (read._state.adding, read._state.db) == (False, "default")
 
 
+def test_select_one_reads_the_first_matching_row_as_the_orm_does(account, instrument):
+    OrderFactory(account=account, instrument=instrument, quantity=Decimal("5"))
+    later = OrderFactory(account=account, instrument=instrument, quantity=Decimal("7"))
+
+    found = db.select_one(Order, "account_id = %s", [account.pk], order_by="id DESC", lock=True)
+
+    assert _all_fields(found) == _all_fields(Order.objects.filter(account=account).order_by("-id").first())
+    assert found.pk == later.pk
+    assert db.select_one(Order, "account_id = %s", [account.pk + 1000]) is None
+
+
 def test_an_inserted_row_is_the_row_save_would_write(account, instrument, trader):
     order = OrderFactory(account=account, instrument=instrument)
     kwargs = {"order": order, "kind": "submitted", "to_status": "NEW", "data": {"via": "api", "n": 1}, "actor": trader}
