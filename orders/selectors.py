@@ -148,20 +148,15 @@ def risk_limit_for_account(account: BrokerAccount) -> RiskLimit:
 
     The defaults are deliberately conservative, so an account nobody configured is still limited.
     """
-    # Plain SQL: order entry reads it on every order, and the ORM's statement cost more CPU
-    # than the read. The account given is the limit's (one-to-one), so it is not read again.
-    table = connection.ops.quote_name(RiskLimit._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {db.columns(RiskLimit, table)} FROM {table} WHERE account_id = %s", [account.pk])
-        row = cursor.fetchone()
-    return _risk_limit_from_row(account, row)
+    # Plain SQL: every order modify and monitoring run reads it, and the ORM's statement cost
+    # more CPU than the read.
+    return _limit_or_defaults(account, db.select_one(RiskLimit, "account_id = %s", [account.pk]))
 
 
-def _risk_limit_from_row(account: BrokerAccount, row) -> RiskLimit:
-    """The limit in ``row`` (its columns first; an id of NULL or no row: none stored), else the defaults."""
-    if row is None or row[0] is None:
+def _limit_or_defaults(account: BrokerAccount, limit: RiskLimit | None) -> RiskLimit:
+    # The account given is the limit's (one-to-one), so it is not read again.
+    if limit is None:
         return RiskLimit(account=account)
-    limit = db.from_row(RiskLimit, row)
     limit.account = account
     return limit
 
@@ -225,8 +220,8 @@ class OrderEntryExposure:
     realized_today: Decimal
     allowed_restricted: bool
     allowed_this: bool
-    # The account's risk limits, read in the same statement when the caller gave none.
-    limits: RiskLimit | None = None
+    # The account's risk limits (``risk_limit_for_account``'s), read in the same statement.
+    limits: RiskLimit
 
 
 def _decimal(value: Any, places: int) -> Decimal:
@@ -244,7 +239,6 @@ def order_entry_exposure(
     account: BrokerAccount,
     instrument: Instrument,
     side: str,
-    limits: RiskLimit | None = None,
     now: datetime | None = None,
 ) -> OrderEntryExposure:
     """Return, in one query, what ``order_submit``'s risk checks count for an order of ``side``.
@@ -255,8 +249,8 @@ def order_entry_exposure(
     cost more CPU than the four round trips it saves. Read it after taking the account row lock
     (not in the locking statement: one that waited for the lock counts with its older snapshot).
 
-    Without ``limits`` the account's risk limits are read in the same statement, as
-    ``risk_limit_for_account`` reads them, and returned in ``limits``.
+    The account's risk limits are read in the same statement, as ``risk_limit_for_account``
+    reads them, and returned in ``limits``.
     """
     now = now or timezone.now()
     day_start = _day_start(timezone.localdate(now))
@@ -265,40 +259,34 @@ def order_entry_exposure(
     status_marks = ", ".join(["%s"] * len(working))
     through = RiskLimit.allowed_instruments.through._meta.db_table
     limit_table = connection.ops.quote_name(RiskLimit._meta.db_table)
-    limit_id = "%s" if limits is not None else f"{limit_table}.id"
     sql = (
-        "SELECT"
-        + ("" if limits is not None else f" {db.columns(RiskLimit, limit_table)},")
-        + f" (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
+        f"SELECT {db.columns(RiskLimit, limit_table)},"
+        f" (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
         f" (SELECT SUM({_AT_MOST_SQL} - filled_quantity) FROM {Order._meta.db_table}"
         f"   WHERE account_id = %s AND instrument_id = %s AND side = %s AND status IN ({status_marks})),"
         f" (SELECT COUNT(*) FROM {Order._meta.db_table} WHERE account_id = %s AND created_at >= %s),"
         f" (SELECT SUM(realized_pnl) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
         f" (SELECT SUM(commission) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
-        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_id}),"
-        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_id} AND instrument_id = %s)"
+        # No limits row: the id is NULL, so no allowed list and nothing restricted.
+        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_table}.id),"
+        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_table}.id AND instrument_id = %s)"
+        f" FROM (SELECT 1) one LEFT JOIN {limit_table} ON {limit_table}.account_id = %s"
     )
-    if limits is None:
-        sql += f" FROM (SELECT 1) one LEFT JOIN {limit_table} ON {limit_table}.account_id = %s"
     params = [
         *(account.pk, instrument.pk),
         *(account.pk, instrument.pk, side, *working),
         *(account.pk, adapt(now - timedelta(seconds=60))),
         *(account.pk, adapt(day_start)),
         *(account.pk, adapt(day_start)),
-        # The caller's limit id twice (None for an unsaved default limit: nothing restricted),
-        # then the instrument, then the account whose limit row is joined.
-        *([limits.pk, limits.pk] if limits is not None else []),
         instrument.pk,
-        *([account.pk] if limits is None else []),
+        account.pk,  # whose limits row is joined
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if limits is None:
-        limits = _risk_limit_from_row(account, row)
-        row = row[len(RiskLimit._meta.concrete_fields) :]
-    position, working_total, recent, realized, commission, restricted, allowed = row
+    width = len(RiskLimit._meta.concrete_fields)
+    limits = _limit_or_defaults(account, db.from_row(RiskLimit, row) if row[0] is not None else None)
+    position, working_total, recent, realized, commission, restricted, allowed = row[width:]
     return OrderEntryExposure(
         position=_decimal(position, 4),
         working=_decimal(working_total, 4),

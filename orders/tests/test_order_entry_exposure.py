@@ -35,9 +35,8 @@ def _separately(account, instrument, side):
 
 
 def test_an_account_with_nothing_yet_reads_zero_everywhere_in_one_query(account, instrument):
-    limits = risk_limit_for_account(account)
     with CaptureQueriesContext(connection) as queries:
-        exposure = order_entry_exposure(account=account, instrument=instrument, side="BUY", limits=limits)
+        exposure = order_entry_exposure(account=account, instrument=instrument, side="BUY")
     assert len(queries.captured_queries) == 1
     assert (exposure.position, exposure.working, exposure.orders_last_minute, exposure.realized_today) == (
         Decimal("0"),
@@ -48,17 +47,13 @@ def test_an_account_with_nothing_yet_reads_zero_everywhere_in_one_query(account,
     assert not exposure.allowed_restricted
 
 
-def _exposure(limits_given: bool, *, account, instrument, side, limits):
-    """Read with the caller's limits, or with the limits read in the same statement."""
-    exposure = order_entry_exposure(
-        account=account, instrument=instrument, side=side, limits=limits if limits_given else None
-    )
+def _exposure(*, account, instrument, side):
+    exposure = order_entry_exposure(account=account, instrument=instrument, side=side)
     assert exposure.limits is not None
     return exposure
 
 
-@pytest.mark.parametrize("limits_given", [True, False])
-def test_the_counts_match_the_separate_selectors(limits_given, account, other_account, instrument):
+def test_the_counts_match_the_separate_selectors(account, other_account, instrument):
     other_instrument = InstrumentFactory(symbol="MSFT")
     PositionFactory(account=account, instrument=instrument, quantity=Decimal("-30"))
     OrderFactory(
@@ -90,38 +85,35 @@ def test_the_counts_match_the_separate_selectors(limits_given, account, other_ac
         exec_id="x2", account=account, instrument=instrument, side="SELL", quantity=10, price=12, executed_at=now
     )
     fill_apply_commission(exec_id="x1", commission="1.25", currency="USD")
-    limits = risk_limit_for_account(account)
     for side in ("BUY", "SELL"):
-        exposure = _exposure(limits_given, account=account, instrument=instrument, side=side, limits=limits)
+        exposure = _exposure(account=account, instrument=instrument, side=side)
         assert (
             exposure.position,
             exposure.working,
             exposure.orders_last_minute,
             exposure.realized_today,
         ) == _separately(account, instrument, side)
-    buy = _exposure(limits_given, account=account, instrument=instrument, side="BUY", limits=limits)
+    buy = _exposure(account=account, instrument=instrument, side="BUY")
     assert buy.working == Decimal("60")
     assert buy.realized_today == Decimal("18.75")
 
 
-@pytest.mark.parametrize("limits_given", [True, False])
-def test_the_allowed_list_is_read_as_check_instrument_reads_it(limits_given, account, instrument):
+def test_the_allowed_list_is_read_as_check_instrument_reads_it(account, instrument):
     listed, unlisted = InstrumentFactory(symbol="LISTED"), InstrumentFactory(symbol="UNLISTED")
     limits = risk_limit_for_account(account)
-    exposure = _exposure(limits_given, account=account, instrument=unlisted, side="BUY", limits=limits)
+    exposure = _exposure(account=account, instrument=unlisted, side="BUY")
     assert (exposure.allowed_restricted, exposure.allowed_this) == (False, False)
     limits.allowed_instruments.add(listed)
     for target, allowed in ((listed, True), (unlisted, False)):
-        exposure = _exposure(limits_given, account=account, instrument=target, side="BUY", limits=limits)
+        exposure = _exposure(account=account, instrument=target, side="BUY")
         assert (exposure.allowed_restricted, exposure.allowed_this) == (True, allowed)
 
 
-@pytest.mark.parametrize("limits_given", [True, False])
-def test_an_account_without_a_limits_row_has_no_allowed_list(limits_given, other_account, instrument):
+def test_an_account_without_a_limits_row_has_no_allowed_list(other_account, instrument):
     RiskLimit.objects.filter(account=other_account).delete()
     limits = risk_limit_for_account(other_account)
     assert limits.pk is None
-    exposure = _exposure(limits_given, account=other_account, instrument=instrument, side="SELL", limits=limits)
+    exposure = _exposure(account=other_account, instrument=instrument, side="SELL")
     assert (exposure.allowed_restricted, exposure.allowed_this) == (False, False)
     assert exposure.limits.pk is None and exposure.limits.account == other_account
 
@@ -157,7 +149,6 @@ def test_a_pending_increase_counts_at_its_larger_quantity_in_both_reads(account,
         pending_quantity=Decimal("20"),
         status="SUBMITTED",
     )
-    limits = risk_limit_for_account(account)
-    exposure = order_entry_exposure(account=account, instrument=instrument, side="BUY", limits=limits)
+    exposure = order_entry_exposure(account=account, instrument=instrument, side="BUY")
     assert exposure.working == Decimal("290")  # (250 - 10) + 50: a pending decrease is not yet real
     assert working_quantity(account=account, instrument=instrument, side="BUY") == Decimal("290")
