@@ -328,15 +328,7 @@ def _run_layer(layer: str) -> list[Figure]:
             figures += [
                 f for f in latency_figures(label, samples or [float("inf")], {}) if f.name.endswith(("p50", "p99"))
             ]
-            delivered = sum(c.received for c in clients)
-            figures.append(
-                Figure(
-                    f"fan-out [{layer}] layer+daphne only, lost",
-                    max(0, sent * dashboards - delivered + sum(c.resyncs for c in clients)),
-                    "rows",
-                    0,
-                )
-            )
+            figures.append(Figure(f"fan-out [{layer}] layer+daphne only, lost", _lost(clients, sent), "rows", 0))
     finally:
         rig.stop()
     return figures
