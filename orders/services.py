@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountHalted, DeskHalted
 from accounts.models import Alert, BrokerAccount, OutboxMessage, User
 from accounts.services import (
+    account_lock,
     alert_raise,
     audit_record,
     jsonable,
@@ -267,14 +268,6 @@ def _check_desk_open(account: BrokerAccount) -> None:
         raise AccountHalted(f"Trading is halted on account {account.code}{reason}.", field="account")
 
 
-def _lock_account(account_id: int) -> BrokerAccount:
-    """Lock and return the account row (plain SQL: order entry takes this lock on every order)."""
-    account = db.select_one(BrokerAccount, "id = %s", [account_id], lock=True)
-    if account is None:
-        raise BrokerAccount.DoesNotExist(f"No account {account_id}.")
-    return account
-
-
 def _resolve_instrument(instrument: Instrument | str | int | None) -> Instrument:
     if isinstance(instrument, Instrument) and instrument.pk is not None:
         return instrument
@@ -483,7 +476,7 @@ def _order_entry_check(
         raise OrderInvalid("not_before needs a time zone.", field="not_before")
 
     # One order at a time per account: the counts below (rate, working quantity) cannot race.
-    account = _lock_account(account.pk)
+    account = account_lock(account.pk)
     if client_order_id is not None:
         # A concurrent post of the same id may have committed while we waited for the lock.
         existing = Order.objects.filter(client_order_id=client_order_id).first()
@@ -568,7 +561,7 @@ def order_approve(*, order: Order, actor: User | None, via: str) -> Order:
     :raises DeskHalted, AccountHalted: trading is stopped.
     """
     require_actor(actor, account=order.account, perm="orders.approve_order")
-    account = _lock_account(order.account_id)
+    account = account_lock(order.account_id)
     order = _lock_order(order)
     if order.status != OrderStatus.PENDING_APPROVAL:
         raise OrderTransitionRefused("Only an order awaiting approval can be approved.")
@@ -726,7 +719,7 @@ def order_modify(
     new_stop = validation.to_decimal(stop_price, field="stop_price")
     if new_quantity is None and new_limit is None and new_stop is None:
         raise OrderModifyEmpty()
-    account = _lock_account(order.account_id)
+    account = account_lock(order.account_id)
     order = _lock_order(order)
     if order.status not in MODIFIABLE_STATUSES:
         raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")
