@@ -3,9 +3,9 @@
 The server is what the product ships for the API, the Procfile's ``api`` process: gunicorn
 serving ``tradeconsole.wsgi:application`` (``TC_BENCH_API_WORKERS`` processes x
 ``TC_BENCH_API_THREADS`` gthread threads, keep-alive; the Procfile's 3 x 4 by default on two
-cores), or daphne, the ``web`` process, with ``TC_BENCH_API_SERVER=daphne`` to compare; started
-on a free 127.0.0.1 port against the machine's PostgreSQL
-(``DATABASE_URL``) and Redis (``REDIS_URL``, under a private prefix). Eight client processes,
+cores), or daphne, the ``web`` process, with ``TC_BENCH_API_SERVER=daphne`` to compare; with
+production settings, as if behind a TLS proxy; started on a free 127.0.0.1 port against the
+machine's PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``, under a private prefix). Eight client processes,
 each with one keep-alive connection and a knox token, post orders with a fresh
 ``Idempotency-Key`` each, as fast as answers come back, for ``TC_BENCH_API_SECONDS`` after a
 warm-up. Every request goes the whole way: token check, role gate, per-user throttle (Redis),
@@ -57,6 +57,14 @@ SYMBOL = "BENCHAPI"
 STACK = os.environ.get("TC_BENCH_API_STACK", "1") != "0"
 STACK_RATE = float(os.environ.get("TC_BENCH_API_STACK_RATE", "20"))
 STACK_SECONDS = float(os.environ.get("TC_BENCH_API_STACK_SECONDS", "5"))
+# The server runs as a desk runs it: production settings (no DEBUG, whose query log alone cost
+# about 1 ms of CPU per POST), behind a TLS proxy, whose X-Forwarded-Proto header the clients send.
+PRODUCTION_ENV = {
+    "TRADECONSOLE_MODE": "production",
+    "SECRET_KEY": "bench-api-orders-" + "x" * 50,
+    "ALLOWED_HOSTS": "127.0.0.1",
+}
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 # The whole-stack orders take quantities 1..STACK_ORDERS_MAX, each distinct within a run of that many.
 STACK_ORDERS_MAX = 500
 
@@ -128,7 +136,7 @@ def _post_orders(port, token, account, start_at, stop_at, warm_until, samples: l
             "limit_price": "100.00",
         }
     ).encode()
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", **PROXY_HEADERS}
     errors = 0
     while time.time() < start_at:
         time.sleep(0.001)
@@ -166,6 +174,7 @@ def _wait_ready(port: int, deadline: float) -> None:
 def _start_server(port: int, prefix: str) -> subprocess.Popen:
     env = {
         **os.environ,
+        **PRODUCTION_ENV,
         "TRADECONSOLE_STREAM_PREFIX": prefix,
         # The throttle is counted (one Redis round trip, as in production) but must not refuse.
         "TRADECONSOLE_API_ORDER_RATE": "100000000/min",
@@ -320,6 +329,7 @@ def _whole_stack(port: int, token: str, prefix: str) -> list[Figure]:
     sim.start()
     env = {
         **os.environ,
+        **PRODUCTION_ENV,
         "TRADECONSOLE_STREAM_PREFIX": prefix,
         "TWS_PORT": str(sim.port),
         "TWS_CLIENT_ID": "37",
@@ -345,7 +355,7 @@ def _whole_stack(port: int, token: str, prefix: str) -> list[Figure]:
             "the worker to be ready",
         )
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", **PROXY_HEADERS}
 
         def post(quantity: int) -> str:
             # A price under the market, in the collar: it rests.
