@@ -7,11 +7,12 @@ The rules (IETF draft ``Idempotency-Key`` header, as Stripe practises it):
 - the same key with another request (method, path or body) gets 422;
 - a request that needs a key and has none gets 400.
 
-How it holds under concurrency: the key row is inserted in its own short transaction, then the
-request runs inside a transaction that holds the row's lock (``FOR UPDATE NOWAIT``) and writes the
-outcome into the row before it commits. The order and its outcome therefore commit together: a
-row still "in progress" and not locked belongs to a request that died and committed nothing, so
-a retry may run again; a locked row belongs to a request that is running now (409).
+How it holds under concurrency: the request runs in one transaction that first claims the key
+(a transaction-scoped advisory lock on it, and its row inserted "in progress" when new), then
+does its work and writes the outcome into the row before it commits. The order and its outcome
+therefore commit together, and a request that fails rolls its row back with everything else. A
+duplicate that arrives while the first runs cannot take the lock (409); one that arrives after
+finds the row complete (the first response again).
 
 Only a request that created something keeps its key: when the input is invalid, the domain
 refuses (a risk limit, a halted account) or the server fails, nothing was written and the key is
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import OperationalError, connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
 from tradeconsole.exceptions import ApplicationError
@@ -118,28 +119,49 @@ def request_fingerprint(*, method: str, path: str, body: object) -> str:
 
 
 def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | None = None) -> IdempotencyKey:
-    """Return the row of ``(user, key)``, inserting it "in progress" when it is new; commits at once.
+    """Claim ``(user, key)`` for the current transaction and return its row, inserted "in progress"
+    when the key is new (the row commits or rolls back with the transaction).
 
-    An expired row (older than 24 hours) is replaced, as if the key had never been used.
-    Call it outside any transaction, so a concurrent request sees the row immediately.
+    Must run inside ``transaction.atomic``: the claim is held until that transaction ends. An
+    expired row (older than 24 hours) is replaced, as if the key had never been used; a row left
+    "in progress" (by a request of an earlier version that died) is taken over.
 
+    :raises IdempotencyKeyInProgress: a running request holds the key (409).
     :raises IdempotencyKeyReused: the key was used by this user for a different request.
     """
+    if not connection.in_atomic_block:
+        raise RuntimeError("idempotency_key_claim() must run inside a transaction.")
     now = now or timezone.now()
     table = IdempotencyKey._meta.db_table
+    insert = (
+        f"INSERT INTO {table} (user_id, key, fingerprint, status, created_at)"
+        " SELECT %s, %s, %s, %s, %s{source} ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
+    )
+    values = [user.pk, key, fingerprint, IdempotencyKey.Status.IN_PROGRESS, now]
     for _attempt in range(2):
         with connection.cursor() as cursor:
-            # One round trip for the common case of a new key; a concurrent insert of the same
-            # key makes this a no-op and the SELECT below finds the other request's row.
-            cursor.execute(
-                f"INSERT INTO {table} (user_id, key, fingerprint, status, created_at) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
-                [user.pk, key, fingerprint, IdempotencyKey.Status.IN_PROGRESS, now],
-            )
-            inserted = cursor.fetchone()
-        if inserted:
+            if connection.vendor == "postgresql":
+                # The lock and the insert in one round trip (it runs on every order entry). While
+                # a running request holds the lock, its uncommitted row cannot block this INSERT:
+                # the INSERT only runs once the lock is ours.
+                cursor.execute(
+                    "WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 413)) AS held),"
+                    f" inserted AS ({insert.format(source=' FROM claim WHERE held')})"
+                    " SELECT held, (SELECT id FROM inserted) FROM claim",
+                    [f"idem:{user.pk}:{key}", *values],
+                )
+                held, inserted = cursor.fetchone()
+                if not held:
+                    raise IdempotencyKeyInProgress()
+            else:
+                # SQLite (the quick start) has no advisory locks; its single writer serializes
+                # the transactions instead.
+                cursor.execute(insert.format(source=""), values)
+                found = cursor.fetchone()
+                inserted = found[0] if found else None
+        if inserted is not None:
             return IdempotencyKey(
-                pk=inserted[0],
+                pk=inserted,
                 user=user,
                 key=key,
                 fingerprint=fingerprint,
@@ -158,37 +180,6 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
     raise IdempotencyKeyInProgress()
 
 
-def idempotency_key_lock(*, row: IdempotencyKey) -> IdempotencyKey:
-    """Lock the key's row for the current transaction and return it fresh.
-
-    Must run inside ``transaction.atomic``; the lock is held until that transaction ends.
-
-    :raises IdempotencyKeyInProgress: another request holds the row (it is running now), or the
-        row vanished (purged while we waited).
-    """
-    # NOWAIT where the database has it (PostgreSQL); SQLite (the quick start) has no row locks:
-    # its single writer serializes the requests instead. Plain SQL reading only what may have
-    # changed since the claim: the ORM's version of this and of the completion below cost
-    # more CPU than the rest of the key's handling (it runs on every order entry).
-    features = connection.features
-    lock = " FOR UPDATE NOWAIT" if features.has_select_for_update_nowait else ""
-    if not lock and features.has_select_for_update:
-        lock = " FOR UPDATE"
-    try:
-        with connection.cursor() as cursor:
-            table = IdempotencyKey._meta.db_table
-            cursor.execute(f"SELECT status, response_status, response_body FROM {table} WHERE id = %s{lock}", [row.pk])
-            found = cursor.fetchone()
-    except OperationalError:
-        raise IdempotencyKeyInProgress()
-    if found is None:
-        raise IdempotencyKeyInProgress()
-    body_field = IdempotencyKey._meta.get_field("response_body")
-    row.status, row.response_status = found[0], found[1]
-    row.response_body = body_field.from_db_value(found[2], None, connection)
-    return row
-
-
 def idempotency_key_stored(row: IdempotencyKey) -> StoredResponse | None:
     """Return the response recorded for ``row``, or None while it has none."""
     if row.status != IdempotencyKey.Status.COMPLETE or row.response_status is None:
@@ -197,7 +188,7 @@ def idempotency_key_stored(row: IdempotencyKey) -> StoredResponse | None:
 
 
 def idempotency_key_complete(*, row: IdempotencyKey, status: int, body: object) -> None:
-    """Record the response of ``row``'s request; call it in the transaction that holds the lock."""
+    """Record the response of ``row``'s request; call it in the transaction that claimed the key."""
     row.status = IdempotencyKey.Status.COMPLETE
     row.response_status = status
     row.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
@@ -214,21 +205,6 @@ def idempotency_key_complete(*, row: IdempotencyKey, status: int, body: object) 
                 row.pk,
             ],
         )
-
-
-def idempotency_key_release(*, row: IdempotencyKey) -> None:
-    """Forget ``row`` when its request created nothing, so the key may be used again.
-
-    Only a row still in progress and not locked by a running request is deleted.
-    """
-    with transaction.atomic():
-        free = (
-            IdempotencyKey.objects.select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
-            .filter(pk=row.pk, status=IdempotencyKey.Status.IN_PROGRESS)
-            .first()
-        )
-        if free is not None:
-            free.delete()
 
 
 def idempotency_keys_purge(*, now: datetime | None = None) -> int:

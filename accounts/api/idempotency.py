@@ -10,11 +10,8 @@ from rest_framework.response import Response
 
 from accounts.idempotency import (
     HEADER,
-    IdempotencyKeyInProgress,
     idempotency_key_claim,
     idempotency_key_complete,
-    idempotency_key_lock,
-    idempotency_key_release,
     idempotency_key_stored,
     key_validate,
     request_fingerprint,
@@ -35,10 +32,11 @@ def idempotent(request, *, validate: Callable[[], Any], perform: Callable[[Any],
     """Run ``perform(validate())`` at most once per (user, ``Idempotency-Key``) and return its response.
 
     A retry with the same key and body gets the stored response (header ``Idempotent-Replayed``).
-    ``perform`` runs inside the transaction that holds the key's lock and records its response,
-    so what it writes and the stored response commit together. When ``validate`` or ``perform``
-    raises (invalid input, a domain refusal, a crash) nothing was created: the key is forgotten
-    and the error propagates to the exception handler.
+    The key is claimed, ``validate`` and ``perform`` run, and the response is recorded in one
+    transaction, so what ``perform`` writes and the stored response commit together. When
+    ``validate`` or ``perform`` raises (invalid input, a domain refusal, a crash) the transaction
+    rolls back, the key's row with it: nothing was created, the key is forgotten and the error
+    propagates to the exception handler.
 
     :raises IdempotencyKeyMissing, IdempotencyKeyInvalid: no usable header (400).
     :raises IdempotencyKeyReused: the key was used for another request (422).
@@ -46,22 +44,11 @@ def idempotent(request, *, validate: Callable[[], Any], perform: Callable[[Any],
     """
     key = key_validate(request.headers.get(HEADER))
     fingerprint = request_fingerprint(method=request.method, path=request.path, body=request.data)
-    row = idempotency_key_claim(user=request.user, key=key, fingerprint=fingerprint)
-    stored = idempotency_key_stored(row)
-    if stored is not None:
-        return _replay(stored.status, stored.body)
-    try:
-        data = validate()
-        with transaction.atomic():
-            row = idempotency_key_lock(row=row)
-            stored = idempotency_key_stored(row)
-            if stored is not None:
-                # Another request with this key finished between our claim and our lock.
-                return _replay(stored.status, stored.body)
-            response = perform(data)
-            idempotency_key_complete(row=row, status=response.status_code, body=response.data)
-    except Exception as exc:
-        if not isinstance(exc, IdempotencyKeyInProgress):
-            idempotency_key_release(row=row)
-        raise
+    with transaction.atomic():
+        row = idempotency_key_claim(user=request.user, key=key, fingerprint=fingerprint)
+        stored = idempotency_key_stored(row)
+        if stored is not None:
+            return _replay(stored.status, stored.body)
+        response = perform(validate())
+        idempotency_key_complete(row=row, status=response.status_code, body=response.data)
     return response

@@ -146,6 +146,35 @@ def test_a_key_left_in_progress_by_a_dead_request_is_taken_over(as_trader, trade
     assert Order.objects.count() == 1
 
 
+@pytest.mark.django_db
+def test_a_request_that_fails_after_writing_leaves_neither_its_order_nor_its_key(as_trader, monkeypatch):
+    """The key, the order and the stored response commit together: a failure before the commit
+    rolls all of them back, and the same key then places the order once."""
+    from accounts.api import idempotency
+
+    def fail(**kwargs):
+        raise RuntimeError("the server died before storing the response")
+
+    monkeypatch.setattr(idempotency, "idempotency_key_complete", fail)
+    as_trader.raise_request_exception = False
+
+    assert post(as_trader).status_code == 500
+    assert not Order.objects.exists() and not OutboxMessage.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+
+    monkeypatch.undo()
+    assert post(as_trader).status_code == 201
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_key_can_only_be_claimed_inside_a_transaction(trader):
+    from accounts.idempotency import idempotency_key_claim
+
+    with pytest.raises(RuntimeError):
+        idempotency_key_claim(user=trader, key="k", fingerprint="f" * 64)
+
+
 def _fingerprint(client) -> str:
     from accounts.idempotency import request_fingerprint
 
