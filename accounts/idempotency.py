@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import OperationalError, connection, models
 from django.utils import timezone
 
+from tradeconsole import db
 from tradeconsole.exceptions import ApplicationError
 
 RETENTION = timedelta(hours=24)
@@ -119,12 +120,14 @@ def request_fingerprint(*, method: str, path: str, body: object) -> str:
 
 
 def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | None = None) -> IdempotencyKey:
-    """Claim ``(user, key)`` for the current transaction and return its row, inserted "in progress"
-    when the key is new (the row commits or rolls back with the transaction).
+    """Claim ``(user, key)`` for the current transaction and return its row: inserted "in progress"
+    when the key is new (the row commits or rolls back with the transaction), else the stored one
+    (complete: the caller replays it).
 
     Must run inside ``transaction.atomic``: the claim is held until that transaction ends. An
-    expired row (older than 24 hours) is replaced, as if the key had never been used; a row left
-    "in progress" (by a request of an earlier version that died) is taken over.
+    expired row (older than 24 hours) is replaced, as if the key had never been used. A row
+    committed "in progress" is one that an earlier version of this code claimed in a transaction
+    of its own: it is taken over if no running request holds its row lock.
 
     :raises IdempotencyKeyInProgress: a running request holds the key (409).
     :raises IdempotencyKeyReused: the key was used by this user for a different request.
@@ -137,7 +140,13 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
         f"INSERT INTO {table} (user_id, key, fingerprint, status, created_at)"
         " SELECT %s, %s, %s, %s, %s{source} ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
     )
-    values = [user.pk, key, fingerprint, IdempotencyKey.Status.IN_PROGRESS, now]
+    values = [
+        user.pk,
+        key,
+        fingerprint,
+        IdempotencyKey.Status.IN_PROGRESS,
+        connection.ops.adapt_datetimefield_value(now),
+    ]
     for _attempt in range(2):
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -151,14 +160,12 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
                     [f"idem:{user.pk}:{key}", *values],
                 )
                 held, inserted = cursor.fetchone()
-                if not held:
-                    raise IdempotencyKeyInProgress()
             else:
                 # SQLite (the quick start) has no advisory locks; its single writer serializes
                 # the transactions instead.
                 cursor.execute(insert.format(source=""), values)
                 found = cursor.fetchone()
-                inserted = found[0] if found else None
+                held, inserted = True, (found[0] if found else None)
         if inserted is not None:
             return IdempotencyKey(
                 pk=inserted,
@@ -168,14 +175,37 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
                 created_at=now,
                 status=IdempotencyKey.Status.IN_PROGRESS,
             )
-        row = IdempotencyKey.objects.filter(user=user, key=key).first()
+        if not held:
+            return _claimed_elsewhere(user=user, key=key, fingerprint=fingerprint, now=now)
+        try:
+            # The lock is ours, so no request of this version holds the row; one of an earlier
+            # version may still hold its row lock while it runs.
+            row = db.select_one(IdempotencyKey, "user_id = %s AND key = %s", [user.pk, key], lock=True, nowait=True)
+        except OperationalError:
+            raise IdempotencyKeyInProgress()
         if row is None:
             continue  # purged between the INSERT and the SELECT: insert again
         if row.created_at < now - RETENTION:
-            IdempotencyKey.objects.filter(pk=row.pk, created_at=row.created_at).delete()
+            IdempotencyKey.objects.filter(pk=row.pk).delete()
             continue
         if row.fingerprint != fingerprint:
             raise IdempotencyKeyReused(field=HEADER)
+        return row
+    raise IdempotencyKeyInProgress()
+
+
+def _claimed_elsewhere(*, user, key: str, fingerprint: str, now: datetime) -> IdempotencyKey:
+    """Return the stored row of a key that another transaction holds now, when its answer is
+    already known (a finished request that a concurrent retry is replaying).
+
+    :raises IdempotencyKeyReused: the stored row is of a different request.
+    :raises IdempotencyKeyInProgress: the key's first request is still running (its row is not
+        committed yet, so its body is not known either).
+    """
+    row = IdempotencyKey.objects.filter(user=user, key=key, created_at__gte=now - RETENTION).first()
+    if row is not None and row.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(field=HEADER)
+    if row is not None and row.status == IdempotencyKey.Status.COMPLETE:
         return row
     raise IdempotencyKeyInProgress()
 

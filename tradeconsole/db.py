@@ -69,19 +69,28 @@ def from_row(model: type[ModelT], row: Sequence[Any], offset: int = 0) -> ModelT
 
 
 def select_one(
-    model: type[ModelT], where: str, params: Sequence[Any], *, order_by: str = "", lock: bool = False
+    model: type[ModelT],
+    where: str,
+    params: Sequence[Any],
+    *,
+    order_by: str = "",
+    lock: bool = False,
+    nowait: bool = False,
 ) -> ModelT | None:
     """Return the first row of ``model``'s table that matches ``where``, read as ``from_row`` reads
     it; None when none matches.
 
     ``where`` and ``order_by`` are SQL over the table's own columns (``%s`` for each of
-    ``params``, prepared as ``prepare`` prepares them); ``lock`` locks the row (``lock_clause``).
+    ``params``, prepared as ``prepare`` prepares them); ``lock`` locks the row (``lock_clause``,
+    with ``nowait``).
+
+    :raises OperationalError: ``nowait`` and another transaction holds the row's lock.
     """
     table = _connection().ops.quote_name(model._meta.db_table)
     sql = f"SELECT {columns(model, table)} FROM {table} WHERE {where}"
     if order_by:
         sql += f" ORDER BY {order_by}"
-    sql += " LIMIT 1" + (lock_clause() if lock else "")
+    sql += " LIMIT 1" + (lock_clause(nowait=nowait) if lock else "")
     with _connection().cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -232,6 +232,69 @@ def test_a_concurrent_duplicate_gets_a_conflict_while_the_first_runs(trader, ins
     assert OutboxMessage.objects.filter(type="order.place").count() == 1
 
 
+def _hold_in_a_thread(hold) -> tuple[threading.Event, threading.Event, threading.Thread]:
+    """Run ``hold()`` in a transaction of another connection until released; return (held, release, thread)."""
+    held, release = threading.Event(), threading.Event()
+
+    def run():
+        try:
+            with transaction.atomic():
+                hold()
+                held.set()
+                release.wait(timeout=10)  # bounded: the test fails rather than hangs
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert held.wait(timeout=10)
+    return held, release, thread
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_key_row_locked_by_a_running_request_of_the_earlier_version_is_a_conflict(trader, instrument, account):
+    """A rolling deploy: the earlier version committed the key's row on its own and holds its row
+    lock while it places the order. The new version must answer 409, not place a second order."""
+    client = APIClient()
+    client.force_authenticate(trader)
+    IdempotencyKey.objects.create(user=trader, key="key-1", fingerprint=_fingerprint(client), created_at=timezone.now())
+    _, release, thread = _hold_in_a_thread(lambda: IdempotencyKey.objects.select_for_update().get(key="key-1"))
+    try:
+        response = post(client)
+    finally:
+        release.set()
+        thread.join(timeout=10)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency.in_progress"
+    assert not Order.objects.exists()
+    assert post(client).status_code == 201  # unlocked now: a dead request's row, taken over
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_while_a_retry_holds_a_finished_key_others_replay_it_or_get_422(trader, instrument, account):
+    from accounts.idempotency import idempotency_key_claim
+
+    client = APIClient()
+    client.force_authenticate(trader)
+    first = post(client)
+    _, release, thread = _hold_in_a_thread(
+        lambda: idempotency_key_claim(user=trader, key="key-1", fingerprint=_fingerprint(client))
+    )
+    try:
+        replay = post(client)
+        other = post(client, body={**BODY, "quantity": "11"})
+    finally:
+        release.set()
+        thread.join(timeout=10)
+
+    assert (first.status_code, replay.status_code) == (201, 201)
+    assert replay.json() == first.json() and replay["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422 and other.json()["code"] == "idempotency.key_reused"
+    assert Order.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_racing_duplicates_create_exactly_one_order(trader, instrument, account):
     """Eight threads post the same key at once: one order, and every 201 is the same order."""

@@ -84,6 +84,34 @@ print("RESULT " + json.dumps({"published": published, "status": order.status, "d
 """
 
 
+IDEMPOTENT_ENTRY = """
+import json
+from datetime import timedelta
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+from accounts.idempotency import IdempotencyKey
+from accounts.models import User
+from orders.models import Order
+
+client = APIClient()
+client.force_authenticate(User.objects.get(username="trader"))
+body = {"account": "DU0000001", "symbol": "AAPL", "side": "BUY", "quantity": "10", "order_type": "MKT"}
+
+def post(data=body):
+    return client.post("/api/v1/orders/", data, format="json", HTTP_IDEMPOTENCY_KEY="sqlite-key")
+
+first, retry, other = post(), post(), post({**body, "quantity": "11"})
+# Backdated as a plain statement writes a time (the claim's INSERT), not as the ORM's update does.
+with connection.cursor() as cursor:
+    cursor.execute("UPDATE accounts_idempotencykey SET created_at = %s", [timezone.now() - timedelta(hours=25)])
+after_expiry = post()
+print("RESULT " + json.dumps({"codes": [r.status_code for r in (first, retry, other, after_expiry)],
+      "replayed": retry.get("Idempotent-Replayed"), "orders": Order.objects.count(),
+      "keys": IdempotencyKey.objects.count()}))
+"""
+
+
 def _quick_start(tmp_path, script: str) -> dict:
     """Migrate and seed a fresh SQLite file, run ``script`` in ``manage.py shell``; return its RESULT."""
     prefix = f"tcsqlite{uuid.uuid4().hex[:6]}"
@@ -137,3 +165,12 @@ def test_an_order_is_entered_published_and_filled_through_the_bridge_on_the_quic
     assert result["status"] == "FILLED" and result["filled"] == "10.0000" and result["fills"] == 1
     assert result["acknowledged"] is True
     assert result["row"] == result["orm_row"] and result["row"]["ctx"]["status"] == "FILLED"
+
+
+@pytest.mark.slow
+def test_idempotent_order_entry_replays_refuses_and_forgets_expired_keys_on_the_quick_starts_sqlite(tmp_path):
+    result = _quick_start(tmp_path, IDEMPOTENT_ENTRY)
+
+    assert result["codes"] == [201, 201, 422, 201]
+    assert result["replayed"] == "true"
+    assert result["orders"] == 2 and result["keys"] == 1
