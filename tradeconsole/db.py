@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, NotSupportedError, connection, connections, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 
@@ -22,6 +22,35 @@ def commit_without_flush_wait() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+# --- prepared statements after a schema change -------------------------------------------------
+
+# SQLSTATE feature_not_supported: what PostgreSQL answers, on every run, to a statement prepared
+# before a migration changed the type of a column it returns ("cached plan must not change result
+# type"); psycopg keeps the statement, so only a new connection runs it again.
+_FEATURE_NOT_SUPPORTED = "0A000"
+
+
+def _replace_connection_after_stale_plan(execute, sql, params, many, context):
+    try:
+        return execute(sql, params, many, context)
+    except NotSupportedError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == _FEATURE_NOT_SUPPORTED:
+            # Obsolete from now: closed at the next request or task boundary (close_old_connections),
+            # so the statement fails once per connection, not until CONN_MAX_AGE runs out.
+            context["connection"].close_at = 0.0
+        raise
+
+
+def guard_prepared_statements(sender, connection, **kwargs) -> None:
+    """``connection_created`` receiver: give a PostgreSQL connection that prepares statements the
+    wrapper that replaces it once a migration has made one of its prepared statements fail."""
+    options = connection.settings_dict.get("OPTIONS", {})
+    if connection.vendor != "postgresql" or options.get("prepare_threshold") is None:
+        return
+    if _replace_connection_after_stale_plan not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_replace_connection_after_stale_plan)
 
 
 # --- plain-SQL reads and inserts of model rows ---------------------------------------------------

@@ -96,8 +96,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     )
     # Statements run often (order entry's, the token check, the bridge's) are prepared once per
     # connection after a few runs: PostgreSQL then skips parsing and planning them, which was a
-    # third of its CPU per API order (3.3 -> 2.3 ms, bench api_orders). Off behind a pooler that
-    # cannot keep prepared statements per client (PgBouncer before 1.21 in transaction mode).
+    # third of its CPU per API order (3.3 -> 2.3 ms, bench api_orders). Off behind a pooler in
+    # transaction mode that cannot keep them (PgBouncer before 1.22, or without
+    # max_prepared_statements).
     if env.boolean("TRADECONSOLE_DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
 from django.forms.models import model_to_dict
 
@@ -185,3 +185,43 @@ def test_account_for_member_answers_what_accounts_for_user_answers(who, account,
         expected = accounts_for_user(user).filter(code=code).first()
         found = account_for_member(user, code)
         assert (found and _all_fields(found)) == (expected and _all_fields(expected)), code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_prepared_before_a_column_type_change_fails_once_then_a_new_connection_runs_it():
+    """A migration that changes a returned column's type breaks the statements connections have
+    prepared; each connection fails once and is replaced at the next request or task boundary."""
+    from django.db import NotSupportedError, close_old_connections
+
+    def _on_another_connection(sql: str) -> None:
+        # As a migration runs: in another process (psycopg forgets its own connection's
+        # prepared statements when that connection runs DDL).
+        other = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            with other.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            other.close()
+
+    select = "SELECT name FROM tc_stale_plan_probe WHERE id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE tc_stale_plan_probe (id integer PRIMARY KEY, name varchar(10))")
+        cursor.execute("INSERT INTO tc_stale_plan_probe VALUES (1, 'AAPL')")
+    try:
+        with connection.cursor() as cursor:
+            for _ in range(6):  # prepared from the fifth run (prepare_threshold)
+                cursor.execute(select, [1])
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%tc_stale_plan_probe%'")
+            assert cursor.fetchone()[0] == 1
+            _on_another_connection("ALTER TABLE tc_stale_plan_probe ALTER COLUMN name TYPE varchar(20)")
+            with pytest.raises(NotSupportedError):
+                cursor.execute(select, [1])
+        close_old_connections()  # what a request's end, a Celery task's or the bridge's loop calls
+
+        assert connection.connection is None
+        with connection.cursor() as cursor:
+            cursor.execute(select, [1])
+            assert cursor.fetchone() == ("AAPL",)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS tc_stale_plan_probe")
