@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
+from tradeconsole import db
+
 
 def _permissions_sql(user_id: str = "%s", names: str = "ct.app_label, p.codename") -> str:
     """The user's own and their groups' permissions; ``user_id`` is the SQL giving the user's id."""
@@ -57,7 +59,7 @@ class DeskModelBackend(ModelBackend):
         if user_obj.is_superuser:
             return super().get_all_permissions(user_obj, obj)
         if not hasattr(user_obj, "_perm_cache"):
-            with connection.cursor() as cursor:
+            with db.cursor() as cursor:
                 cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
                 user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in cursor.fetchall()}
         return user_obj._perm_cache

@@ -148,7 +148,7 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
         connection.ops.adapt_datetimefield_value(now),
     ]
     for _attempt in range(2):
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # The lock and the insert in one round trip (it runs on every order entry). While
                 # a running request holds the lock, its uncommitted row cannot block this INSERT:
@@ -223,7 +223,7 @@ def idempotency_key_complete(*, row: IdempotencyKey, status: int, body: object) 
     row.response_status = status
     row.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
     row.completed_at = timezone.now()
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"UPDATE {IdempotencyKey._meta.db_table}"
             " SET status = %s, response_status = %s, response_body = %s, completed_at = %s WHERE id = %s",

@@ -446,7 +446,7 @@ def kill_switch_hold() -> bool:
     lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
     # Interpolated names are the model's own table and a constant clause, never input.
     query = f"SELECT engaged FROM {table} WHERE id = 1{lock}"
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(query)
         row = cursor.fetchone()
         if row is None:

@@ -281,7 +281,7 @@ def order_entry_exposure(
         instrument.pk,
         account.pk,  # whose limits row is joined
     ]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     width = len(RiskLimit._meta.concrete_fields)

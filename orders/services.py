@@ -250,7 +250,7 @@ def _already_seen(message_id: Any) -> bool:
     if message_id is None:
         return False
     table = connection.ops.quote_name(OrderEvent._meta.db_table)
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM {table} WHERE message_id = %s LIMIT 1",
             [db.prepare(OrderEvent, "message_id", uuid.UUID(str(message_id)))],
@@ -1317,7 +1317,7 @@ def _lock_exec_id(exec_id: str) -> None:
     the other's uncommitted row) would never be attached. SQLite serializes writers already.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 413))", [f"exec:{exec_id}"])
 
 

@@ -106,7 +106,7 @@ def order_rows(*, pks: Iterable[int] = (), client_order_ids: Iterable[str] = ())
         for column, values in (("id", pks), ("client_order_id", client_order_ids))
         if values
     ]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"SELECT {db.columns(Order, 'o')}, a.code, i.symbol, s.strategy_id, st.name"
             f" FROM {order} o JOIN {account} a ON a.id = o.account_id JOIN {instrument} i ON i.id = o.instrument_id"
@@ -187,7 +187,7 @@ def _open_order_count(account_id: int) -> int:
     )
     statuses = sorted(str(value) for value in WORKING_STATUSES)
     placeholders = ", ".join(["%s"] * len(statuses))
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"SELECT COUNT(*) FROM {table} WHERE {account} = %s AND {status} IN ({placeholders})",
             [account_id, *statuses],

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import OutboxMessage, ProcessHeartbeat
+from tradeconsole import db
 
 
 @transaction.atomic
@@ -133,7 +134,7 @@ def _mark_received(client_order_id: str, types: tuple[str, ...]) -> tuple[int, b
     table = connection.ops.quote_name(OutboxMessage._meta.db_table)
     match = "acknowledged_at IS NULL AND type = ANY(%s) AND (data -> 'client_order_id') = %s::jsonb"
     key = json.dumps(client_order_id)
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"WITH marked AS (UPDATE {table} SET acknowledged_at = %s"
             f" WHERE {match} AND published_at IS NOT NULL RETURNING 1)"

@@ -24,6 +24,49 @@ def commit_without_flush_wait() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+# --- prepared statements for the hot paths -------------------------------------------------------
+
+
+def prepares_statements(connection=None) -> bool:
+    """Return whether ``connection`` (the default one) prepares the statements of ``cursor()``:
+    PostgreSQL with ``prepare_threshold`` set (``TRADECONSOLE_DB_PREPARED_STATEMENTS``)."""
+    connection = connection or _connection()
+    return (
+        connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
+    )
+
+
+def cursor():
+    """Return a cursor for a plain statement of fixed shape on a hot path (order entry, the token
+    check, the bridge's reads and writes).
+
+    Where ``prepares_statements()``, its parameters are bound by the server, so the connection
+    prepares the statement from its fifth run on and PostgreSQL stops parsing it (a third of its
+    CPU per API order). Every other statement, the ORM's included, keeps Django's client-side
+    binding: an ORM ``IN`` list can exceed the 65,535 parameters of a server-bound statement
+    (deleting 100,000 fills does), and a statement run once gains nothing from preparing. While
+    queries are logged (``DEBUG``, or a test capturing them) parameters are bound in the client
+    too, so the log shows each statement with its values.
+    """
+    connection = _connection()
+    if not prepares_statements(connection) or connection.queries_logged:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    # Connect (or replace a connection that failed its health check) first: the cursor class is
+    # the psycopg connection's, switched for this one cursor. A Django connection belongs to
+    # one thread, so no other cursor is made meanwhile.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    default = raw.cursor_factory
+    raw.cursor_factory = ServerBindingCursor
+    try:
+        return connection.cursor()
+    finally:
+        raw.cursor_factory = default
+
+
 # --- prepared statements after a schema change -------------------------------------------------
 
 # SQLSTATE feature_not_supported: what PostgreSQL answers, on every run, to a statement prepared
@@ -46,8 +89,7 @@ def _replace_connection_after_stale_plan(execute, sql, params, many, context):
 def guard_prepared_statements(sender, connection, **kwargs) -> None:
     """``connection_created`` receiver: give a PostgreSQL connection that prepares statements the
     wrapper that replaces it once a migration has made one of its prepared statements fail."""
-    options = connection.settings_dict.get("OPTIONS", {})
-    if connection.vendor != "postgresql" or options.get("prepare_threshold") is None:
+    if not prepares_statements(connection):
         return
     if _replace_connection_after_stale_plan not in connection.execute_wrappers:
         connection.execute_wrappers.append(_replace_connection_after_stale_plan)
@@ -120,9 +162,9 @@ def select_one(
     if order_by:
         sql += f" ORDER BY {order_by}"
     sql += " LIMIT 1" + (lock_clause(nowait=nowait) if lock else "")
-    with _connection().cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    with cursor() as statement:
+        statement.execute(sql, params)
+        row = statement.fetchone()
     return from_row(model, row) if row is not None else None
 
 
@@ -179,12 +221,12 @@ def insert(instance: ModelT) -> ModelT:
     fields, sql, returning = _insert_statement(model, instance._is_pk_set(meta), connection)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     can_return = connection.features.can_return_columns_from_insert
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    with transaction.mark_for_rollback_on_error(using), cursor() as statement:
+        statement.execute(sql, values)
         if returning and can_return:
-            returned = cursor.fetchone()
+            returned = statement.fetchone()
         elif returning:
-            returned = [connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)]
+            returned = [connection.ops.last_insert_id(statement, meta.db_table, meta.pk.column)]
         else:
             returned = []
     for field, value in zip(returning, returned, strict=True):
@@ -217,12 +259,12 @@ def update(instance: Model, fields: set[str]) -> None:
         field = meta.get_field(name)
         assignments.append(f"{quote(field.column)} = %s")
         values.append(field.get_db_prep_save(field.pre_save(instance, False), connection))
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-        cursor.execute(
+    with transaction.mark_for_rollback_on_error(using), cursor() as statement:
+        statement.execute(
             f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",
             [*values, meta.pk.get_db_prep_value(instance.pk, connection)],
         )
-        if cursor.rowcount == 0:
+        if statement.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
     post_save.send(sender=model, instance=instance, created=False, update_fields=names, raw=False, using=using)
 

@@ -94,13 +94,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.string(
         "TRADECONSOLE_TEST_DATABASE", "test_" + DATABASES["default"]["NAME"]
     )
-    # Statements run often (order entry's, the token check, the bridge's) are prepared once per
-    # connection after a few runs: PostgreSQL then skips parsing and planning them, which was a
-    # third of its CPU per API order (3.3 -> 2.3 ms, bench api_orders). Off behind a pooler in
-    # transaction mode that cannot keep them (PgBouncer before 1.22, or without
-    # max_prepared_statements).
+    # The hot paths' plain statements (tradeconsole.db.cursor: order entry's, the token check,
+    # the bridge's) are prepared by each connection from their fifth run: PostgreSQL then stops
+    # parsing them, a third of its CPU per API order (bench api_orders). The ORM keeps Django's
+    # client-side binding. Off behind a pooler in transaction mode that cannot keep prepared
+    # statements (PgBouncer before 1.22, or without max_prepared_statements).
     if env.boolean("TRADECONSOLE_DB_PREPARED_STATEMENTS", True):
-        DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The quick start runs several processes on one SQLite file: WAL lets readers and a writer
     # work at once, and IMMEDIATE transactions wait for the write lock (up to the timeout)

@@ -30,7 +30,7 @@ def _tokens_with_key(token_key: str) -> list[AuthToken]:
     width = len(token_model._meta.concrete_fields)
     # The user's permissions too (the role gate asks for one on every write): one statement.
     permissions = permission_names_sql(f"{tokens}.{user_column}")
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"SELECT {db.columns(token_model, tokens)}, {db.columns(user_model, users)}"
             f"{', ' + permissions if permissions else ''}"

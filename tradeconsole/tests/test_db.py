@@ -208,7 +208,7 @@ def test_a_statement_prepared_before_a_column_type_change_fails_once_then_a_new_
         cursor.execute("CREATE TABLE tc_stale_plan_probe (id integer PRIMARY KEY, name varchar(10))")
         cursor.execute("INSERT INTO tc_stale_plan_probe VALUES (1, 'AAPL')")
     try:
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             for _ in range(6):  # prepared from the fifth run (prepare_threshold)
                 cursor.execute(select, [1])
             cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%tc_stale_plan_probe%'")
@@ -219,9 +219,26 @@ def test_a_statement_prepared_before_a_column_type_change_fails_once_then_a_new_
         close_old_connections()  # what a request's end, a Celery task's or the bridge's loop calls
 
         assert connection.connection is None
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.execute(select, [1])
             assert cursor.fetchone() == ("AAPL",)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS tc_stale_plan_probe")
+
+
+def test_the_hot_paths_statements_are_prepared_and_the_orms_are_not(account):
+    for _ in range(6):  # prepared from the fifth run
+        assert db.select_one(BrokerAccount, "id = %s", [account.pk]) == account
+        assert BrokerAccount.objects.filter(pk=account.pk).get() == account
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%accounts_brokeraccount%%'")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1 and prepared[0].endswith("WHERE id = $1 LIMIT 1")
+
+
+def test_an_orm_query_may_pass_more_parameters_than_a_prepared_statement_can_hold():
+    # Server-bound statements take at most 65,535 parameters; the ORM's IN lists may be longer
+    # (deleting 100,000 fills collects their ids), so the ORM keeps client-side binding.
+    assert Order.objects.filter(pk__in=range(1, 70_001)).count() == 0
