@@ -5,8 +5,8 @@ serving ``tradeconsole.wsgi:application`` (``TC_BENCH_API_WORKERS`` processes x
 ``TC_BENCH_API_THREADS`` gthread threads, keep-alive; the Procfile's 3 x 4 by default on two
 cores), or daphne, the ``web`` process, with ``TC_BENCH_API_SERVER=daphne`` to compare; with
 production settings, as if behind a TLS proxy; started on a free 127.0.0.1 port against the
-machine's PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``, under a private prefix). Eight client processes,
-each with one keep-alive connection and a knox token, post orders with a fresh
+machine's PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``, under a private prefix).
+Eight client processes, each with one keep-alive connection and a knox token, post orders with a fresh
 ``Idempotency-Key`` each, as fast as answers come back, for ``TC_BENCH_API_SECONDS`` after a
 warm-up. Every request goes the whole way: token check, role gate, per-user throttle (Redis),
 idempotency key (claim, lock, store), ``order_submit`` (risk checks, order, event, audit,
@@ -64,9 +64,14 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "bench-api-orders-" + "x" * 50,
     "ALLOWED_HOSTS": "127.0.0.1",
 }
-PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 # The whole-stack orders take quantities 1..STACK_ORDERS_MAX, each distinct within a run of that many.
 STACK_ORDERS_MAX = 500
+
+
+def _headers(token: str) -> dict[str, str]:
+    """The headers of an order POST with ``token``, as the TLS proxy forwards it (its
+    ``Idempotency-Key`` apart)."""
+    return {"Authorization": f"Token {token}", "Content-Type": "application/json", "X-Forwarded-Proto": "https"}
 
 
 def _free_port() -> int:
@@ -136,7 +141,7 @@ def _post_orders(port, token, account, start_at, stop_at, warm_until, samples: l
             "limit_price": "100.00",
         }
     ).encode()
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", **PROXY_HEADERS}
+    headers = _headers(token)
     errors = 0
     while time.time() < start_at:
         time.sleep(0.001)
@@ -355,7 +360,7 @@ def _whole_stack(port: int, token: str, prefix: str) -> list[Figure]:
             "the worker to be ready",
         )
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", **PROXY_HEADERS}
+        headers = _headers(token)
 
         def post(quantity: int) -> str:
             # A price under the market, in the collar: it rests.
