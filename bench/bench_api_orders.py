@@ -24,7 +24,8 @@ skips it.
 
 Third figure, no goal: the ceiling, the same server and clients with the order POST answered 201
 by ``bench.api_ceiling_urls`` after the token check, the role gate and the throttle, without any
-order work; the order POST can never be faster than that on this machine at that moment.
+order work, and then one client posting at the whole stack's pace; the order POST can never be
+faster than that on this machine at that moment.
 ``TC_BENCH_API_CEILING=0`` skips it.
 """
 
@@ -314,6 +315,21 @@ def _wait_for(predicate, timeout: float, what: str):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def _paced(post) -> list[tuple[int, int, object]]:
+    """Call ``post(i)`` ``STACK_RATE`` times a second for ``STACK_SECONDS``; return each call's
+    start and end (``time.time_ns()``) and what it returned."""
+    calls = []
+    started = time.perf_counter()
+    for i in range(int(STACK_RATE * STACK_SECONDS)):
+        delay = started + i / STACK_RATE - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent_ns = time.time_ns()
+        answer = post(i)
+        calls.append((sent_ns, time.time_ns(), answer))
+    return calls
+
+
 def _whole_stack(port: int, token: str, prefix: str) -> list[Figure]:
     """POST -> relay -> worker -> placeOrder at the simulator, at a steady rate from one client."""
     import redis
@@ -395,16 +411,10 @@ def _whole_stack(port: int, token: str, prefix: str) -> list[Figure]:
         # first, so the clock starts on a running path (else the first orders wait for the relay).
         first = post(STACK_ORDERS_MAX + 1)
         _wait_for(lambda: first in placed(), 30, "a first order at the simulator")
-        count = int(STACK_RATE * STACK_SECONDS)
-        started = time.perf_counter()
-        for i in range(count):
-            delay = started + i / STACK_RATE - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent_ns = time.time_ns()
-            # Distinct quantities (the worker's duplicate rule).
-            sent[post(1 + i % STACK_ORDERS_MAX)] = sent_ns
-            answered_ms.append((time.time_ns() - sent_ns) / 1e6)
+        # Distinct quantities (the worker's duplicate rule).
+        for sent_ns, answered_ns, client_order_id in _paced(lambda i: post(1 + i % STACK_ORDERS_MAX)):
+            sent[client_order_id] = sent_ns
+            answered_ms.append((answered_ns - sent_ns) / 1e6)
         conn.close()
 
         def arrivals() -> dict[str, int]:
@@ -462,9 +472,33 @@ def _ceiling(token: str) -> list[Figure]:
         _wait_ready(port, time.time() + 30)
         time.sleep(1.0)
         figures = _throughput(port, token, server.pid, name="api ceiling (no order work)", goals=False)
+        figures += _ceiling_paced(port, token)
     finally:
         _stop(server)
     return [f for f in figures if "machine load" not in f.name and not f.name.endswith(("p99.9", "max"))]
+
+
+def _ceiling_paced(port: int, token: str) -> list[Figure]:
+    """One client posting at the whole stack's pace to the ceiling server: the least a POST answer
+    takes there, to set beside the whole stack's "POST answered"."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = _headers(token)
+    body = json.dumps({"account": ACCOUNTS[0], "symbol": SYMBOL, "side": "BUY", "quantity": "1"}).encode()
+
+    def post(_: int) -> None:
+        conn.request("POST", "/api/v1/orders/", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 201:
+            raise RuntimeError(f"ceiling POST answered {response.status}")
+
+    try:
+        post(0)
+        calls = _paced(post)
+    finally:
+        conn.close()
+    samples = [(answered - sent) / 1e6 for sent, answered, _ in calls]
+    return [f for f in latency_figures(f"api ceiling (no order work): {STACK_RATE:g} POSTs/s, answered", samples, {})]
 
 
 if __name__ == "__main__":
