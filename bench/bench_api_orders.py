@@ -498,7 +498,7 @@ def _ceiling_paced(port: int, token: str) -> list[Figure]:
     finally:
         conn.close()
     samples = [(answered - sent) / 1e6 for sent, answered, _ in calls]
-    return [f for f in latency_figures(f"api ceiling (no order work): {STACK_RATE:g} POSTs/s, answered", samples, {})]
+    return latency_figures(f"api ceiling (no order work): {STACK_RATE:g} POSTs/s, answered", samples, {})
 
 
 if __name__ == "__main__":
