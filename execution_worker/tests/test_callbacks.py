@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+import time_machine
 from ibapi.commission_report import CommissionReport
 from ibapi.contract import Contract
 from ibapi.execution import Execution
@@ -55,6 +56,9 @@ def _execution(exec_id: str, ref: str = COID, shares: float = 10.0) -> tuple[Con
     return contract, execution
 
 
+# The gate keeps realized PnL of the last few trading dates only, by the real clock: pin it to the
+# execution's date, or the test fails once 2026-11-21 is more than three days ago.
+@time_machine.travel("2026-11-21 18:05:00+00:00", tick=False)
 def test_an_execution_and_its_commission_are_reported_once_however_often_tws_repeats_them(worker):
     contract, execution = _execution("0000e215.656d0000.01.01")
     report = CommissionReport()
