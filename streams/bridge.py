@@ -8,8 +8,10 @@ acknowledged and the changed rows fanned out to the live pages.
 
 An entry that cannot be decoded, or that the services refuse (a domain error), goes to
 ``{prefix}:dlq`` with the reason before it is acknowledged; one that fails for another reason
-(the database went away) stays pending and is retried, and after ``max_failures`` attempts it is
-dead-lettered too. After a restart the bridge reads its own pending entries first.
+stays pending and is retried, and after ``max_failures`` attempts it is dead-lettered too. A
+lost database connection fails the whole batch (nothing of it is acknowledged) and is retried
+until the database is back, never dead-lettered. After a restart the bridge reads its own
+pending entries first.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from orders.models import Order, OrderSource, Position
 from orders.transitions import WORKING_STATUSES, is_final
 from strategies.models import TradingSession
 from streams import keys, live, rows
-from streams.db import refresh_connections
+from streams.db import BatchLost, batch_doomed, connection_fault, refresh_connections
 from streams.faults import faultpoint
 from streams.services import (
     heartbeat_record,
@@ -465,6 +467,13 @@ class EventBridge:
                     except Exception as error:
                         failure = (entry, message, error)
                         break
+                if batch_doomed(failure is not None or bool(applied)):
+                    raise BatchLost
+        except BatchLost:
+            # The failing entry's savepoint could not be rolled back (the connection died): Django
+            # rolls the whole batch back on leaving the block, without raising. Nothing is durable.
+            applied, refused = [], []
+            failure = failure or (decoded[0][0], decoded[0][1], BatchLost("the batch was rolled back"))
         except Exception as error:
             # The commit itself failed (the connection died): nothing of the batch is durable.
             applied, refused = [], []
@@ -497,7 +506,8 @@ class EventBridge:
             attempts = self.client.hincrby(keys.bridge_failures_key(), entry.entry_id, 1)
             self._failing.add(entry.entry_id)
             self.reader.restart_pending()
-            if attempts >= self.max_failures:
+            # A lost connection is no fault of the entry: it is retried until the database is back.
+            if attempts >= self.max_failures and not connection_fault(error):
                 logger.error("dead-lettering %s %s after %d failures: %s", message.TYPE, message.id, attempts, error)
                 self._dead_letter(
                     entry, code="bridge.failed", reason=f"{type(error).__name__}: {error}", attempts=attempts
