@@ -201,4 +201,9 @@ say "starting: $(cut -d: -f1 "$PROCFILE" | paste -sd' ' -) — the admin is at h
 grep -q '^api:' "$PROCFILE" && say "api: the REST API also on http://127.0.0.1:$TRADECONSOLE_API_PORT/api/v1/ (gunicorn, for scripts)"
 honcho start --procfile "$PROCFILE" --app-root "$ROOT" --port "$PORT" &
 HONCHO_PID=$!
-wait "$HONCHO_PID"
+status=0
+wait "$HONCHO_PID" || status=$?
+# Ctrl-C reaches honcho as well as this shell: when honcho's own exit (130) is reaped before the
+# shell runs its INT trap, the stop is still the clean one the trap would have reported.
+[ "$status" -eq 130 ] && status=0
+exit "$status"
