@@ -90,3 +90,12 @@ class MembershipInvalid(ApplicationError):
     code = "membership.invalid"
     http_status = 400
     default_message = "This user cannot be made a member of the account."
+
+
+class CommandTextInvalid(ApplicationError):
+    """Text bound for a worker command that the worker's decoder would refuse (a control character,
+    non-ASCII where IB takes ASCII only, too long): refused at entry so the command never dead-letters."""
+
+    code = "text.invalid"
+    http_status = 400
+    default_message = "The text holds characters the broker path cannot carry."

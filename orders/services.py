@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
+from accounts.command_text import command_text_check
 from accounts.exceptions import AccountHalted, DeskHalted
 from accounts.models import Alert, BrokerAccount, OutboxMessage, User
 from accounts.services import (
@@ -380,7 +381,7 @@ def order_submit(
 
     :raises OrderInvalid, OrderQuantityNotPositive, OrderPriceOffTick, OrderPriceNotPositive,
         OrderLimitPriceRequired, OrderStopPriceRequired, OrderPriceNotAllowed,
-        OrderParentInvalid, OrderSessionNotRunning, InstrumentUnknown: bad input.
+        OrderParentInvalid, OrderSessionNotRunning, InstrumentUnknown, CommandTextInvalid: bad input.
     :raises AccountNotMember, PermissionRequired: the actor may not trade this account.
     :raises DeskHalted, AccountHalted: trading is stopped.
     :raises OrderClientIdConflict: the id names an order of another account.
@@ -457,6 +458,7 @@ def _order_entry_check(
             return existing
 
     validation.check_fields(side=side, order_type=order_type, tif=tif, source=source)
+    command_text_check(command="order.place", key="oca_group", value=oca_group or "")
     instrument = _resolve_instrument(instrument)
     quantity = validation.to_decimal(quantity, field="quantity")
     validation.check_quantity(quantity)
@@ -637,9 +639,11 @@ def order_cancel(*, order: Order, actor: User | None, reason: str = "", via: str
     ``CANCEL_REQUESTED``; the broker's answer settles it. Cancelling an order whose cancel is
     already requested changes nothing.
 
+    :raises CommandTextInvalid: the worker could not carry ``reason`` (a control character).
     :raises AccountNotMember, PermissionRequired: the actor may not change this account's orders.
     :raises OrderNotCancellable: the order is final.
     """
+    command_text_check(command="order.cancel", key="reason", value=reason)
     require_actor(actor, account=order.account, perm="orders.change_order")
     order = _lock_order(order)
     if order.status == OrderStatus.CANCEL_REQUESTED:
@@ -1586,6 +1590,9 @@ def _instrument_clean(instrument: Instrument) -> None:
     if instrument.multiplier is None or instrument.multiplier < 1:
         raise InstrumentInvalid("The multiplier is 1 or more.", field="multiplier")
     model_validate(instrument, invalid=InstrumentInvalid, taken=InstrumentExists)
+    for name in ("symbol", "sec_type", "exchange", "currency"):
+        # These travel in every order.place of the instrument.
+        command_text_check(command="order.place", key=name, value=getattr(instrument, name))
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.command_text import command_text_check
 from accounts.exceptions import AccountNotMember
 from accounts.models import AccountValue, BrokerAccount, User
 from accounts.services import audit_record, jsonable, model_validate, require_actor, save_unique
@@ -195,6 +196,8 @@ def _strategy_clean(strategy: Strategy) -> None:
     strategy.name = (strategy.name or "").strip()
     if not strategy.name:
         raise StrategyInvalid("The strategy needs a name.", field="name")
+    # The name travels in the order.place of every order a session of the strategy enters.
+    command_text_check(command="order.place", key="strategy", value=strategy.name, field="name")
     strategy.parameters = _check_parameters(strategy.parameters)
     model_validate(strategy, invalid=StrategyInvalid, taken=StrategyNameTaken)
 

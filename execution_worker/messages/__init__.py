@@ -923,3 +923,15 @@ def decode(fields: dict) -> Message:
     if check is not None:
         check(values)
     return cls(id=message_id, ts=int(ts_text), **values)
+
+
+def check_field(type_name: str, name: str, value: Any) -> Any:
+    """Return ``value`` parsed as ``decode`` parses the ``data`` key ``name`` of a ``type_name`` message.
+
+    Producers check text at entry with it (a cancel's reason, an order's ``oca_group``), so the
+    consumer's rule is the only one: what passes here is never dead-lettered as a bad field.
+
+    :raises MessageError: the consumer would refuse the value (``message.bad_field``).
+    :raises KeyError: ``type_name`` or ``name`` is not part of the contract.
+    """
+    return MESSAGE_TYPES[type_name].SPEC[name][0](name, value)
