@@ -307,14 +307,19 @@ def alert_raise(
     severity: str = Alert.Severity.WARNING,
     account: BrokerAccount | None = None,
     data: dict | None = None,
+    renew: bool = False,
 ) -> Alert:
     """Open an alert named ``key``, or return the one already open under that key.
+
+    With ``renew`` (the condition got worse, e.g. more dead letters) an alert already open takes
+    the new message, severity and data, and one the desk acknowledged is open again, so what it
+    shows is never the first occurrence's stale count.
 
     Safe under concurrency: the partial unique constraint on open keys decides the race.
     """
     existing = Alert.objects.exclude(status=Alert.Status.RESOLVED).filter(key=key).first()
     if existing is not None:
-        return existing
+        return _alert_renew(existing, message=message, severity=severity, data=data) if renew else existing
     try:
         with transaction.atomic():
             return Alert.objects.create(
@@ -327,6 +332,18 @@ def alert_raise(
             )
     except IntegrityError:
         return Alert.objects.exclude(status=Alert.Status.RESOLVED).get(key=key)
+
+
+@transaction.atomic
+def _alert_renew(alert: Alert, *, message: str, severity: str, data: dict | None) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    alert.message, alert.severity, alert.data = message[:500], severity, jsonable(data or {})
+    fields = ["message", "severity", "data"]
+    if alert.status == Alert.Status.ACKNOWLEDGED:
+        alert.status, alert.acknowledged_at, alert.acknowledged_by = Alert.Status.OPEN, None, None
+        fields += ["status", "acknowledged_at", "acknowledged_by"]
+    alert.save(update_fields=fields)
+    return alert
 
 
 @transaction.atomic

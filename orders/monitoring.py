@@ -1132,18 +1132,37 @@ def _stream_alerts(report: MonitoringReport) -> None:
             severity=Alert.Severity.WARNING,
             data={"lag": lag},
         )
-    length = int(redis.xlen(names.dlq))
-    last = Alert.objects.filter(kind="stream.dead_letters").order_by("-raised_at", "-pk").first()
-    known = int(last.data.get("length", 0)) if last is not None else 0
-    if length > known and (last is None or last.status == Alert.Status.RESOLVED):
-        alert = alert_raise(
-            key="stream.dead_letters",
-            kind="stream.dead_letters",
-            message=f"{length - known} new message(s) in the dead-letter stream {names.dlq} ({length} in all).",
-            severity=Alert.Severity.WARNING,
-            data={"length": length},
-        )
-        report.alerts.append(alert.key)
+    _dead_letter_alert(report, length=int(redis.xlen(names.dlq)), dlq=names.dlq)
+
+
+def _dead_letter_alert(report: MonitoringReport, *, length: int, dlq: str) -> None:
+    """Raise the dead-letter alert when the stream grew, and keep its count current while it is open.
+
+    New letters count from ``since``, the length at which the previous alert was resolved (the
+    desk saw those); an open alert follows the stream as it grows, and comes back to the desk if
+    it was only acknowledged.
+    """
+    current = _open_alert("stream.dead_letters")
+    if current is not None:
+        since = int(current.data.get("since", 0))
+        if length <= int(current.data.get("length", 0)):
+            return
+    else:
+        last = Alert.objects.filter(kind="stream.dead_letters").order_by("-raised_at", "-pk").first()
+        since = int(last.data.get("length", 0)) if last is not None else 0
+        # A stream shorter than at the last alert was trimmed or deleted: count all it holds.
+        since = since if length >= since else 0
+        if length <= since:
+            return
+    alert = alert_raise(
+        key="stream.dead_letters",
+        kind="stream.dead_letters",
+        message=f"{length - since} new message(s) in the dead-letter stream {dlq} ({length} in all).",
+        severity=Alert.Severity.WARNING,
+        data={"length": length, "since": since},
+        renew=True,
+    )
+    report.alerts.append(alert.key)
 
 
 def _group_lag(redis, stream: str, group: str) -> int | None:

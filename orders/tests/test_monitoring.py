@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.exceptions import PermissionRequired
 from accounts.models import Alert, AuditLog, OutboxMessage, ProcessHeartbeat
-from accounts.services import account_resume
+from accounts.services import account_resume, alert_acknowledge, alert_resolve
 from orders import monitoring, monitoring_pnl
 from orders.models import Order, OrderEvent, OrderStatus, PnLPoint, Position, RiskLimit
 from orders.services import (
@@ -555,7 +555,7 @@ def test_a_disconnected_gateway_raises_a_critical_alert(account):
     assert Alert.objects.get(key="gateway.disconnected").severity == Alert.Severity.CRITICAL
 
 
-def test_new_dead_letters_raise_one_alert_not_repeated_while_open(account):
+def test_new_dead_letters_raise_one_alert_whose_count_follows_the_stream(account):
     from execution_worker.messages import StreamNames
 
     r = redis.Redis.from_url(settings.REDIS_URL)
@@ -564,10 +564,51 @@ def test_new_dead_letters_raise_one_alert_not_repeated_while_open(account):
 
     monitoring.monitoring_run()
     r.xadd(dlq, {"reason": "undecodable"})
+    r.xadd(dlq, {"reason": "undecodable"})
     monitoring.monitoring_run()
 
     alert = Alert.objects.get(kind="stream.dead_letters")
-    assert alert.data == {"length": 1}
+    assert alert.data == {"length": 3, "since": 0}
+    assert alert.message.startswith("3 new message(s)") and "(3 in all)" in alert.message
+
+
+def test_an_acknowledged_dead_letter_alert_comes_back_when_more_letters_arrive(account):
+    from execution_worker.messages import StreamNames
+
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    dlq = StreamNames(settings.STREAM_PREFIX).dlq
+    r.xadd(dlq, {"reason": "undecodable"})
+    monitoring.monitoring_run()
+    alert = Alert.objects.get(kind="stream.dead_letters")
+    alert_acknowledge(alert=alert, actor=None, via="test")
+    monitoring.monitoring_run()
+    assert Alert.objects.get(pk=alert.pk).status == Alert.Status.ACKNOWLEDGED
+
+    r.xadd(dlq, {"reason": "undecodable"})
+    report = monitoring.monitoring_run()
+
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.OPEN and alert.acknowledged_at is None
+    assert alert.message.startswith("2 new message(s)") and "stream.dead_letters" in report.alerts
+
+
+def test_after_a_resolved_dead_letter_alert_only_the_letters_since_are_counted(account):
+    from execution_worker.messages import StreamNames
+
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    dlq = StreamNames(settings.STREAM_PREFIX).dlq
+    for _ in range(4):
+        r.xadd(dlq, {"reason": "undecodable"})
+    monitoring.monitoring_run()
+    alert_resolve(key="stream.dead_letters")
+    monitoring.monitoring_run()
+    assert not Alert.objects.exclude(status=Alert.Status.RESOLVED).filter(kind="stream.dead_letters").exists()
+
+    r.xadd(dlq, {"reason": "undecodable"})
+    monitoring.monitoring_run()
+
+    alert = Alert.objects.exclude(status=Alert.Status.RESOLVED).get(kind="stream.dead_letters")
+    assert alert.data == {"length": 5, "since": 4} and alert.message.startswith("1 new message(s)")
 
 
 def test_stream_lag_beyond_the_threshold_raises_an_alert(account, settings):
