@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from streams import keys, live, rows
 from streams.db import BatchLost, batch_doomed, connection_fault, refresh_connections
 from streams.faults import faultpoint
 from streams.services import (
+    fill_refusal_alert,
     heartbeat_record,
     order_record_broker,
     outbox_acknowledge_command,
@@ -53,6 +55,17 @@ class BridgeRefusal(ApplicationError):
     """An event the bridge can never apply (unknown account, unknown order without a description)."""
 
     code = "bridge.unapplicable"
+
+
+class FillOfUnknownOrder(BridgeRefusal):
+    """An execution naming a ``client_order_id`` the book never saw: never a new order of its own.
+
+    An order of ours exists from entry; a strategy's is recorded from the worker's
+    ``order.accepted`` or ``order.status``, which describe it. An execution alone describes a
+    trade, not an order: taking it for one would book whatever anyone wrote to the stream.
+    """
+
+    code = "bridge.fill_unknown_order"
 
 
 def _at(ns: int) -> datetime:
@@ -108,7 +121,11 @@ class Touched:
 
 
 def _order_by_client_id(client_order_id: str) -> Order | None:
-    return Order.objects.filter(client_order_id=client_order_id).first() if client_order_id else None
+    try:
+        key = uuid.UUID(client_order_id) if client_order_id else None
+    except ValueError:
+        return None
+    return Order.objects.filter(client_order_id=key).first() if key else None
 
 
 PLACE_ONLY = ("order.place",)
@@ -152,7 +169,7 @@ def _remember_working(order_id: int, working: bool) -> None:
         _working.popitem(last=False)
 
 
-def _ensure_order(message: m.OrderStatus | m.OrderFilled) -> Order | None:
+def _ensure_order(message: m.OrderAccepted | m.OrderStatus | m.OrderFilled) -> Order | None:
     """Find the order an event is about, recording one the console never saw (strategy or TWS).
 
     An order XADDed by a strategy straight to the command stream is known by its
@@ -172,6 +189,7 @@ def _ensure_order(message: m.OrderStatus | m.OrderFilled) -> Order | None:
     }
     if not all(description.values()):
         return None
+    external = getattr(message, "external", False) or not message.client_order_id
     return order_record_broker(
         client_order_id=message.client_order_id or None,
         account=_account(description["account"]),
@@ -183,7 +201,7 @@ def _ensure_order(message: m.OrderStatus | m.OrderFilled) -> Order | None:
         stop_price=getattr(message, "stop_price", None),
         order_id=message.order_id,
         perm_id=getattr(message, "perm_id", None),
-        source=OrderSource.EXTERNAL if message.external or not message.client_order_id else OrderSource.STRATEGY,
+        source=OrderSource.EXTERNAL if external else OrderSource.STRATEGY,
         message_id=message.id,
     )
 
@@ -202,6 +220,8 @@ def apply_event(message: m.Message) -> Touched:
         order = order_services.order_mark_accepted(
             client_order_id=message.client_order_id, order_id=message.order_id, message_id=message.id
         )
+        # A strategy's order XADDed straight to the commands: recorded from the worker's description.
+        order = order or _ensure_order(message)
         _acknowledge(message.client_order_id, PLACE_ONLY, getattr(message, "command_id", None))
         _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderRejected):
@@ -255,7 +275,12 @@ def apply_event(message: m.Message) -> Touched:
         _acknowledge(str(order.client_order_id), types, message.command_id)
         _touch_order(touched, order)
     elif isinstance(message, m.OrderFilled):
-        order = _ensure_order(message)
+        order = _order_by_client_id(message.client_order_id) if message.client_order_id else _ensure_order(message)
+        if order is None:
+            raise FillOfUnknownOrder(
+                f"execution {message.exec_id} of an order the book never saw (client_order_id"
+                f" {message.client_order_id!r}): not booked"
+            )
         account = _account(message.account)
         instrument = order.instrument if order is not None else instrument_get(symbol=message.symbol)
         order_services.fill_record(
@@ -488,6 +513,9 @@ class EventBridge:
             self.applied += len(applied)
         for entry, message, error in refused:
             logger.warning("dead-lettering %s %s: %s", message.TYPE, message.id, error.message)
+            if isinstance(error, FillOfUnknownOrder):
+                # Before the dead letter: if the alert cannot be written, the entry is retried.
+                fill_refusal_alert(message=message, code=error.code, reason=error.message)
             self._dead_letter(entry, code=error.code, reason=error.message, attempts=1)
         if applied:
             touched = Touched()

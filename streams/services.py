@@ -218,3 +218,36 @@ def order_record_broker(
         via="bridge",
     )
     return order
+
+
+@transaction.atomic
+def fill_refusal_alert(*, message, code: str, reason: str):
+    """Raise a critical alert naming an execution the bridge refused to book (``order.filled``).
+
+    One alert per execution id, on the account when the desk knows it: a fill that is not booked
+    leaves the book short of the broker's position, or someone wrote to the event stream.
+    """
+    from accounts.models import Alert, BrokerAccount
+    from accounts.services import alert_raise
+
+    return alert_raise(
+        key=f"{code}:{message.exec_id}"[:200],
+        kind=code,
+        severity=Alert.Severity.CRITICAL,
+        account=BrokerAccount.objects.filter(code=message.account).first(),
+        message=(
+            f"Execution {message.exec_id} ({message.side} {message.quantity} {message.symbol} at {message.price},"
+            f" client_order_id {message.client_order_id or '-'}) was not booked and went to the dead-letter"
+            f" stream: {reason}"
+        )[:500],
+        data={
+            "exec_id": message.exec_id,
+            "client_order_id": message.client_order_id,
+            "order_id": message.order_id,
+            "message_id": message.id,
+            "symbol": message.symbol,
+            "side": message.side,
+            "quantity": str(message.quantity),
+            "price": str(message.price),
+        },
+    )
