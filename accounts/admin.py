@@ -427,5 +427,6 @@ class ProcessHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff
 
 
-# API tokens: knox's admin replaced by one whose create and revoke go through the audited services.
-from accounts import token_admin  # noqa: E402, F401
+# API tokens (knox's admin) and sign-in lockouts (axes' admin) replaced by admins whose changes go
+# through the audited services.
+from accounts import lockout_admin, token_admin  # noqa: E402, F401

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -62,13 +63,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tradeconsole.request_id.RequestIdMiddleware",
+    # Last: turns a sign-in refused by a lockout into the 429 page (accounts.lockouts).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tradeconsole.urls"
 ASGI_APPLICATION = "tradeconsole.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
-# ModelBackend reading permissions in one query (sessions name it: changing it signs everyone out once).
-AUTHENTICATION_BACKENDS = ["accounts.auth_backend.DeskModelBackend"]
+# ModelBackend reading permissions in one query (sessions name it: changing it signs everyone out once),
+# after django-axes' check, which refuses every sign-in of a locked-out user name or client address
+# (it signs no one in, so sessions never name it).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.auth_backend.DeskModelBackend"]
 
 TEMPLATES = [
     {
@@ -185,6 +190,10 @@ MONITOR_FULL_RECOMPUTE_EVERY = env.integer("TRADECONSOLE_MONITOR_FULL_RECOMPUTE_
 HOUSEKEEPING_INTERVAL_SECONDS = env.integer("TRADECONSOLE_HOUSEKEEPING_INTERVAL", 3600, minimum=60)
 HOUSEKEEPING_OUTBOX_DAYS = env.integer("TRADECONSOLE_HOUSEKEEPING_OUTBOX_DAYS", 30, minimum=1)
 HOUSEKEEPING_COMMISSION_DAYS = env.integer("TRADECONSOLE_HOUSEKEEPING_COMMISSION_DAYS", 7, minimum=1)
+# Prices (orders.valuation): the market-data feed stores an instrument's price from its ticks at
+# most every PRICE_RECORD_SECONDS; positions valued at a price older than PRICE_STALE_SECONDS say so.
+PRICE_RECORD_SECONDS = env.number("TRADECONSOLE_PRICE_RECORD_SECONDS", 1.0, minimum=0)
+PRICE_STALE_SECONDS = env.integer("TRADECONSOLE_PRICE_STALE_SECONDS", 60, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -224,6 +233,29 @@ SPECTACULAR_SETTINGS = {
         "TradingSessionStatusEnum": "strategies.models.TradingSession.Status",
     },
 }
+
+# Sign-in lockouts (django-axes, see accounts/lockouts.py): the admin login and HTTP Basic on the
+# token endpoint. After the limit of failures within the cool-off, by user name or by client
+# address, every sign-in of that name or from that address is refused with 429 and Retry-After
+# until the cool-off has passed since the last counted failure (or an admin clears it). Counted in
+# PostgreSQL, so every web and api process shares the counts. Refused attempts do not extend the
+# lockout (Retry-After stays true, and a locked-out person is not kept out by an attacker's
+# retries); a successful sign-in does not forget an address's failures against other names.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.integer("TRADECONSOLE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.integer("TRADECONSOLE_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "accounts.lockouts.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockouts.lockout_response"
+# Sign-ins are not what this guards; the lockouts are audited (accounts.lockouts) and shown in the admin.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+# The client address is REMOTE_ADDR unless this many reverse proxies, each appending the address it
+# was reached from to X-Forwarded-For, stand in front of web and api: then it is the entry that
+# many from the right. A header the client sent itself is never trusted while this is 0.
+PROXY_COUNT = env.integer("TRADECONSOLE_PROXY_COUNT", 0, minimum=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -284,5 +316,7 @@ LOGGING = {
         # Django's own console handler would print every record of "django" a second time (DEBUG).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"filters": ["client_error_without_traceback"]},
+        # A line per counted failure and per lockout; not its bookkeeping.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -8,11 +8,11 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authentication import BasicAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services, tokens
+from accounts.api.authentication import BasicAuthentication
 from accounts.api.params import query_params
 from accounts.api.permissions import DeskPermission, IsDeskMember
 from accounts.api.serializers import (
