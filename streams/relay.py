@@ -7,7 +7,8 @@ republishes it with the same message id, which the worker deduplicates. ``stream
 are not stream entries: they SET the account's limits at ``{prefix}:risk:limits:{ACCOUNT}``.
 
 A commit wakes the relay at once (``signals.py`` pushes to ``relay_wake_key`` on commit); without
-a wake-up it polls every ``poll_seconds``. The sweep republishes commands the worker never
+a wake-up it polls every ``poll_seconds``. The sweep shows the order commands the worker
+dead-lettered on their orders (``dead_letters.py``), then republishes commands the worker never
 acknowledged.
 """
 
@@ -28,6 +29,7 @@ from django.utils import timezone
 from accounts.models import OutboxMessage
 from streams import keys
 from streams.db import refresh_connections
+from streams.dead_letters import dead_letters_settle
 from streams.faults import faultpoint
 from streams.redis_client import get_redis
 from streams.services import outbox_acknowledge_forget
@@ -258,6 +260,8 @@ class RelayLoop:
                     logger.warning("fan-out of %d published command(s) failed", len(rows), exc_info=True)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self.sweep_seconds
+                # First: a command the worker dead-lettered is answered, never republished.
+                dead_letters_settle(client=client)
                 republish_unacknowledged(older_than=self.unacknowledged_after, client=client)
             self._backoff = 0.0
         except Exception:
