@@ -12,6 +12,7 @@ import copy
 import logging
 import threading
 
+from ibapi import comm
 from ibapi.client import EClient
 from ibapi.contract import Contract
 from ibapi.order import Order
@@ -21,6 +22,9 @@ from execution_worker.messages import ORDER_TYPES
 from execution_worker.order_template import OrderTemplates
 
 log = logging.getLogger("execution_worker.broker")
+
+# ibapi's NOT_CONNECTED: placeOrder reports it through error() instead of writing anything.
+NOT_CONNECTED_CODE = 504
 
 # ibapi logs every request at INFO with its full arguments; on the order path that costs more than
 # the send itself, so it is held at WARNING whatever the root level is.
@@ -67,6 +71,17 @@ class SafeWrapper(EWrapper):
         super().__init__()
         self._handler = handler
         self.generation = generation
+        # The orderId ``Connection.place_order`` is handing to ibapi's placeOrder, and whether ibapi
+        # answered it with 504 (it then wrote nothing): set and read on the placing thread.
+        self.placing = 0
+        self.not_sent = False
+
+    def error(self, req_id, code, text, *rest):
+        if code == NOT_CONNECTED_CODE and req_id and req_id == self.placing:
+            # ibapi's own "Not connected" for the order being placed: nothing left; the caller says so.
+            self.not_sent = True
+            return
+        _forward_error(self, req_id, code, text, *rest)
 
 
 def _forwarder(name: str):
@@ -83,7 +98,9 @@ def _forwarder(name: str):
 
 
 for _name in _FORWARDED:
-    setattr(SafeWrapper, _name, _forwarder(_name))
+    if _name != "error":
+        setattr(SafeWrapper, _name, _forwarder(_name))
+_forward_error = _forwarder("error")
 
 
 class Connection:
@@ -97,13 +114,29 @@ class Connection:
 
     def place_order(self, order_id: int, contract: Contract, order: Order) -> None:
         """``EClient.placeOrder``: the same bytes, written from the template of the order's shape when
-        there is one (``order_template``); as placeOrder, nothing is sent when not connected."""
+        there is one (``order_template``).
+
+        :raises NotConnected: the socket is closed and nothing was written (where ibapi's placeOrder
+            would only report 504 "Not connected", and its sendMsg return quietly).
+        :raises OSError: the socket failed during the write (part of it may have reached TWS).
+        """
         client = self.client
-        message = self.templates.message(order_id, contract, order) if client.isConnected() else None
+        conn = client.conn
+        if conn is None or not client.isConnected():
+            raise NotConnected("TWS is not connected (nothing was sent)")
+        message = self.templates.message(order_id, contract, order)
         if message is None:
-            client.placeOrder(order_id, contract, order)
-        else:
-            client.sendMsg(message)
+            wrapper = self.wrapper
+            wrapper.placing, wrapper.not_sent = order_id, False
+            try:
+                client.placeOrder(order_id, contract, order)
+            finally:
+                wrapper.placing = 0
+            if wrapper.not_sent:
+                raise NotConnected("TWS is not connected (placeOrder answered 504; nothing was sent)")
+        elif not conn.sendMsg(comm.make_msg(message)):
+            # ibapi's connection writes nothing and returns 0 once its socket is closed.
+            raise NotConnected("TWS is not connected (nothing was sent)")
 
     @property
     def alive(self) -> bool:

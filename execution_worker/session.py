@@ -300,10 +300,14 @@ class SessionMixin:
                 record.order_id = order_id
                 record.retried = True
                 record.state = "placing"
-            self.store.allocate(record)
-            self.by_order_id[order_id] = coid
             log.warning("order %s refused with 103; retrying once as orderId %d", coid, order_id)
-            self._send_order(record)
+            try:
+                # Through the send claim like every placeOrder: a halt since the first send refuses it.
+                self._send_order(record, mode="allocate", store=self.store)
+            except (NotConnected, redis.RedisError):
+                # Nothing was sent (the record is unsent): retried once the session is back.
+                record.retried = False
+                self._retry_103.add(coid)
 
     def _subscribe_market_data(self) -> None:
         contract_symbols = sorted(self._md_symbols - set(self._md_requested))

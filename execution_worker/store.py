@@ -26,8 +26,10 @@ class OrderRecord:
     """What the worker remembers of one order intent.
 
     ``state``: ``rejected`` (refused by the gate or TWS), ``scheduled`` (held for not_before),
-    ``placing`` (recorded, placeOrder not yet returned), ``sent`` (placeOrder written), ``unknown``
-    (sent, outcome unknown), or IB's own status word once TWS reported one.
+    ``placing`` (recorded, placeOrder not yet returned), ``unsent`` (claimed, but the session was
+    gone before a byte was written: sent again through the gate once its command is read again),
+    ``sent`` (placeOrder written), ``unknown`` (sent, outcome unknown), or IB's own status word once
+    TWS reported one.
     """
 
     client_order_id: str
@@ -88,6 +90,41 @@ return 1
 """
 
 
+# The one check every placeOrder passes, atomic with its record (mode ``new``: claim the client_order_id,
+# as _CLAIM_SCRIPT; ``allocate``: bind an already recorded order to a fresh orderId; ``check``: record
+# nothing). Refused, with the halt's value, when the barrier Django writes (KEYS[4]) or the worker's own
+# halts (KEYS[5]) cover the account; otherwise the account's and the desk's send leases are (re)set,
+# which an engage waits out. Returns 1 (go), 0 (``new``: already claimed) or the halt's value.
+_SEND_SCRIPT = """
+local h = redis.call('HMGET', KEYS[4], '*', ARGV[4])
+local halt = h[1] or h[2]
+if not halt then
+  h = redis.call('HMGET', KEYS[5], '*', ARGV[4])
+  halt = h[1] or h[2]
+end
+if halt then return halt end
+if ARGV[5] == 'new' then
+  if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+elseif ARGV[5] == 'allocate' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+if ARGV[5] ~= 'check' and ARGV[3] ~= '0' then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+  if tonumber(ARGV[3]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+    redis.call('SET', KEYS[3], ARGV[3])
+  end
+end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[6])
+redis.call('SET', KEYS[7], '1', 'PX', ARGV[6])
+return 1
+"""
+
+# How long a send lease lasts in Redis. The worker calls placeOrder at most SEND_DEADLINE_S after it
+# asked for the claim (else it claims again), so a lease always outlives the send it covers.
+SEND_LEASE_MS = 300
+SEND_DEADLINE_S = 0.2
+
+
 # Claim a command's message id: add it if absent (score: ms now), keep the set from outliving its use.
 _APPLY_SCRIPT = """
 local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
@@ -110,7 +147,10 @@ class Store:
         self.max_id_key = f"{prefix}:worker:max_order_id"
         self.halts_key = f"{prefix}:worker:halts"
         self.applied_key = f"{prefix}:worker:applied_commands"
+        self.barrier_key = f"{prefix}:halts"
+        self._sending = f"{prefix}:worker:sending:"
         self._claim = client.register_script(_CLAIM_SCRIPT)
+        self._send = client.register_script(_SEND_SCRIPT)
         self._apply = client.register_script(_APPLY_SCRIPT)
 
     def load(self) -> tuple[dict[str, OrderRecord], int, dict[str, str]]:
@@ -168,13 +208,42 @@ class Store:
             created = self.client.evalsha(self._claim.sha, 3, *args)
         return bool(created)
 
-    def allocate(self, record: OrderRecord) -> None:
-        """Durably bind an already recorded (scheduled or retried) order to its new orderId."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.orders_key, record.client_order_id, record.to_json())
-        pipe.hset(self.ids_key, str(record.order_id), record.client_order_id)
-        pipe.set(self.max_id_key, record.order_id)
-        pipe.execute()
+    def claim_send(self, record: OrderRecord, mode: str) -> int | str:
+        """The check before every placeOrder, in one atomic script: 1 (send it), 0 (``mode="new"`` and
+        the client_order_id is already claimed) or the reason of the halt covering the order's account.
+
+        ``mode``: ``new`` claims the client_order_id with its orderId (as ``record_new``), ``allocate``
+        binds a recorded order to a fresh orderId, ``check`` writes no record. On 1 the send leases
+        of the account and of the desk are set for ``SEND_LEASE_MS``; nothing is written on a refusal.
+
+        :raises redis.RedisError: no answer (nothing may be sent; in ``new`` mode the claim may have run).
+        """
+        keys = (
+            self.orders_key,
+            self.ids_key,
+            self.max_id_key,
+            self.barrier_key,
+            self.halts_key,
+            self._sending + record.account,
+            self._sending + "*",
+        )
+        args = (
+            *keys,
+            record.client_order_id,
+            record.to_json() if mode != "check" else "",
+            record.order_id if mode != "check" else 0,
+            record.account,
+            mode,
+            SEND_LEASE_MS,
+        )
+        try:
+            result = self.client.evalsha(self._send.sha, 7, *args)
+        except redis.exceptions.NoScriptError:
+            self._send.sha = self.client.script_load(self._send.script)
+            result = self.client.evalsha(self._send.sha, 7, *args)
+        if isinstance(result, bytes):
+            return halt_reason(result)
+        return int(result)
 
     def claim_command(self, message_id: str, now_ms: int) -> bool:
         """Record that the command ``message_id`` is being applied; False if it already was (a redelivery
@@ -201,3 +270,15 @@ class Store:
 
     def clear_halt(self, account: str) -> None:
         self.client.hdel(self.halts_key, account)
+
+
+def halt_reason(value: bytes | str) -> str:
+    """The reason of a halt as stored: the barrier's JSON ``{"reason": ...}`` or the worker's plain text."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text or "halted"
+    if isinstance(data, dict):
+        return str(data.get("reason") or "halted")
+    return text or "halted"

@@ -27,13 +27,14 @@ from decimal import Decimal
 import redis
 
 from execution_worker import messages as m
-from execution_worker.broker import Connection, NotConnected, SendFailed, make_contract, make_order
+from execution_worker.broker import Connection, NotConnected, SendFailed
 from execution_worker.callbacks import CallbackMixin
 from execution_worker.config import WorkerConfig, default_worker_name
 from execution_worker.faults import faultpoint
 from execution_worker.messages.consumer import Entry, StreamConsumer
 from execution_worker.pacing import TokenBucket
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
+from execution_worker.sending import SendMixin
 from execution_worker.session import (
     ACCOUNT_TAGS,
     EXEC_MAX_WINDOW,
@@ -62,7 +63,7 @@ EXEC_RETENTION = EXEC_MAX_WINDOW + timedelta(days=1)
 EXTERNAL_RETENTION_S = 24 * 3600.0
 
 
-class Worker(SessionMixin, CallbackMixin):
+class Worker(SessionMixin, CallbackMixin, SendMixin):
     """The execution worker. Build it, then ``start()`` its threads or drive the ``*_step`` methods."""
 
     def __init__(self, config: WorkerConfig) -> None:
@@ -491,9 +492,12 @@ class Worker(SessionMixin, CallbackMixin):
         existing = self.records.get(coid)
         if existing is not None:
             # A redelivered or repeated command: never placed twice (invariant 2). A refusal is repeated
-            # because its event may have been lost with a crash before the acknowledgement.
+            # because its event may have been lost with a crash before the acknowledgement. An order
+            # the session went away from before a byte was written goes through the gate again.
             if existing.state == "rejected":
                 self._reject(coid, existing.reject_code, existing.reject_reason, command_id=order.id)
+            elif existing.state == "unsent":
+                self._gate_and_send(existing, order, order.ts, received)
             return
         if coid in self._records_unsure and self._resume_recorded(order, received):
             return
@@ -534,10 +538,11 @@ class Worker(SessionMixin, CallbackMixin):
         working = self._working_quantity(record.account, record.symbol, record.side, exclude=coid)
         refusal = self.gate.admit(order, time.monotonic(), working)
         self.gate_ms.add((time.perf_counter() - received) * 1000.0)
+        recorded = coid in self.records
         if refusal is not None:
             record.state = "rejected"
             record.reject_code, record.reject_reason = refusal.code, refusal.reason
-            if record.not_before is not None and coid in self.records:
+            if recorded:
                 self.command_store.save(record)
             elif not self._record_new(record):
                 return
@@ -550,16 +555,8 @@ class Worker(SessionMixin, CallbackMixin):
             record.order_id = order_id
             record.state = "placing"
             record.placed_ns = time.time_ns()
-        if record.not_before is not None and coid in self.records:
-            self.command_store.allocate(record)
-        elif not self._record_new(record):
-            return
-        with self._lock:
-            self.records[coid] = record
-            self.by_order_id[order_id] = coid
-        faultpoint("after_record_before_place")
-        self._md_symbols.add(record.symbol)
-        self._send_order(record, producer_ts, received)
+        # A held or unsent order is recorded already: bound to its fresh orderId, it is not claimed anew.
+        self._send_order(record, producer_ts, received, mode="allocate" if recorded else "new")
 
     def _record_new(self, record: OrderRecord) -> bool:
         """``Store.record_new``, remembering an order whose claim failed: Redis may have run it and
@@ -652,56 +649,6 @@ class Worker(SessionMixin, CallbackMixin):
     def connected(self) -> bool:
         connection = self.connection
         return connection is not None and connection.client.isConnected()
-
-    def _send_order(
-        self,
-        record: OrderRecord,
-        producer_ts: int | None = None,
-        received: float | None = None,
-        changes: dict | None = None,
-    ) -> None:
-        """placeOrder for ``record``; ``changes`` (quantity, limit_price, stop_price as strings) are a
-        modify's new values, which the record takes only when TWS confirms them (openOrder)."""
-        changes = changes or {}
-        contract = make_contract(record.symbol, record.sec_type, record.exchange, record.currency)
-        ib_order = make_order(
-            client_order_id=record.client_order_id,
-            account=record.account,
-            side=record.side,
-            quantity=changes.get("quantity", record.quantity),
-            order_type=record.order_type,
-            limit_price=changes.get("limit_price", record.limit_price),
-            stop_price=changes.get("stop_price", record.stop_price),
-            tif=record.tif,
-            outside_rth=record.outside_rth,
-            oca_group=record.oca_group,
-        )
-        waited = self.pacing.acquire()
-        if record.state == "placing":
-            self._in_flight[record.client_order_id] = time.monotonic()
-        try:
-            self.connection.place_order(record.order_id, contract, ib_order)
-        except (OSError, AttributeError) as error:
-            # Part of the bytes may have reached TWS: the outcome is unknown, never "failed" (invariant 3).
-            record.state = "unknown"
-            self._persist(record)
-            self.emit(
-                m.OrderUnknown(
-                    client_order_id=record.client_order_id,
-                    order_id=record.order_id,
-                    reason=f"socket failed during placeOrder: {error!r}",
-                    command_id=record.extra.pop("command_id", None) or record.command_id or None,
-                )
-            )
-            return
-        if producer_ts is not None:
-            self.path_ms.add((time.time_ns() - producer_ts) / 1e6 - waited * 1000.0)
-            self.queue_ms.add(waited * 1000.0)
-            if received is not None:
-                self.work_ms.add((time.perf_counter() - received - waited) * 1000.0)
-        self.orders_sent += 1
-        if record.state == "placing":
-            record.state = "sent"
 
     def _dispatch_due(self) -> None:
         """Gate and send scheduled orders whose not_before has come (within the loop's short block)."""

@@ -90,6 +90,17 @@ class StreamNames:
         """A key of the worker's durable state (``{prefix}:worker:{name}``)."""
         return f"{self.prefix}:worker:{name}"
 
+    @property
+    def halts(self) -> str:
+        """The kill switch's barrier: a hash, account code (or ``*``) -> JSON ``{"reason", "token"}``,
+        written by Django before an engage or halt returns; the worker sends nothing its scope covers."""
+        return f"{self.prefix}:halts"
+
+    def sending(self, account: str) -> str:
+        """The worker's short lease while an order of ``account`` (``*``: any) is between its send
+        claim and placeOrder; an engage waits for the leases of its scope to end."""
+        return f"{self.prefix}:worker:sending:{account}"
+
 
 COMMANDS_GROUP = "execution"
 EVENTS_GROUP = "bridge"
@@ -506,7 +517,10 @@ class OrderStatus(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFilled(Message):
-    """Event: one execution (unique by ``exec_id``); ``side`` is BUY or SELL."""
+    """Event: one execution (unique by ``exec_id``); ``side`` is BUY or SELL.
+
+    ``corrects``: IB corrected an earlier execution; this one replaces it (``messages.executions``).
+    """
 
     TYPE: ClassVar[str] = "order.filled"
     client_order_id: str
@@ -522,6 +536,8 @@ class OrderFilled(Message):
     cum_quantity: Decimal | None = None
     avg_price: Decimal | None = None
     external: bool = False
+    # The execId this execution corrects (IB's ``<stem>.<revision>``: same stem, lower revision).
+    corrects: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -734,6 +750,7 @@ _spec(
     cum_quantity=_OPT_DEC,
     avg_price=_OPT_DEC,
     external=_bool,
+    corrects=_optional(_text_parser(64)),
 )
 _spec(OrderCommission, exec_id=_text_parser(64), commission=_decimal, currency=_TEXT16, realized_pnl=_OPT_DEC)
 _spec(OrderUnknown, client_order_id=_uuid, order_id=_int, reason=_TEXT, command_id=_OPT_UUID)

@@ -1,0 +1,193 @@
+"""Every placeOrder passes the send claim: the kill switch's barrier (``{prefix}:halts``) refuses it
+whatever path it takes, and an order the session left before a byte was written is sent later, once.
+
+The worker runs against the simulator over a socket; placeOrders are counted at the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from execution_worker import messages as m
+from execution_worker.config import WorkerConfig
+from execution_worker.pacing import TokenBucket
+from execution_worker.store import SEND_LEASE_MS, OrderRecord, Store
+from execution_worker.tests.conftest import REDIS_URL
+from execution_worker.tests.harness import ACCOUNT, Bus, WorkerProcess, check_ledger, place, wait_until
+from execution_worker.tests.test_worker_faults import CLIENT_ID, _orders_for
+from execution_worker.worker import Worker
+from tws_simulator import Simulator, SimulatorConfig
+
+OTHER = "DU0000002"
+
+
+@pytest.fixture
+def sim():
+    """The paper TWS with two accounts."""
+    simulator = Simulator(
+        SimulatorConfig(host="127.0.0.1", port=0, accounts=[ACCOUNT, OTHER], seed=1, market_interval=0)
+    )
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def start_worker(sim, prefix):
+    started: list[WorkerProcess] = []
+
+    def start(bus: Bus) -> WorkerProcess:
+        ready_before = bus.count_ready()
+        worker = WorkerProcess(redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID)
+        started.append(worker)
+        try:
+            wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
+        except AssertionError:
+            raise AssertionError(worker.output())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+@pytest.fixture
+def in_process_worker(sim, prefix):
+    """A Worker object whose loops the test drives itself (no threads started)."""
+    config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 1, prefix=prefix)
+    config.apply_fast_timers()
+    worker = Worker(config)
+    worker.load()
+    yield worker
+    if worker.connection is not None:
+        worker.connection.close()
+    worker.redis.close()
+    worker.command_redis.close()
+
+
+def _barrier(bus: Bus, scope: str, reason: str = "kill switch") -> None:
+    """What Django's engage writes before it returns."""
+    bus.client.hset(bus.names.halts, scope, json.dumps({"reason": reason, "token": "t"}))
+
+
+def test_orders_read_after_the_barrier_is_written_are_refused_before_the_halt_command_arrives(sim, bus, start_worker):
+    start_worker(bus)
+    _barrier(bus, "*", "runaway strategy")
+    orders = [place(quantity=str(30 + i)) for i in range(20)]
+    bus.send(*orders)
+    for order in orders:
+        refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id)
+        assert refused.code == "risk.halted" and "runaway strategy" in refused.reason
+    assert sim.ledger.snapshot()["place_orders"] == []
+    wait_until(lambda: bus.pending() == 0, 5, what="every refusal acknowledged")
+
+
+def test_an_account_barrier_refuses_only_that_accounts_orders(sim, bus, start_worker):
+    bus.set_limits(OTHER, max_order_quantity=100_000)
+    start_worker(bus)
+    _barrier(bus, OTHER)
+    halted = place(quantity="5", account=OTHER)
+    trading = place(quantity="6")
+    bus.send(halted, trading)
+    assert bus.wait_event("order.rejected", client_order_id=halted.client_order_id).code == "risk.halted"
+    bus.wait_event("order.status", client_order_id=trading.client_order_id, status="Filled")
+    assert _orders_for(sim, halted.client_order_id) == []
+    bus.client.hdel(bus.names.halts, OTHER)
+    released = place(quantity="7", account=OTHER)
+    bus.send(released)
+    bus.wait_event("order.status", client_order_id=released.client_order_id, status="Filled")
+    check_ledger(sim, bus)
+
+
+def test_a_held_order_whose_time_comes_under_the_barrier_is_refused_not_sent(sim, bus, start_worker):
+    start_worker(bus)
+    held = place(quantity="9", not_before=time.time_ns() + 1_500_000_000)
+    bus.send(held)
+    wait_until(lambda: bus.pending() == 0, 5, what="the held order recorded")
+    _barrier(bus, ACCOUNT)
+    refused = bus.wait_event("order.rejected", client_order_id=held.client_order_id, timeout=5)
+    assert refused.code == "risk.halted"
+    assert _orders_for(sim, held.client_order_id) == []
+
+
+def test_a_modify_under_the_barrier_is_refused_and_the_order_stays_as_it_is(sim, bus, start_worker):
+    start_worker(bus)
+    order = place(quantity="10", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    _barrier(bus, "*")
+    bus.send(m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("101")))
+    refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id, action="modify")
+    assert refused.code == "risk.halted"
+    # A cancel is no placeOrder: the barrier lets it through.
+    bus.send(m.OrderCancel(client_order_id=order.client_order_id))
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
+    assert len(_orders_for(sim, order.client_order_id)) == 1
+    check_ledger(sim, bus)
+
+
+def test_the_send_claim_records_and_leases_or_refuses_under_a_halt_writing_nothing(redis_client, prefix, bus):
+    store = Store(redis_client, prefix)
+    names = m.StreamNames(prefix)
+    first = OrderRecord(client_order_id="a", account=ACCOUNT, symbol="AAPL", side="BUY", quantity="1", order_type="MKT")
+    first.order_id = 41
+    assert store.claim_send(first, "new") == 1
+    assert store.record_get("a").order_id == 41 and redis_client.get(store.max_id_key) == b"41"
+    # The leases an engage waits out: short, for the account and for the desk.
+    for scope in (ACCOUNT, "*"):
+        assert 0 < redis_client.pttl(names.sending(scope)) <= SEND_LEASE_MS
+    assert store.claim_send(first, "new") == 0
+    redis_client.delete(names.sending(ACCOUNT), names.sending("*"))
+    _barrier(bus, ACCOUNT, "margin call")
+    second = OrderRecord(
+        client_order_id="b", account=ACCOUNT, symbol="AAPL", side="BUY", quantity="1", order_type="MKT"
+    )
+    second.order_id = 42
+    for mode in ("new", "allocate", "check"):
+        assert store.claim_send(second, mode) == "margin call"
+    assert store.record_get("b") is None and redis_client.get(store.max_id_key) == b"41"
+    assert redis_client.exists(names.sending(ACCOUNT), names.sending("*")) == 0
+    # The worker's own halts (from trading.halt) refuse as well, desk-wide.
+    redis_client.delete(names.halts)
+    store.set_halt("*", "stream halt")
+    assert store.claim_send(second, "new") == "stream halt"
+
+
+def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_never_unknown(
+    in_process_worker, bus, sim
+):
+    """Finding 7 of #15: placeOrder on a closed socket is ibapi's 504 "Not connected"; nothing left."""
+    worker = in_process_worker
+    worker.connection_step()
+    assert worker.ready.is_set()
+    # The order waits half a second for its pacing token, and the socket closes meanwhile.
+    worker.pacing = TokenBucket(2.0, 1.0)
+    worker.pacing.drain()
+    order = place(quantity="12")
+    bus.send(order)
+    closer = threading.Timer(0.2, worker.connection.client.disconnect)
+    closer.start()
+    wait_until(lambda: worker.command_step(), 3, what="the order read")
+    closer.join()
+    assert _orders_for(sim, order.client_order_id) == []
+    assert bus.pending() == 1, "the order's command stays pending until the session is back"
+
+    def reconnect() -> bool:
+        # The session is lost, then connected and reconciled again (326 while TWS still holds the old one).
+        worker._next_attempt = 0.0
+        worker.connection_step()
+        return worker.ready.is_set()
+
+    wait_until(reconnect, 10, what="the session back")
+    wait_until(lambda: worker.command_step(), 3, what="the order read again")
+    wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    wait_until(lambda: worker.publish_step(0.05) == 0 and bus.events("order.accepted"), 3, what="accepted")
+    assert [e.client_order_id for e in bus.events("order.accepted")] == [order.client_order_id]
+    assert bus.events("order.unknown") == []
+    assert bus.pending() == 0
+    check_ledger(sim, bus)
