@@ -18,6 +18,7 @@ from tradeconsole.asgi import application
 pytestmark = pytest.mark.django_db
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")
 
 
 def _cookie_for(user) -> tuple[Client, tuple[bytes, bytes]]:
@@ -28,6 +29,9 @@ def _cookie_for(user) -> tuple[Client, tuple[bytes, bytes]]:
 
 
 def _communicator(path: str, headers: list) -> WebsocketCommunicator:
+    # A browser always names the host it connects to; the origin check compares the two.
+    if not any(name == b"host" for name, _ in headers):
+        headers = [HOST, *headers]
     return WebsocketCommunicator(application, path, headers=headers)
 
 
@@ -59,6 +63,37 @@ def test_a_socket_from_a_foreign_origin_is_refused_before_connect(redis_client, 
             communicator = _communicator("/ws/live/?page=blotter", [(b"origin", origin), cookie])
             connected, _ = await communicator.connect(timeout=3)
             assert not connected
+
+    run(scenario)
+
+
+def test_a_socket_from_another_port_of_the_same_host_is_refused(redis_client, trader):
+    _, cookie = _cookie_for(trader)
+
+    async def scenario():
+        for origin, host in (
+            (b"http://127.0.0.1:6666", b"127.0.0.1:8000"),
+            (b"http://127.0.0.1:8000", b"127.0.0.1"),
+            (b"https://127.0.0.1", b"127.0.0.1:80"),
+        ):
+            communicator = _communicator("/ws/live/?page=blotter", [(b"host", host), (b"origin", origin), cookie])
+            connected, _ = await communicator.connect(timeout=3)
+            assert not connected, (origin, host)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"), [(b"http://127.0.0.1:8000", b"127.0.0.1:8000"), (b"http://127.0.0.1:80", b"127.0.0.1")]
+)
+def test_a_socket_from_the_consoles_own_origin_and_port_is_accepted(redis_client, trader, origin, host):
+    _, cookie = _cookie_for(trader)
+
+    async def scenario():
+        communicator = _communicator("/ws/live/?page=blotter", [(b"host", host), (b"origin", origin), cookie])
+        connected, _ = await communicator.connect(timeout=3)
+        assert connected
+        await communicator.disconnect()
 
     run(scenario)
 
