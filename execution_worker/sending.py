@@ -1,4 +1,4 @@
-"""The one way an order reaches placeOrder: pacing token, send claim (kill switch barrier), then the write.
+"""The one way an order reaches placeOrder: the send claim (kill switch barrier), the pacing token, the write.
 
 Mixed into ``worker.Worker``. Every placeOrder the worker makes — a new order, a held order at its
 time, an order whose claim's reply was lost, an order sent again after the session came back, the
@@ -63,12 +63,17 @@ class SendMixin:
             outside_rth=record.outside_rth,
             oca_group=record.oca_group,
         )
-        # The token first: the claim is then followed by the write at once, well inside its lease.
-        waited = self.pacing.acquire()
-        if not self._claim_send(record, mode, store or self.command_store, bool(changes)):
+        store = store or self.command_store
+        asked = time.monotonic()
+        if not self._claim_send(record, mode, store, bool(changes)):
             return False
         if mode != "check":
             faultpoint("after_record_before_place")
+        # The claim before the token: a refused order does not wait for one, so a backlog behind a kill
+        # switch is refused at once. A claim the wait made stale is asked again (``SEND_DEADLINE_S``).
+        waited = self.pacing.acquire()
+        if time.monotonic() - asked > SEND_DEADLINE_S and not self._claim_again(record, store, bool(changes)):
+            return False
         self._md_symbols.add(record.symbol)
         if record.state == "placing":
             self._in_flight[record.client_order_id] = time.monotonic()
@@ -101,40 +106,46 @@ class SendMixin:
         return True
 
     def _claim_send(self, record: OrderRecord, mode: str, store: Store, is_modify: bool) -> bool:
-        """Ask ``store.claim_send`` until the answer is fresh enough to send on; True means send now.
+        """Ask ``store.claim_send``; True means send now (within ``SEND_DEADLINE_S`` of asking).
 
         A refusal (halted) is applied here; a ``new`` claim already taken returns False quietly.
 
         :raises redis.RedisError: no answer (a ``new`` claim is remembered as unsure, a recorded
             order is left ``unsent``: nothing was sent either way).
         """
-        asked = time.monotonic()
         try:
             result = store.claim_send(record, mode)
-            if result == 1:
-                coid = record.client_order_id
-                with self._lock:
-                    if mode == "new":
-                        self.records[coid] = record
-                    if mode != "check" and record.order_id:
-                        self.by_order_id[record.order_id] = coid
-                # Whatever held this thread since it asked (the GIL, a slow Redis), the write must follow
-                # the claim within its lease: an engage waits the lease out, not an unbounded delay.
-                while result == 1 and time.monotonic() - asked > SEND_DEADLINE_S:
-                    asked = time.monotonic()
-                    result = store.claim_send(record, "check")
         except redis.RedisError:
-            if mode == "new" and record.client_order_id not in self.records:
+            if mode == "new":
                 self._records_unsure.add(record.client_order_id)
             else:
                 self._mark_unsent(record)
             raise
         if result == 1:
+            coid = record.client_order_id
+            with self._lock:
+                if mode == "new":
+                    self.records[coid] = record
+                if mode != "check" and record.order_id:
+                    self.by_order_id[record.order_id] = coid
             return True
         if result == 0:
             return False
         self._refuse_halted(record, str(result), mode, store, is_modify)
         return False
+
+    def _claim_again(self, record: OrderRecord, store: Store, is_modify: bool) -> bool:
+        """Renew a claim older than ``SEND_DEADLINE_S`` (its lease may be over, an engage may have
+        returned since): the write must follow a claim within its lease, however long the wait was.
+
+        :raises redis.RedisError: no answer (the order is left ``unsent``; nothing was sent).
+        """
+        while True:
+            asked = time.monotonic()
+            if not self._claim_send(record, "check", store, is_modify):
+                return False
+            if time.monotonic() - asked <= SEND_DEADLINE_S:
+                return True
 
     def _refuse_halted(self, record: OrderRecord, halt: str, mode: str, store: Store, is_modify: bool) -> None:
         """Refuse an order (or a modify) whose account is halted at the moment of sending.

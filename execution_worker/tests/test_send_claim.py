@@ -191,3 +191,22 @@ def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_n
     assert bus.events("order.unknown") == []
     assert bus.pending() == 0
     check_ledger(sim, bus)
+
+
+def test_a_claim_made_stale_by_a_long_wait_for_its_token_is_asked_again_and_meets_the_halt(in_process_worker, bus, sim):
+    """The barrier written while an order waited longer than its lease for a pacing token wins."""
+    worker = in_process_worker
+    worker.connection_step()
+    worker.pacing = TokenBucket(2.0, 1.0)
+    worker.pacing.drain()
+    order = place(quantity="13")
+    bus.send(order)
+    engage = threading.Timer(0.3, _barrier, args=(bus, ACCOUNT, "engaged mid-wait"))
+    engage.start()
+    wait_until(lambda: worker.command_step(), 3, what="the order handled")
+    engage.join()
+    worker.publish_step(0.05)
+    refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id, timeout=3)
+    assert refused.code == "risk.halted" and "engaged mid-wait" in refused.reason
+    time.sleep(0.2)
+    assert _orders_for(sim, order.client_order_id) == []
