@@ -27,6 +27,7 @@ from accounts.exceptions import (
     MembershipInvalid,
     PermissionRequired,
 )
+from accounts.halt_barrier import DESK, halt_barrier_lift_on_commit, halt_barrier_raise
 from accounts.models import (
     AccountMembership,
     AccountValue,
@@ -167,6 +168,8 @@ def account_halt(
         via=via,
     )
     outbox_enqueue(type="trading.halt", data={"account": account.code, "mode": mode})
+    # Before returning, not on commit: the worker may hold this account's orders already (#15).
+    halt_barrier_raise(scope=account.code, reason=account.halted_reason)
     return account
 
 
@@ -198,6 +201,7 @@ def account_resume(*, account: BrokerAccount, actor: User | None, via: str) -> B
         via=via,
     )
     outbox_enqueue(type="trading.resume", data={"account": account.code})
+    halt_barrier_lift_on_commit(scope=account.code)
     return account
 
 
@@ -233,6 +237,8 @@ def kill_switch_engage(*, actor: User | None, reason: str, cancel_working: bool 
         via=via,
     )
     outbox_enqueue(type="trading.halt", data={"mode": mode})
+    # Before returning, not on commit: the worker may hold orders already (#15).
+    halt_barrier_raise(scope=DESK, reason=switch.reason)
     return switch
 
 
@@ -264,6 +270,7 @@ def kill_switch_release(*, actor: User | None, via: str, reason: str = "") -> Ki
         via=via,
     )
     outbox_enqueue(type="trading.resume", data={})
+    halt_barrier_lift_on_commit(scope=DESK)
     return switch
 
 

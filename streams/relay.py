@@ -9,7 +9,9 @@ are not stream entries: they SET the account's limits at ``{prefix}:risk:limits:
 A commit wakes the relay at once (``signals.py`` pushes to ``relay_wake_key`` on commit); without
 a wake-up it polls every ``poll_seconds``. The sweep shows the order commands the worker
 dead-lettered on their orders (``dead_letters.py``), then republishes commands the worker never
-acknowledged.
+acknowledged. Every ``resync_seconds`` the kill switch's barrier in Redis is rewritten from the
+database (``accounts.halt_barrier.halt_barrier_resync``): Redis may lose it, a rolled-back engage
+may leave one behind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.halt_barrier import halt_barrier_resync
 from accounts.models import OutboxMessage
 from streams import keys
 from streams.db import refresh_connections
@@ -221,6 +224,7 @@ class RelayLoop:
 
     poll_seconds: float = 0.5
     sweep_seconds: float = 5.0
+    resync_seconds: float = 2.0
     unacknowledged_after: timedelta = timedelta(seconds=10)
     batch_size: int = 100
     stop: threading.Event | None = None
@@ -229,6 +233,7 @@ class RelayLoop:
     def __post_init__(self) -> None:
         self.stop = self.stop or threading.Event()
         self._next_sweep = time.monotonic() + self.sweep_seconds
+        self._next_resync = 0.0
         self._backoff = 0.0
 
     def step(self) -> int:
@@ -263,6 +268,13 @@ class RelayLoop:
                 # First: a command the worker dead-lettered is answered, never republished.
                 dead_letters_settle(client=client)
                 republish_unacknowledged(older_than=self.unacknowledged_after, client=client)
+            if time.monotonic() >= self._next_resync:
+                self._next_resync = time.monotonic() + self.resync_seconds
+                try:
+                    halt_barrier_resync()
+                except Exception:
+                    # Never a reason to slow publishing down: the next pass tries again.
+                    logger.warning("kill switch barrier resync failed; retrying on the next pass", exc_info=True)
             self._backoff = 0.0
         except Exception:
             self._backoff = min(5.0, max(0.1, self._backoff * 2))
