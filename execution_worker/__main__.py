@@ -9,6 +9,7 @@ import signal
 import sys
 
 from execution_worker.config import ConfigError, WorkerConfig
+from execution_worker.redis_access import redis_access_check
 from execution_worker.worker import Worker
 
 
@@ -19,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = WorkerConfig.from_env(argv)
+        # A refused password is a setting to fix, not an outage to wait out.
+        redis_access_check(config.redis_url)
     except ConfigError as error:
         print(f"execution_worker: {error}", file=sys.stderr)
         return 2

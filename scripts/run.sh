@@ -3,8 +3,9 @@
 # process of the Procfile under honcho, on embedded defaults when nothing is configured.
 #
 #   DATABASE_URL  used when set; otherwise the SQLite file tradeconsole.sqlite3 (quick start).
-#   REDIS_URL     used when set and answering; otherwise a private redis-server on a free port,
-#                 stopped again when this script exits.
+#   REDIS_URL     used when set and answering; otherwise a private redis-server on a free port
+#                 that requires a generated password (kept in .run/redis.password, mode 0600),
+#                 stopped again when this script exits. A REDIS_URL that refuses its password stops here.
 #   TWS_HOST      a real TWS / IB Gateway when set (with TWS_PORT); otherwise the paper
 #                 simulator (`tws` line of the Procfile) on 127.0.0.1:7497 or a free port.
 #   PORT          the web port (default 8000).
@@ -53,12 +54,20 @@ finally:
 EOF
 }
 
+# Exit 0: Redis at the URL answers; 3: it refuses the URL's credentials; else it does not answer.
+# The URL travels in the environment: a command line (ps) would show its password.
 redis_answers() {
-  "$PY" - "$1" <<'EOF' >/dev/null 2>&1
-import sys, redis
-redis.Redis.from_url(sys.argv[1], socket_timeout=1, socket_connect_timeout=1).ping()
+  TC_CHECK_REDIS_URL="$1" "$PY" - <<'EOF' >/dev/null 2>&1
+import os, sys, redis
+try:
+    redis.Redis.from_url(os.environ["TC_CHECK_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1).ping()
+except redis.AuthenticationError:
+    sys.exit(3)
 EOF
 }
+
+# The URL with its password (if any) shown as ***, for messages.
+redacted() { sed -E 's#^([a-z]+://[^:/@]*):[^@]*@#\1:***@#' <<<"$1"; }
 
 # --- cleanup: whatever this script started, it stops -------------------------------------------
 HONCHO_PID=""
@@ -113,10 +122,16 @@ else
 fi
 
 # --- Redis -------------------------------------------------------------------------------------
-if [ -n "${REDIS_URL:-}" ] && redis_answers "$REDIS_URL"; then
+redis_status=1
+if [ -n "${REDIS_URL:-}" ]; then
+  redis_answers "$REDIS_URL" && redis_status=0 || redis_status=$?
+fi
+if [ "$redis_status" = 0 ]; then
   say "redis: REDIS_URL answers"
+elif [ "$redis_status" = 3 ]; then
+  die "redis: $(redacted "$REDIS_URL") refuses REDIS_URL's credentials: put its password (and ACL user) in REDIS_URL, redis://USER:PASSWORD@HOST:PORT/DB."
 else
-  [ -n "${REDIS_URL:-}" ] && say "redis: REDIS_URL=$REDIS_URL does not answer; starting a private one instead"
+  [ -n "${REDIS_URL:-}" ] && say "redis: REDIS_URL=$(redacted "$REDIS_URL") does not answer; starting a private one instead"
   if ! command -v redis-server >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       say "redis: installing redis-server with apt-get"
@@ -127,13 +142,24 @@ else
   fi
   stop_private_redis  # a leftover of a run that was killed without cleaning up
   REDIS_PORT="$(free_port)"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --daemonize yes \
-    --pidfile "$REDIS_PID_FILE" --logfile "$RUN_DIR/redis.log" --dir "$RUN_DIR" >/dev/null
+  # Even on loopback Redis wants a password: any local process could otherwise write the streams
+  # (a forged order.filled is booked). Generated once, readable by this user only, and given to
+  # redis-server in a config file of the same mode, never on a command line (ps shows those).
+  REDIS_PASSWORD_FILE="$RUN_DIR/redis.password"
+  if [ ! -s "$REDIS_PASSWORD_FILE" ]; then
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$REDIS_PASSWORD_FILE")
+  fi
+  chmod 600 "$REDIS_PASSWORD_FILE"
+  REDIS_PASSWORD="$(cat "$REDIS_PASSWORD_FILE")"
+  (umask 077 && printf 'requirepass %s\n' "$REDIS_PASSWORD" >"$RUN_DIR/redis.conf")
+  redis-server "$RUN_DIR/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --daemonize yes --pidfile "$REDIS_PID_FILE" --logfile "$RUN_DIR/redis.log" --dir "$RUN_DIR" >/dev/null
   STARTED_REDIS=1
-  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  export REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/0"
+  unset REDIS_PASSWORD
   for _ in $(seq 1 50); do redis_answers "$REDIS_URL" && break; sleep 0.1; done
   redis_answers "$REDIS_URL" || die "the private redis-server did not answer; see .run/redis.log"
-  say "redis: private redis-server on 127.0.0.1:$REDIS_PORT (pid $(cat "$REDIS_PID_FILE"), stopped on exit)"
+  say "redis: private redis-server on 127.0.0.1:$REDIS_PORT, password in ${REDIS_PASSWORD_FILE#"$ROOT"/} (pid $(cat "$REDIS_PID_FILE"), stopped on exit)"
 fi
 
 # --- TWS -----------------------------------------------------------------------------------------

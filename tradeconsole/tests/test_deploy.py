@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +126,16 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
         redis_pid = int((run_dir / "redis.pid").read_text())
         assert _alive(redis_pid)
         assert "redis: private redis-server on 127.0.0.1:" in printed
+        # The private Redis requires the generated password, kept for this user only and never printed.
+        password_file = run_dir / "redis.password"
+        redis_password = password_file.read_text().strip()
+        assert len(redis_password) >= 32 and password_file.stat().st_mode & 0o777 == 0o600
+        assert (run_dir / "redis.conf").stat().st_mode & 0o777 == 0o600
+        assert redis_password not in printed
+        redis_port = int(re.search(r"private redis-server on 127\.0\.0\.1:(\d+)", printed).group(1))
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=redis_port).ping()
+        assert redis.Redis(port=redis_port, password=redis_password).ping()
 
         session = requests.Session()
         login = session.get(f"{base}/admin/login/", timeout=10)
@@ -183,3 +194,25 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
             process.wait(timeout=10)
         if redis_pid and _alive(redis_pid):
             os.kill(redis_pid, signal.SIGTERM)
+
+
+def test_run_script_stops_at_once_when_redis_url_refuses_its_password(tmp_path):
+    """A configured Redis that refuses the password is a setting to fix: no private Redis instead."""
+    from execution_worker.tests.private_redis import private_redis
+
+    with private_redis(tmp_path) as server:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY"}}
+        env.update(
+            TRADECONSOLE_MODE="development",
+            REDIS_URL=server.url(password="wrong-one"),
+            PORT=str(_free_port()),
+            TWS_HOST="127.0.0.1",
+            TRADECONSOLE_RUN_DIR=str(tmp_path / "run"),
+        )
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 1
+    assert f"redis://:***@127.0.0.1:{server.port}/0 refuses REDIS_URL's credentials" in done.stderr
+    assert "wrong-one" not in done.stdout + done.stderr
+    assert not (tmp_path / "run" / "redis.pid").exists()
