@@ -61,6 +61,7 @@ from orders.models import (
     Instrument,
     Order,
     OrderEvent,
+    OrderSource,
     OrderStatus,
     PendingCommission,
     Position,
@@ -451,6 +452,8 @@ def _order_entry_check(
             client_order_id = uuid.UUID(str(client_order_id))
         except ValueError:
             raise OrderInvalid("client_order_id is not a UUID.", field="client_order_id")
+        if source in (OrderSource.API, OrderSource.ADMIN):
+            validation.check_chosen_client_order_id(client_order_id)
         existing = Order.objects.filter(client_order_id=client_order_id).first()
         if existing is not None:
             if existing.account_id != account.pk:

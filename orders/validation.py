@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from orders.exceptions import (
@@ -110,3 +111,17 @@ def check_fields(*, side: str, order_type: str, tif: str, source: str) -> None:
     check_choice(order_type, OrderType.values, field="order_type")
     check_choice(tif, TimeInForce.values, field="tif")
     check_choice(source, OrderSource.values, field="source")
+
+
+def check_chosen_client_order_id(client_order_id: uuid.UUID) -> None:
+    """Refuse a ``client_order_id`` a person or script chose that is not a random UUID (version 4).
+
+    Ids are unique across the desk, so a taken id is refused whoever's order holds it; what a
+    caller may learn from that is only whether an id they already know exists. The desk derives
+    the ids of scheduled and retried orders (version 5, from public names): a caller may neither
+    probe those nor take one first, so they are refused before any lookup, whether or not taken.
+
+    :raises OrderInvalid: not a version 4 UUID.
+    """
+    if client_order_id.version != 4 or client_order_id.variant != uuid.RFC_4122:
+        raise OrderInvalid("client_order_id must be a random UUID (version 4).", field="client_order_id")

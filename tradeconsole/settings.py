@@ -205,7 +205,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "tradeconsole.api_schema.AutoSchema",
     "EXCEPTION_HANDLER": "tradeconsole.exceptions.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "tradeconsole.pagination.LimitOffsetPagination",
+    "DEFAULT_METADATA_CLASS": "tradeconsole.pagination.ApiMetadata",
     "PAGE_SIZE": 100,
     # Anti-automation on order entry, per user and shared by every web process (Redis);
     # the per-account risk limit on orders per minute is the domain's, not this.

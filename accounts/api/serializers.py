@@ -82,7 +82,8 @@ class KillSwitchReleaseInput(serializers.Serializer):
 
 
 class AlertOutput(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    # A desk-wide alert (the kill switch, a stream fault) belongs to no account.
+    account = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
 
     class Meta:

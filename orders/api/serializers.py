@@ -8,7 +8,9 @@ refuse with a domain ``code`` and the ``field`` at fault.
 from __future__ import annotations
 
 import copy
+import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import (
@@ -53,6 +55,27 @@ def _shallow_copy(field: serializers.Field) -> serializers.Field:
     duplicate = object.__new__(type(field))
     duplicate.__dict__.update(field.__dict__)
     return duplicate
+
+
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+_LOCAL_TIME = re.compile(LOCAL_TIME_PATTERN.replace("$", r"\Z"))
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": LOCAL_TIME_PATTERN,
+        "example": "09:35:00",
+        "description": "A wall-clock time in the schedule's time_zone (HH:MM[:SS]), without an offset.",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day on the wall clock of a named zone: no UTC offset, so not RFC 3339's ``time``."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _LOCAL_TIME.match(value):
+            self.fail("invalid", format="HH:MM[:SS]")
+        return super().to_internal_value(value)
 
 
 def quantity_field(**kwargs) -> serializers.DecimalField:
@@ -289,7 +312,8 @@ class RiskLimitUpdateInput(serializers.Serializer):
 class ScheduledOrderOutput(serializers.ModelSerializer):
     account = serializers.SlugRelatedField(slug_field="code", read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
-    strategy = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    strategy = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    time_of_day = LocalTimeField(read_only=True)
 
     class Meta:
         model = ScheduledOrder
@@ -330,7 +354,7 @@ class ScheduledOrderInput(serializers.Serializer):
     stop_price = price_field(required=False, allow_null=True)
     tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
     strategy = serializers.CharField(max_length=100, required=False, allow_null=True)
-    time_of_day = serializers.TimeField()
+    time_of_day = LocalTimeField()
     time_zone = serializers.CharField(max_length=64, default="America/New_York")
     weekdays = serializers.RegexField(r"^[0-6](,[0-6])*$", max_length=16, default="0,1,2,3,4")
     valid_from = serializers.DateField(required=False, allow_null=True)
