@@ -9,6 +9,8 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
 
+from tradeconsole.clock import desk_time
+
 
 class User(AbstractUser):
     """A person (or a script's owner) using the console. Roles are Django groups."""
@@ -131,7 +133,8 @@ class AuditLog(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}#{self.object_id}"
+        # The admin's title of an entry: in the desk's time zone, as every table of the admin.
+        return f"{desk_time(self.created_at)} {self.action} {self.object_type}#{self.object_id}"
 
 
 class OutboxMessage(models.Model):
@@ -243,7 +246,7 @@ class ProcessHeartbeat(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} {self.state} @ {self.last_seen_at:%H:%M:%S}"
+        return f"{self.name} {self.state} @ {desk_time(self.last_seen_at, '%H:%M:%S')}"
 
 
 # Idempotency keys of the API live in their own module; importing it here registers the model.

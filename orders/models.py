@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from accounts.models import BrokerAccount
+from tradeconsole.clock import desk_time
 
 QUANTITY = {"max_digits": 18, "decimal_places": 4}
 PRICE = {"max_digits": 18, "decimal_places": 6}
@@ -400,7 +401,7 @@ class PnLPoint(models.Model):
         verbose_name = "PnL point"
 
     def __str__(self) -> str:
-        return f"{self.account} {self.at:%Y-%m-%d %H:%M} {self.total_pnl.normalize():f}"
+        return f"{self.account} {desk_time(self.at, '%Y-%m-%d %H:%M')} {self.total_pnl.normalize():f}"
 
     @property
     def total_pnl(self) -> Decimal:

@@ -1,11 +1,12 @@
 """Changes made outside the bridge that the live pages must still show, polled every few seconds.
 
-The monitoring loop (Celery) raises alerts, stores ``PnLPoint`` rows and records prices, and the
-admin and the API acknowledge and resolve alerts and use the kill switch; none of them knows the
-live pages. ``stream_bridge`` calls ``DeskWatch.step`` every 5 s: alerts raised, acknowledged or
-resolved, new PnL points, positions whose instrument's price moved, the kill switch engaged or
-released (with every account row, whose badge it changes) and the System page's stream figures
-are fanned out.
+The monitoring loop (Celery) raises alerts and stores ``PnLPoint`` rows, the market feed
+(``streams.market``) records prices, and the admin and the API acknowledge and resolve alerts
+and use the kill switch; none of them knows the live pages. ``stream_bridge`` calls
+``DeskWatch.step`` every 5 s: alerts raised, acknowledged or resolved, new PnL points (with
+their account's row, whose day PnL they move), positions whose instrument's price moved or
+turned stale, the kill switch engaged or released (with every account row, whose badge it
+changes) and the System page's stream figures are fanned out.
 
 Why a step misses nothing that commits late. A row's timestamps (``raised_at``, ``at``,
 ``last_price_at``) and its id are set before its transaction commits, and a transaction may stay
@@ -46,9 +47,11 @@ import copy
 
 from django.db import connection
 from django.db.models import Max, Model, QuerySet
+from django.utils import timezone
 
 from accounts.models import Alert, BrokerAccount, KillSwitch
 from orders.models import Instrument, PnLPoint, Position
+from orders.valuation import price_is_stale
 from streams import live, rows
 
 
@@ -145,6 +148,9 @@ class DeskWatch:
         points = self._new_points.read(PnLPoint.objects.all())
         for point in sorted(points, key=lambda point: (point.at, point.pk)):
             by_account.setdefault(point.account_id, []).append(rows.pnl_row(point))
+        # A new point moves the account's day PnL on the desk (orders.valuation.account_day_pnl).
+        for account in BrokerAccount.objects.filter(pk__in=by_account):
+            by_account[account.pk].append(rows.account_row(account))
         for account_id, point_rows in by_account.items():
             self.fanout.send(live.account_group(account_id), point_rows)
             sent += len(point_rows)
@@ -216,7 +222,13 @@ def _alert_state(alert: Alert) -> tuple:
 
 
 def _prices() -> dict[int, tuple]:
-    return {pk: (price, at) for pk, price, at in Instrument.objects.values_list("pk", "last_price", "last_price_at")}
+    # Whether a price is stale is part of its state: a price that ages past the limit changes the
+    # rows valued at it (they say "stale") although no transaction touched it.
+    now = timezone.now()
+    return {
+        pk: (price, at, price is not None and price_is_stale(priced_at=at, now=now))
+        for pk, price, at in Instrument.objects.values_list("pk", "last_price", "last_price_at")
+    }
 
 
 def _switch_state(switch: KillSwitch) -> tuple:

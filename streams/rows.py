@@ -18,12 +18,14 @@ from django.utils import timezone
 
 from accounts.models import AccountValue, Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from accounts.selectors import kill_switch_reason
+from orders import valuation
 from orders.models import Instrument, Order, Position
 from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
 from strategies.models import Strategy, TradingSession
 from tradeconsole import db
+from tradeconsole.clock import desk_time
 
-ACCOUNT_TAGS = ("NetLiquidation", "BuyingPower", "DailyPnL", "RealizedPnL", "UnrealizedPnL")
+ACCOUNT_TAGS = ("NetLiquidation", "BuyingPower", "RealizedPnL", "UnrealizedPnL")
 
 
 def _num(value: Decimal | None, places: int | None = None) -> str:
@@ -154,6 +156,7 @@ def account_row(account: BrokerAccount) -> dict:
             return found.value
 
     updated = max((v.updated_at for v in values.values()), default=None)
+    day = valuation.account_day_pnl(account=account)
     switch_reason = kill_switch_reason()
     kill_switch_engaged = switch_reason is not None
     ctx = {
@@ -168,7 +171,9 @@ def account_row(account: BrokerAccount) -> dict:
         "kill_switch_reason": switch_reason or "",
         "net_liquidation": value("NetLiquidation"),
         "buying_power": value("BuyingPower"),
-        "daily_pnl": value("DailyPnL"),
+        "daily_pnl": _num(day.pnl, 2) if day else "",
+        "daily_pnl_negative": bool(day and day.pnl < 0),
+        "daily_pnl_at": _time(day.at) if day else "",
         "open_orders": open_orders,
         "values_at": _time(updated),
     }
@@ -196,12 +201,10 @@ def _open_order_count(account_id: int) -> int:
 
 
 def position_row(position: Position) -> dict:
-    """The positions-page row: quantity, cost, last price, unrealized and realized PnL."""
+    """The positions-page row: quantity, cost, latest price (stale or not), unrealized and realized PnL."""
     instrument = position.instrument
-    last = instrument.last_price
-    unrealized = None
-    if last is not None and position.quantity:
-        unrealized = (last - position.average_cost) * position.quantity * instrument.multiplier
+    value = valuation.position_valuation(position=position)
+    unrealized = value.unrealized
     mismatch = position.broker_quantity is not None and position.broker_quantity != position.quantity
     ctx = {
         "pk": position.pk,
@@ -210,8 +213,10 @@ def position_row(position: Position) -> dict:
         "symbol": instrument.symbol,
         "quantity": _num(position.quantity),
         "average_cost": _num(position.average_cost, 4),
-        "last_price": _num(last),
-        "last_price_at": _time(instrument.last_price_at),
+        "last_price": _num(value.price),
+        "last_price_at": desk_time(value.priced_at),
+        "price_stale": value.price is not None and value.stale,
+        "market_value": _num(value.market_value, 2),
         "unrealized_pnl": _num(unrealized, 2),
         "unrealized_negative": unrealized is not None and unrealized < 0,
         "realized_pnl": _num(position.realized_pnl, 2),

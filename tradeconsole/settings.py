@@ -85,6 +85,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The desk's time zone, named on every page (tradeconsole.clock).
+                "tradeconsole.clock.context",
             ],
         },
     },

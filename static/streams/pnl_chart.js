@@ -2,6 +2,9 @@
 (function () {
   "use strict";
   const charts = {};
+  function zoned(tz) {
+    return tz ? (ts) => window.uPlot.tzDate(new Date(ts * 1e3), tz) : (ts) => new Date(ts * 1e3);
+  }
   function draw() {
     const source = document.getElementById("pnl-curves");
     if (!source || !window.uPlot) return;
@@ -14,6 +17,8 @@
         data: [curve.t.slice(), curve.pnl.slice()],
         plot: new window.uPlot(
           { title: el.dataset.code + " PnL", width: width, height: 180,
+            // The axis and the legend in the desk's time zone, as every table, not the browser's.
+            tzDate: zoned(el.dataset.tz),
             series: [{}, { label: "PnL", stroke: "#417690", width: 2 }] },
           [curve.t, curve.pnl], el),
       };

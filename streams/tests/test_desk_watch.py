@@ -28,7 +28,7 @@ def test_a_new_alert_and_a_new_pnl_point_are_fanned_out_once(redis_client, accou
         )
 
         def step() -> None:
-            assert watch.step() == 3  # the alert, the PnL point, the stream figures
+            assert watch.step() == 4  # the alert, the PnL point, its account's row, the stream figures
 
         messages = receive_from_group(live.account_group(account.pk), step, count=2)
         assert watch.step() == 1  # the stream figures only
@@ -37,6 +37,8 @@ def test_a_new_alert_and_a_new_pnl_point_are_fanned_out_once(redis_client, accou
     kinds = {row["kind"]: row for message in messages for row in message["rows"]}
     assert kinds["alert"]["id"] == f"alert-{alert.pk}"
     assert kinds["pnl"]["ctx"]["pnl"] == 3.0 and kinds["pnl"]["ctx"]["account_id"] == account.pk
+    # The point moves the desk's day PnL of its account (no point before today: the whole 3.00).
+    assert kinds["account"]["id"] == f"account-{account.pk}" and kinds["account"]["ctx"]["daily_pnl"] == "3.00"
 
 
 def test_a_price_move_refreshes_the_positions_in_that_instrument_and_stream_figures_go_to_the_desk(
@@ -59,6 +61,32 @@ def test_a_price_move_refreshes_the_positions_in_that_instrument_and_stream_figu
     (row,) = message["rows"]
     assert row["id"] == f"position-{position.pk}" and row["ctx"]["unrealized_pnl"] == "30.00"
     assert desk["rows"][0]["kind"] == "system" and desk["rows"][0]["ctx"]["streams"][0]["name"].endswith(":commands")
+
+
+def test_a_price_that_ages_past_the_limit_refreshes_its_positions_as_stale(redis_client, account, instrument, settings):
+    import time_machine
+
+    from orders.services import instrument_record_price
+    from orders.tests.factories import PositionFactory
+
+    settings.PRICE_STALE_SECONDS = 60
+    position = PositionFactory(
+        account=account, instrument=instrument, quantity=Decimal("10"), average_cost=Decimal("100")
+    )
+    seen = timezone.now() + timedelta(seconds=1)
+    instrument_record_price(instrument=instrument, price=Decimal("103"), at=seen)
+    fanout = live.Fanout()
+    try:
+        with time_machine.travel(seen + timedelta(seconds=30), tick=False):
+            watch = DeskWatch(fanout)
+            assert watch.step() == 1  # nothing but the stream figures: the price is fresh
+        with time_machine.travel(seen + timedelta(seconds=61), tick=False):
+            message = receive_from_group(live.account_group(account.pk), watch.step)
+    finally:
+        fanout.close()
+    (row,) = message["rows"]
+    assert row["id"] == f"position-{position.pk}"
+    assert row["ctx"]["price_stale"] and row["ctx"]["unrealized_pnl"] == "30.00"
 
 
 def test_engaging_the_kill_switch_reaches_the_desk(redis_client, risk_manager):
@@ -179,7 +207,7 @@ def test_rows_stamped_and_numbered_before_a_step_but_committed_after_it_are_sent
             late.commit()
 
         def step_after_commit() -> None:
-            assert watch.step() == 5  # two alerts, the PnL point, the position, the stream figures
+            assert watch.step() == 6  # two alerts, the PnL point, its account, the position, the stream figures
 
         second = receive_from_group(live.account_group(account.pk), step_after_commit, count=4)
         assert watch.step() == 1  # the stream figures only: nothing is sent twice
@@ -194,6 +222,7 @@ def test_rows_stamped_and_numbered_before_a_step_but_committed_after_it_are_sent
         f"alert-{late_alert.pk}",
         f"alert-{seen.pk}",
         f"pnl-{account.pk}-{point.pk}",
+        f"account-{account.pk}",
         f"position-{position.pk}",
     }
     assert rows[f"alert-{seen.pk}"]["ctx"]["status"] == "acknowledged"
@@ -278,7 +307,7 @@ def test_a_step_that_fails_leaves_its_rows_to_the_next_step(redis_client, accoun
             watch.step()
 
         def step() -> None:
-            assert watch.step() == 3  # the alert, the PnL point, the stream figures
+            assert watch.step() == 4  # the alert, the PnL point, its account's row, the stream figures
 
         messages = receive_from_group(live.account_group(account.pk), step, count=2)
     finally:
@@ -286,4 +315,5 @@ def test_a_step_that_fails_leaves_its_rows_to_the_next_step(redis_client, accoun
     assert {row["id"] for message in messages for row in message["rows"]} == {
         f"alert-{alert.pk}",
         f"pnl-{account.pk}-{point.pk}",
+        f"account-{account.pk}",
     }
