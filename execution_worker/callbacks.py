@@ -14,6 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from execution_worker import messages as m
+from execution_worker.corrections import ExecutionRevisions
 from execution_worker.risk import trading_date
 from execution_worker.store import OrderRecord
 
@@ -84,6 +85,14 @@ def _description(record: OrderRecord) -> dict:
 class CallbackMixin:
     """The ``on_<callback>`` methods ``broker.SafeWrapper`` forwards to (first argument: the connection
     generation, so callbacks of a closed session are ignored)."""
+
+    @property
+    def _revisions(self) -> ExecutionRevisions:
+        """IB's execution revisions seen by this worker (created on first use, one per worker)."""
+        revisions = self.__dict__.get("_execution_revisions")
+        if revisions is None:
+            revisions = self.__dict__.setdefault("_execution_revisions", ExecutionRevisions())
+        return revisions
 
     def _current(self, generation: int) -> bool:
         self._last_rx = time.monotonic()
@@ -353,12 +362,17 @@ class CallbackMixin:
         if exec_id in self._seen_exec_ids:
             return
         self._seen_exec_ids.add(exec_id)
+        shares, value = _dec(execution.shares), _dec(execution.shares) * _dec(execution.price)
+        kind, earlier = self._revisions.observe(exec_id, shares=shares, value=value)
+        if kind == "stale":
+            log.warning("execution %s arrived after its correction %s; ignored", exec_id, earlier.exec_id)
+            return
         if record is not None:
-            shares, value = self._exec_totals.get(ref, (Decimal(0), Decimal(0)))
-            self._exec_totals[ref] = (
-                shares + _dec(execution.shares),
-                value + _dec(execution.shares) * _dec(execution.price),
-            )
+            total_shares, total_value = self._exec_totals.get(ref, (Decimal(0), Decimal(0)))
+            if earlier is not None:
+                # A correction replaces the execution it corrects: its shares count once.
+                total_shares, total_value = total_shares - earlier.shares, total_value - earlier.value
+            self._exec_totals[ref] = (total_shares + shares, total_value + value)
         executed = _exec_time(execution.time)
         executed_at = executed.isoformat().replace("+00:00", "Z")
         # The trading date of the execution, not of the commission report: reqExecutions replays
@@ -382,6 +396,7 @@ class CallbackMixin:
                 cum_quantity=_dec(execution.cumQty),
                 avg_price=_dec(execution.avgPrice),
                 external=record is None,
+                corrects=earlier.exec_id if earlier is not None else None,
             )
         )
 
@@ -401,7 +416,10 @@ class CallbackMixin:
         realized = _dec(pnl) if pnl is not None and abs(pnl) < UNSET_DOUBLE_LIMIT else None
         account, day, _ = self._exec_accounts.get(report.execId, (None, None, None))
         if realized is not None and account:
-            self.gate.add_realized_pnl(account, realized, day)
+            # A corrected execution's PnL replaces the figure of the execution it corrects.
+            delta = self._revisions.realized_delta(report.execId, realized)
+            if delta:
+                self.gate.add_realized_pnl(account, delta, day)
         self.emit(
             m.OrderCommission(
                 exec_id=report.execId,

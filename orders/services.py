@@ -54,6 +54,7 @@ from orders.exceptions import (
     OrderTransitionRefused,
     RiskLimitInvalid,
 )
+from orders.fill_corrections import fill_correct, fill_revisions, lock_key
 from orders.models import (
     MONEY,
     PRICE,
@@ -1236,7 +1237,9 @@ def fill_record(
     session's metrics are updated.
 
     A commission report that arrived before this execution (``fill_apply_commission``) is
-    attached in the same transaction.
+    attached in the same transaction. An IB correction (same execId stem, higher revision)
+    replaces the fill it corrects (``fill_corrections.fill_correct``) and returns it; the
+    original arriving after its correction is dropped (None).
 
     :raises FillInvalid: a bad side, a quantity that is not positive, a price below zero, or
         an order of another account or instrument.
@@ -1255,6 +1258,19 @@ def fill_record(
     _lock_exec_id(exec_id)
     if Fill.objects.filter(exec_id=exec_id).exists():
         return None
+    # IB's correction (same stem, higher revision) replaces the fill it corrects; a late original is dropped.
+    earlier, later = fill_revisions(exec_id=exec_id)
+    if later is not None:
+        return None
+    if earlier is not None:
+        return fill_correct(
+            fill=earlier,
+            exec_id=exec_id,
+            quantity=quantity,
+            price=price,
+            executed_at=executed_at,
+            message_id=message_id,
+        )
 
     Position.objects.get_or_create(account=account, instrument=instrument)
     position = Position.objects.select_for_update().get(account=account, instrument=instrument)
@@ -1325,7 +1341,8 @@ def _lock_exec_id(exec_id: str) -> None:
     """
     if connection.vendor == "postgresql":
         with db.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 413))", [f"exec:{exec_id}"])
+            # On the stem: every revision of one execution (IB's corrections) serializes too.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 413))", [f"exec:{lock_key(exec_id)}"])
 
 
 def _commission_values(
@@ -1375,6 +1392,9 @@ def fill_apply_commission(
     values = _commission_values(commission, currency, realized_pnl)
     _lock_exec_id(exec_id)
     fill = Fill.objects.select_for_update().filter(exec_id=exec_id).first()
+    if fill is None and fill_revisions(exec_id=exec_id)[1] is not None:
+        # The report of an execution IB has corrected since: the correction's own report counts.
+        return None
     if fill is None:
         PendingCommission.objects.update_or_create(
             exec_id=exec_id, defaults={"commission": values[0], "currency": values[1], "realized_pnl": values[2]}
