@@ -8,15 +8,16 @@ import os
 import signal
 import sys
 
+import logclock
 from execution_worker.config import ConfigError, WorkerConfig
 from execution_worker.redis_access import redis_access_check
 from execution_worker.worker import Worker
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("TC_WORKER_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s",
+    # One clock with every other process: UTC with the zone written (logclock).
+    logclock.configure(
+        os.environ.get("TC_WORKER_LOG_LEVEL", "INFO"), "%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s"
     )
     try:
         config = WorkerConfig.from_env(argv)

@@ -225,7 +225,8 @@ done <"$ROOT/Procfile"
 
 say "starting: $(cut -d: -f1 "$PROCFILE" | paste -sd' ' -) — the admin is at http://127.0.0.1:$PORT/admin/ (Ctrl-C stops)"
 grep -q '^api:' "$PROCFILE" && say "api: the REST API also on http://127.0.0.1:$TRADECONSOLE_API_PORT/api/v1/ (gunicorn, for scripts)"
-honcho start --procfile "$PROCFILE" --app-root "$ROOT" --port "$PORT" &
+# honcho's line prefixes on the one log clock (UTC, the zone written), as every process's own lines.
+"$PY" -m logclock.honcho start --procfile "$PROCFILE" --app-root "$ROOT" --port "$PORT" &
 HONCHO_PID=$!
 status=0
 wait "$HONCHO_PID" || status=$?

@@ -13,7 +13,7 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
 
@@ -59,6 +59,23 @@ def _configure_beat() -> None:
 
 
 _configure_beat()
+
+
+@setup_logging.connect
+def _log_as_django(loglevel=None, **kwargs) -> None:
+    """Configure the worker's and beat's logging from Django's ``LOGGING`` instead of Celery's own.
+
+    Celery's formatter writes the process's local time, which Django sets to the desk's zone;
+    ``LOGGING`` writes UTC with the zone written, as every other process (``logclock``).
+    """
+    import logging
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 class BrokerSettingNotApplied(RuntimeError):

@@ -310,7 +310,10 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # One clock in every process's log lines: UTC with the zone written (logclock), not the desk's zone.
+    "formatters": {
+        "plain": {"class": "logclock.UTCFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "filters": {"client_error_without_traceback": {"()": "tradeconsole.logs.ClientErrorWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.string("TRADECONSOLE_LOG_LEVEL", "INFO")},

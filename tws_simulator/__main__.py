@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+import logclock
 from tws_simulator.config import DEFAULT_INSTRUMENTS, SimulatorConfig
 from tws_simulator.simulator import Simulator
 
@@ -86,7 +87,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One clock with every other process: UTC with the zone written (logclock).
+    logclock.configure(args.log_level.upper())
     sim = Simulator(config_from_args(args))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
