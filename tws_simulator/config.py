@@ -57,7 +57,8 @@ class SimulatorConfig:
     # Connection setup: "after" nextValidId (default), "before" it, or "off".
     open_orders_on_connect: str = "after"
     max_clients: int = 32
-    pad_4096: bool = True
+    # Keep every write off a 4096-byte boundary (ibapi loses a burst that ends on one).
+    guard_4096: bool = True
     state_file: str | None = None
     control_port: int | None = None
     control_host: str = "127.0.0.1"

@@ -3,6 +3,13 @@
 Reading never waits on processing: ``data_received`` cuts frames and stamps their arrival
 (``time.time_ns()``, once per socket read, before any processing); paced requests wait in a queue
 while the socket keeps being drained.
+
+The write path keeps every write off a 4096-byte boundary: ibapi's reader (9.81 and 10.x,
+``Connection._recvAllMsg``) recv()s 4096 bytes while a read fills the buffer, and when the next
+recv() times out (1 s) it discards what it read, so a burst ending exactly on the boundary is lost.
+A write of 4096*k bytes gets one more zero in a float field of one of its messages
+(:func:`tws_simulator.wire.stretch`); a burst without such a field leaves in two writes, cut off the
+boundary, the second :data:`TAIL_DELAY` later. No message of its own is ever sent for this.
 """
 
 from __future__ import annotations
@@ -22,15 +29,20 @@ from tws_simulator.wire import (
     FrameError,
     FrameReader,
     frame,
-    pad_frame,
     parse_version_string,
     split_fields,
+    split_point,
+    stretch,
 )
 
 if TYPE_CHECKING:
     from tws_simulator.simulator import Simulator
 
 log = logging.getLogger("tws_simulator.connection")
+
+# How long the second part of a cut burst waits: long enough for an idle client to have read the first
+# part (so it never sees both as one boundary-ending read), short against ibapi's 1 s read timeout.
+TAIL_DELAY = 0.05
 
 PACING_TEXT = "Max rate of messages per second has been exceeded."
 FARM_OK = (
@@ -61,7 +73,9 @@ class Connection(asyncio.Protocol):
         self.violations = 0
         self.backlog: deque[tuple[list[str], int]] = deque()
         self.backlog_timer: asyncio.TimerHandle | None = None
-        self.delayed: deque[tuple[float, bytes]] = deque()
+        # Writes waiting for their time: (due, data, offset of the first whole frame in data).
+        self.delayed: deque[tuple[float, bytes, int]] = deque()
+        self.delayed_timer: asyncio.TimerHandle | None = None
         self.held_status: bytes | None = None
         self.sent_bytes = 0
         # While a socket read is being handled, replies collect here and leave in one write at its end.
@@ -80,8 +94,11 @@ class Connection(asyncio.Protocol):
         self.sim.connections.discard(self)
         if self.sim.engine.sessions.get(self.client_id) is self:
             del self.sim.engine.sessions[self.client_id]
+            self.sim.engine.client_gone(self.client_id)
         if self.backlog_timer:
             self.backlog_timer.cancel()
+        if self.delayed_timer:
+            self.delayed_timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         arrived_ns = time.time_ns()
@@ -248,6 +265,7 @@ class Connection(asyncio.Protocol):
         try:
             if isinstance(request, p.PlaceOrder):
                 engine.place_order(self, request)
+                self._drop_mid_chain(request)
                 return
             fields = request
             try:
@@ -266,6 +284,18 @@ class Connection(asyncio.Protocol):
                 self.client_id,
             )
             self.send([enc.error(-1, 320, "Error reading request. Unable to parse data.")])
+
+    def _drop_mid_chain(self, order: p.PlaceOrder) -> None:
+        """The drop fault: abort this socket once it has sent the counted placeOrders (the rest is never read)."""
+        faults = self.sim.faults
+        if faults.drop_after_orders <= 0 or faults.drop_client_id not in (None, self.client_id):
+            return
+        if faults.drop_held_only and order.transmit:
+            return
+        faults.drop_after_orders -= 1
+        if faults.drop_after_orders == 0:
+            log.info("drop fault: closing client %s after placeOrder %s", self.client_id, order.order_id)
+            self.close()
 
     def _req_ids(self, fields: list[str]) -> None:
         self.send([enc.next_valid_id(self.sim.engine.next_valid_id(self.client_id))])
@@ -367,7 +397,7 @@ class Connection(asyncio.Protocol):
     # -- writing -------------------------------------------------------------------------------
 
     def send(self, frames: list[bytes]) -> None:
-        """Write a batch of frames with one write, after the 4096 guard and any reply delay."""
+        """Write a batch of frames with one write, after any reply delay and off the 4096 boundary."""
         if self.state in ("closed",) or self.transport is None or not frames:
             return
         if self.batch is not None:
@@ -381,24 +411,45 @@ class Connection(asyncio.Protocol):
         faults = self.sim.faults
         if faults.force_4096:
             need = -len(data) % 4096
-            if need < 6:
-                need += 4096
-            data += pad_frame(need)
-        elif self.sim.config.pad_4096 and len(data) % 4096 == 0:
-            data += pad_frame(6)  # a burst ending on a 4096 boundary is lost by ibapi's reader
+            data = (stretch(data, need) or data) if need else data
         if faults.reply_delay > 0 or self.delayed:
-            self.delayed.append((time.monotonic() + faults.reply_delay, data))
-            if len(self.delayed) == 1:
-                self.sim.loop.call_later(faults.reply_delay, self._flush_delayed)
+            self.delayed.append((time.monotonic() + faults.reply_delay, data, 0))
+            self._arm_delayed()
             return
-        self._write(data)
+        self._emit(data, 0)
+
+    def _emit(self, data: bytes, start: int) -> None:
+        """Write ``data`` (its first whole frame at ``start``), moved off the 4096 boundary unless forced."""
+        if len(data) % 4096 or not self.sim.config.guard_4096 or self.sim.faults.force_4096:
+            self._write(data)
+            return
+        moved = stretch(data, 1, start)
+        if moved is not None:
+            self._write(moved)
+            return
+        cut = split_point(data, start)
+        self._write(data[:cut])
+        # The tail goes before anything already waiting; it starts with a whole frame unless the cut
+        # had to fall inside the last one (then its one byte holds no frame start).
+        tail_start = 1 if cut == len(data) - 1 else 0
+        self.delayed.appendleft((time.monotonic() + TAIL_DELAY, data[cut:], tail_start))
+        self._arm_delayed()
+
+    def _arm_delayed(self) -> None:
+        if self.delayed_timer is None and self.delayed:
+            wait = max(0.0, self.delayed[0][0] - time.monotonic())
+            self.delayed_timer = self.sim.loop.call_later(wait, self._flush_delayed)
 
     def _flush_delayed(self) -> None:
+        self.delayed_timer = None
         now = time.monotonic()
+        due: list[tuple[float, bytes, int]] = []
         while self.delayed and self.delayed[0][0] <= now + 0.0005:
-            self._write(self.delayed.popleft()[1])
-        if self.delayed:
-            self.sim.loop.call_later(max(0.0, self.delayed[0][0] - now), self._flush_delayed)
+            due.append(self.delayed.popleft())
+        if due and self.state != "closed":
+            # Joined, so writes that leave together are checked against the boundary together.
+            self._emit(b"".join(d for _, d, _ in due), due[0][2])
+        self._arm_delayed()
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

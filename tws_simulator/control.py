@@ -108,8 +108,40 @@ class Control:
         self._sim.call(lambda: setattr(self._sim.faults, "reply_delay", max(0.0, float(seconds))))
 
     def force_4096_boundary(self, on: bool = True) -> None:
-        """Pad every burst to end exactly on a 4096-byte boundary (ibapi then loses it); off restores the guard."""
+        """Make every burst end exactly on a 4096-byte boundary, as real TWS rarely does; off restores the guard.
+
+        The burst is lengthened with trailing zeros in a float field of one of its messages (no message
+        of its own), so ibapi's reader then loses it whole; a burst with no float field (errors,
+        nextValidId, currentTime, account summaries) is sent as it is.
+        """
         self._sim.call(lambda: setattr(self._sim.faults, "force_4096", on))
+
+    def drop_after_orders(self, count: int = 1, client_id: int | None = None) -> None:
+        """Abort a client's socket right after its ``count``-th next placeOrder (of ``client_id`` only, if given).
+
+        Whatever the client sent after it is never read. Orders it had not transmitted are discarded.
+        """
+        self._arm_drop(count, client_id, held_only=False)
+
+    def drop_mid_chain(self, after: int = 1, client_id: int | None = None) -> None:
+        """Abort a client's socket right after its ``after``-th next placeOrder with ``transmit=False``.
+
+        The chain's last ``transmit=True`` never arrives: TWS discards the held orders of the gone
+        client, so nothing of the chain works at the broker.
+        """
+        self._arm_drop(after, client_id, held_only=True)
+
+    def _arm_drop(self, count: int, client_id: int | None, *, held_only: bool) -> None:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+
+        def run() -> None:
+            faults = self._sim.faults
+            faults.drop_after_orders = count
+            faults.drop_held_only = held_only
+            faults.drop_client_id = client_id
+
+        self._sim.call(run)
 
     def restart(self, keep_state: bool = True, down_for: float = 0.0) -> None:
         """Drop every client and stop listening; listen again after ``down_for`` s on the same port.

@@ -240,7 +240,7 @@ def _open_order_fields(o: dict, status: str) -> list[str]:
         "0",  # sweepToFill
         "0",  # allOrNone
         "",  # minQty
-        "3",  # ocaType
+        str(o.get("oca_type") or 3),  # ocaType: what the client sent; TWS reports its default 3 for 0
         "0",  # eTradeOnly
         "0",  # firmQuoteOnly
         "",  # nbboPriceCap
@@ -309,7 +309,7 @@ def _open_order_fields(o: dict, status: str) -> list[str]:
     ]
 
 
-# Only fields 1-26, 58 (parentId) and 86 (status) vary for the orders the simulator accepts; the rest is
+# Only fields 1-26, 54 (ocaType), 58 (parentId) and 86 (status) vary for the orders the simulator accepts; the rest is
 # joined once here, so an openOrder costs a short join instead of 120 conversions.
 _T = _open_order_fields(
     {
@@ -335,7 +335,8 @@ _T = _open_order_fields(
     "",
 )
 assert len(_T) == 120
-_MID1 = "\0".join(_T[27:58])
+_MID1 = "\0".join(_T[27:54])
+_MID1B = "\0".join(_T[55:58])
 _MID2 = "\0".join(_T[59:86])
 _TAIL = "\0".join(_T[87:])
 _LEN_PREFIX = struct.Struct("!I")
@@ -382,6 +383,8 @@ def open_order(order: dict, status: str) -> bytes:
                 str(o["perm_id"]),
                 "1" if o["outside_rth"] else "0",
                 _MID1,
+                str(o.get("oca_type") or 3),
+                _MID1B,
                 str(o["parent_id"]),
                 _MID2,
                 status,

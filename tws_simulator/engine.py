@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from tws_simulator import encoder as enc
+from tws_simulator.chains import HELD, Chains
 from tws_simulator.config import SimulatorConfig
 from tws_simulator.ledger import Ledger
 from tws_simulator.market import Market
@@ -85,6 +86,7 @@ class Engine:
         self.next_exec_seq = rng.randrange(16**6)
         self.order_faults: list[dict] = []
         self.resting: dict[str, dict[int, dict]] = {}
+        self.chains = Chains(self)
         self.dirty = False
 
     # -- persistence ---------------------------------------------------------------------------
@@ -108,10 +110,13 @@ class Engine:
         """Load a :meth:`snapshot`; accounts not in it start with the configured cash."""
         self.max_order_id = {int(k): int(v) for k, v in data.get("max_order_id", {}).items()}
         for order in data.get("orders", []):
+            if order["status"] == HELD:
+                continue  # untransmitted orders do not survive a TWS restart
             order["filling"] = False
             key = (-1, order["perm_id"]) if order["external"] else (order["client_id"], order["order_id"])
             self.orders[key] = order
             self.orders_by_perm[order["perm_id"]] = order
+            self.chains.register(order)
             if order["status"] == "Submitted":
                 self.resting.setdefault(order["symbol"], {})[order["perm_id"]] = order
         self.executions = list(data.get("executions", []))
@@ -128,6 +133,10 @@ class Engine:
                 q.bid, q.ask, q.last, q.volume = bid, ask, last, volume
 
     # -- sessions ------------------------------------------------------------------------------
+
+    def client_gone(self, client_id: int) -> None:
+        """A client disconnected: TWS discards the orders it had not transmitted."""
+        self.chains.discard_held(client_id)
 
     def next_valid_id(self, client_id: int) -> int:
         """The id TWS announces: highest id this clientId ever used + 1 (minus a rollback fault)."""
@@ -207,6 +216,10 @@ class Engine:
             problem = "The limit price must be positive"
         elif po.order_type in ("STP", "STP LMT") and (po.aux_price is None or po.aux_price <= 0):
             problem = "The stop price must be positive"
+        elif po.oca_type not in (0, 1, 2, 3):
+            problem = f"Invalid OCA type: {po.oca_type}"
+        else:
+            problem = self.chains.parent_problem(session.client_id, po.parent_id)
         if problem:
             self._error(session, oid, 321, f"Error validating request:-'bN' : cause - {problem}")
             return None
@@ -253,6 +266,10 @@ class Engine:
             "aux_price": po.aux_price if "STP" in po.order_type else None,
             "tif": po.tif or "DAY",
             "oca_group": po.oca_group,
+            "oca_type": po.oca_type or 3,
+            "oca_base": po.quantity,
+            "released": None,
+            "waiting": False,
             "order_ref": po.order_ref,
             "parent_id": po.parent_id,
             "outside_rth": po.outside_rth,
@@ -267,8 +284,16 @@ class Engine:
             "external": False,
         }
         self._register(order)
+        if not po.transmit:
+            order["status"] = HELD  # TWS keeps it, says nothing, until its chain's last transmit=True
+            return
+        self.chains.transmit(order)
+
+    def _accept(self, order: dict) -> None:
+        """Take a transmitted order: a fault or margin reject, a wait for its parent, or on to Submitted."""
         fault = self.order_faults.pop(0) if self.order_faults else None
-        if fault is None and self.config.margin_check:
+        # A child only closes what its parent opens: TWS margins the bracket as one, so it is not checked.
+        if fault is None and self.config.margin_check and not order["parent_id"]:
             fault = self._margin_reject(order)
         if fault and fault["kind"] == "reject":
             order["status"] = fault.get("status", "Inactive")
@@ -281,14 +306,14 @@ class Engine:
                 ],
             )
             return
-        if self.config.presubmitted or not po.transmit:
+        if self.chains.hold_child(order):
+            return
+        if self.config.presubmitted:
             order["status"] = "PreSubmitted"
             self._to_owner(
                 order,
                 [("openOrder", enc.open_order(order, "PreSubmitted")), ("orderStatus", self._status_frame(order))],
             )
-        if not po.transmit:
-            return  # created but not transmitted: it waits in TWS until a modify with transmit=True
         if self.config.submit_delay > 0:
             self.schedule(self.config.submit_delay, lambda: self._submit(order, fault))
         else:
@@ -316,6 +341,7 @@ class Engine:
     def _register(self, order: dict) -> None:
         self.orders[(order["client_id"], order["order_id"])] = order
         self.orders_by_perm[order["perm_id"]] = order
+        self.chains.register(order)
         self.dirty = True
 
     def _new_perm_id(self) -> int:
@@ -324,14 +350,9 @@ class Engine:
         return perm
 
     def _submit(self, order: dict, fault: dict | None) -> None:
-        if order["status"] not in ("PendingSubmit", "PreSubmitted"):
-            return  # cancelled while waiting
-        order["status"] = "Submitted"
-        # Indexed per symbol so a market step looks only at that symbol's working orders.
-        self.resting.setdefault(order["symbol"], {})[order["perm_id"]] = order
-        self._to_owner(
-            order, [("openOrder", enc.open_order(order, "Submitted")), ("orderStatus", self._status_frame(order))]
-        )
+        if order["status"] not in ("PendingSubmit", "PreSubmitted") or order.get("waiting"):
+            return  # cancelled while waiting, or a child waiting for its parent
+        self._activate(order)
         if fault and fault["kind"] == "fill":
             self._execute(order, order["quantity"], fault.get("price") or self._touch(order), liquidity=2)
             return
@@ -342,11 +363,20 @@ class Engine:
             return
         self._work(order, first=True)
 
+    def _activate(self, order: dict) -> None:
+        """Make ``order`` Submitted (working at the destination) and tell its owner."""
+        order["status"] = "Submitted"
+        # Indexed per symbol so a market step looks only at that symbol's working orders.
+        self.resting.setdefault(order["symbol"], {})[order["perm_id"]] = order
+        self._to_owner(
+            order, [("openOrder", enc.open_order(order, "Submitted")), ("orderStatus", self._status_frame(order))]
+        )
+
     def _modify(self, session: Session, order: dict, po: PlaceOrder) -> None:
         if order["status"] == "Filled":
             self._error(session, po.order_id, 104, "Can't modify a filled order.")
             return
-        if order["status"] not in WORKING:
+        if order["status"] not in WORKING and order["status"] != HELD:
             self._error(session, po.order_id, 103, "Duplicate order ID.")
             return
         if po.symbol != order["symbol"] or po.action != order["action"]:
@@ -378,20 +408,21 @@ class Engine:
             )
             return
         order["quantity"] = po.quantity
+        order["oca_base"] = po.quantity
         order["order_type"] = po.order_type
         order["lmt_price"] = po.lmt_price if po.order_type in ("LMT", "STP LMT") else None
         order["aux_price"] = po.aux_price if "STP" in po.order_type else None
         order["tif"] = po.tif or order["tif"]
         order["outside_rth"] = po.outside_rth
-        was_untransmitted = not order["transmit"]
-        order["transmit"] = po.transmit
         self.dirty = True
+        if order["status"] == HELD:
+            if po.transmit:
+                self.chains.transmit(order)
+            return
         self._to_owner(
             order, [("openOrder", enc.open_order(order, order["status"])), ("orderStatus", self._status_frame(order))]
         )
-        if was_untransmitted and po.transmit:
-            self._submit(order, None)
-        elif order["status"] == "Submitted":
+        if order["status"] == "Submitted":
             self._work(order, first=False)
 
     def cancel_order(self, session: Session, order_id: int) -> None:
@@ -400,7 +431,7 @@ class Engine:
         if order is None:
             self._error(session, order_id, 10147, f"OrderId {order_id} that needs to be cancelled is not found.")
             return
-        if order["status"] not in WORKING or order["status"] == "PendingCancel":
+        if (order["status"] not in WORKING and order["status"] != HELD) or order["status"] == "PendingCancel":
             self._error(
                 session,
                 order_id,
@@ -410,23 +441,27 @@ class Engine:
             return
         self._cancel(order)
 
-    def _cancel(self, order: dict) -> None:
-        if order["status"] in ("PendingSubmit", "PreSubmitted") and order["filled"] == 0:
+    def _cancel(self, order: dict, *, requested: bool = True) -> None:
+        """Cancel ``order`` (``requested``: by its client, through PendingCancel) and what hangs on it."""
+        if order["status"] == HELD or (
+            order["status"] in ("PendingSubmit", "PreSubmitted") and order["filled"] == 0 and not order.get("waiting")
+        ):
             # Not yet working at the destination: TWS reports the API-side cancel.
             order["status"] = "ApiCancelled"
             items = [("orderStatus", self._status_frame(order))]
         else:
-            items = [("orderStatus", self._status_frame(order, "PendingCancel"))]
+            items = [("orderStatus", self._status_frame(order, "PendingCancel"))] if requested else []
             order["status"] = "Cancelled"
             items.append(("orderStatus", self._status_frame(order)))
         items.append(("error", enc.error(order["order_id"], 202, "Order Canceled - reason:")))
         self.dirty = True
         self._to_owner(order, items)
+        self.chains.on_cancel(order)
 
     def global_cancel(self) -> None:
-        """Cancel every working order of every client."""
+        """Cancel every working (and every untransmitted) order of every client."""
         for order in list(self.orders.values()):
-            if order["status"] in WORKING and order["status"] != "PendingCancel":
+            if (order["status"] in WORKING or order["status"] == HELD) and order["status"] != "PendingCancel":
                 self._cancel(order)
 
     # -- matching ------------------------------------------------------------------------------
@@ -469,10 +504,12 @@ class Engine:
     def _fill_step(self, order: dict) -> None:
         if order["status"] != "Submitted" or order["hold"] or order.get("filling"):
             return
+        remaining = self.chains.open_quantity(order)
+        if remaining <= 1e-9:
+            return  # a child whose parent has not filled more yet
         price = self._marketable_price(order)
         if price is None:
             return
-        remaining = order["quantity"] - order["filled"]
         parts = max(1, self.config.partial_fills)
         chunk = order["quantity"] / parts
         if float(order["quantity"]).is_integer():
@@ -564,6 +601,7 @@ class Engine:
         self.dirty = True
         self._to_owner(order, items)
         self._publish_position(order["account"], order["symbol"])
+        self.chains.on_fill(order)
         return execution
 
     @staticmethod

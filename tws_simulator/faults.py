@@ -17,5 +17,9 @@ class Faults:
     duplicate_status: int = 0
     reorder_status: int = 0
     force_4096: bool = False
+    # Abort a client's socket right after its n-th next placeOrder (only transmit=False ones if held_only).
+    drop_after_orders: int = 0
+    drop_held_only: bool = False
+    drop_client_id: int | None = None
     market_frozen: bool = False
     connectivity_lost: bool = False

@@ -113,6 +113,7 @@ class PlaceOrder:
     aux_price: float | None
     tif: str
     oca_group: str
+    oca_type: int
     account: str
     order_ref: str
     transmit: bool
@@ -124,7 +125,7 @@ class PlaceOrder:
 
 
 def parse_place_order(fields: list[str]) -> PlaceOrder:
-    """Parse the fixed prefix (0-34) and the eTradeOnly/firmQuoteOnly/nbboPriceCap slots (53-55).
+    """Parse the fixed prefix (0-34), ocaType (47) and the eTradeOnly/firmQuoteOnly/nbboPriceCap slots (53-55).
 
     :raises RequestError: 320 when a numeric field is not a number, or the message is truncated.
     """
@@ -154,6 +155,7 @@ def parse_place_order(fields: list[str]) -> PlaceOrder:
         aux_price=parse_float(f[20], req_id=order_id),
         tif=f[21],
         oca_group=f[22],
+        oca_type=parse_int(field_at(f, 47), req_id=order_id),
         account=f[23],
         order_ref=f[26],
         transmit=_bool(f[27]),

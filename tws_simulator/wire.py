@@ -50,14 +50,54 @@ def frame_values(*values: object) -> bytes:
     return frame([field(v) for v in values])
 
 
-def pad_frame(size: int) -> bytes:
-    """Return a frame of exactly ``size`` bytes (>= 6) that every ibapi decoder ignores.
+# Message id -> index of a field that ibapi 9.81 and 10.x (and any TWS client) decode as a float: strike
+# (always 0.0 for stocks), tickPrice's price, orderStatus' mktCapPrice, a commission. More zeros after its
+# decimal point change no value, so the write path uses it to move a burst's length without a message of
+# its own (an id-0 pad frame is a decoding error for strict clients).
+FLOAT_SLOTS: dict[bytes, int] = {b"1": 4, b"3": 11, b"5": 6, b"11": 7, b"45": 4, b"59": 3, b"61": 7}
+_DECIMAL = re.compile(rb"-?[0-9]+\.[0-9]+")
 
-    Message id 0 has no handler in any ibapi version, so the client drops it without a callback.
+
+def frame_starts(data: bytes, start: int = 0) -> list[int]:
+    """Return the offset of every whole frame in ``data`` from ``start`` (a frame boundary) on."""
+    out: list[int] = []
+    pos = start
+    while pos + 4 <= len(data):
+        out.append(pos)
+        pos += 4 + _LEN.unpack_from(data, pos)[0]
+    return out
+
+
+def stretch(data: bytes, extra: int, start: int = 0) -> bytes | None:
+    """Return ``data`` ``extra`` bytes longer, the slack carried as trailing zeros of one float field.
+
+    ``start`` is the offset of the first whole frame (bytes before it belong to a frame already cut).
+    Returns None when no frame of ``data`` has a field of :data:`FLOAT_SLOTS` in plain decimal form.
     """
-    if size < 6:
-        raise ValueError("a pad frame needs at least 6 bytes")
-    return frame(["0", "x" * (size - 7)]) if size >= 7 else frame(["0"])  # 6 bytes: len(4) + "0\0"
+    for pos in frame_starts(data, start):
+        (size,) = _LEN.unpack_from(data, pos)
+        end = pos + 4 + size
+        payload = data[pos + 4 : end]
+        slot = FLOAT_SLOTS.get(payload[: payload.find(b"\0")])
+        if slot is None:
+            continue
+        fields = payload.split(b"\0")
+        if slot < len(fields) - 1 and _DECIMAL.fullmatch(fields[slot]):
+            fields[slot] += b"0" * extra
+            grown = b"\0".join(fields)
+            return data[:pos] + _LEN.pack(len(grown)) + grown + data[end:]
+    return None
+
+
+def split_point(data: bytes, start: int = 0) -> int:
+    """Where to cut ``data`` so that neither part ends on a 4096-byte boundary.
+
+    The start of the last frame whose offset is off the boundary, else one byte before the end.
+    """
+    for pos in reversed(frame_starts(data, start)):
+        if pos > 0 and pos % 4096:
+            return pos
+    return len(data) - 1
 
 
 def parse_version_string(text: str) -> tuple[int, int, str]:

@@ -61,6 +61,8 @@ class Recorder(EWrapper, EClient):
         self.cond = threading.Condition()
         self.closed = threading.Event()
         self.next_id: int | None = None
+        # The last Order object of each openOrder, for fields the events do not carry (ocaType, parentId).
+        self.order_objects: dict[int, Order] = {}
 
     def _rec(self, name: str, *args: Any) -> None:
         with self.cond:
@@ -87,6 +89,7 @@ class Recorder(EWrapper, EClient):
 
     # orders
     def openOrder(self, orderId, contract, order, orderState) -> None:
+        self.order_objects[orderId] = order
         self._rec(
             "openOrder",
             orderId,

@@ -12,6 +12,7 @@ from ibapi.wrapper import EWrapper
 
 from tws_simulator import encoder as enc
 from tws_simulator.connection import enc_handshake
+from tws_simulator.wire import frame
 
 ORDER = {
     "order_id": 42,
@@ -275,16 +276,14 @@ def test_position_consumes_sixteen_fields():
     )
 
 
-def test_the_pad_frame_reaches_no_callback():
-    from tws_simulator.wire import pad_frame
-
-    for size in (6, 7, 100, 4096):
-        frame = pad_frame(size)
-        assert len(frame) == size
-        fields = read_fields(frame[4:])
-        wrapper = Capture()
-        Decoder(wrapper, 157).interpret(fields)
-        assert wrapper.calls == []
+@pytest.mark.parametrize(("sent", "reported"), [(None, 3), (0, 3), (1, 1), (2, 2), (3, 3)])
+def test_open_order_carries_the_oca_type_and_parent_the_client_sent(sent, reported):
+    child = dict(ORDER, parent_id=41) if sent is None else dict(ORDER, parent_id=41, oca_type=sent)
+    for message in (enc.open_order(child, "PreSubmitted"), frame(enc._open_order_fields(child, "PreSubmitted"))):
+        calls, sent_fields, left = decode(message)
+        _, _, order, _ = only(calls, "openOrder")
+        assert (sent_fields, left) == (120, 0)
+        assert (order.ocaGroup, order.ocaType, order.parentId) == ("oca-1", reported, 41)
 
 
 def test_text_fields_must_be_plain_ascii():

@@ -46,6 +46,20 @@ def test_commands_act_on_the_simulator_and_the_ledger_comes_back_as_json(make_si
         disconnect(app)
 
 
+def test_the_mid_chain_drop_is_a_command_too(make_sim):
+    sim = make_sim(control_port=0)
+    app = connect(sim.port, 3)
+    try:
+        assert ask(sim.control_port, cmd="drop_mid_chain", after=1) == {"ok": True, "result": None}
+        held = order("BUY", 5)
+        held.transmit = False
+        app.placeOrder(1, stock("AAPL"), held)
+        assert app.closed.wait(3)
+        assert ask(sim.control_port, cmd="drop_after_orders", count=0)["ok"] is False
+    finally:
+        disconnect(app)
+
+
 def test_bad_command_lines_get_an_error_line_and_the_port_keeps_serving(make_sim):
     sim = make_sim(control_port=0)
     with socket.create_connection(("127.0.0.1", sim.control_port), timeout=5) as sock:

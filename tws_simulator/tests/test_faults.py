@@ -197,15 +197,18 @@ def test_restart_losing_state_forgets_ids_and_orders(sim, clients):
     assert not again.named("openOrder")
 
 
-def test_forcing_a_burst_onto_the_4096_boundary_loses_it_in_ibapi_and_the_guard_saves_it(sim, app):
+def test_forcing_a_burst_onto_the_4096_boundary_loses_it_in_ibapi_and_switching_it_off_restores_delivery(sim, app):
+    sim.control.set_price("AAPL", 100.0)
     sim.control.force_4096_boundary(True)
     mark = app.mark()
-    app.reqCurrentTime()
+    app.placeOrder(1, stock("AAPL"), order("BUY", 10, "LMT", 99.0))  # its four replies leave as one burst
     with pytest.raises(AssertionError):
-        app.wait_name("currentTime", timeout=1.5, start=mark)
+        app.wait_name("orderStatus", timeout=1.5, start=mark)
+    assert sim.control.state()["orders"][0]["status"] == "Submitted"
     sim.control.force_4096_boundary(False)
-    app.reqCurrentTime()
-    app.wait_name("currentTime", start=mark)
+    app.placeOrder(2, stock("AAPL"), order("BUY", 10, "LMT", 99.0))
+    status(app, 2, "Submitted", start=mark)
+    assert not [e for e in app.events[mark:] if e[0] == "orderStatus" and e[1][0] == 1]
 
 
 def test_an_external_order_fill_shows_in_executions_and_positions(sim, clients):

@@ -451,13 +451,15 @@ def test_a_client_connecting_with_paceapi_is_paced_not_refused(sim, clients):
     assert not [a for a in app.named("error") if a[1] == 100]
 
 
-def test_transmit_false_creates_the_order_without_working_it(sim, app):
+def test_transmit_false_holds_the_order_unreported_until_it_is_sent_again_with_transmit(sim, app):
     o = order("BUY", 10)
     o.transmit = False
     app.placeOrder(1, stock("AAPL"), o)
-    status(app, 1, "PreSubmitted")
-    time.sleep(0.1)
-    assert not app.named("execDetails")
+    time.sleep(0.2)
+    assert not app.named("openOrder") and not app.named("orderStatus") and not app.named("execDetails")
+    app.reqOpenOrders()
+    app.wait_name("openOrderEnd")
+    assert not app.named("openOrder")
     app.placeOrder(1, stock("AAPL"), order("BUY", 10))
     status(app, 1, "Filled")
 
