@@ -32,8 +32,9 @@ answered by one line ``{"ok": true, "result": ...}``; start the port with ``cont
   ``hang_handshake(on=True)``, ``client_id_in_use(count=1)`` (326 + close),
   ``connectivity_lost(restore="maintained"|"lost"|None, after=1.0)`` (1100 then 1102/1101),
   ``connectivity_restored(data="maintained")``, ``farm_flap(down_for=0.5)`` (2103 then 2104),
-  ``delay_replies(seconds)``, ``force_4096_boundary(on=True)``,
-  ``restart(keep_state=True, down_for=0.0)``.
+  ``delay_replies(seconds)``, ``force_4096_boundary(on=True)`` (bursts end exactly on 4096 bytes),
+  ``restart(keep_state=True, down_for=0.0)``, ``drop_mid_chain(after=1, client_id=None)`` (abort after
+  the n-th transmit=False placeOrder), ``drop_after_orders(count=1, client_id=None)``.
 - orders: ``reject_next_order(reason="Insufficient margin", code=201, status="Inactive")``,
   ``fill_next_order(price=None)``, ``partially_fill_next_order(quantity=None, price=None)``,
   ``drop_status_messages(count=1)``, ``duplicate_status_messages(count=1)``,
@@ -49,6 +50,9 @@ Broker behaviour worth knowing: 9.81's default ``Order()`` is refused with 10268
 PreSubmitted → Submitted → (partials) → Filled; pacing is 50 msg/s with error 100 (or paced with
 ``+PACEAPI``; ``pacing_rate=0`` disables it); clientId 0 is an ordinary clientId here (no binding
 of manual orders), except that live execDetails of injected external orders go to it.
+``transmit=False`` orders are held unreported until their chain's last ``transmit=True``; children
+wait PreSubmitted until their parent fills; OCA groups cancel or reduce by ``ocaType``; no write ends
+on a 4096-byte boundary and no message of id 0 is ever sent. Details: ``tws_simulator/README.md``.
 """
 
 from tws_simulator.config import SimulatorConfig
