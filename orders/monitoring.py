@@ -74,6 +74,7 @@ from orders.models import (
 )
 from orders.selectors import risk_limit_for_account
 from orders.transitions import OPEN_STATUSES
+from tradeconsole.clock import desk_time
 from tradeconsole.db import commit_without_flush_wait
 from tradeconsole.exceptions import ApplicationError
 
@@ -1083,7 +1084,8 @@ def system_alerts(*, now: datetime, report: MonitoringReport) -> None:
     for name in settings.MONITOR_HEARTBEATS:
         beat = beats.get(name)
         missing = beat is None or now - beat.last_seen_at > max_age
-        seen = f"last seen {beat.last_seen_at:%H:%M:%S} UTC" if beat else "never seen"
+        # The desk's clock, as the alert's own "Raised" time beside it on the page.
+        seen = f"last seen {desk_time(beat.last_seen_at, '%H:%M:%S')}" if beat else "never seen"
         _condition(
             report,
             key=f"heartbeat.missing:{name}",
