@@ -142,3 +142,16 @@ def test_a_random_id_held_on_an_unseen_account_answers_as_one_held_on_a_seen_acc
     assert (unseen.status_code, visible.status_code) == (409, 409)
     assert unseen.json() == visible.json()
     assert other_account.code not in unseen.content.decode()
+
+
+def test_a_form_encoded_body_is_refused_as_unsupported(as_trader):
+    schedule = ScheduledOrder.objects.get()
+    url = reverse("api-v1:scheduled-order-detail", kwargs={"pk": schedule.pk})
+
+    form = as_trader.patch(url, {"name": "", "valid_until": ""}, format="multipart")
+    json = as_trader.patch(url, {"name": ""}, format="json")
+
+    assert (form.status_code, form.json()["code"]) == (415, "unsupported_media_type")
+    assert json.status_code == 400
+    schedule.refresh_from_db()
+    assert schedule.name == "open"

@@ -1,10 +1,14 @@
 """T35: Schemathesis against the API's own OpenAPI schema, in process (WSGI), as a Trader and a Viewer.
 
 Every generated request must get an answer that is not a 5xx and that matches the schema: a
-documented status code, content type and body. Example counts are bounded so this stays quick.
+documented status code, content type and body. Example counts are bounded so this stays quick;
+``TC_SCHEMA_FUZZ_EXAMPLES`` raises them (a longer campaign against a real server as a Trader:
+``scripts/api_fuzz.py``).
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import schemathesis
@@ -73,7 +77,7 @@ def _token_for(role: Role, account) -> str:
 
 
 FUZZ_SETTINGS = settings(
-    max_examples=8,
+    max_examples=int(os.environ.get("TC_SCHEMA_FUZZ_EXAMPLES", "8")),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
