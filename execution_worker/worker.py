@@ -150,6 +150,11 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
         self._next_heartbeat = 0.0
         self._next_limits = 0.0
         self._next_claim = 0.0
+        # After Redis failed a batch (it went away, or refused a command), the next read waits:
+        # without it a refusal that does not pass (an ACL without a needed command) re-reads the
+        # same entries in a tight loop. Doubles up to 2 s; a clean batch resets it. A lost TWS
+        # session needs none: the ready gate above holds the loop.
+        self._pending_backoff = 0.0
         self._next_prune = 0.0
         # Figures.
         self.path_ms = Window()
@@ -365,6 +370,8 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
         if not self.ready.is_set():
             self.ready.wait(0.05)
             return 0
+        if self._pending_backoff:
+            self.shutdown.wait(self._pending_backoff)
         now = time.monotonic()
         entries: list[Entry] = []
         if now >= self._next_claim:
@@ -445,6 +452,8 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
                 if claimed:
                     self._release(message.id)
                 self.commands.restart_pending()
+                if isinstance(error, redis.RedisError):
+                    self._pending_backoff = min(2.0, max(0.02, self._pending_backoff * 2))
                 return
             except Exception as error:
                 log.exception("command %s failed", message.id)
@@ -455,6 +464,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
                 continue
             faultpoint("after_place_before_ack")
             self.commands.ack(entry.entry_id)
+        self._pending_backoff = 0.0
 
     def _skip_applied(self, entry: Entry, message: m.Message) -> None:
         log.info("command %s (%s) was already applied; skipped", message.id, message.TYPE)

@@ -3,6 +3,8 @@ commands it trades; with a wrong or missing password it stops at once and says w
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from execution_worker.redis_access import RedisAccessRefused, redacted, redis_access_check
@@ -76,3 +78,25 @@ def test_a_redacted_url_keeps_the_user_and_hides_the_password():
     assert redacted("redis://tc-web:s3cret@10.0.0.5:6380/2") == "redis://tc-web:***@10.0.0.5:6380/2"
     assert redacted("redis://:s3cret@localhost/0") == "redis://:***@localhost/0"
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_command_redis_keeps_refusing_is_retried_at_a_bounded_pace_not_in_a_tight_loop(tmp_path, prefix, sim):
+    # The worker's user without EVALSHA: every send claim is refused (NOPERM) and the order stays
+    # pending, as it must; before the backoff the loop re-read it thousands of times a second.
+    acl = EXECUTION_ACL.format(prefix=prefix).replace(" +evalsha", "")
+    with private_redis(tmp_path, acl=(acl,)) as server:
+        admin = server.admin()
+        bus = Bus(admin, prefix)
+        bus.set_limits(max_order_quantity=100_000)
+        worker = WorkerProcess(redis_url=server.url("tc-execution"), prefix=prefix, port=sim.port)
+        try:
+            bus.wait_event("gateway.status", timeout=30, state="ready")
+            bus.send(place())
+            time.sleep(4)
+            assert worker.process.poll() is None
+        finally:
+            worker.terminate()
+            output = worker.output()
+            worker.close()
+    retries = output.count("left pending")
+    assert 1 <= retries <= 40, f"{retries} retries in 4 s"
