@@ -12,9 +12,12 @@ MAX_OFFSET = 2**31 - 1
 
 
 def _bounded_int(request, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
+    given = request.query_params.getlist(name)
+    if not given:
         return default
+    raw = given[0]
+    if len(given) > 1:
+        raise ValidationError({name: ["Give it once."]})
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not minimum <= int(raw) <= maximum:
         raise ValidationError({name: [f"A whole number from {minimum} to {maximum}."]})
     return int(raw)

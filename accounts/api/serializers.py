@@ -7,6 +7,7 @@ from knox.models import AuthToken
 from rest_framework import serializers
 
 from accounts.models import Alert, BrokerAccount, KillSwitch
+from tradeconsole.api_fields import StrictCharField
 
 
 class AccountValueOutput(serializers.Serializer):
@@ -60,7 +61,7 @@ class AccountDetailOutput(AccountOutput):
 
 
 class HaltInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=255)
+    reason = StrictCharField(max_length=255)
     cancel_working = serializers.BooleanField(default=False)
 
 
@@ -73,12 +74,12 @@ class KillSwitchOutput(serializers.ModelSerializer):
 
 
 class KillSwitchEngageInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=255)
+    reason = StrictCharField(max_length=255)
     cancel_working = serializers.BooleanField(default=True)
 
 
 class KillSwitchReleaseInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
 
 class AlertOutput(serializers.ModelSerializer):

@@ -30,6 +30,7 @@ from orders.models import (
     TimeInForce,
 )
 from orders.services import RISK_LIMIT_FIELDS, RISK_POLICY_FIELDS
+from tradeconsole.api_fields import StrictCharField, StrictRegexField
 
 
 class FlatSerializer(serializers.Serializer):
@@ -179,8 +180,8 @@ class OrderDetailOutput(OrderOutput):
 class OrderCreateInput(FlatSerializer):
     """A new order. ``account`` is one of your account codes; ``symbol`` an instrument's symbol."""
 
-    account = serializers.CharField(max_length=32)
-    symbol = serializers.CharField(max_length=32)
+    account = StrictCharField(max_length=32)
+    symbol = StrictCharField(max_length=32)
     side = serializers.ChoiceField(choices=Side.choices)
     quantity = quantity_field()
     order_type = serializers.ChoiceField(choices=OrderType.choices)
@@ -188,7 +189,7 @@ class OrderCreateInput(FlatSerializer):
     stop_price = price_field(required=False, allow_null=True)
     tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
     outside_rth = serializers.BooleanField(default=False)
-    oca_group = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    oca_group = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
     not_before = serializers.DateTimeField(required=False, allow_null=True)
     parent = serializers.UUIDField(required=False, allow_null=True, help_text="client_order_id of a bracket's parent")
     trading_session = serializers.IntegerField(required=False, allow_null=True, min_value=1)
@@ -204,7 +205,7 @@ class OrderModifyInput(serializers.Serializer):
 
 
 class OrderCancelInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
 
 class OrderFilter(serializers.Serializer):
@@ -283,7 +284,7 @@ class RiskLimitUpdateInput(serializers.Serializer):
     price_collar_pct = serializers.DecimalField(max_digits=6, decimal_places=2, required=False, min_value=0)
     orders_per_minute = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
     allowed_instruments = serializers.ListField(
-        child=serializers.CharField(max_length=32), required=False, help_text="Symbols; empty allows every one"
+        child=StrictCharField(max_length=32), required=False, help_text="Symbols; empty allows every one"
     )
     approval_above_notional = serializers.DecimalField(
         max_digits=20, decimal_places=4, required=False, allow_null=True, min_value=0
@@ -344,22 +345,22 @@ class ScheduledOrderOutput(serializers.ModelSerializer):
 class ScheduledOrderInput(serializers.Serializer):
     """A scheduled order template: what to enter, and when (a local time of day on trading days)."""
 
-    name = serializers.CharField(max_length=100)
-    account = serializers.CharField(max_length=32)
-    symbol = serializers.CharField(max_length=32)
+    name = StrictCharField(max_length=100)
+    account = StrictCharField(max_length=32)
+    symbol = StrictCharField(max_length=32)
     side = serializers.ChoiceField(choices=Side.choices)
     quantity = quantity_field()
     order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.MARKET)
     limit_price = price_field(required=False, allow_null=True)
     stop_price = price_field(required=False, allow_null=True)
     tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
-    strategy = serializers.CharField(max_length=100, required=False, allow_null=True)
+    strategy = StrictCharField(max_length=100, required=False, allow_null=True)
     time_of_day = LocalTimeField()
-    time_zone = serializers.CharField(max_length=64, default="America/New_York")
-    weekdays = serializers.RegexField(r"^[0-6](,[0-6])*$", max_length=16, default="0,1,2,3,4")
+    time_zone = StrictCharField(max_length=64, default="America/New_York")
+    weekdays = StrictRegexField(r"^[0-6](,[0-6])*$", max_length=16, default="0,1,2,3,4")
     valid_from = serializers.DateField(required=False, allow_null=True)
     valid_until = serializers.DateField(required=False, allow_null=True)
-    exchange_calendar = serializers.CharField(max_length=16, default="XNYS", allow_blank=True)
+    exchange_calendar = StrictCharField(max_length=16, default="XNYS", allow_blank=True)
     grace_seconds = serializers.IntegerField(min_value=0, max_value=86400, default=60)
 
 

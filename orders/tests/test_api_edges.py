@@ -37,7 +37,17 @@ def as_trader(api_client, trader, account, instrument):
 
 @pytest.mark.parametrize("path", LISTS)
 @pytest.mark.parametrize(
-    "query", [f"limit={HUGE}", f"offset={HUGE}", "offset=null", "limit=null", "limit=0", "limit=-1", "offset=1.5"]
+    "query",
+    [
+        f"limit={HUGE}",
+        f"offset={HUGE}",
+        "offset=null",
+        "limit=null",
+        "limit=0",
+        "limit=-1",
+        "offset=1.5",
+        "limit=5&limit=6",
+    ],
 )
 def test_a_page_size_or_offset_out_of_range_or_not_a_number_is_a_400(as_trader, path, query):
     response = as_trader.get(f"/api/v1/{path}?{query}")
@@ -155,3 +165,20 @@ def test_a_form_encoded_body_is_refused_as_unsupported(as_trader):
     assert json.status_code == 400
     schedule.refresh_from_db()
     assert schedule.name == "open"
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("order-cancel", {"reason": 0}),
+        ("order-list", {"account": 1, "symbol": "AAPL", "side": "BUY", "quantity": "1", "order_type": "MKT"}),
+    ],
+)
+def test_a_number_where_the_schema_says_string_is_refused(as_trader, name, body):
+    order = Order.objects.get()
+    kwargs = {"client_order_id": order.client_order_id} if name == "order-cancel" else {}
+
+    response = as_trader.post(reverse(f"api-v1:{name}", kwargs=kwargs), body, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+    assert response.status_code == 400, response.content
+    assert set(response.json()["errors"]) == {"reason" if name == "order-cancel" else "account"}
