@@ -299,7 +299,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
         self._events.put(("hset", self.store.orders_key, record.client_order_id, record.to_json()))
 
     def publish_step(self, wait: float = 0.1) -> int:
-        """Write every queued event and record in one MULTI/EXEC; return how many were written.
+        """Write every queued event, record and command ack in one MULTI/EXEC; return how many were written.
 
         On a Redis error the batch is kept aside and written first on the next step (newer items are
         appended behind it), so nothing is lost or reordered; the transaction keeps a batch cut off
@@ -324,6 +324,9 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
                     pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
                 else:
                     pipe.xadd(stream, fields)
+            elif item[0] == "xack":
+                _, stream, group, entry_id = item
+                pipe.xack(stream, group, entry_id)
             else:
                 _, key, name, value = item
                 pipe.hset(key, name, value)
@@ -463,12 +466,22 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
                     self.commands.dead_letter(entry, code="worker.failed", reason=repr(error))
                 continue
             faultpoint("after_place_before_ack")
-            self.commands.ack(entry.entry_id)
+            self._ack_after_events(entry)
         self._pending_backoff = 0.0
 
     def _skip_applied(self, entry: Entry, message: m.Message) -> None:
         log.info("command %s (%s) was already applied; skipped", message.id, message.TYPE)
-        self.commands.ack(entry.entry_id)
+        self._ack_after_events(entry)
+
+    def _ack_after_events(self, entry: Entry) -> None:
+        """Queue the command's acknowledgement behind the events it produced, for the same MULTI/EXEC.
+
+        Acknowledged at once, a command whose outcome (``order.rejected``, ``order.accepted``) was
+        still queued here was lost with a kill -9: nothing answered it, and its order stayed NEW
+        until the relay republished it. Queued, the answer and the ack are written together or not
+        at all; a redelivery finds the record and repeats the answer (``place``).
+        """
+        self._events.put(("xack", self.commands.stream, self.commands.group, entry.entry_id))
 
     def _release(self, message_id: str) -> None:
         """Un-claim a command that had no effect so its redelivery is applied (best effort: if Redis is

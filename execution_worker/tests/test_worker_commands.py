@@ -205,6 +205,7 @@ def test_the_command_loop_gets_a_new_connection_when_redis_drops_the_one_it_hold
     first = place(quantity="3")
     bus.send(first)
     assert wait_until(lambda: worker.command_step(), 2, what="the first order handled") == 1
+    worker.publish_step(0)  # its answer and its ack, which the publisher writes together
     held = worker.command_redis.client_id()
     redis_client.client_kill_filter(_id=held)
     second = place(quantity="4")
@@ -219,10 +220,32 @@ def test_the_command_loop_gets_a_new_connection_when_redis_drops_the_one_it_hold
             return 0
 
     assert wait_until(step, 2, what="the second order handled") == 1
+    worker.publish_step(0)
     assert worker.command_redis.client_id() != held
     wait_until(lambda: _orders_for(sim, second.client_order_id), 2, what="the second order at TWS")
     assert len(_orders_for(sim, first.client_order_id)) == len(_orders_for(sim, second.client_order_id)) == 1
     assert bus.pending() == 0
+
+
+def test_a_refusal_lost_with_the_process_is_answered_again_by_the_next_one(worker_in_process, bus, sim, start_worker):
+    # The command's ack travels with its answer. Here the process "dies" after handling the
+    # order and before its publisher wrote anything: the command must still be pending, and the
+    # next worker repeats the refusal. Acknowledged at once, the order had no answer (NEW on the
+    # desk) until the relay republished the command.
+    bus.set_limits(max_order_quantity=5)
+    worker = worker_in_process
+    worker.connection_step()
+    order = place(quantity="13")
+    bus.send(order)
+    assert wait_until(lambda: worker.command_step(), 2, what="the order handled") == 1
+    assert bus.events("order.rejected") == []
+    worker.connection.close()
+    worker.connection = None
+    start_worker(bus)
+    rejected = bus.wait_event("order.rejected", client_order_id=order.client_order_id)
+    assert rejected.code == "risk.max_quantity"
+    wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
+    assert _orders_for(sim, order.client_order_id) == []
 
 
 def test_backoff_doubles_up_to_its_cap_while_tws_refuses(worker_in_process, sim):
