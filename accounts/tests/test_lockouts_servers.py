@@ -15,10 +15,10 @@ import pytest
 import requests
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.db import connection
 
 from accounts.models import AuditLog
 from accounts.tests.factories import UserFactory
+from tradeconsole.tests.database import database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -49,7 +49,7 @@ def servers(tmp_path):
     """daphne and gunicorn (two workers) on the test database, as the Procfile runs them."""
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://root@127.0.0.1:5432/{connection.get_connection_params()['dbname']}",
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "TRADECONSOLE_STREAM_PREFIX": settings.STREAM_PREFIX,
         "TRADECONSOLE_MODE": "test",

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+
+from tradeconsole.tests.database import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def _wait_http(url: str, timeout: float) -> None:
 def process_env() -> dict[str, str]:
     """The test's own settings for a subprocess: the test database, this Redis db and prefix."""
     env = dict(os.environ)
-    env["DATABASE_URL"] = f"postgres://root@127.0.0.1:5432/{connection.get_connection_params()['dbname']}"
+    env["DATABASE_URL"] = database_url()
     env["REDIS_URL"] = settings.REDIS_URL
     env["TRADECONSOLE_STREAM_PREFIX"] = settings.STREAM_PREFIX
     env["TRADECONSOLE_MODE"] = "test"

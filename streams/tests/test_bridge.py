@@ -23,6 +23,7 @@ from orders.tests.factories import OrderFactory
 from streams import keys, live, relay
 from streams.bridge import EventBridge
 from streams.tests.conftest import receive_from_group
+from tradeconsole.tests.database import database_connect, database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -315,9 +316,8 @@ def test_gateway_status_and_heartbeats_update_the_execution_heartbeat_row(redis_
 
 
 def _bridge_env(**extra) -> dict:
-    params = connection.get_connection_params()
     env = dict(os.environ)
-    env["DATABASE_URL"] = f"postgres://root@127.0.0.1:5432/{params['dbname']}"
+    env["DATABASE_URL"] = database_url()
     env.update(extra)
     return env
 
@@ -363,8 +363,6 @@ def test_a_bridge_killed_after_commit_before_ack_applies_the_redelivery_as_a_no_
 @pytest.mark.django_db(transaction=True)
 def test_the_bridge_survives_its_database_connection_being_killed(redis_client, submit):
     """T29: pg_terminate_backend under a running bridge; the next event is still applied."""
-    import psycopg
-
     order = submit(quantity=Decimal("10"))
     command = [sys.executable, "manage.py", "stream_bridge", "--bridge-only", "--consumer", "bridge-t29"]
     process = subprocess.Popen(command, env=_bridge_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -372,7 +370,7 @@ def test_the_bridge_survives_its_database_connection_being_killed(redis_client, 
         xadd(redis_client, filled(order, "pg-1", "4"))
         assert _wait(lambda: Fill.objects.filter(exec_id="pg-1").exists())
         dbname = connection.get_connection_params()["dbname"]
-        with psycopg.connect(host="127.0.0.1", user="root", dbname="postgres", autocommit=True) as admin:
+        with database_connect(dbname="postgres", autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
                 " AND application_name <> 'pytest-main'",

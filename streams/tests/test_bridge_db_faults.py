@@ -19,11 +19,11 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import connection
 
 from execution_worker import messages as m
 from orders.models import Fill, Order, OrderStatus, Position
 from streams import keys
+from tradeconsole.tests.database import database_connect, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -32,14 +32,12 @@ ORDERS = 12
 
 def _env() -> dict:
     env = dict(os.environ)
-    env["DATABASE_URL"] = f"postgres://root@127.0.0.1:5432/{connection.get_connection_params()['dbname']}"
+    env["DATABASE_URL"] = database_url()
     return env
 
 
 def _admin() -> psycopg.Connection:
-    return psycopg.connect(
-        host="127.0.0.1", user="root", dbname=connection.get_connection_params()["dbname"], autocommit=True
-    )
+    return database_connect(autocommit=True)
 
 
 def _wait(predicate, timeout: float = 60.0, what: str = ""):

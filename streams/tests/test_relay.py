@@ -20,6 +20,7 @@ from accounts.services import outbox_enqueue
 from execution_worker import messages
 from streams import keys, relay
 from streams.tests.conftest import stream_entries
+from tradeconsole.tests.database import database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -85,9 +86,7 @@ def test_a_row_committed_late_under_a_lower_id_is_still_published(redis_client):
 
 def _subprocess_env(**extra) -> dict:
     env = dict(os.environ)
-    env["DATABASE_URL"] = "postgres://{user}@{host}:{port}/{dbname}".format(
-        **{"user": "root", "host": "127.0.0.1", "port": 5432, **connection.get_connection_params()}
-    )
+    env["DATABASE_URL"] = database_url()
     env.update(extra)
     return env
 
