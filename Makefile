@@ -12,7 +12,7 @@ TEST_ENV := TRADECONSOLE_MODE=test \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
 	TRADECONSOLE_STREAM_PREFIX=$${TEST_STREAM_PREFIX:-tctest}
 
-.PHONY: setup services browser run test bench lint format clean screenshot
+.PHONY: setup services browser run test test-at bench lint format clean screenshot
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ run: setup
 test: setup services browser
 	-@$(MAKE) --no-print-directory .venv-ibapi10/bin/python
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole suite on a machine moved in time, e.g. `make test-at DATE="2027-12-11 23:30"` (New York):
+# scripts/suite-at.sh shifts every process's wall clock, with its own PostgreSQL and Redis. It builds
+# its clock shim with the C compiler, installed here only when missing.
+test-at: setup browser
+	@[ -n "$(DATE)" ] || { echo 'make test-at DATE="2027-12-11 23:30" [PYTEST_ARGS=...]' >&2; exit 2; }
+	@command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null)
+	-@$(MAKE) --no-print-directory .venv-ibapi10/bin/python
+	scripts/suite-at.sh "$(DATE)" $(PYTEST_ARGS)
 
 # Refresh docs/desk.png, the README's picture, from the browser test.
 screenshot: setup services browser
