@@ -1,4 +1,5 @@
-"""The in-memory pre-trade risk gate: kill switch, per-account limits, collar, rate and duplicates.
+"""The in-memory pre-trade risk gate: kill switch, per-account limits, quantity increments, collar, rate
+and duplicates.
 
 Every check is a dictionary lookup or a little arithmetic so the decision takes microseconds; the
 state it reads (limits, halts, last prices, positions) is kept current by other threads. A refusal
@@ -21,12 +22,39 @@ GLOBAL = "*"
 TRADING_ZONE = ZoneInfo("America/New_York")
 
 
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def check_quantity_increment(order) -> Refusal | None:
+    """Refuse an ``OrderPlace`` whose quantity is below its ``min_quantity`` or not a whole number
+    of its ``quantity_increment`` (whole shares for ``STK`` when both are absent)."""
+    increment = getattr(order, "quantity_increment", None)
+    minimum = getattr(order, "min_quantity", None)
+    if increment is None and getattr(order, "sec_type", "STK") == "STK":
+        increment = STOCK_QUANTITY_STEP
+    if minimum is None:
+        minimum = increment
+    quantity = order.quantity
+    if (increment is None or quantity % increment == 0) and (minimum is None or quantity >= minimum):
+        return None
+    step = _plain(increment) if increment is not None else "any"
+    least = f" (at least {_plain(minimum)})" if minimum is not None else ""
+    return Refusal(
+        "order.quantity_increment",
+        f"{order.symbol} trades in increments of {step}{least}: {_plain(quantity)} is not such a quantity",
+    )
+
+
 def trading_date(at: datetime | None = None) -> date:
     """The trading date of the instant ``at`` (an aware datetime; now when None)."""
     return (at or datetime.now(UTC)).astimezone(TRADING_ZONE).date()
 
 
 DUPLICATE_WINDOW_S = 2.0
+# An order.place without min_quantity / quantity_increment (a strategy XADDing directly): whole
+# shares for stocks; other security types are not checked without the keys.
+STOCK_QUANTITY_STEP = Decimal(1)
 RATE_WINDOW_S = 60.0
 
 LIMIT_KEYS = (
@@ -186,6 +214,8 @@ class RiskGate:
         """
         with self._lock:
             refusal = self._check(order.account, order.symbol, order.quantity, order, working=working)
+            if refusal is None:
+                refusal = check_quantity_increment(order)
             if refusal is not None:
                 return refusal
             signature = (

@@ -15,6 +15,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import VIA, ask_reason, refusal_text
@@ -135,6 +136,7 @@ class OrderAdmin(AccountScopedAdmin):
     show_full_result_count = False
     inlines = [OrderEventInline, FillInline]
     actions = ["cancel_orders", "approve_orders", "refuse_orders"]
+    add_form_template = "admin/orders/order/add_form.html"
     fieldsets = [
         (None, {"fields": ["client_order_id", "account", "instrument", "side", "quantity", "order_type",
                            "limit_price", "stop_price", "tif", "outside_rth"]}),
@@ -216,10 +218,12 @@ class OrderAdmin(AccountScopedAdmin):
             form = OrderEntryForm(request.POST, user=request.user)
             if form.is_valid():
                 already = Order.objects.filter(client_order_id=form.cleaned_data["client_order_id"]).exists()
+                # Only the confirmation step's own button sends it; Save again asks again.
+                confirm = bool(request.POST.get("confirm_duplicate"))
                 try:
-                    order = form.submit(actor=request.user, via=VIA)
+                    order = form.submit(actor=request.user, via=VIA, confirm_duplicate=confirm)
                 except ApplicationError:
-                    pass  # the refusal is on the form now
+                    pass  # the refusal is on the form now (a duplicate: in form.duplicate)
                 else:
                     return self._entered(request, order, already=already)
         else:
@@ -241,9 +245,20 @@ class OrderAdmin(AccountScopedAdmin):
             "preserved_filters": self.get_preserved_filters(request),
             "show_save_and_add_another": False,
             "show_save_and_continue": False,
+            **self._duplicate_context(form),
             **(extra_context or {}),
         }
         return self.render_change_form(request, context, add=True, change=False, form_url=form_url)
+
+    @staticmethod
+    def _duplicate_context(form: OrderEntryForm) -> dict:
+        if form.duplicate is None:
+            return {}
+        earlier = form.duplicate.earlier
+        return {
+            "duplicate": form.duplicate,
+            "duplicate_seconds": int((timezone.now() - earlier.created_at).total_seconds()),
+        }
 
     def _entered(self, request: HttpRequest, order: Order, *, already: bool) -> HttpResponseRedirect:
         if already:

@@ -66,6 +66,25 @@ class OrderQuantityNotPositive(ApplicationError):
     default_message = "The quantity must be greater than zero."
 
 
+class OrderQuantityIncrement(ApplicationError):
+    code = "order.quantity_increment"
+    http_status = 400
+    default_message = "The quantity is not a whole number of the instrument's quantity increment."
+
+
+class OrderPossibleDuplicate(ApplicationError):
+    """An order identical to one the same person entered on the account moments ago (``orders.duplicates``)."""
+
+    code = "order.possible_duplicate"
+    http_status = 409
+    default_message = "An identical order was entered moments ago; confirm to place a second one."
+
+    def __init__(self, message: str | None = None, *, earlier, attempted: dict | None = None, **kwargs):
+        self.earlier = earlier
+        self.attempted = attempted or {}
+        super().__init__(message, **kwargs)
+
+
 class OrderPriceNotPositive(ApplicationError):
     code = "order.price_not_positive"
     http_status = 400

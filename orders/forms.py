@@ -8,6 +8,8 @@ from django import forms
 
 from accounts.selectors import accounts_for_user
 from orders import services
+from orders.duplicates import duplicate_refusals_audited
+from orders.exceptions import OrderPossibleDuplicate
 from orders.models import PRICE, QUANTITY, Instrument, Order, OrderSource, OrderType, Side, TimeInForce
 from tradeconsole.exceptions import ApplicationError
 
@@ -19,7 +21,8 @@ class OrderEntryForm(forms.Form):
     same form posted twice (a double click, a browser retry) reaches ``order_submit`` with the
     same id and creates one order. The form checks only types and choices; every rule of the
     desk (quantity, tick, limits, halts) is the service's, and its refusals come back as errors
-    on the field they concern.
+    on the field they concern. The same order entered again (Back, then Save: a new id) is
+    refused as a possible duplicate until confirmed; ``duplicate`` then holds the refusal.
     """
 
     client_order_id = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
@@ -44,28 +47,39 @@ class OrderEntryForm(forms.Form):
         if len(accounts) == 1:
             self.fields["account"].initial = accounts[0].pk
 
-    def submit(self, *, actor, via: str = "admin") -> Order:
+    duplicate: OrderPossibleDuplicate | None = None
+
+    def submit(self, *, actor, via: str = "admin", confirm_duplicate: bool = False) -> Order:
         """Enter the order through ``order_submit``; on a refusal, record it on the form and re-raise.
 
+        ``confirm_duplicate``: the person confirmed placing an order identical to a recent one.
+
+        :raises OrderPossibleDuplicate: a recent identical order needs a confirmation (in ``duplicate``).
         :raises ApplicationError: the service refused the order (the form now carries the error).
         """
         data = self.cleaned_data
         try:
-            return services.order_submit(
-                actor=actor,
-                account=data["account"],
-                instrument=data["instrument"],
-                side=data["side"],
-                quantity=data["quantity"],
-                order_type=data["order_type"],
-                limit_price=data["limit_price"],
-                stop_price=data["stop_price"],
-                tif=data["tif"],
-                outside_rth=data["outside_rth"],
-                source=OrderSource.ADMIN,
-                client_order_id=data["client_order_id"],
-                via=via,
-            )
+            with duplicate_refusals_audited(actor=actor, via=via):
+                return services.order_submit(
+                    actor=actor,
+                    account=data["account"],
+                    instrument=data["instrument"],
+                    side=data["side"],
+                    quantity=data["quantity"],
+                    order_type=data["order_type"],
+                    limit_price=data["limit_price"],
+                    stop_price=data["stop_price"],
+                    tif=data["tif"],
+                    outside_rth=data["outside_rth"],
+                    source=OrderSource.ADMIN,
+                    client_order_id=data["client_order_id"],
+                    confirm_duplicate=confirm_duplicate,
+                    via=via,
+                )
+        except OrderPossibleDuplicate as exc:
+            # Not an error of the form: a question, asked above it (the admin's confirmation step).
+            self.duplicate = exc
+            raise
         except ApplicationError as exc:
             self.add_refusal(exc)
             raise

@@ -30,6 +30,19 @@ class Instrument(models.Model):
         default=Decimal("0.01"), validators=[MinValueValidator(Decimal("0.000001"))], **PRICE
     )
     multiplier = models.PositiveIntegerField(default=1)
+    # Whole shares unless the instrument says otherwise (IB's ContractDetails minSize, sizeIncrement).
+    min_quantity = models.DecimalField(
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="The smallest quantity an order may have.",
+        **QUANTITY,
+    )
+    quantity_increment = models.DecimalField(
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="An order's quantity is a whole number of this increment.",
+        **QUANTITY,
+    )
     description = models.CharField(max_length=128, blank=True)
     active = models.BooleanField(default=True)
     last_price = models.DecimalField(null=True, blank=True, help_text="Reference price for the collar", **PRICE)
@@ -319,6 +332,11 @@ class RiskLimit(models.Model):
     )
     reject_retry_max = models.PositiveIntegerField(
         default=0, help_text="Re-place an order rejected for a transient reason at most this many times."
+    )
+    duplicate_window_seconds = models.PositiveIntegerField(
+        default=30,
+        help_text="An order a person enters that is identical to one they entered on this account this many "
+        "seconds before needs a confirmation (API: allow_duplicate); 0: never.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.services import audit_record, jsonable, require_actor
 from orders import scheduling, validation
 from orders.models import OrderSource, ScheduledOrder
+from orders.quantity import check_quantity_increment
 from tradeconsole.exceptions import ApplicationError
 
 EDITABLE_FIELDS = (
@@ -60,6 +61,7 @@ def _check(schedule: ScheduledOrder) -> None:
         side=schedule.side, order_type=schedule.order_type, tif=schedule.tif, source=OrderSource.SCHEDULER
     )
     validation.check_quantity(schedule.quantity)
+    check_quantity_increment(schedule.quantity, schedule.instrument)
     validation.check_prices(schedule.order_type, schedule.limit_price, schedule.stop_price, schedule.instrument)
     scheduling.validate(schedule)
 
@@ -69,7 +71,8 @@ def scheduled_order_create(*, actor: User | None, account, via: str, **fields: A
     """Create a schedule on ``account`` from ``fields`` (see ``EDITABLE_FIELDS``), enabled.
 
     :raises AccountNotMember, PermissionRequired: ``actor`` may not schedule orders on ``account``.
-    :raises OrderInvalid, OrderQuantityNotPositive, OrderLimitPriceRequired, OrderPriceOffTick…,
+    :raises OrderInvalid, OrderQuantityNotPositive, OrderQuantityIncrement, OrderLimitPriceRequired,
+        OrderPriceOffTick…,
         ScheduleInvalid: the template or the schedule is not valid.
     """
     require_actor(actor, account=account, perm="orders.add_scheduledorder")

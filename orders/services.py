@@ -37,7 +37,7 @@ from accounts.services import (
     require_actor,
     save_unique,
 )
-from orders import pnl, risk, validation
+from orders import duplicates, pnl, risk, validation
 from orders.exceptions import (
     FillInvalid,
     InstrumentExists,
@@ -71,6 +71,7 @@ from orders.models import (
     Side,
 )
 from orders.monitoring import POLICY_FIELDS as MONITOR_POLICY_FIELDS
+from orders.quantity import check_quantity_increment
 from orders.selectors import allowed_symbols, order_entry_exposure, risk_limit_for_account
 from orders.transitions import (
     CANCELLABLE_STATUSES,
@@ -334,6 +335,9 @@ def order_place_data(order: Order) -> dict[str, Any]:
         "not_before": _ns(order.not_before),
         "source": order.source,
         "strategy": order.trading_session.strategy.name if order.trading_session_id else "",
+        # Optional keys: the worker's gate checks the quantity against them (whole shares without).
+        "min_quantity": _text(instrument.min_quantity),
+        "quantity_increment": _text(instrument.quantity_increment),
     }
     return {key: value for key, value in data.items() if value is not None}
 
@@ -359,6 +363,7 @@ def order_submit(
     source: str,
     trading_session=None,
     client_order_id: uuid.UUID | str | None = None,
+    confirm_duplicate: bool = False,
     via: str,
 ) -> Order:
     """Enter a new order: validate it, check the kill switch, the halt and the risk limits, and queue it.
@@ -369,7 +374,8 @@ def order_submit(
     ``actor=None`` is the desk itself (scheduler, monitor, strategy). ``account`` and
     ``instrument`` may be given as objects or as an account code and a symbol.
 
-    Checks, in order: fields (side, type, TIF, source), quantity > 0, prices required by the
+    Checks, in order: fields (side, type, TIF, source), quantity > 0 and a whole number of the
+    instrument's increment (at least its minimum), prices required by the
     type and on the instrument's tick; membership and the ``orders.add_order`` permission; the
     kill switch and the account halt; the instrument active and allowed; maximum quantity and
     notional (a market order is measured at the last price and refused without one); maximum
@@ -390,6 +396,9 @@ def order_submit(
     :raises InstrumentInactive, InstrumentNotAllowed, RiskMaxQuantity, RiskMaxNotional,
         RiskNoReferencePrice, RiskMaxPosition, RiskPriceCollar, RiskRate, RiskDailyLoss:
         a risk limit refuses it.
+    :raises OrderPossibleDuplicate: a person (``actor``, source admin or API) entered the same
+        order on the account within the limits' ``duplicate_window_seconds`` and did not pass
+        ``confirm_duplicate=True`` (``orders.duplicates``); a confirmed one is audited.
     """
     refusal: ApplicationError
     with transaction.atomic(savepoint=False):
@@ -411,6 +420,7 @@ def order_submit(
                 source=source,
                 trading_session=trading_session,
                 client_order_id=client_order_id,
+                confirm_duplicate=confirm_duplicate,
             )
         except ApplicationError as exc:
             # Raised before any write: leaving the block normally keeps the caller's transaction
@@ -439,6 +449,7 @@ def _order_entry_check(
     source: str,
     trading_session=None,
     client_order_id: uuid.UUID | str | None = None,
+    confirm_duplicate: bool = False,
 ) -> Order | dict[str, Any]:
     """Run ``order_submit``'s checks under the account lock; return the existing order of
     ``client_order_id``, or the new order's field values. Writes nothing (but the kill switch's
@@ -468,6 +479,7 @@ def _order_entry_check(
     instrument = _resolve_instrument(instrument)
     quantity = validation.to_decimal(quantity, field="quantity")
     validation.check_quantity(quantity)
+    check_quantity_increment(quantity, instrument)
     limit_price = validation.to_decimal(limit_price, field="limit_price")
     stop_price = validation.to_decimal(stop_price, field="stop_price")
     validation.check_prices(order_type, limit_price, stop_price, instrument)
@@ -507,6 +519,22 @@ def _order_entry_check(
     risk.check_collar(limits=limits, instrument=instrument, limit_price=limit_price, stop_price=stop_price)
     risk.check_rate(limits=limits, account=account, exposure=exposure)
     risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected, exposure=exposure)
+    # Last, so a person confirms only an order the desk would take; under the account lock, so
+    # two identical entries at once cannot both miss each other.
+    duplicate_of = duplicates.duplicate_check(
+        actor=actor,
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        tif=tif,
+        source=source,
+        window_seconds=limits.duplicate_window_seconds,
+        confirmed=confirm_duplicate,
+    )
 
     status = OrderStatus.PENDING_APPROVAL if risk.needs_approval(limits=limits, notional=notional) else OrderStatus.NEW
     values = {
@@ -529,11 +557,14 @@ def _order_entry_check(
     }
     if client_order_id is not None:
         values["client_order_id"] = client_order_id
+    if duplicate_of is not None:
+        values["duplicate_of"] = duplicate_of
     return values
 
 
 def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str) -> Order:
     """Write the checked order (``_order_entry_check``'s values), its event, audit and outbox rows."""
+    duplicate_of = values.pop("duplicate_of", None)
     account, status, client_order_id = values["account"], values["status"], values.get("client_order_id")
     source = values["source"]
     # A savepoint only where a caller's client_order_id can collide (caught below); a fresh
@@ -552,6 +583,8 @@ def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str) 
         return existing
     _event(order, kind="submitted", to_status=status, actor=actor, data={"source": source, "via": via})
     audit_record(actor=actor, action="order.submit", obj=order, account=account, after=_snapshot(order), via=via)
+    if duplicate_of is not None:
+        duplicates.duplicate_confirmed_record(order=order, earlier=duplicate_of, actor=actor, via=via)
     if status == OrderStatus.NEW:
         outbox_enqueue(type="order.place", data=order_place_data(order))
     return order
@@ -745,6 +778,8 @@ def order_modify(
     target_limit = new_limit if new_limit is not None else requested["limit_price"]
     target_stop = new_stop if new_stop is not None else requested["stop_price"]
     validation.check_quantity(target_quantity)
+    if new_quantity is not None:
+        check_quantity_increment(new_quantity, instrument)
     if target_quantity <= order.filled_quantity:
         raise OrderQuantityNotPositive(
             f"The new quantity must be above the {order.filled_quantity.normalize():f} already filled.",
@@ -1459,7 +1494,7 @@ RISK_LIMIT_FIELDS = (
 )
 # The limits the worker does not read: the approval threshold (order entry) and the monitor's
 # protection, stale order and retry policies. risk_limit_update changes them like the others.
-RISK_POLICY_FIELDS = ("approval_above_notional", *MONITOR_POLICY_FIELDS)
+RISK_POLICY_FIELDS = ("approval_above_notional", "duplicate_window_seconds", *MONITOR_POLICY_FIELDS)
 
 
 def risk_limits_data(limits: RiskLimit) -> dict[str, Any]:
@@ -1574,6 +1609,8 @@ INSTRUMENT_EDITABLE = (
     "con_id",
     "min_tick",
     "multiplier",
+    "min_quantity",
+    "quantity_increment",
     "description",
     "active",
 )
@@ -1581,9 +1618,8 @@ INSTRUMENT_EDITABLE = (
 
 def _instrument_snapshot(instrument: Instrument) -> dict[str, Any]:
     # The tick normalised, so 0.01 and the column's 0.010000 compare (and read) as the same.
-    return jsonable(
-        {**{name: getattr(instrument, name) for name in INSTRUMENT_EDITABLE}, "min_tick": _text(instrument.min_tick)}
-    )
+    steps = {name: _text(getattr(instrument, name)) for name in ("min_tick", "min_quantity", "quantity_increment")}
+    return jsonable({**{name: getattr(instrument, name) for name in INSTRUMENT_EDITABLE}, **steps})
 
 
 def _instrument_number(value: Any, kind: type, *, field: str) -> Any:
@@ -1608,6 +1644,11 @@ def _instrument_clean(instrument: Instrument) -> None:
     instrument.min_tick = _instrument_number(instrument.min_tick, Decimal, field="min_tick")
     if instrument.min_tick is None or not instrument.min_tick.is_finite() or instrument.min_tick <= 0:
         raise InstrumentInvalid("The minimum tick must be greater than zero.", field="min_tick")
+    for name, what in (("min_quantity", "minimum quantity"), ("quantity_increment", "quantity increment")):
+        value = _instrument_number(getattr(instrument, name), Decimal, field=name)
+        if value is None or not value.is_finite() or value <= 0:
+            raise InstrumentInvalid(f"The {what} must be greater than zero.", field=name)
+        setattr(instrument, name, value)
     instrument.con_id = _instrument_number(instrument.con_id, int, field="con_id")
     if instrument.con_id is not None and instrument.con_id <= 0:
         raise InstrumentInvalid("An IB contract id is a positive number.", field="con_id")
@@ -1632,6 +1673,8 @@ def instrument_create(
     con_id: int | None = None,
     min_tick: Decimal | str = Decimal("0.01"),
     multiplier: int = 1,
+    min_quantity: Decimal | str = Decimal("1"),
+    quantity_increment: Decimal | str = Decimal("1"),
     description: str = "",
     active: bool = True,
     via: str,
@@ -1639,8 +1682,9 @@ def instrument_create(
     """Add a contract the desk may trade; codes are stored in upper case.
 
     :raises PermissionRequired: ``actor`` may not add instruments.
-    :raises InstrumentInvalid: no symbol, a currency that is not three
-        letters, a tick that is not a positive number, a multiplier below 1, a bad contract id.
+    :raises InstrumentInvalid: no symbol, a currency that is not three letters, a tick, minimum
+        quantity or quantity increment that is not a positive number, a multiplier below 1, a
+        bad contract id.
     :raises InstrumentExists: the same symbol, type, exchange and currency, or the same contract id.
     """
     require_actor(actor, perm="orders.add_instrument")
@@ -1653,6 +1697,8 @@ def instrument_create(
         con_id=con_id,
         min_tick=min_tick,
         multiplier=multiplier,
+        min_quantity=min_quantity,
+        quantity_increment=quantity_increment,
         description=(description or "").strip(),
         active=bool(active),
     )

@@ -397,6 +397,10 @@ class OrderPlace(Message):
     not_before: int | None = None
     source: str = "strategy"
     strategy: str = ""
+    # The instrument's smallest quantity and quantity step (optional; the worker's gate refuses any
+    # other quantity as ``order.quantity_increment``). Absent: whole shares for ``STK``, no check else.
+    min_quantity: Decimal | None = None
+    quantity_increment: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -685,6 +689,8 @@ _spec(
     not_before=_OPT_INT,
     source=_SOURCE,
     strategy=_free_text_parser(200),
+    min_quantity=_OPT_POS,
+    quantity_increment=_OPT_POS,
 )
 _spec(OrderCancel, client_order_id=_uuid, reason=_TEXT)
 _spec(OrderModify, client_order_id=_uuid, quantity=_OPT_POS, limit_price=_OPT_POS, stop_price=_OPT_POS)

@@ -100,6 +100,8 @@ class InstrumentOutput(serializers.ModelSerializer):
             "con_id",
             "min_tick",
             "multiplier",
+            "min_quantity",
+            "quantity_increment",
             "description",
             "active",
             "last_price",
@@ -195,6 +197,11 @@ class OrderCreateInput(FlatSerializer):
     trading_session = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     client_order_id = serializers.UUIDField(
         required=False, allow_null=True, help_text="Your own id for the order (IB orderRef); made for you if absent"
+    )
+    allow_duplicate = serializers.BooleanField(
+        default=False,
+        help_text="true: place it even if you entered the same order on the account moments ago "
+        "(otherwise 409 order.possible_duplicate)",
     )
 
 
@@ -301,6 +308,7 @@ class RiskLimitUpdateInput(serializers.Serializer):
     )
     stale_reprice_max = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     reject_retry_max = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    duplicate_window_seconds = serializers.IntegerField(required=False, min_value=0, max_value=86_400)
 
     def validate(self, attrs):
         # A misspelt limit would otherwise be dropped silently and the PATCH answer 200.

@@ -20,6 +20,7 @@ from accounts.api.permissions import DeskPermission, IsDeskMember
 from accounts.api.throttling import OrderEntryThrottle
 from orders import schedule_crud, scheduled_services, scheduling, selectors, services
 from orders.api import serializers as s
+from orders.duplicates import duplicate_refusals_audited
 from orders.models import Fill, Instrument, OrderEvent, OrderSource, PnLPoint, RiskLimit, ScheduledOrder
 from strategies.models import Strategy, TradingSession
 
@@ -86,9 +87,11 @@ class OrderListCreateApi(generics.GenericAPIView):
         responses={201: s.OrderOutput, 200: s.OrderOutput},
     )
     def post(self, request):
-        return idempotent(
-            request, validate=lambda: self._validate(request), perform=lambda data: self._submit(request, data)
-        )
+        # Outside the idempotent transaction: a refused duplicate rolls it back, not its audit row.
+        with duplicate_refusals_audited(actor=request.user, via=VIA):
+            return idempotent(
+                request, validate=lambda: self._validate(request), perform=lambda data: self._submit(request, data)
+            )
 
     def _validate(self, request) -> dict:
         data = s.OrderCreateInput(data=request.data)
@@ -109,7 +112,10 @@ class OrderListCreateApi(generics.GenericAPIView):
 
     def _submit(self, request, values: dict) -> Response:
         symbol = values.pop("symbol")
-        order = services.order_submit(actor=request.user, instrument=symbol, source=OrderSource.API, via=VIA, **values)
+        confirm = values.pop("allow_duplicate", False)
+        order = services.order_submit(
+            actor=request.user, instrument=symbol, source=OrderSource.API, confirm_duplicate=confirm, via=VIA, **values
+        )
         response = Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
         response["Location"] = reverse("api-v1:order-detail", kwargs={"client_order_id": order.client_order_id})
         return response

@@ -250,7 +250,8 @@ def test_order_entry_is_throttled_per_user(as_trader, trader, settings, account,
     account.risk_limit.save(update_fields=["orders_per_minute"])
     other = UserFactory(username="trader2", roles=[Role.TRADER], accounts=[account])
 
-    responses = [post_order(as_trader, order_body()) for _ in range(4)]
+    # Distinct quantities: the same order again would be a possible duplicate (409).
+    responses = [post_order(as_trader, order_body(quantity=str(10 + n))) for n in range(4)]
     as_trader.force_authenticate(other)
     other_code = post_order(as_trader, order_body()).status_code
 

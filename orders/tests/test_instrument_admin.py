@@ -24,6 +24,8 @@ def instrument_form(**fields) -> dict:
         "con_id": "272093",
         "min_tick": "0.01",
         "multiplier": "1",
+        "min_quantity": "1",
+        "quantity_increment": "1",
         "description": "",
         "active": "on",
         **fields,

@@ -54,6 +54,8 @@ def test_a_trader_enters_a_limit_order_that_is_new_with_its_event_audit_row_and_
         "oca_group": "",
         "source": "admin",
         "strategy": "",
+        "min_quantity": "1",
+        "quantity_increment": "1",
     }
 
 
@@ -259,11 +261,12 @@ def test_the_order_rate_limit_counts_orders_of_the_last_minute(trader, risk_mana
     risk_limit_update(risk_limit=account.risk_limit, actor=risk_manager, via="test", orders_per_minute=2)
     old = OrderFactory(account=account, instrument=instrument)
     Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(seconds=61))
-    submit(actor=trader, account=account, instrument=instrument)
-    submit(actor=trader, account=account, instrument=instrument)
+    # Three quantities: the same order again would be a possible duplicate (orders.duplicates).
+    submit(actor=trader, account=account, instrument=instrument, quantity=10)
+    submit(actor=trader, account=account, instrument=instrument, quantity=11)
     before = row_counts()
     with pytest.raises(errors.RiskRate) as refused:
-        submit(actor=trader, account=account, instrument=instrument)
+        submit(actor=trader, account=account, instrument=instrument, quantity=12)
     assert refused.value.http_status == 429
     assert row_counts() == before
 
