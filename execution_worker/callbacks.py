@@ -239,6 +239,9 @@ class CallbackMixin:
 
     def _acknowledge_locked(self, record: OrderRecord) -> None:
         self._in_flight.pop(record.client_order_id, None)
+        if record.held:
+            # TWS reports a chain's members only once its last transmit arrived: it is working.
+            self._chain_transmitted(record)
         if not record.accepted:
             record.accepted = True
             if record.state in ("placing", "sent", "unknown"):

@@ -15,6 +15,7 @@ ARMED = frozenset(name.strip() for name in os.environ.get("TC_FAULTPOINT", "").s
 POINTS = (
     "after_read_before_place",  # command read from the stream, nothing recorded yet
     "after_record_before_place",  # client_order_id -> orderId durable in Redis, placeOrder not called
+    "between_chain_sends",  # a bracket recorded, its parent written with transmit=False, no child sent
     "after_place_before_ack",  # placeOrder bytes written, stream entry not acknowledged
 )
 

@@ -41,6 +41,10 @@ _ORDER_FIELDS = (
     ("account", make_field, "ACCTA", "ACCTB"),
     ("orderRef", make_field, "REFA", "REFB"),
     ("outsideRth", make_field, False, True),
+    # A bracket's chain: held until the last member's transmit, children tied to their parent.
+    ("transmit", make_field, True, False),
+    ("parentId", make_field, 0, 7),
+    ("ocaType", make_field, 0, 2),
 )
 
 

@@ -51,6 +51,24 @@ class TokenBucket:
                 raise TimeoutError("no pacing token in time")
             time.sleep(wait)
 
+    def acquire_unit(self, count: int) -> float:
+        """Block until a token is free, then take ``count`` at once (the bucket may go below zero);
+        return the seconds spent waiting.
+
+        A bracket's messages leave back to back as one unit; the messages after it wait until the
+        debt is paid back, so the rate holds and a rolling second carries at most ``count - 1`` more
+        than with single messages (2 + 45 + 2 = 49 for a bracket at the defaults, under TWS's 50).
+        """
+        started = self._clock()
+        while True:
+            with self._lock:
+                self._refill(self._clock())
+                if self._tokens >= 1.0:
+                    self._tokens -= count
+                    return self._clock() - started
+                wait = (1.0 - self._tokens) / self.rate
+            time.sleep(wait)
+
     @property
     def tokens(self) -> float:
         """Tokens available now (for the heartbeat)."""

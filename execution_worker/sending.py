@@ -62,6 +62,9 @@ class SendMixin:
             tif=record.tif,
             outside_rth=record.outside_rth,
             oca_group=record.oca_group,
+            oca_type=record.oca_type,
+            # A child is always sent with its parent's orderId (a modify too: TWS keeps the tie).
+            parent_id=self._parent_order_id(record),
         )
         store = store or self.command_store
         asked = time.monotonic()
@@ -104,6 +107,13 @@ class SendMixin:
         if record.state == "placing":
             record.state = "sent"
         return True
+
+    def _parent_order_id(self, record: OrderRecord) -> int:
+        """The IB orderId of ``record``'s parent (0 for an order without one)."""
+        if not record.parent_client_order_id:
+            return 0
+        parent = self.records.get(record.parent_client_order_id)
+        return parent.order_id if parent is not None else 0
 
     def _claim_send(self, record: OrderRecord, mode: str, store: Store, is_modify: bool) -> bool:
         """Ask ``store.claim_send``; True means send now (within ``SEND_DEADLINE_S`` of asking).

@@ -221,6 +221,8 @@ class SessionMixin:
             self._lose(f"could not read risk limits: {error}")
             return False
         seen = self._recon_refs | self._recon_exec_refs
+        # A bracket whose last transmit was not written is not working at TWS (see chains.py).
+        self.settle_held_chains(seen)
         for record in list(self.records.values()):
             if record.final or record.state in ("scheduled", "rejected") or not record.order_id:
                 continue

@@ -58,6 +58,14 @@ class OrderRecord:
     reject_reason: str = ""
     # The message id of the order.place command, named in order.accepted / order.unknown / order.rejected.
     command_id: str = ""
+    # IB's parent (a bracket's child: sent with parentId) and OCA type (0: TWS's default).
+    parent_client_order_id: str = ""
+    oca_type: int = 0
+    # A bracket sent as one chain: the parent's client_order_id on every member (the parent too), and
+    # ``held`` while the chain's last transmit=True has not been written (recorded before the first
+    # send): such a chain is not working at TWS, which discards an untransmitted chain on disconnect.
+    chain: str = ""
+    held: bool = False
     # Runtime only (not persisted): the producer's message for scheduled orders, last status seen.
     extra: dict = field(default_factory=dict)
 
@@ -125,6 +133,35 @@ SEND_LEASE_MS = 300
 SEND_DEADLINE_S = 0.2
 
 
+# The send claim of a whole chain (a bracket), atomic with the records of all its members: the same
+# halt check and leases as _SEND_SCRIPT; ``new`` claims every member (none may exist yet: returns 0
+# and writes nothing if one does), ``check`` writes nothing. ARGV: account, mode, lease ms, then
+# client_order_id, record JSON, orderId of each member.
+_CHAIN_SCRIPT = """
+local h = redis.call('HMGET', KEYS[4], '*', ARGV[1])
+local halt = h[1] or h[2]
+if not halt then
+  h = redis.call('HMGET', KEYS[5], '*', ARGV[1])
+  halt = h[1] or h[2]
+end
+if halt then return halt end
+if ARGV[2] == 'new' then
+  for i = 4, #ARGV, 3 do
+    if redis.call('HGET', KEYS[1], ARGV[i]) then return 0 end
+  end
+  local top = tonumber(redis.call('GET', KEYS[3]) or '0')
+  for i = 4, #ARGV, 3 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('HSET', KEYS[2], ARGV[i + 2], ARGV[i])
+    if tonumber(ARGV[i + 2]) > top then top = tonumber(ARGV[i + 2]) end
+  end
+  redis.call('SET', KEYS[3], tostring(top))
+end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
+redis.call('SET', KEYS[7], '1', 'PX', ARGV[3])
+return 1
+"""
+
 # Claim a command's message id: add it if absent (score: ms now), keep the set from outliving its use.
 _APPLY_SCRIPT = """
 local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
@@ -152,6 +189,7 @@ class Store:
         self._claim = client.register_script(_CLAIM_SCRIPT)
         self._send = client.register_script(_SEND_SCRIPT)
         self._apply = client.register_script(_APPLY_SCRIPT)
+        self._chain = client.register_script(_CHAIN_SCRIPT)
 
     def load(self) -> tuple[dict[str, OrderRecord], int, dict[str, str]]:
         """Return every order record, the highest allocated orderId and the halts."""
@@ -244,6 +282,40 @@ class Store:
         if isinstance(result, bytes):
             return halt_reason(result)
         return int(result)
+
+    def claim_chain(self, records: list[OrderRecord], mode: str) -> int | str:
+        """The send claim of a chain (parent first), as ``claim_send`` for one order: 1 (send it), 0
+        (``mode="new"`` and a member is already recorded: nothing written) or the halt's reason.
+
+        ``new`` records every member with its orderId in the same atomic script, before the first send.
+
+        :raises redis.RedisError: no answer (nothing may be sent; in ``new`` mode the claim may have run).
+        """
+        keys = (
+            self.orders_key,
+            self.ids_key,
+            self.max_id_key,
+            self.barrier_key,
+            self.halts_key,
+            self._sending + records[0].account,
+            self._sending + "*",
+        )
+        args: list = [records[0].account, mode, SEND_LEASE_MS]
+        if mode == "new":
+            for record in records:
+                args += [record.client_order_id, record.to_json(), record.order_id]
+        try:
+            result = self.client.evalsha(self._chain.sha, 7, *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self._chain.sha = self.client.script_load(self._chain.script)
+            result = self.client.evalsha(self._chain.sha, 7, *keys, *args)
+        if isinstance(result, bytes):
+            return halt_reason(result)
+        return int(result)
+
+    def save_many(self, records: list[OrderRecord]) -> None:
+        """Write several records in one atomic HSET (a chain's members change together)."""
+        self.client.hset(self.orders_key, mapping={r.client_order_id: r.to_json() for r in records})
 
     def claim_command(self, message_id: str, now_ms: int) -> bool:
         """Record that the command ``message_id`` is being applied; False if it already was (a redelivery

@@ -29,6 +29,7 @@ import redis
 from execution_worker import messages as m
 from execution_worker.broker import Connection, NotConnected, SendFailed
 from execution_worker.callbacks import CallbackMixin
+from execution_worker.chains import ChainMixin
 from execution_worker.config import WorkerConfig, default_worker_name
 from execution_worker.faults import faultpoint
 from execution_worker.messages.consumer import Entry, StreamConsumer
@@ -63,7 +64,7 @@ EXEC_RETENTION = EXEC_MAX_WINDOW + timedelta(days=1)
 EXTERNAL_RETENTION_S = 24 * 3600.0
 
 
-class Worker(SessionMixin, CallbackMixin, SendMixin):
+class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
     """The execution worker. Build it, then ``start()`` its threads or drive the ``*_step`` methods."""
 
     def __init__(self, config: WorkerConfig) -> None:
@@ -511,6 +512,9 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
 
     def place(self, order: m.OrderPlace, received: float) -> None:
         """Idempotency, then (or at not_before) the gate, then record-before-send and placeOrder."""
+        if order.children is not None:
+            self.place_chain(order, received)
+            return
         coid = order.client_order_id
         existing = self.records.get(coid)
         if existing is not None:
@@ -539,10 +543,14 @@ class Worker(SessionMixin, CallbackMixin, SendMixin):
             currency=order.currency,
             outside_rth=order.outside_rth,
             oca_group=order.oca_group,
+            oca_type=order.oca_type or 0,
+            parent_client_order_id=order.parent_client_order_id or "",
             not_before=order.not_before,
             created_ns=time.time_ns(),
             command_id=order.id,
         )
+        if record.parent_client_order_id and self._refuse_orphan(record):
+            return
         if order.not_before is not None and order.not_before > time.time_ns() + 2_000_000:
             record.state = "scheduled"
             if not self._record_new(record):

@@ -401,6 +401,15 @@ class OrderPlace(Message):
     # other quantity as ``order.quantity_increment``). Absent: whole shares for ``STK``, no check else.
     min_quantity: Decimal | None = None
     quantity_increment: Decimal | None = None
+    # IB's ocaType for an order with an ``oca_group``: 1 cancel the others (with block), 2 reduce them
+    # (with block), 3 reduce them (no block). Absent: TWS's default (3).
+    oca_type: int | None = None
+    # A bracket (IB's parent/child chain): the orders attached to this one, each an object with
+    # ``client_order_id``, ``side``, ``quantity``, ``order_type``, ``limit_price``, ``stop_price``,
+    # ``tif``, ``outside_rth`` (account and contract are the parent's). The worker records the chain
+    # before its first send and transmits it as one unit; children without an ``oca_group`` of their
+    # own are one OCA group at TWS (a fill of one reduces or cancels the others). Absent: a lone order.
+    children: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -668,6 +677,45 @@ _OPT_POS = _optional(_positive_decimal)
 _OPT_INT = _optional(_int)
 _OPT_UUID = _optional(_uuid)
 _OPT_ACCOUNT = _optional(_ACCOUNT)
+# The most children a bracket may carry (IB's brackets have two: take-profit and stop-loss).
+MAX_CHILDREN = 4
+OCA_TYPES = (1, 2, 3)
+
+
+def _oca_type(name: str, value: Any) -> int:
+    number = _int(name, value)
+    if number not in OCA_TYPES:
+        raise _bad(name, "must be 1 (cancel the others), 2 (reduce them, with block) or 3 (reduce them)")
+    return number
+
+
+def _children(name: str, value: Any) -> tuple[dict[str, Any], ...]:
+    """A bracket's children: 1..MAX_CHILDREN objects, each checked as an order.place's own fields are."""
+    if type(value) is not list or not 1 <= len(value) <= MAX_CHILDREN:
+        raise _bad(name, f"must be a list of 1 to {MAX_CHILDREN} orders")
+    out = []
+    for item in value:
+        if type(item) is not dict:
+            raise _bad(name, "each child must be an object")
+        unknown = set(item) - set(_CHILD_SPEC)
+        if unknown:
+            raise MessageError(UNKNOWN_FIELD, f"{name}: a child has no field {sorted(unknown)[0][:64]!r}", name)
+        child: dict[str, Any] = {}
+        for key, (parser, default) in _CHILD_SPEC.items():
+            raw = item.get(key, _REQUIRED)
+            if raw is _REQUIRED:
+                if default is _REQUIRED:
+                    raise MessageError(MISSING_FIELD, f"{name}: a child needs {key}", name)
+                child[key] = default
+            else:
+                child[key] = parser(key, raw)
+        _check_place(child)
+        out.append(child)
+    ids = [c["client_order_id"] for c in out]
+    if len(set(ids)) != len(ids):
+        raise _bad(name, "children must have distinct client_order_ids")
+    return tuple(out)
+
 
 _spec(
     OrderPlace,
@@ -691,7 +739,20 @@ _spec(
     strategy=_free_text_parser(200),
     min_quantity=_OPT_POS,
     quantity_increment=_OPT_POS,
+    oca_type=_optional(_oca_type),
+    children=_optional(_children),
 )
+# A bracket child's keys: parser and default (_REQUIRED: must be given).
+_CHILD_SPEC: dict[str, tuple[Any, Any]] = {
+    "client_order_id": (_uuid, _REQUIRED),
+    "side": (_SIDE, _REQUIRED),
+    "quantity": (_positive_decimal, _REQUIRED),
+    "order_type": (_ORDER_TYPE, "MKT"),
+    "limit_price": (_OPT_POS, None),
+    "stop_price": (_OPT_POS, None),
+    "tif": (_TIF, "DAY"),
+    "outside_rth": (_bool, False),
+}
 _spec(OrderCancel, client_order_id=_uuid, reason=_TEXT)
 _spec(OrderModify, client_order_id=_uuid, quantity=_OPT_POS, limit_price=_OPT_POS, stop_price=_OPT_POS)
 _spec(TradingHalt, account=_OPT_ACCOUNT, mode=_HALT_MODE, reason=_TEXT)
@@ -832,12 +893,25 @@ def _check_place(values: dict[str, Any]) -> None:
         raise _bad("stop_price", f"not allowed on a {order_type} order")
 
 
+def _check_order_place(values: dict[str, Any]) -> None:
+    _check_place(values)
+    children = values["children"]
+    if children is None:
+        return
+    if values["not_before"] is not None:
+        raise _bad("children", "a bracket cannot be held for not_before")
+    if values["parent_client_order_id"] is not None:
+        raise _bad("children", "a child order cannot have children of its own")
+    if values["client_order_id"] in {c["client_order_id"] for c in children}:
+        raise _bad("children", "a child needs a client_order_id of its own")
+
+
 def _check_modify(values: dict[str, Any]) -> None:
     if values["quantity"] is None and values["limit_price"] is None and values["stop_price"] is None:
         raise MessageError(MISSING_FIELD, "order.modify needs at least one of quantity, limit_price, stop_price")
 
 
-_CHECKS = {OrderPlace: _check_place, OrderModify: _check_modify}
+_CHECKS = {OrderPlace: _check_order_place, OrderModify: _check_modify}
 
 
 # ---------------------------------------------------------------------------------------------
