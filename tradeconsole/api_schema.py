@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
@@ -45,3 +46,9 @@ class DeskTokenScheme(KnoxTokenScheme):
     """The desk's knox authentication (``accounts.api.authentication``) is documented as knox's own."""
 
     target_class = "accounts.api.authentication.TokenAuthentication"
+
+
+class DeskBasicScheme(BasicScheme):
+    """The token endpoint's HTTP Basic, under the sign-in lockout, is documented as HTTP Basic."""
+
+    target_class = "accounts.api.authentication.BasicAuthentication"
