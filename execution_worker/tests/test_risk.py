@@ -8,9 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from execution_worker import messages as m
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate, trading_date
+
+# The trading date is read from the clock at each call: tests about it run at a pinned midday, so
+# that no run straddles New York's midnight between recording PnL and reading it.
+DESK_MIDDAY = "2026-11-18 12:00:00-05:00"
 
 
 def _order(**overrides) -> m.OrderPlace:
@@ -133,6 +138,7 @@ def test_max_position_counts_the_current_position_and_side():
     assert _code(gate, _order(side="SELL", quantity=Decimal(20))) is None
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_reaching_the_daily_loss_stops_new_orders():
     gate = _gate(max_daily_loss=100)
     gate.add_realized_pnl("DU1", Decimal("-60"))
@@ -169,6 +175,7 @@ def test_null_limits_mean_no_limit_and_unknown_keys_are_ignored():
     assert limits.max_order_quantity is None and limits.orders_per_minute == 30
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_the_daily_loss_counts_only_todays_trading_date():
     gate = _gate(max_daily_loss=100)
     yesterday = trading_date() - timedelta(days=1)

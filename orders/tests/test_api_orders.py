@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import redis
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +19,10 @@ from orders.tests.factories import FillFactory, InstrumentFactory, OrderFactory
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory
 
 pytestmark = pytest.mark.django_db
+
+# "Today" is the desk's local date, read from the clock at each call: tests about it run at a
+# pinned midday, so that no run straddles New York's midnight between writing and reading.
+DESK_MIDDAY = "2026-11-18 12:00:00-05:00"
 
 ORDERS = reverse("api-v1:order-list")
 
@@ -125,6 +130,7 @@ def test_filtering_by_another_accounts_code_shows_nothing(as_trader, other_accou
     assert response.json()["results"] == []
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_the_list_filters_by_status_account_strategy_and_date(as_trader, account, instrument):
     strategy = StrategyFactory(name="momentum")
     session = TradingSessionFactory(strategy=strategy, account=account, status="running")

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -23,6 +24,10 @@ from orders.services import fill_apply_commission, fill_record
 from orders.tests.factories import InstrumentFactory, OrderFactory, PositionFactory
 
 pytestmark = pytest.mark.django_db
+
+# "Today" is the desk's local date, read from the clock at each call: tests about it run at a
+# pinned midday, so that no run straddles New York's midnight between writing and reading.
+DESK_MIDDAY = "2026-11-18 12:00:00-05:00"
 
 
 def _separately(account, instrument, side):
@@ -53,6 +58,7 @@ def _exposure(*, account, instrument, side):
     return exposure
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_the_counts_match_the_separate_selectors(account, other_account, instrument):
     other_instrument = InstrumentFactory(symbol="MSFT")
     PositionFactory(account=account, instrument=instrument, quantity=Decimal("-30"))

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -22,6 +23,10 @@ from orders.tests.helpers import row_counts, submit
 from strategies.tests.factories import TradingSessionFactory
 
 pytestmark = pytest.mark.django_db
+
+# "Today" is the desk's local date, read from the clock at each call: tests about it run at a
+# pinned midday, so that no run straddles New York's midnight between writing and reading.
+DESK_MIDDAY = "2026-11-18 12:00:00-05:00"
 
 
 def test_a_trader_enters_a_limit_order_that_is_new_with_its_event_audit_row_and_command(trader, account, instrument):
@@ -271,6 +276,7 @@ def test_the_order_rate_limit_counts_orders_of_the_last_minute(trader, risk_mana
     assert row_counts() == before
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_the_daily_loss_limit_stops_new_risk_but_lets_the_desk_flatten(trader, risk_manager, account, instrument):
     risk_limit_update(risk_limit=account.risk_limit, actor=risk_manager, via="test", max_daily_loss=500)
     now = timezone.now()
@@ -303,6 +309,7 @@ def test_the_daily_loss_limit_stops_new_risk_but_lets_the_desk_flatten(trader, r
     assert flatten.status == OrderStatus.NEW
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_yesterdays_losses_do_not_count_toward_the_daily_loss(trader, risk_manager, account, instrument):
     risk_limit_update(risk_limit=account.risk_limit, actor=risk_manager, via="test", max_daily_loss=500)
     yesterday = timezone.now() - timedelta(days=2)

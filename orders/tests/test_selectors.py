@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from accounts.models import Role
@@ -20,6 +21,10 @@ from orders.tests.factories import InstrumentFactory, OrderFactory, PositionFact
 from strategies.tests.factories import TradingSessionFactory
 
 pytestmark = pytest.mark.django_db
+
+# "Today" is the desk's local date, read from the clock at each call: tests about it run at a
+# pinned midday, so that no run straddles New York's midnight between writing and reading.
+DESK_MIDDAY = "2026-11-18 12:00:00-05:00"
 
 
 @pytest.fixture
@@ -59,6 +64,7 @@ def test_a_malformed_order_id_is_not_found(trader):
         order_get(user=trader, client_order_id="not-a-uuid")
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_order_filters_narrow_by_status_account_strategy_symbol_and_date(
     admin_user, account, other_account, instrument
 ):
@@ -116,6 +122,7 @@ def test_alerts_of_other_accounts_are_hidden_but_desk_wide_alerts_are_shown(trad
     assert {a.key for a in alert_list(user=trader, status="resolved")} == set()
 
 
+@time_machine.travel(DESK_MIDDAY, tick=True)
 def test_realized_pnl_today_is_net_of_commissions(account, instrument):
     now = timezone.now()
     fill_record(exec_id="a", account=account, instrument=instrument, side="BUY", quantity=10, price=10, executed_at=now)
