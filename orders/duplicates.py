@@ -69,7 +69,7 @@ def duplicate_check(
             limit_price=limit_price,
             stop_price=stop_price,
             tif=tif,
-            created_at__gte=now - timedelta(seconds=window_seconds),
+            created_at__gt=now - timedelta(seconds=window_seconds),
         )
         .order_by("-created_at", "-id")
         .first()
