@@ -123,6 +123,12 @@ class OrderParentInvalid(ApplicationError):
     default_message = "The parent order must be a working order of the same account and instrument."
 
 
+class OrderBracketInvalid(ApplicationError):
+    code = "order.bracket_invalid"
+    http_status = 400
+    default_message = "The bracket cannot be entered."
+
+
 class OrderModifyEmpty(ApplicationError):
     code = "order.modify_empty"
     http_status = 400

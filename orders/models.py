@@ -85,6 +85,14 @@ class OrderSource(models.TextChoices):
     EXTERNAL = "external", "External (placed in TWS)"
 
 
+class OcaType(models.IntegerChoices):
+    """IB's ``ocaType``: what a fill of one order of an OCA group does to the others, at the broker."""
+
+    CANCEL = 1, "Cancel the others (with block)"
+    REDUCE_BLOCK = 2, "Reduce the others (with block)"
+    REDUCE = 3, "Reduce the others (no block)"
+
+
 class OrderStatus(models.TextChoices):
     """The order states; ``orders.transitions`` says which moves are allowed."""
 
@@ -127,6 +135,12 @@ class Order(models.Model):
         help_text="The parent of a bracket's child orders.",
     )
     oca_group = models.CharField(max_length=64, blank=True)
+    oca_type = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        choices=OcaType.choices,
+        help_text="What a fill in the OCA group does to the other orders at the broker (blank: TWS's default, 3).",
+    )
     not_before = models.DateTimeField(null=True, blank=True, help_text="Do not send before this time.")
     source = models.CharField(max_length=16, choices=OrderSource.choices, default=OrderSource.ADMIN)
     trading_session = models.ForeignKey(

@@ -61,6 +61,7 @@ from orders import monitoring_pnl
 from orders.models import (
     Fill,
     Instrument,
+    OcaType,
     Order,
     OrderEvent,
     OrderSource,
@@ -723,6 +724,9 @@ def protection_place(*, position: Position, policy: Policy, report: MonitoringRe
                         quantity=abs(position.quantity),
                         tif=TimeInForce.GTC,
                         oca_group=group,
+                        # At the broker: a fill of one leg reduces the other by as much (a full fill
+                        # cancels it), with block, so the pair never closes more than the position.
+                        oca_type=OcaType.REDUCE_BLOCK,
                         source=OrderSource.MONITOR,
                         via="monitor",
                         **prices,
@@ -977,6 +981,7 @@ def rejected_orders_replace(*, account: BrokerAccount, now: datetime, report: Mo
                         tif=order.tif,
                         outside_rth=order.outside_rth,
                         oca_group=order.oca_group,
+                        oca_type=order.oca_type,
                         source=order.source,
                         trading_session=order.trading_session
                         if order.trading_session and order.trading_session.status == "running"

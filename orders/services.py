@@ -60,6 +60,7 @@ from orders.models import (
     PRICE,
     Fill,
     Instrument,
+    OcaType,
     Order,
     OrderEvent,
     OrderSource,
@@ -332,6 +333,7 @@ def order_place_data(order: Order) -> dict[str, Any]:
         "outside_rth": order.outside_rth,
         "parent_client_order_id": str(order.parent.client_order_id) if order.parent_id else None,
         "oca_group": order.oca_group,
+        "oca_type": order.oca_type,
         "not_before": _ns(order.not_before),
         "source": order.source,
         "strategy": order.trading_session.strategy.name if order.trading_session_id else "",
@@ -359,6 +361,7 @@ def order_submit(
     outside_rth: bool = False,
     parent: Order | None = None,
     oca_group: str = "",
+    oca_type: int | None = None,
     not_before: datetime | None = None,
     source: str,
     trading_session=None,
@@ -416,6 +419,7 @@ def order_submit(
                 outside_rth=outside_rth,
                 parent=parent,
                 oca_group=oca_group,
+                oca_type=oca_type,
                 not_before=not_before,
                 source=source,
                 trading_session=trading_session,
@@ -445,6 +449,7 @@ def _order_entry_check(
     outside_rth: bool = False,
     parent: Order | None = None,
     oca_group: str = "",
+    oca_type: int | None = None,
     not_before: datetime | None = None,
     source: str,
     trading_session=None,
@@ -549,6 +554,7 @@ def _order_entry_check(
         "outside_rth": bool(outside_rth),
         "parent": parent,
         "oca_group": oca_group or "",
+        "oca_type": _oca_type(oca_type, oca_group),
         "not_before": not_before,
         "source": source,
         "trading_session": trading_session,
@@ -562,8 +568,29 @@ def _order_entry_check(
     return values
 
 
-def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str) -> Order:
-    """Write the checked order (``_order_entry_check``'s values), its event, audit and outbox rows."""
+def _oca_type(oca_type: int | str | None, oca_group: str) -> int | None:
+    """The order's OCA type, 1-3 and only with an OCA group (None: TWS's default).
+
+    :raises OrderInvalid: another value, or a type without a group.
+    """
+    if oca_type in (None, ""):
+        return None
+    try:
+        number = int(oca_type)
+    except (TypeError, ValueError):
+        number = 0
+    if number not in OcaType.values:
+        raise OrderInvalid("oca_type must be 1, 2 or 3.", field="oca_type")
+    if not oca_group:
+        raise OrderInvalid("oca_type needs an oca_group.", field="oca_type")
+    return number
+
+
+def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str, enqueue: bool = True) -> Order:
+    """Write the checked order (``_order_entry_check``'s values), its event, audit and outbox rows.
+
+    ``enqueue=False``: no ``order.place`` (a bracket's members travel in one, ``orders.brackets``).
+    """
     duplicate_of = values.pop("duplicate_of", None)
     account, status, client_order_id = values["account"], values["status"], values.get("client_order_id")
     source = values["source"]
@@ -585,7 +612,7 @@ def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str) 
     audit_record(actor=actor, action="order.submit", obj=order, account=account, after=_snapshot(order), via=via)
     if duplicate_of is not None:
         duplicates.duplicate_confirmed_record(order=order, earlier=duplicate_of, actor=actor, via=via)
-    if status == OrderStatus.NEW:
+    if status == OrderStatus.NEW and enqueue:
         outbox_enqueue(type="order.place", data=order_place_data(order))
     return order
 
@@ -695,9 +722,18 @@ def order_cancel(*, order: Order, actor: User | None, reason: str = "", via: str
     unsent = None
     if order.status == OrderStatus.NEW:
         unsent = _unpublished_place(order)
+        if unsent is None and order.parent_id:
+            # A bracket's child travels in its parent's order.place: withdrawn only with it.
+            from orders import brackets
+
+            brackets.bracket_child_cancel_check(order=order)
     if order.status == OrderStatus.PENDING_APPROVAL or unsent is not None:
         if unsent is not None:
             unsent.delete()
+            # The bracket's children were in that command: they are withdrawn with it.
+            from orders import brackets
+
+            brackets.bracket_children_withdraw(parent=order, actor=actor, via=via)
         _set_status(order, OrderStatus.CANCELLED, fields)
         kind = "cancelled"
     else:

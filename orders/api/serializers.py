@@ -18,6 +18,7 @@ from orders.models import (
     QUANTITY,
     Fill,
     Instrument,
+    OcaType,
     OrderEvent,
     OrderSource,
     OrderStatus,
@@ -155,6 +156,7 @@ class OrderOutput(FlatSerializer):
     outside_rth = serializers.BooleanField(read_only=True)
     parent = serializers.UUIDField(source="parent.client_order_id", read_only=True, allow_null=True)
     oca_group = serializers.CharField(read_only=True)
+    oca_type = serializers.IntegerField(read_only=True, allow_null=True)
     not_before = serializers.DateTimeField(read_only=True, allow_null=True)
     source = serializers.ChoiceField(choices=OrderSource.choices, read_only=True)
     trading_session = serializers.IntegerField(source="trading_session_id", read_only=True, allow_null=True)
@@ -192,6 +194,13 @@ class OrderCreateInput(FlatSerializer):
     tif = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
     outside_rth = serializers.BooleanField(default=False)
     oca_group = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
+    oca_type = serializers.ChoiceField(
+        choices=OcaType.choices,
+        required=False,
+        allow_null=True,
+        help_text="With oca_group: what a fill does to the group's other orders at the broker "
+        "(1 cancel, 2 reduce with block, 3 reduce); absent: TWS's default, 3",
+    )
     not_before = serializers.DateTimeField(required=False, allow_null=True)
     parent = serializers.UUIDField(required=False, allow_null=True, help_text="client_order_id of a bracket's parent")
     trading_session = serializers.IntegerField(required=False, allow_null=True, min_value=1)

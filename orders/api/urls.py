@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orders.api import views
+from orders.api import brackets, views
 
 urlpatterns = [
     path("instruments/", views.InstrumentListApi.as_view(), name="instrument-list"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("orders/", views.OrderListCreateApi.as_view(), name="order-list"),
     path("orders/<uuid:client_order_id>/", views.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<uuid:client_order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
+    path("brackets/", brackets.BracketCreateApi.as_view(), name="bracket-list"),
     path("fills/", views.FillListApi.as_view(), name="fill-list"),
     path("positions/", views.PositionListApi.as_view(), name="position-list"),
     path("pnl/", views.PnLHistoryApi.as_view(), name="pnl-history"),
