@@ -22,6 +22,7 @@ from accounts.admin import VIA, ask_reason, refusal_text
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from accounts.admin_services import ServiceSaveMixin, form_changes
 from orders import schedule_crud, scheduled_services, services
+from orders.admin_brackets import bracket_add_view
 from orders.forms import OrderEntryForm
 from orders.models import (
     Fill,
@@ -209,6 +210,16 @@ class OrderAdmin(AccountScopedAdmin):
         if refused:
             self.message_user(request, f"{refused} order(s) refused.", messages.SUCCESS)
         return None
+
+    def get_urls(self):
+        from django.urls import path
+
+        bracket = path(
+            "add-bracket/",
+            self.admin_site.admin_view(lambda request: bracket_add_view(self, request, via=VIA)),
+            name="orders_order_add_bracket",
+        )
+        return [bracket, *super().get_urls()]
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         """Show ``OrderEntryForm`` and enter the order through ``order_submit`` (never a model save)."""

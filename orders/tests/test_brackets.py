@@ -150,3 +150,31 @@ def test_the_monitors_protective_pair_is_one_broker_side_oca_group_that_reduces_
     assert len(places) == 2
     assert places[0].oca_group == places[1].oca_group and places[0].oca_group.startswith("protect:")
     assert {p.oca_type for p in places} == {2}
+
+
+def test_the_admin_enters_a_bracket_with_its_form(client, trader, account, instrument):
+    client.force_login(trader)
+    url = reverse("admin:orders_order_add_bracket")
+    page = client.get(url)
+    assert page.status_code == 200 and b"take_profit_price" in page.content
+    coid = str(uuid.uuid4())
+    body = {
+        "client_order_id": coid,
+        "account": account.pk,
+        "instrument": instrument.pk,
+        "side": "BUY",
+        "quantity": "10",
+        "order_type": "LMT",
+        "limit_price": "100.00",
+        "take_profit_price": "101.00",
+        "stop_loss_price": "99.00",
+        "tif": "DAY",
+    }
+    response = client.post(url, body)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = Order.objects.get(client_order_id=coid)
+    assert sorted(c.order_type for c in entry.children.all()) == ["LMT", "STP"]
+    refused = client.post(
+        url, {**body, "client_order_id": str(uuid.uuid4()), "quantity": "7", "stop_loss_price": "100.50"}
+    )
+    assert refused.status_code == 200 and b"order.bracket_invalid" in refused.content
