@@ -44,6 +44,8 @@ def submit(trader, account, instrument):
             "limit_price": Decimal("100.00"),
             "source": "admin",
             "via": "admin",
+            # Several identical orders in a row: these tests are not about the duplicate guard.
+            "confirm_duplicate": True,
         }
         fields.update(changes)
         return order_submit(**fields)

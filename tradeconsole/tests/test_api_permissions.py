@@ -46,6 +46,12 @@ ORDER_BODY = {
     "order_type": "LMT",
     "limit_price": "100.00",
 }
+BRACKET_BODY = {
+    **ORDER_BODY,
+    "quantity": "5",
+    "take_profit_price": "104.00",
+    "stop_loss_price": "96.00",
+}
 SCHEDULE_BODY = {
     "name": "open buy",
     "account": "DU0000001",
@@ -74,6 +80,7 @@ CASES = [
     Case("get", "instrument-detail", ALL, kwargs="instrument"),
     Case("get", "order-list", ALL),
     Case("post", "order-list", TRADE, ok=201, body=ORDER_BODY, idempotent=True),
+    Case("post", "bracket-list", TRADE, ok=201, body=BRACKET_BODY, idempotent=True),
     Case("get", "order-detail", ALL, kwargs="order"),
     Case("patch", "order-detail", TRADE, kwargs="order", body={"quantity": "20"}),
     Case("post", "order-cancel", TRADE, kwargs="order"),
