@@ -16,6 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from accounts.announce import announce_object
 from accounts.exceptions import (
     AccountNotMember,
     AccountValueInvalid,
@@ -90,7 +91,9 @@ def audit_record(
     """Append one audit row for a change, carrying the current request id.
 
     Call it inside the transaction of the change, so the row exists exactly when the change does.
+    The audited object is announced with it (``accounts.announce``): the live pages show it on commit.
     """
+    announce_object(obj)
     return db.insert(
         AuditLog(
             actor=_actor_or_none(actor),
@@ -303,6 +306,8 @@ def account_values_update(
             row.value, row.currency, row.updated_at = value, currency[:8], reported_at
             row.save(update_fields=["value", "currency", "updated_at"])
             changed += 1
+    if changed:
+        announce_object(account)
     return changed
 
 
@@ -329,7 +334,7 @@ def alert_raise(
         return _alert_renew(existing, message=message, severity=severity, data=data) if renew else existing
     try:
         with transaction.atomic():
-            return Alert.objects.create(
+            alert = Alert.objects.create(
                 key=key[:200],
                 kind=kind[:64],
                 message=message[:500],
@@ -337,6 +342,8 @@ def alert_raise(
                 account=account,
                 data=jsonable(data or {}),
             )
+            announce_object(alert)
+            return alert
     except IntegrityError:
         return Alert.objects.exclude(status=Alert.Status.RESOLVED).get(key=key)
 
@@ -350,6 +357,7 @@ def _alert_renew(alert: Alert, *, message: str, severity: str, data: dict | None
         alert.status, alert.acknowledged_at, alert.acknowledged_by = Alert.Status.OPEN, None, None
         fields += ["status", "acknowledged_at", "acknowledged_by"]
     alert.save(update_fields=fields)
+    announce_object(alert)
     return alert
 
 
@@ -404,6 +412,7 @@ def alert_resolve(
     alert.status = Alert.Status.RESOLVED
     alert.resolved_at = timezone.now()
     alert.save(update_fields=["status", "resolved_at"])
+    announce_object(alert)
     if actor is not None:
         audit_record(
             actor=actor,
