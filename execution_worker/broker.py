@@ -19,7 +19,7 @@ from ibapi.contract import Contract
 from ibapi.order import Order
 from ibapi.wrapper import EWrapper
 
-from execution_worker.messages import ORDER_TYPES
+from execution_worker.messages import DEFAULT_TIF, ORDER_TYPES, STOCK, takes_price
 from execution_worker.order_template import OrderTemplates
 
 log = logging.getLogger("execution_worker.broker")
@@ -190,7 +190,7 @@ def open_connection(handler, generation: int, host: str, port: int, client_id: i
     connection = Connection(client, wrapper)
     # The worker's usual shapes are templated now rather than on the first order of each.
     for order_type in ORDER_TYPES:
-        connection.templates.prepare(make_contract("SPY", "STK", "SMART", "USD"), _probe_order(order_type))
+        connection.templates.prepare(make_contract("SPY", STOCK, "SMART", "USD"), _probe_order(order_type))
     connection.thread = threading.Thread(target=_run_loop, args=(client,), name=f"tws-loop-{generation}", daemon=True)
     connection.thread.start()
     return connection
@@ -254,9 +254,9 @@ def _probe_order(order_type: str) -> Order:
         side="BUY",
         quantity=1,
         order_type=order_type,
-        limit_price=1 if "LMT" in order_type else None,
-        stop_price=1 if "STP" in order_type else None,
-        tif="DAY",
+        limit_price=1 if takes_price(order_type, "limit_price") else None,
+        stop_price=1 if takes_price(order_type, "stop_price") else None,
+        tif=DEFAULT_TIF,
         outside_rth=False,
         oca_group="",
     )

@@ -219,9 +219,9 @@ class CallbackMixin:
         limit = _dec(order.lmtPrice) if record.limit_price is not None and order.lmtPrice < UNSET_DOUBLE_LIMIT else None
         stop = _dec(order.auxPrice) if record.stop_price is not None and order.auxPrice < UNSET_DOUBLE_LIMIT else None
         terms = (
-            m._plain(quantity) if quantity > 0 else record.quantity,
-            m._plain(limit) if limit else record.limit_price,
-            m._plain(stop) if stop else record.stop_price,
+            m.plain_decimal(quantity) if quantity > 0 else record.quantity,
+            m.plain_decimal(limit) if limit else record.limit_price,
+            m.plain_decimal(stop) if stop else record.stop_price,
         )
         if terms != (record.quantity, record.limit_price, record.stop_price):
             record.quantity, record.limit_price, record.stop_price = terms

@@ -311,7 +311,7 @@ def _members(order: m.OrderPlace) -> list[OrderRecord]:
         OrderRecord(
             client_order_id=order.client_order_id,
             side=order.side,
-            quantity=m._plain(order.quantity),
+            quantity=m.plain_decimal(order.quantity),
             order_type=order.order_type,
             limit_price=_text(order.limit_price),
             stop_price=_text(order.stop_price),
@@ -327,7 +327,7 @@ def _members(order: m.OrderPlace) -> list[OrderRecord]:
             OrderRecord(
                 client_order_id=child["client_order_id"],
                 side=child["side"],
-                quantity=m._plain(child["quantity"]),
+                quantity=m.plain_decimal(child["quantity"]),
                 order_type=child["order_type"],
                 limit_price=_text(child["limit_price"]),
                 stop_price=_text(child["stop_price"]),
@@ -341,4 +341,4 @@ def _members(order: m.OrderPlace) -> list[OrderRecord]:
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else m._plain(value)
+    return None if value is None else m.plain_decimal(value)

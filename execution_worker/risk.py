@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from execution_worker.messages import DECIMAL_LIMIT_KEYS, STOCK
+
 GLOBAL = "*"
 # The daily loss limit counts realized PnL per trading date, the date in New York (US equities).
 TRADING_ZONE = ZoneInfo("America/New_York")
@@ -31,7 +33,7 @@ def check_quantity_increment(order) -> Refusal | None:
     of its ``quantity_increment`` (whole shares for ``STK`` when both are absent)."""
     increment = getattr(order, "quantity_increment", None)
     minimum = getattr(order, "min_quantity", None)
-    if increment is None and getattr(order, "sec_type", "STK") == "STK":
+    if increment is None and getattr(order, "sec_type", STOCK) == STOCK:
         increment = STOCK_QUANTITY_STEP
     if minimum is None:
         minimum = increment
@@ -56,16 +58,6 @@ DUPLICATE_WINDOW_S = 2.0
 # shares for stocks; other security types are not checked without the keys.
 STOCK_QUANTITY_STEP = Decimal(1)
 RATE_WINDOW_S = 60.0
-
-LIMIT_KEYS = (
-    "max_order_quantity",
-    "max_order_notional",
-    "max_position",
-    "max_daily_loss",
-    "price_collar_pct",
-    "orders_per_minute",
-    "allowed_symbols",
-)
 
 
 class LimitsError(ValueError):
@@ -107,7 +99,7 @@ class Limits:
         if not isinstance(raw, dict):
             raise LimitsError("limits must be a JSON object")
         values: dict[str, Any] = {}
-        for key in LIMIT_KEYS[:-2]:
+        for key in DECIMAL_LIMIT_KEYS:
             values[key] = _limit_decimal(key, raw.get(key))
         rate = _limit_decimal("orders_per_minute", raw.get("orders_per_minute"))
         values["orders_per_minute"] = None if rate is None else int(rate)

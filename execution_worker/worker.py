@@ -533,10 +533,10 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             account=order.account,
             symbol=order.symbol,
             side=order.side,
-            quantity=m._plain(order.quantity),
+            quantity=m.plain_decimal(order.quantity),
             order_type=order.order_type,
-            limit_price=None if order.limit_price is None else m._plain(order.limit_price),
-            stop_price=None if order.stop_price is None else m._plain(order.stop_price),
+            limit_price=None if order.limit_price is None else m.plain_decimal(order.limit_price),
+            stop_price=None if order.stop_price is None else m.plain_decimal(order.stop_price),
             tif=order.tif,
             sec_type=order.sec_type,
             exchange=order.exchange,
@@ -776,9 +776,9 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         # The record keeps the order as TWS has it until TWS confirms the change (openOrder): a refused
         # modify (104, 105, 110...) must not leave the worker describing an order that does not exist.
         changes = {
-            "quantity": m._plain(quantity),
-            "limit_price": None if limit_price is None else m._plain(limit_price),
-            "stop_price": None if stop_price is None else m._plain(stop_price),
+            "quantity": m.plain_decimal(quantity),
+            "limit_price": None if limit_price is None else m.plain_decimal(limit_price),
+            "stop_price": None if stop_price is None else m.plain_decimal(stop_price),
         }
         record.extra["action"] = "modify"
         # The next status TWS reports names this command, and is emitted even when the status words
