@@ -21,6 +21,7 @@ from accounts.services import audit_record, outbox_enqueue
 from orders import services, validation
 from orders.exceptions import OrderBracketInvalid, OrderNotCancellable
 from orders.models import Instrument, Order, OrderStatus, OrderType, Side
+from orders.services.events import OrderEventKind, order_event_record
 
 
 @dataclass(frozen=True)
@@ -170,9 +171,9 @@ def bracket_children_withdraw(*, parent: Order, actor: User | None, via: str) ->
         fields: set[str] = set()
         services._set_status(child, OrderStatus.CANCELLED, fields)
         services._save(child, fields)
-        services._event(
-            child,
-            kind="cancelled",
+        order_event_record(
+            order=child,
+            kind=OrderEventKind.CANCELLED,
             from_status=OrderStatus.NEW,
             to_status=OrderStatus.CANCELLED,
             actor=actor,

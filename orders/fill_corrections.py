@@ -21,6 +21,7 @@ from accounts.services import audit_record
 from execution_worker.messages.executions import exec_revision
 from orders import pnl
 from orders.models import Fill, Order, OrderStatus, PendingCommission, Position, PositionLot
+from orders.services.events import OrderEventKind
 
 MONEY_STEP = Decimal("0.0001")
 PRICE_STEP = Decimal("0.000001")
@@ -116,7 +117,7 @@ def fill_correct(
         _apply_status(
             order,
             target,
-            kind="fill.corrected",
+            kind=OrderEventKind.FILL_CORRECTED,
             message_id=message_id,
             fields=fields,
             data={"before": before, "after": after},

@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
+from accounts.announce import announce_object
 from accounts.command_text import command_text_check
 from accounts.exceptions import AccountHalted, DeskHalted
 from accounts.models import Alert, BrokerAccount, OutboxMessage, User
@@ -71,9 +72,10 @@ from orders.models import (
     RiskLimit,
     Side,
 )
-from orders.monitoring import POLICY_FIELDS as MONITOR_POLICY_FIELDS
+from orders.policy_fields import POLICY_FIELDS as MONITOR_POLICY_FIELDS
 from orders.quantity import check_quantity_increment
 from orders.selectors import allowed_symbols, order_entry_exposure, risk_limit_for_account
+from orders.services.events import OrderEventKind, order_event_record
 from orders.transitions import (
     CANCELLABLE_STATUSES,
     FINAL_STATUSES,
@@ -120,33 +122,6 @@ def _snapshot(order: Order) -> dict[str, Any]:
         "average_fill_price": _text(order.average_fill_price),
         **({"pending_quantity": _text(order.pending_quantity)} if order.pending_quantity is not None else {}),
     }
-
-
-def _event(
-    order: Order,
-    *,
-    kind: str,
-    from_status: str = "",
-    to_status: str = "",
-    applied: bool = True,
-    message_id: Any = None,
-    detail: str = "",
-    data: dict | None = None,
-    actor: User | None = None,
-) -> OrderEvent:
-    return db.insert(
-        OrderEvent(
-            order=order,
-            kind=kind,
-            from_status=from_status,
-            to_status=to_status,
-            applied=applied,
-            message_id=message_id,
-            detail=detail[:500],
-            data=data or {},
-            actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
-        )
-    )
 
 
 def _set_status(order: Order, to_status: str, fields: set[str]) -> None:
@@ -608,7 +583,9 @@ def _order_entry_write(values: dict[str, Any], *, actor: User | None, via: str, 
         if existing.account_id != account.pk:
             raise OrderClientIdConflict(field="client_order_id")
         return existing
-    _event(order, kind="submitted", to_status=status, actor=actor, data={"source": source, "via": via})
+    order_event_record(
+        order=order, kind=OrderEventKind.SUBMITTED, to_status=status, actor=actor, data={"source": source, "via": via}
+    )
     audit_record(actor=actor, action="order.submit", obj=order, account=account, after=_snapshot(order), via=via)
     if duplicate_of is not None:
         duplicates.duplicate_confirmed_record(order=order, earlier=duplicate_of, actor=actor, via=via)
@@ -639,9 +616,9 @@ def order_approve(*, order: Order, actor: User | None, via: str) -> Order:
     fields: set[str] = set()
     _set_status(order, OrderStatus.NEW, fields)
     _save(order, fields)
-    _event(
-        order,
-        kind="approved",
+    order_event_record(
+        order=order,
+        kind=OrderEventKind.APPROVED,
         from_status=OrderStatus.PENDING_APPROVAL,
         to_status=OrderStatus.NEW,
         actor=actor,
@@ -675,9 +652,9 @@ def order_approval_refuse(*, order: Order, actor: User | None, reason: str, via:
     order.reject_code, order.reject_reason = "approval.refused", (reason or "Refused by risk")[:500]
     _set_status(order, OrderStatus.REJECTED, fields)
     _save(order, fields)
-    _event(
-        order,
-        kind="approval_refused",
+    order_event_record(
+        order=order,
+        kind=OrderEventKind.APPROVAL_REFUSED,
         from_status=OrderStatus.PENDING_APPROVAL,
         to_status=OrderStatus.REJECTED,
         actor=actor,
@@ -735,16 +712,22 @@ def order_cancel(*, order: Order, actor: User | None, reason: str = "", via: str
 
             brackets.bracket_children_withdraw(parent=order, actor=actor, via=via)
         _set_status(order, OrderStatus.CANCELLED, fields)
-        kind = "cancelled"
+        kind = OrderEventKind.CANCELLED
     else:
         _set_status(order, OrderStatus.CANCEL_REQUESTED, fields)
         outbox_enqueue(
             type="order.cancel", data={"client_order_id": str(order.client_order_id), "reason": reason[:2000]}
         )
-        kind = "cancel_requested"
+        kind = OrderEventKind.CANCEL_REQUESTED
     _save(order, fields)
-    _event(
-        order, kind=kind, from_status=from_status, to_status=order.status, actor=actor, detail=reason, data={"via": via}
+    order_event_record(
+        order=order,
+        kind=kind,
+        from_status=from_status,
+        to_status=order.status,
+        actor=actor,
+        detail=reason,
+        data={"via": via},
     )
     audit_record(
         actor=actor,
@@ -872,9 +855,9 @@ def order_modify(
         unsent.save(update_fields=["data"])
     elif pending:
         outbox_enqueue(type="order.modify", data={"client_order_id": str(order.client_order_id), **changes})
-    _event(
-        order,
-        kind="modify_requested",
+    order_event_record(
+        order=order,
+        kind=OrderEventKind.MODIFY_REQUESTED,
         from_status=order.status,
         to_status=order.status,
         actor=actor,
@@ -899,7 +882,7 @@ def _apply_status(
     order: Order,
     to_status: str,
     *,
-    kind: str,
+    kind: OrderEventKind,
     message_id: Any,
     fields: set[str],
     data: dict,
@@ -919,8 +902,8 @@ def _apply_status(
         direction = "backward" if RANK.get(to_status, 0) <= RANK[from_status] else "not allowed"
         note = f"{from_status}→{to_status} {direction}: state kept" + (f"; {detail}" if detail else "")
     _save(order, fields)
-    _event(
-        order,
+    order_event_record(
+        order=order,
         kind=kind,
         from_status=from_status,
         to_status=order.status if applied else to_status,
@@ -958,7 +941,7 @@ def order_mark_accepted(*, client_order_id: Any, order_id: int, message_id: Any 
     _apply_status(
         order,
         OrderStatus.SUBMITTED,
-        kind="order.accepted",
+        kind=OrderEventKind.ACCEPTED,
         message_id=message_id,
         fields=fields,
         data={"order_id": order_id},
@@ -983,7 +966,7 @@ def order_mark_rejected(*, client_order_id: Any, code: str, reason: str, message
     _apply_status(
         order,
         OrderStatus.REJECTED,
-        kind="order.rejected",
+        kind=OrderEventKind.REJECTED,
         message_id=message_id,
         fields=fields,
         data={"code": code, "reason": reason},
@@ -1003,7 +986,7 @@ def _cancel_refused_status(order: Order) -> OrderStatus:
     reported = status_from_broker(order.broker_status, order.filled_quantity) if order.broker_status else None
     if reported == OrderStatus.SUBMITTED:
         return reported
-    requested = order.events.filter(kind="cancel_requested").order_by("-created_at", "-id").first()
+    requested = order.events.filter(kind=OrderEventKind.CANCEL_REQUESTED).order_by("-created_at", "-id").first()
     if requested is not None and can_revert_cancel(OrderStatus.CANCEL_REQUESTED, requested.from_status):
         return OrderStatus(requested.from_status)
     return OrderStatus.SUBMITTED
@@ -1048,9 +1031,9 @@ def order_mark_command_rejected(
         order.status = working
         fields.add("status")
     _save(order, fields)
-    _event(
-        order,
-        kind=f"{action}_rejected",
+    order_event_record(
+        order=order,
+        kind=OrderEventKind(f"{action}_rejected"),
         from_status=from_status,
         to_status=order.status,
         applied=False,
@@ -1099,7 +1082,7 @@ def order_mark_unknown(
     _apply_status(
         order,
         OrderStatus.SUBMIT_UNKNOWN,
-        kind="order.unknown",
+        kind=OrderEventKind.UNKNOWN,
         message_id=message_id,
         fields=fields,
         data={"order_id": order_id, "reason": reason},
@@ -1178,9 +1161,9 @@ def order_apply_broker_status(
         data["modify_confirmed"] = confirmed
     if target is None:
         _save(order, fields)
-        _event(
-            order,
-            kind="order.status",
+        order_event_record(
+            order=order,
+            kind=OrderEventKind.STATUS,
             from_status=order.status,
             to_status=order.status,
             applied=bool(fields),
@@ -1189,7 +1172,7 @@ def order_apply_broker_status(
             data=data,
         )
         return order
-    _apply_status(order, target, kind="order.status", message_id=message_id, fields=fields, data=data)
+    _apply_status(order, target, kind=OrderEventKind.STATUS, message_id=message_id, fields=fields, data=data)
     if confirmed:
         _audit_modify_outcome(order, action="order.modify_confirmed", changes=confirmed)
     return order
@@ -1270,7 +1253,7 @@ def _apply_fill_to_order(order: Order, fill: Fill, message_id: Any) -> None:
         confirmed = _apply_pending(order, fields)
         data["modify_confirmed"] = confirmed
     target = OrderStatus.FILLED if order.filled_quantity >= order.quantity else OrderStatus.PARTIALLY_FILLED
-    _apply_status(order, target, kind="order.filled", message_id=message_id, fields=fields, data=data)
+    _apply_status(order, target, kind=OrderEventKind.FILLED, message_id=message_id, fields=fields, data=data)
     if confirmed:
         _audit_modify_outcome(order, action="order.modify_confirmed", changes=confirmed)
 
@@ -1287,6 +1270,7 @@ def _apply_fill_to_session(order: Order, realized: Decimal) -> None:
     session.peak_pnl = max(session.peak_pnl, total)
     session.max_drawdown = max(session.max_drawdown, session.peak_pnl - total)
     session.save(update_fields=["realized_pnl", "trade_count", "win_count", "peak_pnl", "max_drawdown"])
+    announce_object(session)
 
 
 @transaction.atomic
@@ -1383,6 +1367,7 @@ def fill_record(
     position.average_cost = pnl.average_cost(after).quantize(PRICE_STEP)
     position.realized_pnl = (position.realized_pnl + realized).quantize(MONEY_STEP)
     position.save(update_fields=["quantity", "average_cost", "realized_pnl", "updated_at"])
+    announce_object(position, account)
     if order is not None:
         _apply_fill_to_order(order, fill, message_id)
         if order.trading_session_id:
@@ -1490,6 +1475,7 @@ def instrument_record_price(*, instrument: Instrument, price: Decimal | str | fl
     ).update(last_price=value.quantize(PRICE_STEP), last_price_at=at)
     if updated:
         instrument.last_price, instrument.last_price_at = value.quantize(PRICE_STEP), at
+        announce_object(instrument)
     return bool(updated)
 
 
@@ -1515,6 +1501,7 @@ def position_record_broker(
     position.broker_average_cost = Decimal(str(average_cost)).quantize(PRICE_STEP)
     position.broker_reported_at = reported_at
     position.save(update_fields=["broker_quantity", "broker_average_cost", "broker_reported_at", "updated_at"])
+    announce_object(position)
     return position
 
 
