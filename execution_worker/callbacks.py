@@ -186,7 +186,7 @@ class CallbackMixin:
             if action == "place":
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = f"broker.{code}", text
-                self._persist(record)
+                self.publisher.persist(record)
             command_id = record.extra.pop("command_id", None) if action != "place" else record.command_id
             self._reject(coid, f"broker.{code}", text, action=action, order_id=req_id, command_id=command_id)
             return
@@ -225,7 +225,7 @@ class CallbackMixin:
         )
         if terms != (record.quantity, record.limit_price, record.stop_price):
             record.quantity, record.limit_price, record.stop_price = terms
-            self._persist(record)
+            self.publisher.persist(record)
 
     def on_openOrderEnd(self, generation: int) -> None:
         if self._current(generation):
@@ -246,7 +246,7 @@ class CallbackMixin:
             record.accepted = True
             if record.state in ("placing", "sent", "unknown"):
                 record.state = "accepted"
-            self._persist(record)
+            self.publisher.persist(record)
             self.emit(
                 m.OrderAccepted(
                     client_order_id=record.client_order_id,
@@ -328,7 +328,7 @@ class CallbackMixin:
         self._recon_refs.add(coid)
         self._acknowledge(record)
         record.state = status
-        self._persist(record)
+        self.publisher.persist(record)
         self._emit_status(
             record,
             status,

@@ -164,7 +164,7 @@ class ChainMixin:
             for record in members:
                 record.state = "sent"
                 self._in_flight[record.client_order_id] = now
-                self._persist(record)
+                self.publisher.persist(record)
         self.orders_sent += len(members)
         self.path_ms.add((time.time_ns() - producer_ts) / 1e6 - waited * 1000.0)
         self.queue_ms.add(waited * 1000.0)
@@ -200,7 +200,7 @@ class ChainMixin:
             self.command_store.save_many(members)
         else:
             for member in members:
-                self._persist(member)
+                self.publisher.persist(member)
         with self._lock:
             for member in members:
                 self.records[member.client_order_id] = member
@@ -241,7 +241,7 @@ class ChainMixin:
         for member in self._chain_members(record):
             if member.held:
                 member.held = False
-                self._persist(member)
+                self.publisher.persist(member)
 
     def settle_held_chains(self, seen: set[str]) -> None:
         """After reconciliation: a chain still ``held`` is working if TWS reports any member (the last
@@ -256,7 +256,7 @@ class ChainMixin:
                 log.warning("bracket %s was transmitted after all; working", chain)
                 for record in members:
                     record.held = False
-                    self._persist(record)
+                    self.publisher.persist(record)
                 continue
             self._refuse_chain(
                 members,

@@ -88,7 +88,7 @@ class SendMixin:
         except (OSError, AttributeError) as error:
             # Part of the bytes may have reached TWS: the outcome is unknown, never "failed" (invariant 3).
             record.state = "unknown"
-            self._persist(record)
+            self.publisher.persist(record)
             self.emit(
                 m.OrderUnknown(
                     client_order_id=record.client_order_id,
@@ -201,4 +201,4 @@ class SendMixin:
                 del self.by_order_id[record.order_id]
             record.order_id = 0
             record.state = "scheduled" if record.not_before is not None else "unsent"
-        self._persist(record)
+        self.publisher.persist(record)

@@ -156,7 +156,7 @@ class SessionMixin:
         coid = record.client_order_id
         record.state = "unknown"
         self._last_status.pop(record.order_id, None)
-        self._persist(record)
+        self.publisher.persist(record)
         command_id = record.extra.pop("command_id", None) or record.command_id or None
         self.emit(
             m.OrderUnknown(client_order_id=coid, order_id=record.order_id, reason=reason[:500], command_id=command_id)
@@ -265,7 +265,7 @@ class SessionMixin:
         self._in_flight.pop(record.client_order_id, None)
         self._acknowledge(record)
         record.state = "Filled"
-        self._persist(record)
+        self.publisher.persist(record)
         self._emit_status(record, "Filled", shares, Decimal(0), (value / shares).quantize(Decimal("0.000001")))
 
     def _settle_duplicate_ids(self) -> None:
@@ -288,7 +288,7 @@ class SessionMixin:
             if record.retried:
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = "broker.103", "Duplicate order ID (after one retry)"
-                self._persist(record)
+                self.publisher.persist(record)
                 self._reject(
                     coid,
                     "broker.103",

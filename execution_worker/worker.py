@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import queue
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from execution_worker.config import WorkerConfig, default_worker_name
 from execution_worker.faults import faultpoint
 from execution_worker.messages.consumer import Entry, StreamConsumer
 from execution_worker.pacing import TokenBucket
+from execution_worker.publisher import Publisher
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate
 from execution_worker.sending import SendMixin
 from execution_worker.session import (
@@ -96,10 +96,12 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         self.state = "disconnected"
         self.server_version: int | None = None
         self._lock = threading.RLock()
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
-        # A batch Redis did not take: written again, before anything newer, on the next step.
-        self._unpublished: list = []
-        self._events_maxlen = config.events_maxlen
+        self.publisher = Publisher(
+            self.redis,
+            events_stream=self.names.events,
+            orders_key=self.store.orders_key,
+            events_maxlen=config.events_maxlen,
+        )
         self._threads: list[threading.Thread] = []
         # Orders.
         self.records: dict[str, OrderRecord] = {}
@@ -226,7 +228,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         if self.shutdown.is_set():
             return
         for name, loop in (
-            ("publisher", self._publish_loop),
+            ("publisher", self.publisher.run),
             ("connection", self._connection_loop),
             ("housekeeping", self._housekeeping_loop),
             ("commands", self._command_loop),
@@ -244,7 +246,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         if self.connection is not None:
             self.connection.close()
         self.emit(m.GatewayStatus(state="disconnected", detail="worker stopped"))
-        self.shutdown_publisher = True
+        self.publisher.closing = True
         for thread in self._threads:
             if thread.name == "publisher":
                 thread.join(timeout)
@@ -274,70 +276,17 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
     def _housekeeping_loop(self) -> None:
         self._loop(self.housekeeping_step, 0.2)
 
-    shutdown_publisher = False
-
-    def _publish_loop(self) -> None:
-        while True:
-            try:
-                published = self.publish_step(0.1)
-            except redis.RedisError:
-                log.exception("could not publish events; retrying")
-                time.sleep(0.5)
-                continue
-            if self.shutdown_publisher and not published and self._events.empty() and not self._unpublished:
-                return
-
     # =========================================================================================
     # Events out
     # =========================================================================================
 
     def emit(self, message: m.Message, *, stream: str | None = None, maxlen: int | None = None) -> None:
         """Queue an event for ``{prefix}:events`` (or ``stream``); the publisher writes it in order."""
-        self._events.put(("xadd", stream or self.names.events, m.encode(message), maxlen or self._events_maxlen))
-
-    def _persist(self, record: OrderRecord) -> None:
-        """Queue a write of ``record`` behind the events already queued (callbacks never block on Redis)."""
-        self._events.put(("hset", self.store.orders_key, record.client_order_id, record.to_json()))
+        self.publisher.emit(message, stream=stream, maxlen=maxlen)
 
     def publish_step(self, wait: float = 0.1) -> int:
-        """Write every queued event, record and command ack in one MULTI/EXEC; return how many were written.
-
-        On a Redis error the batch is kept aside and written first on the next step (newer items are
-        appended behind it), so nothing is lost or reordered; the transaction keeps a batch cut off
-        mid-send from being half applied and then written again.
-        """
-        batch = self._unpublished
-        if not batch:
-            try:
-                batch = [self._events.get(timeout=wait)]
-            except queue.Empty:
-                return 0
-        while len(batch) < 500:
-            try:
-                batch.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        pipe = self.redis.pipeline(transaction=True)
-        for item in batch:
-            if item[0] == "xadd":
-                _, stream, fields, maxlen = item
-                if maxlen:
-                    pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
-                else:
-                    pipe.xadd(stream, fields)
-            elif item[0] == "xack":
-                _, stream, group, entry_id = item
-                pipe.xack(stream, group, entry_id)
-            else:
-                _, key, name, value = item
-                pipe.hset(key, name, value)
-        try:
-            pipe.execute()
-        except redis.RedisError:
-            self._unpublished = batch
-            raise
-        self._unpublished = []
-        return len(batch)
+        """The publisher thread's step (``Publisher.publish_step``)."""
+        return self.publisher.publish_step(wait)
 
     def _reject(
         self,
@@ -482,7 +431,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         until the relay republished it. Queued, the answer and the ack are written together or not
         at all; a redelivery finds the record and repeats the answer (``place``).
         """
-        self._events.put(("xack", self.commands.stream, self.commands.group, entry.entry_id))
+        self.publisher.ack(self.commands.stream, self.commands.group, entry.entry_id)
 
     def _release(self, message_id: str) -> None:
         """Un-claim a command that had no effect so its redelivery is applied (best effort: if Redis is

@@ -39,8 +39,8 @@ def worker(prefix):
 
 def _drain(worker) -> list:
     out = []
-    while not worker._events.empty():
-        item = worker._events.get_nowait()
+    while not worker.publisher.queue.empty():
+        item = worker.publisher.queue.get_nowait()
         if item[0] == "xadd":
             out.append(item[2]["type"])
     return out
@@ -94,10 +94,10 @@ def test_an_order_placed_in_tws_itself_is_reported_as_external_by_perm_id(worker
     contract.symbol, state.status = "MSFT", "Submitted"
     worker.on_openOrder(1, 0, contract, order, state)
     worker.on_openOrder(1, 0, contract, order, state)
-    item = worker._events.get_nowait()
+    item = worker.publisher.queue.get_nowait()
     assert item[2]["type"] == "order.status"
     assert '"external":true' in item[2]["data"] and '"perm_id":4242' in item[2]["data"]
-    assert worker._events.empty()
+    assert worker.publisher.queue.empty()
 
 
 def test_callbacks_of_a_closed_session_are_ignored(worker):

@@ -18,8 +18,8 @@ CORRECTION = "0000e215.656d0000.01.02"
 
 def _fills(source) -> list[dict]:
     out = []
-    while not source._events.empty():
-        item = source._events.get_nowait()
+    while not source.publisher.queue.empty():
+        item = source.publisher.queue.get_nowait()
         if item[0] == "xadd" and item[2]["type"] == "order.filled":
             out.append(json.loads(item[2]["data"]))
     return out

@@ -315,22 +315,25 @@ class _InterleavingQueue(queue.SimpleQueue):
 
 def test_a_failed_publish_batch_is_written_before_newer_events_and_only_once(worker_in_process, bus):
     worker = worker_in_process
-    worker._events = _InterleavingQueue()
+    worker.publisher.queue = _InterleavingQueue()
     older = [m.GatewayStatus(state="connecting", detail=f"older {i}") for i in range(3)]
     newer = m.GatewayStatus(state="connecting", detail="newer")
     for message in older:
         worker.emit(message)
-    good, worker.redis = worker.redis, redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    good, worker.publisher.redis = (
+        worker.publisher.redis,
+        redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2),
+    )
     try:
-        worker._events.armed = ("xadd", bus.names.events, m.encode(newer), 0)
+        worker.publisher.queue.armed = ("xadd", bus.names.events, m.encode(newer), 0)
         with pytest.raises(redis.RedisError):
             worker.publish_step(0.01)
-        if worker._events.armed is not None:  # the publisher did not touch the queue: emit it now
-            worker._events.armed = None
+        if worker.publisher.queue.armed is not None:  # the publisher did not touch the queue: emit it now
+            worker.publisher.queue.armed = None
             worker.emit(newer)
     finally:
-        worker.redis.close()
-        worker.redis = good
+        worker.publisher.redis.close()
+        worker.publisher.redis = good
     _flush(worker)
     details = [e.detail for e in bus.events("gateway.status")]
     assert details == ["older 0", "older 1", "older 2", "newer"]
