@@ -6,7 +6,7 @@ and migrated on first use, emptied each run). 100 accounts trade 10 instruments.
 figure is one monitoring PnL step as the loop runs it (``orders.monitoring.pnl_update``: read the
 new fills, apply them to the FIFO books, value the open lots at the last prices and store one
 PnL point per account); the fills are inserted beforehand, outside the timing. The full figure is
-``orders.monitoring_pnl.full_recompute`` over every fill, from the database read to the books.
+``orders.monitoring.books.full_recompute`` over every fill, from the database read to the books.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _incremental(accounts, instruments, rng, *, fills: int, rounds: int) -> list
     from orders import monitoring
     from orders.models import PnLPoint
 
-    monitoring._state = monitoring._State()
+    monitoring.pnl.state = monitoring.pnl.PnLState()
     account_ids = [account.pk for account in accounts]
     _insert(accounts, instruments, rng, 10_000)  # a day's history already in the books
     _vacuum()
@@ -155,8 +155,8 @@ def _incremental(accounts, instruments, rng, *, fills: int, rounds: int) -> list
 
 
 def _full(accounts, instruments, rng) -> list[float]:
-    from orders import monitoring_pnl
     from orders.models import Fill
+    from orders.monitoring import books as monitoring_books
 
     missing = FULL_FILLS - Fill.objects.filter(account__code__startswith="DU9").count()
     _insert(accounts, instruments, rng, max(0, missing))
@@ -164,7 +164,7 @@ def _full(accounts, instruments, rng) -> list[float]:
     samples = []
     for _ in range(3):
         started = time.perf_counter()
-        books = monitoring_pnl.full_recompute()
+        books = monitoring_books.full_recompute()
         samples.append((time.perf_counter() - started) * 1000)
         assert books
     return samples

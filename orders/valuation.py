@@ -92,12 +92,12 @@ def account_day_pnl(*, account: BrokerAccount, now: datetime | None = None) -> D
     began) so that the desk shows the figure the limit acts on. None until the monitoring loop
     has stored a point today. IB's own ``DailyPnL`` is not used: account updates do not carry it.
     """
-    from orders import monitoring, monitoring_pnl
+    from orders.monitoring import AccountPnL, daily_pnl
 
     now = now or timezone.now()
     start = desk_day_start(now)
     latest = PnLPoint.objects.filter(account=account, at__gte=start, at__lte=now).order_by("-at", "-pk").first()
     if latest is None:
         return None
-    total = monitoring_pnl.AccountPnL(latest.realized_pnl, latest.unrealized_pnl)
-    return DayPnL(pnl=monitoring.daily_pnl(account=account, now=latest.at, total=total), at=latest.at)
+    total = AccountPnL(latest.realized_pnl, latest.unrealized_pnl)
+    return DayPnL(pnl=daily_pnl(account=account, now=latest.at, total=total), at=latest.at)

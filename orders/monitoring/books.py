@@ -1,14 +1,15 @@
-"""The monitoring loop's PnL: FIFO books kept incrementally from new fills, and a full recompute.
+"""The monitor's FIFO books: kept incrementally from new fills in scaled integers, and a full recompute.
 
 Fills in PostgreSQL are the record; the books here are a cache in the Celery worker process,
 rebuilt from scratch whenever the process has none. The FIFO rules are those of ``orders.pnl``
 (a fill closes the oldest lots of the opposite sign first, realizing ``(exit - entry) * quantity
 * multiplier``; the rest opens a lot); they are computed here in exact scaled integers
 (quantities in 1/10,000, prices in 1/1,000,000, as stored) so that 100,000 fills replay in well
-under a second. ``orders/tests/test_monitoring_pnl.py`` checks them against ``orders.pnl`` with
-Hypothesis. Both the incremental and the full path apply each instrument's fills in
-(``executed_at``, ``id``) order, so they agree by construction; the monitoring run compares them
-every ``MONITOR_FULL_RECOMPUTE_EVERY`` runs and raises an alert if they ever do not.
+under a second (``orders.sql.fill_rows`` reads them). ``orders/tests/test_monitoring_pnl.py``
+checks them against ``orders.pnl`` with Hypothesis. Both the incremental and the full path
+apply each instrument's fills in (``executed_at``, ``id``) order, so they agree by
+construction; the monitoring run compares them every ``MONITOR_FULL_RECOMPUTE_EVERY`` runs
+and raises an alert if they ever do not.
 
 New fills are not found by ``id > cursor`` alone: ids are allocated before commit, so a fill
 committed late can carry a smaller id than one already seen (the outbox-ordering pitfall). Each
@@ -23,14 +24,13 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db import connection
 from django.utils import timezone
 
-from orders import pnl
-from orders.models import Fill, Instrument
+from orders import pnl, sql
+from orders.models import Instrument
 
 ZERO = Decimal("0")
 QUANTITY_SCALE = 10**4
@@ -38,11 +38,6 @@ PRICE_SCALE = 10**6
 MONEY_EXPONENT = -10  # quantity scale x price scale
 # How long a fill's transaction may stay open between its id and its commit and still be caught.
 COMMIT_MARGIN = timedelta(seconds=10)
-
-_SELECT = (
-    "SELECT id, account_id, instrument_id, side = 'BUY', (quantity * 10000)::bigint, (price * 1000000)::bigint, "
-    "(extract(epoch from executed_at) * 1000000)::bigint FROM {table} WHERE {where}"
-)
 
 
 @dataclass
@@ -113,66 +108,24 @@ def _apply(book: InstrumentBook, row: tuple, multiplier: int) -> None:
 
 
 def replay(rows, multipliers: dict[int, int]) -> dict[tuple[int, int], InstrumentBook]:
-    """Return the books of ``rows`` (fill tuples from ``_fill_rows``, in execution order), from nothing."""
+    """Return the books of ``rows`` (fill tuples from ``fill_rows``, in execution order), from nothing."""
     books: dict[tuple[int, int], InstrumentBook] = defaultdict(InstrumentBook)
     for row in rows:
         _apply(books[(row[1], row[2])], row, multipliers.get(row[2], 1))
     return dict(books)
 
 
-# The PostgreSQL spelling of each lookup ``_fill_rows`` takes: one scan, the scaling done in SQL.
-_SQL_LOOKUPS = {
-    "id__gt": "id > %s",
-    "id__in": "id = ANY(%s)",
-    "account_id__in": "account_id = ANY(%s)",
-    "account_id": "account_id = %s",
-    "instrument_id": "instrument_id = %s",
-}
-
-
-def _fill_rows(*, in_database_order: bool = False, **lookups) -> list[tuple]:
-    """Return the fills matching ``lookups`` (keys of ``_SQL_LOOKUPS``) as scaled tuples, in
-    execution order.
+def fill_rows(*, in_database_order: bool = False, **lookups) -> list[tuple]:
+    """Return the fills matching ``lookups`` (see ``orders.sql.fill_rows``) as scaled tuples, in execution order.
 
     A few rows (a catch-up) are sorted here: ordered by ``executed_at`` in SQL, PostgreSQL may walk
     that index across every fill to find the few above an id. Every fill (a full recompute) is
-    sorted by the database, which does it faster than Python. Other databases (SQLite, the quick
-    start) read the same rows through the ORM and scale them here.
+    sorted by the database, which does it faster than Python.
     """
-    if connection.vendor != "postgresql":
-        rows = [_scaled(row) for row in Fill.objects.filter(**lookups).values_list(*_ORM_COLUMNS)]
-        rows.sort(key=_execution_order)
-        return rows
-    where = " AND ".join(_SQL_LOOKUPS[name] for name in lookups) or "TRUE"
-    params = [list(value) if name.endswith("__in") else value for name, value in lookups.items()]
-    sql = _SELECT.format(table=Fill._meta.db_table, where=where)
-    if in_database_order:
-        sql += " ORDER BY executed_at, id"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = sql.fill_rows(in_database_order=in_database_order, **lookups)
     if not in_database_order:
         rows.sort(key=_execution_order)
     return rows
-
-
-_ORM_COLUMNS = ("id", "account_id", "instrument_id", "side", "quantity", "price", "executed_at")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _scaled(row: tuple) -> tuple:
-    """The tuple ``_SELECT`` makes in PostgreSQL, from the model's values."""
-    fill_id, account_id, instrument_id, side, quantity, price, executed = row
-    return (
-        fill_id,
-        account_id,
-        instrument_id,
-        side == "BUY",
-        int(Decimal(quantity).scaleb(4).to_integral_value(ROUND_HALF_UP)),
-        int(Decimal(price).scaleb(6).to_integral_value(ROUND_HALF_UP)),
-        (executed - _EPOCH) // _MICROSECOND,
-    )
 
 
 def _execution_order(row: tuple) -> tuple[int, int]:
@@ -186,8 +139,8 @@ def _multipliers() -> dict[int, int]:
 def full_recompute(account_ids: list[int] | None = None) -> dict[tuple[int, int], InstrumentBook]:
     """Recompute every (account, instrument) book from all fills (of ``account_ids`` when given)."""
     if account_ids is None:
-        return replay(_fill_rows(in_database_order=True), _multipliers())
-    return replay(_fill_rows(account_id__in=account_ids, in_database_order=True), _multipliers())
+        return replay(fill_rows(in_database_order=True), _multipliers())
+    return replay(fill_rows(account_id__in=account_ids, in_database_order=True), _multipliers())
 
 
 def _scaled_price(price: Decimal | None) -> int | None:
@@ -238,13 +191,8 @@ class PnLTracker:
         now = now or timezone.now()
         self.multipliers = _multipliers()
         # The floor is read before the fills: every id at or below it is in the rows below.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT coalesce(max(id), 0) FROM {Fill._meta.db_table} WHERE created_at < %s",
-                [now - COMMIT_MARGIN],
-            )
-            floor = cursor.fetchone()[0]
-        rows = _fill_rows(in_database_order=True)
+        floor = sql.fill_id_floor(created_before=now - COMMIT_MARGIN)
+        rows = fill_rows(in_database_order=True)
         self.books = replay(rows, self.multipliers)
         self._max_id = max((row[0] for row in rows), default=0)
         self._marks = deque([(now - COMMIT_MARGIN, floor), (now, self._max_id)])
@@ -271,15 +219,12 @@ class PnLTracker:
             self.rebuild(now=now)
             return 0
         floor = self._floor(now)
-        rows = _fill_rows(id__gt=self._max_id)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {Fill._meta.db_table} WHERE id > %s AND id <= %s",
-                [floor, self._max_id],
-            )
-            late = [fill_id for (fill_id,) in cursor.fetchall() if fill_id not in self._seen]
+        rows = fill_rows(id__gt=self._max_id)
+        late = [
+            fill_id for fill_id in sql.fill_ids_between(above=floor, up_to=self._max_id) if fill_id not in self._seen
+        ]
         if late:
-            rows = sorted(rows + _fill_rows(id__in=late), key=_execution_order)
+            rows = sorted(rows + fill_rows(id__in=late), key=_execution_order)
         if any(row[2] not in self.multipliers for row in rows):
             self.multipliers = _multipliers()
         replays: set[tuple[int, int]] = set()
@@ -294,7 +239,7 @@ class PnLTracker:
             if row[0] > self._max_id:
                 self._max_id = row[0]
         for account_id, instrument_id in replays:
-            rows_of_book = _fill_rows(account_id=account_id, instrument_id=instrument_id)
+            rows_of_book = fill_rows(account_id=account_id, instrument_id=instrument_id)
             self.books.update(replay(rows_of_book, self.multipliers))
         self._marks.append((now, self._max_id))
         floor = self._floor(now)

@@ -17,8 +17,9 @@ from django.utils import timezone
 from accounts.exceptions import PermissionRequired
 from accounts.models import Alert, AuditLog, OutboxMessage, ProcessHeartbeat
 from accounts.services import account_resume, alert_acknowledge, alert_resolve
-from orders import monitoring, monitoring_pnl
+from orders import monitoring
 from orders.models import Order, OrderEvent, OrderStatus, PnLPoint, Position, RiskLimit
+from orders.monitoring import books
 from orders.services import (
     fill_record,
     order_apply_broker_status,
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def fresh_monitor_state(monkeypatch):
     """Every test starts with a monitor process that has no cached books, and quiet system alerts."""
-    monkeypatch.setattr(monitoring, "_state", monitoring._State())
+    monkeypatch.setattr(monitoring.pnl, "state", monitoring.pnl.PnLState())
     r = redis.Redis.from_url(settings.REDIS_URL)
     for key in r.scan_iter(f"{settings.STREAM_PREFIX}:*"):
         r.delete(key)
@@ -161,8 +162,8 @@ def test_the_incremental_books_follow_new_fills_and_agree_with_a_full_recompute(
     report = monitoring.monitoring_run()
 
     assert report.new_fills == 2
-    tracker = monitoring._state.tracker
-    assert monitoring_pnl.books_differ(tracker.books, monitoring_pnl.full_recompute()) == []
+    tracker = monitoring.pnl.state.tracker
+    assert books.books_differ(tracker.books, books.full_recompute()) == []
     realized = dict(PnLPoint.objects.filter(at=PnLPoint.objects.latest("at").at).values_list("account", "realized_pnl"))
     assert realized == {account.pk: Decimal("12"), other_account.pk: Decimal("10")}
 
@@ -178,22 +179,22 @@ def test_a_late_execution_report_is_replayed_in_execution_order(account, instrum
 
     monitoring.monitoring_run()
 
-    book = monitoring._state.tracker.books[(account.pk, instrument.pk)]
+    book = monitoring.pnl.state.tracker.books[(account.pk, instrument.pk)]
     assert book.realized == Decimal("50")  # FIFO by execution: the 90 lot closes first
-    assert monitoring_pnl.books_differ(monitoring._state.tracker.books, monitoring_pnl.full_recompute()) == []
+    assert books.books_differ(monitoring.pnl.state.tracker.books, books.full_recompute()) == []
 
 
 def test_a_book_that_disagrees_with_the_full_recompute_raises_an_alert_and_is_replaced(account, instrument, settings):
     settings.MONITOR_FULL_RECOMPUTE_EVERY = 2
     buy(account, instrument, 10, "100")
     monitoring.monitoring_run()
-    monitoring._state.tracker.books[(account.pk, instrument.pk)].realized_scaled += 10**10  # one dollar
+    monitoring.pnl.state.tracker.books[(account.pk, instrument.pk)].realized_scaled += 10**10  # one dollar
 
     report = monitoring.monitoring_run()
 
     assert report.full_recompute
     assert Alert.objects.filter(kind="pnl.disagreement", account=account).count() == 1
-    assert monitoring._state.tracker.books[(account.pk, instrument.pk)].realized == Decimal("0")
+    assert monitoring.pnl.state.tracker.books[(account.pk, instrument.pk)].realized == Decimal("0")
 
 
 def test_a_running_sessions_metrics_follow_the_price(account, instrument):
@@ -652,7 +653,7 @@ def test_the_monitor_beats_after_a_run_and_says_when_a_step_failed(account, monk
     def broken(**_kwargs):
         raise RuntimeError("a bug in one step")
 
-    monkeypatch.setattr(monitoring, "system_alerts", broken)
+    monkeypatch.setattr(monitoring.run, "system_alerts", broken)
     monitoring.monitoring_run()
 
     assert ProcessHeartbeat.objects.get(name="monitor").state == "running, 1 step(s) failed"
@@ -666,7 +667,7 @@ def test_a_run_that_fails_leaves_the_monitor_heartbeat_to_age(account, monkeypat
     def failing(**_kwargs):
         raise RuntimeError("the PnL query failed")
 
-    monkeypatch.setattr(monitoring, "pnl_update", failing)
+    monkeypatch.setattr(monitoring.run, "pnl_update", failing)
     with pytest.raises(RuntimeError):
         monitoring.monitoring_run(now=timezone.now() + timedelta(seconds=30))
 
