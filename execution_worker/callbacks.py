@@ -101,10 +101,10 @@ class CallbackMixin:
     def on_nextValidId(self, generation: int, order_id: int) -> None:
         if not self._current(generation):
             return
-        with self._lock:
-            if order_id <= self.max_order_id:
-                log.warning("TWS nextValidId %d is not above the highest recorded %d", order_id, self.max_order_id)
-            self.next_valid_id = max(order_id, self.next_valid_id if self._got_next_id.is_set() else 0)
+        with self.book.lock:
+            if order_id <= self.book.max_order_id:
+                log.warning("TWS nextValidId %d is not above the highest recorded %d", order_id, self.book.max_order_id)
+            self.book.next_valid_id = max(order_id, self.book.next_valid_id if self._got_next_id.is_set() else 0)
         self._got_next_id.set()
 
     def on_managedAccounts(self, generation: int, accounts: str) -> None:
@@ -145,11 +145,11 @@ class CallbackMixin:
             self.pacing_violations += 1
             log.error("TWS pacing violation (100): %s", text)
             return
-        coid = self.by_order_id.get(req_id) if req_id > 0 else None
+        coid = self.book.by_order_id.get(req_id) if req_id > 0 else None
         if coid is None:
             log.warning("TWS error %s for request %s: %s", code, req_id, text)
             return
-        record = self.records[coid]
+        record = self.book.records[coid]
         action = record.extra.get("action", "place")
         if code == 202:
             return
@@ -158,10 +158,10 @@ class CallbackMixin:
             # TWS holds our order after all, else retry once with a fresh id (T17). The id belongs to
             # another order: forget it, or that order's statuses would be taken for ours.
             self._in_flight.pop(coid, None)
-            with self._lock:
-                self.max_order_id = max(self.max_order_id, req_id)
-                if self.by_order_id.get(req_id) == coid:
-                    del self.by_order_id[req_id]
+            with self.book.lock:
+                self.book.max_order_id = max(self.book.max_order_id, req_id)
+                if self.book.by_order_id.get(req_id) == coid:
+                    del self.book.by_order_id[req_id]
                 self._last_status.pop(req_id, None)
             self._retry_103.add(coid)
             return
@@ -198,7 +198,7 @@ class CallbackMixin:
         if not self._current(generation):
             return
         ref = order.orderRef or ""
-        record = self.records.get(ref) if ref else None
+        record = self.book.records.get(ref) if ref else None
         if record is None:
             self._external(order_id, contract, order, order_state)
             return
@@ -209,7 +209,7 @@ class CallbackMixin:
             return
         if order.permId:
             record.perm_id = order.permId
-            self.by_perm_id[order.permId] = ref
+            self.book.by_perm_id[order.permId] = ref
         self._adopt_terms(record, order)
         self._acknowledge(record)
 
@@ -234,7 +234,7 @@ class CallbackMixin:
     def _acknowledge(self, record: OrderRecord) -> None:
         # Under the lock _mark_unknown takes: the in-flight timer either sees the order acknowledged
         # (and leaves it) or marks it unknown first (and this acceptance then settles it).
-        with self._lock:
+        with self.book.lock:
             self._acknowledge_locked(record)
 
     def _acknowledge_locked(self, record: OrderRecord) -> None:
@@ -307,12 +307,12 @@ class CallbackMixin:
     ) -> None:
         if not self._current(generation):
             return
-        coid = self.by_order_id.get(order_id) if order_id else None
+        coid = self.book.by_order_id.get(order_id) if order_id else None
         if coid is None and perm_id:
-            coid = self.by_perm_id.get(perm_id)
+            coid = self.book.by_perm_id.get(perm_id)
         if coid is None:
             return  # external orders are reported from openOrder, which carries their description
-        record = self.records[coid]
+        record = self.book.records[coid]
         if perm_id and record.perm_id and perm_id != record.perm_id:
             log.error("quarantined orderStatus of %d: permId %d, recorded %d", order_id, perm_id, record.perm_id)
             return
@@ -324,7 +324,7 @@ class CallbackMixin:
         record.extra["filled"] = _dec(filled)
         if perm_id and not record.perm_id:
             record.perm_id = perm_id
-            self.by_perm_id[perm_id] = coid
+            self.book.by_perm_id[perm_id] = coid
         self._recon_refs.add(coid)
         self._acknowledge(record)
         record.state = status
@@ -359,7 +359,7 @@ class CallbackMixin:
             return
         exec_id = execution.execId
         ref = execution.orderRef or ""
-        record = self.records.get(ref) if ref else None
+        record = self.book.records.get(ref) if ref else None
         if record is not None:
             self._recon_exec_refs.add(ref)
         if exec_id in self._seen_exec_ids:

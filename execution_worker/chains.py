@@ -58,7 +58,7 @@ class ChainMixin:
         :raises redis.RedisError: the chain's claim got no answer (nothing was sent).
         """
         coid = order.client_order_id
-        existing = self.records.get(coid)
+        existing = self.book.records.get(coid)
         if existing is not None:
             if existing.state == "rejected":
                 for member in self._chain_members(existing):
@@ -81,13 +81,12 @@ class ChainMixin:
         if refusal is not None:
             self._refuse_chain(members, refusal.code, refusal.reason, record=True)
             return
-        with self._lock:
-            first = max(self.next_valid_id, self.max_order_id + 1)
+        with self.book.lock:
+            first = self.book.allocate(len(members))
             now_ns = time.time_ns()
             for offset, record in enumerate(members):
                 record.order_id = first + offset
                 record.placed_ns = now_ns
-            self.max_order_id = first + len(members) - 1
         self._send_chain(members, order.ts, received)
 
     def _send_chain(self, members: list[OrderRecord], producer_ts: int, received: float) -> None:
@@ -106,10 +105,10 @@ class ChainMixin:
                 record.order_id = 0
             self._refuse_chain(members, "risk.halted", f"trading is halted: {result}", record=True)
             return
-        with self._lock:
+        with self.book.lock:
             for record in members:
-                self.records[record.client_order_id] = record
-                self.by_order_id[record.order_id] = record.client_order_id
+                self.book.records[record.client_order_id] = record
+                self.book.by_order_id[record.order_id] = record.client_order_id
         self._md_symbols.add(members[0].symbol)
         faultpoint("after_record_before_place")
         waited = self.pacing.acquire_unit(len(members))
@@ -160,7 +159,7 @@ class ChainMixin:
         # ``held`` stays until TWS reports a member (``_chain_transmitted``): a socket that drops right
         # after the writes may have taken the last transmit with it, which only TWS's word settles.
         now = time.monotonic()
-        with self._lock:
+        with self.book.lock:
             for record in members:
                 record.state = "sent"
                 self._in_flight[record.client_order_id] = now
@@ -190,7 +189,7 @@ class ChainMixin:
 
         :raises redis.RedisError: the refusal could not be recorded (the command stays pending).
         """
-        with self._lock:
+        with self.book.lock:
             for member in members:
                 self._in_flight.pop(member.client_order_id, None)
                 member.state = "rejected"
@@ -201,9 +200,9 @@ class ChainMixin:
         else:
             for member in members:
                 self.publisher.persist(member)
-        with self._lock:
+        with self.book.lock:
             for member in members:
-                self.records[member.client_order_id] = member
+                self.book.records[member.client_order_id] = member
         log.warning("bracket %s refused: %s (%s)", members[0].client_order_id, reason, code)
         for member in members:
             self._reject(
@@ -233,7 +232,7 @@ class ChainMixin:
         """Every member the worker holds of ``record``'s chain, parent first (just ``record`` if none)."""
         if not record.chain:
             return [record]
-        members = [r for r in list(self.records.values()) if r.chain == record.chain]
+        members = [r for r in list(self.book.records.values()) if r.chain == record.chain]
         return sorted(members, key=lambda r: (r.client_order_id != r.chain, r.order_id))
 
     def _chain_transmitted(self, record: OrderRecord) -> None:
@@ -247,7 +246,7 @@ class ChainMixin:
         """After reconciliation: a chain still ``held`` is working if TWS reports any member (the last
         transmit was written before the worker lost track), else it is not working and is refused."""
         chains: dict[str, list[OrderRecord]] = {}
-        for record in list(self.records.values()):
+        for record in list(self.book.records.values()):
             if record.held and not record.final:
                 chains.setdefault(record.chain, []).append(record)
         for chain, members in chains.items():
@@ -270,15 +269,15 @@ class ChainMixin:
 
         :raises redis.RedisError: the refusal could not be recorded (the command stays pending).
         """
-        parent = self.records.get(record.parent_client_order_id)
+        parent = self.book.records.get(record.parent_client_order_id)
         if parent is not None and parent.order_id and parent.state not in ("rejected", "Cancelled", "ApiCancelled"):
             return False
         record.state = "rejected"
         record.reject_code = PARENT_NOT_WORKING
         record.reject_reason = f"parent order {record.parent_client_order_id} is not working"
         if self._record_new(record):
-            with self._lock:
-                self.records[record.client_order_id] = record
+            with self.book.lock:
+                self.book.records[record.client_order_id] = record
             self._reject(record.client_order_id, record.reject_code, record.reject_reason, command_id=record.command_id)
         return True
 

@@ -112,7 +112,7 @@ class SendMixin:
         """The IB orderId of ``record``'s parent (0 for an order without one)."""
         if not record.parent_client_order_id:
             return 0
-        parent = self.records.get(record.parent_client_order_id)
+        parent = self.book.records.get(record.parent_client_order_id)
         return parent.order_id if parent is not None else 0
 
     def _claim_send(self, record: OrderRecord, mode: str, store: Store, is_modify: bool) -> bool:
@@ -133,11 +133,11 @@ class SendMixin:
             raise
         if result == 1:
             coid = record.client_order_id
-            with self._lock:
+            with self.book.lock:
                 if mode == "new":
-                    self.records[coid] = record
+                    self.book.records[coid] = record
                 if mode != "check" and record.order_id:
-                    self.by_order_id[record.order_id] = coid
+                    self.book.by_order_id[record.order_id] = coid
             return True
         if result == 0:
             return False
@@ -171,9 +171,9 @@ class SendMixin:
             command_id = record.extra.pop("command_id", None)
             self._reject(coid, HALTED, reason, action="modify", order_id=record.order_id or None, command_id=command_id)
             return
-        with self._lock:
-            if self.by_order_id.get(record.order_id) == coid:
-                del self.by_order_id[record.order_id]
+        with self.book.lock:
+            if self.book.by_order_id.get(record.order_id) == coid:
+                del self.book.by_order_id[record.order_id]
             self._in_flight.pop(coid, None)
         if mode == "new":
             record.order_id = 0
@@ -182,8 +182,8 @@ class SendMixin:
         if mode == "new":
             if not self._record_new(record):
                 return
-            with self._lock:
-                self.records[coid] = record
+            with self.book.lock:
+                self.book.records[coid] = record
         else:
             store.save(record)
         self._reject(coid, HALTED, reason, command_id=record.command_id)
@@ -195,10 +195,10 @@ class SendMixin:
         if record.state != "placing":
             return
         coid = record.client_order_id
-        with self._lock:
+        with self.book.lock:
             self._in_flight.pop(coid, None)
-            if record.order_id and self.by_order_id.get(record.order_id) == coid:
-                del self.by_order_id[record.order_id]
+            if record.order_id and self.book.by_order_id.get(record.order_id) == coid:
+                del self.book.by_order_id[record.order_id]
             record.order_id = 0
             record.state = "scheduled" if record.not_before is not None else "unsent"
         self.publisher.persist(record)

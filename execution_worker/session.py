@@ -143,9 +143,9 @@ class SessionMixin:
         really was still waiting (its in-flight entry is removed here, not by an acknowledgement that
         came first), so order.unknown never follows order.accepted for the same send.
         """
-        with self._lock:
+        with self.book.lock:
             removed = self._in_flight.pop(coid, None) is not None
-            record = self.records.get(coid)
+            record = self.book.records.get(coid)
             if in_flight and (not removed or (record is not None and record.accepted)):
                 return
             if record is None or record.final or record.state == "unknown":
@@ -223,7 +223,7 @@ class SessionMixin:
         seen = self._recon_refs | self._recon_exec_refs
         # A bracket whose last transmit was not written is not working at TWS (see chains.py).
         self.settle_held_chains(seen)
-        for record in list(self.records.values()):
+        for record in list(self.book.records.values()):
             if record.final or record.state in ("scheduled", "rejected") or not record.order_id:
                 continue
             if record.client_order_id in self._recon_refs:
@@ -240,7 +240,7 @@ class SessionMixin:
         except (NotConnected, SendFailed) as error:
             self._lose(f"after reconciliation: {error}")
             return False
-        adopted = sum(1 for r in self.records.values() if r.client_order_id in self._recon_refs)
+        adopted = sum(1 for r in self.book.records.values() if r.client_order_id in self._recon_refs)
         self._set_state("ready", f"reconciled {adopted} open orders")
         return True
 
@@ -282,7 +282,7 @@ class SessionMixin:
             self._retry_103 |= pending
             return
         for coid in pending:
-            record = self.records.get(coid)
+            record = self.book.records.get(coid)
             if record is None or coid in self._recon_refs:
                 continue
             if record.retried:
@@ -296,9 +296,8 @@ class SessionMixin:
                     command_id=record.command_id,
                 )
                 continue
-            with self._lock:
-                order_id = max(self.next_valid_id, self.max_order_id + 1)
-                self.max_order_id = order_id
+            with self.book.lock:
+                order_id = self.book.allocate()
                 record.order_id = order_id
                 record.retried = True
                 record.state = "placing"

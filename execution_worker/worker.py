@@ -26,6 +26,7 @@ from decimal import Decimal
 import redis
 
 from execution_worker import messages as m
+from execution_worker.book import OrderBook
 from execution_worker.broker import Connection, NotConnected, SendFailed
 from execution_worker.callbacks import CallbackMixin
 from execution_worker.chains import ChainMixin
@@ -95,7 +96,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         self.ready = threading.Event()
         self.state = "disconnected"
         self.server_version: int | None = None
-        self._lock = threading.RLock()
+        self.book = OrderBook()
         self.publisher = Publisher(
             self.redis,
             events_stream=self.names.events,
@@ -104,11 +105,6 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         )
         self._threads: list[threading.Thread] = []
         # Orders.
-        self.records: dict[str, OrderRecord] = {}
-        self.by_order_id: dict[int, str] = {}
-        self.by_perm_id: dict[int, str] = {}
-        self.max_order_id = 0
-        self.next_valid_id = 0
         self._scheduled: list[tuple[int, str]] = []
         # client_order_ids whose claim in Redis failed: the script may have run with only its reply
         # lost, so the redelivery looks up what was stored (see _resume_recorded).
@@ -180,14 +176,8 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         for record in records.values():
             max_id = max(max_id, record.order_id)
         self.store.prune(records, older_than_ns=time.time_ns() - RECORD_RETENTION_NS)
-        self.records = records
-        self.max_order_id = max_id
+        self.book.load(records, max_id)
         for record in records.values():
-            if record.order_id:
-                self.by_order_id[record.order_id] = record.client_order_id
-                self.max_order_id = max(self.max_order_id, record.order_id)
-            if record.perm_id:
-                self.by_perm_id[record.perm_id] = record.client_order_id
             if record.state == "scheduled" and record.not_before is not None:
                 heapq.heappush(self._scheduled, (record.not_before, record.client_order_id))
             if not record.final:
@@ -465,7 +455,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             self.place_chain(order, received)
             return
         coid = order.client_order_id
-        existing = self.records.get(coid)
+        existing = self.book.records.get(coid)
         if existing is not None:
             # A redelivered or repeated command: never placed twice (invariant 2). A refusal is repeated
             # because its event may have been lost with a crash before the acknowledgement. An order
@@ -504,8 +494,8 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             record.state = "scheduled"
             if not self._record_new(record):
                 return
-            with self._lock:
-                self.records[coid] = record
+            with self.book.lock:
+                self.book.records[coid] = record
                 heapq.heappush(self._scheduled, (order.not_before, coid))
             return
         self._gate_and_send(record, order, order.ts, received)
@@ -518,7 +508,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         working = self._working_quantity(record.account, record.symbol, record.side, exclude=coid)
         refusal = self.gate.admit(order, time.monotonic(), working)
         self.gate_ms.add((time.perf_counter() - received) * 1000.0)
-        recorded = coid in self.records
+        recorded = coid in self.book.records
         if refusal is not None:
             record.state = "rejected"
             record.reject_code, record.reject_reason = refusal.code, refusal.reason
@@ -526,12 +516,11 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
                 self.command_store.save(record)
             elif not self._record_new(record):
                 return
-            self.records[coid] = record
+            self.book.records[coid] = record
             self._reject(coid, refusal.code, refusal.reason, command_id=record.command_id)
             return
-        with self._lock:
-            order_id = max(self.next_valid_id, self.max_order_id + 1)
-            self.max_order_id = order_id
+        with self.book.lock:
+            order_id = self.book.allocate()
             record.order_id = order_id
             record.state = "placing"
             record.placed_ns = time.time_ns()
@@ -571,11 +560,11 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             self._require_ready()
         self._records_unsure.discard(coid)
         log.warning("order %s was recorded but its reply lost; resuming it (%s)", coid, stored.state)
-        with self._lock:
-            self.records[coid] = stored
+        with self.book.lock:
+            self.book.records[coid] = stored
             if stored.order_id is not None:
-                self.by_order_id[stored.order_id] = coid
-                self.max_order_id = max(self.max_order_id, stored.order_id)
+                self.book.by_order_id[stored.order_id] = coid
+                self.book.max_order_id = max(self.book.max_order_id, stored.order_id)
             if stored.state == "scheduled":
                 heapq.heappush(self._scheduled, (stored.not_before, coid))
         if stored.state == "rejected":
@@ -600,7 +589,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         if limits is None or limits.max_position is None:
             return Decimal(0)
         total = Decimal(0)
-        for record in list(self.records.values()):
+        for record in list(self.book.records.values()):
             if (
                 record.account != account
                 or record.symbol != symbol
@@ -639,7 +628,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             if not self.ready.is_set():
                 return
             _, coid = heapq.heappop(self._scheduled)
-            record = self.records.get(coid)
+            record = self.book.records.get(coid)
             if record is None or record.state != "scheduled":
                 continue
             order = _GateView(record)
@@ -657,7 +646,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
     def cancel(self, command: m.OrderCancel) -> None:
         """Cancel a scheduled order at once, or ask TWS to cancel a working one."""
         coid = command.client_order_id
-        record = self.records.get(coid)
+        record = self.book.records.get(coid)
         if record is None:
             self._reject(
                 coid,
@@ -700,7 +689,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         an order TWS never received would place it afresh (invariant 3), so anything else is refused.
         """
         coid = command.client_order_id
-        record = self.records.get(coid)
+        record = self.book.records.get(coid)
         if record is None or record.final or not record.order_id or not record.accepted or record.state == "unknown":
             if record is None:
                 why = "no order with this client_order_id"
@@ -745,7 +734,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         halts = dict(self.gate.halts)
         halts[account] = command.reason or "halted"
         self.gate.set_halts(halts)
-        for record in list(self.records.values()):
+        for record in list(self.book.records.values()):
             if record.state == "scheduled" and (account == GLOBAL or record.account == account):
                 record.state = "rejected"
                 record.reject_code, record.reject_reason = "risk.halted", f"trading halted: {command.reason}"
@@ -758,7 +747,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         if account == GLOBAL:
             self._call("reqGlobalCancel")
             return
-        for record in list(self.records.values()):
+        for record in list(self.book.records.values()):
             if record.account == account and record.order_id and not record.final and record.state != "rejected":
                 record.extra["action"] = "cancel"
                 self._call("cancelOrder", record.order_id)
@@ -828,18 +817,18 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         created over a week ago (in Redis too) with their id maps, executions older than any window
         reconciliation asks for, external orders' last statuses after a day. Returns how many orders,
         executions and external orders were forgotten."""
-        with self._lock:
-            records = dict(self.records)
+        with self.book.lock:
+            records = dict(self.book.records)
         before = set(records)
         old_orders = self.store.prune(records, older_than_ns=time.time_ns() - RECORD_RETENTION_NS)
         if old_orders:
-            with self._lock:
+            with self.book.lock:
                 for coid in before - set(records):
-                    record = self.records.pop(coid)
-                    if self.by_order_id.get(record.order_id) == coid:
-                        del self.by_order_id[record.order_id]
-                    if self.by_perm_id.get(record.perm_id) == coid:
-                        del self.by_perm_id[record.perm_id]
+                    record = self.book.records.pop(coid)
+                    if self.book.by_order_id.get(record.order_id) == coid:
+                        del self.book.by_order_id[record.order_id]
+                    if self.book.by_perm_id.get(record.perm_id) == coid:
+                        del self.book.by_perm_id[record.perm_id]
                     self._last_status.pop(record.order_id, None)
                     self._exec_totals.pop(coid, None)
         cutoff = datetime.now(UTC) - EXEC_RETENTION

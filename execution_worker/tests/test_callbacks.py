@@ -30,8 +30,8 @@ def worker(prefix):
         client_order_id=COID, account="DU1", symbol="AAPL", side="BUY", quantity="10", order_type="MKT", order_id=5
     )
     record.state = "sent"
-    worker.records[COID] = record
-    worker.by_order_id[5] = COID
+    worker.book.records[COID] = record
+    worker.book.by_order_id[5] = COID
     yield worker
     worker.redis.close()
     worker.command_redis.close()
@@ -75,7 +75,7 @@ def test_repeated_order_status_is_reported_once(worker):
     for _ in range(3):
         worker.on_orderStatus(1, 5, "Submitted", 0.0, 10.0, 0.0, 77, 0, 0.0, 7, "", 0.0)
     assert _drain(worker) == ["order.accepted", "order.status"]
-    assert worker.records[COID].state == "Submitted" and worker.records[COID].perm_id == 77
+    assert worker.book.records[COID].state == "Submitted" and worker.book.records[COID].perm_id == 77
 
 
 def test_an_open_order_whose_order_id_contradicts_the_record_is_quarantined(worker):
@@ -84,7 +84,7 @@ def test_an_open_order_whose_order_id_contradicts_the_record_is_quarantined(work
     contract.symbol, state.status = "AAPL", "Submitted"
     worker.on_openOrder(1, 6, contract, order, state)
     assert _drain(worker) == []
-    assert worker.records[COID].perm_id == 0 and not worker.records[COID].accepted
+    assert worker.book.records[COID].perm_id == 0 and not worker.book.records[COID].accepted
 
 
 def test_an_order_placed_in_tws_itself_is_reported_as_external_by_perm_id(worker):

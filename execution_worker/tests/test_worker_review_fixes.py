@@ -79,7 +79,7 @@ def test_a_halt_waiting_in_the_stream_is_applied_before_a_due_held_order_goes_ou
     held = place(quantity="5", not_before=time.time_ns() + 300_000_000)
     bus.send(held)
     wait_until(worker.command_step, 2, what="the held order recorded")
-    assert worker.records[held.client_order_id].state == "scheduled"
+    assert worker.book.records[held.client_order_id].state == "scheduled"
     # The order falls due while a halt waits in the stream (as after a reconnect).
     wait_until(lambda: time.time_ns() > held.not_before, 2, what="the held order due")
     bus.send(m.TradingHalt(account=ACCOUNT, reason="desk stop"))
@@ -95,7 +95,7 @@ def test_a_halt_waiting_in_the_stream_is_applied_before_a_due_held_order_goes_ou
 def _record(worker, state: str, *, accepted: bool) -> OrderRecord:
     """An order as the worker leaves it after sending (state ``sent``) or losing the answer (``unknown``)."""
     coid = str(uuid.uuid4())
-    order_id = worker.max_order_id + 50
+    order_id = worker.book.max_order_id + 50
     record = OrderRecord(
         client_order_id=coid,
         account=ACCOUNT,
@@ -110,9 +110,9 @@ def _record(worker, state: str, *, accepted: bool) -> OrderRecord:
         created_ns=time.time_ns(),
     )
     assert worker.store.record_new(record)
-    worker.records[coid] = record
-    worker.by_order_id[order_id] = coid
-    worker.max_order_id = order_id
+    worker.book.records[coid] = record
+    worker.book.by_order_id[order_id] = coid
+    worker.book.max_order_id = order_id
     return record
 
 
@@ -127,7 +127,7 @@ def test_a_modify_of_an_order_whose_outcome_is_unknown_is_refused_and_never_reac
         assert (refused.action, refused.code) == ("modify", "worker.not_modifiable"), state
         time.sleep(0.2)
         assert not _orders_for(sim, record.client_order_id), f"placeOrder sent for a {state} order"
-        assert worker.records[record.client_order_id].limit_price == "150"
+        assert worker.book.records[record.client_order_id].limit_price == "150"
 
 
 def test_the_ledger_check_fails_when_tws_takes_the_same_order_ref_as_new_twice_under_one_order_id(
@@ -146,7 +146,7 @@ def test_the_ledger_check_fails_when_tws_takes_the_same_order_ref_as_new_twice_u
     worker.connection_step()
     worker._next_attempt = 0.0
     wait_until(lambda: worker.connection_step() or worker.ready.is_set(), 5, what="reconnected")
-    record = worker.records[order.client_order_id]
+    record = worker.book.records[order.client_order_id]
     worker._send_order(record)
     wait_until(lambda: len(_orders_for(sim, order.client_order_id)) == 2, 3, what="the second placeOrder")
     assert {p["order_id"] for p in _orders_for(sim, order.client_order_id)} == {record.order_id}
@@ -253,13 +253,13 @@ def test_after_103_the_other_orders_statuses_under_the_old_id_are_not_taken_for_
     stale_id = record.order_id
     worker._last_status[stale_id] = ("Submitted", 0.0, 5.0)
     worker.on_error(worker.generation, stale_id, 103, "Duplicate order ID")
-    assert stale_id not in worker.by_order_id and stale_id not in worker._last_status
+    assert stale_id not in worker.book.by_order_id and stale_id not in worker._last_status
     # The order that really owns the id fills; its status must not become ours.
     worker.on_orderStatus(worker.generation, stale_id, "Filled", 5.0, 0.0, 190.0, 987654, 0, 190.0, 1, "")
     # Our order is looked for at TWS, not found, and placed once under a fresh id.
     worker.connection_step()
     wait_until(lambda: _orders_for(sim, record.client_order_id), 3, what="the retry at TWS")
-    assert worker.records[record.client_order_id].order_id != stale_id
+    assert worker.book.records[record.client_order_id].order_id != stale_id
     _flush(worker)
     statuses = [e for e in bus.events("order.status") if e.client_order_id == record.client_order_id]
     assert all(e.order_id != stale_id and e.status != "Filled" for e in statuses), statuses
@@ -288,7 +288,7 @@ def test_a_second_order_that_with_a_working_one_would_pass_max_position_is_refus
     bus.send(working)
     _drain(worker)
     wait_until(
-        lambda: _flush(worker) or worker.records[working.client_order_id].state == "Submitted", 3, what="working"
+        lambda: _flush(worker) or worker.book.records[working.client_order_id].state == "Submitted", 3, what="working"
     )
     more, other_side = place(quantity="10"), place(quantity="10", side="SELL")
     bus.send(more, other_side)
@@ -390,8 +390,8 @@ def test_housekeeping_forgets_old_final_orders_and_old_executions_but_keeps_rece
     for exec_id, when in (("old.01", old_day), ("new.01", today)):
         worker.on_execDetails(worker.generation, -1, *_exec(exec_id, when))
     worker.housekeeping_step()
-    assert set(worker.records) == {old_live.client_order_id, recent_final.client_order_id}
-    assert old_final.order_id not in worker.by_order_id and old_final.order_id not in worker._last_status
+    assert set(worker.book.records) == {old_live.client_order_id, recent_final.client_order_id}
+    assert old_final.order_id not in worker.book.by_order_id and old_final.order_id not in worker._last_status
     assert worker.redis.hget(worker.store.orders_key, old_final.client_order_id) is None
     assert worker._seen_exec_ids == {"new.01"} and set(worker._exec_accounts) == {"new.01"}
 
