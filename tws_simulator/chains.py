@@ -16,28 +16,27 @@
   default) is TWS's default, 3. "Block" changes nothing here: the simulator matches one order at a
   time, so a group never overfills.
 
-It runs on the simulator's loop thread, as the engine does.
+It runs on the simulator's loop thread, as the engine does. It works on the order book and reaches
+matching through :class:`tws_simulator.ports.Fills`; the book and matching reach it through
+:class:`tws_simulator.ports.ChainRules`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from tws_simulator import encoder as enc
-
-if TYPE_CHECKING:
-    from tws_simulator.engine import Engine
-
-HELD = "Untransmitted"  # in TWS but not transmitted: never reported to the API
-LIVE = frozenset({"PendingSubmit", "PreSubmitted", "Submitted"})
+from tws_simulator.order_state import HELD, LIVE, order_frames, status_frame
+from tws_simulator.orders import OrderBook
+from tws_simulator.ports import Fills
 
 
 class Chains:
     """Indexes of children by parent and of OCA members by group, and what a fill or cancel does to them."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, book: OrderBook, fills: Fills) -> None:
+        self.book = book
+        self.fills = fills
         self.children: dict[tuple[int, int], list[dict]] = {}
         self.groups: dict[tuple[str, str], list[dict]] = {}
 
@@ -62,13 +61,13 @@ class Chains:
     def parent_of(self, order: dict) -> dict | None:
         if not order["parent_id"]:
             return None
-        return self.engine.orders.get((order["client_id"], order["parent_id"]))
+        return self.book.orders.get((order["client_id"], order["parent_id"]))
 
     def parent_problem(self, client_id: int, parent_id: int) -> str | None:
         """Why a child of ``parent_id`` cannot be placed, or None (held, working and filled parents take children)."""
         if not parent_id:
             return None
-        parent = self.engine.orders.get((client_id, parent_id))
+        parent = self.book.orders.get((client_id, parent_id))
         if parent is None or parent["status"] not in LIVE | {HELD, "Filled"}:
             return f"Parent order {parent_id} is not working"
         return None
@@ -80,7 +79,7 @@ class Chains:
         parent = self.parent_of(order)
         root = parent if parent is not None and parent["status"] == HELD else order
         chain = [root, *sorted(self.children.get((root["client_id"], root["order_id"]), []), key=_order_id)]
-        engine = self.engine
+        book = self.book
         for member in chain:
             if member is not order and member["status"] != HELD:
                 continue
@@ -89,15 +88,15 @@ class Chains:
             if parent is not None and parent["status"] not in LIVE | {"Filled"}:
                 # The parent was refused or cancelled on the way: its children are never worked.
                 member["status"] = "Cancelled"
-                engine._to_owner(
+                book.tell_owner(
                     member,
                     [
-                        ("orderStatus", engine._status_frame(member)),
+                        ("orderStatus", status_frame(member)),
                         ("error", enc.error(member["order_id"], 202, "Order Canceled - reason:")),
                     ],
                 )
                 continue
-            engine._accept(member)
+            book.accept(member)
 
     def hold_child(self, order: dict) -> bool:
         """On acceptance: park a child of an unfilled parent (PreSubmitted, True); cap one of a partly filled one."""
@@ -109,11 +108,7 @@ class Chains:
             return False
         order["waiting"] = True
         order["status"] = "PreSubmitted"
-        engine = self.engine
-        engine._to_owner(
-            order,
-            [("openOrder", enc.open_order(order, "PreSubmitted")), ("orderStatus", engine._status_frame(order))],
-        )
+        self.book.tell_owner(order, order_frames(order))
         return True
 
     def open_quantity(self, order: dict) -> float:
@@ -126,13 +121,10 @@ class Chains:
 
     def discard_held(self, client_id: int) -> None:
         """Forget ``client_id``'s untransmitted orders (TWS discards them when their API client goes)."""
-        engine = self.engine
-        for key, order in list(engine.orders.items()):
+        for key, order in list(self.book.orders.items()):
             if order["status"] == HELD and order["client_id"] == client_id:
-                del engine.orders[key]
-                engine.orders_by_perm.pop(order["perm_id"], None)
+                self.book.remove(key)
                 self._forget(order)
-                engine.dirty = True
 
     # -- fills and cancels ---------------------------------------------------------------------
 
@@ -144,7 +136,6 @@ class Chains:
         self._oca(order)
 
     def _release(self, parent: dict, children: list[dict]) -> None:
-        engine = self.engine
         released = None if parent["status"] == "Filled" else parent["filled"]
         woken = []
         for child in children:
@@ -153,11 +144,11 @@ class Chains:
             child["released"] = released
             if child.get("waiting"):
                 child["waiting"] = False
-                engine._activate(child)
+                self.book.activate(child)
             woken.append(child)
         # Every child is Submitted before any works, so a child that fills at once finds its siblings live.
         for child in woken:
-            engine._work(child, first=False)
+            self.fills.work(child, first=False)
 
     def _oca(self, order: dict) -> None:
         if order["oca_group"]:
@@ -174,7 +165,7 @@ class Chains:
             return
         if oca_type == 1:
             for member in others:
-                self.engine._cancel(member, requested=False)
+                self.book.cancel(member, requested=False)
             return
         done = sum(m["filled"] / m.get("oca_base", m["quantity"]) for m in members if m["filled"])
         left = max(0.0, 1.0 - done)
@@ -184,24 +175,23 @@ class Chains:
             if float(base).is_integer():
                 open_size = float(math.floor(open_size + 1e-6))
             if open_size <= 1e-9:
-                self.engine._cancel(member, requested=False)
+                self.book.cancel(member, requested=False)
             elif member["filled"] + open_size < member["quantity"] - 1e-9:
                 self._resize(member, member["filled"] + open_size, rebase=False)
 
     def on_cancel(self, order: dict) -> None:
         """After ``order`` was cancelled: cancel its children, or cut them to what it filled."""
-        engine = self.engine
         cut = []
         for child in list(self.children.get((order["client_id"], order["order_id"]), [])):
             if child["status"] == HELD:
-                engine._cancel(child)
+                self.book.cancel(child)
             elif child["status"] in LIVE:
                 if order["filled"] > 0:
                     child["released"] = order["filled"]
                     self._resize(child, order["filled"], rebase=True)
                     cut.append(child)
                 else:
-                    engine._cancel(child)
+                    self.book.cancel(child)
         # Sizes changed under fills the children already had: balance their group again.
         for child in cut:
             if child["filled"]:
@@ -213,7 +203,6 @@ class Chains:
         ``rebase``: the cut size is the order's new intent, against which its OCA group's fills count
         (a parent cancelled after a partial fill); an OCA reduction keeps the size the group started with.
         """
-        engine = self.engine
         quantity = max(quantity, order["filled"])
         if quantity >= order["quantity"]:
             return
@@ -222,11 +211,8 @@ class Chains:
             order["oca_base"] = quantity
         if order["filled"] >= quantity - 1e-9:
             order["status"] = "Filled"
-        engine.dirty = True
-        engine._to_owner(
-            order,
-            [("openOrder", enc.open_order(order, order["status"])), ("orderStatus", engine._status_frame(order))],
-        )
+        self.book.dirty = True
+        self.book.tell_owner(order, order_frames(order))
 
 
 def _order_id(order: dict) -> int:

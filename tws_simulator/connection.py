@@ -1,15 +1,8 @@
-"""One client connection: handshake state machine, framing, pacing, request dispatch and the write path.
+"""One client connection: handshake state machine, framing, pacing and request dispatch.
 
 Reading never waits on processing: ``data_received`` cuts frames and stamps their arrival
 (``time.time_ns()``, once per socket read, before any processing); paced requests wait in a queue
-while the socket keeps being drained.
-
-The write path keeps every write off a 4096-byte boundary: ibapi's reader (9.81 and 10.x,
-``Connection._recvAllMsg``) recv()s 4096 bytes while a read fills the buffer, and when the next
-recv() times out (1 s) it discards what it read, so a burst ending exactly on the boundary is lost.
-A write of 4096*k bytes gets one more zero in a float field of one of its messages
-(:func:`tws_simulator.wire.stretch`); a burst without such a field leaves in two writes, cut off the
-boundary, the second :data:`TAIL_DELAY` later. No message of its own is ever sent for this.
+while the socket keeps being drained. Writing is :class:`tws_simulator.writer.Writer`'s.
 """
 
 from __future__ import annotations
@@ -17,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from typing import TYPE_CHECKING
 
 from tws_simulator import encoder as enc
 from tws_simulator import parser as p
-from tws_simulator.engine import SUMMARY_TAGS
+from tws_simulator.market import tick_frames
+from tws_simulator.pacing import Pacer, Request, Verdict
+from tws_simulator.portfolio import SUMMARY_TAGS
+from tws_simulator.ports import Host
 from tws_simulator.wire import (
     API_PREFIX,
     SERVER_VERSION,
@@ -31,18 +25,10 @@ from tws_simulator.wire import (
     frame,
     parse_version_string,
     split_fields,
-    split_point,
-    stretch,
 )
-
-if TYPE_CHECKING:
-    from tws_simulator.simulator import Simulator
+from tws_simulator.writer import Writer
 
 log = logging.getLogger("tws_simulator.connection")
-
-# How long the second part of a cut burst waits: long enough for an idle client to have read the first
-# part (so it never sees both as one boundary-ending read), short against ibapi's 1 s read timeout.
-TAIL_DELAY = 0.05
 
 PACING_TEXT = "Max rate of messages per second has been exceeded."
 FARM_OK = (
@@ -53,52 +39,45 @@ FARM_OK = (
 
 
 class Connection(asyncio.Protocol):
-    """The server side of one API client socket."""
+    """The server side of one API client socket, served for a :class:`tws_simulator.ports.Host`."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Host) -> None:
         self.sim = sim
-        self.transport: asyncio.Transport | None = None
+        self.out = Writer(sim)
         self.state = "prefix"
         self.prefix = b""
         self.reader = FrameReader()
         self.client_id = -1
         self.options = ""
-        self.pace = sim.config.pacing_mode == "pace"
         self.positions_subscribed = False
         self.account_summaries: dict[int, list[str]] = {}
         self.market_data: dict[int, tuple[str, bool]] = {}
         self.market_data_type = 1
-        self.tokens = float(sim.config.pacing_rate)
-        self.refilled = time.monotonic()
-        self.violations = 0
-        self.backlog: deque[tuple[list[str], int]] = deque()
-        self.backlog_timer: asyncio.TimerHandle | None = None
-        # Writes waiting for their time: (due, data, offset of the first whole frame in data).
-        self.delayed: deque[tuple[float, bytes, int]] = deque()
-        self.delayed_timer: asyncio.TimerHandle | None = None
-        self.held_status: bytes | None = None
-        self.sent_bytes = 0
-        # While a socket read is being handled, replies collect here and leave in one write at its end.
-        self.batch: list[bytes] | None = None
+        self.pacer = Pacer(sim, self._dispatch, lambda: self.state == "ready")
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self.out.transport
+
+    @transport.setter
+    def transport(self, transport: asyncio.Transport | None) -> None:
+        self.out.transport = transport
 
     # -- transport events ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.sim.connections.add(self)
+        self.sim.register(self)
         if self.sim.faults.hang_handshake:
             self.state = "hung"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = "closed"
-        self.sim.connections.discard(self)
-        if self.sim.engine.sessions.get(self.client_id) is self:
-            del self.sim.engine.sessions[self.client_id]
-            self.sim.engine.client_gone(self.client_id)
-        if self.backlog_timer:
-            self.backlog_timer.cancel()
-        if self.delayed_timer:
-            self.delayed_timer.cancel()
+        self.out.closed = True
+        self.sim.unregister(self)
+        self.sim.engine.close_session(self)
+        self.pacer.cancel()
+        self.out.cancel_timers()
 
     def data_received(self, data: bytes) -> None:
         arrived_ns = time.time_ns()
@@ -108,7 +87,7 @@ class Connection(asyncio.Protocol):
             except FrameError:
                 self.close()
                 return
-            self.batch = []
+            self.out.begin_batch()
             try:
                 for payload in payloads:
                     try:
@@ -119,9 +98,7 @@ class Connection(asyncio.Protocol):
                     if self.state != "ready":
                         return
             finally:
-                batch, self.batch = self.batch, None
-                if batch:
-                    self._flush(batch[0] if len(batch) == 1 else b"".join(batch))
+                self.out.end_batch()
             return
         if self.state in ("hung", "closed"):
             return
@@ -161,9 +138,9 @@ class Connection(asyncio.Protocol):
                     self.close()  # TWS ends the connection on incompatible versions
                     return
                 if "+PACEAPI" in self.options.split():
-                    self.pace = True
+                    self.pacer.pace = True
                 connected = time.strftime("%Y%m%d %H:%M:%S", time.gmtime()) + " UTC"
-                self._write(enc_handshake(connected))
+                self.out.write(enc_handshake(connected))
                 self.state = "start_api"
             elif self.state == "start_api":
                 fields = split_fields(payload)
@@ -187,16 +164,16 @@ class Connection(asyncio.Protocol):
         if sim.faults.client_id_in_use > 0 or client_id in engine.sessions:
             if sim.faults.client_id_in_use > 0:
                 sim.faults.client_id_in_use -= 1
-            self._write(enc.error(-1, 326, in_use))
+            self.out.write(enc.error(-1, 326, in_use))
             self.close(graceful=True)
             return
         if len(engine.sessions) >= sim.config.max_clients:
-            self._write(enc.error(-1, 326, in_use))
+            self.out.write(enc.error(-1, 326, in_use))
             self.close(graceful=True)
             return
         self.client_id = client_id
         self.state = "ready"
-        engine.sessions[client_id] = self
+        engine.open_session(self)
         frames = [enc.managed_accounts(sim.config.accounts)]
         orders = engine.open_order_frames(client_id) if sim.config.open_orders_on_connect != "off" else []
         if sim.config.open_orders_on_connect == "before":
@@ -220,47 +197,19 @@ class Connection(asyncio.Protocol):
                 self.send([enc.error(exc.req_id, exc.code, exc.text)])
                 return
             self.sim.ledger.record_place_order(order, client_id=self.client_id, arrived_ns=arrived_ns)
-            request: list | p.PlaceOrder = order
+            request: Request = order
         else:
             request = fields
-        rate = self.sim.config.pacing_rate
-        if rate > 0:
-            now = time.monotonic()
-            self.tokens = min(rate, self.tokens + (now - self.refilled) * rate)
-            self.refilled = now
-            if self.backlog or self.tokens < 1.0:
-                if self.pace:
-                    self.backlog.append((request, arrived_ns))
-                    self._schedule_backlog()
-                    return
-                self.violations += 1
-                self.send([enc.error(-1, 100, PACING_TEXT)])
-                limit = self.sim.config.pacing_disconnect_after
-                if limit and self.violations >= limit:
-                    self.close(graceful=True)
-                return
-            self.tokens -= 1.0
-        self._dispatch(request)
-
-    def _schedule_backlog(self) -> None:
-        if self.backlog_timer is None and self.state == "ready":
-            wait = max(0.0, (1.0 - self.tokens) / self.sim.config.pacing_rate)
-            self.backlog_timer = self.sim.loop.call_later(wait, self._drain_backlog)
-
-    def _drain_backlog(self) -> None:
-        self.backlog_timer = None
-        rate = self.sim.config.pacing_rate
-        now = time.monotonic()
-        self.tokens = min(rate, self.tokens + (now - self.refilled) * rate) if rate > 0 else float("inf")
-        self.refilled = now
-        while self.backlog and self.tokens >= 1.0 and self.state == "ready":
-            self.tokens -= 1.0
-            request, _ = self.backlog.popleft()
+        verdict = self.pacer.admit(request, arrived_ns)
+        if verdict is Verdict.REFUSED:
+            self.send([enc.error(-1, 100, PACING_TEXT)])
+            limit = self.sim.config.pacing_disconnect_after
+            if limit and self.pacer.violations >= limit:
+                self.close(graceful=True)
+        elif verdict is Verdict.NOW:
             self._dispatch(request)
-        if self.backlog:
-            self._schedule_backlog()
 
-    def _dispatch(self, request: list[str] | p.PlaceOrder) -> None:
+    def _dispatch(self, request: Request) -> None:
         engine = self.sim.engine
         try:
             if isinstance(request, p.PlaceOrder):
@@ -368,7 +317,7 @@ class Connection(asyncio.Protocol):
         elif delayed:
             delayed = False  # subscribed accounts get live data whatever type was asked for
         frames.append(enc.market_data_type(req.req_id, 3 if delayed else 1))
-        frames += self.sim.tick_frames(req.req_id, market.quotes[req.symbol], delayed)
+        frames += tick_frames(req.req_id, market.quotes[req.symbol], delayed)
         if req.snapshot:
             delay = self.sim.config.snapshot_delay
             if delay > 0:
@@ -398,98 +347,11 @@ class Connection(asyncio.Protocol):
 
     def send(self, frames: list[bytes]) -> None:
         """Write a batch of frames with one write, after any reply delay and off the 4096 boundary."""
-        if self.state in ("closed",) or self.transport is None or not frames:
-            return
-        if self.batch is not None:
-            self.batch += frames
-            return
-        self._flush(frames[0] if len(frames) == 1 else b"".join(frames))
-
-    def _flush(self, data: bytes) -> None:
-        if self.state == "closed":
-            return
-        faults = self.sim.faults
-        if faults.force_4096:
-            need = -len(data) % 4096
-            data = (stretch(data, need) or data) if need else data
-        if faults.reply_delay > 0 or self.delayed:
-            self.delayed.append((time.monotonic() + faults.reply_delay, data, 0))
-            self._arm_delayed()
-            return
-        self._emit(data, 0)
-
-    def _emit(self, data: bytes, start: int) -> None:
-        """Write ``data`` (its first whole frame at ``start``), moved off the 4096 boundary unless forced."""
-        if len(data) % 4096 or not self.sim.config.guard_4096 or self.sim.faults.force_4096:
-            self._write(data)
-            return
-        moved = stretch(data, 1, start)
-        if moved is not None:
-            self._write(moved)
-            return
-        cut = split_point(data, start)
-        self._write(data[:cut])
-        # The tail goes before anything already waiting; it starts with a whole frame unless the cut
-        # had to fall inside the last one (then its one byte holds no frame start).
-        tail_start = 1 if cut == len(data) - 1 else 0
-        self.delayed.appendleft((time.monotonic() + TAIL_DELAY, data[cut:], tail_start))
-        self._arm_delayed()
-
-    def _arm_delayed(self) -> None:
-        if self.delayed_timer is None and self.delayed:
-            wait = max(0.0, self.delayed[0][0] - time.monotonic())
-            self.delayed_timer = self.sim.loop.call_later(wait, self._flush_delayed)
-
-    def _flush_delayed(self) -> None:
-        self.delayed_timer = None
-        now = time.monotonic()
-        due: list[tuple[float, bytes, int]] = []
-        while self.delayed and self.delayed[0][0] <= now + 0.0005:
-            due.append(self.delayed.popleft())
-        if due and self.state != "closed":
-            # Joined, so writes that leave together are checked against the boundary together.
-            self._emit(b"".join(d for _, d, _ in due), due[0][2])
-        self._arm_delayed()
-
-    def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.sent_bytes += len(data)
-            self.transport.write(data)
+        self.out.send(frames)
 
     def send_order_messages(self, items: list[tuple[str, bytes]]) -> None:
         """Send order messages, letting the drop/duplicate/reorder status faults act on orderStatus."""
-        faults = self.sim.faults
-        if not (faults.drop_status or faults.duplicate_status or faults.reorder_status or self.held_status):
-            self.send([data for _, data in items])
-            return
-        out: list[bytes] = []
-        for kind, data in items:
-            if kind != "orderStatus":
-                out.append(data)
-                continue
-            if faults.drop_status > 0:
-                faults.drop_status -= 1
-                continue
-            if faults.duplicate_status > 0:
-                faults.duplicate_status -= 1
-                out += [data, data]
-                continue
-            if self.held_status is not None:
-                out += [data, self.held_status]
-                self.held_status = None
-                continue
-            if faults.reorder_status > 0:
-                faults.reorder_status -= 1
-                self.held_status = data
-                self.sim.loop.call_later(0.2, self._release_held)
-                continue
-            out.append(data)
-        self.send(out)
-
-    def _release_held(self) -> None:
-        if self.held_status is not None:
-            data, self.held_status = self.held_status, None
-            self.send([data])
+        self.out.send_order_messages(items)
 
     def close(self, *, graceful: bool = False) -> None:
         """Close this connection (other clients are not affected).
@@ -499,14 +361,7 @@ class Connection(asyncio.Protocol):
         """
         if self.state == "closed":
             return
-        batch, self.batch = self.batch, None
-        if graceful and batch:
-            self._write(b"".join(batch))
-        if self.transport is not None:
-            if graceful:
-                self.transport.close()
-            else:
-                self.transport.abort()
+        self.out.close(graceful=graceful)
         self.state = "closed"
 
 

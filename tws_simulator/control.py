@@ -11,20 +11,23 @@ import asyncio
 import inspect
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from typing import Any
 
 from tws_simulator import encoder as enc
-
-if TYPE_CHECKING:
-    from tws_simulator.simulator import Simulator
+from tws_simulator.faults import Faults
+from tws_simulator.ports import Host
 
 log = logging.getLogger("tws_simulator.control")
 
 
 class Control:
-    """Fault switches and inspection. Callable from any thread; each call runs on the loop thread."""
+    """Fault switches and inspection of a :class:`tws_simulator.ports.Host`.
 
-    def __init__(self, sim: Simulator) -> None:
+    Callable from any thread; each call runs on the loop thread.
+    """
+
+    def __init__(self, sim: Host) -> None:
         self._sim = sim
 
     # -- connections ---------------------------------------------------------------------------
@@ -167,11 +170,9 @@ class Control:
         self._wait_listening(timeout=down_for + 10.0)
 
     def _wait_listening(self, timeout: float = 10.0) -> None:
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._sim.call(lambda: self._sim._server is not None and self._sim._server.is_serving()):
+            if self._sim.call(self._sim.listening):
                 return
             time.sleep(0.01)
         raise TimeoutError("simulator did not listen again")
@@ -192,7 +193,7 @@ class Control:
         self._queue({"kind": "partial", "quantity": quantity, "price": price})
 
     def _queue(self, fault: dict) -> None:
-        self._sim.call(lambda: self._sim.engine.order_faults.append(fault))
+        self._sim.call(lambda: self._sim.engine.queue_order_fault(fault))
 
     def drop_status_messages(self, count: int = 1) -> None:
         """Do not send the next ``count`` orderStatus messages."""
@@ -211,12 +212,7 @@ class Control:
 
         Holds until that client places a new order. Returns the id that will now be announced.
         """
-
-        def run() -> int:
-            self._sim.engine.next_valid_id_offset[client_id] = by
-            return self._sim.engine.next_valid_id(client_id)
-
-        return self._sim.call(run)
+        return self._sim.call(lambda: self._sim.engine.roll_back_next_valid_id(client_id, by))
 
     def fill_order(
         self, client_id: int, order_id: int, quantity: float | None = None, price: float | None = None
@@ -288,11 +284,8 @@ class Control:
         refused = self._sim.faults.refuse_connections
 
         def run() -> None:
-            from tws_simulator.faults import Faults
-
             self._sim.faults.__dict__.update(Faults().__dict__)
-            self._sim.engine.order_faults.clear()
-            self._sim.engine.next_valid_id_offset.clear()
+            self._sim.engine.clear_order_faults()
 
         self._sim.call(run)
         if refused:
@@ -309,19 +302,7 @@ class Control:
 
     def state(self) -> dict:
         """Connected clientIds, orders, positions, cash and quotes, as plain data."""
-
-        def run() -> dict:
-            engine = self._sim.engine
-            return {
-                "clients": sorted(engine.sessions),
-                "orders": [dict(o) for o in engine.orders.values()],
-                "positions": [dict(p) for p in engine.positions.values()],
-                "cash": dict(engine.cash),
-                "quotes": {s: {"bid": q.bid, "ask": q.ask, "last": q.last} for s, q in engine.market.quotes.items()},
-                "next_valid_ids": {cid: engine.next_valid_id(cid) for cid in engine.max_order_id},
-            }
-
-        return self._sim.call(run)
+        return self._sim.call(lambda: self._sim.engine.state())
 
 
 COMMANDS = {
@@ -329,13 +310,13 @@ COMMANDS = {
 }
 
 
-async def serve_control(sim: Simulator, host: str, port: int) -> asyncio.AbstractServer:
-    """Serve the JSON-lines control port on ``host:port`` (loopback only)."""
+async def serve_control(control: Control, host: str, port: int) -> asyncio.AbstractServer:
+    """Serve ``control``'s commands as the JSON-lines control port on ``host:port`` (loopback only)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                writer.write((json.dumps(await _run(sim, line), default=str) + "\n").encode())
+                writer.write((json.dumps(await _run(control, line), default=str) + "\n").encode())
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -345,7 +326,7 @@ async def serve_control(sim: Simulator, host: str, port: int) -> asyncio.Abstrac
     return await asyncio.start_server(handle, host, port, limit=1 << 20)
 
 
-async def _run(sim: Simulator, line: bytes) -> dict[str, Any]:
+async def _run(control: Control, line: bytes) -> dict[str, Any]:
     try:
         request = json.loads(line)
         name = request.pop("cmd")
@@ -354,7 +335,7 @@ async def _run(sim: Simulator, line: bytes) -> dict[str, Any]:
         return {"ok": False, "error": f"bad command line; commands: {', '.join(sorted(COMMANDS))}"}
     try:
         # Blocking commands (restart, refuse off) wait for the loop, so they run in a worker thread.
-        result = await asyncio.to_thread(method, sim.control, **request)
+        result = await asyncio.to_thread(method, control, **request)
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return {"ok": True, "result": result}

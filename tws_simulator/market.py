@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
 import zlib
 from dataclasses import dataclass
+
+from tws_simulator import encoder as enc
+
+TICK_BID, TICK_ASK, TICK_LAST, TICK_VOLUME, TICK_LAST_TIMESTAMP = 1, 2, 4, 8, 45
+DELAYED = {TICK_BID: 66, TICK_ASK: 67, TICK_LAST: 68, TICK_VOLUME: 74}
 
 
 def con_id_for(symbol: str) -> int:
@@ -82,3 +88,18 @@ class Market:
         q.bid = self.round_tick(bid if bid is not None else price - tick, tick)
         q.ask = self.round_tick(ask if ask is not None else price + tick, tick)
         return q
+
+
+def tick_frames(req_id: int, q: Quote, delayed: bool) -> list[bytes]:
+    """BID, ASK and LAST with their sizes, VOLUME and LAST_TIMESTAMP for one subscription."""
+
+    def t(tick: int) -> int:
+        return DELAYED[tick] if delayed else tick
+
+    return [
+        enc.tick_price(req_id, t(TICK_BID), q.bid, q.bid_size, 1),
+        enc.tick_price(req_id, t(TICK_ASK), q.ask, q.ask_size, 1),
+        enc.tick_price(req_id, t(TICK_LAST), q.last, q.last_size, 0),
+        enc.tick_size(req_id, t(TICK_VOLUME), q.volume),
+        enc.tick_string(req_id, TICK_LAST_TIMESTAMP, str(int(time.time()))),
+    ]

@@ -14,22 +14,19 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from tws_simulator import encoder as enc
 from tws_simulator.config import SimulatorConfig
 from tws_simulator.connection import Connection
+from tws_simulator.control import Control, serve_control
 from tws_simulator.engine import Engine
 from tws_simulator.faults import Faults
 from tws_simulator.ledger import Ledger
-from tws_simulator.market import Quote
+from tws_simulator.market import Quote, tick_frames
+from tws_simulator.ports import Client
 
 log = logging.getLogger("tws_simulator")
-
-TICK_BID, TICK_ASK, TICK_LAST, TICK_VOLUME, TICK_LAST_TIMESTAMP = 1, 2, 4, 8, 45
-DELAYED = {TICK_BID: 66, TICK_ASK: 67, TICK_LAST: 68, TICK_VOLUME: 74}
 
 
 class Simulator:
@@ -37,16 +34,15 @@ class Simulator:
 
     Attributes other threads may use: ``port`` (bound port), ``control`` (fault controls, see
     :class:`tws_simulator.control.Control`), ``ledger`` (:class:`Ledger`), ``config``.
+    Connections and controls see it as a :class:`tws_simulator.ports.Host`.
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
-        from tws_simulator.control import Control
-
         self.config = config or SimulatorConfig()
         self.ledger = Ledger()
         self.faults = Faults()
         self.control = Control(self)
-        self.connections: set[Connection] = set()
+        self.connections: set[Client] = set()
         self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
         self.engine = self._new_engine()
         self.port: int = self.config.port
@@ -101,9 +97,7 @@ class Simulator:
     async def _open(self) -> None:
         await self._listen()
         if self.config.control_port is not None:
-            from tws_simulator.control import serve_control
-
-            self._control_server = await serve_control(self, self.config.control_host, self.config.control_port)
+            self._control_server = await serve_control(self.control, self.config.control_host, self.config.control_port)
             self.control_port = self._control_server.sockets[0].getsockname()[1]
         if self.config.market_interval > 0:
             self._timers["market"] = self.loop.call_later(self.config.market_interval, self._market_tick)
@@ -189,23 +183,8 @@ class Simulator:
             frames: list[bytes] = []
             for req_id, (symbol, delayed) in conn.market_data.items():
                 if symbol == quote.symbol:
-                    frames += self.tick_frames(req_id, quote, delayed)
+                    frames += tick_frames(req_id, quote, delayed)
             conn.send(frames)
-
-    @staticmethod
-    def tick_frames(req_id: int, q: Quote, delayed: bool) -> list[bytes]:
-        """BID, ASK and LAST with their sizes, VOLUME and LAST_TIMESTAMP for one subscription."""
-
-        def t(tick: int) -> int:
-            return DELAYED[tick] if delayed else tick
-
-        return [
-            enc.tick_price(req_id, t(TICK_BID), q.bid, q.bid_size, 1),
-            enc.tick_price(req_id, t(TICK_ASK), q.ask, q.ask_size, 1),
-            enc.tick_price(req_id, t(TICK_LAST), q.last, q.last_size, 0),
-            enc.tick_size(req_id, t(TICK_VOLUME), q.volume),
-            enc.tick_string(req_id, TICK_LAST_TIMESTAMP, str(int(time.time()))),
-        ]
 
     def _summary_tick(self) -> None:
         self._timers["summary"] = self.loop.call_later(self.config.account_summary_interval, self._summary_tick)
@@ -225,7 +204,19 @@ class Simulator:
             except OSError:
                 log.exception("saving the state file failed")
 
-    # -- used by the control API (loop thread) ------------------------------------------------
+    # -- used by connections and the control API (loop thread) --------------------------------
+
+    def register(self, conn: Client) -> None:
+        """A client socket opened."""
+        self.connections.add(conn)
+
+    def unregister(self, conn: Client) -> None:
+        """A client socket closed."""
+        self.connections.discard(conn)
+
+    def listening(self) -> bool:
+        """True while the API port accepts connections."""
+        return self._server is not None and self._server.is_serving()
 
     def close_listener(self) -> None:
         if self._server is not None:
@@ -241,6 +232,7 @@ class Simulator:
         self.engine = self._new_engine()
 
     def broadcast(self, frames: list[bytes]) -> None:
+        """Send ``frames`` to every client past its handshake."""
         for conn in list(self.connections):
             if conn.state == "ready":
                 conn.send(frames)

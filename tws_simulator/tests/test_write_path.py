@@ -11,9 +11,10 @@ from ibapi.wrapper import EWrapper
 
 from tws_simulator import Simulator, SimulatorConfig
 from tws_simulator import encoder as enc
-from tws_simulator.connection import TAIL_DELAY, Connection
+from tws_simulator.connection import Connection
 from tws_simulator.tests.strict import notices, strict_frames, with_a_status
 from tws_simulator.wire import stretch
+from tws_simulator.writer import TAIL_DELAY
 
 
 class RecordingTransport:
