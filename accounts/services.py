@@ -426,18 +426,6 @@ def alert_resolve(
     return alert
 
 
-def risk_limits_publish(*, account: BrokerAccount) -> OutboxMessage:
-    """Publish ``account``'s risk limits for the worker (outbox stream ``risk``, type ``risk.limits``).
-
-    Implemented in ``orders.services`` beside ``RiskLimit``; kept here because the worker's
-    contract names it among the account services.
-    """
-    # Imported here: orders depends on accounts, never the reverse at import time.
-    from orders.services import risk_limits_publish as publish
-
-    return publish(account=account)
-
-
 @transaction.atomic
 def roles_sync() -> dict[str, int]:
     """Create the role groups and give each exactly the permissions ``accounts.roles`` grants.

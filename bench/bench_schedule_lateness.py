@@ -163,7 +163,7 @@ def _create_schedules(account_code: str) -> dict[str, int]:
 
     from accounts.models import BrokerAccount
     from orders.models import Instrument, RiskLimit, ScheduledOrder
-    from orders.scheduled_services import occurrence_client_order_id
+    from orders.services import occurrence_client_order_id
 
     account = BrokerAccount.objects.create(code=account_code, name="schedule bench")
     RiskLimit.objects.create(

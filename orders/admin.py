@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from accounts.admin import VIA, ask_reason, refusal_text
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from accounts.admin_services import ServiceSaveMixin, form_changes
-from orders import schedule_crud, scheduled_services, services
+from orders import services
 from orders.admin_brackets import bracket_add_view
 from orders.forms import OrderEntryForm
 from orders.models import (
@@ -37,6 +37,7 @@ from orders.models import (
     ScheduledOrderRun,
 )
 from orders.scheduling_admin import ScheduledOrderAdminMixin
+from orders.services import schedule_firing, schedules
 from orders.transitions import CANCELLABLE_STATUSES, OPEN_STATUSES
 from tradeconsole.exceptions import ApplicationError
 
@@ -420,8 +421,8 @@ class ScheduledOrderRunInline(ReadOnlyInline):
 
 @admin.register(ScheduledOrder)
 class ScheduledOrderAdmin(ServiceSaveMixin, ScheduledOrderAdminMixin, AccountScopedAdmin):
-    """Schedule templates, written through ``orders.schedule_crud``; pausing and resuming go through
-    ``orders.scheduled_services`` (all audited)."""
+    """Schedule templates, written through ``orders.services.schedules``; pausing and resuming go through
+    ``orders.services.schedule_firing`` (all audited)."""
 
     list_display = [
         "name", "account", "instrument", "side", "quantity", "order_type", "time_of_day", "time_zone", "weekdays",
@@ -443,14 +444,14 @@ class ScheduledOrderAdmin(ServiceSaveMixin, ScheduledOrderAdminMixin, AccountSco
         return False
 
     def service_create(self, request: HttpRequest, form) -> ScheduledOrder:
-        fields = {name: form.cleaned_data[name] for name in schedule_crud.EDITABLE_FIELDS if name in form.cleaned_data}
-        return schedule_crud.scheduled_order_create(
+        fields = {name: form.cleaned_data[name] for name in schedules.EDITABLE_FIELDS if name in form.cleaned_data}
+        return schedules.scheduled_order_create(
             actor=request.user, account=form.cleaned_data["account"], via=VIA, **fields
         )
 
     def service_update(self, request: HttpRequest, obj: ScheduledOrder, form) -> ScheduledOrder:
-        changes = form_changes(form, schedule_crud.EDITABLE_FIELDS)
-        return schedule_crud.scheduled_order_update(schedule=obj, actor=request.user, via=VIA, **changes)
+        changes = form_changes(form, schedules.EDITABLE_FIELDS)
+        return schedules.scheduled_order_update(schedule=obj, actor=request.user, via=VIA, **changes)
 
     def has_pause_permission(self, request) -> bool:
         return request.user.has_perm("orders.change_scheduledorder")
@@ -469,11 +470,11 @@ class ScheduledOrderAdmin(ServiceSaveMixin, ScheduledOrderAdminMixin, AccountSco
 
     @admin.action(description="Pause the selected schedules", permissions=["pause"])
     def pause_schedules(self, request, queryset):
-        self._toggle(request, queryset, scheduled_services.scheduled_order_pause, "paused")
+        self._toggle(request, queryset, schedule_firing.scheduled_order_pause, "paused")
 
     @admin.action(description="Resume the selected schedules", permissions=["pause"])
     def resume_schedules(self, request, queryset):
-        self._toggle(request, queryset, scheduled_services.scheduled_order_resume, "resumed")
+        self._toggle(request, queryset, schedule_firing.scheduled_order_resume, "resumed")
 
 
 @admin.register(ScheduledOrderRun)

@@ -1,4 +1,4 @@
-"""The admin's bracket entry: a form for an entry order with its take-profit and stop-loss (``orders.brackets``)."""
+"""The admin's bracket entry: an entry order with its take-profit and stop-loss (``orders.services.brackets``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.selectors import accounts_for_user
-from orders.brackets import bracket_submit
-from orders.duplicates import duplicate_refusals_audited
 from orders.exceptions import OrderPossibleDuplicate
 from orders.models import PRICE, QUANTITY, Instrument, OrderSource, OrderType, Side, TimeInForce
+from orders.services import bracket_submit, duplicate_refusals_audited
 from tradeconsole.exceptions import ApplicationError
 
 

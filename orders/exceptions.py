@@ -73,7 +73,7 @@ class OrderQuantityIncrement(ApplicationError):
 
 
 class OrderPossibleDuplicate(ApplicationError):
-    """An order identical to one the same person entered on the account moments ago (``orders.duplicates``)."""
+    """An order identical to one the same person entered on the account moments ago (``orders.services.duplicates``)."""
 
     code = "order.possible_duplicate"
     http_status = 409

@@ -8,9 +8,9 @@ from django import forms
 
 from accounts.selectors import accounts_for_user
 from orders import services
-from orders.duplicates import duplicate_refusals_audited
 from orders.exceptions import OrderPossibleDuplicate
 from orders.models import PRICE, QUANTITY, Instrument, Order, OrderSource, OrderType, Side, TimeInForce
+from orders.services import duplicate_refusals_audited
 from tradeconsole.exceptions import ApplicationError
 
 

@@ -1,6 +1,6 @@
 """When a scheduled order fires: pure fire-time arithmetic over an exchange calendar and time zones.
 
-Nothing here touches the database or the clock unless given ``now``; ``scheduled_services``
+Nothing here touches the database or the clock unless given ``now``; ``services.schedule_firing``
 turns these occurrences into orders.
 
 The rules, in the desk's words (tested in ``orders/tests/test_scheduling.py``):

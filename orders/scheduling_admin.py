@@ -7,8 +7,9 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from orders import scheduled_services, scheduling
+from orders import scheduling
 from orders.models import ScheduledOrder
+from orders.services import schedule_firing
 from tradeconsole.exceptions import ApplicationError
 
 
@@ -50,7 +51,7 @@ class ScheduledOrderAdminMixin:
     def dry_run_schedules(self, request, queryset):
         for schedule in queryset.select_related("account", "instrument"):
             try:
-                result = scheduled_services.scheduled_order_dry_run(
+                result = schedule_firing.scheduled_order_dry_run(
                     schedule=schedule, actor=request.user, now=timezone.now()
                 )
             except ApplicationError as exc:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from orders import housekeeping, monitoring, scheduled_services
+from orders import housekeeping, monitoring
+from orders.services import schedule_firing
 
 
 @shared_task(name="orders.tasks.scheduled_orders_fire", acks_late=True, ignore_result=True)
@@ -19,7 +20,7 @@ def scheduled_orders_fire() -> dict:
     Acks late: a worker killed mid-task has its message re-delivered, and the unique run per
     (schedule, trading date) makes the second pass a no-op for what the first one committed.
     """
-    report = scheduled_services.scheduled_order_fire_due()
+    report = schedule_firing.scheduled_order_fire_due()
     return {
         "fired": len(report.fired),
         "missed": len(report.missed),

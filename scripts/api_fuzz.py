@@ -67,7 +67,7 @@ def _seed() -> str:
     from accounts.services import alert_raise
     from orders import services as order_services
     from orders.models import Instrument, OrderSource
-    from orders.schedule_crud import scheduled_order_create
+    from orders.services import scheduled_order_create
 
     call_command("seed_demo", verbosity=0)
     mine, theirs = BrokerAccount.objects.get(code="DU0000001"), BrokerAccount.objects.get(code="DU0000002")

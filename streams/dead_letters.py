@@ -3,7 +3,7 @@
 The worker copies a command it cannot carry out to ``{prefix}:dlq`` (with ``code`` and
 ``reason``) and acknowledges it; nothing tells the desk which order it was about. The relay
 reads the dead-letter stream from its own cursor (``{prefix}:dlq:settled``, the last entry
-settled), hands every order command to ``orders.command_failures`` and marks its outbox row
+settled), hands every order command to ``orders.services.command_failures`` and marks its outbox row
 answered, so it is not republished. The cursor moves only after the database committed, so an
 entry is settled at least once; the service is idempotent by the command's message id.
 """
@@ -17,7 +17,7 @@ import uuid
 import redis
 from django.db import transaction
 
-from orders.command_failures import order_command_dead_lettered
+from orders.services import order_command_dead_lettered
 from streams import keys
 from streams.redis_client import get_redis
 from streams.services import outbox_acknowledge_command

@@ -32,9 +32,8 @@ from accounts.services import (
     kill_switch_engage,
     kill_switch_release,
     outbox_enqueue,
-    risk_limits_publish,
 )
-from orders.services import risk_limit_update
+from orders.services import risk_limit_update, risk_limits_publish
 from orders.tests.factories import InstrumentFactory
 from tradeconsole.request_id import _request_id
 

@@ -13,9 +13,8 @@ from accounts.api.permissions import DeskPermission
 from accounts.api.throttling import OrderEntryThrottle
 from orders.api import serializers as s
 from orders.api.views import IDEMPOTENCY_PARAMETER, VIA, _account_or_field_error
-from orders.brackets import bracket_submit
-from orders.duplicates import duplicate_refusals_audited
 from orders.models import OrderSource, OrderType, Side, TimeInForce
+from orders.services import bracket_submit, duplicate_refusals_audited
 from tradeconsole.api_fields import StrictCharField
 
 

@@ -18,10 +18,10 @@ from accounts.api.idempotency import idempotent
 from accounts.api.params import query_params
 from accounts.api.permissions import DeskPermission, IsDeskMember
 from accounts.api.throttling import OrderEntryThrottle
-from orders import schedule_crud, scheduled_services, scheduling, selectors, services
+from orders import scheduling, selectors, services
 from orders.api import serializers as s
-from orders.duplicates import duplicate_refusals_audited
 from orders.models import Fill, Instrument, OrderEvent, OrderSource, PnLPoint, RiskLimit, ScheduledOrder
+from orders.services import duplicate_refusals_audited, schedule_firing, schedules
 from strategies.models import Strategy, TradingSession
 
 VIA = "api"
@@ -301,7 +301,7 @@ class ScheduledOrderListCreateApi(generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         values = _schedule_values(request, data.validated_data)
         account = values.pop("account")
-        schedule = schedule_crud.scheduled_order_create(actor=request.user, account=account, via=VIA, **values)
+        schedule = schedules.scheduled_order_create(actor=request.user, account=account, via=VIA, **values)
         return Response(s.ScheduledOrderOutput(schedule).data, status=status.HTTP_201_CREATED)
 
 
@@ -321,13 +321,13 @@ class ScheduledOrderDetailApi(APIView):
         data = s.ScheduledOrderUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = _schedule_values(request, data.validated_data)
-        schedule = schedule_crud.scheduled_order_update(schedule=schedule, actor=request.user, via=VIA, **values)
+        schedule = schedules.scheduled_order_update(schedule=schedule, actor=request.user, via=VIA, **values)
         return Response(s.ScheduledOrderOutput(schedule).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
-        schedule_crud.scheduled_order_delete(schedule=schedule, actor=request.user, via=VIA)
+        schedules.scheduled_order_delete(schedule=schedule, actor=request.user, via=VIA)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -340,7 +340,7 @@ class ScheduledOrderEnableApi(APIView):
     @extend_schema(request=None, responses=s.ScheduledOrderOutput)
     def post(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
-        schedule = scheduled_services.scheduled_order_resume(schedule=schedule, actor=request.user, via=VIA)
+        schedule = schedule_firing.scheduled_order_resume(schedule=schedule, actor=request.user, via=VIA)
         return Response(s.ScheduledOrderOutput(schedule).data)
 
 
@@ -353,7 +353,7 @@ class ScheduledOrderDisableApi(APIView):
     @extend_schema(request=None, responses=s.ScheduledOrderOutput)
     def post(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
-        schedule = scheduled_services.scheduled_order_pause(schedule=schedule, actor=request.user, via=VIA)
+        schedule = schedule_firing.scheduled_order_pause(schedule=schedule, actor=request.user, via=VIA)
         return Response(s.ScheduledOrderOutput(schedule).data)
 
 

@@ -14,7 +14,7 @@ from drf_spectacular.generators import SchemaGenerator
 from accounts.models import Alert
 from accounts.services import alert_raise
 from orders.models import Order, ScheduledOrder
-from orders.scheduled_services import occurrence_client_order_id
+from orders.services import occurrence_client_order_id
 from orders.tests.factories import OrderFactory, PositionFactory
 from tradeconsole.pagination import MAX_LIMIT
 

@@ -1,4 +1,4 @@
-"""Bracket entry (orders.brackets) and OCA types: three rows, one order.place the worker decodes."""
+"""Bracket entry (orders.services.brackets) and OCA types: three rows, one order.place the worker decodes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from django.urls import reverse
 from accounts.models import OutboxMessage
 from execution_worker import messages as m
 from orders import exceptions as errors
-from orders.brackets import bracket_submit
 from orders.models import Order, OrderStatus
-from orders.services import order_cancel
+from orders.services import bracket_submit, order_cancel
 from orders.tests.helpers import row_counts, submit
 
 pytestmark = pytest.mark.django_db

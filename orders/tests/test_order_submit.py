@@ -266,7 +266,7 @@ def test_the_order_rate_limit_counts_orders_of_the_last_minute(trader, risk_mana
     risk_limit_update(risk_limit=account.risk_limit, actor=risk_manager, via="test", orders_per_minute=2)
     old = OrderFactory(account=account, instrument=instrument)
     Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(seconds=61))
-    # Three quantities: the same order again would be a possible duplicate (orders.duplicates).
+    # Three quantities: the same order again would be a possible duplicate (orders.services.duplicates).
     submit(actor=trader, account=account, instrument=instrument, quantity=10)
     submit(actor=trader, account=account, instrument=instrument, quantity=11)
     before = row_counts()

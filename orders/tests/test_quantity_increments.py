@@ -16,8 +16,7 @@ from accounts.models import Alert
 from orders import monitoring
 from orders.exceptions import OrderQuantityIncrement
 from orders.models import Order, OrderEvent, OrderStatus, ScheduledOrder
-from orders.schedule_crud import scheduled_order_create
-from orders.services import instrument_update, order_mark_rejected, order_submit
+from orders.services import instrument_update, order_mark_rejected, order_submit, scheduled_order_create
 from orders.tests.test_api_limits_and_schedules import SCHEDULE
 from orders.tests.test_api_orders import order_body, post_order
 from orders.tests.test_monitoring import buy, fresh_monitor_state, report_broker, set_policy  # noqa: F401

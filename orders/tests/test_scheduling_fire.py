@@ -13,7 +13,7 @@ from django.db import connection
 from accounts.models import Alert, AuditLog, OutboxMessage
 from accounts.services import account_halt
 from orders.models import Order, OrderStatus, ScheduledOrder, ScheduledOrderRun
-from orders.scheduled_services import (
+from orders.services import (
     occurrence_client_order_id,
     scheduled_order_dry_run,
     scheduled_order_fire_due,
@@ -325,19 +325,19 @@ def test_two_workers_firing_at_the_same_instant_create_one_order_per_occurrence(
 def test_a_schedule_that_fails_unexpectedly_does_not_stop_the_others_and_raises_an_alert(
     account, instrument, monkeypatch
 ):
-    from orders import scheduled_services
+    from orders.services import schedule_firing
 
     with time_machine.travel(utc(2024, 7, 3, 13, 0), tick=False):
         broken = make_schedule(account, instrument, name="broken")
         healthy = make_schedule(account, instrument, name="healthy")
-    real_submit = scheduled_services._submit
+    real_submit = schedule_firing._submit
 
     def submit(schedule, occurrence, **kwargs):
         if schedule.pk == broken.pk:
             raise RuntimeError("bad template")
         return real_submit(schedule, occurrence, **kwargs)
 
-    monkeypatch.setattr(scheduled_services, "_submit", submit)
+    monkeypatch.setattr(schedule_firing, "_submit", submit)
 
     report = fire_at(utc(2024, 7, 3, 13, 34, 55), horizon=timedelta(seconds=10))
 

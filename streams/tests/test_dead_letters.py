@@ -16,9 +16,8 @@ from django.conf import settings
 
 from accounts.models import Alert, OutboxMessage
 from execution_worker.tests.harness import WorkerProcess, wait_until
-from orders.command_failures import order_command_dead_lettered
 from orders.models import OrderStatus
-from orders.services import order_cancel
+from orders.services import order_cancel, order_command_dead_lettered
 from streams import keys, relay
 from streams.dead_letters import dead_letters_settle
 from tws_simulator import Simulator, SimulatorConfig

@@ -21,7 +21,9 @@ from accounts.services import audit_record
 from execution_worker.messages.executions import exec_revision
 from orders import pnl
 from orders.models import Fill, Order, OrderStatus, PendingCommission, Position, PositionLot
+from orders.services.common import decimal_text
 from orders.services.events import OrderEventKind
+from orders.services.states import fill_commission_set, order_fill_totals, order_status_apply
 
 MONEY_STEP = Decimal("0.0001")
 PRICE_STEP = Decimal("0.000001")
@@ -68,14 +70,12 @@ def fill_correct(
     every later fill's realized PnL is right again; the order's filled quantity and average price
     are its fills' totals (they may go down: a correction is the broker's word).
     """
-    from orders.services import _apply_status, _order_fill_totals, _set_commission, _text
-
     before = {
         "exec_id": fill.exec_id,
-        "quantity": _text(fill.quantity),
-        "price": _text(fill.price),
+        "quantity": decimal_text(fill.quantity),
+        "price": decimal_text(fill.price),
         "executed_at": fill.executed_at.isoformat(),
-        "commission": _text(fill.commission),
+        "commission": decimal_text(fill.commission),
     }
     fill.exec_id, fill.quantity, fill.price, fill.executed_at = exec_id, quantity, price, executed_at
     fill.commission, fill.commission_currency, fill.broker_realized_pnl = None, "", None
@@ -92,29 +92,29 @@ def fill_correct(
     )
     early = PendingCommission.objects.filter(exec_id=exec_id).first()
     if early is not None:
-        _set_commission(fill, early.commission, early.currency, early.realized_pnl)
+        fill_commission_set(fill, early.commission, early.currency, early.realized_pnl)
         early.delete()
     # A report of the corrected execution still waiting for its fill would never be attached.
     PendingCommission.objects.filter(exec_id=before["exec_id"]).delete()
     position = Position.objects.select_for_update().get(account_id=fill.account_id, instrument_id=fill.instrument_id)
-    position_before = {"quantity": _text(position.quantity), "realized_pnl": _text(position.realized_pnl)}
+    position_before = {"quantity": decimal_text(position.quantity), "realized_pnl": decimal_text(position.realized_pnl)}
     _position_rebuild(position)
     after = {
         "exec_id": exec_id,
-        "quantity": _text(quantity),
-        "price": _text(price),
+        "quantity": decimal_text(quantity),
+        "price": decimal_text(price),
         "executed_at": executed_at.isoformat(),
     }
     if fill.order_id is not None:
         order = Order.objects.select_for_update().get(pk=fill.order_id)
-        filled, average = _order_fill_totals(order)
+        filled, average = order_fill_totals(order)
         fields: set[str] = set()
         if (filled, average) != (order.filled_quantity, order.average_fill_price):
             order.filled_quantity, order.average_fill_price = filled, average
             fields = {"filled_quantity", "average_fill_price"}
         # Forward when the correction completes the order; a filled order stays filled (recorded).
         target = OrderStatus.FILLED if filled >= order.quantity else OrderStatus.PARTIALLY_FILLED
-        _apply_status(
+        order_status_apply(
             order,
             target,
             kind=OrderEventKind.FILL_CORRECTED,
@@ -129,7 +129,11 @@ def fill_correct(
         obj=fill,
         account=fill.account,
         before={**before, "position": position_before},
-        after={**after, "position": _text(position.quantity), "realized_pnl": _text(position.realized_pnl)},
+        after={
+            **after,
+            "position": decimal_text(position.quantity),
+            "realized_pnl": decimal_text(position.realized_pnl),
+        },
         via="bridge",
     )
     return fill

@@ -10,7 +10,7 @@ from django.db import transaction
 from accounts.models import Alert
 from accounts.services import alert_raise
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.services import order_mark_command_rejected, order_mark_unknown
+from orders.services.broker_events import order_mark_command_rejected, order_mark_unknown
 
 # The worker refused to decode these: it never acted on the command.
 DECODE_REFUSAL_PREFIX = "message."

@@ -18,10 +18,13 @@ from django.db import transaction
 
 from accounts.models import BrokerAccount, User
 from accounts.services import audit_record, outbox_enqueue
-from orders import services, validation
+from orders import validation
 from orders.exceptions import OrderBracketInvalid, OrderNotCancellable
 from orders.models import Instrument, Order, OrderStatus, OrderType, Side
+from orders.services.common import decimal_text, order_place_data, order_snapshot, unpublished_place
+from orders.services.entry import order_entry_check, order_entry_write
 from orders.services.events import OrderEventKind, order_event_record
+from orders.services.states import order_save, order_status_set
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def bracket_submit(
             "outside_rth": outside_rth,
             "source": source,
         }
-        values = services._order_entry_check(
+        values = order_entry_check(
             **common,
             side=side,
             order_type=order_type,
@@ -106,13 +109,13 @@ def bracket_submit(
                 "The bracket needs risk approval; a bracket is sent whole, so enter the orders one by one.",
                 field="quantity",
             )
-        entry = services._order_entry_write(values, actor=actor, via=via, enqueue=False)
+        entry = order_entry_write(values, actor=actor, via=via, enqueue=False)
         children = []
         for coid, prices in (
             (take_profit_client_order_id, {"order_type": OrderType.LIMIT, "limit_price": take}),
             (stop_loss_client_order_id, {"order_type": OrderType.STOP, "stop_price": stop}),
         ):
-            values = services._order_entry_check(
+            values = order_entry_check(
                 **common,
                 side=exit_side,
                 parent=entry,
@@ -124,24 +127,24 @@ def bracket_submit(
             if isinstance(values, Order) or values["status"] != OrderStatus.NEW:
                 raise OrderBracketInvalid("A bracket's child cannot be entered.", field="client_order_id")
             values.pop("duplicate_of", None)
-            children.append(services._order_entry_write(values, actor=actor, via=via, enqueue=False))
+            children.append(order_entry_write(values, actor=actor, via=via, enqueue=False))
         outbox_enqueue(type="order.place", data=bracket_place_data(entry, children))
         return Bracket(entry=entry, take_profit=children[0], stop_loss=children[1])
 
 
 def bracket_place_data(entry: Order, children: list[Order]) -> dict[str, Any]:
     """The ``order.place`` of a bracket: the entry's command with its children under ``children``."""
-    data = services.order_place_data(entry)
+    data = order_place_data(entry)
     data["children"] = [
         {
             key: value
             for key, value in {
                 "client_order_id": str(child.client_order_id),
                 "side": child.side,
-                "quantity": services._text(child.quantity),
+                "quantity": decimal_text(child.quantity),
                 "order_type": child.order_type,
-                "limit_price": services._text(child.limit_price),
-                "stop_price": services._text(child.stop_price),
+                "limit_price": decimal_text(child.limit_price),
+                "stop_price": decimal_text(child.stop_price),
                 "tif": child.tif,
                 "outside_rth": child.outside_rth,
             }.items()
@@ -157,7 +160,7 @@ def bracket_child_cancel_check(*, order: Order) -> None:
 
     :raises OrderNotCancellable: the child travels in its entry's unsent ``order.place``.
     """
-    if services._unpublished_place(order.parent) is not None:
+    if unpublished_place(order.parent) is not None:
         raise OrderNotCancellable(
             "The bracket has not reached the broker yet; cancel its entry order, which cancels the whole bracket."
         )
@@ -167,10 +170,10 @@ def bracket_children_withdraw(*, parent: Order, actor: User | None, via: str) ->
     """Cancel, locally, the children of a bracket whose ``order.place`` was withdrawn (never sent)."""
     withdrawn = []
     for child in Order.objects.select_for_update().filter(parent=parent, status=OrderStatus.NEW):
-        before = services._snapshot(child)
+        before = order_snapshot(child)
         fields: set[str] = set()
-        services._set_status(child, OrderStatus.CANCELLED, fields)
-        services._save(child, fields)
+        order_status_set(child, OrderStatus.CANCELLED, fields)
+        order_save(child, fields)
         order_event_record(
             order=child,
             kind=OrderEventKind.CANCELLED,
@@ -186,7 +189,7 @@ def bracket_children_withdraw(*, parent: Order, actor: User | None, via: str) ->
             obj=child,
             account=child.account,
             before=before,
-            after=services._snapshot(child),
+            after=order_snapshot(child),
             via=via,
         )
         withdrawn.append(child)

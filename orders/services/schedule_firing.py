@@ -30,6 +30,8 @@ from accounts.selectors import kill_switch_engaged
 from accounts.services import alert_raise, audit_record, require_actor
 from orders import scheduling
 from orders.models import Order, OrderSource, OrderStatus, ScheduledOrder, ScheduledOrderRun
+from orders.services.amend import order_cancel
+from orders.services.entry import order_submit
 from tradeconsole.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -70,8 +72,6 @@ class FireReport:
 
 def _submit(schedule: ScheduledOrder, occurrence: scheduling.Occurrence, *, dry_run: bool = False) -> Order:
     # Imported here so this module loads before the order services exist in a fresh checkout.
-    from orders.services import order_submit
-
     return order_submit(
         actor=None,
         account=schedule.account,
@@ -319,8 +319,6 @@ def scheduled_order_pause(*, schedule: ScheduledOrder, actor: User | None, via: 
 
     :raises AccountNotMember, PermissionRequired: ``actor`` may not change this schedule.
     """
-    from orders.services import order_cancel
-
     schedule = _set_enabled(schedule=schedule, actor=actor, enabled=False, via=via)
     waiting = Order.objects.filter(
         scheduled_run__schedule=schedule, not_before__gt=timezone.now(), status__in=PENDING_STATUSES

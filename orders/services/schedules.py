@@ -1,4 +1,4 @@
-"""Create, change and delete scheduled orders (their firing lives in ``orders.scheduled_services``).
+"""Create, change and delete scheduled orders (their firing lives in ``orders.services.schedule_firing``).
 
 Services in the project's shape: keyword-only, atomic, membership and model permission checked,
 an audit row per change. The template is validated as an order would be (fields, quantity, the
@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.services import audit_record, jsonable, require_actor
 from orders import scheduling, validation
 from orders.models import OrderSource, ScheduledOrder
-from orders.quantity import check_quantity_increment
+from orders.services.quantity import check_quantity_increment
 from tradeconsole.exceptions import ApplicationError
 
 EDITABLE_FIELDS = (

@@ -1,0 +1,182 @@
+"""Helpers the order services share: decimal text, snapshots, order locks, redelivery checks,
+the desk-open check, resolving instruments and accounts, and the ``order.place`` command.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from accounts.exceptions import AccountHalted, DeskHalted
+from accounts.models import BrokerAccount, OutboxMessage
+from accounts.services import (
+    kill_switch_hold,
+)
+from orders.exceptions import (
+    InstrumentUnknown,
+    OrderInvalid,
+)
+from orders.models import (
+    MONEY,
+    PRICE,
+    Instrument,
+    Order,
+    OrderEvent,
+)
+from tradeconsole import db
+
+ZERO = Decimal("0")
+
+
+MONEY_STEP = Decimal(1).scaleb(-MONEY["decimal_places"])
+
+
+PRICE_STEP = Decimal(1).scaleb(-PRICE["decimal_places"])
+
+
+# IB reports "no realized PnL" (an opening execution) as the largest double.
+IB_UNSET_DOUBLE = Decimal("1e300")
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """A decimal as the plain string the streams carry (``100``, ``187.25``), None kept."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f")
+
+
+def ns_since_epoch(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def order_snapshot(order: Order) -> dict[str, Any]:
+    return {
+        "status": order.status,
+        "quantity": decimal_text(order.quantity),
+        "limit_price": decimal_text(order.limit_price),
+        "stop_price": decimal_text(order.stop_price),
+        "filled_quantity": decimal_text(order.filled_quantity),
+        "average_fill_price": decimal_text(order.average_fill_price),
+        **({"pending_quantity": decimal_text(order.pending_quantity)} if order.pending_quantity is not None else {}),
+    }
+
+
+def order_lock(order: Order) -> Order:
+    return Order.objects.select_for_update().select_related("account", "instrument").get(pk=order.pk)
+
+
+def order_lock_by_client_id(client_order_id: Any) -> Order | None:
+    """Lock and return the order of ``client_order_id``; None when there is none.
+
+    Only the order's row is locked. Its account and instrument load when a service needs them
+    (an audit row, an alert): a broker event no longer holds the account against order entry
+    (whose INSERT references it) or the instrument against a price update until the bridge
+    commits, and the ORM compiles a one-table query for every event.
+    """
+    try:
+        key = uuid.UUID(str(client_order_id))
+    except ValueError:
+        return None
+    # Plain SQL: the bridge locks an order for nearly every event, and the ORM's compile of this
+    # one-table query cost more CPU than the rest of the lookup.
+    return db.select_one(Order, "client_order_id = %s", [db.prepare(Order, "client_order_id", key)], lock=True)
+
+
+def message_seen(message_id: Any) -> bool:
+    """Whether an event of the broker message ``message_id`` is recorded (a redelivery)."""
+    if message_id is None:
+        return False
+    table = connection.ops.quote_name(OrderEvent._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE message_id = %s LIMIT 1",
+            [db.prepare(OrderEvent, "message_id", uuid.UUID(str(message_id)))],
+        )
+        return cursor.fetchone() is not None
+
+
+def desk_open_check(account: BrokerAccount) -> None:
+    # A shared lock, not a plain read: an engage committing while this transaction runs must
+    # either wait for it (the order then exists for the engage's cancel_all) or be seen by it.
+    if kill_switch_hold():
+        raise DeskHalted()
+    if not account.trading_enabled:
+        reason = f": {account.halted_reason}" if account.halted_reason else ""
+        raise AccountHalted(f"Trading is halted on account {account.code}{reason}.", field="account")
+
+
+def instrument_resolve(instrument: Instrument | str | int | None) -> Instrument:
+    if isinstance(instrument, Instrument) and instrument.pk is not None:
+        return instrument
+    if isinstance(instrument, str) and instrument:
+        # The active one first when a symbol names several (exchanges, currencies); plain SQL,
+        # as every order entry by symbol reads it.
+        found = db.select_one(Instrument, "symbol = %s", [instrument.upper()], order_by="active DESC, id")
+        if found is not None:
+            return found
+    elif isinstance(instrument, int):
+        found = Instrument.objects.filter(pk=instrument).first()
+        if found is not None:
+            return found
+    raise InstrumentUnknown(f"No instrument {instrument!r}.", field="instrument")
+
+
+def account_resolve(account: BrokerAccount | str) -> BrokerAccount:
+    if isinstance(account, BrokerAccount) and account.pk is not None:
+        return account
+    found = BrokerAccount.objects.filter(code=str(account)).first()
+    if found is None:
+        raise OrderInvalid(f"No account {account!r}.", field="account")
+    return found
+
+
+def unpublished_place(order: Order) -> OutboxMessage | None:
+    """Lock and return the order's ``order.place`` outbox row if the relay has not taken it.
+
+    ``skip_locked``: a row the relay is publishing right now counts as sent.
+    """
+    return (
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(published_at__isnull=True, type="order.place", data__client_order_id=str(order.client_order_id))
+        .first()
+    )
+
+
+def order_place_data(order: Order) -> dict[str, Any]:
+    """Return the ``order.place`` command of ``order`` as design.md defines it.
+
+    Optional keys whose value is absent (``limit_price``, ``stop_price``,
+    ``parent_client_order_id``, ``not_before``) are left out rather than sent as null.
+    """
+    instrument = order.instrument
+    data: dict[str, Any] = {
+        "client_order_id": str(order.client_order_id),
+        "account": order.account.code,
+        "symbol": instrument.symbol,
+        "sec_type": instrument.sec_type,
+        "exchange": instrument.exchange,
+        "currency": instrument.currency,
+        "side": order.side,
+        "quantity": decimal_text(order.quantity),
+        "order_type": order.order_type,
+        "limit_price": decimal_text(order.limit_price),
+        "stop_price": decimal_text(order.stop_price),
+        "tif": order.tif,
+        "outside_rth": order.outside_rth,
+        "parent_client_order_id": str(order.parent.client_order_id) if order.parent_id else None,
+        "oca_group": order.oca_group,
+        "oca_type": order.oca_type,
+        "not_before": ns_since_epoch(order.not_before),
+        "source": order.source,
+        "strategy": order.trading_session.strategy.name if order.trading_session_id else "",
+        # Optional keys: the worker's gate checks the quantity against them (whole shares without).
+        "min_quantity": decimal_text(instrument.min_quantity),
+        "quantity_increment": decimal_text(instrument.quantity_increment),
+    }
+    return {key: value for key, value in data.items() if value is not None}
