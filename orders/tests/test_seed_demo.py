@@ -85,7 +85,7 @@ def test_the_procfiles_simulator_trades_the_seeded_stocks_at_their_prices():
     # simulator must start from the same ones.
     from pathlib import Path
 
-    from accounts.management.commands.seed_demo import STOCKS
+    from orders.management.commands.seed_demo import STOCKS
 
     procfile = (Path(__file__).resolve().parents[2] / "Procfile").read_text()
     line = next(line for line in procfile.splitlines() if line.startswith("tws:"))
