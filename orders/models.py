@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from accounts.models import BrokerAccount
+from execution_worker import messages as contract
 from tradeconsole.clock import desk_time
 
 QUANTITY = {"max_digits": 18, "decimal_places": 4}
@@ -58,22 +59,19 @@ class Instrument(models.Model):
         return self.symbol
 
 
-class Side(models.TextChoices):
-    BUY = "BUY", "Buy"
-    SELL = "SELL", "Sell"
+def _contract_choices(name: str, labels: dict[str, str], member=lambda value, label: value) -> type[models.TextChoices]:
+    """TextChoices of one of the stream contract's enumerations: its values and labels, in its order."""
+    members = [(member(value, label), (value, label)) for value, label in labels.items()]
+    return models.TextChoices(name, members, module=__name__)
 
 
-class OrderType(models.TextChoices):
-    MARKET = "MKT", "Market"
-    LIMIT = "LMT", "Limit"
-    STOP = "STP", "Stop"
-    STOP_LIMIT = "STP LMT", "Stop limit"
-
-
-class TimeInForce(models.TextChoices):
-    DAY = "DAY", "Day"
-    GTC = "GTC", "Good till cancelled"
-    IOC = "IOC", "Immediate or cancel"
+# Built from the contract (execution_worker.messages) so a new side, order type or TIF is written once.
+Side = _contract_choices("Side", contract.SIDE_LABELS)
+# Members are named from the label: MARKET, LIMIT, STOP, STOP_LIMIT.
+OrderType = _contract_choices(
+    "OrderType", contract.ORDER_TYPE_LABELS, lambda value, label: label.upper().replace(" ", "_")
+)
+TimeInForce = _contract_choices("TimeInForce", contract.TIF_LABELS)
 
 
 class OrderSource(models.TextChoices):

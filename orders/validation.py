@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from execution_worker import messages as contract
 from orders.exceptions import (
     OrderInvalid,
     OrderLimitPriceRequired,
@@ -17,13 +18,6 @@ from orders.exceptions import (
 from orders.models import PRICE, QUANTITY, Instrument, OrderSource, OrderType, Side, TimeInForce
 
 QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY["decimal_places"])
-# Which prices each order type takes: (limit, stop).
-PRICES_OF_TYPE: dict[str, tuple[bool, bool]] = {
-    OrderType.MARKET: (False, False),
-    OrderType.LIMIT: (True, False),
-    OrderType.STOP: (False, True),
-    OrderType.STOP_LIMIT: (True, True),
-}
 
 
 def to_decimal(value, *, field: str) -> Decimal | None:
@@ -87,7 +81,8 @@ def check_prices(
     :raises OrderLimitPriceRequired, OrderStopPriceRequired, OrderPriceNotAllowed,
         OrderPriceNotPositive, OrderPriceOffTick:
     """
-    takes_limit, takes_stop = PRICES_OF_TYPE[order_type]
+    takes_limit = contract.takes_price(order_type, "limit_price")
+    takes_stop = contract.takes_price(order_type, "stop_price")
     if takes_limit and limit_price is None:
         raise OrderLimitPriceRequired(field="limit_price")
     if takes_stop and stop_price is None:
