@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
 from knox.models import AuthToken
 from rest_framework import serializers
 
@@ -15,16 +14,6 @@ class AccountValueOutput(serializers.Serializer):
     value = serializers.CharField()
     currency = serializers.CharField()
     updated_at = serializers.DateTimeField()
-
-
-class AccountPositionOutput(serializers.Serializer):
-    symbol = serializers.CharField(source="instrument.symbol")
-    quantity = serializers.DecimalField(max_digits=18, decimal_places=4)
-    average_cost = serializers.DecimalField(max_digits=18, decimal_places=6)
-    realized_pnl = serializers.DecimalField(max_digits=20, decimal_places=4)
-    last_price = serializers.DecimalField(
-        source="instrument.last_price", max_digits=18, decimal_places=6, allow_null=True
-    )
 
 
 class AccountOutput(serializers.ModelSerializer):
@@ -42,22 +31,6 @@ class AccountOutput(serializers.ModelSerializer):
             "halted_at",
             "halted_by",
         ]
-
-
-class AccountDetailOutput(AccountOutput):
-    values = AccountValueOutput(many=True, read_only=True)
-    positions = serializers.SerializerMethodField()
-
-    class Meta(AccountOutput.Meta):
-        fields = [*AccountOutput.Meta.fields, "values", "positions"]
-
-    @staticmethod
-    def _open_positions(account):
-        return [position for position in account.positions.all() if position.quantity != 0]
-
-    @extend_schema_field(AccountPositionOutput(many=True))
-    def get_positions(self, account) -> list[dict]:
-        return AccountPositionOutput(self._open_positions(account), many=True).data
 
 
 class HaltInput(serializers.Serializer):

@@ -6,7 +6,6 @@ from accounts.api import views
 
 urlpatterns = [
     path("accounts/", views.AccountListApi.as_view(), name="account-list"),
-    path("accounts/<str:code>/", views.AccountDetailApi.as_view(), name="account-detail"),
     path("accounts/<str:code>/halt/", views.AccountHaltApi.as_view(), name="account-halt"),
     path("accounts/<str:code>/resume/", views.AccountResumeApi.as_view(), name="account-resume"),
     path("kill-switch/", views.KillSwitchApi.as_view(), name="kill-switch"),

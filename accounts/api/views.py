@@ -1,10 +1,9 @@
-"""API views of accounts: accounts with live values and positions, halts, the kill switch, alerts, tokens."""
+"""API views of accounts: accounts, halts, the kill switch, alerts, tokens."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -16,7 +15,6 @@ from accounts.api.authentication import BasicAuthentication
 from accounts.api.params import query_params
 from accounts.api.permissions import DeskPermission, IsDeskMember
 from accounts.api.serializers import (
-    AccountDetailOutput,
     AccountOutput,
     AlertOutput,
     HaltInput,
@@ -29,7 +27,6 @@ from accounts.api.serializers import (
 )
 from accounts.api.throttling import TokenCreateThrottle
 from accounts.models import Alert
-from orders.models import Position
 
 VIA = "api"
 
@@ -47,22 +44,6 @@ class AccountListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.accounts_for_user(self.request.user).select_related("halted_by")
-
-
-class AccountDetailApi(generics.RetrieveAPIView):
-    """One account with the broker's latest values and its open positions."""
-
-    permission_classes = [IsDeskMember]
-    serializer_class = AccountDetailOutput
-    lookup_field = "code"
-
-    def get_queryset(self):
-        positions = Position.objects.select_related("instrument").order_by("instrument__symbol")
-        return (
-            selectors.accounts_for_user(self.request.user)
-            .select_related("halted_by")
-            .prefetch_related("values", Prefetch("positions", queryset=positions))
-        )
 
 
 class AccountHaltApi(APIView):

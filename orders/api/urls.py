@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from orders.api import brackets, views
+from orders.api import accounts, brackets, views
 
 urlpatterns = [
+    path("accounts/<str:code>/", accounts.AccountDetailApi.as_view(), name="account-detail"),
     path("instruments/", views.InstrumentListApi.as_view(), name="instrument-list"),
     path("instruments/<int:pk>/", views.InstrumentDetailApi.as_view(), name="instrument-detail"),
     path("orders/", views.OrderListCreateApi.as_view(), name="order-list"),
