@@ -1,4 +1,4 @@
-"""The admin of users, broker accounts, the kill switch, alerts and the audit log.
+"""The admin of users, broker accounts, the kill switch and the audit log (alerts: ``accounts.alert_admin``).
 
 Accounts, memberships, halts, the kill switch and alerts change only through
 ``accounts.services`` (each change audited); the audit log, account values, the outbox and
@@ -30,20 +30,15 @@ from accounts.admin_services import (
 from accounts.models import (
     AccountMembership,
     AccountValue,
-    Alert,
     AuditLog,
     BrokerAccount,
     KillSwitch,
     OutboxMessage,
     ProcessHeartbeat,
-    Role,
     User,
 )
-from accounts.selectors import kill_switch_get, user_has_role
-from orders.scheduling_admin import PositionMismatchAlertAdminMixin
+from accounts.selectors import kill_switch_get
 from tradeconsole.exceptions import ApplicationError
-
-POSITION_MISMATCH = "position.mismatch"
 
 
 def may_halt_accounts(user) -> bool:
@@ -293,76 +288,6 @@ class KillSwitchAdmin(admin.ModelAdmin):
         return None
 
 
-# --- alerts --------------------------------------------------------------------------------
-
-
-@admin.register(Alert)
-class AlertAdmin(PositionMismatchAlertAdminMixin, AccountScopedAdmin):
-    include_unassigned = True  # desk-wide alerts (the gateway is down) concern everyone
-    list_display = ["raised_at", "severity", "status", "kind", "account", "message", "acknowledged_by"]
-    list_filter = ["status", "severity", "kind", ("account", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["key", "message", "account__code"]
-    list_select_related = ["account", "acknowledged_by"]
-    date_hierarchy = "raised_at"
-    show_full_result_count = False
-    actions = ["acknowledge", "acknowledge_position_mismatch", "resolve"]
-    readonly_fields = [
-        "key", "kind", "severity", "status", "account", "message", "data",
-        "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at",
-    ]  # fmt: skip
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Alerts change state only through the acknowledge and resolve actions.
-        return False
-
-    def has_handle_permission(self, request) -> bool:
-        return request.user.has_perm("accounts.change_alert")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        # A position mismatch is a Risk manager's to acknowledge (orders.monitoring says why).
-        if not user_has_role(request.user, Role.RISK_MANAGER):
-            actions.pop("acknowledge_position_mismatch", None)
-        return actions
-
-    @admin.action(description="Acknowledge the selected alerts", permissions=["handle"])
-    def acknowledge(self, request, queryset):
-        done = 0
-        for alert in queryset:
-            if alert.kind == POSITION_MISMATCH:
-                self.message_user(
-                    request, f"{alert}: use “Acknowledge the selected position mismatches”.", messages.WARNING
-                )
-                continue
-            try:
-                services.alert_acknowledge(alert=alert, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
-
-    @admin.action(description="Resolve the selected alerts", permissions=["handle"])
-    def resolve(self, request, queryset):
-        done = 0
-        for alert in queryset:
-            try:
-                services.alert_resolve(alert=alert, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done} alert(s) resolved.", messages.SUCCESS)
-
-
 # --- read-only records ------------------------------------------------------------------------
 
 
@@ -429,4 +354,4 @@ class ProcessHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # API tokens (knox's admin) and sign-in lockouts (axes' admin) replaced by admins whose changes go
 # through the audited services.
-from accounts import lockout_admin, token_admin  # noqa: E402, F401
+from accounts import alert_admin, lockout_admin, token_admin  # noqa: E402, F401

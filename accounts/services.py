@@ -37,9 +37,10 @@ from accounts.models import (
     BrokerAccount,
     KillSwitch,
     OutboxMessage,
+    Role,
     User,
 )
-from accounts.selectors import user_is_member
+from accounts.selectors import user_has_role, user_is_member
 from tradeconsole import db
 from tradeconsole.exceptions import ApplicationError
 from tradeconsole.request_id import current_request_id
@@ -424,6 +425,21 @@ def alert_resolve(
             via=via,
         )
     return alert
+
+
+@transaction.atomic
+def position_mismatch_acknowledge(*, alert: Alert, actor: User, via: str) -> Alert:
+    """Acknowledge a position-mismatch alert; only a Risk manager may (audited by ``alert_acknowledge``).
+
+    The account stays halted: resuming it is a separate, audited ``account_resume``.
+
+    :raises PermissionRequired: ``actor`` is not a Risk manager, or the alert is not a mismatch.
+    """
+    if alert.kind != "position.mismatch":
+        raise PermissionRequired("Only position-mismatch alerts are acknowledged here.")
+    if not user_has_role(actor, Role.RISK_MANAGER):
+        raise PermissionRequired("A position mismatch must be acknowledged by a Risk manager.")
+    return alert_acknowledge(alert=alert, actor=actor, via=via)
 
 
 @transaction.atomic

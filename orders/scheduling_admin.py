@@ -63,31 +63,3 @@ class ScheduledOrderAdminMixin:
             )
             level = messages.SUCCESS if result.accepted else messages.WARNING
             self.message_user(request, f"{schedule}: next firings {when}; the order {verdict}.", level)
-
-
-class PositionMismatchAlertAdminMixin:
-    """For the Alert admin: acknowledge position-mismatch alerts as a Risk manager (audited).
-
-    Wire it by mixing it into ``accounts.admin.AlertAdmin`` and adding
-    ``"acknowledge_position_mismatch"`` to its ``actions``; the generic acknowledge action should
-    skip ``position.mismatch`` alerts so that only this path (which checks the role) handles them.
-    """
-
-    @admin.action(description="Acknowledge the selected position mismatches (Risk manager)")
-    def acknowledge_position_mismatch(self, request, queryset):
-        from orders.monitoring import position_mismatch_acknowledge
-
-        done = 0
-        for alert in queryset.select_related("account"):
-            try:
-                position_mismatch_acknowledge(alert=alert, actor=request.user, via="admin")
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {exc.message}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(
-                request,
-                f"{done} mismatch(es) acknowledged; resume each account once its positions agree.",
-                messages.SUCCESS,
-            )

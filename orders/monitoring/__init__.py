@@ -48,7 +48,6 @@ from orders.monitoring.protection import (
 )
 from orders.monitoring.reconcile import (
     broker_refresh_request,
-    position_mismatch_acknowledge,
     positions_compare,
     refresh_cost,
     risk_limits_ensure,
@@ -81,7 +80,6 @@ __all__ = [
     "pnl_update",
     "pnl_verify",
     "policy_for",
-    "position_mismatch_acknowledge",
     "positions_compare",
     "protection_ensure",
     "protection_place",

@@ -9,10 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from accounts.exceptions import PermissionRequired
-from accounts.models import Alert, BrokerAccount, OutboxMessage, Role, User
-from accounts.selectors import user_has_role
-from accounts.services import account_halt, alert_acknowledge, alert_raise, alert_resolve, outbox_enqueue
+from accounts.models import Alert, BrokerAccount, OutboxMessage
+from accounts.services import account_halt, alert_raise, alert_resolve, outbox_enqueue
 from execution_worker.messages import StreamNames
 from orders.models import Fill, Instrument, Position, RiskLimit
 from orders.monitoring.common import MonitoringReport, open_alert, redis_client
@@ -154,18 +152,3 @@ def positions_compare(*, account: BrokerAccount, now: datetime, report: Monitori
             alert = open_alert(key)
             if alert is not None and alert.status == Alert.Status.ACKNOWLEDGED:
                 alert_resolve(key=key)
-
-
-@transaction.atomic
-def position_mismatch_acknowledge(*, alert: Alert, actor: User, via: str) -> Alert:
-    """Acknowledge a position-mismatch alert; only a Risk manager may (audited by ``alert_acknowledge``).
-
-    The account stays halted: resuming it is a separate, audited ``account_resume``.
-
-    :raises PermissionRequired: ``actor`` is not a Risk manager, or the alert is not a mismatch.
-    """
-    if alert.kind != "position.mismatch":
-        raise PermissionRequired("Only position-mismatch alerts are acknowledged here.")
-    if not user_has_role(actor, Role.RISK_MANAGER):
-        raise PermissionRequired("A position mismatch must be acknowledged by a Risk manager.")
-    return alert_acknowledge(alert=alert, actor=actor, via=via)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.exceptions import PermissionRequired
 from accounts.models import Alert, AuditLog, OutboxMessage, ProcessHeartbeat
-from accounts.services import account_resume, alert_acknowledge, alert_resolve
+from accounts.services import account_resume, alert_acknowledge, alert_resolve, position_mismatch_acknowledge
 from orders import monitoring
 from orders.models import Order, OrderEvent, OrderStatus, PnLPoint, Position, RiskLimit
 from orders.monitoring import books
@@ -244,8 +244,8 @@ def test_only_a_risk_manager_may_acknowledge_a_mismatch_and_it_is_audited(accoun
     alert = Alert.objects.get(kind="position.mismatch")
 
     with pytest.raises(PermissionRequired):
-        monitoring.position_mismatch_acknowledge(alert=alert, actor=trader, via="test")
-    monitoring.position_mismatch_acknowledge(alert=alert, actor=risk_manager, via="test")
+        position_mismatch_acknowledge(alert=alert, actor=trader, via="test")
+    position_mismatch_acknowledge(alert=alert, actor=risk_manager, via="test")
 
     alert.refresh_from_db()
     assert alert.status == Alert.Status.ACKNOWLEDGED and alert.acknowledged_by == risk_manager
@@ -258,7 +258,7 @@ def test_an_acknowledged_mismatch_resolves_when_the_broker_agrees_and_a_new_one_
     buy(account, instrument, 100, "100")
     report_broker(account, instrument, 0)
     monitoring.monitoring_run()
-    monitoring.position_mismatch_acknowledge(alert=Alert.objects.get(), actor=risk_manager, via="test")
+    position_mismatch_acknowledge(alert=Alert.objects.get(), actor=risk_manager, via="test")
     account_resume(account=account, actor=risk_manager, via="test")
 
     report_broker(account, instrument, 100)

@@ -61,36 +61,3 @@ def test_the_pause_action_pauses_through_the_service(admin_client, schedule):
 
     schedule.refresh_from_db()
     assert not schedule.enabled
-
-
-class _AlertAdmin:
-    """The mixin on a stand-in admin that records its messages."""
-
-    def __init__(self):
-        self.messages = []
-
-    def message_user(self, request, message, level):
-        self.messages.append(message)
-
-
-def test_the_mismatch_acknowledge_action_refuses_a_trader_and_accepts_a_risk_manager(account, trader, risk_manager):
-    from django.test import RequestFactory
-
-    from accounts.models import Alert
-    from orders.scheduling_admin import PositionMismatchAlertAdminMixin
-
-    class AlertAdmin(PositionMismatchAlertAdminMixin, _AlertAdmin):
-        pass
-
-    Alert.objects.create(key="position.mismatch:DU0000001:AAPL", kind="position.mismatch", message="m", account=account)
-    model_admin = AlertAdmin()
-    request = RequestFactory().post("/")
-
-    request.user = trader
-    model_admin.acknowledge_position_mismatch(request, Alert.objects.all())
-    assert Alert.objects.get().status == Alert.Status.OPEN
-    assert "Risk manager" in model_admin.messages[-1]
-
-    request.user = risk_manager
-    model_admin.acknowledge_position_mismatch(request, Alert.objects.all())
-    assert Alert.objects.get().status == Alert.Status.ACKNOWLEDGED

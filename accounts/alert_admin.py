@@ -1,0 +1,102 @@
+"""The admin of alerts: the desk's alerts, acknowledged and resolved through ``accounts.services`` (audited).
+
+A position mismatch is acknowledged only by a Risk manager, through its own action. Imported by
+``accounts.admin``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from accounts import services
+from accounts.admin_scoping import AccountScopedAdmin
+from accounts.admin_services import VIA, refusal_text
+from accounts.models import Alert, Role
+from accounts.selectors import user_has_role
+from tradeconsole.exceptions import ApplicationError
+
+POSITION_MISMATCH = "position.mismatch"
+
+
+@admin.register(Alert)
+class AlertAdmin(AccountScopedAdmin):
+    include_unassigned = True  # desk-wide alerts (the gateway is down) concern everyone
+    list_display = ["raised_at", "severity", "status", "kind", "account", "message", "acknowledged_by"]
+    list_filter = ["status", "severity", "kind", ("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["key", "message", "account__code"]
+    list_select_related = ["account", "acknowledged_by"]
+    date_hierarchy = "raised_at"
+    show_full_result_count = False
+    actions = ["acknowledge", "acknowledge_position_mismatch", "resolve"]
+    readonly_fields = [
+        "key", "kind", "severity", "status", "account", "message", "data",
+        "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Alerts change state only through the acknowledge and resolve actions.
+        return False
+
+    def has_handle_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_alert")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # A position mismatch is a Risk manager's to acknowledge (position_mismatch_acknowledge says why).
+        if not user_has_role(request.user, Role.RISK_MANAGER):
+            actions.pop("acknowledge_position_mismatch", None)
+        return actions
+
+    @admin.action(description="Acknowledge the selected alerts", permissions=["handle"])
+    def acknowledge(self, request, queryset):
+        done = 0
+        for alert in queryset:
+            if alert.kind == POSITION_MISMATCH:
+                self.message_user(
+                    request, f"{alert}: use “Acknowledge the selected position mismatches”.", messages.WARNING
+                )
+                continue
+            try:
+                services.alert_acknowledge(alert=alert, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+
+    @admin.action(description="Acknowledge the selected position mismatches (Risk manager)")
+    def acknowledge_position_mismatch(self, request, queryset):
+        done = 0
+        for alert in queryset.select_related("account"):
+            try:
+                services.position_mismatch_acknowledge(alert=alert, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{alert}: {exc.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                f"{done} mismatch(es) acknowledged; resume each account once its positions agree.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Resolve the selected alerts", permissions=["handle"])
+    def resolve(self, request, queryset):
+        done = 0
+        for alert in queryset:
+            try:
+                services.alert_resolve(alert=alert, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} alert(s) resolved.", messages.SUCCESS)
