@@ -30,8 +30,8 @@ from execution_worker.book import OrderBook
 from execution_worker.broker import Connection, NotConnected, SendFailed
 from execution_worker.callbacks import CallbackMixin
 from execution_worker.chains import ChainMixin
+from execution_worker.commands import CommandIntake
 from execution_worker.config import WorkerConfig, default_worker_name
-from execution_worker.faults import faultpoint
 from execution_worker.messages.consumer import Entry, StreamConsumer
 from execution_worker.pacing import TokenBucket
 from execution_worker.publisher import Publisher
@@ -52,10 +52,6 @@ log = logging.getLogger("execution_worker")
 
 # Final orders are forgotten after a week; a redelivery older than that cannot exist (streams are trimmed).
 RECORD_RETENTION_NS = 7 * 24 * 3600 * 1_000_000_000
-# Commands whose message id is claimed before they are applied (at most once: a modify applied twice
-# re-sends an old price after a newer one; a resume applied twice lifts a later halt). Cancels, halts
-# and refreshes are recorded after their effect (at least once: a repeat is harmless, a loss is not).
-CLAIM_BEFORE = (m.OrderModify, m.TradingResume)
 # How late a blocked XREADGROUP may return after its timeout (Redis checks timeouts at its hz).
 REDIS_BLOCK_SLACK_MS = 150
 # How often housekeeping forgets what has aged out (applied command ids, old orders and executions).
@@ -72,22 +68,14 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         self.config = config
         self.names = m.StreamNames(config.prefix)
         self.redis = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        # The command loop blocks in XREADGROUP; it gets a client of its own (held on one connection
-        # once Redis answers: ``_hold_command_connection``).
-        self.command_redis = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        self._command_connection_held = False
         self.store = Store(self.redis, config.prefix)
-        # The same keys as ``store``, through the command loop's client: for that loop's thread only.
-        self.command_store = Store(self.command_redis, config.prefix)
-        self.commands = StreamConsumer(
-            self.command_redis,
-            stream=self.names.commands,
-            group=m.COMMANDS_GROUP,
-            consumer=config.consumer,
-            dlq=self.names.dlq,
-            min_idle_ms=config.claim_idle_ms,
-            max_deliveries=config.max_deliveries,
+        self.publisher = Publisher(
+            self.redis,
+            events_stream=self.names.events,
+            orders_key=self.store.orders_key,
+            events_maxlen=config.events_maxlen,
         )
+        self.intake = CommandIntake(config, self.names, self.publisher, self.handle)
         self.gate = RiskGate(require_limits=config.require_limits)
         self.pacing = TokenBucket(config.pacing_rate, config.pacing_burst)
         self.name = default_worker_name(config)
@@ -97,12 +85,6 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         self.state = "disconnected"
         self.server_version: int | None = None
         self.book = OrderBook()
-        self.publisher = Publisher(
-            self.redis,
-            events_stream=self.names.events,
-            orders_key=self.store.orders_key,
-            events_maxlen=config.events_maxlen,
-        )
         self._threads: list[threading.Thread] = []
         # Orders.
         self._scheduled: list[tuple[int, str]] = []
@@ -148,12 +130,6 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         # Timers of the housekeeping loop.
         self._next_heartbeat = 0.0
         self._next_limits = 0.0
-        self._next_claim = 0.0
-        # After Redis failed a batch (it went away, or refused a command), the next read waits:
-        # without it a refusal that does not pass (an ACL without a needed command) re-reads the
-        # same entries in a tight loop. Doubles up to 2 s; a clean batch resets it. A lost TWS
-        # session needs none: the ready gate above holds the loop.
-        self._pending_backoff = 0.0
         self._next_prune = 0.0
         # Figures.
         self.path_ms = Window()
@@ -170,7 +146,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
 
     def load(self) -> None:
         """Load durable state (orders, highest orderId, halts), create the command group, read limits."""
-        self._hold_command_connection()
+        self.intake.hold_connection()
         records, max_id, halts = self.store.load()
         # The highest orderId is kept even when the orders that used it are pruned.
         for record in records.values():
@@ -183,26 +159,8 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             if not record.final:
                 self._md_symbols.add(record.symbol)
         self.gate.set_halts(halts)
-        self.commands.ensure_group()
+        self.intake.consumer.ensure_group()
         self.reload_limits()
-
-    def _hold_command_connection(self) -> None:
-        """Give the command loop one connection for good (single_connection_client): no pool checkout,
-        readiness poll and release around the read, the record and the ack of every order.
-
-        Done once Redis answers, because such a client connects as it is made and the worker may
-        start before Redis. :raises redis.RedisError: Redis does not answer.
-        """
-        if self._command_connection_held:
-            return
-        client = redis.Redis.from_url(
-            self.config.redis_url, socket_timeout=5, socket_connect_timeout=5, single_connection_client=True
-        )
-        pooled, self.command_redis = self.command_redis, client
-        self.commands.client = client
-        self.command_store = Store(client, self.config.prefix)
-        self._command_connection_held = True
-        pooled.close()
 
     def start(self) -> None:
         """Load state (waiting for Redis if it is not up yet) and start every loop in its own thread."""
@@ -241,7 +199,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
             if thread.name == "publisher":
                 thread.join(timeout)
         self.redis.close()
-        self.command_redis.close()
+        self.intake.redis.close()
 
     def _loop(self, step, idle: float, on_redis_error=None) -> None:
         while not self.shutdown.is_set():
@@ -258,7 +216,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
 
     def _command_loop(self) -> None:
         # Entries of a batch cut short by a Redis error are still pending: read them first again.
-        self._loop(self.command_step, 0.1, self.commands.restart_pending)
+        self._loop(self.command_step, 0.1, self.intake.consumer.restart_pending)
 
     def _connection_loop(self) -> None:
         self._loop(self.connection_step, 0.1)
@@ -313,18 +271,11 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         if not self.ready.is_set():
             self.ready.wait(0.05)
             return 0
-        if self._pending_backoff:
-            self.shutdown.wait(self._pending_backoff)
-        now = time.monotonic()
-        entries: list[Entry] = []
-        if now >= self._next_claim:
-            self._next_claim = now + self.config.claim_interval
-            entries = self.commands.claim_stale(self.config.read_count)
-        if not entries:
-            block_ms = self._block_ms()
-            entries = self.commands.read(self.config.read_count, block_ms)
+        if self.intake.pending_backoff:
+            self.shutdown.wait(self.intake.pending_backoff)
+        entries = self.intake.read(self._block_ms)
         if entries:
-            self.handle_entries(entries)
+            self.intake.handle_entries(entries)
         self._dispatch_due()
         if not entries and self._block_ms() is None:
             self._sleep_until_due()
@@ -351,85 +302,23 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
                 time.sleep(min(due_in, self.config.block_ms / 1000.0))
 
     def handle_entries(self, entries: list[Entry]) -> None:
-        """Decode and handle a batch in stream order, except that a halt is applied before the commands
-        queued since the last resume before it (so they are refused), never before that resume."""
-        decoded: list[tuple[Entry, m.Message, float]] = []
-        for entry in entries:
-            faultpoint("after_read_before_place")
-            started = time.perf_counter()
-            try:
-                message = m.decode(entry.fields)
-            except m.MessageError as error:
-                log.warning("dead-lettering entry %s: %s (%s)", entry.entry_id, error, error.code)
-                self.commands.dead_letter(entry, code=error.code, reason=str(error))
-                continue
-            if type(message) not in m.COMMAND_TYPES:
-                self.commands.dead_letter(
-                    entry, code=m.UNKNOWN_TYPE, reason=f"{message.TYPE} is an event, not a command"
-                )
-                continue
-            # The decision clock counts this entry's own decode, not the time earlier entries took.
-            decoded.append((entry, message, time.perf_counter() - started))
-        for entry, message, decode_s in _halts_first(decoded):
-            kind = type(message)
-            claimed = False
-            try:
-                # A command is applied once per message id, durably: a redelivery, or a copy the relay
-                # republished because no event acknowledged it yet, is acknowledged and skipped.
-                # Places need none of this (client_order_id is claimed atomically before placeOrder).
-                if kind in CLAIM_BEFORE:
-                    claimed = self.command_store.claim_command(message.id, time.time_ns() // 1_000_000)
-                    if not claimed:
-                        self._skip_applied(entry, message)
-                        continue
-                elif kind is not m.OrderPlace and self.command_store.command_applied(message.id):
-                    self._skip_applied(entry, message)
-                    continue
-                self.handle(message, time.perf_counter() - decode_s)
-                if kind is not m.OrderPlace and not claimed:
-                    self.command_store.claim_command(message.id, time.time_ns() // 1_000_000)
-            except (NotConnected, SendFailed, redis.RedisError) as error:
-                # TWS or Redis went away: this entry and the rest of the batch stay pending, in order,
-                # and are read again first once ready. Transient by nature, so never dead-lettered.
-                log.warning("command %s left pending: %r", message.id, error)
-                if claimed:
-                    self._release(message.id)
-                self.commands.restart_pending()
-                if isinstance(error, redis.RedisError):
-                    self._pending_backoff = min(2.0, max(0.02, self._pending_backoff * 2))
-                return
-            except Exception as error:
-                log.exception("command %s failed", message.id)
-                if claimed:
-                    self._release(message.id)
-                if self.commands.should_dead_letter(entry):
-                    self.commands.dead_letter(entry, code="worker.failed", reason=repr(error))
-                continue
-            faultpoint("after_place_before_ack")
-            self._ack_after_events(entry)
-        self._pending_backoff = 0.0
+        """Decode and apply a batch of command entries (``CommandIntake.handle_entries``)."""
+        self.intake.handle_entries(entries)
 
-    def _skip_applied(self, entry: Entry, message: m.Message) -> None:
-        log.info("command %s (%s) was already applied; skipped", message.id, message.TYPE)
-        self._ack_after_events(entry)
+    @property
+    def commands(self) -> StreamConsumer:
+        """The command stream's consumer (the command thread's)."""
+        return self.intake.consumer
 
-    def _ack_after_events(self, entry: Entry) -> None:
-        """Queue the command's acknowledgement behind the events it produced, for the same MULTI/EXEC.
+    @property
+    def command_redis(self) -> redis.Redis:
+        """The command thread's own Redis client."""
+        return self.intake.redis
 
-        Acknowledged at once, a command whose outcome (``order.rejected``, ``order.accepted``) was
-        still queued here was lost with a kill -9: nothing answered it, and its order stayed NEW
-        until the relay republished it. Queued, the answer and the ack are written together or not
-        at all; a redelivery finds the record and repeats the answer (``place``).
-        """
-        self.publisher.ack(self.commands.stream, self.commands.group, entry.entry_id)
-
-    def _release(self, message_id: str) -> None:
-        """Un-claim a command that had no effect so its redelivery is applied (best effort: if Redis is
-        down too, the redelivery is skipped as applied, which loses the command rather than doubles it)."""
-        try:
-            self.command_store.release_command(message_id)
-        except redis.RedisError:
-            log.error("could not release command %s; its redelivery will be skipped", message_id)
+    @property
+    def command_store(self) -> Store:
+        """The worker's durable state through the command thread's client: for that thread only."""
+        return self.intake.store
 
     def handle(self, message: m.Message, received: float | None = None) -> None:
         """Apply one decoded command. Raises NotConnected / RedisError to leave it pending."""
@@ -881,28 +770,6 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
                 continue
             self.gate.set_limits(account, limits)
             self._md_symbols |= limits.allowed_symbols
-
-
-def _halts_first(items: list[tuple]) -> list[tuple]:
-    """Reorder a decoded batch: each halt moves ahead of the commands queued since the previous resume.
-
-    A resume is a barrier: [resume, halt] stays in that order (the account ends halted), while
-    [place, halt] becomes [halt, place] (the place, queued behind a kill switch, is refused).
-    """
-    out: list[tuple] = []
-    halts: list[tuple] = []
-    rest: list[tuple] = []
-    for item in items:
-        kind = type(item[1])
-        if kind is m.TradingResume:
-            out += halts + rest
-            halts, rest = [], []
-            out.append(item)
-        elif kind is m.TradingHalt:
-            halts.append(item)
-        else:
-            rest.append(item)
-    return out + halts + rest
 
 
 class _GateView:
