@@ -99,30 +99,39 @@ class Engine:
     # -- requests (connections) ----------------------------------------------------------------
 
     def next_valid_id(self, client_id: int) -> int:
+        """The nextValidId to announce to ``client_id``."""
         return self.book.next_valid_id(client_id)
 
     def open_order_frames(self, client_id: int | None) -> list[bytes]:
+        """openOrder + orderStatus of the working orders of ``client_id`` (None: every client)."""
         return self.book.open_order_frames(client_id)
 
     def place_order(self, session: Session, po: PlaceOrder) -> None:
+        """Handle placeOrder from ``session``: a new order or a modify."""
         self.book.place_order(session, po)
 
     def cancel_order(self, session: Session, order_id: int) -> None:
+        """Handle cancelOrder from ``session``."""
         self.book.cancel_order(session, order_id)
 
     def global_cancel(self) -> None:
+        """Handle reqGlobalCancel: cancel every working and untransmitted order."""
         self.book.global_cancel()
 
     def position_frames(self) -> list[bytes]:
+        """Every position, then positionEnd."""
         return self.portfolio.position_frames()
 
     def account_summary_frames(self, req_id: int, tags: list[str]) -> list[bytes]:
+        """The account summary of ``tags`` for every account, then accountSummaryEnd."""
         return self.portfolio.account_summary_frames(req_id, tags)
 
     def execution_frames(self, req_id: int, flt: ExecutionFilter) -> list[bytes]:
+        """The executions ``flt`` selects, then execDetailsEnd."""
         return self.portfolio.execution_frames(req_id, flt)
 
     def on_market_step(self, symbol: str) -> None:
+        """Match the working orders of ``symbol`` against its new quote."""
         self.matching.on_market_step(symbol)
 
     # -- faults and inspection (controls) ------------------------------------------------------
@@ -142,14 +151,27 @@ class Engine:
         self.book.next_valid_id_offset.clear()
 
     def fill_order(self, *, client_id: int, order_id: int, quantity: float | None, price: float | None) -> dict:
+        """Fill a working order now, whatever the market.
+
+        :raises KeyError: no such working order.
+        """
         return self.matching.fill_order(client_id=client_id, order_id=order_id, quantity=quantity, price=price)
 
     def correct_execution(self, exec_id: str | None = None) -> dict:
+        """Re-issue an execution (the last one by default) as a correction.
+
+        :raises KeyError: no such execution.
+        """
         return self.portfolio.correct_execution(exec_id)
 
     def inject_external_fill(
         self, *, account: str, symbol: str, action: str, quantity: float, price: float | None
     ) -> dict:
+        """Book and fill an order entered outside the API.
+
+        :raises KeyError: unknown symbol or account.
+        :raises ValueError: bad action or quantity.
+        """
         return self.matching.inject_external_fill(
             account=account, symbol=symbol, action=action, quantity=quantity, price=price
         )
