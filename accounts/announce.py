@@ -59,9 +59,10 @@ def announce(kind: str, key: object) -> None:
     hook.changes[(kind, key)] = stamp if previous is None else max(previous, stamp or 0)
 
 
-def announce_object(obj) -> None:
-    """Announce that the model instance ``obj`` changed (see ``announce``)."""
-    announce(obj._meta.label_lower, obj.pk)
+def announce_object(*objs) -> None:
+    """Announce that each model instance of ``objs`` changed (see ``announce``)."""
+    for obj in objs:
+        announce(obj._meta.label_lower, obj.pk)
 
 
 def announce_now(changes: dict[tuple[str, object], int | None]) -> None:
