@@ -1,19 +1,16 @@
 """The hand-written statements of the orders app's hot paths, and nowhere else in the app.
 
 Each statement has a test beside it comparing its answer with the ORM's
-(``orders/tests/test_monitoring_pnl.py`` for the monitor's, ``orders/tests/test_sql.py`` for the
-order services').
+(``orders/tests/test_monitoring_pnl.py`` for the monitor's).
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.db import connection
 
-from orders.models import Fill, Instrument, Order, OrderEvent
-from tradeconsole import db
+from orders.models import Fill
 
 # --- the monitoring run's lock ---------------------------------------------------------------------
 
@@ -82,45 +79,3 @@ def fill_ids_between(*, above: int, up_to: int) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM {Fill._meta.db_table} WHERE id > %s AND id <= %s", [above, up_to])
         return [fill_id for (fill_id,) in cursor.fetchall()]
-
-
-# --- the order services' hot lookups (the bridge runs them for nearly every broker event) ----------
-
-
-def order_lock_by_client_id(client_order_id: uuid.UUID) -> Order | None:
-    """Lock and return the order of ``client_order_id`` (only its row); None when there is none.
-
-    As ``Order.objects.select_for_update().filter(client_order_id=…).first()`` without the
-    ORM's compile, which cost more CPU than the rest of the lookup.
-    """
-    key = db.prepare(Order, "client_order_id", client_order_id)
-    return db.select_one(Order, "client_order_id = %s", [key], lock=True)
-
-
-# A constant statement over the model's own table: nothing interpolated comes from input.
-ORDER_EVENT_SEEN = "SELECT 1 FROM {table} WHERE message_id = %s LIMIT 1"
-
-
-def order_event_seen(message_id: uuid.UUID) -> bool:
-    """Whether an order event of the stream message ``message_id`` is recorded.
-
-    As ``OrderEvent.objects.filter(message_id=…).exists()``.
-    """
-    statement = ORDER_EVENT_SEEN.format(table=connection.ops.quote_name(OrderEvent._meta.db_table))
-    with db.cursor() as cursor:
-        cursor.execute(statement, [db.prepare(OrderEvent, "message_id", message_id)])
-        return cursor.fetchone() is not None
-
-
-def instrument_by_symbol(symbol: str) -> Instrument | None:
-    """The instrument of ``symbol`` (upper case), the active one first when several share it.
-
-    As ``Instrument.objects.filter(symbol=…).order_by("-active", "id").first()``.
-    """
-    return db.select_one(Instrument, "symbol = %s", [symbol], order_by="active DESC, id")
-
-
-def execution_lock(key: str) -> None:
-    """Hold the transaction-level advisory lock of the execution ``key`` until the transaction ends."""
-    with db.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 413))", [f"exec:{key}"])

@@ -126,14 +126,8 @@ class OrderBook:
         problem = None
         if po.action not in ACTIONS:
             problem = f"Invalid action: {po.action}"
-        elif not (po.quantity > 0) or math.isinf(po.quantity):
-            problem = "The order size must be positive"
-        elif po.order_type not in ORDER_TYPES:
-            problem = f"Unsupported order type: {po.order_type}"
-        elif po.order_type in ("LMT", "STP LMT") and (po.lmt_price is None or po.lmt_price <= 0):
-            problem = "The limit price must be positive"
-        elif po.order_type in ("STP", "STP LMT") and (po.aux_price is None or po.aux_price <= 0):
-            problem = "The stop price must be positive"
+        elif shape := _shape_problem(po):
+            problem = shape
         elif po.oca_type not in (0, 1, 2, 3):
             problem = f"Invalid OCA type: {po.oca_type}"
         else:
@@ -252,8 +246,9 @@ class OrderBook:
         if po.symbol != order["symbol"] or po.action != order["action"]:
             _error(session, po.order_id, 105, "Order being modified does not match original order.")
             return
-        if po.order_type not in ORDER_TYPES:
-            _refuse(session, po.order_id, f"Unsupported order type: {po.order_type}")
+        problem = _shape_problem(po)
+        if problem:
+            _refuse(session, po.order_id, problem)
             return
         for price in (po.lmt_price, po.aux_price):
             if price is not None and not self.market.on_tick(po.symbol, price):
@@ -328,6 +323,23 @@ class OrderBook:
 
 def _error(session: Session, req_id: int, code: int, text: str) -> None:
     session.send([enc.error(req_id, code, text)])
+
+
+def _shape_problem(po: PlaceOrder) -> str | None:
+    """What is wrong with an order's size, type or the prices its type needs (None: nothing).
+
+    One rule for a new order and for a modify: a modify that dropped its limit price once reached
+    matching and failed there.
+    """
+    if not (po.quantity > 0) or math.isinf(po.quantity):
+        return "The order size must be positive"
+    if po.order_type not in ORDER_TYPES:
+        return f"Unsupported order type: {po.order_type}"
+    if po.order_type in ("LMT", "STP LMT") and (po.lmt_price is None or po.lmt_price <= 0):
+        return "The limit price must be positive"
+    if po.order_type in ("STP", "STP LMT") and (po.aux_price is None or po.aux_price <= 0):
+        return "The stop price must be positive"
+    return None
 
 
 def _refuse(session: Session, req_id: int, problem: str) -> None:

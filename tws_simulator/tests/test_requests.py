@@ -171,6 +171,20 @@ def test_placing_again_on_a_working_order_modifies_it(sim, app):
     status(app, 1, "Filled")
 
 
+def test_a_modify_without_the_price_its_type_needs_is_refused_and_the_order_keeps_working(sim, app):
+    # A modify to LMT with no limit price once reached matching and failed there (a TypeError
+    # the client saw as error 320); it is refused as a new order would be.
+    sim.control.set_price("AAPL", 100.0)
+    app.placeOrder(1, stock("AAPL"), order("BUY", 100, "LMT", 90.0))
+    status(app, 1, "Submitted")
+    mark = app.mark()
+    app.placeOrder(1, stock("AAPL"), order("BUY", 100, "LMT"))
+    assert "limit price must be positive" in error(app, 321, 1, start=mark)[1][2]
+    assert not any(e[0] == "error" and e[1][1] == 320 for e in app.events[mark:])
+    app.placeOrder(1, stock("AAPL"), order("BUY", 100, "LMT", 101.0))  # still working: now it fills
+    status(app, 1, "Filled")
+
+
 @pytest.mark.parametrize(
     ("contract_symbol", "the_order", "code"),
     [
