@@ -193,7 +193,7 @@ class SessionMixin:
         need_positions = not self._positions_streaming or data_lost
         try:
             self._call("reqAllOpenOrders")
-            self._call("reqExecutions", REQ_EXECUTIONS, _executions_filter(self._last_exec_at))
+            self._call("reqExecutions", REQ_EXECUTIONS, executions_filter(self._last_exec_at))
             if need_positions:
                 self._positions_end.clear()
                 if self._positions_streaming:
@@ -334,7 +334,7 @@ def executions_since(now: datetime, last_exec_at: datetime | None) -> datetime:
     return max(since, now - EXEC_MAX_WINDOW)
 
 
-def _executions_filter(last_exec_at: datetime | None = None) -> ExecutionFilter:
+def executions_filter(last_exec_at: datetime | None = None) -> ExecutionFilter:
     """Executions of every client since ``executions_since`` (``yyyymmdd-hh:mm:ss`` is read as UTC)."""
     execution_filter = ExecutionFilter()
     execution_filter.time = executions_since(datetime.now(UTC), last_exec_at).strftime("%Y%m%d-%H:%M:%S")

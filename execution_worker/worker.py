@@ -43,7 +43,7 @@ from execution_worker.session import (
     REQ_ACCOUNT_SUMMARY,
     REQ_EXECUTIONS,
     SessionMixin,
-    _executions_filter,
+    executions_filter,
 )
 from execution_worker.stats import Window
 from execution_worker.store import APPLIED_RETENTION_MS, OrderRecord, Store
@@ -653,7 +653,7 @@ class Worker(SessionMixin, CallbackMixin, SendMixin, ChainMixin):
         if "open_orders" in what:
             self._call("reqAllOpenOrders")
         if "executions" in what:
-            self._call("reqExecutions", REQ_EXECUTIONS, _executions_filter(self._last_exec_at))
+            self._call("reqExecutions", REQ_EXECUTIONS, executions_filter(self._last_exec_at))
         if "positions" in what:
             if self._positions_streaming:
                 self._call("cancelPositions")
