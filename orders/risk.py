@@ -21,13 +21,7 @@ from orders.exceptions import (
     RiskRate,
 )
 from orders.models import Instrument, RiskLimit, Side
-from orders.selectors import (
-    OrderEntryExposure,
-    orders_in_last_minute,
-    position_quantity,
-    realized_pnl_today,
-    working_quantity,
-)
+from orders.selectors import OrderEntryExposure
 
 HUNDRED = Decimal("100")
 
@@ -39,25 +33,19 @@ def reference_price(
     return limit_price or stop_price or instrument.last_price
 
 
-def check_instrument(*, limits: RiskLimit, instrument: Instrument, exposure: OrderEntryExposure | None = None) -> None:
+def check_instrument(*, limits: RiskLimit, instrument: Instrument, exposure: OrderEntryExposure) -> None:
     """Refuse an inactive instrument or one outside the account's allowed list (empty: all allowed).
 
-    ``exposure`` (``selectors.order_entry_exposure``) answers the allowed-list test already read.
+    ``exposure`` (``selectors.order_entry_exposure``) answers the allowed-list test.
 
     :raises InstrumentInactive, InstrumentNotAllowed:
     """
     if not instrument.active:
         raise InstrumentInactive(f"{instrument.symbol} is not active.", field="instrument")
-    if limits.pk is not None:
-        if exposure is not None:
-            refused = exposure.allowed_restricted and not exposure.allowed_this
-        else:
-            allowed = limits.allowed_instruments.all()
-            refused = allowed.exists() and not allowed.filter(pk=instrument.pk).exists()
-        if refused:
-            raise InstrumentNotAllowed(
-                f"{instrument.symbol} is not allowed for account {limits.account.code}.", field="instrument"
-            )
+    if limits.pk is not None and exposure.allowed_restricted and not exposure.allowed_this:
+        raise InstrumentNotAllowed(
+            f"{instrument.symbol} is not allowed for account {limits.account.code}.", field="instrument"
+        )
 
 
 def check_size(
@@ -114,27 +102,21 @@ def reduces_position(*, current: Decimal, projected: Decimal) -> bool:
 def check_position(
     *,
     limits: RiskLimit,
-    account,
-    instrument: Instrument,
     side: str,
     quantity: Decimal,
+    exposure: OrderEntryExposure,
     exclude_quantity: Decimal = Decimal("0"),
-    exposure: OrderEntryExposure | None = None,
 ) -> tuple[Decimal, Decimal]:
     """Refuse an order that could take the position beyond ``max_position`` on its side.
 
     Counts the book position plus the unfilled rest of the working orders on the same side
     (``exclude_quantity`` removes an order being modified from that rest). An order that moves
     the position toward zero is never refused here. Returns ``(current, projected)``.
-    ``exposure`` (read for this account, instrument and side) gives both counts already read.
+    ``exposure`` (read for this account, instrument and side) gives both counts.
 
     :raises RiskMaxPosition:
     """
-    if exposure is not None:
-        current, working = exposure.position, exposure.working - exclude_quantity
-    else:
-        current = position_quantity(account=account, instrument=instrument)
-        working = working_quantity(account=account, instrument=instrument, side=side) - exclude_quantity
+    current, working = exposure.position, exposure.working - exclude_quantity
     projected = projected_position(current=current, working=working, side=side, quantity=quantity)
     beyond = projected > limits.max_position if side == Side.BUY else projected < -limits.max_position
     if beyond:
@@ -172,14 +154,14 @@ def check_collar(
             )
 
 
-def check_rate(*, limits: RiskLimit, account, exposure: OrderEntryExposure | None = None) -> None:
+def check_rate(*, limits: RiskLimit, exposure: OrderEntryExposure) -> None:
     """Refuse an order once ``orders_per_minute`` orders were entered in the last 60 seconds.
 
-    ``exposure`` gives the count already read.
+    ``exposure`` gives the count.
 
     :raises RiskRate:
     """
-    count = exposure.orders_last_minute if exposure is not None else orders_in_last_minute(account=account)
+    count = exposure.orders_last_minute
     if count >= limits.orders_per_minute:
         raise RiskRate(
             f"{count} orders in the last minute; the limit is {limits.orders_per_minute}.",
@@ -188,18 +170,18 @@ def check_rate(*, limits: RiskLimit, account, exposure: OrderEntryExposure | Non
 
 
 def check_daily_loss(
-    *, limits: RiskLimit, account, current: Decimal, projected: Decimal, exposure: OrderEntryExposure | None = None
+    *, limits: RiskLimit, current: Decimal, projected: Decimal, exposure: OrderEntryExposure
 ) -> None:
     """Refuse a new order once today's realized loss (net of commissions) reaches ``max_daily_loss``.
 
     Orders that only reduce the position stay allowed, so the desk can still flatten.
-    ``exposure`` gives today's realized PnL already read.
+    ``exposure`` gives today's realized PnL.
 
     :raises RiskDailyLoss:
     """
     if reduces_position(current=current, projected=projected):
         return
-    realized = exposure.realized_today if exposure is not None else realized_pnl_today(account=account)
+    realized = exposure.realized_today
     if -realized >= limits.max_daily_loss:
         raise RiskDailyLoss(
             f"Realized PnL today is {realized:.2f}; the daily loss limit is {limits.max_daily_loss:.2f}.",

@@ -8,12 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models import Case, DecimalField, F, QuerySet, Sum, When
 from django.utils import timezone
 
 from accounts.models import BrokerAccount, User
 from accounts.selectors import accounts_for_user
+from orders import sql
 from orders.exceptions import InstrumentUnknown, OrderNotFound
 from orders.models import Fill, Instrument, Order, Position, RiskLimit, Side
 from orders.transitions import OPEN_STATUSES, WORKING_STATUSES
@@ -148,9 +148,7 @@ def risk_limit_for_account(account: BrokerAccount) -> RiskLimit:
 
     The defaults are deliberately conservative, so an account nobody configured is still limited.
     """
-    # Plain SQL: every order modify and monitoring run reads it, and the ORM's statement cost
-    # more CPU than the read.
-    return _limit_or_defaults(account, db.select_one(RiskLimit, "account_id = %s", [account.pk]))
+    return _limit_or_defaults(account, sql.risk_limit_of_account(account.pk))
 
 
 def _limit_or_defaults(account: BrokerAccount, limit: RiskLimit | None) -> RiskLimit:
@@ -186,7 +184,6 @@ _AT_MOST = Case(
     default=F("quantity"),
     output_field=DecimalField(max_digits=18, decimal_places=4),
 )
-_AT_MOST_SQL = "CASE WHEN pending_quantity > quantity THEN pending_quantity ELSE quantity END"
 
 
 def position_quantity(*, account: BrokerAccount, instrument: Instrument) -> Decimal:
@@ -225,8 +222,7 @@ class OrderEntryExposure:
 
 
 def _decimal(value: Any, places: int) -> Decimal:
-    # PostgreSQL answers numeric as Decimal; SQLite answers sums as int or float (quantized as
-    # Django quantizes a DecimalField read there).
+    # A sum over no rows is NULL; numeric columns come back as Decimal.
     if value is None:
         return ZERO
     if isinstance(value, Decimal):
@@ -244,46 +240,24 @@ def order_entry_exposure(
     """Return, in one query, what ``order_submit``'s risk checks count for an order of ``side``.
 
     The same figures as ``position_quantity``, ``working_quantity``, ``orders_in_last_minute``,
-    ``realized_pnl_today`` and the allowed-instrument test of ``risk.check_instrument``, in one
-    round trip instead of five, and as plain SQL: building the same statement through the ORM
-    cost more CPU than the four round trips it saves. Read it after taking the account row lock
+    ``realized_pnl_today`` and the allowed list (those ORM reads are its test oracle), in one
+    round trip instead of five (``sql.order_entry_exposure_row``): building the same statement
+    through the ORM cost more CPU than the four round trips it saves. ``order_modify`` reads it
+    too, so each risk rule is counted by this one statement. Read it after taking the account row lock
     (not in the locking statement: one that waited for the lock counts with its older snapshot).
 
     The account's risk limits are read in the same statement, as ``risk_limit_for_account``
     reads them, and returned in ``limits``.
     """
     now = now or timezone.now()
-    day_start = _day_start(timezone.localdate(now))
-    working = sorted(str(status) for status in WORKING_STATUSES)
-    adapt = connection.ops.adapt_datetimefield_value  # as the ORM passes a datetime (SQLite: text)
-    status_marks = ", ".join(["%s"] * len(working))
-    through = RiskLimit.allowed_instruments.through._meta.db_table
-    limit_table = connection.ops.quote_name(RiskLimit._meta.db_table)
-    sql = (
-        f"SELECT {db.columns(RiskLimit, limit_table)},"
-        f" (SELECT quantity FROM {Position._meta.db_table} WHERE account_id = %s AND instrument_id = %s),"
-        f" (SELECT SUM({_AT_MOST_SQL} - filled_quantity) FROM {Order._meta.db_table}"
-        f"   WHERE account_id = %s AND instrument_id = %s AND side = %s AND status IN ({status_marks})),"
-        f" (SELECT COUNT(*) FROM {Order._meta.db_table} WHERE account_id = %s AND created_at >= %s),"
-        f" (SELECT SUM(realized_pnl) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
-        f" (SELECT SUM(commission) FROM {Fill._meta.db_table} WHERE account_id = %s AND executed_at >= %s),"
-        # No limits row: the id is NULL, so no allowed list and nothing restricted.
-        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_table}.id),"
-        f" EXISTS (SELECT 1 FROM {through} WHERE risklimit_id = {limit_table}.id AND instrument_id = %s)"
-        f" FROM (SELECT 1) one LEFT JOIN {limit_table} ON {limit_table}.account_id = %s"
+    row = sql.order_entry_exposure_row(
+        account_id=account.pk,
+        instrument_id=instrument.pk,
+        side=side,
+        working_statuses=sorted(str(status) for status in WORKING_STATUSES),
+        minute_ago=now - timedelta(seconds=60),
+        day_start=_day_start(timezone.localdate(now)),
     )
-    params = [
-        *(account.pk, instrument.pk),
-        *(account.pk, instrument.pk, side, *working),
-        *(account.pk, adapt(now - timedelta(seconds=60))),
-        *(account.pk, adapt(day_start)),
-        *(account.pk, adapt(day_start)),
-        instrument.pk,
-        account.pk,  # whose limits row is joined
-    ]
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
     width = len(RiskLimit._meta.concrete_fields)
     limits = _limit_or_defaults(account, db.from_row(RiskLimit, row) if row[0] is not None else None)
     position, working_total, recent, realized, commission, restricted, allowed = row[width:]

@@ -27,7 +27,7 @@ from orders.models import (
     Order,
     OrderStatus,
 )
-from orders.selectors import risk_limit_for_account
+from orders.selectors import order_entry_exposure
 from orders.services import brackets
 from orders.services.common import (
     ZERO,
@@ -255,7 +255,9 @@ def order_modify(
             field="quantity",
         )
     validation.check_prices(order.order_type, target_limit, target_stop, instrument)
-    limits = risk_limit_for_account(account)
+    # The limits and the counts in the statement order entry reads: each risk rule is written once.
+    exposure = order_entry_exposure(account=account, instrument=instrument, side=order.side)
+    limits = exposure.limits
     risk.check_size(
         limits=limits,
         instrument=instrument,
@@ -266,11 +268,10 @@ def order_modify(
     working = order.remaining_quantity if order.status in OPEN_STATUSES else ZERO
     risk.check_position(
         limits=limits,
-        account=account,
-        instrument=instrument,
         side=order.side,
         quantity=target_quantity - order.filled_quantity,
         exclude_quantity=working,
+        exposure=exposure,
     )
     risk.check_collar(limits=limits, instrument=instrument, limit_price=new_limit, stop_price=new_stop)
     before = order_snapshot(order)

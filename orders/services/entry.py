@@ -224,12 +224,10 @@ def order_entry_check(
     notional = risk.check_size(
         limits=limits, instrument=instrument, quantity=quantity, limit_price=limit_price, stop_price=stop_price
     )
-    current, projected = risk.check_position(
-        limits=limits, account=account, instrument=instrument, side=side, quantity=quantity, exposure=exposure
-    )
+    current, projected = risk.check_position(limits=limits, side=side, quantity=quantity, exposure=exposure)
     risk.check_collar(limits=limits, instrument=instrument, limit_price=limit_price, stop_price=stop_price)
-    risk.check_rate(limits=limits, account=account, exposure=exposure)
-    risk.check_daily_loss(limits=limits, account=account, current=current, projected=projected, exposure=exposure)
+    risk.check_rate(limits=limits, exposure=exposure)
+    risk.check_daily_loss(limits=limits, current=current, projected=projected, exposure=exposure)
     # Last, so a person confirms only an order the desk would take; under the account lock, so
     # two identical entries at once cannot both miss each other.
     duplicate_of = duplicates.duplicate_check(
