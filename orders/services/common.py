@@ -9,13 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-
 from accounts.exceptions import AccountHalted, DeskHalted
 from accounts.models import BrokerAccount, OutboxMessage
 from accounts.services import (
     kill_switch_hold,
 )
+from orders import sql
 from orders.exceptions import (
     InstrumentUnknown,
     OrderInvalid,
@@ -25,9 +24,7 @@ from orders.models import (
     PRICE,
     Instrument,
     Order,
-    OrderEvent,
 )
-from tradeconsole import db
 
 ZERO = Decimal("0")
 
@@ -83,22 +80,14 @@ def order_lock_by_client_id(client_order_id: Any) -> Order | None:
         key = uuid.UUID(str(client_order_id))
     except ValueError:
         return None
-    # Plain SQL: the bridge locks an order for nearly every event, and the ORM's compile of this
-    # one-table query cost more CPU than the rest of the lookup.
-    return db.select_one(Order, "client_order_id = %s", [db.prepare(Order, "client_order_id", key)], lock=True)
+    return sql.order_lock_by_client_id(key)
 
 
 def message_seen(message_id: Any) -> bool:
     """Whether an event of the broker message ``message_id`` is recorded (a redelivery)."""
     if message_id is None:
         return False
-    table = connection.ops.quote_name(OrderEvent._meta.db_table)
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {table} WHERE message_id = %s LIMIT 1",
-            [db.prepare(OrderEvent, "message_id", uuid.UUID(str(message_id)))],
-        )
-        return cursor.fetchone() is not None
+    return sql.order_event_seen(uuid.UUID(str(message_id)))
 
 
 def desk_open_check(account: BrokerAccount) -> None:
@@ -117,7 +106,7 @@ def instrument_resolve(instrument: Instrument | str | int | None) -> Instrument:
     if isinstance(instrument, str) and instrument:
         # The active one first when a symbol names several (exchanges, currencies); plain SQL,
         # as every order entry by symbol reads it.
-        found = db.select_one(Instrument, "symbol = %s", [instrument.upper()], order_by="active DESC, id")
+        found = sql.instrument_by_symbol(instrument.upper())
         if found is not None:
             return found
     elif isinstance(instrument, int):

@@ -8,14 +8,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from accounts.announce import announce_object
 from accounts.models import BrokerAccount
 from accounts.services import (
     audit_record,
 )
-from orders import pnl
+from orders import pnl, sql
 from orders.exceptions import (
     FillInvalid,
 )
@@ -39,7 +39,6 @@ from orders.services.states import (
     order_pending_apply,
     order_status_apply,
 )
-from tradeconsole import db
 
 
 def _load_lots(position: Position) -> list[pnl.Lot]:
@@ -227,12 +226,10 @@ def _lock_exec_id(exec_id: str) -> None:
     """Serialize the fill and the commission of one execution until the transaction ends.
 
     Without it a commission stored as pending while its fill is being recorded (neither sees
-    the other's uncommitted row) would never be attached. SQLite serializes writers already.
+    the other's uncommitted row) would never be attached. On the stem: every revision of one
+    execution (IB's corrections) serializes too.
     """
-    if connection.vendor == "postgresql":
-        with db.cursor() as cursor:
-            # On the stem: every revision of one execution (IB's corrections) serializes too.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 413))", [f"exec:{lock_key(exec_id)}"])
+    sql.execution_lock(lock_key(exec_id))
 
 
 def _commission_values(
