@@ -53,34 +53,40 @@ class AlertAdmin(AccountScopedAdmin):
             actions.pop("acknowledge_position_mismatch", None)
         return actions
 
+    def _each(self, request, alerts, service, *, refusal=refusal_text) -> int:
+        """Call ``service`` on each of ``alerts`` as the user, reporting each refusal; return how many it took."""
+        done = 0
+        for alert in alerts:
+            try:
+                service(alert=alert, actor=request.user, via=VIA)
+            except ApplicationError as exc:
+                self.message_user(request, f"{alert}: {refusal(exc)}", messages.ERROR)
+            else:
+                done += 1
+        return done
+
     @admin.action(description="Acknowledge the selected alerts", permissions=["handle"])
     def acknowledge(self, request, queryset):
-        done = 0
+        alerts = []
         for alert in queryset:
             if alert.kind == POSITION_MISMATCH:
                 self.message_user(
                     request, f"{alert}: use “Acknowledge the selected position mismatches”.", messages.WARNING
                 )
-                continue
-            try:
-                services.alert_acknowledge(alert=alert, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
             else:
-                done += 1
+                alerts.append(alert)
+        done = self._each(request, alerts, services.alert_acknowledge)
         if done:
             self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
 
     @admin.action(description="Acknowledge the selected position mismatches (Risk manager)")
     def acknowledge_position_mismatch(self, request, queryset):
-        done = 0
-        for alert in queryset.select_related("account"):
-            try:
-                services.position_mismatch_acknowledge(alert=alert, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {exc.message}", messages.ERROR)
-            else:
-                done += 1
+        done = self._each(
+            request,
+            queryset.select_related("account"),
+            services.position_mismatch_acknowledge,
+            refusal=lambda exc: exc.message,
+        )
         if done:
             self.message_user(
                 request,
@@ -90,13 +96,6 @@ class AlertAdmin(AccountScopedAdmin):
 
     @admin.action(description="Resolve the selected alerts", permissions=["handle"])
     def resolve(self, request, queryset):
-        done = 0
-        for alert in queryset:
-            try:
-                services.alert_resolve(alert=alert, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {refusal_text(exc)}", messages.ERROR)
-            else:
-                done += 1
+        done = self._each(request, queryset, services.alert_resolve)
         if done:
             self.message_user(request, f"{done} alert(s) resolved.", messages.SUCCESS)
