@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from accounts import services
-from accounts.admin_scoping import AccountScopedAdmin
+from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin
 from accounts.admin_services import VIA, refusal_text
 from accounts.models import Alert, Role
 from accounts.selectors import user_has_role
@@ -19,7 +19,8 @@ POSITION_MISMATCH = "position.mismatch"
 
 
 @admin.register(Alert)
-class AlertAdmin(AccountScopedAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+    # Alerts change state only through the acknowledge and resolve actions.
     include_unassigned = True  # desk-wide alerts (the gateway is down) concern everyone
     list_display = ["raised_at", "severity", "status", "kind", "account", "message", "acknowledged_by"]
     list_filter = ["status", "severity", "kind", ("account", admin.RelatedOnlyFieldListFilter)]
@@ -32,16 +33,6 @@ class AlertAdmin(AccountScopedAdmin):
         "key", "kind", "severity", "status", "account", "message", "data",
         "raised_at", "acknowledged_at", "acknowledged_by", "resolved_at",
     ]  # fmt: skip
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Alerts change state only through the acknowledge and resolve actions.
-        return False
 
     def has_handle_permission(self, request) -> bool:
         return request.user.has_perm("accounts.change_alert")

@@ -116,18 +116,23 @@ def stale_orders_handle(*, account: BrokerAccount, now: datetime, report: Monito
             modified = service_try(order_modify, order=order, actor=None, limit_price=target, via="monitor")
             if modified is None:
                 continue
-            order_event_record(
-                order=order,
-                kind=OrderEventKind.MONITOR_REPRICED,
-                from_status=modified.status,
-                to_status=modified.status,
-                detail=f"{reason}; limit {order.limit_price.normalize():f} → {target.normalize():f} toward the touch "
+            _note(
+                modified,
+                OrderEventKind.MONITOR_REPRICED,
+                f"{reason}; limit {order.limit_price.normalize():f} → {target.normalize():f} toward the touch "
                 f"{touch.normalize():f}",
                 data=jsonable(
                     {"from": order.limit_price, "to": target, "touch": touch, "repricing": len(repricings) + 1}
                 ),
             )
         report.repriced.append(str(order.client_order_id))
+
+
+def _note(order: Order, kind: OrderEventKind, detail: str, data: dict | None = None) -> None:
+    """Record on ``order`` one of the monitor's events that leave its state as it is."""
+    order_event_record(
+        order=order, kind=kind, from_status=order.status, to_status=order.status, detail=detail, data=data
+    )
 
 
 def replacement_client_order_id(original: Order) -> uuid.UUID:
@@ -166,12 +171,10 @@ def rejected_orders_replace(*, account: BrokerAccount, now: datetime, report: Mo
         attempt = _attempt(order) + 1
         if attempt > policy.reject_retry_max:
             if policy.reject_retry_max:
-                order_event_record(
-                    order=order,
-                    kind=OrderEventKind.MONITOR_NOT_REPLACED,
-                    from_status=order.status,
-                    to_status=order.status,
-                    detail=f"rejected ({order.reject_code}) after {attempt - 1} re-placements; the policy allows "
+                _note(
+                    order,
+                    OrderEventKind.MONITOR_NOT_REPLACED,
+                    f"rejected ({order.reject_code}) after {attempt - 1} re-placements; the policy allows "
                     f"{policy.reject_retry_max}",
                 )
             continue
@@ -199,24 +202,20 @@ def rejected_orders_replace(*, account: BrokerAccount, now: datetime, report: Mo
                         via="monitor",
                     )
             except ApplicationError as exc:
-                order_event_record(
-                    order=order,
-                    kind=OrderEventKind.MONITOR_NOT_REPLACED,
-                    from_status=order.status,
-                    to_status=order.status,
-                    detail=f"re-placement refused: {exc.code}: {exc.message}"[:500],
+                _note(
+                    order,
+                    OrderEventKind.MONITOR_NOT_REPLACED,
+                    f"re-placement refused: {exc.code}: {exc.message}"[:500],
                 )
                 continue
             reason = (
                 f"rejected for a transient reason ({order.reject_code}); "
                 f"re-placement {attempt} of {policy.reject_retry_max}"
             )
-            order_event_record(
-                order=order,
-                kind=OrderEventKind.MONITOR_REPLACED,
-                from_status=order.status,
-                to_status=order.status,
-                detail=reason,
+            _note(
+                order,
+                OrderEventKind.MONITOR_REPLACED,
+                reason,
                 data={"replacement": str(replacement.client_order_id), "attempt": attempt},
             )
             order_event_record(
