@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,15 @@ from pathlib import Path
 import redis
 
 from bench.database import setup_django
+from bench.live_rig import (
+    free_port,
+    live_socket,
+    session_cookie,
+    start_desk,
+    stop_processes,
+    submitted_order,
+    wipe_prefix,
+)
 from bench.report import Figure, latency_figures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +56,6 @@ SCENARIOS = [
     ("100 dashboards x 20 ev/s", 100, 20, {"p50": 30.0, "p99": 150.0}),
     ("50 dashboards x 100 ev/s (5,000 deliveries/s)", 50, 100, {"p99": 250.0}),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -71,32 +73,20 @@ class Client:
 async def _browser(url: str, cookie: str, cursor: dict, epoch: str, client: Client, stop: asyncio.Event) -> None:
     import websockets
 
-    async with websockets.connect(
-        url, additional_headers={"Cookie": cookie, "Origin": "http://127.0.0.1"}, max_size=2**22, open_timeout=20
-    ) as ws:
-        await ws.send(json.dumps({"type": "hello", "epoch": epoch, "cursor": cursor}))
-        acked = 0
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=0.25)
-            except TimeoutError:
-                continue
-            except websockets.ConnectionClosed as closed:
-                client.closed = closed.rcvd.code if closed.rcvd else -1
-                return
-            now = time.time_ns()
-            frame = json.loads(raw)
-            if frame["t"] == "ready":
-                client.ready.set()
-            elif frame["t"] in ("resync", "error"):
-                client.resyncs += 1
-                client.last_problem = frame
-            elif frame["t"] == "rows":
-                client.received += len(frame["rows"])
-                client.latencies_ms.extend((now - row["ts"]) / 1e6 for row in frame["rows"] if row.get("ts"))
-            if frame["n"] - acked >= 20:
-                acked = frame["n"]
-                await ws.send(json.dumps({"type": "ack", "n": acked}))
+    def on_frame(frame: dict, arrived: int) -> None:
+        if frame["t"] == "ready":
+            client.ready.set()
+        elif frame["t"] in ("resync", "error"):
+            client.resyncs += 1
+            client.last_problem = frame
+        elif frame["t"] == "rows":
+            client.received += len(frame["rows"])
+            client.latencies_ms.extend((arrived - row["ts"]) / 1e6 for row in frame["rows"] if row.get("ts"))
+
+    try:
+        await live_socket(url, cookie, {"type": "hello", "epoch": epoch, "cursor": cursor}, on_frame, stop)
+    except websockets.ConnectionClosed as closed:
+        client.closed = closed.rcvd.code if closed.rcvd else -1
 
 
 class _Rig:
@@ -116,91 +106,28 @@ class _Rig:
         self.redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
 
     def setup_rows(self) -> None:
-        from django.conf import settings
-        from django.contrib.sessions.backends.db import SessionStore
-
         from accounts.models import AccountMembership, BrokerAccount, User
-        from orders.models import Instrument, Order, OrderStatus
+        from orders.models import Instrument, Order
 
         account, _ = BrokerAccount.objects.get_or_create(code=ACCOUNT, defaults={"name": "Fan-out benchmark"})
         instrument, _ = Instrument.objects.get_or_create(symbol="BENCHFAN", defaults={"last_price": Decimal("10")})
         user, _ = User.objects.get_or_create(username="bench-fanout", defaults={"is_staff": True})
         AccountMembership.objects.get_or_create(user=user, account=account)
         existing = Order.objects.filter(account=account).count()
-        Order.objects.bulk_create(
-            Order(
-                account=account,
-                instrument=instrument,
-                side="BUY",
-                quantity=Decimal("100"),
-                order_type="LMT",
-                limit_price=Decimal("10"),
-                status=OrderStatus.SUBMITTED,
-                source="api",
-            )
-            for _ in range(max(0, ORDERS - existing))
-        )
+        Order.objects.bulk_create(submitted_order(account, instrument) for _ in range(max(0, ORDERS - existing)))
         self.order_ids = [
             str(c) for c in Order.objects.filter(account=account).values_list("client_order_id", flat=True)[:ORDERS]
         ]
         self.account_id = account.pk
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.create()
-        self.cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+        self.cookie = session_cookie(user)
 
     def start(self) -> None:
-        env = dict(os.environ)
-        self.port = _free_port()
-        self.processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "tradeconsole.asgi:application",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        self.processes.append(
-            subprocess.Popen(
-                [sys.executable, "manage.py", "stream_bridge", "--bridge-only", "--consumer", "bench"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        time.sleep(2.0)  # the bridge has created its group and is blocked on the stream
+        self.port = free_port()
+        self.processes = start_desk(self.port, ["--bridge-only", "--consumer", "bench"])
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            self.redis.delete(*keys[start : start + 500])
+        stop_processes(self.processes)
+        wipe_prefix(self.redis, self.prefix)
 
     def produce_direct(self, rate: int, seconds: float) -> int:
         """Send order rows straight to the group at ``rate`` per second (no bridge, no database)."""

@@ -1,10 +1,12 @@
-"""The event bridge: apply the worker's events to PostgreSQL through the services, then fan out.
+"""The event bridge: apply the worker's events to PostgreSQL through the services.
 
 Consumer group ``bridge`` on ``{prefix}:events``. Each entry is decoded with
 ``execution_worker.messages.decode`` and applied in one transaction by the handler of its type;
 the services are idempotent (``message_id`` on order events, unique ``exec_id`` on fills,
 forward-only states), so a redelivered entry is a no-op. Only after the commit is the entry
-acknowledged and the changed rows fanned out to the live pages.
+acknowledged. The services announce what they changed, stamped with the event's producer time,
+and ``streams.publish`` shows it on the live pages when the batch commits: the bridge sends no
+rows itself.
 
 An entry that cannot be decoded, or that the services refuse (a domain error), goes to
 ``{prefix}:dlq`` with the reason before it is acknowledged; one that fails for another reason
@@ -20,20 +22,19 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import redis
 from django.db import connection, transaction
 
-from accounts.models import BrokerAccount, ProcessHeartbeat
+from accounts.announce import stamped
+from accounts.models import BrokerAccount
 from execution_worker import messages as m
 from execution_worker.messages.consumer import Entry, StreamConsumer, consumer_name
-from orders.models import Order, OrderSource, Position
-from orders.transitions import WORKING_STATUSES, is_final
-from strategies.models import TradingSession
-from streams import keys, live, rows
+from orders.models import Order, OrderSource
+from orders.transitions import is_final
+from streams import keys
 from streams.db import BatchLost, batch_doomed, connection_fault, refresh_connections
 from streams.faults import faultpoint
 from streams.services import (
@@ -79,47 +80,6 @@ def _account(code: str) -> BrokerAccount:
     return account
 
 
-@dataclass
-class Touched:
-    """What an applied event changed, to be rendered and fanned out after the commit."""
-
-    orders: set[int] = field(default_factory=set)
-    accounts: set[int] = field(default_factory=set)
-    positions: set[int] = field(default_factory=set)
-    processes: set[str] = field(default_factory=set)
-    sessions: set[int] = field(default_factory=set)
-    gateway: bool = False
-    # Whether each order whose account row is sent is working, remembered once the rows went out.
-    working: dict[int, bool] = field(default_factory=dict)
-    # Producer ``ts`` of the newest event behind each changed row, carried to the page (latency).
-    ts: dict[tuple[str, object], int] = field(default_factory=dict)
-
-    def stamp(self, ts: int) -> None:
-        """Note ``ts`` as the producer time of everything this event changed."""
-        for kind, keys_ in (
-            ("order", self.orders),
-            ("account", self.accounts),
-            ("position", self.positions),
-            ("process", self.processes),
-            ("session", self.sessions),
-        ):
-            for key in keys_:
-                self.ts[(kind, key)] = max(ts, self.ts.get((kind, key), 0))
-        if self.gateway:
-            self.ts[("gateway", None)] = ts
-
-    def merge(self, other: Touched) -> None:
-        self.orders |= other.orders
-        self.accounts |= other.accounts
-        self.positions |= other.positions
-        self.processes |= other.processes
-        self.sessions |= other.sessions
-        self.gateway = self.gateway or other.gateway
-        self.working.update(other.working)
-        for key, ts in other.ts.items():
-            self.ts[key] = max(ts, self.ts.get(key, 0))
-
-
 def _order_by_client_id(client_order_id: str) -> Order | None:
     try:
         key = uuid.UUID(client_order_id) if client_order_id else None
@@ -141,32 +101,6 @@ def _acknowledge(client_order_id: str, types: tuple[str, ...], command_id: str |
         outbox_acknowledge_command(message_id=command_id)
     if types:
         outbox_acknowledge_once(client_order_id=client_order_id, types=types)
-
-
-# Whether each order was working when this process last committed an event about it. The desk's
-# account row shows the orders only as the count of working ones, so an event that leaves an
-# order working (or final) sends the order's row alone; an order not seen since the start sends
-# its account's row too. Updated once the rows went out: a batch rolled back, or a fan-out that
-# failed, must not hide the change from the next event.
-_working: OrderedDict[int, bool] = OrderedDict()
-_WORKING_CACHE_SIZE = 10_000
-
-
-def _touch_order(touched: Touched, order: Order | None) -> None:
-    if order is None:
-        return
-    touched.orders.add(order.pk)
-    working = order.status in WORKING_STATUSES
-    if _working.get(order.pk) is not working:
-        touched.accounts.add(order.account_id)
-        touched.working[order.pk] = working
-
-
-def _remember_working(order_id: int, working: bool) -> None:
-    _working.pop(order_id, None)
-    _working[order_id] = working
-    if len(_working) > _WORKING_CACHE_SIZE:
-        _working.popitem(last=False)
 
 
 def _ensure_order(message: m.OrderAccepted | m.OrderStatus | m.OrderFilled) -> Order | None:
@@ -206,7 +140,7 @@ def _ensure_order(message: m.OrderAccepted | m.OrderStatus | m.OrderFilled) -> O
     )
 
 
-def apply_event(message: m.Message) -> Touched:
+def apply_event(message: m.Message) -> None:
     """Apply one decoded event through the services (inside the caller's transaction).
 
     :raises ApplicationError: the services refused it (it will be dead-lettered).
@@ -215,7 +149,6 @@ def apply_event(message: m.Message) -> Touched:
     from orders import services as order_services
     from orders.selectors import instrument_get
 
-    touched = Touched()
     if isinstance(message, m.OrderAccepted):
         order = order_services.order_mark_accepted(
             client_order_id=message.client_order_id, order_id=message.order_id, message_id=message.id
@@ -223,7 +156,6 @@ def apply_event(message: m.Message) -> Touched:
         # A strategy's order XADDed straight to the commands: recorded from the worker's description.
         order = order or _ensure_order(message)
         _acknowledge(message.client_order_id, PLACE_ONLY, getattr(message, "command_id", None))
-        _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderRejected):
         # place: REJECTED; modify: its pending values cleared; cancel: the order works on.
         order = order_services.order_mark_command_rejected(
@@ -237,7 +169,6 @@ def apply_event(message: m.Message) -> Touched:
         # that action: the worker read them and will not act on them again.
         command_id = getattr(message, "command_id", None)
         _acknowledge(message.client_order_id, () if command_id else (f"order.{message.action}",), command_id)
-        _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderUnknown):
         order = order_services.order_mark_unknown(
             client_order_id=message.client_order_id,
@@ -246,7 +177,6 @@ def apply_event(message: m.Message) -> Touched:
             message_id=message.id,
         )
         _acknowledge(message.client_order_id, PLACE_ONLY, getattr(message, "command_id", None))
-        _touch_order(touched, order if isinstance(order, Order) else _order_by_client_id(message.client_order_id))
     elif isinstance(message, m.OrderStatus):
         status_args = {
             "status": message.status,
@@ -273,7 +203,6 @@ def apply_event(message: m.Message) -> Touched:
         # only when it names that command, or when the order is final (nothing is left to send).
         types = ("order.place", "order.modify", "order.cancel") if is_final(order.status) else PLACE_ONLY
         _acknowledge(str(order.client_order_id), types, message.command_id)
-        _touch_order(touched, order)
     elif isinstance(message, m.OrderFilled):
         order = _order_by_client_id(message.client_order_id) if message.client_order_id else _ensure_order(message)
         if order is None:
@@ -294,13 +223,6 @@ def apply_event(message: m.Message) -> Touched:
             order=order,
             message_id=message.id,
         )
-        _touch_order(touched, order)
-        touched.accounts.add(account.pk)
-        if order is not None and order.trading_session_id:
-            touched.sessions.add(order.trading_session_id)
-        touched.positions |= set(
-            Position.objects.filter(account=account, instrument=instrument).values_list("pk", flat=True)
-        )
     elif isinstance(message, m.OrderCommission):
         order_services.fill_apply_commission(
             exec_id=message.exec_id,
@@ -319,17 +241,13 @@ def apply_event(message: m.Message) -> Touched:
                 average_cost=item["avg_cost"],
                 reported_at=_at(message.ts),
             )
-        touched.positions |= set(Position.objects.filter(account=account).values_list("pk", flat=True))
     elif isinstance(message, m.AccountValues):
         account = _account(message.account)
         account_services.account_values_update(
             account=account, values=message.values, currency=message.currency, reported_at=_at(message.ts)
         )
-        touched.accounts.add(account.pk)
     elif isinstance(message, m.GatewayStatus):
         heartbeat_record(name=EXECUTION, seen_at=_at(message.ts), state=message.state, detail=message.detail)
-        touched.gateway = True
-        touched.processes.add(EXECUTION)
     elif isinstance(message, m.WorkerHeartbeat):
         data = {
             "worker": message.worker,
@@ -350,59 +268,14 @@ def apply_event(message: m.Message) -> Touched:
             state=message.state or None,
             data=data,
         )
-        touched.gateway = True
-        touched.processes.add(EXECUTION)
     else:
         raise BridgeRefusal(f"{message.TYPE} is not an event the bridge applies")
-    return touched
-
-
-def fan_out(touched: Touched, fanout: live.Fanout) -> bool:
-    """Render the changed rows from the database and send them to their groups (after commit).
-
-    Each row carries ``src_ts``, the producer time of the newest event behind it. Returns
-    whether every group's rows were queued.
-    """
-    by_group: dict[str, list[dict]] = defaultdict(list)
-
-    def add(group: str, row: dict, key: tuple) -> None:
-        row["src_ts"] = touched.ts.get(key)
-        by_group[group].append(row)
-
-    # Each kind is queried only when something of it changed (an empty ``pk__in`` still costs the
-    # ORM a query compilation).
-    for order_row in rows.order_rows(pks=touched.orders):
-        add(live.account_group(order_row["account_id"]), order_row, ("order", order_row["ctx"]["pk"]))
-    accounts: dict[int, BrokerAccount] = {}
-    if touched.accounts:
-        accounts = {account.pk: account for account in BrokerAccount.objects.filter(pk__in=touched.accounts)}
-    for pk in sorted(touched.accounts & accounts.keys()):
-        add(live.account_group(pk), rows.account_row(accounts[pk]), ("account", pk))
-    if touched.positions:
-        for position in Position.objects.select_related("account", "instrument").filter(pk__in=touched.positions):
-            add(live.account_group(position.account_id), rows.position_row(position), ("position", position.pk))
-    if touched.sessions:
-        for session in TradingSession.objects.select_related("strategy", "account").filter(pk__in=touched.sessions):
-            add(live.account_group(session.account_id), rows.session_row(session), ("session", session.pk))
-    if touched.processes or touched.gateway:
-        beats = {b.name: b for b in ProcessHeartbeat.objects.filter(name__in=touched.processes | {EXECUTION})}
-        if touched.gateway:
-            add(live.DESK_GROUP, rows.gateway_row(beats.get(EXECUTION)), ("gateway", None))
-        for name in touched.processes:
-            if name in beats:
-                add(live.DESK_GROUP, rows.process_row(beats[name]), ("process", name))
-    queued = True
-    for group, group_rows in by_group.items():
-        stamps = [row["src_ts"] for row in group_rows if row.get("src_ts")]
-        queued &= fanout.send(group, group_rows, src_ts=max(stamps) if stamps else None)
-    return queued
 
 
 @dataclass
 class EventBridge:
-    """The bridge's loop, one step at a time (read a batch, apply each entry, ack, fan out)."""
+    """The bridge's loop, one step at a time (read a batch, apply each entry, ack)."""
 
-    fanout: live.Fanout
     consumer: str = field(default_factory=lambda: consumer_name("bridge"))
     batch_size: int = 100
     block_ms: int = 500
@@ -456,7 +329,7 @@ class EventBridge:
         self.handle_batch([entry])
 
     def handle_batch(self, entries: list[Entry]) -> None:
-        """Apply a batch in one transaction (one savepoint per entry), then ack, dead-letter, fan out.
+        """Apply a batch in one transaction (one savepoint per entry), then ack and dead-letter.
 
         One COMMIT per batch: under load the batch grows and the database's flush is paid once
         for many events. An entry the services refuse rolls back to its savepoint and is
@@ -474,7 +347,7 @@ class EventBridge:
                 self._dead_letter(entry, code=error.code, reason=str(error), attempts=1)
         if not decoded:
             return
-        applied: list[tuple[Entry, m.Message, Touched]] = []
+        applied: list[tuple[Entry, m.Message]] = []
         refused: list[tuple[Entry, m.Message, ApplicationError]] = []
         failure: tuple[Entry, m.Message, Exception] | None = None
         try:
@@ -485,8 +358,9 @@ class EventBridge:
             with transaction.atomic():
                 for entry, message in decoded:
                     try:
-                        with transaction.atomic(savepoint=savepoints):
-                            applied.append((entry, message, apply_event(message)))
+                        with transaction.atomic(savepoint=savepoints), stamped(message.ts):
+                            apply_event(message)
+                            applied.append((entry, message))
                     except ApplicationError as error:
                         refused.append((entry, message, error))
                     except Exception as error:
@@ -505,8 +379,8 @@ class EventBridge:
             failure = (decoded[0][0], decoded[0][1], error)
         faultpoint("after_db_update_before_xack")
         if applied:
-            self.reader.ack(*[entry.entry_id for entry, _, _ in applied])
-            cleared = [entry.entry_id for entry, _, _ in applied if entry.entry_id in self._failing]
+            self.reader.ack(*[entry.entry_id for entry, _ in applied])
+            cleared = [entry.entry_id for entry, _ in applied if entry.entry_id in self._failing]
             if cleared:
                 self._failing.difference_update(cleared)
                 self.client.hdel(keys.bridge_failures_key(), *cleared)
@@ -517,18 +391,6 @@ class EventBridge:
                 # Before the dead letter: if the alert cannot be written, the entry is retried.
                 fill_refusal_alert(message=message, code=error.code, reason=error.message)
             self._dead_letter(entry, code=error.code, reason=error.message, attempts=1)
-        if applied:
-            touched = Touched()
-            for _, message, changed in applied:
-                changed.stamp(message.ts)
-                touched.merge(changed)
-            try:
-                if fan_out(touched, self.fanout):
-                    for order_id, working in touched.working.items():
-                        _remember_working(order_id, working)
-            except Exception:
-                # The change is committed; a page that misses it sees the gap or its next update.
-                logger.warning("fan-out of %d event(s) failed", len(applied), exc_info=True)
         if failure is not None:
             entry, message, error = failure
             attempts = self.client.hincrby(keys.bridge_failures_key(), entry.entry_id, 1)

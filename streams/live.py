@@ -18,7 +18,6 @@ import logging
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterable
 
 import redis
@@ -71,21 +70,6 @@ def _message(group: str, seq: int, epoch_token: str, rows: list[dict], src_ts: i
     return {"type": "live.rows", "group": group, "seq": seq, "epoch": epoch_token, "rows": rows, "src_ts": src_ts}
 
 
-def send_rows_now(group: str, rows: list[dict], *, src_ts: int | None = None) -> None:
-    """Fan ``rows`` out to ``group`` from synchronous code (a view, a signal), waiting for the send.
-
-    Call it after the change committed (``transaction.on_commit``). Never raises: a lost update
-    is recovered by the page's gap detection, a failed control is not.
-    """
-    try:
-        client = get_redis()
-        token = epoch(client)
-        seq = client.incr(keys.live_seq_key(group))
-        async_to_sync(get_channel_layer().group_send)(group, _message(group, seq, token, rows, src_ts))
-    except Exception:
-        logger.warning("could not fan out %d row(s) to %s", len(rows), group, exc_info=True)
-
-
 def close_user_sockets(user_id: int) -> None:
     """Close every live page of one user (logout, deactivation). Never raises."""
     try:
@@ -113,8 +97,6 @@ class Fanout:
         self._thread = threading.Thread(target=self._run, name="fanout", daemon=True)
         self._thread.start()
         self._ready.wait(5)
-        self._epoch = epoch()
-        self._epoch_checked = time.monotonic()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -142,16 +124,20 @@ class Fanout:
         """
         try:
             client = get_redis()
-            if time.monotonic() - self._epoch_checked > 5:
-                self._epoch, self._epoch_checked = epoch(client), time.monotonic()
-            seq = client.incr(keys.live_seq_key(group))
+            # The epoch is read with the sequence number (one round trip): a process-wide sender
+            # lives for days, and a cached epoch would outlive a Redis that lost its counters.
+            pipe = client.pipeline(transaction=False)
+            pipe.get(keys.live_epoch_key())
+            pipe.incr(keys.live_seq_key(group))
+            token, seq = pipe.execute()
+            token = token if token is not None else epoch(client)
         except redis.RedisError:
             logger.warning("fan-out to %s skipped: Redis unavailable", group, exc_info=True)
             return False
         if self._queue.qsize() >= self.max_queue:
             self.dropped += 1
             return False
-        message = _message(group, seq, self._epoch, rows, src_ts)
+        message = _message(group, seq, token, rows, src_ts)
         self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
         return True
 

@@ -106,10 +106,8 @@ def _claim(batch_size: int) -> list[OutboxMessage]:
     return sorted(claimed, key=lambda row: row.id)
 
 
-def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None, published: list | None = None) -> int:
+def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None) -> int:
     """Publish up to ``batch_size`` unpublished rows in id order; return how many were published.
-
-    ``published``, when given, receives the published rows (for the fan-out after the commit).
 
     Rows locked by another relay are skipped, not waited for. One pipeline carries the batch,
     so the entries reach the stream in id order. If Redis fails, nothing is marked and the
@@ -132,34 +130,8 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None,
         # about a millisecond, so the next commit's row is not queued behind an fsync. Set after
         # the XADD, so it is not on the path from commit to stream.
         commit_without_flush_wait()
-    if published is not None:
-        published.extend(rows)
     outbox_acknowledge_forget(r.data.get("client_order_id") for r in rows if r.type.startswith("order."))
     return len(rows)
-
-
-def fan_out_published(rows: list[OutboxMessage], fanout) -> None:
-    """Show what the published commands changed on the live pages (a new order, a cancel, a halt).
-
-    Orders entered in the admin or the API, and halts, are written by the web process; this is
-    where the live pages learn of them, once the command is on its way to the worker.
-    """
-    from accounts.models import BrokerAccount
-    from streams import live
-    from streams import rows as live_rows
-
-    client_ids = {r.data.get("client_order_id") for r in rows if r.type.startswith("order.")} - {None}
-    codes = {r.data.get("account") for r in rows if r.type.startswith("trading.")}
-    if client_ids:
-        by_account: dict[int, list] = {}
-        for order_row in live_rows.order_rows(client_order_ids=client_ids):
-            by_account.setdefault(order_row["account_id"], []).append(order_row)
-            codes.add(order_row["ctx"]["account"])
-        for account_id, group_rows in by_account.items():
-            fanout.send(live.account_group(account_id), group_rows)
-    accounts = BrokerAccount.objects.all() if None in codes else BrokerAccount.objects.filter(code__in=codes - {None})
-    for account in accounts:
-        fanout.send(live.account_group(account.pk), [live_rows.account_row(account)])
 
 
 def republish_unacknowledged(
@@ -228,7 +200,6 @@ class RelayLoop:
     unacknowledged_after: timedelta = timedelta(seconds=10)
     batch_size: int = 100
     stop: threading.Event | None = None
-    fanout: object | None = None
 
     def __post_init__(self) -> None:
         self.stop = self.stop or threading.Event()
@@ -252,17 +223,11 @@ class RelayLoop:
             # never a missed row, which clearing the list here could cause.
             client.blpop([keys.relay_wake_key()], timeout=self.poll_seconds)
             refresh_connections()
-            rows: list[OutboxMessage] = []
             while True:
-                count = publish_pending(batch_size=self.batch_size, client=client, published=rows)
+                count = publish_pending(batch_size=self.batch_size, client=client)
                 published += count
                 if count < self.batch_size:
                     break
-            if rows and self.fanout is not None:
-                try:
-                    fan_out_published(rows, self.fanout)
-                except Exception:
-                    logger.warning("fan-out of %d published command(s) failed", len(rows), exc_info=True)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self.sweep_seconds
                 # First: a command the worker dead-lettered is answered, never republished.

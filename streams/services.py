@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.announce import announce
 from accounts.models import OutboxMessage, ProcessHeartbeat
 from tradeconsole import db
 
@@ -39,6 +40,7 @@ def heartbeat_record(
             "data": data or {},
         },
     )
+    announce("accounts.processheartbeat", beat.name)
     if created or beat.last_seen_at > seen_at:
         return beat
     beat.last_seen_at = seen_at

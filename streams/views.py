@@ -208,8 +208,8 @@ def _refused(error: ApplicationError) -> JsonResponse:
     return JsonResponse(problem_body(error), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def _row_response(request: HttpRequest, group: str, row: dict) -> HttpResponse:
-    live.send_rows_now(group, [row])
+def _row_response(request: HttpRequest, row: dict) -> HttpResponse:
+    # The other open pages learn of the change from the service's announcement (streams.publish).
     html = render_to_string(f"streams/rows/{row['kind']}.html", {"row": row["ctx"], **_flags(request.user)})
     return HttpResponse(html)
 
@@ -226,7 +226,7 @@ def order_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as error:
         return _refused(error)
     row = rows.order_row_by_id(order.pk)
-    return _row_response(request, live.account_group(order.account_id), row)
+    return _row_response(request, row)
 
 
 @require_POST
@@ -249,9 +249,7 @@ def account_halt_view(request: HttpRequest, pk: int, action: str) -> HttpRespons
             account = account_resume(account=account, actor=request.user, via=VIA)
     except ApplicationError as error:
         return _refused(error)
-    return _row_response(
-        request, live.account_group(account.pk), rows.account_row(BrokerAccount.objects.get(pk=account.pk))
-    )
+    return _row_response(request, rows.account_row(BrokerAccount.objects.get(pk=account.pk)))
 
 
 @require_POST
@@ -276,4 +274,4 @@ def session_control_view(request: HttpRequest, pk: int, action: str) -> HttpResp
     except ApplicationError as error:
         return _refused(error)
     session = TradingSession.objects.select_related("strategy", "account").get(pk=pk)
-    return _row_response(request, live.account_group(session.account_id), rows.session_row(session))
+    return _row_response(request, rows.session_row(session))

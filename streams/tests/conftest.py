@@ -95,9 +95,70 @@ def receive_from_group(group: str, action, timeout: float = 5.0, count: int = 1)
     return async_to_sync(scenario)()
 
 
+# Debian's Chromium, never a downloaded browser; the browser tests fail (never skip) without it.
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 @pytest.fixture
-def bridge(redis_client):
-    """An event bridge stepping in the test's thread, fanning out through a real channel layer."""
-    sender = Fanout()
-    yield EventBridge(fanout=sender, consumer="bridge-test", block_ms=10)
-    sender.close()
+def browser(monkeypatch):
+    """Debian's Chromium, headless, driven by Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def browser_user(username: str, roles: list, accounts: list):
+    """A user who signs in with the password ``password`` on a daphne of the real settings."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from accounts.tests.factories import UserFactory
+
+    user = UserFactory(username=username, roles=roles, accounts=accounts)
+    # The test process hashes with MD5 for speed (root conftest); daphne runs the real settings.
+    user.password = PBKDF2PasswordHasher().encode("password", PBKDF2PasswordHasher().salt())
+    user.save(update_fields=["password"])
+    return user
+
+
+@pytest.fixture
+def sender(redis_client):
+    """A fresh ``Fanout`` that ``streams.publish`` sends every announced row through during the test."""
+    from streams import publish
+
+    fanout = Fanout()
+    publish.use(fanout)
+    yield fanout
+    publish.use(None)
+    fanout.close()
+
+
+@pytest.fixture
+def bridge(sender):
+    """An event bridge stepping in the test's thread; its services' announcements go out through ``sender``."""
+    return EventBridge(consumer="bridge-test", block_ms=10)
+
+
+def commit() -> None:
+    """Run the commit hooks of everything the test did so far, as the commit its transaction never makes would.
+
+    Each hook runs once (as after a real commit), so announcements made afterwards form the next commit.
+    """
+    from django.db import connection
+
+    hooks = list(connection.run_on_commit)
+    del connection.run_on_commit[:]
+    for _, hook, _ in hooks:
+        hook()

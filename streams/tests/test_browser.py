@@ -11,27 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Role
-from accounts.tests.factories import BrokerAccountFactory, UserFactory
+from accounts.tests.factories import BrokerAccountFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import InstrumentFactory, RiskLimitFactory
+from streams.tests.conftest import browser_user
 from streams.tests.stack import ROOT, running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -47,12 +37,8 @@ def _make_desk() -> dict:
     RiskLimitFactory(account=account)
     InstrumentFactory(symbol="AAPL", con_id=265598, last_price=Decimal("100.00"))
     risk_limits_publish(account=account)
-    trader = UserFactory(username="trader", roles=[Role.TRADER], accounts=[account])
-    viewer = UserFactory(username="viewer", roles=[Role.VIEWER], accounts=[account])
-    for user in (trader, viewer):
-        # The test process hashes with MD5 for speed (root conftest); daphne runs the real settings.
-        user.password = PBKDF2PasswordHasher().encode("password", PBKDF2PasswordHasher().salt())
-        user.save(update_fields=["password"])
+    trader = browser_user("trader", [Role.TRADER], [account])
+    viewer = browser_user("viewer", [Role.VIEWER], [account])
     return {"account": account, "trader": trader, "viewer": viewer}
 
 
@@ -60,16 +46,6 @@ def _make_desk() -> dict:
 def stack(desk, tmp_path):
     with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100") as running:
         yield running
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield launched
-        launched.close()
 
 
 def in_db(query):

@@ -21,7 +21,7 @@ from orders.models import PnLPoint
 from orders.tests.factories import PositionFactory
 from streams import keys
 from streams.tests.stack import running_stack
-from streams.tests.test_browser import browser, desk, in_db  # noqa: F401  (fixtures)
+from streams.tests.test_browser import desk, in_db  # noqa: F401  (fixtures)
 from tradeconsole.clock import desk_day_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 BROWSER_ZONE = "Asia/Tokyo"
 
 
-def _log_in(browser, stack, next_path: str):  # noqa: F811
+def _log_in(browser, stack, next_path: str):
     context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id=BROWSER_ZONE)
     page = context.new_page()
     page.goto(f"{stack.url}/admin/login/?next={next_path}")
@@ -53,7 +53,7 @@ def _tick(client, **quote) -> None:
 def test_the_positions_page_names_the_zone_draws_the_chart_in_it_and_revalues_at_the_market(
     desk,  # noqa: F811
     redis_client,
-    browser,  # noqa: F811
+    browser,
     tmp_path,
 ):
     account = desk["account"]
@@ -103,7 +103,7 @@ def test_the_positions_page_names_the_zone_draws_the_chart_in_it_and_revalues_at
 def test_the_desk_names_the_zone_and_shows_each_accounts_day_pnl_as_it_moves(
     desk,  # noqa: F811
     redis_client,
-    browser,  # noqa: F811
+    browser,
     tmp_path,
 ):
     account = desk["account"]
@@ -115,11 +115,7 @@ def test_the_desk_names_the_zone_and_shows_each_accounts_day_pnl_as_it_moves(
         expect(cell).to_have_text("\u2013")  # no PnL point today yet: a dash
 
         # The monitoring loop stores a point: the desk shows the day's PnL without a reload.
-        in_db(
-            lambda: PnLPoint.objects.create(
-                account=account, at=timezone.now(), realized_pnl=Decimal("12.5"), unrealized_pnl=Decimal("-20")
-            )
-        )
+        in_db(lambda: _store_point(account, realized=Decimal("12.5"), unrealized=Decimal("-20")))
         expect(cell).to_have_text("-7.50", timeout=20_000)
         expect(cell).to_have_class("num day-pnl neg")
 
@@ -127,3 +123,16 @@ def test_the_desk_names_the_zone_and_shows_each_accounts_day_pnl_as_it_moves(
         page.goto(f"{stack.url}/admin/")
         expect(page.locator("#desk-clock")).to_have_text(f"Times in {settings.TIME_ZONE}")
         context.close()
+
+
+def _store_point(account, *, realized: Decimal, unrealized: Decimal) -> None:
+    """Store a PnL point and announce it, as the monitoring loop's ``pnl_update`` does."""
+    from django.db import transaction
+
+    from accounts.announce import announce_object
+
+    with transaction.atomic():
+        point = PnLPoint.objects.create(
+            account=account, at=timezone.now(), realized_pnl=realized, unrealized_pnl=unrealized
+        )
+        announce_object(point)

@@ -132,10 +132,20 @@ def test_a_member_receives_rows_of_their_account_and_not_of_another(
     run(scenario)
 
 
+def _send_now(group: str, group_rows: list[dict]) -> None:
+    """Send ``group_rows`` to ``group`` with its next sequence number, as ``streams.publish`` does, and wait."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    seq = live.get_redis().incr(f"{settings.STREAM_PREFIX}:live:seq:{group}")
+    message = {"type": "live.rows", "group": group, "seq": seq, "epoch": live.epoch(), "rows": group_rows}
+    async_to_sync(get_channel_layer().group_send)(group, {**message, "src_ts": None})
+
+
 async def _send(group: str, row: dict) -> None:
     from asgiref.sync import sync_to_async
 
-    await sync_to_async(live.send_rows_now)(group, [row])
+    await sync_to_async(_send_now)(group, [row])
 
 
 def test_a_viewer_gets_rows_without_the_cancel_button(redis_client, viewer, account, instrument):
@@ -180,7 +190,7 @@ def test_a_page_whose_snapshot_is_older_than_the_group_is_told_to_resync_on_hell
 ):
     _, cookie = _cookie_for(trader)
     group = live.account_group(account.pk)
-    live.send_rows_now(group, [rows.order_row(OrderFactory(account=account, instrument=instrument))])
+    _send_now(group, [rows.order_row(OrderFactory(account=account, instrument=instrument))])
 
     async def scenario():
         communicator = _communicator("/ws/live/?page=blotter", [ORIGIN, cookie])

@@ -1,4 +1,4 @@
-"""Order changes that send the worker no command reach the live pages when they commit."""
+"""Order changes that send the worker no command reach the live pages when they commit (their announcements)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from orders.models import OrderStatus
 from orders.services import order_approval_refuse, order_cancel, risk_limit_update
 from orders.tests.helpers import submit
 from streams import live
-from streams.tests.conftest import receive_from_group
+from streams.tests.conftest import commit, receive_from_group
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +25,14 @@ def _rows_of(message: dict) -> dict[str, dict]:
 
 
 def test_an_order_waiting_for_approval_shows_then_its_cancel_shows(
-    redis_client, trader, account, instrument, approval_limit, django_capture_on_commit_callbacks
+    redis_client, trader, account, instrument, approval_limit
 ):
     group = live.account_group(account.pk)
     entered = {}
 
     def enter():
-        with django_capture_on_commit_callbacks(execute=True):
-            entered["order"] = submit(actor=trader, account=account, instrument=instrument, quantity=60)
+        entered["order"] = submit(actor=trader, account=account, instrument=instrument, quantity=60)
+        commit()
 
     shown = _rows_of(receive_from_group(group, enter))
     order = entered["order"]
@@ -40,21 +40,20 @@ def test_an_order_waiting_for_approval_shows_then_its_cancel_shows(
     assert shown["account"]["pk"] == account.pk
 
     def cancel():
-        with django_capture_on_commit_callbacks(execute=True):
-            order_cancel(order=order, actor=trader, reason="changed my mind", via="test")
+        order_cancel(order=order, actor=trader, reason="changed my mind", via="test")
+        commit()
 
     shown = _rows_of(receive_from_group(group, cancel))
     assert shown["order"]["status"] == OrderStatus.CANCELLED and not shown["order"]["working"]
 
 
-def test_a_refused_approval_shows(
-    redis_client, trader, risk_manager, account, instrument, approval_limit, django_capture_on_commit_callbacks
-):
+def test_a_refused_approval_shows(redis_client, trader, risk_manager, account, instrument, approval_limit):
     order = submit(actor=trader, account=account, instrument=instrument, quantity=60)
+    commit()
 
     def refuse():
-        with django_capture_on_commit_callbacks(execute=True):
-            order_approval_refuse(order=order, actor=risk_manager, reason="too large", via="test")
+        order_approval_refuse(order=order, actor=risk_manager, reason="too large", via="test")
+        commit()
 
     shown = _rows_of(receive_from_group(live.account_group(account.pk), refuse))
     assert shown["order"]["pk"] == order.pk and shown["order"]["final"]

@@ -161,21 +161,6 @@ def test_a_commit_reaches_the_stream_within_milliseconds_through_the_wake_up(red
     assert elapsed < 0.5, f"took {elapsed * 1000:.0f} ms: the wake-up did not work, the poll did"
 
 
-def test_a_published_order_is_shown_on_the_live_pages_of_its_account(redis_client, submit):
-    from streams import live
-    from streams.tests.conftest import receive_from_group
-
-    order = submit()
-    fanout = live.Fanout()
-    loop = relay.RelayLoop(poll_seconds=0.05, fanout=fanout)
-    try:
-        message = receive_from_group(live.account_group(order.account_id), lambda: loop.step())
-    finally:
-        fanout.close()
-    assert [r["id"] for r in message["rows"]] == [f"order-{order.pk}"]
-    assert message["rows"][0]["ctx"]["status"] == order.status
-
-
 def test_the_bridges_receipt_and_the_relays_sweep_read_the_outbox_through_their_indexes(redis_client, submit):
     """Both run all day against an outbox that only grows: a plan reading the whole table is a regression."""
     from django.test.utils import CaptureQueriesContext

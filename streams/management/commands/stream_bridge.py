@@ -10,7 +10,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from streams import live
+from streams import live, publish
 from streams.bridge import EventBridge
 from streams.desk_watch import DeskWatch
 from streams.market import MarketFeed
@@ -42,13 +42,15 @@ class Command(BaseCommand):
         started = time.time()
         threads = []
         fanout = live.Fanout()
+        # Every row this process shows goes through one sender, so its groups' messages stay in order.
+        publish.use(fanout)
         names = []
         if not bridge_only:
-            relay = RelayLoop(poll_seconds=poll, stop=stop, fanout=fanout)
+            relay = RelayLoop(poll_seconds=poll, stop=stop)
             threads.append(threading.Thread(target=_closing(relay.run), name="relay", daemon=True))
             names.append("relay")
         if not relay_only:
-            bridge = EventBridge(fanout=fanout, stop=stop, **({"consumer": consumer} if consumer else {}))
+            bridge = EventBridge(stop=stop, **({"consumer": consumer} if consumer else {}))
             threads.append(threading.Thread(target=_closing(bridge.run), name="bridge", daemon=True))
             names.append("bridge")
             feed = MarketFeed(fanout, stop=stop)
@@ -64,12 +66,11 @@ class Command(BaseCommand):
             try:
                 watch.step()
             except Exception:
-                logger.warning("could not fan out alerts and PnL points", exc_info=True)
+                logger.warning("could not send the time-driven rows (stale prices, stream figures)", exc_info=True)
                 close_old_connections()
             for name in names:
                 try:
-                    beat = heartbeat_record(name=name, started_at=started_at, state="running", detail="")
-                    fanout.send(live.DESK_GROUP, [_process_row(beat)])
+                    heartbeat_record(name=name, started_at=started_at, state="running", detail="")
                 except Exception:
                     logger.warning("could not record the %s heartbeat", name, exc_info=True)
                     close_old_connections()
@@ -79,12 +80,6 @@ class Command(BaseCommand):
         for thread in threads:
             thread.join(5)
         fanout.close()
-
-
-def _process_row(beat):
-    from streams.rows import process_row
-
-    return process_row(beat)
 
 
 def _closing(run):
