@@ -24,19 +24,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import OperationalError, connection, models
+from django.db import OperationalError, connection
 from django.utils import timezone
 
-from tradeconsole import db
+from accounts import sql
+from accounts.models import IdempotencyKey
 from tradeconsole.exceptions import ApplicationError
 
-RETENTION = timedelta(hours=24)
+RETENTION = IdempotencyKey.RETENTION
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = IdempotencyKey.MAX_KEY_LENGTH
 
 
 class IdempotencyKeyMissing(ApplicationError):
@@ -61,34 +61,6 @@ class IdempotencyKeyReused(ApplicationError):
     code = "idempotency.key_reused"
     http_status = 422
     default_message = "This Idempotency-Key was used for a different request."
-
-
-class IdempotencyKey(models.Model):
-    """One idempotency key of one user, with the fingerprint of its request and, once done, its response."""
-
-    class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETE = "complete", "Complete"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=MAX_KEY_LENGTH)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(db_index=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        app_label = "accounts"
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="uniq_idempotency_key_per_user")]
-
-    def __str__(self) -> str:
-        return f"{self.user_id}:{self.key} ({self.status})"
-
-    @property
-    def expires_at(self) -> datetime:
-        return self.created_at + RETENTION
 
 
 @dataclass(frozen=True)
@@ -135,37 +107,10 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
     if not connection.in_atomic_block:
         raise RuntimeError("idempotency_key_claim() must run inside a transaction.")
     now = now or timezone.now()
-    table = IdempotencyKey._meta.db_table
-    insert = (
-        f"INSERT INTO {table} (user_id, key, fingerprint, status, created_at)"
-        " SELECT %s, %s, %s, %s, %s{source} ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
-    )
-    values = [
-        user.pk,
-        key,
-        fingerprint,
-        IdempotencyKey.Status.IN_PROGRESS,
-        connection.ops.adapt_datetimefield_value(now),
-    ]
     for _attempt in range(2):
-        with db.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # The lock and the insert in one round trip (it runs on every order entry). While
-                # a running request holds the lock, its uncommitted row cannot block this INSERT:
-                # the INSERT only runs once the lock is ours.
-                cursor.execute(
-                    "WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 413)) AS held),"
-                    f" inserted AS ({insert.format(source=' FROM claim WHERE held')})"
-                    " SELECT held, (SELECT id FROM inserted) FROM claim",
-                    [f"idem:{user.pk}:{key}", *values],
-                )
-                held, inserted = cursor.fetchone()
-            else:
-                # SQLite (the quick start) has no advisory locks; its single writer serializes
-                # the transactions instead.
-                cursor.execute(insert.format(source=""), values)
-                found = cursor.fetchone()
-                held, inserted = True, (found[0] if found else None)
+        held, inserted = sql.idempotency_key_insert(
+            user_id=user.pk, key=key, fingerprint=fingerprint, status=IdempotencyKey.Status.IN_PROGRESS, created_at=now
+        )
         if inserted is not None:
             return IdempotencyKey(
                 pk=inserted,
@@ -180,7 +125,7 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, now: datetime | N
         try:
             # The lock is ours, so no request of this version holds the row; one of an earlier
             # version may still hold its row lock while it runs.
-            row = db.select_one(IdempotencyKey, "user_id = %s AND key = %s", [user.pk, key], lock=True, nowait=True)
+            row = sql.idempotency_key_lock(user_id=user.pk, key=key)
         except OperationalError:
             raise IdempotencyKeyInProgress()
         if row is None:
@@ -223,18 +168,13 @@ def idempotency_key_complete(*, row: IdempotencyKey, status: int, body: object) 
     row.response_status = status
     row.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
     row.completed_at = timezone.now()
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {IdempotencyKey._meta.db_table}"
-            " SET status = %s, response_status = %s, response_body = %s, completed_at = %s WHERE id = %s",
-            [
-                row.status,
-                row.response_status,
-                connection.ops.adapt_json_value(row.response_body, None),
-                connection.ops.adapt_datetimefield_value(row.completed_at),
-                row.pk,
-            ],
-        )
+    sql.idempotency_key_write_response(
+        pk=row.pk,
+        status=row.status,
+        response_status=row.response_status,
+        response_body=row.response_body,
+        completed_at=row.completed_at,
+    )
 
 
 def idempotency_keys_purge(*, now: datetime | None = None) -> int:

@@ -1,8 +1,9 @@
-"""Users, broker accounts and who may use them, the audit log, the kill switch, the outbox."""
+"""Users, broker accounts and who may use them, the audit log, the kill switch, the outbox, API idempotency keys."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -249,5 +250,32 @@ class ProcessHeartbeat(models.Model):
         return f"{self.name} {self.state} @ {desk_time(self.last_seen_at, '%H:%M:%S')}"
 
 
-# Idempotency keys of the API live in their own module; importing it here registers the model.
-from accounts.idempotency import IdempotencyKey  # noqa: E402, F401
+class IdempotencyKey(models.Model):
+    """One idempotency key of one user, with the fingerprint of its request and, once done, its
+    response (the rules are ``accounts.idempotency``'s)."""
+
+    RETENTION = timedelta(hours=24)
+    MAX_KEY_LENGTH = 255
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETE = "complete", "Complete"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=MAX_KEY_LENGTH)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="uniq_idempotency_key_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key} ({self.status})"
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.created_at + self.RETENTION

@@ -2,7 +2,12 @@
 # `make run`: prepare the desk (database, Redis, TWS, static files, demo data) and start every
 # process of the Procfile under honcho, on embedded defaults when nothing is configured.
 #
-#   DATABASE_URL  used when set; otherwise the SQLite file tradeconsole.sqlite3 (quick start).
+#   DATABASE_URL  used when set; otherwise a private PostgreSQL cluster kept in .run/pg/ (made by
+#                 initdb on the first run, with Debian's postgresql installed by apt-get when it is
+#                 missing and this runs as root), on a free loopback port, with a generated
+#                 password (.run/postgres.password, mode 0600); stopped when this script exits,
+#                 its data kept for the next run. PostgreSQL refuses to run as root: as root the
+#                 cluster runs as the `postgres` user, which must be able to reach .run/.
 #   REDIS_URL     used when set and answering; otherwise a private redis-server on a free port
 #                 that requires a generated password (kept in .run/redis.password, mode 0600),
 #                 stopped again when this script exits. A REDIS_URL that refuses its password stops here.
@@ -17,7 +22,7 @@
 # Procfile lines whose program is not in the repository yet (a `python -m pkg` without
 # pkg/__main__.py, a `manage.py cmd` without its command module) are left out with a note, so
 # the Procfile can name every process of the design while they are being built.
-# Ctrl-C (or SIGTERM) stops honcho, which stops every process, then the private Redis.
+# Ctrl-C (or SIGTERM) stops honcho, which stops every process, then the private PostgreSQL and Redis.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -85,12 +90,32 @@ stop_private_redis() {
   rm -f "$REDIS_PID_FILE"
 }
 
+# The private PostgreSQL: its cluster (data/), logs and initdb's files live in $PG_DIR.
+# PostgreSQL refuses to run as root, so as root every cluster command runs as the `postgres`
+# user (made by Debian's package), which owns $PG_DIR.
+PG_DIR="$RUN_DIR/pg"
+STARTED_POSTGRES=""
+PG_BIN=""
+
+as_cluster_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+stop_private_postgres() {
+  [ -n "$PG_BIN" ] && [ -f "$PG_DIR/data/postmaster.pid" ] || return 0
+  as_cluster_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" stop -m fast -w -t 30 >/dev/null 2>&1 || true
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [ -n "$HONCHO_PID" ] && kill -0 "$HONCHO_PID" 2>/dev/null; then
     kill -TERM "$HONCHO_PID" 2>/dev/null || true
     wait "$HONCHO_PID" 2>/dev/null || true
+  fi
+  if [ -n "$STARTED_POSTGRES" ]; then
+    say "stopping the private PostgreSQL"
+    stop_private_postgres
   fi
   if [ -n "$STARTED_REDIS" ]; then
     say "stopping the private Redis"
@@ -115,10 +140,73 @@ fi
 export TRADECONSOLE_API_PORT
 
 # --- database ----------------------------------------------------------------------------------
+# Exit 0: PostgreSQL at the URL answers (the URL travels in the environment, as Redis's does).
+postgres_answers() {
+  TC_CHECK_DATABASE_URL="$1" "$PY" - <<'EOF' >/dev/null 2>&1
+import os, psycopg
+psycopg.connect(os.environ["TC_CHECK_DATABASE_URL"], connect_timeout=2).close()
+EOF
+}
+
+newest_postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
 if [ -n "${DATABASE_URL:-}" ]; then
   say "database: DATABASE_URL (${DATABASE_URL%%://*}://…)"
 else
-  say "database: SQLite file tradeconsole.sqlite3 (set DATABASE_URL=postgres://… for PostgreSQL)"
+  PG_BIN="$(newest_postgres_bin)"
+  if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "database: installing PostgreSQL with apt-get"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+      PG_BIN="$(newest_postgres_bin)"
+    else
+      die "PostgreSQL is not installed: install it (sudo apt-get install postgresql) or set DATABASE_URL=postgres://…"
+    fi
+  fi
+  mkdir -p "$PG_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    getent passwd postgres >/dev/null || die "PostgreSQL refuses to run as root and there is no postgres user to run it: set DATABASE_URL=postgres://…"
+    chown postgres: "$PG_DIR"
+    chmod 700 "$PG_DIR"
+    runuser -u postgres -- test -w "$PG_DIR" \
+      || die "the postgres user cannot reach ${PG_DIR}: move the checkout (or TRADECONSOLE_RUN_DIR) where it can, or set DATABASE_URL=postgres://…"
+  fi
+  stop_private_postgres  # a leftover of a run that was killed without cleaning up
+  # Even on loopback the cluster wants a password, for the reason Redis does (any local process
+  # could otherwise book a fill); readable by this user only and never on a command line.
+  PG_PASSWORD_FILE="$RUN_DIR/postgres.password"
+  if [ ! -s "$PG_DIR/data/PG_VERSION" ]; then
+    say "database: creating a private PostgreSQL cluster in ${PG_DIR#"$ROOT"/}/data ($("$PG_BIN/postgres" --version))"
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$PG_PASSWORD_FILE")
+    (umask 077 && cp "$PG_PASSWORD_FILE" "$PG_DIR/initdb.password")
+    [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/initdb.password"
+    rm -rf "$PG_DIR/data"
+    as_cluster_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U tradeconsole --pwfile="$PG_DIR/initdb.password" \
+      --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
+      || { rm -f "$PG_DIR/initdb.password"; die "initdb failed; see ${PG_DIR#"$ROOT"/}/initdb.log"; }
+    rm -f "$PG_DIR/initdb.password"
+  fi
+  [ -s "$PG_PASSWORD_FILE" ] \
+    || die "${PG_PASSWORD_FILE#"$ROOT"/} is missing: remove ${PG_DIR#"$ROOT"/} to make a new cluster (its data goes with it)."
+  chmod 600 "$PG_PASSWORD_FILE"
+  PG_PORT="$(free_port)"
+  STARTED_POSTGRES=1  # from here on, stopped on exit even if it never answers
+  # TCP on loopback only, and no Unix socket: its default directory is the machine's server's.
+  as_cluster_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=''" start >/dev/null \
+    || die "the private PostgreSQL did not start; see ${PG_DIR#"$ROOT"/}/postgres.log"
+  PG_PASSWORD="$(cat "$PG_PASSWORD_FILE")"
+  export DATABASE_URL="postgres://tradeconsole:$PG_PASSWORD@127.0.0.1:$PG_PORT/tradeconsole"
+  TC_CHECK_DATABASE_URL="postgres://tradeconsole:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres" "$PY" - <<'EOF' \
+    || die "could not create the database tradeconsole; see ${PG_DIR#"$ROOT"/}/postgres.log"
+import os, psycopg
+with psycopg.connect(os.environ["TC_CHECK_DATABASE_URL"], autocommit=True) as connection:
+    if not connection.execute("SELECT 1 FROM pg_database WHERE datname = 'tradeconsole'").fetchone():
+        connection.execute("CREATE DATABASE tradeconsole")
+EOF
+  unset PG_PASSWORD
+  postgres_answers "$DATABASE_URL" || die "the private PostgreSQL does not answer; see ${PG_DIR#"$ROOT"/}/postgres.log"
+  say "database: private PostgreSQL on 127.0.0.1:$PG_PORT, data in ${PG_DIR#"$ROOT"/}/data, password in ${PG_PASSWORD_FILE#"$ROOT"/} (stopped on exit)"
 fi
 
 # --- Redis -------------------------------------------------------------------------------------

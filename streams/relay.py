@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.halt_barrier import halt_barrier_resync
 from accounts.models import OutboxMessage
-from streams import keys
+from streams import keys, sql
 from streams.db import refresh_connections
 from streams.dead_letters import dead_letters_settle
 from streams.faults import faultpoint
@@ -75,35 +75,10 @@ def _claim(batch_size: int) -> list[OutboxMessage]:
     """Lock the next unpublished rows (id order, skipping rows another relay holds) and mark them.
 
     The marks belong to the caller's transaction: they count only if it commits, after Redis
-    accepted the rows. On PostgreSQL one ``UPDATE … RETURNING`` claims and marks in a single
-    round trip, which is on the path from a commit to the stream; elsewhere (SQLite, the quick
-    start) a SELECT and an UPDATE do the same.
+    accepted the rows. One ``UPDATE … RETURNING`` (``streams.sql.outbox_claim``) claims and marks
+    in a single round trip, which is on the path from a commit to the stream.
     """
-    if connection.vendor != "postgresql":
-        rows = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True)
-            .order_by("id")[:batch_size]
-        )
-        now = timezone.now()
-        OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
-            published_at=now, publish_count=F("publish_count") + 1
-        )
-        OutboxMessage.objects.filter(id__in=[row.id for row in rows if row.stream == "risk"]).update(
-            acknowledged_at=now
-        )
-        return rows
-    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
-    # A risk row's SET is its own receipt: the worker reads the key, it never answers it.
-    claimed = OutboxMessage.objects.raw(
-        f"UPDATE {table} SET published_at = now(), publish_count = publish_count + 1,"
-        " acknowledged_at = CASE WHEN stream = 'risk' THEN now() ELSE acknowledged_at END"
-        f" WHERE id IN (SELECT id FROM {table} WHERE published_at IS NULL ORDER BY id LIMIT %s"
-        " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, message_id, stream, type, data, created_at, published_at, publish_count, acknowledged_at",
-        [batch_size],
-    )
-    return sorted(claimed, key=lambda row: row.id)
+    return sql.outbox_claim(batch_size)
 
 
 def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None) -> int:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.announce import announce
 from accounts.models import OutboxMessage, ProcessHeartbeat
-from tradeconsole import db
+from streams import sql
 
 
 @transaction.atomic
@@ -121,31 +120,10 @@ def outbox_acknowledge(*, client_order_id: str, types: tuple[str, ...]) -> int:
 def _mark_received(client_order_id: str, types: tuple[str, ...]) -> tuple[int, bool]:
     """Mark the published, unacknowledged commands; return (rows marked, whether any is unpublished).
 
-    On PostgreSQL one plain statement: the bridge runs it for nearly every event, and the ORM
-    spent longer compiling the JSON lookup than PostgreSQL spent running it. Both reads match the
-    partial index ``outbox_unacknowledged_order`` (``data -> 'client_order_id'``, unacknowledged).
-    Elsewhere (the quick start's SQLite) the ORM's two statements.
+    One plain statement (``streams.sql.outbox_mark_received``): the bridge runs it for nearly
+    every event, and the ORM spent longer compiling the JSON lookup than PostgreSQL running it.
     """
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        unanswered = OutboxMessage.objects.filter(
-            acknowledged_at__isnull=True, type__in=types, data__client_order_id=client_order_id
-        )
-        marked = unanswered.filter(published_at__isnull=False).update(acknowledged_at=now)
-        return marked, unanswered.filter(published_at__isnull=True).exists()
-    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
-    match = "acknowledged_at IS NULL AND type = ANY(%s) AND (data -> 'client_order_id') = %s::jsonb"
-    key = json.dumps(client_order_id)
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"WITH marked AS (UPDATE {table} SET acknowledged_at = %s"
-            f" WHERE {match} AND published_at IS NOT NULL RETURNING 1)"
-            f" SELECT (SELECT COUNT(*) FROM marked),"
-            f" EXISTS (SELECT 1 FROM {table} WHERE {match} AND published_at IS NULL)",
-            [now, list(types), key, list(types), key],
-        )
-        marked, waiting = cursor.fetchone()
-    return marked, waiting
+    return sql.outbox_mark_received(client_order_id, types, now=timezone.now())
 
 
 @transaction.atomic

@@ -13,15 +13,23 @@ ModelT = TypeVar("ModelT", bound=Model)
 
 
 def commit_without_flush_wait() -> None:
-    """Let the current transaction's COMMIT return before its WAL reaches disk (PostgreSQL only;
-    elsewhere nothing happens).
+    """Let the current transaction's COMMIT return before its WAL reaches disk.
 
     For writes that are cheap to lose in a crash because they are rebuilt or repeated: a crash
     may drop the last commits, never corrupt them. Call it inside the transaction.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def ping() -> None:
+    """Run the cheapest statement there is, to prove the database answers.
+
+    :raises DatabaseError: it does not (any driver error).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
 
 
 # --- prepared statements for the hot paths -------------------------------------------------------
@@ -29,11 +37,9 @@ def commit_without_flush_wait() -> None:
 
 def prepares_statements(connection=None) -> bool:
     """Return whether ``connection`` (the default one) prepares the statements of ``cursor()``:
-    PostgreSQL with ``prepare_threshold`` set (``TRADECONSOLE_DB_PREPARED_STATEMENTS``)."""
+    ``prepare_threshold`` is set (``TRADECONSOLE_DB_PREPARED_STATEMENTS``)."""
     connection = connection or _connection()
-    return (
-        connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
-    )
+    return connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
 
 
 def cursor():
@@ -102,9 +108,9 @@ def guard_prepared_statements(sender, connection, **kwargs) -> None:
 # from and to the database, the same instance state and save signals. Only the statement
 # compiler is skipped.
 
-_converters: dict[tuple[type[Model], str], list[tuple[int, Any, list]]] = {}
-_columns: dict[tuple[type[Model], str, str], str] = {}
-_inserts: dict[tuple[type[Model], bool, str], tuple[list, str, list]] = {}
+_converters: dict[type[Model], list[tuple[int, Any, list]]] = {}
+_columns: dict[tuple[type[Model], str], str] = {}
+_inserts: dict[tuple[type[Model], bool], tuple[list, str, list]] = {}
 
 
 def _connection():
@@ -117,7 +123,7 @@ def columns(model: type[Model], alias: str) -> str:
     """Return the quoted columns of ``model``'s concrete fields, prefixed by ``alias``, in the
     order ``from_row`` reads them."""
     connection = _connection()
-    key = (model, alias, connection.vendor)
+    key = (model, alias)
     found = _columns.get(key)
     if found is None:
         quote = connection.ops.quote_name
@@ -127,7 +133,7 @@ def columns(model: type[Model], alias: str) -> str:
 
 def from_row(model: type[ModelT], row: Sequence[Any], offset: int = 0) -> ModelT:
     """Return the instance of ``model`` in ``row[offset:]`` (the columns of ``columns(model, …)``),
-    converted as the ORM converts what it reads (JSON, and SQLite's decimals, times, UUIDs)."""
+    converted as the ORM converts what it reads (JSON, for one)."""
     connection = _connection()
     fields = model._meta.concrete_fields
     values = list(row[offset : offset + len(fields)])
@@ -169,8 +175,7 @@ def select_one(
 
 
 def _row_converters(model: type[Model], connection) -> list[tuple[int, Any, list]]:
-    key = (model, connection.vendor)
-    found = _converters.get(key)
+    found = _converters.get(model)
     if found is None:
         found = []
         for index, field in enumerate(model._meta.concrete_fields):
@@ -178,23 +183,19 @@ def _row_converters(model: type[Model], connection) -> list[tuple[int, Any, list
             converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
             if converters:
                 found.append((index, expression, converters))
-        _converters[key] = found
+        _converters[model] = found
     return found
 
 
 def prepare(model: type[Model], name: str, value: Any) -> Any:
     """Return ``value`` of field ``name`` of ``model`` as a statement parameter, as the ORM passes
-    it (a UUID is a 32-character string on SQLite, a ``uuid`` on PostgreSQL)."""
+    it."""
     return model._meta.get_field(name).get_db_prep_value(value, _connection())
 
 
 def lock_clause(*, nowait: bool = False) -> str:
-    """Return `` FOR UPDATE`` (with `` NOWAIT``) where the database locks rows, else ``""`` (SQLite,
-    whose single writer serializes transactions instead)."""
-    features = _connection().features
-    if not features.has_select_for_update:
-        return ""
-    return " FOR UPDATE NOWAIT" if nowait and features.has_select_for_update_nowait else " FOR UPDATE"
+    """Return `` FOR UPDATE``, with `` NOWAIT`` when ``nowait``."""
+    return " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
 
 
 def insert(instance: ModelT) -> ModelT:
@@ -220,15 +221,9 @@ def insert(instance: ModelT) -> ModelT:
         setattr(instance, meta.pk.attname, meta.pk.get_pk_value_on_save(instance))
     fields, sql, returning = _insert_statement(model, instance._is_pk_set(meta), connection)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    can_return = connection.features.can_return_columns_from_insert
     with transaction.mark_for_rollback_on_error(using), cursor() as statement:
         statement.execute(sql, values)
-        if returning and can_return:
-            returned = statement.fetchone()
-        elif returning:
-            returned = [connection.ops.last_insert_id(statement, meta.db_table, meta.pk.column)]
-        else:
-            returned = []
+        returned = statement.fetchone() if returning else []
     for field, value in zip(returning, returned, strict=True):
         expression = field.get_col(meta.db_table)
         for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
@@ -271,7 +266,7 @@ def update(instance: Model, fields: set[str]) -> None:
 
 def _insert_statement(model: type[Model], pk_set: bool, connection) -> tuple[list, str, list]:
     """Return the fields written, the INSERT statement and the fields it returns, as the ORM's."""
-    key = (model, pk_set, connection.vendor)
+    key = (model, pk_set)
     found = _inserts.get(key)
     if found is None:
         meta = model._meta
@@ -282,7 +277,7 @@ def _insert_statement(model: type[Model], pk_set: bool, connection) -> tuple[lis
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
             f" VALUES ({', '.join(['%s'] * len(fields))})"
         )
-        if returning and connection.features.can_return_columns_from_insert:
+        if returning:
             sql += f" RETURNING {', '.join(quote(f.column) for f in returning)}"
         found = _inserts[key] = (fields, sql, returning)
     return found

@@ -13,7 +13,6 @@ _FALSE = {"0", "false", "no", "off", ""}
 _MISSING = object()
 
 _env = environ.Env()
-_KNOWN_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
 
 
 def raw(name: str, default=_MISSING) -> str:
@@ -95,18 +94,26 @@ def string_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def database(name: str, default: str) -> dict:
-    """Parse a database URL (``postgres://…``, ``sqlite:///…``) into Django's DATABASES entry.
+def database(name: str) -> dict:
+    """Parse the PostgreSQL URL ``postgres://USER:PASSWORD@HOST:PORT/NAME`` into Django's DATABASES entry.
 
-    :raises ImproperlyConfigured: an unknown scheme or a malformed URL.
+    There is no default: the desk's records must not land in whatever database happens to
+    answer. ``make run`` sets it to a private cluster under ``.run/`` when it is not set.
+
+    :raises ImproperlyConfigured: unset, not a PostgreSQL URL, or malformed.
     """
-    url = raw(name, default)
+    url = raw(name, None)
+    if not url:
+        raise ImproperlyConfigured(
+            f"Set {name}=postgres://USER:PASSWORD@HOST:PORT/NAME (`make run` starts a private PostgreSQL"
+            " under .run/ when it is not set)."
+        )
     try:
         config = _env.db_url_config(url)
     except Exception as exc:  # django-environ raises several types for a bad URL
         raise ImproperlyConfigured(f"{name}={url!r} is not a database URL: {exc}") from exc
-    if config.get("ENGINE") not in _KNOWN_ENGINES:
-        raise ImproperlyConfigured(f"{name}={url!r}: use a postgres:// or sqlite:/// URL.")
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name}={url!r}: use a postgres:// URL (PostgreSQL is the only database).")
     return config
 
 

@@ -6,10 +6,11 @@ import time
 
 import redis
 from django.conf import settings
-from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from tradeconsole import db
 
 
 @never_cache
@@ -22,9 +23,7 @@ def live(request):
 def _check_database() -> dict:
     started = time.perf_counter()
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        db.ping()
     except Exception as exc:  # any driver error means "not ready"
         return {"ok": False, "error": exc.__class__.__name__}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -92,29 +92,21 @@ TEMPLATES = [
     },
 ]
 
-# The quick start may run on SQLite; the test suite and production run on PostgreSQL.
-DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'tradeconsole.sqlite3'}")}
+# PostgreSQL only, named by DATABASE_URL, which has no default (tradeconsole.env.database).
+DATABASES = {"default": env.database("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("TRADECONSOLE_DB_CONN_MAX_AGE", 60, minimum=0)
 # A connection killed under a long-lived process (bridge, Celery) is noticed and replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = env.string(
-        "TRADECONSOLE_TEST_DATABASE", "test_" + DATABASES["default"]["NAME"]
-    )
-    # The hot paths' plain statements (tradeconsole.db.cursor: order entry's, the token check,
-    # the bridge's) are prepared by each connection from their fifth run: PostgreSQL then stops
-    # parsing them, a third of its CPU per API order (bench api_orders). The ORM keeps Django's
-    # client-side binding. Off behind a pooler in transaction mode that cannot keep prepared
-    # statements (PgBouncer before 1.22, or without max_prepared_statements).
-    if env.boolean("TRADECONSOLE_DB_PREPARED_STATEMENTS", True):
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The quick start runs several processes on one SQLite file: WAL lets readers and a writer
-    # work at once, and IMMEDIATE transactions wait for the write lock (up to the timeout)
-    # instead of failing with "database is locked" halfway through.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
-    )
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env.string(
+    "TRADECONSOLE_TEST_DATABASE", "test_" + DATABASES["default"]["NAME"]
+)
+# The hot paths' plain statements (tradeconsole.db.cursor: order entry's, the token check,
+# the bridge's) are prepared by each connection from their fifth run: PostgreSQL then stops
+# parsing them, a third of its CPU per API order (bench api_orders). The ORM keeps Django's
+# client-side binding. Off behind a pooler in transaction mode that cannot keep prepared
+# statements (PgBouncer before 1.22, or without max_prepared_statements).
+if env.boolean("TRADECONSOLE_DB_PREPARED_STATEMENTS", True):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -8,49 +8,19 @@ import binascii
 from hmac import compare_digest
 
 from django.contrib.auth import authenticate, get_user_model
-from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
-from knox.models import AuthToken, get_token_model
+from knox.models import AuthToken
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication as DrfBasicAuthentication
 
-from accounts.auth_backend import permission_names_sql, permissions_preload
-from tradeconsole import db
-
-
-def _tokens_with_key(token_key: str) -> list[AuthToken]:
-    """Return the tokens whose ``token_key`` is ``token_key``, each with its user and the user's
-    permissions loaded (one plain query)."""
-    token_model, user_model = get_token_model(), get_user_model()
-    quote = connection.ops.quote_name
-    tokens, users = quote(token_model._meta.db_table), quote(user_model._meta.db_table)
-    user_column = quote(token_model._meta.get_field("user").column)
-    width = len(token_model._meta.concrete_fields)
-    # The user's permissions too (the role gate asks for one on every write): one statement.
-    permissions = permission_names_sql(f"{tokens}.{user_column}")
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {db.columns(token_model, tokens)}, {db.columns(user_model, users)}"
-            f"{', ' + permissions if permissions else ''}"
-            f" FROM {tokens} JOIN {users} ON {users}.{quote(user_model._meta.pk.column)} = {tokens}.{user_column}"
-            f" WHERE {tokens}.{quote(token_model._meta.get_field('token_key').column)} = %s",
-            [token_key],
-        )
-        rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        token = db.from_row(token_model, row)
-        token.user = db.from_row(user_model, row, width)
-        if permissions:
-            permissions_preload(token.user, row[-1])
-        found.append(token)
-    return found
+from accounts import sql
+from accounts.auth_backend import permissions_preload
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -68,7 +38,9 @@ class TokenAuthentication(KnoxTokenAuthentication):
     def authenticate_credentials(self, token: bytes):
         msg = _("Invalid token.")
         token = token.decode("utf-8")
-        for auth_token in _tokens_with_key(token[: CONSTANTS.TOKEN_KEY_LENGTH]):
+        for auth_token, permission_names in sql.tokens_with_key(token[: CONSTANTS.TOKEN_KEY_LENGTH]):
+            # Read with the token: the role gate asks for a permission on every write.
+            permissions_preload(auth_token.user, permission_names)
             if self._cleanup_token(auth_token):
                 continue
             try:

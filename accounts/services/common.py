@@ -9,10 +9,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 
+from accounts import sql
 from accounts.exceptions import AccountNotMember, PermissionRequired
 from accounts.models import BrokerAccount, User
 from accounts.selectors import user_is_member
-from tradeconsole import db
 from tradeconsole.exceptions import ApplicationError
 
 # The outbox's streams: commands the relay XADDs, and risk limits it SETs for the worker.
@@ -59,7 +59,7 @@ def account_lock(account_id: int) -> BrokerAccount:
 
     :raises BrokerAccount.DoesNotExist: there is no such account.
     """
-    account = db.select_one(BrokerAccount, "id = %s", [account_id], lock=True)
+    account = sql.broker_account_lock(account_id)
     if account is None:
         raise BrokerAccount.DoesNotExist(f"No account {account_id}.")
     return account

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import sql
 from accounts.halt_barrier import DESK, halt_barrier_lift_on_commit, halt_barrier_raise
 from accounts.models import KillSwitch, User
 from accounts.services.audit import audit_record
 from accounts.services.common import actor_or_none, require_actor
 from accounts.services.outbox import outbox_enqueue
-from tradeconsole import db
 
 
 def _lock_kill_switch() -> KillSwitch:
@@ -88,8 +88,7 @@ def kill_switch_hold() -> bool:
     Order entry calls it inside its transaction: concurrent entries share the lock and do not
     wait for one another, while ``kill_switch_engage`` (``FOR UPDATE``) waits for every entry
     that already holds it and every later entry waits for the engage, then reads it engaged.
-    So no order can commit after an engage that it did not see. SQLite has no row locks and
-    serialises writers anyway, so the lock clause is left out there.
+    So no order can commit after an engage that it did not see.
 
     Must be called inside ``transaction.atomic``. A missing row (a new database) is created
     released, so that the engage and the entries always meet on the same row.
@@ -97,15 +96,8 @@ def kill_switch_hold() -> bool:
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("kill_switch_hold() must run inside a transaction.")
-    table = connection.ops.quote_name(KillSwitch._meta.db_table)
-    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
-    # Interpolated names are the model's own table and a constant clause, never input.
-    query = f"SELECT engaged FROM {table} WHERE id = 1{lock}"
-    with db.cursor() as cursor:
-        cursor.execute(query)
-        row = cursor.fetchone()
-        if row is None:
-            KillSwitch.objects.get_or_create(pk=1)
-            cursor.execute(query)
-            row = cursor.fetchone()
-    return bool(row[0])
+    engaged = sql.kill_switch_engaged_for_share()
+    if engaged is None:
+        KillSwitch.objects.get_or_create(pk=1)
+        engaged = sql.kill_switch_engaged_for_share()
+    return engaged

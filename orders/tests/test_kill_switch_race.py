@@ -22,10 +22,7 @@ from accounts.tests.factories import UserFactory
 from orders.models import Order
 from orders.tests.helpers import submit
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = 10  # seconds; every wait below is bounded by it
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import requests
@@ -92,17 +94,28 @@ def _csrf(html: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
 
 
+@pytest.fixture
+def run_dir():
+    """A run directory the ``postgres`` user can reach (pytest's own is private to this user):
+    as root, the private PostgreSQL runs as ``postgres``."""
+    parent = Path(tempfile.mkdtemp(prefix="tc-run-"))
+    parent.chmod(0o755)
+    yield parent / "run"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def _postmaster_pid(run_dir: Path) -> int:
+    return int((run_dir / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+
+
 @pytest.mark.slow
-def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cleanly(tmp_path):
-    """The quick start as a new user meets it: SQLite, a private Redis, the printed password."""
+def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cleanly(run_dir):
+    """The quick start as a new user meets it: a private PostgreSQL and Redis, the printed password."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    database = tmp_path / "quickstart.sqlite3"
-    run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
     env.update(
         TRADECONSOLE_MODE="development",
-        DATABASE_URL=f"sqlite:///{database}",
         PORT=str(port),
         # A "real" TWS is configured, so no simulator starts; only the web process is needed here.
         TWS_HOST="127.0.0.1",
@@ -118,7 +131,7 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
-    redis_pid = None
+    redis_pid = postgres_pid = None
     try:
         _wait_until(lambda: _ready(base), timeout=180, what="the web process", output=output)
         printed = "".join(output)
@@ -136,6 +149,18 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=redis_port).ping()
         assert redis.Redis(port=redis_port, password=redis_password).ping()
+
+        # The private PostgreSQL likewise: its own generated password, never printed.
+        postgres_pid = _postmaster_pid(run_dir)
+        assert _alive(postgres_pid)
+        postgres_password_file = run_dir / "postgres.password"
+        postgres_password = postgres_password_file.read_text().strip()
+        assert len(postgres_password) >= 32 and postgres_password_file.stat().st_mode & 0o777 == 0o600
+        assert postgres_password not in printed
+        postgres_port = int(re.search(r"private PostgreSQL on 127\.0\.0\.1:(\d+)", printed).group(1))
+        database_url = f"postgres://tradeconsole:{postgres_password}@127.0.0.1:{postgres_port}/tradeconsole"
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(f"postgres://tradeconsole:wrong@127.0.0.1:{postgres_port}/tradeconsole").close()
 
         session = requests.Session()
         login = session.get(f"{base}/admin/login/", timeout=10)
@@ -169,14 +194,13 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
         )
         assert entered.status_code == 200 and "/change/" in entered.url, entered.text[-2000:]
 
-        with sqlite3.connect(database) as db:
+        with psycopg.connect(database_url) as db:
             ((order_id, status),) = db.execute(
-                "SELECT id, status FROM orders_order WHERE replace(client_order_id, '-', '') = ?",
-                (client_order_id.replace("-", ""),),
+                "SELECT id, status FROM orders_order WHERE client_order_id = %s", (client_order_id,)
             ).fetchall()
-            events = db.execute("SELECT kind FROM orders_orderevent WHERE order_id = ?", (order_id,)).fetchall()
+            events = db.execute("SELECT kind FROM orders_orderevent WHERE order_id = %s", (order_id,)).fetchall()
             audits = db.execute(
-                "SELECT action FROM accounts_auditlog WHERE object_type = 'orders.order' AND object_id = ?",
+                "SELECT action FROM accounts_auditlog WHERE object_type = 'orders.order' AND object_id = %s",
                 (str(order_id),),
             ).fetchall()
         assert status == "NEW"
@@ -187,6 +211,10 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
         assert process.wait(timeout=60) == 0, "".join(output[-40:])
         _wait_until(lambda: not _alive(redis_pid), timeout=10, what="the private Redis to stop", output=output)
         assert not (run_dir / "redis.pid").exists()
+        _wait_until(lambda: not _alive(postgres_pid), timeout=10, what="the private PostgreSQL to stop", output=output)
+        assert not (run_dir / "pg" / "data" / "postmaster.pid").exists()
+        # Its data stays for the next run.
+        assert (run_dir / "pg" / "data" / "PG_VERSION").exists()
         assert not _ready(base)
     finally:
         if process.poll() is None:
@@ -194,6 +222,8 @@ def test_run_script_serves_the_admin_where_an_entered_order_is_new_and_stops_cle
             process.wait(timeout=10)
         if redis_pid and _alive(redis_pid):
             os.kill(redis_pid, signal.SIGTERM)
+        if postgres_pid and _alive(postgres_pid):
+            os.kill(postgres_pid, signal.SIGTERM)
 
 
 def test_run_script_stops_at_once_when_redis_url_refuses_its_password(tmp_path):
@@ -201,7 +231,8 @@ def test_run_script_stops_at_once_when_redis_url_refuses_its_password(tmp_path):
     from execution_worker.tests.private_redis import private_redis
 
     with private_redis(tmp_path) as server:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY"}}
+        # DATABASE_URL stays (the test database): the script stops before anything is written.
+        env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
         env.update(
             TRADECONSOLE_MODE="development",
             REDIS_URL=server.url(password="wrong-one"),

@@ -32,7 +32,19 @@ def test_a_value_can_come_from_a_file(monkeypatch, tmp_path):
 def test_a_database_url_with_an_unknown_scheme_is_refused(monkeypatch):
     monkeypatch.setenv("TC_DB", "oracle-ish://x")
     with pytest.raises(ImproperlyConfigured, match="TC_DB"):
-        env.database("TC_DB", "sqlite:///x")
+        env.database("TC_DB")
+
+
+def test_a_url_of_another_database_than_postgresql_is_refused(monkeypatch):
+    monkeypatch.setenv("TC_DB", "mysql://desk@127.0.0.1:3306/tradeconsole")
+    with pytest.raises(ImproperlyConfigured, match="postgres://"):
+        env.database("TC_DB")
+
+
+def test_an_unset_database_url_says_how_to_set_it(monkeypatch):
+    monkeypatch.delenv("TC_DB", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="Set TC_DB=postgres://"):
+        env.database("TC_DB")
 
 
 def test_a_redis_url_must_be_a_redis_url(monkeypatch):

@@ -1,0 +1,110 @@
+"""The hand-written statements of the stream side's hot paths (the relay's claim, the bridge's
+receipts, the live rows' reads), and nowhere else in the app.
+
+Each one answers what an ORM query would answer, in one plain statement: on these paths, run for
+nearly every command and event, the ORM spent more CPU compiling its query than PostgreSQL spent
+running it. The interpolated names are the models' own tables and columns; values always travel
+as parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import connection
+
+from accounts.models import BrokerAccount, OutboxMessage
+from orders.models import Instrument, Order
+from strategies.models import Strategy, TradingSession
+from tradeconsole import db
+
+
+def outbox_claim(batch_size: int) -> list[OutboxMessage]:
+    """Lock the next ``batch_size`` unpublished outbox rows (id order, skipping rows another
+    transaction holds), mark them published (``published_at``, ``publish_count``; a risk row is
+    also acknowledged, its SET being its own receipt), and return them in id order.
+
+    The marks belong to the caller's transaction: they count only if it commits.
+    """
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    claimed = OutboxMessage.objects.raw(
+        f"UPDATE {table} SET published_at = now(), publish_count = publish_count + 1,"
+        " acknowledged_at = CASE WHEN stream = 'risk' THEN now() ELSE acknowledged_at END"
+        f" WHERE id IN (SELECT id FROM {table} WHERE published_at IS NULL ORDER BY id LIMIT %s"
+        " FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, message_id, stream, type, data, created_at, published_at, publish_count, acknowledged_at",
+        [batch_size],
+    )
+    return sorted(claimed, key=lambda row: row.id)
+
+
+def outbox_mark_received(client_order_id: str, types: Sequence[str], *, now: datetime) -> tuple[int, bool]:
+    """Mark the published, unacknowledged outbox commands of ``types`` about ``client_order_id``
+    acknowledged at ``now``; return (how many were marked, whether any such command is still
+    unpublished).
+
+    Both reads match the partial index ``outbox_unacknowledged_order`` (``data ->
+    'client_order_id'``, unacknowledged).
+    """
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    match = "acknowledged_at IS NULL AND type = ANY(%s) AND (data -> 'client_order_id') = %s::jsonb"
+    key = json.dumps(client_order_id)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"WITH marked AS (UPDATE {table} SET acknowledged_at = %s"
+            f" WHERE {match} AND published_at IS NOT NULL RETURNING 1)"
+            f" SELECT (SELECT COUNT(*) FROM marked),"
+            f" EXISTS (SELECT 1 FROM {table} WHERE {match} AND published_at IS NULL)",
+            [now, list(types), key, list(types), key],
+        )
+        marked, waiting = cursor.fetchone()
+    return marked, waiting
+
+
+def orders_for_rows(
+    *, pks: Sequence[int], client_order_ids: Sequence
+) -> list[tuple[Order, str, str, int | None, str | None]]:
+    """Return the orders named by id or ``client_order_id`` (values as ``db.prepare`` gives
+    them), newest first, each with its account's code, its instrument's symbol and, for an order
+    of a trading session, the session's strategy id and name (else None twice)."""
+    if not pks and not client_order_ids:
+        return []
+    order, account, instrument, session, strategy = (
+        connection.ops.quote_name(model._meta.db_table)
+        for model in (Order, BrokerAccount, Instrument, TradingSession, Strategy)
+    )
+    wanted = [
+        f"o.{column} IN ({', '.join(['%s'] * len(values))})"
+        for column, values in (("id", pks), ("client_order_id", client_order_ids))
+        if values
+    ]
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {db.columns(Order, 'o')}, a.code, i.symbol, s.strategy_id, st.name"
+            f" FROM {order} o JOIN {account} a ON a.id = o.account_id JOIN {instrument} i ON i.id = o.instrument_id"
+            f" LEFT JOIN {session} s ON s.id = o.trading_session_id LEFT JOIN {strategy} st ON st.id = s.strategy_id"
+            f" WHERE {' OR '.join(wanted)} ORDER BY o.created_at DESC, o.id DESC",
+            [*pks, *client_order_ids],
+        )
+        found = cursor.fetchall()
+    width = len(Order._meta.concrete_fields)
+    return [(db.from_row(Order, values), *values[width : width + 4]) for values in found]
+
+
+def order_count(*, account_id: int, statuses: Sequence[str]) -> int:
+    """Return how many orders of account ``account_id`` have one of ``statuses``."""
+    quote, meta = connection.ops.quote_name, Order._meta
+    table, account, status = (
+        quote(meta.db_table),
+        quote(meta.get_field("account").column),
+        quote(meta.get_field("status").column),
+    )
+    placeholders = ", ".join(["%s"] * len(statuses))
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE {account} = %s AND {status} IN ({placeholders})",
+            [account_id, *statuses],
+        )
+        return cursor.fetchone()[0]

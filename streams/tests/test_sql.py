@@ -1,0 +1,87 @@
+"""The hand-written statements of ``streams.sql`` answer what the ORM answers (the blotter rows'
+read is proven in ``test_rows.py``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import transaction
+from django.db.models import F
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from accounts.models import OutboxMessage
+from orders.models import Order, OrderStatus
+from orders.tests.factories import OrderFactory
+from orders.transitions import WORKING_STATUSES
+from streams import sql
+
+pytestmark = pytest.mark.django_db
+
+
+def _outbox(*, client_order_id: str = "", type: str = "order.place", stream: str = "commands", **fields):
+    data = {"client_order_id": client_order_id} if client_order_id else {"account": "DU0000001"}
+    return OutboxMessage.objects.create(stream=stream, type=type, data=data, **fields)
+
+
+def test_the_outbox_claim_marks_and_returns_what_the_orm_would_claim():
+    now = timezone.now()
+    published = _outbox(client_order_id=str(uuid.uuid4()), published_at=now)
+    waiting = [_outbox(client_order_id=str(uuid.uuid4())) for _ in range(3)]
+    risk = _outbox(stream="risk", type="risk.limits")
+    expected = list(OutboxMessage.objects.filter(published_at__isnull=True).order_by("id")[:3])
+
+    with transaction.atomic():
+        claimed = sql.outbox_claim(3)
+
+    assert [row.pk for row in claimed] == [row.pk for row in expected] == [row.pk for row in waiting]
+    for row in claimed:
+        stored = OutboxMessage.objects.get(pk=row.pk)
+        assert model_to_dict(row) == model_to_dict(stored)
+        assert stored.published_at is not None and stored.publish_count == 1 and stored.acknowledged_at is None
+    (risk_claimed,) = sql.outbox_claim(3)
+    stored = OutboxMessage.objects.get(pk=risk.pk)
+    assert risk_claimed.pk == risk.pk and stored.acknowledged_at is not None  # its SET is its receipt
+    assert OutboxMessage.objects.get(pk=published.pk).publish_count == 0
+    assert sql.outbox_claim(3) == []
+
+
+def test_marking_commands_received_marks_what_the_orms_filter_finds():
+    client_order_id = str(uuid.uuid4())
+    now = timezone.now()
+    place = _outbox(client_order_id=client_order_id, published_at=now)
+    cancel = _outbox(client_order_id=client_order_id, type="order.cancel")
+    other = _outbox(client_order_id=str(uuid.uuid4()), published_at=now)
+    types = ("order.place", "order.cancel")
+
+    def orm(published: bool):
+        return OutboxMessage.objects.filter(
+            acknowledged_at__isnull=True,
+            type__in=types,
+            data__client_order_id=client_order_id,
+            published_at__isnull=not published,
+        )
+
+    expected = (orm(True).count(), orm(False).exists())
+    assert sql.outbox_mark_received(client_order_id, types, now=now) == expected == (1, True)
+    assert OutboxMessage.objects.get(pk=place.pk).acknowledged_at == now
+    assert OutboxMessage.objects.get(pk=cancel.pk).acknowledged_at is None
+    assert OutboxMessage.objects.get(pk=other.pk).acknowledged_at is None
+
+    OutboxMessage.objects.filter(pk=cancel.pk).update(published_at=F("created_at"))
+    expected = (orm(True).count(), orm(False).exists())
+    assert sql.outbox_mark_received(client_order_id, types, now=now) == expected == (1, False)
+    assert sql.outbox_mark_received(client_order_id, types, now=now) == (0, False)
+
+
+def test_the_order_count_by_status_is_the_orms(account, other_account, instrument):
+    for status in (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.FILLED, OrderStatus.CANCELLED):
+        OrderFactory(account=account, instrument=instrument, status=status)
+    OrderFactory(account=other_account, instrument=instrument, status=OrderStatus.NEW)
+    statuses = sorted(str(value) for value in WORKING_STATUSES)
+
+    for checked in (account, other_account):
+        expected = Order.objects.filter(account=checked, status__in=statuses).count()
+        assert sql.order_count(account_id=checked.pk, statuses=statuses) == expected
+    assert sql.order_count(account_id=account.pk, statuses=[OrderStatus.FILLED]) == 1
