@@ -153,8 +153,9 @@ def order_record_broker(
     :raises InstrumentUnknown: ``symbol`` names no instrument of the desk.
     """
     from accounts.services import audit_record
-    from orders.models import Order, OrderEvent, OrderStatus
+    from orders.models import Order, OrderStatus
     from orders.selectors import instrument_get
+    from orders.services.events import OrderEventKind, order_event_record
 
     existing = None
     if client_order_id:
@@ -181,10 +182,9 @@ def order_record_broker(
     if client_order_id:
         fields["client_order_id"] = client_order_id
     order = Order.objects.create(**fields)
-    OrderEvent.objects.create(
+    order_event_record(
         order=order,
-        kind="recorded_from_broker",
-        from_status="",
+        kind=OrderEventKind.RECORDED_FROM_BROKER,
         to_status=order.status,
         detail=f"{source} order first seen in the broker's events",
         data={"order_id": order_id, "perm_id": perm_id},

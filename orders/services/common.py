@@ -47,12 +47,14 @@ def decimal_text(value: Decimal | None) -> str | None:
 
 
 def ns_since_epoch(moment: datetime | None) -> int | None:
+    """``moment`` in integer nanoseconds since the epoch (the streams' ``not_before``), None kept."""
     if moment is None:
         return None
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
 def order_snapshot(order: Order) -> dict[str, Any]:
+    """The figures of ``order`` an audit row keeps (decimals as text; a pending quantity when there is one)."""
     return {
         "status": order.status,
         "quantity": decimal_text(order.quantity),
@@ -65,6 +67,7 @@ def order_snapshot(order: Order) -> dict[str, Any]:
 
 
 def order_lock(order: Order) -> Order:
+    """Lock ``order``'s row and return it fresh, with its account and instrument."""
     return Order.objects.select_for_update().select_related("account", "instrument").get(pk=order.pk)
 
 
@@ -91,6 +94,10 @@ def message_seen(message_id: Any) -> bool:
 
 
 def desk_open_check(account: BrokerAccount) -> None:
+    """Refuse new work on ``account`` while the kill switch is engaged or the account is halted.
+
+    :raises DeskHalted, AccountHalted:
+    """
     # A shared lock, not a plain read: an engage committing while this transaction runs must
     # either wait for it (the order then exists for the engage's cancel_all) or be seen by it.
     if kill_switch_hold():
@@ -101,6 +108,10 @@ def desk_open_check(account: BrokerAccount) -> None:
 
 
 def instrument_resolve(instrument: Instrument | str | int | None) -> Instrument:
+    """The instrument named by a saved row, a symbol or a primary key.
+
+    :raises InstrumentUnknown: nothing matches.
+    """
     if isinstance(instrument, Instrument) and instrument.pk is not None:
         return instrument
     if isinstance(instrument, str) and instrument:
@@ -117,6 +128,10 @@ def instrument_resolve(instrument: Instrument | str | int | None) -> Instrument:
 
 
 def account_resolve(account: BrokerAccount | str) -> BrokerAccount:
+    """The broker account named by a saved row or an account code.
+
+    :raises OrderInvalid: no such account.
+    """
     if isinstance(account, BrokerAccount) and account.pk is not None:
         return account
     found = BrokerAccount.objects.filter(code=str(account)).first()

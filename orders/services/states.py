@@ -90,6 +90,7 @@ def order_prior_prices_restore(order: Order, fields: set[str]) -> dict[str, str 
 
 
 def order_modify_outcome_audit(order: Order, *, action: str, changes: dict) -> None:
+    """Audit the broker's answer to a modify (``action``), with what it ``changes``; by the bridge."""
     audit_record(
         actor=None,
         action=action,
@@ -101,6 +102,7 @@ def order_modify_outcome_audit(order: Order, *, action: str, changes: dict) -> N
 
 
 def order_save(order: Order, fields: set[str]) -> None:
+    """Write ``fields`` of ``order`` (and ``updated_at``) as ``save(update_fields=…)`` does."""
     # Plain SQL (db.update, the same values and signals as save(update_fields=...)): the bridge
     # saves an order for nearly every broker event, and the ORM's compile of the UPDATE cost more
     # CPU than PostgreSQL spent running it.
@@ -156,6 +158,7 @@ def order_status_apply(
 
 
 def order_fill_totals(order: Order) -> tuple[Decimal, Decimal | None]:
+    """The total quantity of ``order``'s fills and their average price (None without fills)."""
     value = ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField(max_digits=38, decimal_places=10))
     totals = Fill.objects.filter(order=order).aggregate(total_quantity=Sum("quantity"), total_value=Sum(value))
     quantity = totals["total_quantity"] or ZERO
@@ -164,5 +167,6 @@ def order_fill_totals(order: Order) -> tuple[Decimal, Decimal | None]:
 
 
 def fill_commission_set(fill: Fill, commission: Decimal, currency: str, realized_pnl: Decimal | None) -> None:
+    """Store IB's commission report on ``fill``."""
     fill.commission, fill.commission_currency, fill.broker_realized_pnl = commission, currency, realized_pnl
     fill.save(update_fields=["commission", "commission_currency", "broker_realized_pnl"])
