@@ -153,6 +153,7 @@ def order_record_broker(
     :raises InstrumentUnknown: ``symbol`` names no instrument of the desk.
     """
     from accounts.services import audit_record
+    from execution_worker.messages import DEFAULT_ORDER_TYPE, ORDER_TYPES
     from orders.models import Order, OrderStatus
     from orders.selectors import instrument_get
     from orders.services.events import OrderEventKind, order_event_record
@@ -170,7 +171,7 @@ def order_record_broker(
         "instrument": instrument,
         "side": side,
         "quantity": quantity,
-        "order_type": order_type if order_type in {"MKT", "LMT", "STP", "STP LMT"} else "MKT",
+        "order_type": order_type if order_type in ORDER_TYPES else DEFAULT_ORDER_TYPE,
         "limit_price": limit_price,
         "stop_price": stop_price,
         "source": source,
