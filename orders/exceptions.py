@@ -267,3 +267,11 @@ class RiskRate(RiskLimitBreached):
     code = "risk.rate"
     http_status = 429
     default_message = "Too many orders in the last minute."
+
+
+class ScheduledOrderHasRuns(ApplicationError):
+    """A schedule that has fired cannot be deleted (its runs keep their history); disable it instead."""
+
+    code = "scheduled_order.has_runs"
+    http_status = 409
+    default_message = "This schedule has fired already; disable it instead of deleting it."

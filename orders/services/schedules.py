@@ -15,9 +15,9 @@ from django.db.models import ProtectedError
 from accounts.models import User
 from accounts.services import audit_record, jsonable, require_actor
 from orders import scheduling, validation
+from orders.exceptions import ScheduledOrderHasRuns
 from orders.models import OrderSource, ScheduledOrder
 from orders.services.quantity import check_quantity_increment
-from tradeconsole.exceptions import ApplicationError
 
 EDITABLE_FIELDS = (
     "name",
@@ -37,12 +37,6 @@ EDITABLE_FIELDS = (
     "exchange_calendar",
     "grace_seconds",
 )
-
-
-class ScheduledOrderHasRuns(ApplicationError):
-    code = "scheduled_order.has_runs"
-    http_status = 409
-    default_message = "This schedule has fired already; disable it instead of deleting it."
 
 
 def _snapshot(schedule: ScheduledOrder) -> dict[str, Any]:
