@@ -133,6 +133,7 @@ def sessions_update(*, now: datetime) -> int:
             if (unrealized, peak, drawdown) != (session.unrealized_pnl, session.peak_pnl, session.max_drawdown):
                 session.unrealized_pnl, session.peak_pnl, session.max_drawdown = unrealized, peak, drawdown
                 session.save(update_fields=["unrealized_pnl", "peak_pnl", "max_drawdown"])
+                announce_object(session)
                 changed += 1
     return changed
 

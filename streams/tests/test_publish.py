@@ -147,3 +147,19 @@ def test_announcements_carry_the_producer_time_of_the_event_behind_them(redis_cl
 
     message = receive_from_group(live.account_group(account.pk), halt)
     assert message["src_ts"] == 1_700_000_000_000_000_000
+
+
+def test_the_monitors_valuation_of_a_running_session_reaches_its_accounts_pages(redis_client, account, instrument):
+    from orders.monitoring.pnl import sessions_update
+    from orders.tests.factories import FillFactory, OrderFactory
+
+    session = TradingSessionFactory(
+        account=account, strategy=StrategyFactory(enabled=True), status=TradingSession.Status.RUNNING
+    )
+    order = OrderFactory(account=account, instrument=instrument, trading_session=session, quantity=Decimal("10"))
+    FillFactory(order=order, account=account, instrument=instrument, quantity=Decimal("10"), price=Decimal("100"))
+    instrument.last_price = Decimal("103")
+    instrument.save(update_fields=["last_price"])
+    commit()
+    message = receive_from_group(live.account_group(account.pk), committed(lambda: sessions_update(now=timezone.now())))
+    assert rows_of(message)["session"]["unrealized_pnl"] == "30.00"
