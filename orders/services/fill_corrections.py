@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from accounts.announce import announce_object
 from accounts.services import audit_record
 from execution_worker.messages.executions import exec_revision
 from orders import pnl
@@ -173,6 +174,7 @@ def _position_rebuild(position: Position) -> None:
     position.average_cost = pnl.average_cost(lots).quantize(PRICE_STEP)
     position.realized_pnl = total.quantize(MONEY_STEP)
     position.save(update_fields=["quantity", "average_cost", "realized_pnl", "updated_at"])
+    announce_object(position)
 
 
 def _session_adjust(order: Order, delta: Decimal) -> None:
@@ -185,3 +187,4 @@ def _session_adjust(order: Order, delta: Decimal) -> None:
     session.peak_pnl = max(session.peak_pnl, total)
     session.max_drawdown = max(session.max_drawdown, session.peak_pnl - total)
     session.save(update_fields=["realized_pnl", "peak_pnl", "max_drawdown"])
+    announce_object(session)

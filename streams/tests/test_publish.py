@@ -163,3 +163,24 @@ def test_the_monitors_valuation_of_a_running_session_reaches_its_accounts_pages(
     commit()
     message = receive_from_group(live.account_group(account.pk), committed(lambda: sessions_update(now=timezone.now())))
     assert rows_of(message)["session"]["unrealized_pnl"] == "30.00"
+
+
+def test_a_fill_correction_sends_the_rebuilt_position(redis_client, account, instrument):
+    from orders.services import fill_record
+    from orders.services.fill_corrections import fill_correct
+
+    executed = timezone.now()
+    fill = fill_record(
+        exec_id="0000e0d5.00000001.01.01",
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("10"),
+        price=Decimal("100"),
+        executed_at=executed,
+    )
+    commit()
+    corrected = {"exec_id": "0000e0d5.00000001.01.02", "quantity": Decimal("4"), "price": Decimal("100")}
+    correct = committed(lambda: fill_correct(fill=fill, executed_at=executed, **corrected))
+    message = receive_from_group(live.account_group(account.pk), correct)
+    assert rows_of(message)["position"]["quantity"] == "4"
