@@ -110,6 +110,9 @@ class Fanout:
             item = await self._queue.get()
             if item is None:
                 return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
             try:
                 await layer.group_send(item["group"], item)
                 self.sent += 1
@@ -140,6 +143,12 @@ class Fanout:
         message = _message(group, seq, token, rows, src_ts)
         self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
         return True
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until what was queued before this call went to the channel layer; return whether it did."""
+        done = threading.Event()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, done)
+        return done.wait(timeout)
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is queued (up to ``timeout``) and stop the thread."""

@@ -1,8 +1,9 @@
 """The one route from a committed change to the live pages: announcements in, group sends out.
 
 Services announce what they changed (``accounts.announce``); once their transaction commits,
-``publish`` renders the changed rows from the database (``streams.rows``) and sends them to the
-Channels groups of the pages that show them, with a sequence number per group (``live.Fanout``).
+``publish`` renders the changed rows from the database (``streams.rows``), in a publishing thread
+of the committing process, and sends them to the Channels groups of the pages that show them,
+with a sequence number per group (``live.Fanout``).
 Whoever the actor was (admin action, API call, Celery task, the bridge applying a broker event,
 the runner), the row takes this route; nothing else sends rows, except the market feed's
 quotes and the desk watch's time-driven rows (see streams/README.md).
@@ -20,10 +21,12 @@ What each kind of change sends:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections import OrderedDict, defaultdict
 
+from django.db import close_old_connections, connection, transaction
 from django.dispatch import receiver
 
 from accounts.announce import changed
@@ -44,6 +47,7 @@ ALERT = "accounts.alert"
 PNL_POINT = "orders.pnlpoint"
 PROCESS = "accounts.processheartbeat"  # keyed by the process's name
 EXECUTION = "execution"
+IDLE_CLOSE_SECONDS = 1.0
 
 _sender: live.Fanout | None = None
 _sender_lock = threading.Lock()
@@ -73,8 +77,72 @@ def sender() -> live.Fanout:
 
 @receiver(changed, dispatch_uid="streams.publish")
 def on_changed(sender, changes: dict, **kwargs) -> None:
-    """Publish the rows of a commit's announcements."""
-    publish(changes)
+    """Publish the rows of a commit's announcements, from this process's publishing thread.
+
+    Rendering the rows (a new order's account row is a few queries, ~4 ms) stays off the path of
+    the request, task or batch that committed: the thread sees the commit through its own
+    connection, and under load it renders the announcements of several commits at once.
+    """
+    if transaction.get_connection().in_atomic_block:
+        # Commit hooks inside an enclosing transaction (tests do this): only this connection sees the rows.
+        publish(changes)
+        return
+    _publisher().put(changes)
+
+
+class _Publisher:
+    """One daemon thread per process that publishes queued announcements, merged, in order."""
+
+    def __init__(self) -> None:
+        self._queue: list[dict] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, name="publish", daemon=True).start()
+        # What is still queued when the process ends goes out first (a lost row would leave no gap).
+        atexit.register(self.drain)
+
+    def put(self, changes: dict) -> None:
+        with self._lock:
+            self._queue.append(changes)
+        self._wake.set()
+
+    def drain(self) -> None:
+        """Publish every queued announcement now, merged into one set of rows."""
+        with self._lock:
+            queued, self._queue = self._queue, []
+        if not queued:
+            return
+        merged: dict = {}
+        for changes in queued:
+            for key, ts in changes.items():
+                merged[key] = max(merged.get(key) or 0, ts or 0) or None
+        try:
+            close_old_connections()
+            publish(merged)
+        except Exception:
+            # The change is committed; a page that misses it sees its next update, or reloads.
+            logger.warning("could not publish %d announcement(s)", len(merged), exc_info=True)
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(IDLE_CLOSE_SECONDS):
+                # Quiet for a while: give the database connection back (a test database can then
+                # be dropped; the next change reconnects, off every request's path).
+                connection.close()
+                self._wake.wait()
+            self._wake.clear()
+            self.drain()
+
+
+_publisher_instance: _Publisher | None = None
+
+
+def _publisher() -> _Publisher:
+    global _publisher_instance
+    with _sender_lock:
+        if _publisher_instance is None:
+            _publisher_instance = _Publisher()
+        return _publisher_instance
 
 
 def publish(changes: dict[tuple[str, object], int | None]) -> bool:

@@ -155,10 +155,15 @@ def commit() -> None:
     """Run the commit hooks of everything the test did so far, as the commit its transaction never makes would.
 
     Each hook runs once (as after a real commit), so announcements made afterwards form the next commit.
+    Returns once the rows they published went to the channel layer, so a group joined later never
+    receives them.
     """
     from django.db import connection
+
+    from streams import publish
 
     hooks = list(connection.run_on_commit)
     del connection.run_on_commit[:]
     for _, hook, _ in hooks:
         hook()
+    publish.sender().flush()

@@ -179,8 +179,8 @@ def test_a_fill_correction_sends_the_rebuilt_position(redis_client, account, ins
         price=Decimal("100"),
         executed_at=executed,
     )
-    commit()
+    group = live.account_group(account.pk)
+    assert rows_of(receive_from_group(group, commit))["position"]["quantity"] == "10"
     corrected = {"exec_id": "0000e0d5.00000001.01.02", "quantity": Decimal("4"), "price": Decimal("100")}
     correct = committed(lambda: fill_correct(fill=fill, executed_at=executed, **corrected))
-    message = receive_from_group(live.account_group(account.pk), correct)
-    assert rows_of(message)["position"]["quantity"] == "4"
+    assert rows_of(receive_from_group(group, correct))["position"]["quantity"] == "4"
