@@ -169,9 +169,7 @@ def check_rate(*, limits: RiskLimit, exposure: OrderEntryExposure) -> None:
         )
 
 
-def check_daily_loss(
-    *, limits: RiskLimit, current: Decimal, projected: Decimal, exposure: OrderEntryExposure
-) -> None:
+def check_daily_loss(*, limits: RiskLimit, current: Decimal, projected: Decimal, exposure: OrderEntryExposure) -> None:
     """Refuse a new order once today's realized loss (net of commissions) reaches ``max_daily_loss``.
 
     Orders that only reduce the position stay allowed, so the desk can still flatten.
