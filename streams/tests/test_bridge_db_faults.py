@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
@@ -83,7 +84,7 @@ def _events(orders: list[Order]) -> list[tuple[str, m.Message]]:
                     side="BUY",
                     quantity=Decimal("10"),
                     price=Decimal("100.25"),
-                    time="2026-11-21T15:00:00+00:00",
+                    time=datetime.now(UTC).isoformat(timespec="seconds"),
                 ),
             )
         )

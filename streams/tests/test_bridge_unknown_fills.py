@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,7 +27,7 @@ def execution(client_order_id: str, *, exec_id: str = "0000e0d8.65a1b2c3.01.01",
         "side": "BUY",
         "quantity": Decimal("500"),
         "price": Decimal("1"),
-        "time": "2026-11-20T15:00:00+00:00",
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     fields.update(changes)
     return m.OrderFilled(**fields)
