@@ -11,10 +11,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts.selectors import accounts_for_user
-from orders.exceptions import OrderPossibleDuplicate
-from orders.models import PRICE, QUANTITY, Instrument, OrderSource, OrderType, Side, TimeInForce
-from orders.services import bracket_submit, duplicate_refusals_audited
+from orders.forms import EntryForm
+from orders.models import PRICE, QUANTITY, Instrument, OrderType, Side, TimeInForce
+from orders.services import bracket_submit
 from tradeconsole.exceptions import ApplicationError
 
 
@@ -22,7 +21,7 @@ def _price(**kwargs) -> forms.DecimalField:
     return forms.DecimalField(max_digits=PRICE["max_digits"], decimal_places=PRICE["decimal_places"], **kwargs)
 
 
-class BracketEntryForm(forms.Form):
+class BracketEntryForm(EntryForm):
     """Enter a bracket for one of the user's accounts; the id is posted back hidden (a double post is one bracket)."""
 
     client_order_id = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
@@ -41,47 +40,29 @@ class BracketEntryForm(forms.Form):
     stop_loss_price = _price(label="Stop-loss (stop) price")
     tif = forms.ChoiceField(choices=TimeInForce.choices, initial=TimeInForce.DAY, label="Time in force")
 
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        accounts = accounts_for_user(user).order_by("code")
-        self.fields["account"].queryset = accounts
-        if len(accounts) == 1:
-            self.fields["account"].initial = accounts[0].pk
-
-    duplicate: OrderPossibleDuplicate | None = None
-
     def submit(self, *, actor, via: str, confirm_duplicate: bool = False):
         """Enter the bracket through ``bracket_submit``; a refusal is put on the form and re-raised.
 
         :raises ApplicationError: the service refused it (``OrderPossibleDuplicate``: in ``duplicate``).
         """
         data = self.cleaned_data
-        try:
-            with duplicate_refusals_audited(actor=actor, via=via):
-                return bracket_submit(
-                    actor=actor,
-                    account=data["account"],
-                    instrument=data["instrument"],
-                    side=data["side"],
-                    quantity=data["quantity"],
-                    order_type=data["order_type"],
-                    limit_price=data["limit_price"],
-                    stop_price=data["stop_price"],
-                    take_profit_price=data["take_profit_price"],
-                    stop_loss_price=data["stop_loss_price"],
-                    tif=data["tif"],
-                    source=OrderSource.ADMIN,
-                    client_order_id=data["client_order_id"],
-                    confirm_duplicate=confirm_duplicate,
-                    via=via,
-                )
-        except OrderPossibleDuplicate as exc:
-            self.duplicate = exc
-            raise
-        except ApplicationError as exc:
-            field = exc.field if exc.field in self.fields and not self[exc.field].is_hidden else None
-            self.add_error(field, f"{exc.message} ({exc.code})")
-            raise
+        return self.enter(
+            bracket_submit,
+            actor=actor,
+            via=via,
+            account=data["account"],
+            instrument=data["instrument"],
+            side=data["side"],
+            quantity=data["quantity"],
+            order_type=data["order_type"],
+            limit_price=data["limit_price"],
+            stop_price=data["stop_price"],
+            take_profit_price=data["take_profit_price"],
+            stop_loss_price=data["stop_loss_price"],
+            tif=data["tif"],
+            client_order_id=data["client_order_id"],
+            confirm_duplicate=confirm_duplicate,
+        )
 
 
 def bracket_add_view(model_admin, request: HttpRequest, *, via: str):

@@ -14,7 +14,45 @@ from orders.services import duplicate_refusals_audited
 from tradeconsole.exceptions import ApplicationError
 
 
-class OrderEntryForm(forms.Form):
+class EntryForm(forms.Form):
+    """What every order-entry form of the admin shares: the accounts the user may trade, and one way
+    to hand the cleaned input to an entry service and bring its refusals back onto the form."""
+
+    duplicate: OrderPossibleDuplicate | None = None
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        accounts = accounts_for_user(user).order_by("code")
+        self.fields["account"].queryset = accounts
+        if len(accounts) == 1:
+            self.fields["account"].initial = accounts[0].pk
+
+    def enter(self, service, *, actor, via: str, **fields):
+        """Call ``service`` (``order_submit``, ``bracket_submit``) with ``fields``, auditing a duplicate
+        refusal; on a refusal, record it on the form and re-raise.
+
+        :raises OrderPossibleDuplicate: a recent identical entry needs a confirmation (in ``duplicate``).
+        :raises ApplicationError: the service refused the entry (the form now carries the error).
+        """
+        try:
+            with duplicate_refusals_audited(actor=actor, via=via):
+                return service(actor=actor, via=via, source=OrderSource.ADMIN, **fields)
+        except OrderPossibleDuplicate as exc:
+            # Not an error of the form: a question, asked above it (the admin's confirmation step).
+            self.duplicate = exc
+            raise
+        except ApplicationError as exc:
+            self.add_refusal(exc)
+            raise
+
+    def add_refusal(self, exc: ApplicationError) -> None:
+        """Show a domain refusal on the field it names, or above the form when it names none."""
+        # A refusal about a hidden field (the client order id) must be visible above the form.
+        field = exc.field if exc.field in self.fields and not self[exc.field].is_hidden else None
+        self.add_error(field, f"{exc.message} ({exc.code})")
+
+
+class OrderEntryForm(EntryForm):
     """Enter one order for one of the user's accounts.
 
     ``client_order_id`` is generated when the form is rendered and posted back hidden, so the
@@ -40,15 +78,6 @@ class OrderEntryForm(forms.Form):
     tif = forms.ChoiceField(choices=TimeInForce.choices, initial=TimeInForce.DAY, label="Time in force")
     outside_rth = forms.BooleanField(required=False, label="Outside regular trading hours")
 
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        accounts = accounts_for_user(user).order_by("code")
-        self.fields["account"].queryset = accounts
-        if len(accounts) == 1:
-            self.fields["account"].initial = accounts[0].pk
-
-    duplicate: OrderPossibleDuplicate | None = None
-
     def submit(self, *, actor, via: str = "admin", confirm_duplicate: bool = False) -> Order:
         """Enter the order through ``order_submit``; on a refusal, record it on the form and re-raise.
 
@@ -58,34 +87,19 @@ class OrderEntryForm(forms.Form):
         :raises ApplicationError: the service refused the order (the form now carries the error).
         """
         data = self.cleaned_data
-        try:
-            with duplicate_refusals_audited(actor=actor, via=via):
-                return services.order_submit(
-                    actor=actor,
-                    account=data["account"],
-                    instrument=data["instrument"],
-                    side=data["side"],
-                    quantity=data["quantity"],
-                    order_type=data["order_type"],
-                    limit_price=data["limit_price"],
-                    stop_price=data["stop_price"],
-                    tif=data["tif"],
-                    outside_rth=data["outside_rth"],
-                    source=OrderSource.ADMIN,
-                    client_order_id=data["client_order_id"],
-                    confirm_duplicate=confirm_duplicate,
-                    via=via,
-                )
-        except OrderPossibleDuplicate as exc:
-            # Not an error of the form: a question, asked above it (the admin's confirmation step).
-            self.duplicate = exc
-            raise
-        except ApplicationError as exc:
-            self.add_refusal(exc)
-            raise
-
-    def add_refusal(self, exc: ApplicationError) -> None:
-        """Show a domain refusal on the field it names, or above the form when it names none."""
-        # A refusal about a hidden field (the client order id) must be visible above the form.
-        field = exc.field if exc.field in self.fields and not self[exc.field].is_hidden else None
-        self.add_error(field, f"{exc.message} ({exc.code})")
+        return self.enter(
+            services.order_submit,
+            actor=actor,
+            via=via,
+            account=data["account"],
+            instrument=data["instrument"],
+            side=data["side"],
+            quantity=data["quantity"],
+            order_type=data["order_type"],
+            limit_price=data["limit_price"],
+            stop_price=data["stop_price"],
+            tif=data["tif"],
+            outside_rth=data["outside_rth"],
+            client_order_id=data["client_order_id"],
+            confirm_duplicate=confirm_duplicate,
+        )
