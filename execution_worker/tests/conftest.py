@@ -9,7 +9,9 @@ import uuid
 import pytest
 import redis
 
-from execution_worker.tests.harness import ACCOUNT, Bus
+from execution_worker.config import WorkerConfig
+from execution_worker.tests.harness import ACCOUNT, CLIENT_ID, Bus, WorkerProcess, wait_until
+from execution_worker.worker import Worker
 from tws_simulator import Simulator, SimulatorConfig
 
 # The worker tests keep to their own Redis db unless told otherwise, so they never touch others' keys.
@@ -48,3 +50,40 @@ def bus(redis_client, prefix):
     bus = Bus(redis_client, prefix)
     bus.set_limits(max_order_quantity=100_000)
     return bus
+
+
+@pytest.fixture
+def start_worker(sim, prefix):
+    """Start ``python -m execution_worker`` processes against ``sim`` (optionally with a fault point);
+    each start waits until the worker reports ready. All are closed at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(bus: Bus, faultpoint: str = "") -> WorkerProcess:
+        ready_before = bus.count_ready()
+        worker = WorkerProcess(
+            redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID, faultpoint=faultpoint
+        )
+        started.append(worker)
+        try:
+            wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
+        except AssertionError:
+            raise AssertionError(worker.output())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+@pytest.fixture
+def worker_in_process(sim, prefix):
+    """A Worker object whose loops the test drives itself (no threads started)."""
+    config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 1, prefix=prefix)
+    config.apply_fast_timers()
+    worker = Worker(config)
+    worker.load()
+    yield worker
+    if worker.connection is not None:
+        worker.connection.close()
+    worker.redis.close()
+    worker.command_redis.close()

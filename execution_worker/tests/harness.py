@@ -187,3 +187,12 @@ def check_ledger(sim, bus: Bus, refused_ids: frozenset[int] = frozenset()) -> No
     reported = {e.exec_id for e in bus.events("order.filled")}
     missing = [x["exec_id"] for x in ledger["executions"] if x["exec_id"] not in reported]
     assert not missing, f"executions missing from the events stream: {missing}"
+
+
+# The clientId the worker processes of the tests use (a second in-process worker takes the next one).
+CLIENT_ID = 7
+
+
+def orders_for(sim, coid: str) -> list[dict]:
+    """The placeOrders the simulator received for ``coid`` (its orderRef), in arrival order."""
+    return [p for p in sim.ledger.snapshot()["place_orders"] if p["order_ref"] == coid]

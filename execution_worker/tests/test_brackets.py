@@ -15,8 +15,7 @@ import pytest
 
 from execution_worker import messages as m
 from execution_worker.tests import test_worker_faults
-from execution_worker.tests.harness import Bus, check_ledger, place, wait_until
-from execution_worker.tests.test_worker_faults import _orders_for
+from execution_worker.tests.harness import Bus, check_ledger, orders_for, place, wait_until
 
 # The worker as a subprocess with an optional fault point (the fixture of the fault tests).
 start_worker = test_worker_faults.start_worker
@@ -126,7 +125,7 @@ def test_a_bracket_the_gate_refuses_is_refused_whole_and_nothing_is_sent(sim, bu
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
     for coid in ids(big):
         assert bus.wait_event("order.rejected", client_order_id=coid).code == "risk.max_notional"
-    assert not any(_orders_for(sim, coid) for coid in ids(big))
+    assert not any(orders_for(sim, coid) for coid in ids(big))
     check_ledger(sim, bus)
 
 

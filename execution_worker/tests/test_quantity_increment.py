@@ -15,9 +15,7 @@ import pytest
 
 from execution_worker import messages as m
 from execution_worker.risk import Limits, RiskGate, check_quantity_increment
-from execution_worker.tests.harness import ACCOUNT, check_ledger, place
-from execution_worker.tests.test_worker_commands import start_worker  # noqa: F401  (fixture)
-from execution_worker.tests.test_worker_faults import _orders_for
+from execution_worker.tests.harness import ACCOUNT, check_ledger, orders_for, place
 
 
 def _order(**overrides) -> m.OrderPlace:
@@ -78,7 +76,7 @@ def test_the_increment_keys_are_optional_positive_decimals_in_the_contract():
         m.decode({**fields, "data": json.dumps({**data, "quantity_increment": "0"})})
 
 
-def test_the_worker_refuses_fractional_shares_before_tws_sees_them(sim, bus, start_worker):  # noqa: F811
+def test_the_worker_refuses_fractional_shares_before_tws_sees_them(sim, bus, start_worker):
     start_worker(bus)
     typed = place(quantity="1.5")
     bus.send(typed)
@@ -96,7 +94,7 @@ def test_the_worker_refuses_fractional_shares_before_tws_sees_them(sim, bus, sta
         rejected = bus.wait_event("order.rejected", client_order_id=coid)
         assert rejected.code == "order.quantity_increment"
         assert "increments of 1" in rejected.reason
-        assert not _orders_for(sim, coid)
+        assert not orders_for(sim, coid)
     bus.wait_event("order.accepted", client_order_id=halves.client_order_id)
-    assert len(_orders_for(sim, halves.client_order_id)) == 1
+    assert len(orders_for(sim, halves.client_order_id)) == 1
     check_ledger(sim, bus)

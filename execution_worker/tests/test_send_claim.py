@@ -14,13 +14,16 @@ from decimal import Decimal
 import pytest
 
 from execution_worker import messages as m
-from execution_worker.config import WorkerConfig
 from execution_worker.pacing import TokenBucket
 from execution_worker.store import SEND_LEASE_MS, OrderRecord, Store
-from execution_worker.tests.conftest import REDIS_URL
-from execution_worker.tests.harness import ACCOUNT, Bus, WorkerProcess, check_ledger, place, wait_until
-from execution_worker.tests.test_worker_faults import CLIENT_ID, _orders_for
-from execution_worker.worker import Worker
+from execution_worker.tests.harness import (
+    ACCOUNT,
+    Bus,
+    check_ledger,
+    orders_for,
+    place,
+    wait_until,
+)
 from tws_simulator import Simulator, SimulatorConfig
 
 OTHER = "DU0000002"
@@ -35,39 +38,6 @@ def sim():
     simulator.start()
     yield simulator
     simulator.stop()
-
-
-@pytest.fixture
-def start_worker(sim, prefix):
-    started: list[WorkerProcess] = []
-
-    def start(bus: Bus) -> WorkerProcess:
-        ready_before = bus.count_ready()
-        worker = WorkerProcess(redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID)
-        started.append(worker)
-        try:
-            wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
-        except AssertionError:
-            raise AssertionError(worker.output())
-        return worker
-
-    yield start
-    for worker in started:
-        worker.close()
-
-
-@pytest.fixture
-def in_process_worker(sim, prefix):
-    """A Worker object whose loops the test drives itself (no threads started)."""
-    config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 1, prefix=prefix)
-    config.apply_fast_timers()
-    worker = Worker(config)
-    worker.load()
-    yield worker
-    if worker.connection is not None:
-        worker.connection.close()
-    worker.redis.close()
-    worker.command_redis.close()
 
 
 def _barrier(bus: Bus, scope: str, reason: str = "kill switch") -> None:
@@ -96,7 +66,7 @@ def test_an_account_barrier_refuses_only_that_accounts_orders(sim, bus, start_wo
     bus.send(halted, trading)
     assert bus.wait_event("order.rejected", client_order_id=halted.client_order_id).code == "risk.halted"
     bus.wait_event("order.status", client_order_id=trading.client_order_id, status="Filled")
-    assert _orders_for(sim, halted.client_order_id) == []
+    assert orders_for(sim, halted.client_order_id) == []
     bus.client.hdel(bus.names.halts, OTHER)
     released = place(quantity="7", account=OTHER)
     bus.send(released)
@@ -112,7 +82,7 @@ def test_a_held_order_whose_time_comes_under_the_barrier_is_refused_not_sent(sim
     _barrier(bus, ACCOUNT)
     refused = bus.wait_event("order.rejected", client_order_id=held.client_order_id, timeout=5)
     assert refused.code == "risk.halted"
-    assert _orders_for(sim, held.client_order_id) == []
+    assert orders_for(sim, held.client_order_id) == []
 
 
 def test_a_modify_under_the_barrier_is_refused_and_the_order_stays_as_it_is(sim, bus, start_worker):
@@ -127,7 +97,7 @@ def test_a_modify_under_the_barrier_is_refused_and_the_order_stays_as_it_is(sim,
     # A cancel is no placeOrder: the barrier lets it through.
     bus.send(m.OrderCancel(client_order_id=order.client_order_id))
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
-    assert len(_orders_for(sim, order.client_order_id)) == 1
+    assert len(orders_for(sim, order.client_order_id)) == 1
     check_ledger(sim, bus)
 
 
@@ -159,10 +129,10 @@ def test_the_send_claim_records_and_leases_or_refuses_under_a_halt_writing_nothi
 
 
 def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_never_unknown(
-    in_process_worker, bus, sim
+    worker_in_process, bus, sim
 ):
     """Finding 7 of #15: placeOrder on a closed socket is ibapi's 504 "Not connected"; nothing left."""
-    worker = in_process_worker
+    worker = worker_in_process
     worker.connection_step()
     assert worker.ready.is_set()
     # The order waits half a second for its pacing token, and the socket closes meanwhile.
@@ -174,7 +144,7 @@ def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_n
     closer.start()
     wait_until(lambda: worker.command_step(), 3, what="the order read")
     closer.join()
-    assert _orders_for(sim, order.client_order_id) == []
+    assert orders_for(sim, order.client_order_id) == []
     assert bus.pending() == 1, "the order's command stays pending until the session is back"
 
     def reconnect() -> bool:
@@ -185,7 +155,7 @@ def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_n
 
     wait_until(reconnect, 10, what="the session back")
     wait_until(lambda: worker.command_step(), 3, what="the order read again")
-    wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")
     wait_until(lambda: worker.publish_step(0.05) == 0 and bus.events("order.accepted"), 3, what="accepted")
     assert [e.client_order_id for e in bus.events("order.accepted")] == [order.client_order_id]
     assert bus.events("order.unknown") == []
@@ -193,9 +163,9 @@ def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_n
     check_ledger(sim, bus)
 
 
-def test_a_claim_made_stale_by_a_long_wait_for_its_token_is_asked_again_and_meets_the_halt(in_process_worker, bus, sim):
+def test_a_claim_made_stale_by_a_long_wait_for_its_token_is_asked_again_and_meets_the_halt(worker_in_process, bus, sim):
     """The barrier written while an order waited longer than its lease for a pacing token wins."""
-    worker = in_process_worker
+    worker = worker_in_process
     worker.connection_step()
     worker.pacing = TokenBucket(2.0, 1.0)
     worker.pacing.drain()
@@ -209,4 +179,4 @@ def test_a_claim_made_stale_by_a_long_wait_for_its_token_is_asked_again_and_meet
     refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id, timeout=3)
     assert refused.code == "risk.halted" and "engaged mid-wait" in refused.reason
     time.sleep(0.2)
-    assert _orders_for(sim, order.client_order_id) == []
+    assert orders_for(sim, order.client_order_id) == []

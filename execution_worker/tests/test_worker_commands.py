@@ -9,51 +9,23 @@ import time
 import uuid
 from decimal import Decimal
 
-import pytest
 import redis
 
 from execution_worker import messages as m
 from execution_worker.config import WorkerConfig
 from execution_worker.store import OrderRecord
 from execution_worker.tests.conftest import REDIS_URL
-from execution_worker.tests.harness import ACCOUNT, ROOT, Bus, WorkerProcess, check_ledger, place, wait_until
-from execution_worker.tests.test_worker_faults import CLIENT_ID, _orders_for
+from execution_worker.tests.harness import (
+    ACCOUNT,
+    CLIENT_ID,
+    ROOT,
+    WorkerProcess,
+    check_ledger,
+    orders_for,
+    place,
+    wait_until,
+)
 from execution_worker.worker import Worker
-
-
-@pytest.fixture
-def start_worker(sim, prefix):
-    started: list[WorkerProcess] = []
-
-    def start(bus: Bus, faultpoint: str = "") -> WorkerProcess:
-        ready_before = bus.count_ready()
-        worker = WorkerProcess(
-            redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID, faultpoint=faultpoint
-        )
-        started.append(worker)
-        try:
-            wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
-        except AssertionError:
-            raise AssertionError(worker.output())
-        return worker
-
-    yield start
-    for worker in started:
-        worker.close()
-
-
-@pytest.fixture
-def worker_in_process(sim, prefix):
-    """A Worker object whose loops the test drives itself (no threads started)."""
-    config = WorkerConfig(redis_url=REDIS_URL, tws_port=sim.port, tws_client_id=CLIENT_ID + 1, prefix=prefix)
-    config.apply_fast_timers()
-    worker = Worker(config)
-    worker.load()
-    yield worker
-    if worker.connection is not None:
-        worker.connection.close()
-    worker.redis.close()
-    worker.command_redis.close()
 
 
 def test_an_order_held_for_not_before_is_sent_at_its_time_even_across_a_restart(sim, bus, start_worker):
@@ -64,7 +36,7 @@ def test_an_order_held_for_not_before_is_sent_at_its_time_even_across_a_restart(
     wait_until(lambda: bus.pending() == 0, 5, what="the held order acknowledged (it is durable)")
     first.kill9()
     second = start_worker(bus)
-    arrived = wait_until(lambda: _orders_for(sim, order.client_order_id), 5, what="the held order at TWS")
+    arrived = wait_until(lambda: orders_for(sim, order.client_order_id), 5, what="the held order at TWS")
     late_ms = (arrived[0]["arrived_ns"] - due) / 1e6
     # Never early, and sent at its time rather than at some later poll or reconnect. How late (the
     # 50 ms goal) is a figure of `make bench schedule_lateness`, not a timed test: on a shared VM a
@@ -81,7 +53,7 @@ def test_a_held_order_can_be_cancelled_before_its_time_and_is_never_sent(sim, bu
     bus.send(m.OrderCancel(client_order_id=order.client_order_id))
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
     time.sleep(1.7)
-    assert _orders_for(sim, order.client_order_id) == []
+    assert orders_for(sim, order.client_order_id) == []
 
 
 def _wait_for_ticks(sim, bus, symbol: str, price: float) -> None:
@@ -104,8 +76,8 @@ def test_modify_resends_the_same_order_id_and_a_modify_outside_the_collar_is_ref
     bus.send(order)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
     bus.send(m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("151")))
-    wait_until(lambda: len(_orders_for(sim, order.client_order_id)) == 2, 5, what="the modification at TWS")
-    sent = _orders_for(sim, order.client_order_id)
+    wait_until(lambda: len(orders_for(sim, order.client_order_id)) == 2, 5, what="the modification at TWS")
+    sent = orders_for(sim, order.client_order_id)
     assert sent[0]["order_id"] == sent[1]["order_id"] and sent[1]["lmt_price"] == 151.0
     bus.send(m.OrderModify(client_order_id=order.client_order_id, limit_price=Decimal("10")))
     refused = bus.wait_event("order.rejected", client_order_id=order.client_order_id, action="modify")
@@ -113,7 +85,7 @@ def test_modify_resends_the_same_order_id_and_a_modify_outside_the_collar_is_ref
     far = place(quantity="8", order_type="LMT", limit_price=Decimal("50"))
     bus.send(far)
     assert bus.wait_event("order.rejected", client_order_id=far.client_order_id).code == "risk.price_collar"
-    assert len(_orders_for(sim, order.client_order_id)) == 2 and not _orders_for(sim, far.client_order_id)
+    assert len(orders_for(sim, order.client_order_id)) == 2 and not orders_for(sim, far.client_order_id)
     check_ledger(sim, bus)
 
 
@@ -192,7 +164,7 @@ def test_one_connection_step_connects_and_reconciles_then_commands_flow(worker_i
     order = place(quantity="2")
     bus.send(order)
     assert wait_until(lambda: worker.command_step(), 2, what="one command handled") == 1
-    wait_until(lambda: _orders_for(sim, order.client_order_id), 2, what="the order at TWS")
+    wait_until(lambda: orders_for(sim, order.client_order_id), 2, what="the order at TWS")
     assert worker.publish_step(0.1) > 0
     assert bus.pending() == 0
 
@@ -222,8 +194,8 @@ def test_the_command_loop_gets_a_new_connection_when_redis_drops_the_one_it_hold
     assert wait_until(step, 2, what="the second order handled") == 1
     worker.publish_step(0)
     assert worker.command_redis.client_id() != held
-    wait_until(lambda: _orders_for(sim, second.client_order_id), 2, what="the second order at TWS")
-    assert len(_orders_for(sim, first.client_order_id)) == len(_orders_for(sim, second.client_order_id)) == 1
+    wait_until(lambda: orders_for(sim, second.client_order_id), 2, what="the second order at TWS")
+    assert len(orders_for(sim, first.client_order_id)) == len(orders_for(sim, second.client_order_id)) == 1
     assert bus.pending() == 0
 
 
@@ -245,7 +217,7 @@ def test_a_refusal_lost_with_the_process_is_answered_again_by_the_next_one(worke
     rejected = bus.wait_event("order.rejected", client_order_id=order.client_order_id)
     assert rejected.code == "risk.max_quantity"
     wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
-    assert _orders_for(sim, order.client_order_id) == []
+    assert orders_for(sim, order.client_order_id) == []
 
 
 def test_backoff_doubles_up_to_its_cap_while_tws_refuses(worker_in_process, sim):
@@ -281,7 +253,7 @@ def test_an_account_halt_cancels_only_that_accounts_orders_and_refuses_its_held_
     bus.wait_event("order.status", client_order_id=working.client_order_id, status="Cancelled")
     assert bus.wait_event("order.rejected", client_order_id=held.client_order_id).code == "risk.halted"
     assert bus.client.hget(f"{prefix}:worker:halts", ACCOUNT) == b"desk review"
-    assert _orders_for(sim, held.client_order_id) == []
+    assert orders_for(sim, held.client_order_id) == []
     check_ledger(sim, bus)
 
 

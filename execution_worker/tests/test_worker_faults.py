@@ -14,9 +14,7 @@ import pytest
 
 from execution_worker import messages as m
 from execution_worker.tests.conftest import REDIS_URL
-from execution_worker.tests.harness import Bus, WorkerProcess, check_ledger, place, wait_until
-
-CLIENT_ID = 7
+from execution_worker.tests.harness import CLIENT_ID, Bus, WorkerProcess, check_ledger, orders_for, place, wait_until
 
 
 @pytest.fixture
@@ -41,17 +39,13 @@ def start_worker(sim, prefix):
         worker.close()
 
 
-def _orders_for(sim, coid: str) -> list[dict]:
-    return [p for p in sim.ledger.snapshot()["place_orders"] if p["order_ref"] == coid]
-
-
 def test_an_order_is_placed_once_filled_and_reported(sim, bus, start_worker):
     worker = start_worker(bus=bus)
     order = place(quantity="10")
     bus.send(order)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
     accepted = bus.wait_event("order.accepted", client_order_id=order.client_order_id)
-    assert accepted.order_id == _orders_for(sim, order.client_order_id)[0]["order_id"]
+    assert accepted.order_id == orders_for(sim, order.client_order_id)[0]["order_id"]
     wait_until(lambda: bus.pending() == 0, 5, what="acknowledgement")
     assert worker.terminate() == 0
     assert bus.events("gateway.status")[-1].state == "disconnected"
@@ -76,7 +70,7 @@ def test_bad_input_is_dead_lettered_or_rejected_and_later_commands_still_flow(si
     assert codes == ["message.undecodable", "message.unknown_type", "message.missing_field", "message.too_large"]
     assert all(entry["reason"] for entry in bus.dlq())
     wait_until(lambda: bus.pending() == 0, 5, what="everything acknowledged")
-    assert not _orders_for(sim, unknown_account.client_order_id)
+    assert not orders_for(sim, unknown_account.client_order_id)
     check_ledger(sim, bus)
 
 
@@ -85,12 +79,12 @@ def test_kill_after_reading_before_placing_places_exactly_once_after_restart(sim
     order = place(quantity="11")
     bus.send(order)
     assert first.wait_exit(10) == 137
-    assert not _orders_for(sim, order.client_order_id)
+    assert not orders_for(sim, order.client_order_id)
     assert bus.pending() == 1
     start_worker(bus=bus)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
     wait_until(lambda: bus.pending() == 0, 5, what="acknowledgement")
-    assert len(_orders_for(sim, order.client_order_id)) == 1
+    assert len(orders_for(sim, order.client_order_id)) == 1
     check_ledger(sim, bus)
 
 
@@ -103,7 +97,7 @@ def test_kill_after_recording_before_placing_never_sends_and_reports_unknown(sim
     unknown = bus.wait_event("order.unknown", client_order_id=order.client_order_id)
     assert "neither" in unknown.reason
     wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
-    assert _orders_for(sim, order.client_order_id) == []
+    assert orders_for(sim, order.client_order_id) == []
     check_ledger(sim, bus)
 
 
@@ -116,7 +110,7 @@ def test_kill_after_placing_before_ack_does_not_place_twice_and_the_real_status_
     start_worker(bus=bus)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
     wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
-    assert len(_orders_for(sim, order.client_order_id)) == 1
+    assert len(orders_for(sim, order.client_order_id)) == 1
     check_ledger(sim, bus)
 
 
@@ -125,14 +119,14 @@ def test_a_socket_drop_mid_order_makes_it_unknown_then_reconciliation_settles_it
     sim.control.delay_replies(1.0)
     order = place(quantity="14", order_type="LMT", limit_price=Decimal("100"))
     bus.send(order)
-    wait_until(lambda: _orders_for(sim, order.client_order_id), 5, what="placeOrder at the broker")
+    wait_until(lambda: orders_for(sim, order.client_order_id), 5, what="placeOrder at the broker")
     ready_before = bus.count_ready()
     sim.control.delay_replies(0)
     sim.control.drop_connections()
     bus.wait_event("order.unknown", client_order_id=order.client_order_id)
     wait_until(lambda: bus.count_ready() > ready_before, 10, what="reconnected")
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
-    assert len(_orders_for(sim, order.client_order_id)) == 1
+    assert len(orders_for(sim, order.client_order_id)) == 1
     check_ledger(sim, bus)
 
 
@@ -171,7 +165,7 @@ def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_wo
     sim.control.connectivity_lost(restore=None)
     bus.wait_event("gateway.status", state="disconnected")
     for order in orders[:2]:
-        sim.control.fill_order(CLIENT_ID, _orders_for(sim, order.client_order_id)[0]["order_id"])
+        sim.control.fill_order(CLIENT_ID, orders_for(sim, order.client_order_id)[0]["order_id"])
     sim.control.connectivity_restored("maintained")
     wait_until(lambda: bus.count_ready() > ready_before, 10, what="reconciled after 1102")
     for order in orders[:2]:
@@ -194,7 +188,7 @@ def test_fills_while_the_socket_is_down_are_recovered_with_req_executions(sim, b
     sim.control.drop_connections()
     bus.wait_event("gateway.status", state="disconnected")
     # Nobody is connected to hear these fills live: only reqExecutions can bring them back.
-    fills = [sim.control.fill_order(CLIENT_ID, _orders_for(sim, o.client_order_id)[0]["order_id"]) for o in orders]
+    fills = [sim.control.fill_order(CLIENT_ID, orders_for(sim, o.client_order_id)[0]["order_id"]) for o in orders]
     sim.control.refuse_connections(False)
     wait_until(lambda: bus.count_ready() > ready_before, 15, what="reconnected and reconciled")
     for order, fill in zip(orders, fills, strict=True):
@@ -208,7 +202,7 @@ def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_wo
     first = place(quantity="30")
     bus.send(first)
     bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
-    used = _orders_for(sim, first.client_order_id)[0]["order_id"]
+    used = orders_for(sim, first.client_order_id)[0]["order_id"]
     sim.control.roll_back_next_valid_id(CLIENT_ID, by=1)
     ready_before = bus.count_ready()
     sim.control.drop_connections()
@@ -216,7 +210,7 @@ def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_wo
     second = place(quantity="31")
     bus.send(second)
     bus.wait_event("order.status", client_order_id=second.client_order_id, status="Filled")
-    assert _orders_for(sim, second.client_order_id)[0]["order_id"] > used
+    assert orders_for(sim, second.client_order_id)[0]["order_id"] > used
     assert not [e for e in bus.events("order.rejected")]
     check_ledger(sim, bus)
 
@@ -226,7 +220,7 @@ def test_an_order_id_tws_already_used_is_retried_once_with_a_fresh_id(sim, bus, 
     first = place(quantity="32")
     bus.send(first)
     bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
-    used = _orders_for(sim, first.client_order_id)[0]["order_id"]
+    used = orders_for(sim, first.client_order_id)[0]["order_id"]
     # The worker's durable state is lost and TWS rolls its id back: the next order goes out with an
     # id TWS has already used, and TWS refuses it (103, or 104 when the id is a filled order's).
     first_worker.kill9()
@@ -237,7 +231,7 @@ def test_an_order_id_tws_already_used_is_retried_once_with_a_fresh_id(sim, bus, 
     second = place(quantity="34")
     bus.send(second)
     bus.wait_event("order.status", client_order_id=second.client_order_id, status="Filled")
-    assert [p["order_id"] for p in _orders_for(sim, second.client_order_id)] == [used, used + 1]
+    assert [p["order_id"] for p in orders_for(sim, second.client_order_id)] == [used, used + 1]
     assert not bus.events("order.rejected")
     check_ledger(sim, bus, refused_ids=frozenset({used}))
 

@@ -5,7 +5,6 @@ as a subprocess (``start_worker``) where the whole path matters.
 """
 
 # The fixtures are imported from test_worker_commands and named as test parameters (pytest's way).
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -22,9 +21,7 @@ from execution_worker import messages as m
 from execution_worker.callbacks import _exec_time_iso
 from execution_worker.session import executions_since
 from execution_worker.store import OrderRecord
-from execution_worker.tests.harness import ACCOUNT, check_ledger, place, wait_until
-from execution_worker.tests.test_worker_commands import start_worker, worker_in_process  # noqa: F401
-from execution_worker.tests.test_worker_faults import _orders_for
+from execution_worker.tests.harness import ACCOUNT, check_ledger, orders_for, place, wait_until
 
 
 def _ready(worker) -> None:
@@ -68,8 +65,8 @@ def test_a_halt_still_refuses_a_place_queued_before_it_but_not_one_after_a_later
     _flush(worker)
     refused = bus.wait_event("order.rejected", client_order_id=before.client_order_id)
     assert refused.code == "risk.halted"
-    wait_until(lambda: _orders_for(sim, after.client_order_id), 3, what="the order after the resume at TWS")
-    assert not _orders_for(sim, before.client_order_id)
+    wait_until(lambda: orders_for(sim, after.client_order_id), 3, what="the order after the resume at TWS")
+    assert not orders_for(sim, before.client_order_id)
     assert worker.gate.halted(ACCOUNT) is None
 
 
@@ -86,7 +83,7 @@ def test_a_halt_waiting_in_the_stream_is_applied_before_a_due_held_order_goes_ou
     _drain(worker)
     assert bus.wait_event("order.rejected", client_order_id=held.client_order_id).code == "risk.halted"
     time.sleep(0.3)
-    assert not _orders_for(sim, held.client_order_id)
+    assert not orders_for(sim, held.client_order_id)
 
 
 # --- 2. a modify of an order not acknowledged (or of unknown outcome) is refused, never placed ---------------
@@ -126,7 +123,7 @@ def test_a_modify_of_an_order_whose_outcome_is_unknown_is_refused_and_never_reac
         refused = bus.wait_event("order.rejected", client_order_id=record.client_order_id)
         assert (refused.action, refused.code) == ("modify", "worker.not_modifiable"), state
         time.sleep(0.2)
-        assert not _orders_for(sim, record.client_order_id), f"placeOrder sent for a {state} order"
+        assert not orders_for(sim, record.client_order_id), f"placeOrder sent for a {state} order"
         assert worker.book.records[record.client_order_id].limit_price == "150"
 
 
@@ -138,7 +135,7 @@ def test_the_ledger_check_fails_when_tws_takes_the_same_order_ref_as_new_twice_u
     order = place(quantity="6", order_type="LMT", limit_price=Decimal("100"))
     bus.send(order)
     _drain(worker)
-    wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")
     check_ledger(sim, bus)
     # The same orderId and orderRef from another clientId is a new order for TWS: a second placement.
     worker.connection.close()
@@ -148,8 +145,8 @@ def test_the_ledger_check_fails_when_tws_takes_the_same_order_ref_as_new_twice_u
     wait_until(lambda: worker.connection_step() or worker.ready.is_set(), 5, what="reconnected")
     record = worker.book.records[order.client_order_id]
     worker._send_order(record)
-    wait_until(lambda: len(_orders_for(sim, order.client_order_id)) == 2, 3, what="the second placeOrder")
-    assert {p["order_id"] for p in _orders_for(sim, order.client_order_id)} == {record.order_id}
+    wait_until(lambda: len(orders_for(sim, order.client_order_id)) == 2, 3, what="the second placeOrder")
+    assert {p["order_id"] for p in orders_for(sim, order.client_order_id)} == {record.order_id}
     with pytest.raises(AssertionError, match="more than once"):
         check_ledger(sim, bus)
 
@@ -174,7 +171,7 @@ def test_a_republished_modify_is_never_applied_twice_even_after_a_restart_and_ev
         # A price-only modify changes neither the status word nor the figures: it still gets its event.
         status = bus.wait_event("order.status", client_order_id=order.client_order_id, command_id=modify.id)
         assert status.status == "Submitted"
-        assert len(_orders_for(sim, order.client_order_id)) == count
+        assert len(orders_for(sim, order.client_order_id)) == count
     bus.send_raw(m.encode(modifies[0]))  # the relay republishes a row no event acknowledged yet
     wait_until(lambda: bus.pending() == 0, 5, what="the copy acknowledged")
     first.kill9()
@@ -182,7 +179,7 @@ def test_a_republished_modify_is_never_applied_twice_even_after_a_restart_and_ev
     start_worker(bus)
     wait_until(lambda: bus.pending() == 0, 5, what="the second copy acknowledged")
     time.sleep(0.5)
-    sent = _orders_for(sim, order.client_order_id)
+    sent = orders_for(sim, order.client_order_id)
     assert [p["lmt_price"] for p in sent] == [100.0, 101.0, 102.0]
     check_ledger(sim, bus)
 
@@ -201,13 +198,13 @@ def test_a_place_read_before_1100_is_held_until_the_session_is_reconciled_again(
     worker.handle_entries(entries)
     _flush(worker)
     time.sleep(0.2)
-    assert not _orders_for(sim, order.client_order_id)
+    assert not orders_for(sim, order.client_order_id)
     assert bus.events("order.rejected") == [] and bus.pending() == 1
     worker.on_error(worker.generation, -1, 1102, "Connectivity between IB and TWS has been restored.")
     worker.connection_step()
     assert worker.ready.is_set()
     _drain(worker)
-    wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS after reconciling")
+    wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS after reconciling")
     assert bus.pending() == 0
     check_ledger(sim, bus)
 
@@ -258,7 +255,7 @@ def test_after_103_the_other_orders_statuses_under_the_old_id_are_not_taken_for_
     worker.on_orderStatus(worker.generation, stale_id, "Filled", 5.0, 0.0, 190.0, 987654, 0, 190.0, 1, "")
     # Our order is looked for at TWS, not found, and placed once under a fresh id.
     worker.connection_step()
-    wait_until(lambda: _orders_for(sim, record.client_order_id), 3, what="the retry at TWS")
+    wait_until(lambda: orders_for(sim, record.client_order_id), 3, what="the retry at TWS")
     assert worker.book.records[record.client_order_id].order_id != stale_id
     _flush(worker)
     statuses = [e for e in bus.events("order.status") if e.client_order_id == record.client_order_id]
@@ -294,7 +291,7 @@ def test_a_second_order_that_with_a_working_one_would_pass_max_position_is_refus
     bus.send(more, other_side)
     _drain(worker)
     assert bus.wait_event("order.rejected", client_order_id=more.client_order_id).code == "risk.max_position"
-    wait_until(lambda: _orders_for(sim, other_side.client_order_id), 3, what="the sell at TWS")
+    wait_until(lambda: orders_for(sim, other_side.client_order_id), 3, what="the sell at TWS")
 
 
 # --- 11. a batch Redis refused is written again before anything newer ---------------------------------------
@@ -468,7 +465,7 @@ def test_an_order_whose_claim_ran_but_whose_reply_was_lost_is_placed_once_on_red
     bus.send(order)
     _drain(worker)
 
-    placed = wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    placed = wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")
     stored = worker.command_store.record_get(order.client_order_id)
     assert [p["order_id"] for p in placed] == [stored.order_id]
     assert not bus.events("order.rejected")
@@ -491,7 +488,7 @@ def test_an_order_whose_claim_failed_before_running_is_not_refused_as_its_own_du
     bus.send(copy)
     _drain(worker)
 
-    assert len(wait_until(lambda: _orders_for(sim, order.client_order_id), 3, what="the order at TWS")) == 1
+    assert len(wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")) == 1
     _flush(worker)
     refused = bus.wait_event("order.rejected", client_order_id=copy.client_order_id)
     assert refused.code == "risk.duplicate"  # another intent within 2 s still is a duplicate
