@@ -35,6 +35,26 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _published_before_the_flush(request):
+    """In a transactional test, let the publishing thread finish before the tables are emptied.
+
+    Commits there are published from a thread of this process (``streams.publish``). Left running,
+    it reads the tables while the flush truncates them: the flush can fail on a deadlock, and the
+    next test then starts with this one's rows. Setting up the database helper here, first, makes
+    its flush run after this fixture's end.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from streams import publish
+
+    assert publish.settle(timeout=10), "the publishing thread was still busy 10 s after the test"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Hash test passwords with MD5: the real hasher costs ~0.3 s per user and proves nothing here."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

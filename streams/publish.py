@@ -97,6 +97,8 @@ class _Publisher:
         self._queue: list[dict] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._busy = False
         threading.Thread(target=self._run, name="publish", daemon=True).start()
         # What is still queued when the process ends goes out first (a lost row would leave no gap).
         atexit.register(self.drain)
@@ -110,8 +112,23 @@ class _Publisher:
         """Publish every queued announcement now, merged into one set of rows."""
         with self._lock:
             queued, self._queue = self._queue, []
-        if not queued:
-            return
+            if not queued:
+                return
+            self._busy = True
+        try:
+            self._publish_merged(queued)
+        finally:
+            with self._lock:
+                self._busy = False
+                self._idle.notify_all()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until nothing is queued or being published; return whether that happened within ``timeout`` s."""
+        self._wake.set()
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def _publish_merged(self, queued: list[dict]) -> None:
         merged: dict = {}
         for changes in queued:
             for key, ts in changes.items():
@@ -135,6 +152,17 @@ class _Publisher:
 
 
 _publisher_instance: _Publisher | None = None
+
+
+def settle(timeout: float = 5.0) -> bool:
+    """Wait until this process's publishing thread has published everything queued; return whether it did.
+
+    A test that committed changes calls this before its database is flushed: the thread must not
+    read tables while they are truncated (a deadlock), nor publish one test's rows into the next.
+    """
+    with _sender_lock:
+        instance = _publisher_instance
+    return instance is None or instance.settle(timeout)
 
 
 def _publisher() -> _Publisher:
