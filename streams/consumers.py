@@ -12,6 +12,9 @@ to ``resync`` (reload its snapshot and say ``hello`` again). Updates to the same
 ``MERGE_SECONDS`` are merged (the latest wins, the first goes at once). A page that does not
 acknowledge what it was sent (``MAX_UNACKED`` frames) or piles up more than ``MAX_PENDING_ROWS``
 merged rows is closed with 4008 so that it resyncs, instead of growing server memory.
+
+Who may see what is ``streams.socket_access``; how a row becomes part of a frame (rendered once,
+kept or removed by the page's filters) is ``streams.row_frames``.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from collections import OrderedDict
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.template.loader import render_to_string
 
 from streams import live
 from streams.pages import PAGES, groups_for, market_symbols
+from streams.row_frames import row_json, row_op
+from streams.socket_access import socket_access_load, socket_session_valid
 
 logger = logging.getLogger(__name__)
 
@@ -44,71 +48,6 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_RESYNC = 4008
 
-_render_cache: OrderedDict[tuple, str] = OrderedDict()
-_RENDER_CACHE_SIZE = 4096
-
-
-def row_json(row: dict, flags: dict, op: str, version: tuple, ts: int | None) -> str:
-    """The JSON of one row of a ``rows`` frame, rendered with the template the page used at first load.
-
-    ``version`` (epoch, group, seq) names the row's content, so the render and the JSON are made
-    once per daphne process for every page with the same permissions, not once per socket.
-    """
-    key = (version, row["id"], tuple(sorted(flags.items())), op, ts)
-    text = _render_cache.get(key)
-    if text is None:
-        html = (
-            ""
-            if row["kind"] == "pnl"
-            else render_to_string(f"streams/rows/{row['kind']}.html", {"row": row["ctx"], **flags})
-        )
-        text = json.dumps(
-            {
-                "id": row["id"],
-                "kind": row["kind"],
-                "html": html,
-                "op": op,
-                "data": row["ctx"] if row["kind"] == "pnl" else None,
-                "ts": ts,
-            },
-            separators=(",", ":"),
-        )
-        _render_cache[key] = text
-        if len(_render_cache) > _RENDER_CACHE_SIZE:
-            _render_cache.popitem(last=False)
-    return text
-
-
-def _load_access(user) -> dict:
-    """Read, once per connection, which accounts the user sees and where they may act."""
-    from accounts.selectors import accounts_for_user
-
-    accounts = list(accounts_for_user(user).values_list("pk", flat=True))
-    return {
-        "accounts": set(accounts),
-        "can_cancel": user.has_perm("orders.change_order"),
-        "can_halt": user.has_perm("accounts.change_brokeraccount"),
-        "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
-    }
-
-
-def _session_still_valid(scope: dict) -> bool:
-    """Whether the socket's session still exists and still authenticates an active user."""
-    from django.contrib.auth import get_user
-
-    session = scope.get("session")
-    if session is None or session.session_key is None or not session.exists(session.session_key):
-        return False
-
-    class _Request:  # get_user needs only .session
-        pass
-
-    request = _Request()
-    session = session.__class__(session.session_key)
-    request.session = session
-    user = get_user(request)
-    return bool(user.is_authenticated and user.is_active and user.pk == scope["user"].pk)
-
 
 class LiveConsumer(AsyncWebsocketConsumer):
     """One live page's socket: see the module docstring for the protocol."""
@@ -123,7 +62,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.page is None:
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        access = await sync_to_async(_load_access)(user)
+        access = await sync_to_async(socket_access_load)(user)
         accounts = access["accounts"]
         wanted = query.get("account")
         if wanted:
@@ -172,7 +111,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """
         while True:
             await asyncio.sleep(REVALIDATE_SECONDS)
-            if not await sync_to_async(_session_still_valid)(self.scope):
+            if not await sync_to_async(socket_session_valid)(self.scope):
                 logger.info("live socket closed: the session of user %s is no longer valid", self.scope["user"].pk)
                 self.closing = True
                 await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -366,7 +305,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             row_json(
                 item["row"],
                 self._flags_for(item["row"]),
-                self._op(item["row"]),
+                row_op(item["row"], self.filters),
                 (self.epoch, item["group"], item["seq"]),
                 item.get("src_ts"),
             )
@@ -379,21 +318,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def _flags_for(self, row: dict) -> dict:
         return self.flags
-
-    def _op(self, row: dict) -> str:
-        """``remove`` when the row no longer matches the page's filters, else ``upsert``."""
-        ctx = row["ctx"]
-        if row["kind"] != "order":
-            return "upsert"
-        status = self.filters.get("status")
-        if status and ctx.get("status") != status:
-            return "remove"
-        strategy = self.filters.get("strategy")
-        if strategy and str(ctx.get("strategy_id") or "") != strategy:
-            return "remove"
-        if self.filters.get("working") == "1" and not ctx.get("working") and not ctx.get("final"):
-            return "remove"
-        return "upsert"
 
     async def _send(self, frame: dict) -> None:
         await self._send_text(json.dumps(frame, separators=(",", ":"))[:-1])
