@@ -8,6 +8,8 @@ the window reader and the strategy engine share it).
   live topics read).
 - ``{prefix}:marketdata:ticks-read``: a hash, symbol → the last tick entry id the builder applied.
 - ``{prefix}:md:wanted``: a set of the symbols the desk wants quotes of (watchlists, charts).
+- ``{prefix}:marketdata:lookups``: contract lookups asked of the marketdata process's broker loop.
+- ``{prefix}:marketdata:reply:{token}``: the answer to one lookup (a list of one item, short-lived).
 """
 
 from __future__ import annotations
@@ -45,3 +47,10 @@ class MarketKeys:
     @property
     def wanted_symbols(self) -> str:
         return f"{self.prefix}:md:wanted"
+
+    @property
+    def lookups(self) -> str:
+        return f"{self.prefix}:marketdata:lookups"
+
+    def lookup_reply(self, token: str) -> str:
+        return f"{self.prefix}:marketdata:reply:{token}"
