@@ -115,6 +115,15 @@ REDIS_URL = env.redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
 # second desk can share one Redis server without seeing each other's streams.
 STREAM_PREFIX = env.string("TRADECONSOLE_STREAM_PREFIX", "tc")
 
+# Live market topics (/ws/market/, marketdata/topics/): what one connection may hold and how often
+# it hears from the server when nothing moves.
+MARKET_TOPICS_MAX_SUBSCRIPTIONS = env.integer("TRADECONSOLE_MARKET_TOPICS_MAX_SUBSCRIPTIONS", 50, minimum=1)
+MARKET_TOPICS_MAX_FRAME_BYTES = env.integer("TRADECONSOLE_MARKET_TOPICS_MAX_FRAME_BYTES", 4096, minimum=256)
+MARKET_TOPICS_HEARTBEAT_SECONDS = env.number("TRADECONSOLE_MARKET_TOPICS_HEARTBEAT_SECONDS", 5.0, minimum=0.01)
+# Frames waiting for one connection's socket; past this the client is too slow and is closed (4008).
+MARKET_TOPICS_QUEUE_FRAMES = env.integer("TRADECONSOLE_MARKET_TOPICS_QUEUE_FRAMES", 2000, minimum=1)
+MARKET_TOPICS_SNAPSHOT_BARS = env.integer("TRADECONSOLE_MARKET_TOPICS_SNAPSHOT_BARS", 300, minimum=1, maximum=10_000)
+
 TWS_HOST = env.string("TWS_HOST", "127.0.0.1")
 TWS_PORT = env.integer("TWS_PORT", 7497, minimum=1, maximum=65535)
 TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)
@@ -218,7 +227,10 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradeconsole API",
-    "DESCRIPTION": "The operations console of an Interactive Brokers trading desk.",
+    "DESCRIPTION": (
+        "The operations console of an Interactive Brokers trading desk. Live market topics "
+        "(WebSocket /ws/market/) are described in the [AsyncAPI document](/api/v1/asyncapi.json)."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
