@@ -62,6 +62,8 @@ def post_orders(port, token, account, start_at, stop_at, warm_until, samples: li
             "quantity": "1",
             "order_type": "LMT",
             "limit_price": "100.00",
+            # The same order again and again, as a desk's script may: confirmed, as the duplicate guard asks.
+            "allow_duplicate": True,
         }
     ).encode()
     headers = order_headers(token)
