@@ -3,19 +3,16 @@ the paper TWS and the test's command/event bus."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 import redis
 
 from execution_worker.config import WorkerConfig
-from execution_worker.tests.harness import ACCOUNT, CLIENT_ID, Bus, WorkerProcess, wait_until
+from execution_worker.store import OrderRecord
+from execution_worker.tests.harness import ACCOUNT, CLIENT_ID, REDIS_URL, SENT_COID, Bus, WorkerProcess, wait_until
 from execution_worker.worker import Worker
 from tws_simulator import Simulator, SimulatorConfig
-
-# The worker tests keep to their own Redis db unless told otherwise, so they never touch others' keys.
-REDIS_URL = os.environ.get("TC_WORKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 @pytest.fixture
@@ -85,5 +82,22 @@ def worker_in_process(sim, prefix):
     yield worker
     if worker.connection is not None:
         worker.connection.close()
+    worker.redis.close()
+    worker.command_redis.close()
+
+
+@pytest.fixture
+def callback_worker(prefix):
+    """A Worker fed callbacks by the test (no TWS, no threads), holding one sent order (``SENT_COID``, orderId 5)."""
+    config = WorkerConfig(redis_url=REDIS_URL, prefix=prefix, tws_client_id=7)
+    worker = Worker(config)
+    worker.generation = 1
+    record = OrderRecord(
+        client_order_id=SENT_COID, account="DU1", symbol="AAPL", side="BUY", quantity="10", order_type="MKT", order_id=5
+    )
+    record.state = "sent"
+    worker.book.records[SENT_COID] = record
+    worker.book.by_order_id[5] = SENT_COID
+    yield worker
     worker.redis.close()
     worker.command_redis.close()

@@ -17,11 +17,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import redis
+from ibapi.contract import Contract
+from ibapi.execution import Execution
 
 from execution_worker import messages as m
+from execution_worker.store import OrderRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "DU0000001"
+# The worker tests keep to their own Redis db unless told otherwise, so they never touch others' keys.
+REDIS_URL = os.environ.get("TC_WORKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
@@ -196,3 +201,67 @@ CLIENT_ID = 7
 def orders_for(sim, coid: str) -> list[dict]:
     """The placeOrders the simulator received for ``coid`` (its orderRef), in arrival order."""
     return [p for p in sim.ledger.snapshot()["place_orders"] if p["order_ref"] == coid]
+
+
+# An order the callback tests' worker holds as sent (orderId 5, account DU1), and its executions.
+SENT_COID = "6f1c2d3e-0000-4000-8000-000000000001"
+
+
+def execution_of(exec_id: str, ref: str = SENT_COID, shares: float = 10.0) -> tuple[Contract, Execution]:
+    """An ibapi (Contract, Execution) pair of ``shares`` AAPL bought for order 5 (orderRef ``ref``)."""
+    contract = Contract()
+    contract.symbol = "AAPL"
+    execution = Execution()
+    execution.execId, execution.orderId, execution.orderRef = exec_id, 5, ref
+    execution.acctNumber, execution.side, execution.shares, execution.price = "DU1", "BOT", shares, 190.01
+    execution.time, execution.permId, execution.cumQty, execution.avgPrice = "20261121 18:01:10", 77, shares, 190.01
+    return contract, execution
+
+
+# Driving an in-process worker (``worker_in_process``) one step at a time.
+
+
+def make_ready(worker) -> None:
+    """Connect and reconcile the in-process worker with TWS, then read its limits."""
+    worker.connection_step()
+    assert worker.ready.is_set()
+    worker.reload_limits()
+
+
+def publish_all(worker) -> None:
+    """Write the events the in-process worker queued (its publisher thread is not running)."""
+    while worker.publish_step(0.01):
+        pass
+
+
+def handle_commands(worker, rounds: int = 20) -> None:
+    """Run command steps until the stream has nothing left for this consumer (bounded), then publish."""
+    for _ in range(rounds):
+        if not worker.command_step():
+            break
+    publish_all(worker)
+
+
+def record_order(worker, state: str, *, accepted: bool) -> OrderRecord:
+    """Put an order in the worker's book and store as sending leaves it (state ``sent``), losing the
+    answer leaves it (``unknown``), or TWS reported it (an IB status word); return its record."""
+    coid = str(uuid.uuid4())
+    order_id = worker.book.max_order_id + 50
+    record = OrderRecord(
+        client_order_id=coid,
+        account=ACCOUNT,
+        symbol="AAPL",
+        side="BUY",
+        quantity="5",
+        order_type="LMT",
+        limit_price="150",
+        order_id=order_id,
+        state=state,
+        accepted=accepted,
+        created_ns=time.time_ns(),
+    )
+    assert worker.store.record_new(record)
+    worker.book.records[coid] = record
+    worker.book.by_order_id[order_id] = coid
+    worker.book.max_order_id = order_id
+    return record

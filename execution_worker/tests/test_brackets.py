@@ -14,11 +14,7 @@ from decimal import Decimal
 import pytest
 
 from execution_worker import messages as m
-from execution_worker.tests import test_worker_faults
 from execution_worker.tests.harness import Bus, check_ledger, orders_for, place, wait_until
-
-# The worker as a subprocess with an optional fault point (the fixture of the fault tests).
-start_worker = test_worker_faults.start_worker
 
 
 def bracket(quantity: str = "10", entry: str = "100", take: str = "120", stop: str = "90") -> m.OrderPlace:
@@ -60,7 +56,7 @@ def statuses(bus: Bus, coid: str) -> list[str]:
 
 
 def test_a_bracket_is_sent_as_one_chain_and_its_children_wait_for_the_parent(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     order = bracket()
     parent, take, stop = ids(order)
     bus.send(order)
@@ -89,7 +85,7 @@ def test_a_bracket_is_sent_as_one_chain_and_its_children_wait_for_the_parent(sim
 
 
 def test_the_stop_loss_filling_cancels_the_take_profit(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     order = bracket(entry="190.5", take="200", stop="185")
     parent, take, stop = ids(order)
     sim.control.set_price("AAPL", 191.0)
@@ -104,7 +100,7 @@ def test_the_stop_loss_filling_cancels_the_take_profit(sim, bus, start_worker):
 
 
 def test_cancelling_the_parent_cancels_the_children(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     order = bracket()
     parent, take, stop = ids(order)
     bus.send(order)
@@ -118,7 +114,7 @@ def test_cancelling_the_parent_cancels_the_children(sim, bus, start_worker):
 
 def test_a_bracket_the_gate_refuses_is_refused_whole_and_nothing_is_sent(sim, bus, start_worker):
     bus.set_limits(max_order_quantity=100_000, max_order_notional=1500)
-    start_worker(bus=bus)
+    start_worker(bus)
     order = bracket(quantity="10", entry="100", take="120", stop="90")  # the take-profit is 1200, ok
     big = bracket(quantity="14", entry="100", take="120", stop="90")  # the take-profit is 1680
     bus.send(order, big)
@@ -133,7 +129,7 @@ def test_a_bracket_the_gate_refuses_is_refused_whole_and_nothing_is_sent(sim, bu
 def test_a_worker_killed_between_the_sends_leaves_nothing_working_and_the_bracket_refused(
     sim, bus, start_worker, point
 ):
-    first = start_worker(point, bus=bus)
+    first = start_worker(bus, point)
     order = bracket()
     parent, take, stop = ids(order)
     bus.send(order)
@@ -143,7 +139,7 @@ def test_a_worker_killed_between_the_sends_leaves_nothing_working_and_the_bracke
     # TWS discarded the untransmitted parent with its client's socket: nothing of the chain works.
     wait_until(lambda: not sim.control.state()["clients"], 5, what="the dead worker's socket gone")
     assert not any(sim_order(sim, coid) for coid in (parent, take, stop))
-    start_worker(bus=bus)
+    start_worker(bus)
     for coid in (parent, take, stop):
         rejected = bus.wait_event("order.rejected", client_order_id=coid)
         assert rejected.code == "worker.bracket_incomplete"
@@ -157,7 +153,7 @@ def test_a_worker_killed_between_the_sends_leaves_nothing_working_and_the_bracke
 
 
 def test_a_socket_dropped_mid_chain_refuses_the_bracket_and_nothing_works(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     sim.control.drop_mid_chain(after=1)
     order = bracket()
     parent, take, stop = ids(order)
@@ -178,7 +174,7 @@ def test_a_socket_dropped_mid_chain_refuses_the_bracket_and_nothing_works(sim, b
     [(1, ("Cancelled", None)), (2, ("Submitted", Decimal(6))), (3, ("Submitted", Decimal(6)))],
 )
 def test_an_oca_group_is_sent_with_its_type_and_tws_applies_it(sim, bus, start_worker, oca_type, other_after):
-    start_worker(bus=bus)
+    start_worker(bus)
     group = f"oca-{uuid.uuid4().hex[:8]}"
     first = place(
         quantity="10", side="SELL", order_type="LMT", limit_price=Decimal("200"), oca_group=group, oca_type=oca_type

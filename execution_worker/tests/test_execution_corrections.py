@@ -10,7 +10,7 @@ import time_machine
 from ibapi.commission_report import CommissionReport
 
 from execution_worker.messages.executions import corrects, exec_revision
-from execution_worker.tests.test_callbacks import COID, _execution, worker  # noqa: F401  (fixture)
+from execution_worker.tests.harness import SENT_COID, execution_of
 
 ORIGINAL = "0000e215.656d0000.01.01"
 CORRECTION = "0000e215.656d0000.01.02"
@@ -38,36 +38,36 @@ def test_ib_exec_ids_read_as_a_stem_and_a_revision():
     assert not corrects("0000e215.656d0001.01.02", ORIGINAL)
 
 
-def test_a_correction_is_reported_with_the_exec_id_it_corrects_and_counted_once(worker):  # noqa: F811
+def test_a_correction_is_reported_with_the_exec_id_it_corrects_and_counted_once(callback_worker):
     for exec_id in (ORIGINAL, CORRECTION):
-        contract, execution = _execution(exec_id)
-        worker.on_execDetails(1, -1, contract, execution)
+        contract, execution = execution_of(exec_id)
+        callback_worker.on_execDetails(1, -1, contract, execution)
 
-    original, corrected = _fills(worker)
+    original, corrected = _fills(callback_worker)
     assert "corrects" not in original and corrected["corrects"] == ORIGINAL
     assert corrected["exec_id"] == CORRECTION and corrected["quantity"] == "10"
     # The order's executed total (what settles an order no longer open at TWS) counts the shares once.
-    assert worker._exec_totals[COID] == (Decimal(10), Decimal(10) * Decimal("190.01"))
+    assert callback_worker._exec_totals[SENT_COID] == (Decimal(10), Decimal(10) * Decimal("190.01"))
 
 
-def test_an_original_arriving_after_its_correction_is_not_reported(worker):  # noqa: F811
+def test_an_original_arriving_after_its_correction_is_not_reported(callback_worker):
     for exec_id in (CORRECTION, ORIGINAL):
-        contract, execution = _execution(exec_id)
-        worker.on_execDetails(1, -1, contract, execution)
+        contract, execution = execution_of(exec_id)
+        callback_worker.on_execDetails(1, -1, contract, execution)
 
-    assert [fill["exec_id"] for fill in _fills(worker)] == [CORRECTION]
-    assert worker._exec_totals[COID][0] == Decimal(10)
+    assert [fill["exec_id"] for fill in _fills(callback_worker)] == [CORRECTION]
+    assert callback_worker._exec_totals[SENT_COID][0] == Decimal(10)
 
 
 @time_machine.travel("2026-11-21 18:05:00+00:00", tick=False)
-def test_the_daily_loss_count_takes_the_corrections_realized_pnl_instead_of_both(worker):  # noqa: F811
-    contract, execution = _execution(ORIGINAL)
-    worker.on_execDetails(1, -1, contract, execution)
-    worker.on_commissionReport(1, _report(ORIGINAL, -40.0))
-    contract, execution = _execution(CORRECTION)
-    worker.on_execDetails(1, -1, contract, execution)
-    worker.on_commissionReport(1, _report(CORRECTION, -30.0))
+def test_the_daily_loss_count_takes_the_corrections_realized_pnl_instead_of_both(callback_worker):
+    contract, execution = execution_of(ORIGINAL)
+    callback_worker.on_execDetails(1, -1, contract, execution)
+    callback_worker.on_commissionReport(1, _report(ORIGINAL, -40.0))
+    contract, execution = execution_of(CORRECTION)
+    callback_worker.on_execDetails(1, -1, contract, execution)
+    callback_worker.on_commissionReport(1, _report(CORRECTION, -30.0))
     # A report of an older revision, late: it no longer counts.
-    worker.on_commissionReport(1, _report("0000e215.656d0000.01.00", -99.0))
+    callback_worker.on_commissionReport(1, _report("0000e215.656d0000.01.00", -99.0))
 
-    assert worker.gate.realized_pnl == {("DU1", date(2026, 11, 21)): Decimal(-30)}
+    assert callback_worker.gate.realized_pnl == {("DU1", date(2026, 11, 21)): Decimal(-30)}

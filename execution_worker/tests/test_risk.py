@@ -1,4 +1,5 @@
-"""The risk gate decides from memory: halts, unknown accounts, limits, collar, rate and duplicates."""
+"""The risk gate decides from memory: halts, unknown accounts, limits, collar, rate and duplicates;
+in the worker, working orders count towards the position limit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time_machine
 
 from execution_worker import messages as m
 from execution_worker.risk import GLOBAL, Limits, LimitsError, RiskGate, trading_date
+from execution_worker.tests.harness import handle_commands, make_ready, orders_for, place, publish_all, wait_until
 
 # The trading date is read from the clock at each call: tests about it run at a pinned midday, so
 # that no run straddles New York's midnight between recording PnL and reading it.
@@ -197,3 +199,22 @@ def test_max_position_counts_working_orders_on_the_same_side_as_if_filled():
     refusal = gate.admit(_order(quantity=Decimal(6)), 10.0, working=Decimal(10))
     assert refusal.code == "risk.max_position"
     assert gate.admit(_order(quantity=Decimal(5)), 20.0, working=Decimal(10)) is None
+
+
+def test_a_second_order_that_with_a_working_one_would_pass_max_position_is_refused(worker_in_process, bus, sim):
+    worker = worker_in_process
+    bus.set_limits(max_order_quantity=1000, max_position=15)
+    make_ready(worker)
+    working = place(quantity="10", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(working)
+    handle_commands(worker)
+    wait_until(
+        lambda: publish_all(worker) or worker.book.records[working.client_order_id].state == "Submitted",
+        3,
+        what="working",
+    )
+    more, other_side = place(quantity="10"), place(quantity="10", side="SELL")
+    bus.send(more, other_side)
+    handle_commands(worker)
+    assert bus.wait_event("order.rejected", client_order_id=more.client_order_id).code == "risk.max_position"
+    wait_until(lambda: orders_for(sim, other_side.client_order_id), 3, what="the sell at TWS")

@@ -1,5 +1,6 @@
 """Every placeOrder passes the send claim: the kill switch's barrier (``{prefix}:halts``) refuses it
-whatever path it takes, and an order the session left before a byte was written is sent later, once.
+whatever path it takes, an order the session left before a byte was written is sent later, once, and
+a claim Redis failed to answer neither loses the order nor refuses it as its own duplicate.
 
 The worker runs against the simulator over a socket; placeOrders are counted at the simulator.
 """
@@ -12,6 +13,7 @@ import time
 from decimal import Decimal
 
 import pytest
+import redis
 
 from execution_worker import messages as m
 from execution_worker.pacing import TokenBucket
@@ -20,8 +22,11 @@ from execution_worker.tests.harness import (
     ACCOUNT,
     Bus,
     check_ledger,
+    handle_commands,
+    make_ready,
     orders_for,
     place,
+    publish_all,
     wait_until,
 )
 from tws_simulator import Simulator, SimulatorConfig
@@ -180,3 +185,62 @@ def test_a_claim_made_stale_by_a_long_wait_for_its_token_is_asked_again_and_meet
     assert refused.code == "risk.halted" and "engaged mid-wait" in refused.reason
     time.sleep(0.2)
     assert orders_for(sim, order.client_order_id) == []
+
+
+# A claim in Redis that fails: the order is neither lost nor refused as its own duplicate.
+
+
+def _failing_claim(worker, monkeypatch, *, ran: bool) -> None:
+    """Make the next claim fail as a dropped connection does: after Redis ran it (``ran``: only the
+    reply is lost) or before; later claims go through."""
+    record_new = worker.command_store.record_new
+
+    def fail_once(record):
+        monkeypatch.setattr(worker.command_store, "record_new", record_new)
+        if ran:
+            record_new(record)
+        raise redis.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(worker.command_store, "record_new", fail_once)
+
+
+def test_an_order_whose_claim_ran_but_whose_reply_was_lost_is_placed_once_on_redelivery(
+    worker_in_process, bus, sim, monkeypatch
+):
+    worker = worker_in_process
+    make_ready(worker)
+    _failing_claim(worker, monkeypatch, ran=True)
+    order = place(quantity="7")
+
+    bus.send(order)
+    handle_commands(worker)
+
+    placed = wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")
+    stored = worker.command_store.record_get(order.client_order_id)
+    assert [p["order_id"] for p in placed] == [stored.order_id]
+    assert not bus.events("order.rejected")
+    assert bus.pending() == 0
+    publish_all(worker)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
+    check_ledger(sim, bus)
+
+
+def test_an_order_whose_claim_failed_before_running_is_not_refused_as_its_own_duplicate(
+    worker_in_process, bus, sim, monkeypatch
+):
+    worker = worker_in_process
+    make_ready(worker)
+    _failing_claim(worker, monkeypatch, ran=False)
+    order, copy = place(quantity="8"), place(quantity="8")  # same order, another intent
+
+    bus.send(order)
+    handle_commands(worker)
+    bus.send(copy)
+    handle_commands(worker)
+
+    assert len(wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")) == 1
+    publish_all(worker)
+    refused = bus.wait_event("order.rejected", client_order_id=copy.client_order_id)
+    assert refused.code == "risk.duplicate"  # another intent within 2 s still is a duplicate
+    assert [e.client_order_id for e in bus.events("order.rejected")] == [copy.client_order_id]
+    check_ledger(sim, bus)

@@ -14,10 +14,10 @@ import redis
 from execution_worker import messages as m
 from execution_worker.config import WorkerConfig
 from execution_worker.store import OrderRecord
-from execution_worker.tests.conftest import REDIS_URL
 from execution_worker.tests.harness import (
     ACCOUNT,
     CLIENT_ID,
+    REDIS_URL,
     ROOT,
     WorkerProcess,
     check_ledger,
@@ -352,3 +352,16 @@ def test_one_housekeeping_step_queues_a_heartbeat_and_rereads_the_limits(worker_
     assert worker.publish_step(0.1) >= 1
     (beat,) = bus.events("worker.heartbeat")
     assert beat.state == "disconnected" and beat.worker.endswith(f"worker-{CLIENT_ID + 1}")
+
+
+def test_accepted_and_status_events_describe_the_workers_own_order(sim, bus, start_worker):
+    start_worker(bus)
+    order = place(quantity="12", side="SELL", order_type="LMT", limit_price=Decimal("250"), tif="GTC")
+    bus.send(order)
+    accepted = bus.wait_event("order.accepted", client_order_id=order.client_order_id)
+    status = bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    for event in (accepted, status):
+        described = (event.symbol, event.side, event.quantity, event.order_type, event.limit_price, event.tif)
+        assert described == ("AAPL", "SELL", Decimal("12"), "LMT", Decimal("250"), "GTC"), event.TYPE
+        assert event.stop_price is None
+    assert status.account == ACCOUNT and not status.external

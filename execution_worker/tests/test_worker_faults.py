@@ -10,37 +10,12 @@ import json
 import uuid
 from decimal import Decimal
 
-import pytest
-
 from execution_worker import messages as m
-from execution_worker.tests.conftest import REDIS_URL
-from execution_worker.tests.harness import CLIENT_ID, Bus, WorkerProcess, check_ledger, orders_for, place, wait_until
-
-
-@pytest.fixture
-def start_worker(sim, prefix):
-    started: list[WorkerProcess] = []
-
-    def start(faultpoint: str = "", wait_ready: bool = True, bus: Bus | None = None) -> WorkerProcess:
-        ready_before = bus.count_ready() if bus is not None else 0
-        worker = WorkerProcess(
-            redis_url=REDIS_URL, prefix=prefix, port=sim.port, client_id=CLIENT_ID, faultpoint=faultpoint
-        )
-        started.append(worker)
-        if wait_ready and bus is not None:
-            try:
-                wait_until(lambda: bus.count_ready() > ready_before, 15, what="worker ready")
-            except AssertionError:
-                raise AssertionError(worker.output())
-        return worker
-
-    yield start
-    for worker in started:
-        worker.close()
+from execution_worker.tests.harness import CLIENT_ID, Bus, check_ledger, orders_for, place, wait_until
 
 
 def test_an_order_is_placed_once_filled_and_reported(sim, bus, start_worker):
-    worker = start_worker(bus=bus)
+    worker = start_worker(bus)
     order = place(quantity="10")
     bus.send(order)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
@@ -53,7 +28,7 @@ def test_an_order_is_placed_once_filled_and_reported(sim, bus, start_worker):
 
 
 def test_bad_input_is_dead_lettered_or_rejected_and_later_commands_still_flow(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     good = m.encode(place(quantity="1"))
     bus.send_raw({**good, "data": "{not json"})
     bus.send_raw({**good, "type": "order.teleport"})
@@ -75,13 +50,13 @@ def test_bad_input_is_dead_lettered_or_rejected_and_later_commands_still_flow(si
 
 
 def test_kill_after_reading_before_placing_places_exactly_once_after_restart(sim, bus, start_worker):
-    first = start_worker("after_read_before_place", bus=bus)
+    first = start_worker(bus, "after_read_before_place")
     order = place(quantity="11")
     bus.send(order)
     assert first.wait_exit(10) == 137
     assert not orders_for(sim, order.client_order_id)
     assert bus.pending() == 1
-    start_worker(bus=bus)
+    start_worker(bus)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
     wait_until(lambda: bus.pending() == 0, 5, what="acknowledgement")
     assert len(orders_for(sim, order.client_order_id)) == 1
@@ -89,11 +64,11 @@ def test_kill_after_reading_before_placing_places_exactly_once_after_restart(sim
 
 
 def test_kill_after_recording_before_placing_never_sends_and_reports_unknown(sim, bus, start_worker):
-    first = start_worker("after_record_before_place", bus=bus)
+    first = start_worker(bus, "after_record_before_place")
     order = place(quantity="12")
     bus.send(order)
     assert first.wait_exit(10) == 137
-    start_worker(bus=bus)
+    start_worker(bus)
     unknown = bus.wait_event("order.unknown", client_order_id=order.client_order_id)
     assert "neither" in unknown.reason
     wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
@@ -102,12 +77,12 @@ def test_kill_after_recording_before_placing_never_sends_and_reports_unknown(sim
 
 
 def test_kill_after_placing_before_ack_does_not_place_twice_and_the_real_status_arrives(sim, bus, start_worker):
-    first = start_worker("after_place_before_ack", bus=bus)
+    first = start_worker(bus, "after_place_before_ack")
     order = place(quantity="13")
     bus.send(order)
     assert first.wait_exit(10) == 137
     wait_until(lambda: sim.ledger.snapshot()["executions"], 5, what="the fill at the broker")
-    start_worker(bus=bus)
+    start_worker(bus)
     bus.wait_event("order.status", client_order_id=order.client_order_id, status="Filled")
     wait_until(lambda: bus.pending() == 0, 5, what="the redelivered command acknowledged")
     assert len(orders_for(sim, order.client_order_id)) == 1
@@ -115,7 +90,7 @@ def test_kill_after_placing_before_ack_does_not_place_twice_and_the_real_status_
 
 
 def test_a_socket_drop_mid_order_makes_it_unknown_then_reconciliation_settles_it(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     sim.control.delay_replies(1.0)
     order = place(quantity="14", order_type="LMT", limit_price=Decimal("100"))
     bus.send(order)
@@ -131,7 +106,7 @@ def test_a_socket_drop_mid_order_makes_it_unknown_then_reconciliation_settles_it
 
 
 def test_a_hung_tws_is_detected_and_the_worker_reconnects_when_it_answers_again(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     ready_before = bus.count_ready()
     # A silent socket: replies held back longer than the heartbeat timeout (1.5 s with fast timers).
     sim.control.hang_handshake(True)
@@ -156,7 +131,7 @@ def _connects(bus: Bus) -> int:
 
 
 def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     orders = [place(quantity=str(20 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(3)]
     bus.send(*orders)
     for order in orders:
@@ -178,7 +153,7 @@ def test_fills_during_an_1100_outage_are_recovered_after_1102(sim, bus, start_wo
 
 
 def test_fills_while_the_socket_is_down_are_recovered_with_req_executions(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     orders = [place(quantity=str(25 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(2)]
     bus.send(*orders)
     for order in orders:
@@ -198,7 +173,7 @@ def test_fills_while_the_socket_is_down_are_recovered_with_req_executions(sim, b
 
 
 def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     first = place(quantity="30")
     bus.send(first)
     bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
@@ -216,7 +191,7 @@ def test_a_rolled_back_next_valid_id_never_reuses_an_order_id(sim, bus, start_wo
 
 
 def test_an_order_id_tws_already_used_is_retried_once_with_a_fresh_id(sim, bus, redis_client, prefix, start_worker):
-    first_worker = start_worker(bus=bus)
+    first_worker = start_worker(bus)
     first = place(quantity="32")
     bus.send(first)
     bus.wait_event("order.status", client_order_id=first.client_order_id, status="Filled")
@@ -227,7 +202,7 @@ def test_an_order_id_tws_already_used_is_retried_once_with_a_fresh_id(sim, bus, 
     for key in list(redis_client.scan_iter(match=f"{prefix}:worker:*")):
         redis_client.delete(key)
     sim.control.roll_back_next_valid_id(CLIENT_ID, by=1)
-    start_worker(bus=bus)
+    start_worker(bus)
     second = place(quantity="34")
     bus.send(second)
     bus.wait_event("order.status", client_order_id=second.client_order_id, status="Filled")
@@ -237,7 +212,7 @@ def test_an_order_id_tws_already_used_is_retried_once_with_a_fresh_id(sim, bus, 
 
 
 def test_client_id_in_use_326_is_retried_with_the_same_client_id_until_it_connects(sim, bus, start_worker):
-    start_worker(bus=bus)
+    start_worker(bus)
     ready_before = bus.count_ready()
     connecting_before = sum(1 for e in bus.events("gateway.status") if e.state == "connecting")
     sim.control.client_id_in_use(count=2)
@@ -257,13 +232,13 @@ def test_client_id_in_use_326_is_retried_with_the_same_client_id_until_it_connec
 
 
 def test_working_orders_are_readopted_by_order_ref_after_a_restart(sim, bus, start_worker):
-    first = start_worker(bus=bus)
+    first = start_worker(bus)
     orders = [place(quantity=str(40 + i), order_type="LMT", limit_price=Decimal("100"), tif="GTC") for i in range(3)]
     bus.send(*orders)
     for order in orders:
         bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
     first.kill9()
-    start_worker(bus=bus)
+    start_worker(bus)
     ready = [e for e in bus.events("gateway.status") if e.state == "ready"][-1]
     assert "reconciled 3 open orders" in ready.detail
     bus.send(m.OrderCancel(client_order_id=orders[0].client_order_id))
@@ -274,7 +249,7 @@ def test_working_orders_are_readopted_by_order_ref_after_a_restart(sim, bus, sta
 
 
 def test_the_kill_switch_refuses_queued_commands_cancels_working_orders_and_survives_restart(sim, bus, start_worker):
-    first = start_worker(bus=bus)
+    first = start_worker(bus)
     working = [place(quantity=str(50 + i), order_type="LMT", limit_price=Decimal("100")) for i in range(3)]
     bus.send(*working)
     for order in working:
@@ -286,7 +261,7 @@ def test_the_kill_switch_refuses_queued_commands_cancels_working_orders_and_surv
     for order in working:
         bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
     first.terminate()
-    start_worker(bus=bus)
+    start_worker(bus)
     late = place(quantity="70")
     bus.send(late)
     assert bus.wait_event("order.rejected", client_order_id=late.client_order_id).code == "risk.halted"
@@ -301,7 +276,7 @@ def test_the_kill_switch_refuses_queued_commands_cancels_working_orders_and_surv
 
 def test_after_1101_data_lost_market_data_is_requested_again(sim, bus, start_worker):
     bus.set_limits(max_order_quantity=1000, allowed_symbols=["MSFT"])
-    start_worker(bus=bus)
+    start_worker(bus)
 
     def latest_last():
         latest = bus.client.xrevrange(bus.names.md("MSFT"), count=1)
