@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tws_simulator.tests.client import connect, disconnect
+from tws_simulator.tests.ibapi10 import ibapi10_python
 from tws_simulator.tests.strict import StrictClient, notices, with_a_status
-from tws_simulator.tests.test_ibapi10 import ibapi10_python
 
 BURST_SCRIPT = Path(__file__).with_name("ibapi10_burst.py")
 # Both ways the write path keeps a burst off the boundary: slack in a float field, and a cut in two writes.

@@ -11,46 +11,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-IBAPI10 = "ibapi-stable==10.50.2"
-ROOT = Path(__file__).resolve().parents[2]
-THROWAWAY = Path("/tmp/tc-ibapi10-venv")
+from tws_simulator.tests.ibapi10 import ibapi10_python
+
 SESSION = Path(__file__).with_name("ibapi10_session.py")
-
-
-def _works(python: Path) -> bool:
-    check = "import ibapi.server_versions as s, ibapi.order_cancel; assert s.MAX_CLIENT_VER >= 157"
-    try:
-        return subprocess.run([str(python), "-c", check], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def ibapi10_python() -> Path:
-    """Return an interpreter with ibapi-stable 10.x, building the throwaway venv if needed.
-
-    :raises pytest.skip.Exception: no such interpreter can be had here.
-    """
-    candidates = [Path(p) for p in [os.environ.get("TC_IBAPI10_PYTHON", "")] if p]
-    candidates += [ROOT / ".venv-ibapi10" / "bin" / "python", THROWAWAY / "bin" / "python"]
-    for python in candidates:
-        if python.exists() and _works(python):
-            return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(THROWAWAY)], check=True, capture_output=True, timeout=60)
-        subprocess.run(
-            [str(THROWAWAY / "bin" / "pip"), "install", "-q", IBAPI10], check=True, capture_output=True, timeout=180
-        )
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot build a venv with {IBAPI10}: {exc}")
-    python = THROWAWAY / "bin" / "python"
-    if not _works(python):
-        pytest.skip(f"{IBAPI10} installed but does not import")
-    return python
 
 
 def test_the_ibapi_10_client_places_cancels_and_reads_everything_over_a_socket(sim):
