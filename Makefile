@@ -29,6 +29,12 @@ setup: $(STAMP)
 	$(PYTHON) -m venv .venv-ibapi10
 	.venv-ibapi10/bin/pip install --quiet ibapi-stable==10.50.2
 
+# ib_async, a third-party client with a decoder of its own, gets a venv of its own as well; the
+# simulator's third-party session test (tws_simulator/tests/test_ib_async.py) runs through it.
+.venv-ibasync/bin/python:
+	$(PYTHON) -m venv .venv-ibasync
+	.venv-ibasync/bin/pip install --quiet ib_async==2.1.0 aeventkit==2.1.0 nest-asyncio==1.6.0 tzdata==2025.3
+
 services:
 	@scripts/ensure-services.sh
 
@@ -42,6 +48,7 @@ run: setup
 
 test: setup services browser
 	-@$(MAKE) --no-print-directory .venv-ibapi10/bin/python
+	@$(MAKE) --no-print-directory .venv-ibasync/bin/python
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 # The whole suite on a machine moved in time, e.g. `make test-at DATE="2027-12-11 23:30"` (New York):
@@ -51,6 +58,7 @@ test-at: setup browser
 	@[ -n "$(DATE)" ] || { echo 'make test-at DATE="2027-12-11 23:30" [PYTEST_ARGS=...]' >&2; exit 2; }
 	@command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null)
 	-@$(MAKE) --no-print-directory .venv-ibapi10/bin/python
+	@$(MAKE) --no-print-directory .venv-ibasync/bin/python
 	scripts/suite-at.sh "$(DATE)" $(PYTEST_ARGS)
 
 # Refresh docs/desk.png, the README's picture, from the browser test.
@@ -70,4 +78,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .venv-ibapi10 staticfiles .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-ibapi10 .venv-ibasync staticfiles .pytest_cache .hypothesis
