@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # symbol -> starting price. conIds are stable (derived from the symbol), so they survive restarts.
@@ -31,9 +32,23 @@ class SimulatorConfig:
     instruments: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTRUMENTS))
     min_tick: float = 0.01
     starting_cash: float = 1_000_000.0
-    # Market: one random-walk step per interval (0 freezes prices; set them through the control API).
+    # Market: each interval puts the quotes on their seeded price paths (0 freezes prices; set them through
+    # the control API); volatility_ticks scales the paths' swings (2: about 1% a day; 0 holds prices, sizes move).
     market_interval: float = 0.25
     volatility_ticks: int = 2
+    # The simulator's clock (epoch seconds): quotes, bars and history follow it. None reads time.time() at
+    # each use, so a test can pin it with time-machine or pass its own.
+    clock: Callable[[], float] | None = None
+    # History and bars (tws_simulator/history.py): the exchange's time zone, TWS's historical pacing
+    # rules (error 162), the largest answer, and how often keepUpToDate and real-time bars are served.
+    time_zone: str = "US/Eastern"
+    history_requests_per_window: int = 60
+    history_window: float = 600.0
+    history_identical_within: float = 15.0
+    history_same_contract_count: int = 6
+    history_same_contract_within: float = 2.0
+    history_max_bars: int = 20_000
+    bar_interval: float = 1.0
     # Order lifecycle.
     presubmitted: bool = True
     submit_delay: float = 0.0

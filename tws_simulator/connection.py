@@ -13,6 +13,8 @@ import time
 
 from tws_simulator import encoder as enc
 from tws_simulator import parser as p
+from tws_simulator.data_requests import HANDLERS as DATA_HANDLERS
+from tws_simulator.data_requests import DataRequests, unsupported_error
 from tws_simulator.market import tick_frames
 from tws_simulator.pacing import Pacer, Request, Verdict
 from tws_simulator.portfolio import SUMMARY_TAGS
@@ -54,6 +56,7 @@ class Connection(asyncio.Protocol):
         self.market_data: dict[int, tuple[str, bool]] = {}
         self.market_data_type = 1
         self.pacer = Pacer(sim, self._dispatch, lambda: self.state == "ready")
+        self.data = DataRequests(sim, self.send, lambda: self.state == "ready")
 
     @property
     def transport(self) -> asyncio.Transport | None:
@@ -217,13 +220,15 @@ class Connection(asyncio.Protocol):
                 self._drop_mid_chain(request)
                 return
             fields = request
-            try:
-                msg_id = int(fields[0])
-            except ValueError:
-                return  # not a message id at all: TWS ignores it
+            msg_id = int(fields[0]) if fields[0].isdigit() else -1
             handler = _HANDLERS.get(msg_id)
+            data_handler = DATA_HANDLERS.get(msg_id)
             if handler is not None:
                 handler(self, fields)
+            elif data_handler is not None:
+                data_handler(self.data, fields)
+            else:
+                self.send([enc.error(*unsupported_error(fields))])
         except p.RequestError as exc:
             self.send([enc.error(exc.req_id, exc.code, exc.text)])
         except Exception:  # a request must never take the simulator down
@@ -342,6 +347,14 @@ class Connection(asyncio.Protocol):
 
     def _req_managed_accts(self, fields: list[str]) -> None:
         self.send([enc.managed_accounts(self.sim.config.accounts)])
+
+    def on_bar_timer(self) -> None:
+        """Serve this client's keepUpToDate bars and real-time bars (the simulator's bar timer)."""
+        self.data.on_bar_timer()
+
+    def refresh_account_updates(self) -> None:
+        """Re-send this client's account updates, if it subscribed (the account summaries' timer)."""
+        self.data.refresh_account_updates()
 
     # -- writing -------------------------------------------------------------------------------
 

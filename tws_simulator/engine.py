@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from tws_simulator.account_updates import account_update_frames, completed_order_frames
 from tws_simulator.chains import Chains
 from tws_simulator.config import SimulatorConfig
 from tws_simulator.ledger import Ledger
@@ -29,7 +30,11 @@ class Engine:
         self.config = config
         self.sessions: dict[int, Session] = {}
         self.market = Market(
-            config.instruments, seed=config.seed, min_tick=config.min_tick, volatility_ticks=config.volatility_ticks
+            config.instruments,
+            seed=config.seed,
+            min_tick=config.min_tick,
+            volatility_ticks=config.volatility_ticks,
+            clock=config.clock,
         )
         rng = random.Random(config.seed)
         next_perm_id = rng.randint(1_000_000_000, 1_900_000_000)
@@ -82,6 +87,7 @@ class Engine:
             if symbol in self.market.quotes:
                 q = self.market.quotes[symbol]
                 q.bid, q.ask, q.last, q.volume = bid, ask, last, volume
+                self.market.anchor(symbol)
         self.dirty = False
 
     # -- sessions ------------------------------------------------------------------------------
@@ -129,6 +135,25 @@ class Engine:
     def execution_frames(self, req_id: int, flt: ExecutionFilter) -> list[bytes]:
         """The executions ``flt`` selects, then execDetailsEnd."""
         return self.portfolio.execution_frames(req_id, flt)
+
+    def account_update_frames(self, account: str, now: float) -> list[bytes]:
+        """reqAccountUpdates' download of ``account``: values, portfolio, time, accountDownloadEnd."""
+        portfolio = self.portfolio
+        return account_update_frames(
+            account,
+            portfolio.account_values(account),
+            list(portfolio.positions.values()),
+            self.market,
+            now,
+        )
+
+    def account_values(self, account: str) -> dict[str, float]:
+        """The money figures of ``account`` marked to the last prices."""
+        return self.portfolio.account_values(account)
+
+    def completed_order_frames(self, *, api_only: bool) -> list[bytes]:
+        """reqCompletedOrders' answer: each finished order, then completedOrdersEnd."""
+        return completed_order_frames(list(self.book.orders.values()), self.portfolio.executions, api_only=api_only)
 
     def on_market_step(self, symbol: str) -> None:
         """Match the working orders of ``symbol`` against its new quote."""

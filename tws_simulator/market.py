@@ -1,13 +1,15 @@
-"""The simulated market: a seedable random walk of bid/ask/last and sizes per instrument."""
+"""The simulated market: quotes that follow each instrument's seeded price path, and their tick frames."""
 
 from __future__ import annotations
 
 import random
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tws_simulator import encoder as enc
+from tws_simulator.price_path import PricePath
 
 TICK_BID, TICK_ASK, TICK_LAST, TICK_VOLUME, TICK_LAST_TIMESTAMP = 1, 2, 4, 8, 45
 DELAYED = {TICK_BID: 66, TICK_ASK: 67, TICK_LAST: 68, TICK_VOLUME: 74}
@@ -37,10 +39,27 @@ class Quote:
 
 
 class Market:
-    """Quotes for a fixed catalogue; ``step`` moves every quote by a few ticks, deterministically per seed."""
+    """Quotes for a fixed catalogue; ``step`` puts a quote on its price path at the clock's time.
 
-    def __init__(self, instruments: dict[str, float], *, seed: int, min_tick: float, volatility_ticks: int) -> None:
+    The path's level is anchored to the quote: at start the path is scaled to pass through the
+    configured price, and :meth:`set_price` (or a restored state) re-anchors it, so history
+    (:meth:`path_price`) and live quotes agree at the present and share the seeded shape before it.
+    """
+
+    def __init__(
+        self,
+        instruments: dict[str, float],
+        *,
+        seed: int,
+        min_tick: float,
+        volatility_ticks: int,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.quotes: dict[str, Quote] = {}
+        # volatility_ticks keeps its old scale: 2 (the default) is the path's own, 0 holds prices.
+        self.path = PricePath(instruments, seed=seed, wildness=max(volatility_ticks, 1) / 2)
+        self.clock: Callable[[], float] = clock or (lambda: time.time())
+        self._scale: dict[str, float] = {}
         self._rngs: dict[str, random.Random] = {}
         self._volatility = max(0, volatility_ticks)
         for symbol, price in instruments.items():
@@ -50,6 +69,21 @@ class Market:
                 symbol, con_id_for(symbol), tick, last - tick, last + tick, last, 100, 100, 100, 0
             )
             self._rngs[symbol] = random.Random(f"{seed}:{symbol}")
+            self.anchor(symbol)
+
+    def anchor(self, symbol: str) -> None:
+        """Scale ``symbol``'s path so it passes through the quote's last price now.
+
+        :raises KeyError: unknown symbol.
+        """
+        self._scale[symbol] = self.quotes[symbol].last / self.path.price(symbol, self.clock())
+
+    def path_price(self, symbol: str, t: float) -> float:
+        """The unrounded price of ``symbol``'s path at epoch second ``t``, at the current anchor.
+
+        :raises KeyError: unknown symbol.
+        """
+        return self.path.price(symbol, t) * self._scale[symbol]
 
     @staticmethod
     def round_tick(price: float, tick: float) -> float:
@@ -61,16 +95,18 @@ class Market:
         return abs(round(price / tick) * tick - price) < 1e-9 * max(1.0, abs(price))
 
     def step(self, symbol: str) -> Quote:
-        """Move one quote one random-walk step and return it."""
+        """Put one quote on its path at the clock's time (last on the path, the touch around it) and return it.
+
+        With ``volatility_ticks=0`` the price holds; only the sizes move.
+        """
         q = self.quotes[symbol]
         rng = self._rngs[symbol]
         tick = q.min_tick
-        move = rng.randint(-self._volatility, self._volatility) * tick
-        spread = rng.randint(1, 3) * tick
-        bid = max(tick, self.round_tick(q.bid + move, tick))
-        q.bid = bid
-        q.ask = self.round_tick(bid + spread, tick)
-        q.last = q.bid if rng.random() < 0.5 else q.ask
+        if self._volatility:
+            last = max(tick, self.round_tick(self.path_price(symbol, self.clock()), tick))
+            q.last = last
+            q.bid = max(tick, self.round_tick(last - rng.randint(0, 1) * tick, tick))
+            q.ask = self.round_tick(max(last, q.bid + tick) + rng.randint(0, 1) * tick, tick)
         q.bid_size = rng.randint(1, 20) * 100
         q.ask_size = rng.randint(1, 20) * 100
         q.last_size = rng.randint(1, 10) * 100
@@ -87,6 +123,7 @@ class Market:
         q.last = self.round_tick(price, tick)
         q.bid = self.round_tick(bid if bid is not None else price - tick, tick)
         q.ask = self.round_tick(ask if ask is not None else price + tick, tick)
+        self.anchor(symbol)
         return q
 
 

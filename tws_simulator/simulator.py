@@ -101,6 +101,8 @@ class Simulator:
             self.control_port = self._control_server.sockets[0].getsockname()[1]
         if self.config.market_interval > 0:
             self._timers["market"] = self.loop.call_later(self.config.market_interval, self._market_tick)
+        if self.config.bar_interval > 0:
+            self._timers["bars"] = self.loop.call_later(self.config.bar_interval, self._bar_tick)
         if self.config.account_summary_interval > 0:
             self._timers["summary"] = self.loop.call_later(self.config.account_summary_interval, self._summary_tick)
         if self.config.state_file:
@@ -191,10 +193,20 @@ class Simulator:
         self.publish_account_summaries()
 
     def publish_account_summaries(self) -> None:
-        """Re-send every live account-summary subscription with current values."""
+        """Re-send every live account-summary and account-updates subscription with current values."""
         for conn in list(self.connections):
             for req_id, tags in list(conn.account_summaries.items()):
                 conn.send(self.engine.account_summary_frames(req_id, tags))
+            conn.refresh_account_updates()
+
+    def _bar_tick(self) -> None:
+        self._timers["bars"] = self.loop.call_later(self.config.bar_interval, self._bar_tick)
+        for conn in list(self.connections):
+            if conn.state == "ready":
+                try:
+                    conn.on_bar_timer()
+                except Exception:
+                    log.exception("bars for client %s failed", conn.client_id)
 
     def _save_tick(self) -> None:
         self._timers["save"] = self.loop.call_later(2.0, self._save_tick)

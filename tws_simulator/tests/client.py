@@ -179,6 +179,55 @@ class Recorder(EWrapper, EClient):
     def marketDataType(self, reqId: int, marketDataType: int) -> None:
         self._rec("marketDataType", reqId, marketDataType)
 
+    # history, bars and contracts
+    def historicalData(self, reqId, bar) -> None:
+        self._rec("historicalData", reqId, bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.average)
+
+    def historicalDataEnd(self, reqId: int, start: str, end: str) -> None:
+        self._rec("historicalDataEnd", reqId, start, end)
+
+    def historicalDataUpdate(self, reqId, bar) -> None:
+        self._rec("historicalDataUpdate", reqId, bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume)
+
+    def realtimeBar(self, reqId, time, open_, high, low, close, volume, wap, count) -> None:
+        self._rec("realtimeBar", reqId, time, open_, high, low, close, volume)
+
+    def contractDetails(self, reqId, contractDetails) -> None:
+        self._rec("contractDetails", reqId, contractDetails)
+
+    def contractDetailsEnd(self, reqId: int) -> None:
+        self._rec("contractDetailsEnd", reqId)
+
+    def symbolSamples(self, reqId, contractDescriptions) -> None:
+        self._rec("symbolSamples", reqId, [(d.contract.symbol, d.contract.conId) for d in contractDescriptions])
+
+    # account updates and completed orders
+    def updateAccountValue(self, key, val, currency, accountName) -> None:
+        self._rec("updateAccountValue", key, val, currency, accountName)
+
+    def updatePortfolio(self, contract, position, marketPrice, marketValue, averageCost, unrealizedPNL, realizedPNL,
+                        accountName) -> None:  # fmt: skip
+        self._rec("updatePortfolio", contract.symbol, position, marketPrice, marketValue, averageCost, accountName)
+
+    def updateAccountTime(self, timeStamp) -> None:
+        self._rec("updateAccountTime", timeStamp)
+
+    def accountDownloadEnd(self, accountName) -> None:
+        self._rec("accountDownloadEnd", accountName)
+
+    def completedOrder(self, contract, order, orderState) -> None:
+        self._rec("completedOrder", contract.symbol, order.permId, order.totalQuantity, order.filledQuantity,
+                  orderState.status, orderState.completedTime)  # fmt: skip
+
+    def accountUpdateMulti(self, reqId, account, modelCode, key, value, currency) -> None:
+        self._rec("accountUpdateMulti", reqId, account, modelCode, key, value, currency)
+
+    def accountUpdateMultiEnd(self, reqId) -> None:
+        self._rec("accountUpdateMultiEnd", reqId)
+
+    def completedOrdersEnd(self) -> None:
+        self._rec("completedOrdersEnd")
+
     # helpers
     def wait_for(self, pred: Callable[[tuple[str, tuple]], bool], timeout: float = 5.0, start: int = 0) -> tuple:
         """Return the first recorded event (from index ``start``) matching ``pred``.

@@ -85,13 +85,15 @@ def test_an_oversize_frame_closes_only_that_connection(sim, app):
     app.wait_name("currentTime")
 
 
-def test_bad_numbers_get_error_320_and_unknown_message_ids_are_ignored(sim):
+def test_bad_numbers_get_error_320_and_unknown_message_ids_error_321(sim):
     sock = raw_session(sim.port, 51)
     read_until(sock, "9")
     sock.sendall(frame(["4", "1", "notanumber"]))
     err = read_until(sock, "4")
     assert err[3] == "320" and "notanumber" in err[4]
     sock.sendall(frame(["999", "1", "x"]) + frame(["abc"]) + frame([]) + frame(["49", "1"]))
+    assert read_until(sock, "4")[3:] == ["321", "Error validating request.-'bX' : cause - Unknown message id: 999"]
+    assert read_until(sock, "4")[3:] == ["321", "Error validating request.-'bX' : cause - Unknown message id: abc"]
     assert read_until(sock, "49")[0] == "49"
     sock.sendall(frame(["3", "2147483648"] + [""] * 40))
     err = read_until(sock, "4")

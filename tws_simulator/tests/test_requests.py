@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
+import time_machine
 
-from tws_simulator.tests.client import connect, disconnect, execution_filter, order, stock, wait_gone
+from tws_simulator.tests.client import connect, disconnect, execution_filter, order, stock, wait_gone, wait_until
 
 
 def status(app, order_id, wanted, timeout=5.0, start=0):
@@ -530,14 +532,27 @@ def test_a_client_that_keeps_breaking_the_pacing_limit_is_disconnected_when_conf
         disconnect(app)
 
 
-def test_resting_orders_fill_as_the_random_walk_crosses_them(make_sim):
-    sim = make_sim(market_interval=0.01, volatility_ticks=20)
-    app = connect(sim.port, 1)
-    try:
-        quote = sim.control.state()["quotes"]["AAPL"]
-        app.placeOrder(1, stock("AAPL"), order("BUY", 10, "LMT", round(quote["bid"] - 0.05, 2)))
-        app.placeOrder(2, stock("AAPL"), order("SELL", 10, "LMT", round(quote["ask"] + 0.05, 2)))
-        status(app, 1, "Filled", timeout=10)
-        status(app, 2, "Filled", timeout=10)
-    finally:
-        disconnect(app)
+def test_resting_orders_fill_as_the_price_path_crosses_them(make_sim):
+    # The path is a function of the clock: pinned, the market stands still until the test moves time on.
+    with time_machine.travel(dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC), tick=False) as clock:
+        sim = make_sim(market_interval=0.01, volatility_ticks=20)
+        app = connect(sim.port, 1)
+        try:
+            quote = sim.control.state()["quotes"]["AAPL"]
+            app.placeOrder(1, stock("AAPL"), order("BUY", 10, "LMT", round(quote["bid"] - 0.05, 2)))
+            app.placeOrder(2, stock("AAPL"), order("SELL", 10, "LMT", round(quote["ask"] + 0.05, 2)))
+            status(app, 2, "Submitted")
+            filled: set[int] = set()
+            for _ in range(200):
+                clock.shift(7)
+                market = sim.engine.market
+                on_path = market.round_tick(market.path_price("AAPL", time.time()), 0.01)
+                wait_until(lambda p=on_path: sim.control.state()["quotes"]["AAPL"]["last"] == p, 2.0, "a market step")
+                filled = {o["order_id"] for o in sim.control.state()["orders"] if o["status"] == "Filled"}
+                if filled == {1, 2}:
+                    break
+            assert filled == {1, 2}
+            status(app, 1, "Filled")
+            status(app, 2, "Filled")
+        finally:
+            disconnect(app)
