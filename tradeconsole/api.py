@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.permissions import IsDeskMember
+from marketdata.topics.asyncapi import AsyncApiDocumentApi
 from tradeconsole import health
 from tradeconsole.exceptions import PROBLEM_CONTENT_TYPE
 
@@ -70,8 +71,11 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("orders.api.urls")),
     path("", include("strategies.api.urls")),
+    path("", include("marketdata.api.urls")),
     path("health/", HealthApi.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsDeskMember]), name="schema"),
+    # The WebSocket market topics, described as AsyncAPI 3.0 (OpenAPI has no words for them).
+    path("asyncapi.json", AsyncApiDocumentApi.as_view(), name="asyncapi"),
     path(
         "docs/",
         SwaggerPage.as_view(url_name="api-v1:schema", permission_classes=[IsDeskMember]),
