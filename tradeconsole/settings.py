@@ -124,6 +124,15 @@ MARKET_TOPICS_HEARTBEAT_SECONDS = env.number("TRADECONSOLE_MARKET_TOPICS_HEARTBE
 MARKET_TOPICS_QUEUE_FRAMES = env.integer("TRADECONSOLE_MARKET_TOPICS_QUEUE_FRAMES", 2000, minimum=1)
 MARKET_TOPICS_SNAPSHOT_BARS = env.integer("TRADECONSOLE_MARKET_TOPICS_SNAPSHOT_BARS", 300, minimum=1, maximum=10_000)
 
+# The bar builder (manage.py marketdata, marketdata/bar_loop.py): closed bars kept in Redis per
+# symbol and resolution, the length of {prefix}:bars:updates, how long after its interval a
+# quiet bar is closed by time (ticks written just before the end may still be in flight), and the
+# exchange calendar of an instrument whose exchange does not name one.
+MARKETDATA_BAR_WINDOW = env.integer("TRADECONSOLE_MARKETDATA_BAR_WINDOW", 1000, minimum=1, maximum=100_000)
+MARKETDATA_BAR_UPDATES_MAXLEN = env.integer("TRADECONSOLE_MARKETDATA_BAR_UPDATES_MAXLEN", 50_000, minimum=100)
+MARKETDATA_BAR_CLOSE_DELAY = env.number("TRADECONSOLE_MARKETDATA_BAR_CLOSE_DELAY", 1.0, minimum=0)
+MARKETDATA_CALENDAR = env.string("TRADECONSOLE_MARKETDATA_CALENDAR", "XNYS")
+
 TWS_HOST = env.string("TWS_HOST", "127.0.0.1")
 TWS_PORT = env.integer("TWS_PORT", 7497, minimum=1, maximum=65535)
 TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)

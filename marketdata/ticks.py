@@ -1,0 +1,155 @@
+"""Trades read from the worker's quote ticks (no Django: the bar builder's input).
+
+What the worker sends (``execution_worker.callbacks``): every ``tickPrice`` and ``tickSize``
+callback XADDs one ``md.tick`` entry holding the symbol's whole quote so far (bid, ask, last and
+their sizes), not just the field that changed. ibapi delivers a trade as ``tickPrice(LAST)``
+immediately followed by ``tickSize(LAST_SIZE)`` (the simulator's frames carry the size with the
+price, and the client splits them the same way), so one trade is two entries in a row: the first
+with the new ``last`` and the previous ``last_size``, the second with both new. An entry does not
+say which field changed, so the trade rule compares each entry with the one before it:
+
+1. An entry without ``last`` or ``last_size`` is quote only (no trade yet on this stream).
+2. ``last`` and ``last_size`` both changed: one trade of ``last_size`` at ``last``.
+3. Only ``last`` changed: a trade at ``last`` (its price goes into the bar at once); its size
+   is the next entry's ``last_size``, whether that size changed (rule 4) or repeats the one
+   before (then the entry is unchanged, and it is counted as that size).
+4. Only ``last_size`` changed: a trade of ``last_size`` at ``last`` (the same price as before).
+5. Nothing of the two changed (a bid or ask update, or a repeat): no trade.
+
+So TRADES bars take their prices from ``last`` and their volume from ``last_size``. What the
+stream cannot show is a trade repeating both the price and the size of the one before: it looks
+like a quote update and its volume is missed (the worker would have to mark trades to tell).
+
+Only ``v``, ``type``, ``ts`` and the two trade fields are read: the strict ``messages.decode``
+costs ~40-80 µs an entry, most of it parsing the four quote fields the bars never use, which
+alone would spend the builder's budget (10,000 ticks/s on one core). The two fields are checked
+by the contract's own parser.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from execution_worker import messages as m
+from execution_worker.messages.fields import parse_non_negative_decimal
+
+_decode_json = json.JSONDecoder().decode
+
+
+class BadTick(ValueError):
+    """A stream entry that is not a readable ``md.tick``; ``code`` is the stable error code."""
+
+    code = "marketdata.bad_tick"
+
+
+@dataclass(frozen=True, slots=True)
+class TickFields:
+    """What the builder needs of one entry: producer time (ns) and the raw ``last``/``last_size``."""
+
+    ts: int
+    last: object
+    last_size: object
+
+
+def _text(fields: dict, name: str) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        value = fields.get(name.encode())
+    if type(value) is bytes:
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise BadTick(f"{name} is not UTF-8") from None
+    return value
+
+
+def read_tick(fields: dict) -> TickFields:
+    """The producer time and trade fields of one ``md.tick`` entry.
+
+    The values of ``last`` and ``last_size`` are returned as written (None when absent);
+    ``TradeReader`` checks them when they change. Raises ``BadTick`` for an entry that is not
+    an ``md.tick`` of schema version 1 with an integer ``ts`` and a JSON object as ``data``.
+    """
+    if _text(fields, "v") != m.SCHEMA_VERSION:
+        raise BadTick("not schema version 1")
+    if _text(fields, "type") != m.MarketData.TYPE:
+        raise BadTick("not an md.tick entry")
+    ts = _text(fields, "ts")
+    if not ts or not (ts.isdigit() and ts.isascii() and len(ts) <= 20):
+        raise BadTick("ts must be integer nanoseconds since the epoch")
+    data = _text(fields, "data")
+    if data is None or len(data) > m.MAX_DATA_BYTES:
+        raise BadTick("no data, or data over the size limit")
+    try:
+        quote = _decode_json(data)
+    except (ValueError, RecursionError):
+        raise BadTick("data is not valid JSON") from None
+    if type(quote) is not dict:
+        raise BadTick("data must be a JSON object")
+    return TickFields(int(ts), quote.get("last"), quote.get("last_size"))
+
+
+class TradeReader:
+    """The trade rule of the module docstring for one symbol's stream, one entry at a time."""
+
+    __slots__ = ("_price", "_size", "last", "pending", "size")
+
+    def __init__(self) -> None:
+        self.last: object = None
+        self.size: object = None
+        self.pending = False
+        self._price: Decimal | None = None
+        self._size: Decimal | None = None
+
+    def read(self, last: object, size: object) -> tuple[Decimal, Decimal] | None:
+        """The trade ``(price, size)`` this entry shows, or None; a price-only entry gives size 0.
+
+        Raises ``BadTick`` when a changed ``last`` or ``last_size`` is not a non-negative
+        decimal (or ``last`` is 0); the reader's state is then as it was before the entry.
+        """
+        if last is None or size is None:
+            self.last, self.size, self.pending = last, size, False
+            self._price = self._size = None
+            return None
+        price_changed = last != self.last or self._price is None
+        size_changed = size != self.size or self._size is None
+        price = _price(last) if price_changed else self._price
+        volume = _size(size) if size_changed else self._size
+        was_pending = self.pending
+        self.last, self.size, self._price, self._size = last, size, price, volume
+        if price_changed and not size_changed:
+            self.pending = True
+            return price, Decimal(0)
+        self.pending = False
+        if size_changed or was_pending:
+            return price, volume
+        return None
+
+    def prime(self, last: object, size: object, *, pending: bool = False) -> None:
+        """Take ``last``/``last_size`` as the previous entry's without counting a trade (a resume)."""
+        self.last, self.size, self.pending = last, size, pending
+        try:
+            self._price = _price(last) if last is not None else None
+            self._size = _size(size) if size is not None else None
+        except BadTick:
+            self.last = self.size = self._price = self._size = None
+            self.pending = False
+
+
+def _price(value: object) -> Decimal:
+    try:
+        price = parse_non_negative_decimal("last", value)
+    except m.MessageError as exc:
+        raise BadTick(str(exc)) from None
+    if not price:
+        raise BadTick("last must be greater than 0")
+    return price
+
+
+def _size(value: object) -> Decimal:
+    try:
+        return parse_non_negative_decimal("last_size", value)
+    except m.MessageError as exc:
+        raise BadTick(str(exc)) from None
