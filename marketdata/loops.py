@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from marketdata import sessions
 from marketdata.bar_loop import BarLoop
 from marketdata.bars import BarRecord
+from marketdata.broker import broker_loop
 from marketdata.builder import BarBuilder
 from marketdata.services.bars import bars_store_closed, instrument_ids
 from orders.models import Instrument
@@ -31,9 +32,9 @@ class Loop(Protocol):
 def process_loops() -> list[tuple[str, Loop]]:
     """``(name, loop)`` of every loop the marketdata process runs, each in its own thread.
 
-    The history backfill and the broker lookups (``marketdata/broker/``) join this list.
+    ``broker``: the history backfill and the contract lookups over the process's own TWS client id.
     """
-    return [("bars", bar_loop())]
+    return [("bars", bar_loop()), ("broker", broker_loop())]
 
 
 def bar_loop(**options) -> BarLoop:

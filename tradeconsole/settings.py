@@ -136,6 +136,11 @@ MARKETDATA_CALENDAR = env.string("TRADECONSOLE_MARKETDATA_CALENDAR", "XNYS")
 TWS_HOST = env.string("TWS_HOST", "127.0.0.1")
 TWS_PORT = env.integer("TWS_PORT", 7497, minimum=1, maximum=65535)
 TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)
+# The marketdata process's own TWS session (history, contract lookups): never the worker's id, so
+# historical requests never spend the order path's message budget.
+MARKETDATA_TWS_CLIENT_ID = env.integer("MARKETDATA_TWS_CLIENT_ID", 7, minimum=0)
+# How many days back the marketdata process fills missing bars on start and after a reconnect.
+MARKETDATA_BACKFILL_DAYS = env.integer("MARKETDATA_BACKFILL_DAYS", 5, minimum=0, maximum=365)
 
 # The live pages' channel layer. "core" (lists per channel, capacity-bounded) or "pubsub" (Redis
 # PUBLISH, nothing stored); bench/bench_fanout.py measures both, see streams/README.md.
