@@ -14,6 +14,7 @@ from execution_worker import messages as m
 from marketdata import bars
 from marketdata.keys import MarketKeys
 from marketdata.resolutions import parse as parse_resolution
+from marketdata.ticks import BadTick, read_quote
 
 MAX_WINDOW = 10_000
 
@@ -51,11 +52,10 @@ class Windows:
         ticks = []
         for entry_id, fields in reversed(entries):
             try:
-                message = m.decode(fields)
-            except m.MessageError:
+                message = read_quote(fields)
+            except BadTick:
                 continue
-            if isinstance(message, m.MarketData):
-                ticks.append(Tick(_text(entry_id), message.ts, message))
+            ticks.append(Tick(_text(entry_id), message.ts, message))
         return ticks
 
     def last_bars(self, symbol: str, resolution: str, count: int, *, forming: bool = False) -> list[bars.BarRecord]:

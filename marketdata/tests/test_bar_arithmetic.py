@@ -10,7 +10,7 @@ import pytest
 from execution_worker import messages as m
 from marketdata import resolutions, sessions
 from marketdata.builder import BarBuilder
-from marketdata.ticks import BadTick, TradeReader, read_tick
+from marketdata.ticks import BadTick, TradeReader, read_quote, read_tick
 
 D = Decimal
 
@@ -271,3 +271,19 @@ def test_a_restored_forming_bar_takes_the_next_trades():
     assert {(bar.resolution, bar.open, bar.high, bar.volume) for bar in forming} == {
         (code, D(10), D(12), D(3)) for code in ("1", "5", "15", "60", "1D")
     }
+
+
+def test_read_quote_gives_what_the_strict_decoder_gives_and_refuses_a_bad_quote():
+    message = m.MarketData(symbol="AAPL", bid=D("1.5"), ask=D("1.6"), last=D("1.55"), last_size=D(300), ts=7)
+    fields = m.encode(message)
+    assert read_quote(fields) == m.decode(fields) == message
+    data = fields["data"]
+    for bad in (
+        data.replace('"1.5"', '"-1.5"'),
+        data.replace('"1.5"', '"NaN"'),
+        data.replace('"1.5"', "true"),
+        data.replace('"symbol":"AAPL"', '"symbol":7'),
+        data.replace('"symbol":"AAPL"', '"symbol":"AAPL","colour":"red"'),
+    ):
+        with pytest.raises(BadTick):
+            read_quote({**fields, "data": bad})
