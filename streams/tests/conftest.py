@@ -1,16 +1,20 @@
-"""Fixtures of the streams tests: a clean key space on the real Redis, order submission, stream reads."""
+"""Fixtures of the streams tests: a clean key space on the real Redis, order submission, the bridge and its
+sender, Chromium, and the desk of the browser tests. Plain helpers are in ``harness.py``."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
 
+from accounts.models import Role
+from accounts.tests.factories import BrokerAccountFactory
+from orders.tests.factories import InstrumentFactory, RiskLimitFactory
 from streams.bridge import EventBridge
 from streams.live import Fanout
 from streams.redis_client import get_redis
+from streams.tests.harness import browser_user, in_db
 
 
 @pytest.fixture
@@ -53,11 +57,6 @@ def submit(trader, account, instrument):
     return enter
 
 
-def stream_entries(client, stream: str) -> list[tuple[str, dict]]:
-    """Every entry of ``stream`` with its ``data`` parsed."""
-    return [(entry_id, {**fields, "data": json.loads(fields["data"])}) for entry_id, fields in client.xrange(stream)]
-
-
 @pytest.fixture(autouse=True)
 def _roles_after_flush(request):
     """Transactional tests flush the tables, data-migrated roles included: put the roles back first."""
@@ -67,32 +66,6 @@ def _roles_after_flush(request):
         from accounts.services import roles_sync
 
         roles_sync()
-
-
-def receive_from_group(group: str, action, timeout: float = 5.0, count: int = 1):
-    """Join ``group`` on a fresh channel, run ``action()`` (sync), return the first message that arrives.
-
-    With ``count`` above 1, return a list of the first ``count`` messages.
-
-    All in one event loop: the pub/sub layer only lets a channel join groups in the loop that made it.
-    """
-    import asyncio
-
-    from asgiref.sync import async_to_sync, sync_to_async
-    from channels.layers import get_channel_layer
-
-    async def scenario():
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(group, channel)
-        try:
-            await sync_to_async(action)()
-            got = [await asyncio.wait_for(layer.receive(channel), timeout) for _ in range(count)]
-            return got[0] if count == 1 else got
-        finally:
-            await layer.group_discard(group, channel)
-
-    return async_to_sync(scenario)()
 
 
 # Debian's Chromium, never a downloaded browser; the browser tests fail (never skip) without it.
@@ -120,19 +93,6 @@ def browser(monkeypatch):
         launched.close()
 
 
-def browser_user(username: str, roles: list, accounts: list):
-    """A user who signs in with the password ``password`` on a daphne of the real settings."""
-    from django.contrib.auth.hashers import PBKDF2PasswordHasher
-
-    from accounts.tests.factories import UserFactory
-
-    user = UserFactory(username=username, roles=roles, accounts=accounts)
-    # The test process hashes with MD5 for speed (root conftest); daphne runs the real settings.
-    user.password = PBKDF2PasswordHasher().encode("password", PBKDF2PasswordHasher().salt())
-    user.save(update_fields=["password"])
-    return user
-
-
 @pytest.fixture
 def sender(redis_client):
     """A fresh ``Fanout`` that ``streams.publish`` sends every announced row through during the test."""
@@ -151,19 +111,19 @@ def bridge(sender):
     return EventBridge(consumer="bridge-test", block_ms=10)
 
 
-def commit() -> None:
-    """Run the commit hooks of everything the test did so far, as the commit its transaction never makes would.
+@pytest.fixture
+def desk(redis_client):
+    """One account with AAPL, a trader and a viewer, and the account's risk limits queued for the worker."""
+    return in_db(_make_desk)
 
-    Each hook runs once (as after a real commit), so announcements made afterwards form the next commit.
-    Returns once the rows they published went to the channel layer, so a group joined later never
-    receives them.
-    """
-    from django.db import connection
 
-    from streams import publish
+def _make_desk() -> dict:
+    from orders.services import risk_limits_publish
 
-    hooks = list(connection.run_on_commit)
-    del connection.run_on_commit[:]
-    for _, hook, _ in hooks:
-        hook()
-    publish.sender().flush()
+    account = BrokerAccountFactory(code="DU0000001", name="Paper one")
+    RiskLimitFactory(account=account)
+    InstrumentFactory(symbol="AAPL", con_id=265598, last_price=Decimal("100.00"))
+    risk_limits_publish(account=account)
+    trader = browser_user("trader", [Role.TRADER], [account])
+    viewer = browser_user("viewer", [Role.VIEWER], [account])
+    return {"account": account, "trader": trader, "viewer": viewer}

@@ -22,31 +22,16 @@ from orders.models import Fill, Order, OrderSource, OrderStatus
 from orders.tests.factories import OrderFactory
 from streams import keys, live, relay
 from streams.bridge import EventBridge
-from streams.tests.conftest import commit, receive_from_group
+from streams.tests.harness import commit, drain, pending, receive_from_group, xadd
 from tradeconsole.tests.database import database_connect, database_url
 
 pytestmark = pytest.mark.django_db
-
-
-def xadd(client, message: m.Message) -> str:
-    return client.xadd(keys.events_stream(), m.encode(message))
-
-
-def drain(bridge: EventBridge, rounds: int = 50) -> None:
-    """Step the bridge until nothing is left to read (bounded)."""
-    for _ in range(rounds):
-        if bridge.step() == 0:
-            return
 
 
 def drain_and_commit(bridge: EventBridge) -> None:
     """Step the bridge dry, then run the commit hooks (its announcements) the test's transaction holds back."""
     drain(bridge)
     commit()
-
-
-def pending(client) -> int:
-    return client.xpending(keys.events_stream(), "bridge")["pending"]
 
 
 def filled(order, exec_id, qty, price="100.5"):

@@ -1,6 +1,6 @@
 """The bridge acknowledges outbox commands by what the worker's events prove it read.
 
-Review finding 3: a status the worker produced before it read a modify must not mark the modify
+A status the worker produced before it read a modify must not mark the modify
 received (the relay would then never republish a modify Redis lost); an event naming its command
 (``command_id``) marks exactly that command.
 """
@@ -15,7 +15,7 @@ from accounts.models import OutboxMessage
 from execution_worker import messages as m
 from orders.services import order_modify
 from streams import relay
-from streams.tests.test_bridge_command_rejections import accepted_and_working, send
+from streams.tests.harness import accepted_and_working, apply_events
 
 pytestmark = pytest.mark.django_db
 
@@ -40,10 +40,10 @@ def modify_row() -> OutboxMessage:
 def test_a_status_that_names_no_command_does_not_acknowledge_a_modify(redis_client, bridge, submit, trader):
     order = submit(quantity=Decimal("200"))
     relay.publish_pending()
-    send(redis_client, bridge, *accepted_and_working(order, "200"))
+    apply_events(redis_client, bridge, *accepted_and_working(order, "200"))
     order_modify(order=order, actor=trader, quantity=100, via="test")
     relay.publish_pending()
-    send(redis_client, bridge, working_status(order, "200"))
+    apply_events(redis_client, bridge, working_status(order, "200"))
     assert modify_row().acknowledged_at is None
     assert OutboxMessage.objects.get(type="order.place").acknowledged_at is not None
 
@@ -51,12 +51,12 @@ def test_a_status_that_names_no_command_does_not_acknowledge_a_modify(redis_clie
 def test_a_status_naming_the_modify_acknowledges_exactly_that_command(redis_client, bridge, submit, trader):
     order = submit(quantity=Decimal("200"))
     relay.publish_pending()
-    send(redis_client, bridge, *accepted_and_working(order, "200"))
+    apply_events(redis_client, bridge, *accepted_and_working(order, "200"))
     order_modify(order=order, actor=trader, quantity=150, via="test")
     order_modify(order=order, actor=trader, quantity=100, via="test")
     relay.publish_pending()
     first, second = OutboxMessage.objects.filter(type="order.modify").order_by("id")
-    send(redis_client, bridge, working_status(order, "150", command_id=str(first.message_id)))
+    apply_events(redis_client, bridge, working_status(order, "150", command_id=str(first.message_id)))
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.acknowledged_at is not None
@@ -66,7 +66,7 @@ def test_a_status_naming_the_modify_acknowledges_exactly_that_command(redis_clie
 def test_a_final_status_acknowledges_every_command_of_the_order(redis_client, bridge, submit, trader):
     order = submit(quantity=Decimal("200"))
     relay.publish_pending()
-    send(redis_client, bridge, *accepted_and_working(order, "200"))
+    apply_events(redis_client, bridge, *accepted_and_working(order, "200"))
     order_modify(order=order, actor=trader, quantity=100, via="test")
     relay.publish_pending()
     cancelled = m.OrderStatus(
@@ -78,5 +78,5 @@ def test_a_final_status_acknowledges_every_command_of_the_order(redis_client, br
         remaining=Decimal(0),
         avg_fill_price=Decimal(0),
     )
-    send(redis_client, bridge, cancelled)
+    apply_events(redis_client, bridge, cancelled)
     assert modify_row().acknowledged_at is not None

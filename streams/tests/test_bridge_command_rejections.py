@@ -1,6 +1,6 @@
 """The bridge applies a refused modify or cancel (``order.rejected`` with action modify/cancel).
 
-Review finding 4 through the real stream: BUY 200 modified to 100, the broker refuses the modify,
+Through the real stream: BUY 200 modified to 100, the broker refuses the modify,
 then fills 100 -> the order is PARTIALLY_FILLED (100 still live), not FILLED.
 """
 
@@ -15,34 +15,10 @@ from accounts.models import OutboxMessage
 from execution_worker import messages as m
 from orders.models import OrderStatus
 from orders.services import order_cancel, order_modify
-from streams import keys, relay
+from streams import relay
+from streams.tests.harness import accepted_and_working, apply_events
 
 pytestmark = pytest.mark.django_db
-
-
-def send(client, bridge, *messages: m.Message) -> None:
-    for message in messages:
-        client.xadd(keys.events_stream(), m.encode(message))
-    for _ in range(50):  # bounded: step until nothing is left
-        if bridge.step() == 0:
-            break
-    assert client.xpending(keys.events_stream(), "bridge")["pending"] == 0
-
-
-def accepted_and_working(order, quantity):
-    coid = str(order.client_order_id)
-    return (
-        m.OrderAccepted(client_order_id=coid, order_id=7, account=order.account.code),
-        m.OrderStatus(
-            client_order_id=coid,
-            order_id=7,
-            perm_id=900001,
-            status="Submitted",
-            filled=Decimal(0),
-            remaining=Decimal(quantity),
-            avg_fill_price=Decimal(0),
-        ),
-    )
 
 
 def fill(order, exec_id, quantity):
@@ -68,11 +44,11 @@ def rejected(order, action, code):
 def test_a_refused_modify_then_a_fill_leaves_the_order_partially_filled(redis_client, bridge, submit, trader):
     order = submit(quantity=Decimal("200"))
     relay.publish_pending()
-    send(redis_client, bridge, *accepted_and_working(order, "200"))
+    apply_events(redis_client, bridge, *accepted_and_working(order, "200"))
     order_modify(order=order, actor=trader, quantity=100, via="test")
     relay.publish_pending()
     refusal = rejected(order, "modify", "broker.105")
-    send(redis_client, bridge, refusal, fill(order, "e1", "100"))
+    apply_events(redis_client, bridge, refusal, fill(order, "e1", "100"))
     order.refresh_from_db()
     assert (order.status, order.quantity, order.filled_quantity) == (
         OrderStatus.PARTIALLY_FILLED,
@@ -83,18 +59,18 @@ def test_a_refused_modify_then_a_fill_leaves_the_order_partially_filled(redis_cl
     assert order.events.get(kind="modify_rejected").data["code"] == "broker.105"
     assert OutboxMessage.objects.get(type="order.modify").acknowledged_at is not None
     # The same entry delivered again (a redelivery keeps its message id) is a no-op.
-    send(redis_client, bridge, refusal)
+    apply_events(redis_client, bridge, refusal)
     assert order.events.filter(kind="modify_rejected").count() == 1
 
 
 def test_a_refused_cancel_puts_the_order_back_to_submitted(redis_client, bridge, submit, trader):
     order = submit(quantity=Decimal("10"))
     relay.publish_pending()
-    send(redis_client, bridge, *accepted_and_working(order, "10"))
+    apply_events(redis_client, bridge, *accepted_and_working(order, "10"))
     order_cancel(order=order, actor=trader, via="test")
-    send(redis_client, bridge, rejected(order, "cancel", "broker.161"))
+    apply_events(redis_client, bridge, rejected(order, "cancel", "broker.161"))
     order.refresh_from_db()
     assert order.status == OrderStatus.SUBMITTED
-    send(redis_client, bridge, fill(order, f"e-{uuid.uuid4()}", "10"))
+    apply_events(redis_client, bridge, fill(order, f"e-{uuid.uuid4()}", "10"))
     order.refresh_from_db()
     assert order.status == OrderStatus.FILLED

@@ -12,7 +12,7 @@ from accounts.models import Alert
 from execution_worker import messages as m
 from orders.models import Fill, Order, OrderSource, OrderStatus, Position
 from streams import keys
-from streams.tests.test_bridge import drain, pending, xadd
+from streams.tests.harness import drain, pending, xadd
 
 pytestmark = pytest.mark.django_db
 

@@ -7,80 +7,21 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 
 import pytest
-from django.db import connections
 from playwright.sync_api import expect
 
-from accounts.models import Role
-from accounts.tests.factories import BrokerAccountFactory
 from orders.models import Order, OrderStatus
-from orders.tests.factories import InstrumentFactory, RiskLimitFactory
-from streams.tests.conftest import browser_user
+from streams.tests.harness import in_db, log_in
 from streams.tests.stack import ROOT, running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def desk(redis_client):
-    """One account with AAPL, a trader and a viewer, and the account's risk limits queued for the worker."""
-    return in_db(_make_desk)
-
-
-def _make_desk() -> dict:
-    from orders.services import risk_limits_publish
-
-    account = BrokerAccountFactory(code="DU0000001", name="Paper one")
-    RiskLimitFactory(account=account)
-    InstrumentFactory(symbol="AAPL", con_id=265598, last_price=Decimal("100.00"))
-    risk_limits_publish(account=account)
-    trader = browser_user("trader", [Role.TRADER], [account])
-    viewer = browser_user("viewer", [Role.VIEWER], [account])
-    return {"account": account, "trader": trader, "viewer": viewer}
-
-
-@pytest.fixture
 def stack(desk, tmp_path):
     with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100") as running:
         yield running
-
-
-def in_db(query):
-    """Run an ORM call in a short-lived thread that closes its connection after.
-
-    Under Playwright's sync API the test body runs in a context of its own, whose database
-    connection pytest-django never closes; an open one would keep the test database from
-    being dropped at the end of the run.
-    """
-
-    def run():
-        try:
-            return query()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
-
-
-def log_in(browser, stack, username: str, next_path: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.goto(f"{stack.url}/admin/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "password")
-    page.click("input[type=submit]")
-    try:
-        page.wait_for_url(f"{stack.url}{next_path}", timeout=10_000)
-    except Exception:
-        pytest.fail(
-            f"login as {username} did not reach {next_path}: {page.url}\n{page.inner_text('body')[:2000]}"
-            f"\nweb log:\n{stack.log('web')}"
-        )
-    return context, page
 
 
 def test_an_order_entered_in_the_admin_reaches_filled_on_the_blotter_without_a_reload(stack, browser, desk, tmp_path):

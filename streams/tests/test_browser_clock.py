@@ -20,8 +20,8 @@ from execution_worker import messages as m
 from orders.models import PnLPoint
 from orders.tests.factories import PositionFactory
 from streams import keys
+from streams.tests.harness import in_db
 from streams.tests.stack import running_stack
-from streams.tests.test_browser import desk, in_db  # noqa: F401  (fixtures)
 from tradeconsole.clock import desk_day_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -51,7 +51,7 @@ def _tick(client, **quote) -> None:
 
 
 def test_the_positions_page_names_the_zone_draws_the_chart_in_it_and_revalues_at_the_market(
-    desk,  # noqa: F811
+    desk,
     redis_client,
     browser,
     tmp_path,
@@ -101,7 +101,7 @@ def test_the_positions_page_names_the_zone_draws_the_chart_in_it_and_revalues_at
 
 
 def test_the_desk_names_the_zone_and_shows_each_accounts_day_pnl_as_it_moves(
-    desk,  # noqa: F811
+    desk,
     redis_client,
     browser,
     tmp_path,

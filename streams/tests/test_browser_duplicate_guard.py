@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from accounts.models import AuditLog
 from orders.models import Order
+from streams.tests.harness import in_db, log_in
 from streams.tests.stack import running_stack
-from streams.tests.test_browser import desk, in_db, log_in  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +48,7 @@ def _back_then_save(page, stack, the_desk) -> Order:
 
 
 def test_back_then_save_asks_for_confirmation_and_confirming_places_a_second_order(
-    desk,  # noqa: F811
+    desk,
     redis_client,
     browser,
     tmp_path,
@@ -75,7 +75,7 @@ def test_back_then_save_asks_for_confirmation_and_confirming_places_a_second_ord
 
 
 def test_back_then_save_then_anything_but_confirming_places_nothing(
-    desk,  # noqa: F811
+    desk,
     redis_client,
     browser,
     tmp_path,

@@ -15,9 +15,8 @@ from accounts.models import Role
 from accounts.tests.factories import BrokerAccountFactory
 from orders.tests.factories import InstrumentFactory, RiskLimitFactory
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory
-from streams.tests.conftest import browser_user
+from streams.tests.harness import browser_user, in_db, log_in
 from streams.tests.stack import running_stack
-from streams.tests.test_browser import in_db, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ from orders.services import instrument_record_price
 from orders.tests.factories import PositionFactory
 from streams import live
 from streams.desk_watch import DeskWatch
-from streams.tests.conftest import receive_from_group
+from streams.tests.harness import receive_from_group
 
 pytestmark = pytest.mark.django_db
 

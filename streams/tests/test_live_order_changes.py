@@ -8,7 +8,7 @@ from orders.models import OrderStatus
 from orders.services import order_approval_refuse, order_cancel, risk_limit_update
 from orders.tests.helpers import submit
 from streams import live
-from streams.tests.conftest import commit, receive_from_group
+from streams.tests.harness import commit, receive_from_group
 
 pytestmark = pytest.mark.django_db
 

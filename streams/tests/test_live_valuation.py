@@ -15,7 +15,7 @@ from orders.models import Instrument
 from orders.tests.factories import PositionFactory
 from streams import keys, live
 from streams.market import MarketFeed
-from streams.tests.conftest import commit
+from streams.tests.harness import commit
 from tradeconsole.asgi import application
 
 pytestmark = pytest.mark.django_db

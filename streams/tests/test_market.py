@@ -9,7 +9,7 @@ import pytest
 from execution_worker import messages as m
 from streams import keys, live
 from streams.market import MarketFeed
-from streams.tests.conftest import receive_from_group
+from streams.tests.harness import receive_from_group
 
 pytestmark = pytest.mark.django_db
 

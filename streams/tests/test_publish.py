@@ -15,7 +15,7 @@ from strategies.models import TradingSession
 from strategies.services import trading_session_start
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory
 from streams import live, publish
-from streams.tests.conftest import commit, receive_from_group
+from streams.tests.harness import commit, receive_from_group
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from accounts.models import OutboxMessage
 from accounts.services import outbox_enqueue
 from execution_worker import messages
 from streams import keys, relay
-from streams.tests.conftest import stream_entries
+from streams.tests.harness import stream_entries
 from tradeconsole.tests.database import database_url
 
 pytestmark = pytest.mark.django_db
