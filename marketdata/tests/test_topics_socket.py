@@ -300,6 +300,8 @@ def test_a_bad_entry_on_the_bar_stream_is_skipped_and_the_next_one_arrives(topic
         await client.request(subscribe_bars())
         topic_redis.xadd(keys().bar_updates, {"bar": "{not json"})
         topic_redis.xadd(keys().bar_updates, {"bar": '{"symbol":"AAPL","resolution":"1","time":"x"}'})
+        topic_redis.xadd(keys().bar_updates, {"bar": bar().encode().replace('"close":"101"', '"close":"abc"')})
+        topic_redis.xadd(keys().bar_updates, {"bar": bar().encode().replace('"closed":false', '"closed":0')})
         topic_redis.xadd(keys().ticks("AAPL"), {"v": "1", "type": "md.tick", "data": "{}"})
         publish_bar(topic_redis, bar(close="103"))
         update = await client.next("bars.update")

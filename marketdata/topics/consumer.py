@@ -29,7 +29,7 @@ from marketdata import bars, windows
 from marketdata.topics import frames
 from marketdata.topics.access import may_read_market_data, socket_user
 from marketdata.topics.encoding import chosen
-from marketdata.topics.hub import Subscription, hub_for_this_loop
+from marketdata.topics.hub import Subscription, Update, hub_for_this_loop
 from marketdata.topics.snapshots import bars_snapshot, instrument_known, quote_snapshot
 from streams.live import user_group
 
@@ -47,7 +47,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
         self.codec, subprotocol = chosen(list(self.scope.get("subprotocols") or []))
         self.subscriptions: dict[str, Subscription] = {}
         self.seq: dict[str, int] = {}
-        self.outbox: deque[dict] = deque()
+        self.outbox: deque[dict | str] = deque()
         self.wake = asyncio.Event()
         self.closing = False
         self.tasks: list[asyncio.Task] = []
@@ -166,7 +166,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
 
     # Outbound.
 
-    def _deliver(self, subscription: Subscription, payload: dict) -> None:
+    def _deliver(self, subscription: Subscription, payload: Update) -> None:
         """Called by the hub, never waits: queue one update, or give up on a client that fell too far behind."""
         if self.closing:
             return
@@ -176,7 +176,11 @@ class MarketConsumer(AsyncWebsocketConsumer):
         topic = subscription.topic
         seq = self.seq[topic] = self.seq.get(topic, 0) + 1
         kind = "bars.update" if topic.startswith("bars:") else "quotes.update"
-        self.outbox.append({"type": kind, "topic": topic, "seq": seq, "data": payload})
+        if self.codec.binary:
+            self.outbox.append({"type": kind, "topic": topic, "seq": seq, "data": payload.data})
+        else:
+            # The hub encoded the data once for every subscriber; the topic passed the symbol check.
+            self.outbox.append(f'{{"type":"{kind}","topic":"{topic}","seq":{seq},"data":{payload.text}}}')
         self.wake.set()
 
     def _queue(self, frame: dict) -> None:
@@ -212,8 +216,8 @@ class MarketConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(settings.MARKET_TOPICS_HEARTBEAT_SECONDS)
             self._queue({"type": "heartbeat", "ts": time.time_ns() // 1_000_000})
 
-    async def _send_now(self, frame: dict) -> None:
-        payload = self.codec.dumps(frame)
+    async def _send_now(self, frame: dict | str) -> None:
+        payload = frame if isinstance(frame, str) else self.codec.dumps(frame)
         if self.codec.binary:
             await self.send(bytes_data=payload)
         else:

@@ -1,0 +1,248 @@
+"""Market topics: tick -> bars.update at a subscribed client (goal p99 <= 50 ms, zero updates lost).
+
+200 symbols x 5 ticks/s; 100 WebSocket clients of 10 bars topics each (every symbol at every
+resolution, 1,000 topics), against a real daphne on a free loopback port with a private
+database and key prefix. The clients are real ``websockets`` clients in 4 processes of their own
+(``bench.market_topics_load``). Each tick is written as the worker writes it (``md.tick`` on
+``{prefix}:md:<symbol>``) and, in the same transaction, its bar changes as the bar builder
+writes them (forming bar, then the update on ``{prefix}:bars:updates``, one per resolution):
+the builder is not in the loop, so the figure is tick written -> bars.update decoded at the
+client, the builder's own time excluded. A tick's price encodes its number, so each update is
+matched to its tick. Lost: an update a client should have had (its topic's ticks while it was
+subscribed) that never arrived, or a jump in ``seq``.
+
+Run twice in one go, JSON (``tc.json``) then msgpack (``tc.msgpack``), with the daphne process's
+CPU time, the clients' decode time and the bytes per ``bars.update`` of each, so the encodings
+compare at the same load. ``TC_BENCH_MARKET_TOPICS_SECONDS`` (15) bounds each phase.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import redis
+
+from bench import live_rig
+from bench.database import setup_django
+from bench.market_topics_load import run_clients
+from bench.report import Figure, latency_figures
+
+SYMBOLS = 200
+TICKS_PER_SECOND_PER_SYMBOL = 5
+CLIENTS = 100
+TOPICS_PER_CLIENT = 10
+CLIENT_PROCESSES = 4
+SECONDS = float(os.environ.get("TC_BENCH_MARKET_TOPICS_SECONDS", "15"))
+SETTLE_SECONDS = 2.0
+RESOLUTIONS = (("1", 60), ("5", 300), ("15", 900), ("60", 3600), ("1D", 86_400))
+GOALS = {"p99": 50.0}
+LOAD = f"{SYMBOLS} symbols x {TICKS_PER_SECOND_PER_SYMBOL} ticks/s, {CLIENTS} clients x {TOPICS_PER_CLIENT} topics"
+
+
+def symbols() -> list[str]:
+    return [f"MT{n:03d}" for n in range(SYMBOLS)]
+
+
+def plan() -> list[list[tuple[str, str]]]:
+    """Each client's topics: together every symbol at every resolution once (1,000 topics)."""
+    names = symbols()
+    clients = []
+    for client in range(CLIENTS):
+        resolution = RESOLUTIONS[client * len(RESOLUTIONS) // CLIENTS][0]
+        first = (client % (CLIENTS // len(RESOLUTIONS))) * TOPICS_PER_CLIENT
+        clients.append([(names[first + n], resolution) for n in range(TOPICS_PER_CLIENT)])
+    return clients
+
+
+def price_of(number: int) -> Decimal:
+    return Decimal(10_000 + number) / 100
+
+
+def number_of(close: str) -> int:
+    return int(Decimal(close) * 100) - 10_000
+
+
+class TickWriter:
+    """Writes ticks and their bar changes as the worker and the builder would, paced, remembering when."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        from execution_worker import messages as m
+        from marketdata.bars import BarRecord
+        from marketdata.keys import MarketKeys
+
+        self.m, self.BarRecord, self.keys = m, BarRecord, MarketKeys(prefix)
+        self.client = client
+        self.numbers = dict.fromkeys(symbols(), 0)
+        self.forming: dict[tuple[str, str], object] = {}
+        self.sent: dict[tuple[str, int], int] = {}
+
+    def tick(self, symbol: str) -> None:
+        number = self.numbers[symbol] = self.numbers[symbol] + 1
+        price = price_of(number)
+        now = time.time()
+        pipe = self.client.pipeline(transaction=True)
+        tick = self.m.MarketData(
+            symbol=symbol, bid=price, ask=price + Decimal("0.01"), last=price, last_size=Decimal(1)
+        )
+        pipe.xadd(self.keys.ticks(symbol), self.m.encode(tick), maxlen=1000, approximate=True)
+        for code, seconds in RESOLUTIONS:
+            start = int(now) // seconds * seconds
+            bar = self.forming.get((symbol, code))
+            if bar is None or bar.time != start:
+                bar = self.BarRecord(symbol, code, start, price, price, price, price, Decimal(1))
+            else:
+                bar = bar.with_trade(price, Decimal(1))
+            self.forming[(symbol, code)] = bar
+            encoded = bar.encode()
+            pipe.set(self.keys.forming_bar(symbol, code), encoded)
+            pipe.xadd(self.keys.bar_updates, {"bar": encoded}, maxlen=100_000, approximate=True)
+        self.sent[(symbol, number)] = time.time_ns()
+        pipe.execute()
+
+    def run(self, seconds: float) -> int:
+        """Write 200 x 5 ticks a second, round robin, for ``seconds``; return how many were written."""
+        names = symbols()
+        interval = 1.0 / (len(names) * TICKS_PER_SECOND_PER_SYMBOL)
+        started = time.monotonic()
+        written = 0
+        while True:
+            due = started + written * interval
+            now = time.monotonic()
+            if due - started >= seconds:
+                return written
+            if due > now:
+                time.sleep(due - now)
+            self.tick(names[written % len(names)])
+            written += 1
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _phase(url: str, cookie: str, writer: TickWriter, subprotocol: str, web_pid: int) -> dict:
+    context = multiprocessing.get_context("spawn")
+    ready, results, stop = context.Queue(), context.Queue(), context.Event()
+    clients = plan()
+    shares = [clients[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES)]
+    processes = [
+        context.Process(target=run_clients, args=(url, cookie, share, subprotocol, ready, stop, results))
+        for share in shares
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for _ in processes:
+            ready.get(timeout=120)
+        first = dict(writer.numbers)
+        cpu_before = _cpu_seconds(web_pid)
+        written = writer.run(SECONDS)
+        time.sleep(SETTLE_SECONDS)
+        cpu = _cpu_seconds(web_pid) - cpu_before
+        stop.set()
+        outputs = [results.get(timeout=60) for _ in processes]
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+    last = dict(writer.numbers)
+    return {"outputs": outputs, "first": first, "last": last, "written": written, "cpu": cpu, "clients": clients}
+
+
+def _measure(phase: dict, writer: TickWriter) -> tuple[list[float], int, int, float, float, list[str]]:
+    """(latencies ms, lost, updates, decode µs per update, bytes per update, errors)."""
+    latencies, errors, received = [], [], {}
+    decode_ns = size = 0
+    for updates, decoded, nbytes, failures in phase["outputs"]:
+        decode_ns += decoded
+        size += nbytes
+        errors += failures
+        for topic, seq, close, arrived in updates:
+            symbol = topic.split(":")[1]
+            number = number_of(close)
+            received.setdefault(topic, []).append(seq)
+            sent = writer.sent.get((symbol, number))
+            if sent is not None:
+                latencies.append((arrived - sent) / 1e6)
+    lost = 0
+    for topics in phase["clients"]:
+        for symbol, resolution in topics:
+            expected = phase["last"][symbol] - phase["first"][symbol]
+            seqs = received.get(f"bars:{symbol}:{resolution}", [])
+            gaps = sum(1 for a, b in itertools.pairwise(seqs) if b != a + 1)
+            lost += max(0, expected - len(seqs)) + gaps
+    count = sum(len(v) for v in received.values())
+    return latencies, lost, count, decode_ns / max(count, 1) / 1000, size / max(count, 1), errors
+
+
+def main() -> list[Figure]:
+    prefix = f"tcbench{uuid.uuid4().hex[:8]}"
+    os.environ["TRADECONSOLE_STREAM_PREFIX"] = prefix
+    setup_django("market_topics")
+    from django.conf import settings
+
+    from accounts.models import User
+    from orders.models import Instrument
+
+    settings.STREAM_PREFIX = prefix
+    Instrument.objects.bulk_create([Instrument(symbol=name, last_price=Decimal("100")) for name in symbols()])
+    user = User.objects.create(username="bench-market", is_staff=True, is_superuser=True)
+    cookie = live_rig.session_cookie(user)
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    writer = TickWriter(client, prefix)
+    port = live_rig.free_port()
+    logs = Path(tempfile.mkdtemp(prefix="bench-market-topics-"))
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradeconsole.asgi:application"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=dict(os.environ),
+        stdout=open(logs / "web.log", "wb"),  # noqa: SIM115  (lives with the process)
+        stderr=subprocess.STDOUT,
+    )
+    figures: list[Figure] = []
+    try:
+        live_rig.wait_for_port(port)
+        url = f"ws://127.0.0.1:{port}/ws/market/"
+        for subprotocol in ("tc.json", "tc.msgpack"):
+            phase = _phase(url, cookie, writer, subprotocol, web.pid)
+            latencies, lost, count, decode_us, size, errors = _measure(phase, writer)
+            label = f"market topics {subprotocol}, tick->bars.update ({LOAD})"
+            figures += [
+                f for f in latency_figures(label, latencies or [float("inf")], GOALS) if not f.name.endswith("99.9")
+            ]
+            figures.append(Figure(f"market topics {subprotocol}, updates lost", lost, "updates", 0))
+            figures.append(Figure(f"market topics {subprotocol}, updates received", count, "updates"))
+            figures.append(Figure(f"market topics {subprotocol}, errors at clients", len(errors), "errors", 0))
+            figures.append(
+                Figure(
+                    f"market topics {subprotocol}, daphne CPU per 1,000 updates sent",
+                    phase["cpu"] / max(count, 1) * 1000 * 1000,
+                    "ms",
+                )
+            )
+            figures.append(Figure(f"market topics {subprotocol}, client decode per update", decode_us, "µs"))
+            figures.append(Figure(f"market topics {subprotocol}, bytes per bars.update", size, "bytes"))
+            figures.append(Figure(f"market topics {subprotocol}, ticks written", phase["written"], "ticks"))
+            if errors:
+                print(f"   {subprotocol} errors: {errors[:5]} (logs in {logs})", flush=True)
+    finally:
+        live_rig.stop_processes([web])
+        live_rig.wipe_prefix(client, prefix)
+    return figures
+
+
+if __name__ == "__main__":
+    for figure in main():
+        print(figure.line())
