@@ -144,6 +144,23 @@ def test_a_reconnect_fills_the_bars_that_went_missing(start_broker, sim):
         assert broker.history.figures.violations == 0
 
 
+def test_while_tws_has_lost_ib_history_waits_and_the_link_coming_back_fills_the_gaps(start_broker, sim):
+    aapl = InstrumentFactory(symbol="AAPL")
+    with time_machine.travel(WEDNESDAY_3PM, tick=True):
+        broker = start_broker(backfill_days=0)
+        _until(lambda: _backfilled(broker) and _counts(aapl) == TODAY, "the first backfill")
+        generation, scans = broker.generation, broker.scans
+        sim.control.connectivity_lost(restore=None)
+        _until(lambda: not broker.link_up, "1100")
+        Bar.objects.filter(instrument=aapl, resolution="5").delete()
+        with pytest.raises(lookups.BrokerUnavailable):
+            lookups.contract_details("AAPL", timeout=2.0)
+        assert broker.scans == scans
+        sim.control.connectivity_restored("lost")
+        _until(lambda: broker.scans > scans and broker.history.idle and _counts(aapl) == TODAY, "the refill")
+        assert broker.generation == generation
+
+
 def test_a_request_that_never_answers_times_out_and_is_asked_again(start_broker, sim):
     with time_machine.travel(WEDNESDAY_3PM, tick=True):
         # The retry is identical to the request that timed out: IB's 15-second rule spaces them.
