@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,7 +36,11 @@ def test_the_process_follows_the_tick_streams_beats_and_stops_cleanly_on_sigterm
     client, prefix = market_redis
     keys = MarketKeys(prefix)
     client.xadd(keys.ticks("AAPL"), m.encode(m.MarketData(symbol="AAPL", last=Decimal(190), last_size=Decimal(1))))
-    env = {**os.environ, "DATABASE_URL": database_url(), "TRADECONSOLE_STREAM_PREFIX": prefix}
+    # The broker loop runs too: point it at a port where no TWS listens (none of another test's).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = str(probe.getsockname()[1])
+    env = {**os.environ, "DATABASE_URL": database_url(), "TRADECONSOLE_STREAM_PREFIX": prefix, "TWS_PORT": nobody}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "marketdata"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
