@@ -66,16 +66,27 @@ def bars_store_closed(*, bars: Sequence[BarRecord], instruments: dict[str, int] 
             volume=bar.volume,
             source=Bar.Source.LIVE,
         )
+    return bars_upsert(rows=rows, keep=Bar.Source.HISTORY)
+
+
+def bars_upsert(*, rows: dict[tuple[int, str, datetime], Bar], keep: str) -> int:
+    """Write ``rows`` (keyed by instrument id, resolution and start) in one upsert; return how many
+    were written.
+
+    A row already stored with source ``keep`` is left as it is: the live builder and the history
+    backfill each keep the other's rows. The one write of bars for both; run it inside the
+    caller's transaction.
+    """
     if not rows:
         return 0
     starts = [start for _, _, start in rows]
-    backfilled = Bar.objects.filter(
+    kept = Bar.objects.filter(
         instrument_id__in={instrument_id for instrument_id, _, _ in rows},
         resolution__in={code for _, code, _ in rows},
         start__range=(min(starts), max(starts)),
-        source=Bar.Source.HISTORY,
+        source=keep,
     ).values_list("instrument_id", "resolution", "start")
-    for key in backfilled:
+    for key in kept:
         rows.pop(key, None)
     Bar.objects.bulk_create(
         list(rows.values()),

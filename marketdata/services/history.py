@@ -11,8 +11,7 @@ from django.db import transaction
 
 from marketdata.models import Bar
 from marketdata.resolutions import parse as parse_resolution
-
-BATCH = 1000
+from marketdata.services.bars import bars_upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,28 +31,15 @@ def history_bars_store(*, instrument_id: int, resolution: str, bars: Sequence[Hi
     """Keep ``bars`` of one instrument and resolution with source ``history``; return how many were written.
 
     Idempotent: a bar already backfilled is overwritten with the broker's latest word (one upsert on
-    instrument, resolution and start). A bar the live builder made is kept as it is: it is what the
-    desk's charts showed, and the builder owns it.
+    instrument, resolution and start, ``services.bars.bars_upsert``, the live builder's too). A bar
+    the live builder made is kept as it is: it is what the desk's charts showed.
 
     :raises resolutions.BadResolution: ``resolution`` is not one the desk keeps.
     """
     code = parse_resolution(resolution).code
-    if not bars:
-        return 0
-    # One statement may not touch a row twice: the last word on a start wins.
-    bars = list({bar.start: bar for bar in bars}.values())
-    starts = [bar.start for bar in bars]
-    live = set(
-        Bar.objects.filter(
-            instrument_id=instrument_id,
-            resolution=code,
-            start__gte=min(starts),
-            start__lte=max(starts),
-            source=Bar.Source.LIVE,
-        ).values_list("start", flat=True)
-    )
-    rows = [
-        Bar(
+    rows = {
+        # One statement may not touch a row twice: the last word on a start wins.
+        (instrument_id, code, bar.start): Bar(
             instrument_id=instrument_id,
             resolution=code,
             start=bar.start,
@@ -65,13 +51,5 @@ def history_bars_store(*, instrument_id: int, resolution: str, bars: Sequence[Hi
             source=Bar.Source.HISTORY,
         )
         for bar in bars
-        if bar.start not in live
-    ]
-    Bar.objects.bulk_create(
-        rows,
-        batch_size=BATCH,
-        update_conflicts=True,
-        unique_fields=["instrument", "resolution", "start"],
-        update_fields=["open", "high", "low", "close", "volume", "source"],
-    )
-    return len(rows)
+    }
+    return bars_upsert(rows=rows, keep=Bar.Source.LIVE)
