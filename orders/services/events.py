@@ -1,47 +1,19 @@
-"""Order events: the kinds an order's history holds, and the one function that writes them.
+"""Order events: the one function that writes them (their kinds, ``OrderEventKind``, live with the model).
 
 As Saleor's ``order/events.py``: every ``OrderEvent`` row is written here, by services only
 (order entry, amend, broker events, fills, the monitor's services, the bridge's record of an
 order first seen at the broker), in the transaction of the change it records. The strings are
-the ones stored since the table exists, so no data migration goes with this enumeration.
+the ones stored since the table exists, so no data migration goes with the enumeration.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
-
 from accounts.announce import announce_object
 from accounts.models import User
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, OrderEventKind
 from tradeconsole import db
-
-
-class OrderEventKind(models.TextChoices):
-    """What happened to an order. Broker events keep the stream message's type as their kind."""
-
-    SUBMITTED = "submitted", "Submitted"
-    APPROVED = "approved", "Approved"
-    APPROVAL_REFUSED = "approval_refused", "Approval refused"
-    CANCELLED = "cancelled", "Cancelled"
-    CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
-    MODIFY_REQUESTED = "modify_requested", "Modify requested"
-    # The worker or the broker refused a command about a working order (``<action>_rejected``).
-    MODIFY_REJECTED = "modify_rejected", "Modify rejected"
-    CANCEL_REJECTED = "cancel_rejected", "Cancel rejected"
-    ACCEPTED = "order.accepted", "Accepted by the broker"
-    REJECTED = "order.rejected", "Rejected"
-    STATUS = "order.status", "Broker status"
-    FILLED = "order.filled", "Filled"
-    UNKNOWN = "order.unknown", "Outcome unknown"
-    FILL_CORRECTED = "fill.corrected", "Fill corrected"
-    RECORDED_FROM_BROKER = "recorded_from_broker", "Recorded from the broker"
-    MONITOR_PROTECT = "monitor.protect", "Protective order (monitor)"
-    MONITOR_REPRICED = "monitor.repriced", "Repriced (monitor)"
-    MONITOR_REPLACED = "monitor.replaced", "Replaced (monitor)"
-    MONITOR_NOT_REPLACED = "monitor.not_replaced", "Not replaced (monitor)"
-    MONITOR_REPLACEMENT_OF = "monitor.replacement_of", "Replacement of a rejected order (monitor)"
 
 
 def order_event_record(
