@@ -24,6 +24,23 @@ def refusal_text(exc: ApplicationError) -> str:
     return f"{exc.message} ({exc.code})"
 
 
+def each_through_service(model_admin, request: HttpRequest, objects, call, *, refusal=refusal_text) -> int:
+    """Call ``call(obj)`` on each of ``objects`` (an admin action's selection), return how many it took.
+
+    Each domain refusal is shown to the user as an error naming the object (``refusal`` renders
+    it) and the loop goes on with the next object; any other exception propagates.
+    """
+    done = 0
+    for obj in objects:
+        try:
+            call(obj)
+        except ApplicationError as exc:
+            model_admin.message_user(request, f"{obj}: {refusal(exc)}", messages.ERROR)
+        else:
+            done += 1
+    return done
+
+
 class RefusalAsMessageMixin:
     """Show a service's refusal raised while saving as an error message instead of a server error.
 

@@ -10,10 +10,9 @@ from django.contrib import admin, messages
 
 from accounts import services
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin
-from accounts.admin_services import VIA, refusal_text
+from accounts.admin_services import VIA, each_through_service, refusal_text
 from accounts.models import Alert, Role
 from accounts.selectors import user_has_role
-from tradeconsole.exceptions import ApplicationError
 
 POSITION_MISMATCH = "position.mismatch"
 
@@ -46,15 +45,9 @@ class AlertAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
 
     def _each(self, request, alerts, service, *, refusal=refusal_text) -> int:
         """Call ``service`` on each of ``alerts`` as the user, reporting each refusal; return how many it took."""
-        done = 0
-        for alert in alerts:
-            try:
-                service(alert=alert, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{alert}: {refusal(exc)}", messages.ERROR)
-            else:
-                done += 1
-        return done
+        return each_through_service(
+            self, request, alerts, lambda alert: service(alert=alert, actor=request.user, via=VIA), refusal=refusal
+        )
 
     @admin.action(description="Acknowledge the selected alerts", permissions=["handle"])
     def acknowledge(self, request, queryset):

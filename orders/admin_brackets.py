@@ -6,11 +6,11 @@ import uuid
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
+from orders.admin_entry import entry_page
 from orders.forms import EntryForm
 from orders.models import PRICE, QUANTITY, Instrument, OrderType, Side, TimeInForce
 from orders.services import bracket_submit
@@ -87,22 +87,4 @@ def bracket_add_view(model_admin, request: HttpRequest, *, via: str):
                 return HttpResponseRedirect(reverse("admin:orders_order_change", args=[bracket.entry.pk]))
     else:
         form = BracketEntryForm(user=request.user)
-    admin_form = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=model_admin)
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": "Enter a bracket (entry, take-profit, stop-loss)",
-        "subtitle": None,
-        "adminform": admin_form,
-        "object_id": None,
-        "original": None,
-        "is_popup": False,
-        "to_field": None,
-        "media": model_admin.media + admin_form.media,
-        "inline_admin_formsets": [],
-        "errors": helpers.AdminErrorList(form, []),
-        "preserved_filters": model_admin.get_preserved_filters(request),
-        "show_save_and_add_another": False,
-        "show_save_and_continue": False,
-        **model_admin._duplicate_context(form),
-    }
-    return model_admin.render_change_form(request, context, add=True, change=False, form_url="")
+    return entry_page(model_admin, request, form, title="Enter a bracket (entry, take-profit, stop-loss)")
