@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from accounts.models import BrokerAccount
 from execution_worker import messages as m
 from orders.models import Order, OrderSource
+from orders.services import order_record_broker
 from orders.transitions import is_final
 from streams.exceptions import BridgeRefusal, FillOfUnknownOrder
 from streams.services import (
     heartbeat_record,
-    order_record_broker,
     outbox_acknowledge_command,
     outbox_acknowledge_once,
 )

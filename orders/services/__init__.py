@@ -12,6 +12,7 @@ strategy, bridge). Broker-side services (``order_mark_*``, ``order_apply_broker_
   ``duplicates``: the duplicate guard; ``quantity``: quantity increments.
 - ``amend``: approve or refuse, cancel, modify.
 - ``broker_events``: what the bridge applies (accepted, rejected, unknown, status);
+  ``broker_orders``: orders first seen in the broker's events (a strategy's, TWS's);
   ``command_failures``: commands that went to the dead-letter stream.
 - ``fills``: executions, commissions, positions; ``fill_corrections``: IB's corrections.
 - ``risk_limits``, ``instruments``, ``schedules`` (scheduled orders kept by people) and
@@ -29,6 +30,7 @@ from orders.services.broker_events import (
     order_mark_rejected,
     order_mark_unknown,
 )
+from orders.services.broker_orders import order_record_broker
 from orders.services.command_failures import order_command_dead_lettered
 from orders.services.common import order_place_data
 from orders.services.duplicates import duplicate_refusals_audited
@@ -83,6 +85,7 @@ __all__ = [
     "order_mark_unknown",
     "order_modify",
     "order_place_data",
+    "order_record_broker",
     "order_submit",
     "position_record_broker",
     "risk_limit_update",
