@@ -77,6 +77,9 @@ class HistoryDesk:
         self.queue: deque[Job] = deque()
         self.in_flight: dict[int, Job] = {}
         self.figures = HistoryFigures()
+        # Ranges TWS answered on this session, by (instrument id, resolution): a bar still missing
+        # there had no trades (IB sends no bar for it), so periodic scans do not ask for it again.
+        self.answered: dict[tuple[int, str], list[tuple[datetime, datetime]]] = {}
         self._next_req_id = REQ_ID_BASE
 
     @property
@@ -107,6 +110,8 @@ class HistoryDesk:
                         instrument_id=instrument_id, resolution=resolution.code, start__gte=expected[0][0]
                     ).values_list("start", flat=True)
                 )
+                covered = self.answered.get((instrument_id, resolution.code), ())
+                present |= {start for start, _ in expected if any(a <= start < b for a, b in covered)}
                 runs = gaps.missing_runs(expected, present)
                 for request in gaps.requests_for(instrument_id, symbol, resolution, runs):
                     if _identity(request) not in known:
@@ -115,6 +120,10 @@ class HistoryDesk:
         if queued:
             log.info("history backfill: %d requests queued", queued)
         return queued
+
+    def forget_answered(self) -> None:
+        """Look at every missing bar again on the next scan (a new session, or TWS's link to IB back)."""
+        self.answered.clear()
 
     def step(self, session: Session) -> bool:
         """Time out the request that never answered; send the next when pacing allows. True if one went."""
@@ -167,7 +176,8 @@ class HistoryDesk:
         if job is None:
             return
         self.pacing.answered()
-        self._store(job)
+        if self._store(job):
+            self._mark_answered(job)
         # Awaited until kept: ``idle`` never shows a backfill whose bars are not yet in PostgreSQL.
         del self.in_flight[req_id]
 
@@ -179,6 +189,7 @@ class HistoryDesk:
         if code == PACING_VIOLATION and "no data" in text.lower():
             # 162 also says "HMDS query returned no data": an answer, not a violation.
             self.pacing.answered()
+            self._mark_answered(job)
             return True
         if code == PACING_VIOLATION:
             self.figures.violations += 1
@@ -206,7 +217,13 @@ class HistoryDesk:
         job.not_before = self.clock() + self.retry_delay
         self.queue.append(job)
 
-    def _store(self, job: Job) -> None:
+    def _mark_answered(self, job: Job) -> None:
+        request = job.request
+        self.answered.setdefault((request.instrument_id, request.resolution.code), []).append(
+            (request.start, request.end)
+        )
+
+    def _store(self, job: Job) -> bool:
         request = job.request
         try:
             stored = history_bars_store(
@@ -215,8 +232,9 @@ class HistoryDesk:
         except DatabaseError:
             log.exception("history %s could not be stored; retried later", _describe(job))
             self._again(job)
-            return
+            return False
         self.figures.stored += stored
+        return True
 
 
 def parse_bar(resolution, bar, now: datetime) -> HistoryBar | None:

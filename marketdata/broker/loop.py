@@ -3,7 +3,8 @@
 One thread owns everything here (``MarketBroker.run``); ibapi's reader thread only queues
 callbacks (``connection``). Each ``step`` connects when due, applies TWS's callbacks, serves the
 lookups stream and sends the next history request that pacing allows. Gaps are looked for on
-every new session, after TWS's link to IB comes back (1101/1102), and every ``rescan_interval``.
+every new session and after TWS's link to IB comes back (1101/1102), all missing bars; every
+``rescan_interval``, those not in a range TWS already answered on this session.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ class MarketBroker:
         if not self.ready.is_set():
             log.info("marketdata broker: session %d ready", self.generation)
             self._backoff = self.config.backoff_initial
+            self.history.forget_answered()
             self._scan_due = True
             self.ready.set()
 
@@ -186,6 +188,7 @@ class MarketBroker:
         elif code in LINK_BACK:
             log.info("TWS link to IB back (%d): looking for gaps again", code)
             self.link_up = True
+            self.history.forget_answered()
             self._scan_due = True
         else:
             log.info("TWS notice %s %s: %s", req_id, code, text)
