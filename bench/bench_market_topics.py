@@ -41,6 +41,8 @@ TICKS_PER_SECOND_PER_SYMBOL = 5
 CLIENTS = 100
 TOPICS_PER_CLIENT = 10
 CLIENT_PROCESSES = 4
+# Web processes, each with its own hub, the clients spread over them as a load balancer would.
+WEB_PROCESSES = int(os.environ.get("TC_BENCH_MARKET_TOPICS_WEB", "2"))
 SECONDS = float(os.environ.get("TC_BENCH_MARKET_TOPICS_SECONDS", "15"))
 SETTLE_SECONDS = 2.0
 RESOLUTIONS = (("1", 60), ("5", 300), ("15", 900), ("60", 3600), ("1D", 86_400))
@@ -130,14 +132,14 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _phase(url: str, cookie: str, writer: TickWriter, subprotocol: str, web_pid: int) -> dict:
+def _phase(urls: list[str], cookie: str, writer: TickWriter, subprotocol: str, web_pids: list[int]) -> dict:
     context = multiprocessing.get_context("spawn")
     ready, results, stop = context.Queue(), context.Queue(), context.Event()
     clients = plan()
-    shares = [clients[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES)]
+    placed = [(urls[n % len(urls)], topics) for n, topics in enumerate(clients)]
+    shares = [placed[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES)]
     processes = [
-        context.Process(target=run_clients, args=(url, cookie, share, subprotocol, ready, stop, results))
-        for share in shares
+        context.Process(target=run_clients, args=(cookie, share, subprotocol, ready, stop, results)) for share in shares
     ]
     for process in processes:
         process.start()
@@ -145,10 +147,10 @@ def _phase(url: str, cookie: str, writer: TickWriter, subprotocol: str, web_pid:
         for _ in processes:
             ready.get(timeout=120)
         first = dict(writer.numbers)
-        cpu_before = _cpu_seconds(web_pid)
+        cpu_before = sum(_cpu_seconds(pid) for pid in web_pids)
         written = writer.run(SECONDS)
         time.sleep(SETTLE_SECONDS)
-        cpu = _cpu_seconds(web_pid) - cpu_before
+        cpu = sum(_cpu_seconds(pid) for pid in web_pids) - cpu_before
         stop.set()
         outputs = [results.get(timeout=60) for _ in processes]
     finally:
@@ -202,21 +204,25 @@ def main() -> list[Figure]:
     cookie = live_rig.session_cookie(user)
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     writer = TickWriter(client, prefix)
-    port = live_rig.free_port()
     logs = Path(tempfile.mkdtemp(prefix="bench-market-topics-"))
-    web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradeconsole.asgi:application"],
-        cwd=Path(__file__).resolve().parents[1],
-        env=dict(os.environ),
-        stdout=open(logs / "web.log", "wb"),  # noqa: SIM115  (lives with the process)
-        stderr=subprocess.STDOUT,
-    )
+    ports = [live_rig.free_port() for _ in range(WEB_PROCESSES)]
+    webs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradeconsole.asgi:application"],
+            cwd=Path(__file__).resolve().parents[1],
+            env=dict(os.environ),
+            stdout=open(logs / f"web-{port}.log", "wb"),  # noqa: SIM115  (lives with the process)
+            stderr=subprocess.STDOUT,
+        )
+        for port in ports
+    ]
     figures: list[Figure] = []
     try:
-        live_rig.wait_for_port(port)
-        url = f"ws://127.0.0.1:{port}/ws/market/"
+        for port in ports:
+            live_rig.wait_for_port(port)
+        urls = [f"ws://127.0.0.1:{port}/ws/market/" for port in ports]
         for subprotocol in ("tc.json", "tc.msgpack"):
-            phase = _phase(url, cookie, writer, subprotocol, web.pid)
+            phase = _phase(urls, cookie, writer, subprotocol, [web.pid for web in webs])
             latencies, lost, count, decode_us, size, errors = _measure(phase, writer)
             label = f"market topics {subprotocol}, tick->bars.update ({LOAD})"
             figures += [
@@ -227,7 +233,7 @@ def main() -> list[Figure]:
             figures.append(Figure(f"market topics {subprotocol}, errors at clients", len(errors), "errors", 0))
             figures.append(
                 Figure(
-                    f"market topics {subprotocol}, daphne CPU per 1,000 updates sent",
+                    f"market topics {subprotocol}, daphne CPU ({WEB_PROCESSES} processes) per 1,000 updates sent",
                     phase["cpu"] / max(count, 1) * 1000 * 1000,
                     "ms",
                 )
@@ -238,7 +244,7 @@ def main() -> list[Figure]:
             if errors:
                 print(f"   {subprotocol} errors: {errors[:5]} (logs in {logs})", flush=True)
     finally:
-        live_rig.stop_processes([web])
+        live_rig.stop_processes(webs)
         live_rig.wipe_prefix(client, prefix)
     return figures
 

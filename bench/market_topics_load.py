@@ -66,9 +66,9 @@ async def _client(
 
 
 def run_clients(
-    url: str, cookie: str, plan: list[list[tuple[str, str]]], subprotocol: str, ready_queue, stop, results
+    cookie: str, plan: list[tuple[str, list[tuple[str, str]]]], subprotocol: str, ready_queue, stop, results
 ) -> None:
-    """Process body: one client per entry of ``plan`` (its topics).
+    """Process body: one client per entry of ``plan`` (its server's URL, its topics).
 
     Puts (updates, decode ns, bytes, errors) on ``results`` once ``stop`` is set.
     """
@@ -91,7 +91,7 @@ def run_clients(
 
         watcher = asyncio.create_task(watch_stop())
         clients = []
-        for topics in plan:
+        for url, topics in plan:
             clients.append(asyncio.create_task(_client(url, cookie, topics, subprotocol, out, ready, stopped)))
             await asyncio.sleep(0.005)
         done = await asyncio.gather(*clients, return_exceptions=True)

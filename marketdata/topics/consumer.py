@@ -52,6 +52,8 @@ class MarketConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.tasks: list[asyncio.Task] = []
         self.hub = None
+        # Read once: settings are a lazy object, slow enough to show on the per-update path.
+        self.max_queued = settings.MARKET_TOPICS_QUEUE_FRAMES
         user = await sync_to_async(socket_user)(self.scope)
         allowed = user is not None and await sync_to_async(may_read_market_data)(user)
         await self.accept(subprotocol)
@@ -170,7 +172,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
         """Called by the hub, never waits: queue one update, or give up on a client that fell too far behind."""
         if self.closing:
             return
-        if len(self.outbox) >= settings.MARKET_TOPICS_QUEUE_FRAMES:
+        if len(self.outbox) >= self.max_queued:
             self._too_slow()
             return
         topic = subscription.topic
@@ -192,9 +194,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
         self.closing = True
         self.outbox.clear()
         self._drop_subscriptions()
-        logger.info(
-            "market topics: user %s closed, %d frames waiting", self.user.pk, settings.MARKET_TOPICS_QUEUE_FRAMES
-        )
+        logger.info("market topics: user %s closed, %d frames waiting", self.user.pk, self.max_queued)
         message = "This connection fell too far behind its updates; reconnect and subscribe again."
         error = {"type": "error", "error": {"code": frames.SLOW_CONSUMER, "message": message}}
 
