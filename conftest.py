@@ -113,3 +113,16 @@ def admin_user(db):
 def api_client():
     """An unauthenticated DRF client; call ``force_authenticate`` or log in as needed."""
     return APIClient()
+
+
+@pytest.fixture
+def fresh_throttle_counts(settings):
+    """Forget the API throttles' counts of earlier runs (user ids repeat after the test database is recreated)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"{settings.STREAM_PREFIX}:throttle:*"))
+    if keys:
+        client.delete(*keys)
+    yield
+    client.close()

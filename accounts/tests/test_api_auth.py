@@ -6,7 +6,6 @@ import base64
 from datetime import timedelta
 
 import pytest
-import redis
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
@@ -17,21 +16,10 @@ from accounts.api.authentication import TokenAuthentication
 from accounts.models import AuditLog, Role, User
 from accounts.tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
 TOKENS = reverse("api-v1:token-list")
 ACCOUNTS = reverse("api-v1:account-list")
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counts(settings):
-    """Forget throttle counts of earlier runs (user ids repeat after the test database is recreated)."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{settings.STREAM_PREFIX}:throttle:*"))
-    if keys:
-        client.delete(*keys)
-    yield
-    client.close()
 
 
 def basic(username: str, password: str = "password") -> str:

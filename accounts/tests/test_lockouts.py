@@ -7,7 +7,6 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
 import time_machine
 from axes.models import AccessAttempt
 from django.test import Client
@@ -18,7 +17,7 @@ from rest_framework.test import APIClient
 from accounts.lockouts import LockoutSubjectInvalid, login_lockout_clear
 from accounts.models import AuditLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
 LOGIN = "/admin/login/?next=/admin/"
 TOKENS = reverse("api-v1:token-list")
@@ -33,17 +32,6 @@ def lockout_settings(settings):
     settings.AXES_FAILURE_LIMIT = LIMIT
     settings.AXES_COOLOFF_TIME = COOL_OFF
     settings.PROXY_COUNT = 0
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counts(settings):
-    """Forget token-creation throttle counts of earlier runs (user ids repeat across test databases)."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{settings.STREAM_PREFIX}:throttle:*"))
-    if keys:
-        client.delete(*keys)
-    yield
-    client.close()
 
 
 @pytest.fixture

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditLog, OutboxMessage
-from orders.models import Fill, Order, OrderEvent, Position, PositionLot
-from orders.services import order_submit
+from orders.models import Fill, Order, OrderEvent, Position, PositionLot, RiskLimit, ScheduledOrder
+from orders.services import fill_record, order_submit, position_record_broker
+
+NEW_YORK = ZoneInfo("America/New_York")
+ORDERS = reverse("api-v1:order-list")
 
 
 def submit(*, actor, account, instrument, **overrides):
@@ -34,3 +43,101 @@ def row_counts() -> dict[str, int]:
         "positions": Position.objects.count(),
         "lots": PositionLot.objects.count(),
     }
+
+
+def order_body(**changes) -> dict:
+    """The API body of a limit order to buy 10 AAPL at 100.00 on DU0000001, with ``changes``."""
+    body = {
+        "account": "DU0000001",
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": "10",
+        "order_type": "LMT",
+        "limit_price": "100.00",
+    }
+    body.update(changes)
+    return body
+
+
+def post_order(client, body: dict, key: str | None = None):
+    """POST ``body`` to the orders API with ``key`` (a fresh one if absent) as its ``Idempotency-Key``."""
+    return client.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4()))
+
+
+# The API body of a scheduled order: buy 5 AAPL at the market, 09:31 New York, Monday to Friday.
+SCHEDULE = {
+    "name": "open buy",
+    "account": "DU0000001",
+    "symbol": "AAPL",
+    "side": "BUY",
+    "quantity": "5",
+    "order_type": "MKT",
+    "time_of_day": "09:31:00",
+    "time_zone": "America/New_York",
+    "weekdays": "0,1,2,3,4",
+}
+
+
+def schedules_due_in(account, instrument, seconds: float, count: int, *, grace: int = 600) -> list[ScheduledOrder]:
+    """Create ``count`` schedules, each due ``seconds`` from now, every day, without an exchange calendar.
+
+    The account's order rate limit is raised so that every occurrence can fire in one minute.
+    """
+    RiskLimit.objects.filter(account=account).update(orders_per_minute=10_000)
+    due = (timezone.now() + timedelta(seconds=seconds)).astimezone(NEW_YORK)
+    return [
+        ScheduledOrder.objects.create(
+            name=f"schedule {n}",
+            account=account,
+            instrument=instrument,
+            side="BUY",
+            quantity=Decimal("1"),
+            order_type="MKT",
+            time_of_day=due.time(),
+            time_zone="America/New_York",
+            weekdays="0,1,2,3,4,5,6",
+            exchange_calendar="",
+            grace_seconds=grace,
+        )
+        for n in range(count)
+    ]
+
+
+def buy(account, instrument, quantity, price, *, at=None, order=None):
+    """Record a fill buying ``quantity`` at ``price`` (now, unless ``at``) through ``fill_record``."""
+    return fill_record(
+        exec_id=f"e-{uuid.uuid4().hex[:12]}",
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        executed_at=at or timezone.now(),
+        order=order,
+    )
+
+
+def sell(account, instrument, quantity, price, *, at=None, order=None):
+    """Record a fill selling ``quantity`` at ``price`` (now, unless ``at``) through ``fill_record``."""
+    return fill_record(
+        exec_id=f"e-{uuid.uuid4().hex[:12]}",
+        account=account,
+        instrument=instrument,
+        side="SELL",
+        quantity=Decimal(quantity),
+        price=Decimal(price),
+        executed_at=at or timezone.now(),
+        order=order,
+    )
+
+
+def report_broker(account, instrument, quantity, *, at=None):
+    """Record the broker's position of ``quantity`` (average cost 100) as ``position_record_broker`` does."""
+    position_record_broker(
+        account=account, instrument=instrument, quantity=quantity, average_cost="100", reported_at=at or timezone.now()
+    )
+
+
+def set_policy(account, **fields):
+    """Set the monitor's policy fields of the account's risk limit."""
+    RiskLimit.objects.filter(account=account).update(**fields)

@@ -27,12 +27,6 @@ BODY = {
 }
 
 
-@pytest.fixture
-def as_trader(api_client, trader, instrument):
-    api_client.force_authenticate(trader)
-    return api_client
-
-
 def post(client, body=BODY, key="key-1"):
     headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
     return client.post(ORDERS, body, format="json", **headers)

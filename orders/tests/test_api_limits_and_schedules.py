@@ -11,6 +11,7 @@ from django.urls import reverse
 from accounts.models import AuditLog, OutboxMessage
 from orders.models import ScheduledOrder, ScheduledOrderRun
 from orders.tests.factories import InstrumentFactory
+from orders.tests.helpers import SCHEDULE
 
 pytestmark = pytest.mark.django_db
 
@@ -119,19 +120,6 @@ def test_a_trader_cannot_change_risk_limits(api_client, trader, account):
     assert response.status_code == 403
     account.risk_limit.refresh_from_db()
     assert account.risk_limit.max_order_quantity == Decimal("1000")
-
-
-SCHEDULE = {
-    "name": "open buy",
-    "account": "DU0000001",
-    "symbol": "AAPL",
-    "side": "BUY",
-    "quantity": "5",
-    "order_type": "MKT",
-    "time_of_day": "09:31:00",
-    "time_zone": "America/New_York",
-    "weekdays": "0,1,2,3,4",
-}
 
 
 def test_a_trader_creates_changes_and_pauses_a_scheduled_order(api_client, trader, instrument):

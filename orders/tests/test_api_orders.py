@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import redis
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +14,7 @@ from accounts.models import AuditLog, OutboxMessage, Role
 from accounts.tests.factories import UserFactory
 from orders.models import Order, OrderStatus
 from orders.tests.factories import FillFactory, InstrumentFactory, OrderFactory
+from orders.tests.helpers import ORDERS, order_body, post_order
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,34 +23,9 @@ pytestmark = pytest.mark.django_db
 # pinned midday, so that no run straddles New York's midnight between writing and reading.
 DESK_MIDDAY = "2026-11-18 12:00:00-05:00"
 
-ORDERS = reverse("api-v1:order-list")
-
-
-def order_body(**changes) -> dict:
-    body = {
-        "account": "DU0000001",
-        "symbol": "AAPL",
-        "side": "BUY",
-        "quantity": "10",
-        "order_type": "LMT",
-        "limit_price": "100.00",
-    }
-    body.update(changes)
-    return body
-
-
-def post_order(client, body: dict, key: str | None = None):
-    return client.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4()))
-
 
 def detail_url(order) -> str:
     return reverse("api-v1:order-detail", kwargs={"client_order_id": order.client_order_id})
-
-
-@pytest.fixture
-def as_trader(api_client, trader, instrument):
-    api_client.force_authenticate(trader)
-    return api_client
 
 
 def test_a_trader_enters_an_order_and_gets_it_back_with_its_location(as_trader, trader, account):
@@ -236,17 +210,6 @@ def test_a_viewer_sees_orders_but_cannot_enter_one(api_client, viewer, account, 
     response = post_order(api_client, order_body())
     assert response.status_code == 403
     assert Order.objects.count() == 1
-
-
-@pytest.fixture
-def fresh_throttle_counts(settings):
-    """Forget throttle counts of earlier runs (user ids repeat after the test database is recreated)."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(f"{settings.STREAM_PREFIX}:throttle:*"))
-    if keys:
-        client.delete(*keys)
-    yield
-    client.close()
 
 
 def test_order_entry_is_throttled_per_user(as_trader, trader, settings, account, fresh_throttle_counts):

@@ -138,7 +138,7 @@ def test_the_api_enters_a_bracket(api_client, trader, account, instrument):
 
 def test_the_monitors_protective_pair_is_one_broker_side_oca_group_that_reduces_with_block(account, instrument):
     from orders import monitoring
-    from orders.tests.test_monitoring import buy, report_broker, set_policy
+    from orders.tests.helpers import buy, report_broker, set_policy
 
     set_policy(account, stop_loss_pct=Decimal("2"), take_profit_pct=Decimal("3"))
     buy(account, instrument, 100, "100")

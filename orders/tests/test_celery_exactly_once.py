@@ -4,17 +4,13 @@ mid-task (T25) and a PostgreSQL connection killed under a running task (T29)."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
-from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.db.models import Count
-from django.utils import timezone
 
 from accounts.models import OutboxMessage
-from orders.models import Order, RiskLimit, ScheduledOrder, ScheduledOrderRun
+from orders.models import Order, ScheduledOrderRun
 from orders.tests.celery_processes import (
     purge_broker,
     start_beat,
@@ -23,36 +19,11 @@ from orders.tests.celery_processes import (
     wait_for,
     worker_ready,
 )
+from orders.tests.helpers import schedules_due_in
 from tradeconsole.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-NEW_YORK = ZoneInfo("America/New_York")
 FIRE = "orders.tasks.scheduled_orders_fire"
-
-
-def schedules_due_in(account, instrument, seconds: float, count: int, *, grace: int = 600) -> list[ScheduledOrder]:
-    """Create ``count`` schedules, each due ``seconds`` from now, every day, without an exchange calendar.
-
-    The account's order rate limit is raised so that every occurrence can fire in one minute.
-    """
-    RiskLimit.objects.filter(account=account).update(orders_per_minute=10_000)
-    due = (timezone.now() + timedelta(seconds=seconds)).astimezone(NEW_YORK)
-    return [
-        ScheduledOrder.objects.create(
-            name=f"schedule {n}",
-            account=account,
-            instrument=instrument,
-            side="BUY",
-            quantity=Decimal("1"),
-            order_type="MKT",
-            time_of_day=due.time(),
-            time_zone="America/New_York",
-            weekdays="0,1,2,3,4,5,6",
-            exchange_calendar="",
-            grace_seconds=grace,
-        )
-        for n in range(count)
-    ]
 
 
 def assert_each_fired_exactly_once(schedules) -> None:

@@ -10,7 +10,7 @@ import pytest
 from accounts.models import Alert
 from orders.models import Order, ScheduledOrderRun
 from orders.tests.celery_processes import purge_broker, start_beat, start_worker, subprocess_env, wait_for, worker_ready
-from orders.tests.test_celery_exactly_once import schedules_due_in
+from orders.tests.helpers import schedules_due_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.django_db
 BELL = "bell\u0007in reason"
 
 
-@pytest.fixture
-def as_trader(api_client, trader, instrument):
-    api_client.force_authenticate(trader)
-    return api_client
-
-
 def test_a_cancel_whose_reason_the_worker_would_dead_letter_is_refused_and_changes_nothing(
     as_trader, account, instrument
 ):

@@ -18,8 +18,7 @@ from accounts.tests.factories import UserFactory
 from orders.exceptions import OrderPossibleDuplicate
 from orders.models import Order, OrderStatus
 from orders.services import order_submit, risk_limit_update
-from orders.tests.test_api_orders import order_body, post_order
-from orders.tests.test_order_submit import row_counts
+from orders.tests.helpers import order_body, post_order, row_counts
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,6 @@ orders, alerts, and the lock that keeps runs from overlapping."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -18,69 +17,18 @@ from accounts.exceptions import PermissionRequired
 from accounts.models import Alert, AuditLog, OutboxMessage, ProcessHeartbeat
 from accounts.services import account_resume, alert_acknowledge, alert_resolve, position_mismatch_acknowledge
 from orders import monitoring
-from orders.models import Order, OrderEvent, OrderStatus, PnLPoint, Position, RiskLimit
+from orders.models import Order, OrderEvent, OrderStatus, PnLPoint, Position
 from orders.monitoring import books
 from orders.services import (
-    fill_record,
     order_apply_broker_status,
     order_mark_accepted,
     order_mark_rejected,
     order_submit,
-    position_record_broker,
 )
+from orders.tests.helpers import buy, report_broker, sell, set_policy
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_monitor_state(monkeypatch):
-    """Every test starts with a monitor process that has no cached books, and quiet system alerts."""
-    monkeypatch.setattr(monitoring.pnl, "state", monitoring.pnl.PnLState())
-    r = redis.Redis.from_url(settings.REDIS_URL)
-    for key in r.scan_iter(f"{settings.STREAM_PREFIX}:*"):
-        r.delete(key)
-    now = timezone.now()
-    for name in ("execution", "bridge"):
-        ProcessHeartbeat.objects.update_or_create(name=name, defaults={"last_seen_at": now, "state": "ready"})
-    yield
-    r.close()
-
-
-def buy(account, instrument, quantity, price, *, at=None, order=None):
-    return fill_record(
-        exec_id=f"e-{uuid.uuid4().hex[:12]}",
-        account=account,
-        instrument=instrument,
-        side="BUY",
-        quantity=Decimal(quantity),
-        price=Decimal(price),
-        executed_at=at or timezone.now(),
-        order=order,
-    )
-
-
-def sell(account, instrument, quantity, price, *, at=None, order=None):
-    return fill_record(
-        exec_id=f"e-{uuid.uuid4().hex[:12]}",
-        account=account,
-        instrument=instrument,
-        side="SELL",
-        quantity=Decimal(quantity),
-        price=Decimal(price),
-        executed_at=at or timezone.now(),
-        order=order,
-    )
-
-
-def report_broker(account, instrument, quantity, *, at=None):
-    position_record_broker(
-        account=account, instrument=instrument, quantity=quantity, average_cost="100", reported_at=at or timezone.now()
-    )
-
-
-def set_policy(account, **fields):
-    RiskLimit.objects.filter(account=account).update(**fields)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_monitor_state")]
 
 
 # --- the lock and the refresh budget -------------------------------------------------------------

@@ -17,12 +17,10 @@ from orders import monitoring
 from orders.exceptions import OrderQuantityIncrement
 from orders.models import Order, OrderEvent, OrderStatus, ScheduledOrder
 from orders.services import instrument_update, order_mark_rejected, order_submit, scheduled_order_create
-from orders.tests.test_api_limits_and_schedules import SCHEDULE
-from orders.tests.test_api_orders import order_body, post_order
-from orders.tests.test_monitoring import buy, fresh_monitor_state, report_broker, set_policy  # noqa: F401
-from orders.tests.test_order_submit import row_counts
+from orders.tests.helpers import SCHEDULE, buy, order_body, post_order, report_broker, row_counts, set_policy
 
-pytestmark = pytest.mark.django_db
+# The monitor tests here start as the monitoring module's do: no cached books, quiet system alerts.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_monitor_state")]
 
 
 def _submit(actor, account, instrument, quantity, **more):

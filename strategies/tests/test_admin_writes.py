@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.models import AuditLog, Role
@@ -26,14 +25,6 @@ def strategy_form(accounts, parameters: str = '{"fast": 10}', **fields) -> dict:
         "enabled": "on",
         **fields,
     }
-
-
-@pytest.fixture
-def session_opener(account):
-    """A Trader who may also open sessions (the strategies.add_tradingsession permission)."""
-    person = UserFactory(username="opener", roles=[Role.TRADER], accounts=[account])
-    person.user_permissions.add(Permission.objects.get(codename="add_tradingsession"))
-    return person
 
 
 def test_adding_a_strategy_in_the_admin_writes_its_audit_row(admin_client, account):

@@ -31,16 +31,6 @@ def strategist(account):
     return UserFactory(username="strategist", roles=[Role.ADMIN], accounts=[account])
 
 
-@pytest.fixture
-def session_opener(account):
-    """A Trader who may also open sessions (the strategies.add_tradingsession permission)."""
-    from django.contrib.auth.models import Permission
-
-    person = UserFactory(username="opener", roles=[Role.TRADER], accounts=[account])
-    person.user_permissions.add(Permission.objects.get(codename="add_tradingsession"))
-    return person
-
-
 # --- strategies ------------------------------------------------------------------------------------
 
 
