@@ -2,7 +2,7 @@
 
 Owned by the broker loop's thread. A lookup is acknowledged as soon as it is read: its asker waits
 only until its deadline, so a lookup is never worth asking twice. reqMatchingSymbols is held to one
-a second, IB's own limit for it.
+a second, IB's own limit for it, and all lookups to 20 a second (TWS's 50 messages a second).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ log = logging.getLogger("marketdata.broker")
 UNKNOWN_CONTRACT = 200
 REPLY_TTL = 30
 MATCHING_INTERVAL = 1.0
+# TWS takes 50 messages a second from a client and may disconnect it beyond: a burst of lookups
+# is spread out rather than sent at once (history adds at most one request at a time).
+LOOKUPS_PER_SECOND = 20
 REQ_ID_BASE = 1
 REQ_ID_SPAN = 900_000
 
@@ -48,6 +51,7 @@ class LookupDesk:
         self.answered = 0
         self._next_req_id = REQ_ID_BASE
         self._last_matching = 0.0
+        self._sent: deque[float] = deque()
         self._group_ready = False
 
     def read(self, session: Session | None) -> int:
@@ -92,11 +96,16 @@ class LookupDesk:
             if session is None or not session.alive:
                 self._refuse(request, "TWS is not connected to the marketdata process.")
                 continue
+            now = time.monotonic()
+            while self._sent and self._sent[0] <= now - 1.0:
+                self._sent.popleft()
+            busy = len(self._sent) >= LOOKUPS_PER_SECOND
+            if busy or (request.kind == lookups.MATCHING_SYMBOLS and now - self._last_matching < MATCHING_INTERVAL):
+                waiting.append(request)
+                continue
             if request.kind == lookups.MATCHING_SYMBOLS:
-                if time.monotonic() - self._last_matching < MATCHING_INTERVAL:
-                    waiting.append(request)
-                    continue
-                self._last_matching = time.monotonic()
+                self._last_matching = now
+            self._sent.append(now)
             self._ask(session, request)
         self.held = waiting
 

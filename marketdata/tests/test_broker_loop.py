@@ -218,6 +218,24 @@ def test_a_known_symbol_is_looked_up_through_redis_and_the_broker_loop(start_bro
     assert "MSFT" in [m.symbol for m in matches]
 
 
+def test_a_burst_of_lookups_is_spread_within_tws_message_rate_and_answered_in_full(start_broker):
+    broker = start_broker(backfill_days=0)
+    _until(broker.ready.is_set, "the TWS session")
+    symbols = ["AAPL", "MSFT", "IBM", "SPY", "QQQ", "NVDA"] * 5
+    answers: list[str] = []
+
+    def ask(symbol: str) -> None:
+        answers.append(lookups.contract_details(symbol, timeout=10.0).symbol)
+
+    askers = [threading.Thread(target=ask, args=(symbol,)) for symbol in symbols]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(15)
+    assert sorted(answers) == sorted(symbols)
+    assert broker.session is not None and broker.session.alive
+
+
 def test_an_unknown_symbol_is_refused_with_its_code_and_the_loop_keeps_serving(start_broker, prefix):
     broker = start_broker(backfill_days=0)
     _until(broker.ready.is_set, "the TWS session")
@@ -239,6 +257,9 @@ def test_a_bad_symbol_is_refused_before_anything_is_asked(prefix):
     with pytest.raises(lookups.BadSymbol) as refused:
         lookups.contract_details("AAPL; DROP", timeout=1.0)
     assert refused.value.code == "marketdata.bad_symbol"
+    for pattern in ("", "x" * 65, "caf\u00e9"):
+        with pytest.raises(lookups.BadSymbol):
+            lookups.matching_symbols(pattern, timeout=1.0)
     assert client.xlen(MarketKeys(prefix).lookups) == 0
 
 
