@@ -8,6 +8,7 @@ instance and no ``Decimal`` is built per row; the bar still forming comes from R
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 import redis
 from django.conf import settings
-from django.db.models import BigIntegerField, FloatField, Q, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, Extract, Least
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import BigIntegerField, Count, FloatField, Func, Max, Q, Subquery, TextField, Value
+from django.db.models.functions import Cast, Coalesce, Least
 from django.utils import timezone
 
 from execution_worker import messages as m
@@ -40,6 +42,8 @@ MAX_SPAN: dict[str, timedelta] = {
     "1D": timedelta(days=50 * 366),
 }
 MAX_COUNTBACK = 100_000
+# More bars than any answer within the limits holds (a year of round-the-clock minutes is 527,040).
+MAX_BARS = 600_000
 # The epoch seconds a request may name: 1970 to the end of 9999 (what a datetime holds).
 MAX_TIMESTAMP = 253_402_300_799
 SESSION = "0930-1600"
@@ -82,16 +86,20 @@ def bar_history(
     start: int | None,
     end: int,
     countback: int | None = None,
-) -> dict:
-    """The UDF history answer of ``instrument``'s bars starting in [``start``, ``end``) (epoch seconds).
+) -> str:
+    """The UDF history answer, as JSON text, of ``instrument``'s bars starting in [``start``, ``end``)
+    (epoch seconds).
 
     With ``countback``, at least that many bars ending before ``end`` (more when [start, end)
     holds more; ``start`` may then be None). The bar still forming is appended when it starts
     before ``end`` and after the last closed bar. No bar at all: ``{"s": "no_data"}`` with
     ``nextTime``, the start of the newest bar before the range, when there is one.
+
+    PostgreSQL writes each column as a JSON array in the one statement that reads the range
+    (in the unique index's order): a year of one-minute bars is ~600,000 numbers, which cost
+    the web process ~0.4 s of CPU as Python floats and ~10 ms as text passed through.
     """
-    end_at = as_datetime(end)
-    closed = Bar.objects.filter(instrument=instrument, resolution=resolution.code, start__lt=end_at)
+    closed = Bar.objects.filter(instrument=instrument, resolution=resolution.code, start__lt=as_datetime(end))
     if countback:
         nth_newest = closed.order_by("-start").values("start")[countback - 1 : countback]
         # Fewer than countback bars before ``end``: every one of them.
@@ -101,23 +109,45 @@ def bar_history(
         rows = closed.filter(start__gte=lower)
     else:
         rows = closed.filter(start__gte=as_datetime(start or 0))
-    table = list(
-        rows.order_by("start").values_list(
-            Cast(Extract("start", "epoch", tzinfo=UTC), BigIntegerField()),
-            Cast("open", FloatField()),
-            Cast("high", FloatField()),
-            Cast("low", FloatField()),
-            Cast("close", FloatField()),
-            Cast("volume", FloatField()),
-        )
+    # Sorted once in a subquery (the index's order) and gathered in that order; an ORDER BY in
+    # each of the six aggregates would sort the rows six times (PostgreSQL 15).
+    columns = rows.order_by("start")[:MAX_BARS].aggregate(
+        count=Count("pk"),
+        last=Max(_EPOCH_SECONDS),
+        **{name: _json_array(expression) for name, expression in _COLUMNS.items()},
     )
     forming = forming_bar(instrument.symbol, resolution.code)
-    if forming is not None and _extends(table, forming, start=start if not countback else None, end=end):
-        table.append(_floats(forming))
-    if not table:
-        return _no_data(instrument, resolution, start if start is not None else end)
-    t, o, h, low, c, v = zip(*table, strict=True)
-    return {"s": "ok", "t": t, "o": o, "h": h, "l": low, "c": c, "v": v}
+    if forming is not None and _extends(columns["last"], forming, start=None if countback else start, end=end):
+        columns = {
+            name: _appended(columns[name], value) for name, value in zip(_COLUMNS, _floats(forming), strict=True)
+        }
+    elif not columns["count"]:
+        return json.dumps(_no_data(instrument, resolution, start if start is not None else end))
+    return '{"s":"ok",' + ",".join(f'"{name}":{columns[name]}' for name in _COLUMNS) + "}"
+
+
+# date_part is float8 arithmetic, EXTRACT numeric (PostgreSQL 14+): a third of the statement's time.
+_EPOCH_SECONDS = Cast(Func(Value("epoch"), "start", function="date_part", output_field=FloatField()), BigIntegerField())
+_COLUMNS = {
+    "t": _EPOCH_SECONDS,
+    "o": Cast("open", FloatField()),
+    "h": Cast("high", FloatField()),
+    "l": Cast("low", FloatField()),
+    "c": Cast("close", FloatField()),
+    "v": Cast("volume", FloatField()),
+}
+
+
+def _json_array(expression) -> Coalesce:
+    # array_to_json(array_agg(x))::text, "[]" for no row: JSON text, never parsed here.
+    array = Func(ArrayAgg(expression), function="array_to_json", output_field=TextField())
+    return Coalesce(Cast(array, TextField()), Value("[]"), output_field=TextField())
+
+
+def _appended(array_text: str, value: float) -> str:
+    """The JSON array ``array_text`` with ``value`` added at its end."""
+    item = json.dumps(value)
+    return f"[{item}]" if array_text == "[]" else f"{array_text[:-1]},{item}]"
 
 
 def forming_bar(symbol: str, resolution: str) -> bars.BarRecord | None:
@@ -134,13 +164,13 @@ def forming_bar(symbol: str, resolution: str) -> bars.BarRecord | None:
         return None
 
 
-def _extends(table: list[tuple], forming: bars.BarRecord, *, start: int | None, end: int) -> bool:
+def _extends(last: int | None, forming: bars.BarRecord, *, start: int | None, end: int) -> bool:
     # The forming bar belongs to the answer when it starts before ``end`` and after the last
     # closed bar (a bar closed a moment ago may already be in PostgreSQL); alone, within the range.
     if forming.time >= end:
         return False
-    if table:
-        return forming.time > table[-1][0]
+    if last is not None:
+        return forming.time > last
     return start is None or forming.time >= start
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.renderers import BaseRenderer
@@ -117,7 +118,8 @@ class DatafeedHistoryApi(DatafeedApi):
             end=query["to"],
             countback=query.get("countback"),
         )
-        return Response(history)
+        # JSON text written by PostgreSQL: passed through, not parsed and rendered again.
+        return HttpResponse(history, content_type="application/json")
 
 
 class DatafeedMarksApi(DatafeedApi):

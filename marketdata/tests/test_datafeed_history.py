@@ -73,6 +73,16 @@ def test_history_answers_the_bars_of_the_range_as_exact_arrays(client, instrumen
     }
 
 
+def test_bars_come_oldest_first_whatever_order_they_were_stored_in(client, instrument):
+    for minute in (5, 1, 4, 0, 3, 2):
+        _bar(instrument, minute, str(100 + minute))
+
+    _, body = _history(client, **{"from": T0, "to": T0 + 600})
+
+    assert body["t"] == [T0 + 60 * m for m in range(6)]
+    assert body["c"] == [100.0, 101.0, 102.0, 103.0, 104.0, 105.0]
+
+
 def test_from_is_included_and_to_is_not(client, instrument):
     for minute in range(3):
         _bar(instrument, minute, "100")
