@@ -30,14 +30,15 @@ def entry_page(
         "preserved_filters": model_admin.get_preserved_filters(request),
         "show_save_and_add_another": False,
         "show_save_and_continue": False,
-        **_duplicate_context(form),
+        **duplicate_context(form),
         **(extra_context or {}),
     }
     return model_admin.render_change_form(request, context, add=True, change=False, form_url=form_url)
 
 
-def _duplicate_context(form: EntryForm) -> dict:
-    # The confirmation step names the earlier order and how long ago it was entered.
+def duplicate_context(form: EntryForm) -> dict:
+    """What the duplicate guard's confirmation step shows (the earlier order, how many seconds ago it
+    was entered), or nothing when ``form`` met no duplicate; the Market page's ticket shows it too."""
     if form.duplicate is None:
         return {}
     earlier = form.duplicate.earlier

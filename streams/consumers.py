@@ -74,7 +74,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.accounts = accounts
         self.flags = {k: v for k, v in access.items() if k != "accounts"}
         self.filters = {k: query[k] for k in ("status", "strategy", "working") if query.get(k)}
-        symbols = await sync_to_async(market_symbols)(accounts) if self.page.market_groups else []
+        symbols = await sync_to_async(market_symbols)(accounts, user_id=user.pk) if self.page.market_groups else []
         groups = groups_for(self.page, user_id=user.pk, account_ids=accounts, symbols=symbols)
         self.groups_joined = groups
         self.cursor: dict[str, int] | None = None  # None until the page says hello

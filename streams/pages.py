@@ -34,6 +34,8 @@ PAGES: dict[str, Page] = {
         Page(
             "market", "Market watch", "streams:market", frozenset({"quote"}), account_groups=False, market_groups=True
         ),
+        # The chart and its ticket: the accounts' order rows tell it when a fill may have landed.
+        Page("chart", "Market", "streams:chart", frozenset({"order"})),
         Page(
             "system",
             "System",
@@ -60,13 +62,15 @@ def groups_for(page: Page, *, user_id: int, account_ids: set[int], symbols: list
     return groups
 
 
-def market_symbols(account_ids: set[int]) -> list[str]:
-    """Symbols the market watch shows: the active instruments the accounts trade or may trade.
+def market_symbols(account_ids: set[int], *, user_id: int | None = None) -> list[str]:
+    """Symbols the market watch shows: the active instruments the accounts trade or may trade, and
+    those on the watchlist of the user ``user_id``.
 
     An instrument counts when one of the accounts holds a position in it, has an order in it, or
     lists it among its risk limit's allowed instruments (read by subqueries: a join with the
     orders would return one row per order).
     """
+    from marketdata.models import WatchlistEntry
     from orders.models import Instrument, Order, Position, RiskLimit
 
     allowed = RiskLimit.allowed_instruments.through.objects.filter(risklimit__account_id__in=account_ids)
@@ -75,6 +79,8 @@ def market_symbols(account_ids: set[int]) -> list[str]:
         | models.Q(pk__in=Order.objects.filter(account_id__in=account_ids).values("instrument_id"))
         | models.Q(pk__in=allowed.values("instrument_id"))
     )
+    if user_id is not None:
+        theirs |= models.Q(pk__in=WatchlistEntry.objects.filter(user_id=user_id).values("instrument_id"))
     return list(
         Instrument.objects.filter(theirs, active=True).order_by("symbol").values_list("symbol", flat=True).distinct()
     )

@@ -37,8 +37,9 @@ def _flags(user) -> dict:
     }
 
 
-def _live_context(request: HttpRequest, page_name: str, *, account_ids: set[int], symbols=(), query=None) -> dict:
-    """Read the cursor of the page's groups *before* the snapshot query, and say how to connect."""
+def live_context(request: HttpRequest, page_name: str, *, account_ids: set[int], symbols=(), query=None) -> dict:
+    """The context every live page shares: the cursor of the page's groups, read *before* the snapshot
+    query, and how to connect."""
     page = PAGES[page_name]
     groups = groups_for(page, user_id=request.user.pk, account_ids=account_ids, symbols=list(symbols))
     client = get_redis()
@@ -63,7 +64,7 @@ def _render(request: HttpRequest, template: str, context: dict) -> HttpResponse:
 def desk(request: HttpRequest) -> HttpResponse:
     """Gateway state, every account with its values and halt control, latest alerts, processes."""
     accounts = list(accounts_for_user(request.user))
-    context = _live_context(request, "desk", account_ids={a.pk for a in accounts})
+    context = live_context(request, "desk", account_ids={a.pk for a in accounts})
     beats = list(ProcessHeartbeat.objects.all())
     execution = next((b for b in beats if b.name == "execution"), None)
     alerts = (
@@ -106,7 +107,7 @@ def blotter(request: HttpRequest) -> HttpResponse:
         }.items()
         if v
     }
-    context = _live_context(request, "blotter", account_ids=selected or account_ids, query=query)
+    context = live_context(request, "blotter", account_ids=selected or account_ids, query=query)
     filters = {
         "account": next(iter(selected)) if selected else None,
         "status": status or None,
@@ -127,7 +128,7 @@ def blotter(request: HttpRequest) -> HttpResponse:
 def positions(request: HttpRequest) -> HttpResponse:
     """Positions with last price and PnL, and each account's intraday PnL curve."""
     accounts = list(accounts_for_user(request.user))
-    context = _live_context(request, "positions", account_ids={a.pk for a in accounts})
+    context = live_context(request, "positions", account_ids={a.pk for a in accounts})
     from django.utils import timezone
 
     day_start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -148,7 +149,7 @@ def positions(request: HttpRequest) -> HttpResponse:
 def sessions(request: HttpRequest) -> HttpResponse:
     """Strategy sessions with status, PnL, drawdown, trades and their controls."""
     accounts = list(accounts_for_user(request.user))
-    context = _live_context(request, "sessions", account_ids={a.pk for a in accounts})
+    context = live_context(request, "sessions", account_ids={a.pk for a in accounts})
     found = TradingSession.objects.select_related("strategy", "account").filter(account__in=accounts)[:200]
     context.update(session_rows=[rows.session_row(s) for s in found])
     return _render(request, "streams/sessions.html", context)
@@ -156,10 +157,13 @@ def sessions(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def market(request: HttpRequest) -> HttpResponse:
-    """Live quotes of the instruments the user's accounts hold or trade (from ``{prefix}:md:*``)."""
+    """Live quotes of the instruments the user's accounts hold or trade and of the user's watchlist
+    (from ``{prefix}:md:*``), with the watchlist's search, add and remove (static/marketdata/watchlist.js)."""
+    from marketdata.models import WatchlistEntry
+
     account_ids = set(accounts_for_user(request.user).values_list("pk", flat=True))
-    symbols = market_symbols(account_ids)
-    context = _live_context(request, "market", account_ids=account_ids, symbols=symbols)
+    symbols = market_symbols(account_ids, user_id=request.user.pk)
+    context = live_context(request, "market", account_ids=account_ids, symbols=symbols)
     client = get_redis()
     pipe = client.pipeline(transaction=False)
     for symbol in symbols:
@@ -172,7 +176,8 @@ def market(request: HttpRequest) -> HttpResponse:
             fields = _quote_fields(raw)
             at = int(raw.get("ts") or int(entry_id.split("-")[0]) * 1_000_000)
         quote_rows.append(rows.quote_row(symbol, fields, at))
-    context.update(quote_rows=quote_rows)
+    watchlist = WatchlistEntry.objects.filter(user=request.user).select_related("instrument")
+    context.update(quote_rows=quote_rows, watchlist=[entry.instrument.symbol for entry in watchlist])
     return _render(request, "streams/market.html", context)
 
 
@@ -188,7 +193,7 @@ def _quote_fields(raw: dict) -> dict:
 @login_required
 def system(request: HttpRequest) -> HttpResponse:
     """Processes and heartbeats, stream lengths and consumer lag, dead letters, order-path latency."""
-    context = _live_context(request, "system", account_ids=set())
+    context = live_context(request, "system", account_ids=set())
     beats = list(ProcessHeartbeat.objects.all())
     execution = next((b for b in beats if b.name == "execution"), None)
     context.update(
