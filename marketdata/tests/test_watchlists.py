@@ -16,10 +16,10 @@ from django.conf import settings
 from accounts.models import AuditLog, Role
 from accounts.tests.factories import UserFactory
 from marketdata import broker_quiet, lookups
-from marketdata.exceptions import WatchlistOrderInvalid, WatchlistSymbolAbsent
+from marketdata.exceptions import WatchlistFull, WatchlistOrderInvalid, WatchlistSymbolAbsent
 from marketdata.keys import MarketKeys
 from marketdata.models import WatchlistEntry
-from marketdata.services import watchlist_add, watchlist_remove, watchlist_reorder, watchlist_wanted_sync
+from marketdata.services import watchlist_add, watchlist_remove, watchlist_reorder, watchlist_wanted_sync, watchlists
 from orders.models import Instrument
 from orders.tests.factories import InstrumentFactory
 from streams.redis_client import get_redis
@@ -188,6 +188,21 @@ def test_a_symbol_stays_wanted_until_the_last_watchlist_lets_it_go(viewer, trade
     assert still == {"AAPL"}
     assert _wanted(keys) == set()
     assert AuditLog.objects.filter(action="watchlist.remove").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_watchlist_refuses_another_symbol_before_asking_the_broker(viewer, instrument, keys, monkeypatch):
+    monkeypatch.setattr(watchlists, "WATCHLIST_LIMIT", 1)
+    watchlist_add(user=viewer, symbol="AAPL", via="test")
+    InstrumentFactory(symbol="MSFT")
+
+    with pytest.raises(WatchlistFull) as known:
+        watchlist_add(user=viewer, symbol="MSFT", via="test")
+    with Broker(keys, {"NFLX": NFLX}) as broker, pytest.raises(WatchlistFull):
+        watchlist_add(user=viewer, symbol="NFLX", via="test")
+
+    assert known.value.code == "marketdata.watchlist_full" and broker.asked == []
+    assert _symbols(viewer) == ["AAPL"]
 
 
 @pytest.mark.django_db(transaction=True)
