@@ -11,9 +11,11 @@ client, the builder's own time excluded. A tick's price encodes its number, so e
 matched to its tick. Lost: an update a client should have had (its topic's ticks while it was
 subscribed) that never arrived, or a jump in ``seq``.
 
-Run twice in one go, JSON (``tc.json``) then msgpack (``tc.msgpack``), with the daphne process's
-CPU time, the clients' decode time and the bytes per ``bars.update`` of each, so the encodings
-compare at the same load. ``TC_BENCH_MARKET_TOPICS_SECONDS`` (15) bounds each phase.
+The clients are spread over ``TC_BENCH_MARKET_TOPICS_WEB`` daphne processes (2), each with its
+own hub, as behind a load balancer. Beside the latency: the web processes' CPU time per 1,000
+updates, the clients' decode time and the bytes per ``bars.update`` (the figures msgpack was
+weighed by, see marketdata/topics/encoding.py). ``TC_BENCH_MARKET_TOPICS_SECONDS`` (15) bounds
+the run.
 """
 
 from __future__ import annotations
@@ -221,7 +223,7 @@ def main() -> list[Figure]:
         for port in ports:
             live_rig.wait_for_port(port)
         urls = [f"ws://127.0.0.1:{port}/ws/market/" for port in ports]
-        for subprotocol in ("tc.json", "tc.msgpack"):
+        for subprotocol in ("tc.json",):
             phase = _phase(urls, cookie, writer, subprotocol, [web.pid for web in webs])
             latencies, lost, count, decode_us, size, errors = _measure(phase, writer)
             label = f"market topics {subprotocol}, tick->bars.update ({LOAD})"

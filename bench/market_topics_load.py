@@ -11,15 +11,7 @@ import asyncio
 import json
 import time
 
-import msgpack
-
 SUBSCRIBE_TIMEOUT = 60.0
-
-
-def _codec(subprotocol: str):
-    if subprotocol == "tc.msgpack":
-        return (lambda frame: msgpack.packb(frame)), (lambda raw: msgpack.unpackb(raw))
-    return (lambda frame: json.dumps(frame)), json.loads
 
 
 async def _client(
@@ -27,7 +19,7 @@ async def _client(
 ) -> None:
     import websockets
 
-    encode, decode = _codec(subprotocol)
+    encode, decode = json.dumps, json.loads
     origin = "http://" + url.split("/")[2]
     async with websockets.connect(
         url,

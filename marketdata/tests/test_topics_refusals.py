@@ -72,6 +72,7 @@ def bar_update(close: str, *, symbol: str = "AAPL") -> dict:
         ('{"type": "orders.place", "id": "x"}', "ws.unknown_type"),
         ('{"type": "ping", "id": ""}', "ws.bad_frame"),
         ('{"type": "bars.subscribe", "data": {"symbol": "AAPL", "resolution": "1"}}', "ws.bad_frame"),
+        ("[" * 2000 + "]" * 2000, "ws.bad_frame"),
         ("x" * 5000, "ws.frame_too_large"),
         ('{"type": "ping", "id": "' + "é" * 2100 + '"}', "ws.frame_too_large"),
     ],

@@ -63,7 +63,7 @@ class TopicClient:
         if text is not None:
             try:
                 decoded = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 decoded = None
             assert decoded is None or not client_frame_valid(decoded), f"the document allows {text!r}"
         await self.communicator.send_to(text_data=text, bytes_data=data)

@@ -28,7 +28,7 @@ from django.conf import settings
 from marketdata import bars, windows
 from marketdata.topics import frames
 from marketdata.topics.access import may_read_market_data, socket_user
-from marketdata.topics.encoding import chosen
+from marketdata.topics.encoding import chosen_subprotocol, dumps
 from marketdata.topics.hub import Subscription, Update, hub_for_this_loop
 from marketdata.topics.snapshots import bars_snapshot, instrument_known, quote_snapshot
 from streams.live import user_group
@@ -44,7 +44,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
     """One client's market topics: see the module docstring."""
 
     async def connect(self) -> None:
-        self.codec, subprotocol = chosen(list(self.scope.get("subprotocols") or []))
+        subprotocol = chosen_subprotocol(list(self.scope.get("subprotocols") or []))
         self.subscriptions: dict[str, Subscription] = {}
         self.seq: dict[str, int] = {}
         self.outbox: deque[dict | str] = deque()
@@ -96,7 +96,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
         try:
             if isinstance(raw, str) and len(raw) * 4 > limit and len(raw.encode("utf-8")) > limit:
                 raise frames.FrameRefused(frames.FRAME_TOO_LARGE, f"Frames are limited to {limit} bytes.")
-            request = frames.parse(frames.load(raw or "", max_bytes=limit, loads=self.codec.loads))
+            request = frames.parse(frames.load(raw or "", max_bytes=limit))
         except frames.FrameRefused as refused:
             self._queue(frames.refusal(refused))
             return
@@ -178,11 +178,8 @@ class MarketConsumer(AsyncWebsocketConsumer):
         topic = subscription.topic
         seq = self.seq[topic] = self.seq.get(topic, 0) + 1
         kind = "bars.update" if topic.startswith("bars:") else "quotes.update"
-        if self.codec.binary:
-            self.outbox.append({"type": kind, "topic": topic, "seq": seq, "data": payload.data})
-        else:
-            # The hub encoded the data once for every subscriber; the topic passed the symbol check.
-            self.outbox.append(f'{{"type":"{kind}","topic":"{topic}","seq":{seq},"data":{payload.text}}}')
+        # The hub encoded the data once for every subscriber; the topic passed the symbol check.
+        self.outbox.append(f'{{"type":"{kind}","topic":"{topic}","seq":{seq},"data":{payload.text}}}')
         self.wake.set()
 
     def _queue(self, frame: dict) -> None:
@@ -217,11 +214,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
             self._queue({"type": "heartbeat", "ts": time.time_ns() // 1_000_000})
 
     async def _send_now(self, frame: dict | str) -> None:
-        payload = frame if isinstance(frame, str) else self.codec.dumps(frame)
-        if self.codec.binary:
-            await self.send(bytes_data=payload)
-        else:
-            await self.send(text_data=payload)
+        await self.send(text_data=frame if isinstance(frame, str) else dumps(frame))
 
     async def _close(self, code: int) -> None:
         self.closing = True

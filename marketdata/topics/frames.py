@@ -80,7 +80,7 @@ def quotes_topic(symbol: str) -> str:
 
 
 def load(raw: str | bytes, *, max_bytes: int, loads=json.loads) -> object:
-    """The decoded frame ``raw`` (``loads`` decodes it: JSON by default).
+    """The decoded frame ``raw`` (JSON, text or binary).
 
     :raises FrameRefused: ``ws.frame_too_large`` past ``max_bytes``, ``ws.bad_frame`` when it
         does not decode.
@@ -89,10 +89,8 @@ def load(raw: str | bytes, *, max_bytes: int, loads=json.loads) -> object:
         raise FrameRefused(FRAME_TOO_LARGE, f"Frames are limited to {max_bytes} bytes.")
     try:
         return loads(raw)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise FrameRefused(BAD_FRAME, f"The frame does not decode: {exc}.") from None
-    except Exception as exc:  # msgpack's own errors (ExtraData, FormatError, StackError) share no base
-        raise FrameRefused(BAD_FRAME, f"The frame does not decode: {type(exc).__name__}.") from None
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
+        raise FrameRefused(BAD_FRAME, f"The frame does not decode: {str(exc)[:200]}.") from None
 
 
 def parse(frame: object) -> Request:
