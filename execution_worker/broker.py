@@ -113,9 +113,19 @@ class Connection:
         self.thread: threading.Thread | None = None
         self.templates = OrderTemplates(client.serverVersion())
 
-    def place_order(self, order_id: int, contract: Contract, order: Order) -> None:
+    def order_message(self, order_id: int, contract: Contract, order: Order) -> bytes | None:
+        """The framed bytes placeOrder writes for this order, from the template of its shape
+        (``order_template``); None when the shape has none (``place_order`` then calls placeOrder).
+
+        :raises ClientException: a text field that is not printable ASCII (as placeOrder raises).
+        """
+        message = self.templates.message(order_id, contract, order)
+        return None if message is None else comm.make_msg(message)
+
+    def place_order(self, order_id: int, contract: Contract, order: Order, framed: bytes | None = None) -> None:
         """``EClient.placeOrder``: the same bytes, written from the template of the order's shape when
-        there is one (``order_template``).
+        there is one. ``framed`` is this connection's ``order_message`` for the same order when the
+        caller made it beforehand (while its send claim was in flight); otherwise it is made here.
 
         :raises NotConnected: the socket is closed and nothing was written (where ibapi's placeOrder
             would only report 504 "Not connected", and its sendMsg return quietly).
@@ -125,8 +135,9 @@ class Connection:
         conn = client.conn
         if conn is None or not client.isConnected():
             raise NotConnected("TWS is not connected (nothing was sent)")
-        message = self.templates.message(order_id, contract, order)
-        if message is None:
+        if framed is None:
+            framed = self.order_message(order_id, contract, order)
+        if framed is None:
             wrapper = self.wrapper
             wrapper.placing, wrapper.not_sent = order_id, False
             try:
@@ -135,7 +146,7 @@ class Connection:
                 wrapper.placing = 0
             if wrapper.not_sent:
                 raise NotConnected("TWS is not connected (placeOrder answered 504; nothing was sent)")
-        elif not conn.sendMsg(comm.make_msg(message)):
+        elif not conn.sendMsg(framed):
             # ibapi's connection writes nothing and returns 0 once its socket is closed.
             raise NotConnected("TWS is not connected (nothing was sent)")
 

@@ -50,25 +50,10 @@ class SendMixin:
         :raises redis.RedisError: the claim got no answer; nothing was sent.
         """
         changes = changes or {}
-        contract = make_contract(record.symbol, record.sec_type, record.exchange, record.currency)
-        ib_order = make_order(
-            client_order_id=record.client_order_id,
-            account=record.account,
-            side=record.side,
-            quantity=changes.get("quantity", record.quantity),
-            order_type=record.order_type,
-            limit_price=changes.get("limit_price", record.limit_price),
-            stop_price=changes.get("stop_price", record.stop_price),
-            tif=record.tif,
-            outside_rth=record.outside_rth,
-            oca_group=record.oca_group,
-            oca_type=record.oca_type,
-            # A child is always sent with its parent's orderId (a modify too: TWS keeps the tie).
-            parent_id=self._parent_order_id(record),
-        )
         store = store or self.command_store
+        outgoing = _Outgoing(self, record, changes)
         asked = time.monotonic()
-        if not self._claim_send(record, mode, store, bool(changes)):
+        if not self._claim_send(record, mode, store, bool(changes), outgoing.prepare):
             return False
         if mode != "check":
             faultpoint("after_record_before_place")
@@ -81,7 +66,7 @@ class SendMixin:
         if record.state == "placing":
             self._in_flight[record.client_order_id] = time.monotonic()
         try:
-            self.connection.place_order(record.order_id, contract, ib_order)
+            outgoing.place(self.connection)
         except NotConnected:
             self._mark_unsent(record)
             raise
@@ -115,8 +100,9 @@ class SendMixin:
         parent = self.book.records.get(record.parent_client_order_id)
         return parent.order_id if parent is not None else 0
 
-    def _claim_send(self, record: OrderRecord, mode: str, store: Store, is_modify: bool) -> bool:
-        """Ask ``store.claim_send``; True means send now (within ``SEND_DEADLINE_S`` of asking).
+    def _claim_send(self, record: OrderRecord, mode: str, store: Store, is_modify: bool, meanwhile=None) -> bool:
+        """Ask ``store.claim_send`` (running ``meanwhile`` while Redis answers); True means send now
+        (within ``SEND_DEADLINE_S`` of asking).
 
         A refusal (halted) is applied here; a ``new`` claim already taken returns False quietly.
 
@@ -124,7 +110,7 @@ class SendMixin:
             order is left ``unsent``: nothing was sent either way).
         """
         try:
-            result = store.claim_send(record, mode)
+            result = store.claim_send(record, mode, meanwhile=meanwhile)
         except redis.RedisError:
             if mode == "new":
                 self._records_unsure.add(record.client_order_id)
@@ -202,3 +188,67 @@ class SendMixin:
             record.order_id = 0
             record.state = "scheduled" if record.not_before is not None else "unsent"
         self.publisher.persist(record)
+
+
+class _Outgoing:
+    """One placeOrder made ready while its send claim is in flight: the ibapi contract and order, and
+    the bytes the session writes for them.
+
+    ``prepare`` runs inside the claim's round trip (``Store.claim_send``'s ``meanwhile``), so it never
+    raises: what building the order raised is raised by ``place``, where the write would be, and only
+    when the claim said send. ``place`` writes through the session it is given and uses the prepared
+    bytes only if they were made by that same session (a reconnect may have changed the server version).
+    """
+
+    __slots__ = ("changes", "contract", "error", "framed", "made_by", "order", "order_id", "record", "sender")
+
+    def __init__(self, sender, record: OrderRecord, changes: dict) -> None:
+        self.sender = sender
+        self.record = record
+        self.changes = changes
+        self.order_id = 0
+        self.contract = self.order = self.framed = self.made_by = self.error = None
+
+    def prepare(self) -> None:
+        try:
+            self._build()
+            connection = self.sender.connection
+            if connection is not None:
+                self.framed = connection.order_message(self.order_id, self.contract, self.order)
+                self.made_by = connection
+        except Exception as error:  # raised by place(), where placeOrder would have raised it
+            self.error = error
+
+    def _build(self) -> None:
+        record, changes = self.record, self.changes
+        self.order_id = record.order_id
+        self.contract = make_contract(record.symbol, record.sec_type, record.exchange, record.currency)
+        self.order = make_order(
+            client_order_id=record.client_order_id,
+            account=record.account,
+            side=record.side,
+            quantity=changes.get("quantity", record.quantity),
+            order_type=record.order_type,
+            limit_price=changes.get("limit_price", record.limit_price),
+            stop_price=changes.get("stop_price", record.stop_price),
+            tif=record.tif,
+            outside_rth=record.outside_rth,
+            oca_group=record.oca_group,
+            oca_type=record.oca_type,
+            # A child is always sent with its parent's orderId (a modify too: TWS keeps the tie).
+            parent_id=self.sender._parent_order_id(record),
+        )
+
+    def place(self, connection) -> None:
+        """placeOrder through ``connection`` (the session's now).
+
+        :raises NotConnected, OSError, AttributeError: as ``Connection.place_order`` (AttributeError: no session).
+        """
+        if self.error is not None:
+            raise self.error
+        if self.order is None or self.order_id != self.record.order_id:
+            # Not prepared (the claim went without ``meanwhile``) or the record's orderId moved since.
+            self.framed = self.made_by = None
+            self._build()
+        framed = self.framed if connection is self.made_by else None
+        connection.place_order(self.order_id, self.contract, self.order, framed)

@@ -9,6 +9,7 @@ account (or ``*``) -> halt reason. The client_order_id -> orderId record is writ
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -236,23 +237,17 @@ class Store:
         """
         keys = (self.orders_key, self.ids_key, self.max_id_key)
         args = (*keys, record.client_order_id, record.to_json(), record.order_id)
-        # EVALSHA itself rather than through the Script object, which re-imports and re-packs on every
-        # call; this is the round trip every order waits for before placeOrder.
-        try:
-            created = self.client.evalsha(self._claim.sha, 3, *args)
-        except redis.exceptions.NoScriptError:
-            # Redis restarted (or flushed its script cache) since the script was loaded.
-            self._claim.sha = self.client.script_load(self._claim.script)
-            created = self.client.evalsha(self._claim.sha, 3, *args)
-        return bool(created)
+        return bool(self._eval(self._claim, 3, args))
 
-    def claim_send(self, record: OrderRecord, mode: str) -> int | str:
+    def claim_send(self, record: OrderRecord, mode: str, *, meanwhile: Callable[[], None] | None = None) -> int | str:
         """The check before every placeOrder, in one atomic script: 1 (send it), 0 (``mode="new"`` and
         the client_order_id is already claimed) or the reason of the halt covering the order's account.
 
         ``mode``: ``new`` claims the client_order_id with its orderId (as ``record_new``), ``allocate``
         binds a recorded order to a fresh orderId, ``check`` writes no record. On 1 the send leases
         of the account and of the desk are set for ``SEND_LEASE_MS``; nothing is written on a refusal.
+        ``meanwhile`` (which must not raise) runs while Redis runs the script: work the send needs
+        whatever the answer, done in the round trip's wait rather than after it.
 
         :raises redis.RedisError: no answer (nothing may be sent; in ``new`` mode the claim may have run).
         """
@@ -274,11 +269,7 @@ class Store:
             mode,
             SEND_LEASE_MS,
         )
-        try:
-            result = self.client.evalsha(self._send.sha, 7, *args)
-        except redis.exceptions.NoScriptError:
-            self._send.sha = self.client.script_load(self._send.script)
-            result = self.client.evalsha(self._send.sha, 7, *args)
+        result = self._eval(self._send, 7, args, meanwhile)
         if isinstance(result, bytes):
             return halt_reason(result)
         return int(result)
@@ -304,14 +295,54 @@ class Store:
         if mode == "new":
             for record in records:
                 args += [record.client_order_id, record.to_json(), record.order_id]
-        try:
-            result = self.client.evalsha(self._chain.sha, 7, *keys, *args)
-        except redis.exceptions.NoScriptError:
-            self._chain.sha = self.client.script_load(self._chain.script)
-            result = self.client.evalsha(self._chain.sha, 7, *keys, *args)
+        result = self._eval(self._chain, 7, (*keys, *args))
         if isinstance(result, bytes):
             return halt_reason(result)
         return int(result)
+
+    def _eval(self, script, numkeys: int, args: tuple, meanwhile: Callable[[], None] | None = None):
+        """EVALSHA ``script`` with ``args`` (its keys first) and return Redis's reply, loading the script
+        again when Redis lost it. ``meanwhile`` runs once: while Redis answers on a single-connection
+        client (``_eval_overlapped``), after the reply on a pooled one; what it raises is raised after
+        the reply was read (the script has run).
+
+        EVALSHA itself rather than through the Script object, which re-imports and re-packs on every
+        call: these are the round trips an order waits for before placeOrder.
+
+        :raises redis.RedisError: no answer, or Redis refused the script.
+        """
+        conn = self.client.connection if meanwhile is not None else None
+        try:
+            if conn is not None:
+                return self._eval_overlapped(conn, script.sha, numkeys, args, meanwhile)
+            reply = self.client.evalsha(script.sha, numkeys, *args)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted (or flushed its script cache) since the script was loaded.
+            script.sha = self.client.script_load(script.script)
+            reply = self.client.evalsha(script.sha, numkeys, *args)
+            if conn is not None:
+                return reply  # ``meanwhile`` ran during the refused attempt
+        if meanwhile is not None:
+            meanwhile()
+        return reply
+
+    def _eval_overlapped(self, conn, sha: str, numkeys: int, args: tuple, meanwhile: Callable[[], None]):
+        """EVALSHA written on ``conn`` (the single-connection client's), ``meanwhile()`` run, then the
+        reply read.
+
+        redis-py's ``execute_command`` writes and reads in one call; writing and reading on the
+        connection here, under the client's lock, is the same exchange with the wait put to use, and
+        without a retry: a claim whose reply was lost is reported, never run twice (a second ``new``
+        claim would answer "already claimed").
+        """
+        with self.client.single_connection_lock:
+            conn.send_command("EVALSHA", sha, numkeys, *args)
+            try:
+                meanwhile()
+            finally:
+                # Read even if ``meanwhile`` raised: an unread reply would answer the next command.
+                reply = conn.read_response()
+        return reply
 
     def save_many(self, records: list[OrderRecord]) -> None:
         """Write several records in one atomic HSET (a chain's members change together)."""

@@ -20,6 +20,7 @@ from execution_worker.pacing import TokenBucket
 from execution_worker.store import SEND_LEASE_MS, OrderRecord, Store
 from execution_worker.tests.harness import (
     ACCOUNT,
+    REDIS_URL,
     Bus,
     check_ledger,
     handle_commands,
@@ -131,6 +132,37 @@ def test_the_send_claim_records_and_leases_or_refuses_under_a_halt_writing_nothi
     redis_client.delete(names.halts)
     store.set_halt("*", "stream halt")
     assert store.claim_send(second, "new") == "stream halt"
+
+
+@pytest.mark.parametrize("single_connection", [True, False])
+def test_the_send_claim_runs_the_preparation_once_and_its_connection_answers_the_next_command_in_turn(
+    prefix, single_connection
+):
+    # The command thread's client holds one connection: the claim is written, the order made ready
+    # while Redis runs it, then the reply read. A reply left unread would answer the next command.
+    client = redis.Redis.from_url(REDIS_URL, single_connection_client=single_connection)
+    try:
+        store = Store(client, prefix)
+        record = OrderRecord(
+            client_order_id="c", account=ACCOUNT, symbol="AAPL", side="BUY", quantity="1", order_type="MKT"
+        )
+        record.order_id = 51
+        ran = []
+        assert store.claim_send(record, "new", meanwhile=lambda: ran.append(1)) == 1
+        assert ran == [1]
+        assert client.get(store.max_id_key) == b"51"
+
+        def broken():
+            raise RuntimeError("the preparation failed")
+
+        record.client_order_id, record.order_id = "d", 52
+        with pytest.raises(RuntimeError, match="preparation failed"):
+            store.claim_send(record, "new", meanwhile=broken)
+        # The claim ran, and its reply was read: the next command gets its own answer.
+        assert client.get(store.max_id_key) == b"52"
+        assert store.record_get("d").order_id == 52
+    finally:
+        client.close()
 
 
 def test_an_order_whose_socket_closed_before_its_write_is_sent_once_when_ready_never_unknown(
