@@ -1,0 +1,99 @@
+"""What a strategy decides on a bar, and the evaluator's own book of the position those decisions make."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An order the strategy decided on the closed bar starting at ``bar_time`` (epoch seconds, UTC).
+
+    The fill rule, applied by the backtester and the live runner alike: a decision of bar t fills
+    no earlier than the open of bar t+1 (never at bar t's close, which was only known once t closed).
+    ``action`` is a target: "buy" goes long (reversing a short), "sell" goes short (reversing a
+    long), "close" goes flat. ``quantity`` is set for a fixed-quantity sizing; ``sizing`` always
+    says how to size ({"kind": "fixed_quantity", "quantity": 100}, {"kind": "percent_of_equity",
+    "percent": 10.0}, {"kind": "risk_per_trade", "percent": 1.0}). Exits are distances from the
+    fill price: {"mode": "percent", "percent": 2.0} or {"mode": "atr", "atr_multiple": 2.0,
+    "atr": 1.3, "distance": 2.6} (ATR as of bar t); they rest at the broker after the fill, so
+    their exits are not decisions. ``close_price`` is bar t's close, for reference only.
+    """
+
+    action: str
+    symbol: str
+    bar_time: int
+    node: str
+    sizing: dict[str, Any] | None = None
+    quantity: int | None = None
+    stop_loss: dict[str, Any] | None = None
+    take_profit: dict[str, Any] | None = None
+    trailing_stop: dict[str, Any] | None = None
+    close_price: float | None = None
+
+
+TARGET = {"buy": 1, "sell": -1, "close": 0}
+
+
+def _distance(spec: dict[str, Any], price: float) -> float:
+    return price * spec["percent"] / 100.0 if spec["mode"] == "percent" else spec["distance"]
+
+
+class Book:
+    """The position the evaluator's own decisions make, filled at the next bar's open, exits resting.
+
+    Exits are checked on each bar's range from the fill bar on; when a bar reaches both a stop and
+    a target, the stop is taken (the conservative reading of a bar whose path is unknown).
+    """
+
+    def __init__(self) -> None:
+        self.side = 0
+        self.entry_price = math.nan
+        self.fill_index = -1
+        self.pending: Decision | None = None
+        self.stop = self.target = self.trail_distance = math.nan
+        self.best = math.nan
+
+    def fill(self, index: int, open_price: float) -> None:
+        """Fill the pending decision at bar ``index``'s open."""
+        decision, self.pending = self.pending, None
+        if decision is None:
+            return
+        self.side = TARGET[decision.action]
+        self.stop = self.target = self.trail_distance = self.best = math.nan
+        if not self.side:
+            self.entry_price, self.fill_index = math.nan, -1
+            return
+        self.entry_price, self.fill_index, self.best = open_price, index, open_price
+        if decision.stop_loss:
+            self.stop = open_price - self.side * _distance(decision.stop_loss, open_price)
+        if decision.take_profit:
+            self.target = open_price + self.side * _distance(decision.take_profit, open_price)
+        if decision.trailing_stop:
+            self.trail_distance = _distance(decision.trailing_stop, open_price)
+
+    def exits(self, high: float, low: float) -> None:
+        """Close the position when this bar's range reaches a resting stop, trailing stop or target."""
+        if not self.side:
+            return
+        adverse, favourable = (low, high) if self.side > 0 else (high, low)
+        trail = self.best - self.side * self.trail_distance
+        hit_stop = any(self.side * (adverse - level) <= 0 for level in (self.stop, trail) if not math.isnan(level))
+        hit_target = not math.isnan(self.target) and self.side * (favourable - self.target) >= 0
+        if hit_stop or hit_target:
+            self.side, self.entry_price, self.fill_index = 0, math.nan, -1
+            self.stop = self.target = self.trail_distance = self.best = math.nan
+            return
+        self.best = max(self.best, high) if self.side > 0 else min(self.best, low)
+
+    def state(self, index: int) -> dict[str, Any]:
+        """The position node's outputs as of bar ``index``."""
+        return {
+            "is_flat": self.side == 0,
+            "is_long": self.side > 0,
+            "is_short": self.side < 0,
+            "entry_price": self.entry_price,
+            "bars_in_position": index - self.fill_index + 1 if self.side else 0,
+        }

@@ -1,0 +1,159 @@
+"""Run a plan over closed bars: one semantics for history and live.
+
+Bar t is decided once it has closed, from values over bars 0..t only (TA-Lib's indicators are
+causal), and the position as of bar t (fills at t's open, exits within t). ``run_history``
+computes the series once over all bars and then walks the bars with the same step as
+``Evaluator.on_bar``, which recomputes the series over the bars seen so far (a year of one-minute
+bars costs TA-Lib a few milliseconds per bar, well inside a minute).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from marketdata import sessions
+from marketdata.bars import BarRecord
+from strategies.engine.decisions import TARGET, Book, Decision
+from strategies.engine.history import BarHistory
+from strategies.engine.plan import Plan, Step
+
+
+class BarRefused(ValueError):
+    """A bar the evaluator may not read: still forming, another symbol or resolution, or out of order."""
+
+    code = "strategy.bar_refused"
+
+
+def compute_series(plan: Plan, history: BarHistory) -> dict[tuple[str, str], Any]:
+    """Every history-phase output over all bars in ``history``, by (node, port)."""
+    values: dict[tuple[str, str], Any] = {}
+    for step in plan.series_steps:
+        inputs = {port: values[source] for port, source in step.inputs}
+        for port, value in step.node_type.compute(history, inputs, step.params).items():
+            values[(step.node, port)] = value
+    return values
+
+
+class Evaluator:
+    """Decides on each closed bar of one symbol, in order, as the plan says."""
+
+    def __init__(self, plan: Plan, symbol: str, *, calendar_code: str = sessions.DEFAULT_CALENDAR) -> None:
+        self.plan = plan
+        self.symbol = symbol
+        self.history = BarHistory(calendar_code)
+        self.book = Book()
+        self._resolution: str | None = None
+
+    def on_bar(self, bar: BarRecord) -> list[Decision]:
+        """The decisions of ``bar``, the next closed bar (at most one decision a bar).
+
+        :raises BarRefused: the bar is not closed, is another symbol's or resolution's, or does
+            not come after the last bar.
+        """
+        self._admit(bar)
+        self.history.append(bar)
+        values = compute_series(self.plan, self.history)
+        return self.step(values, len(self.history) - 1)
+
+    def _admit(self, bar: BarRecord) -> None:
+        if not bar.closed:
+            raise BarRefused(
+                f"The bar of {bar.symbol} at {bar.time} has not closed; a strategy reads closed bars only."
+            )
+        if bar.symbol != self.symbol:
+            raise BarRefused(f"A bar of {bar.symbol} reached the evaluator of {self.symbol}.")
+        if self._resolution is not None and bar.resolution != self._resolution:
+            raise BarRefused(f"A {bar.resolution} bar reached an evaluator of {self._resolution} bars.")
+        if len(self.history) and bar.time <= self.history.column("time")[-1]:
+            raise BarRefused(f"The bar at {bar.time} does not come after the last bar seen.")
+        self._resolution = bar.resolution
+
+    def step(self, values: dict[tuple[str, str], Any], i: int) -> list[Decision]:
+        """Decide bar ``i`` given the history-phase ``values`` (arrays or lists over at least i+1 bars)."""
+        history, book = self.history, self.book
+        if book.pending is not None:
+            book.fill(i, float(history.column("open")[i]))
+        book.exits(float(history.column("high")[i]), float(history.column("low")[i]))
+        if i < self.plan.warmup:
+            return []
+        at_bar: dict[tuple[str, str], Any] = {}
+        if self.plan.uses_position:
+            state = book.state(i)
+            at_bar.update({(node, port): value for node in self.plan.position_nodes for port, value in state.items()})
+        for step in self.plan.bar_steps:
+            inputs = {port: _read(values, at_bar, source, i) for port, source in step.inputs}
+            for port, value in step.node_type.compute(history, inputs, step.params).items():
+                at_bar[(step.node, port)] = value
+        for action in self.plan.actions:
+            if not _read(values, at_bar, action.when, i) or TARGET[action.action] == book.side:
+                continue
+            decision = self._decision(action, values, at_bar, i)
+            if decision is not None:
+                book.pending = decision
+                return [decision]
+        return []
+
+    def _decision(self, action, values, at_bar, i) -> Decision | None:
+        def spec(step: Step | None):
+            if step is None:
+                return None
+            inputs = {port: _read(values, at_bar, source, i) for port, source in step.inputs}
+            return next(iter(step.node_type.compute(self.history, inputs, step.params).values()))
+
+        sizing = spec(action.sizing) or {"kind": "fixed_quantity", "quantity": 1}
+        exits = {role: spec(step) for role, step in action.exits}
+        if any(e["mode"] == "atr" and e["distance"] is None for e in exits.values()):
+            return None
+        return Decision(
+            action=action.action,
+            symbol=self.symbol,
+            bar_time=int(self.history.column("time")[i]),
+            node=action.node,
+            sizing=sizing if action.action != "close" else None,
+            quantity=sizing.get("quantity") if action.action != "close" else None,
+            stop_loss=exits.get("stop_loss"),
+            take_profit=exits.get("take_profit"),
+            trailing_stop=exits.get("trailing_stop"),
+            close_price=float(self.history.column("close")[i]),
+        )
+
+
+def _read(values, at_bar, source, i):
+    if source in at_bar:
+        return at_bar[source]
+    return values[source][i]
+
+
+def run_history(
+    plan: Plan, bars: list[BarRecord], *, symbol: str | None = None, calendar_code: str = sessions.DEFAULT_CALENDAR
+) -> list[Decision]:
+    """The decisions ``Evaluator.on_bar`` would make on ``bars`` one by one, computed in one pass.
+
+    :raises BarRefused: as ``on_bar`` for any bar.
+    """
+    if not bars:
+        return []
+    evaluator = Evaluator(plan, symbol or bars[0].symbol, calendar_code=calendar_code)
+    for bar in bars:
+        evaluator._admit(bar)
+        evaluator.history.append(bar)
+    values = compute_series(plan, evaluator.history)
+    # Plain lists read faster than numpy arrays one element at a time.
+    values = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in values.items()}
+    book, decisions = evaluator.book, []
+    triggers = None if plan.uses_position else _any_trigger(plan, values, len(bars))
+    for i in range(len(bars)):
+        # A bar with no trigger, no position and nothing pending cannot change anything.
+        if triggers is not None and not triggers[i] and not book.side and book.pending is None:
+            continue
+        decisions.extend(evaluator.step(values, i))
+    return decisions
+
+
+def _any_trigger(plan: Plan, values, n: int) -> list[bool]:
+    hit = np.zeros(n, dtype=bool)
+    for action in plan.actions:
+        hit |= np.asarray(values[action.when], dtype=bool)
+    return hit.tolist()

@@ -1,0 +1,95 @@
+"""The bars a strategy has seen, as float columns, and their place in the exchange's sessions.
+
+Columns grow as closed bars arrive (amortised doubling), so the live evaluator and the history
+run read the same arrays. Session columns are computed once per bar, only when a plan needs them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+
+from marketdata import resolutions, sessions
+from marketdata.bars import BarRecord
+
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class BarHistory:
+    """The closed bars of one symbol so far; ``open``/``high``/… are float arrays of ``len(self)``."""
+
+    def __init__(self, calendar_code: str = sessions.DEFAULT_CALENDAR, capacity: int = 1024) -> None:
+        self.calendar_code = calendar_code
+        self._n = 0
+        self._cols = {name: np.empty(capacity) for name in (*PRICE_FIELDS, "time")}
+        self._session: dict[str, list] | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, bar: BarRecord) -> None:
+        """Add one closed bar (the caller checks order and closing)."""
+        if self._n == len(self._cols["time"]):
+            for name, col in self._cols.items():
+                grown = np.empty(2 * len(col))
+                grown[: self._n] = col[: self._n]
+                self._cols[name] = grown
+        i = self._n
+        cols = self._cols
+        cols["open"][i], cols["high"][i], cols["low"][i] = float(bar.open), float(bar.high), float(bar.low)
+        cols["close"][i], cols["volume"][i], cols["time"][i] = float(bar.close), float(bar.volume), bar.time
+        self._n += 1
+        if self._session is not None:
+            self._add_session(bar.time, bar.resolution)
+        self._resolution = bar.resolution
+
+    @classmethod
+    def of(cls, bars: list[BarRecord], calendar_code: str = sessions.DEFAULT_CALENDAR) -> BarHistory:
+        """A history holding ``bars`` (in order)."""
+        history = cls(calendar_code, capacity=max(16, len(bars)))
+        for bar in bars:
+            history.append(bar)
+        return history
+
+    def column(self, name: str) -> np.ndarray:
+        """The column ``name`` (a price field or ``time``) over the bars so far."""
+        return self._cols[name][: self._n]
+
+    def session_column(self, name: str) -> np.ndarray:
+        """``minutes_since_open``, ``minute_of_day``, ``first``, ``last`` or ``session`` (a day number)."""
+        if self._session is None:
+            self._session = {k: [] for k in ("minutes_since_open", "minute_of_day", "first", "last", "session")}
+            resolution = getattr(self, "_resolution", "1")
+            for t in self.column("time"):
+                self._add_session(int(t), resolution)
+        dtype = bool if name in ("first", "last") else float
+        return np.asarray(self._session[name], dtype=dtype)
+
+    def _add_session(self, t: int, resolution_code: str) -> None:
+        calendar = sessions.calendar(self.calendar_code)
+        resolution = resolutions.parse(resolution_code)
+        local = datetime.fromtimestamp(t, tz=calendar.tz)
+        cols = self._session
+        if resolution.daily:
+            session = calendar.on(datetime.fromtimestamp(t, tz=UTC).date())
+            in_session = session is not None
+            first = last = in_session
+            since_open = 0.0 if in_session else math.nan
+            day = (session.day if in_session else local.date()).toordinal()
+        else:
+            session = calendar.at(t)
+            if session is None:
+                # Outside regular hours (the desk keeps RTH bars; an odd one anchors to its local date).
+                first = last = False
+                since_open, day = math.nan, local.date().toordinal()
+            else:
+                _, start, end = sessions.bar_bounds(resolution, t, session)
+                first, last = start <= session.open, end >= session.close
+                since_open, day = (t - session.open) / 60.0, session.day.toordinal()
+        cols["minutes_since_open"].append(since_open)
+        cols["minute_of_day"].append(local.hour * 60 + local.minute)
+        cols["first"].append(first)
+        cols["last"].append(last)
+        cols["session"].append(day)
