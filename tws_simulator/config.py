@@ -42,6 +42,8 @@ class SimulatorConfig:
     # History and bars (tws_simulator/history.py): the exchange's time zone, TWS's historical pacing
     # rules (error 162), the largest answer, and how often keepUpToDate and real-time bars are served.
     time_zone: str = "US/Eastern"
+    # The exchange calendar of regular hours, holidays and half days (exchange_calendars); None: weekdays.
+    calendar: str | None = "XNYS"
     history_requests_per_window: int = 60
     history_window: float = 600.0
     history_identical_within: float = 15.0

@@ -18,7 +18,7 @@ from tws_simulator import history as h
 from tws_simulator import parser as p
 from tws_simulator.history_pacing import VIOLATION, HistoryPacing, Limits
 from tws_simulator.ports import Host
-from tws_simulator.trading_hours import TradingHours
+from tws_simulator.trading_hours import TradingHours, warm
 
 log = logging.getLogger("tws_simulator.data")
 
@@ -69,7 +69,7 @@ class DataRequests:
         self.sim = sim
         self.send = send
         self.is_open = is_open
-        self.hours = TradingHours(sim.config.time_zone)
+        self.hours = TradingHours(sim.config.time_zone, sim.config.calendar)
         self.pacing = HistoryPacing(Limits.of(sim.config))
         # req_id -> (request, last update sent) and req_id -> [symbol, whatToShow, useRTH, last bar start]
         self.live_history: dict[int, tuple[h.HistoryRequest, tuple | None]] = {}
@@ -107,24 +107,24 @@ class DataRequests:
         if req.keep_up_to_date:
             self.live_history[req.req_id] = (req, None)
         market, hours, limit = self.market, self.hours, self.sim.config.history_max_bars
+        self._off_loop(lambda: [h.answer(market, hours, req, now, limit)], req.req_id)
 
-        def compute() -> bytes:
-            return h.answer(market, hours, req, now, limit)
-
+    def _off_loop(self, compute: Callable[[], list[bytes]], req_id: int) -> None:
+        """Run ``compute`` in a worker thread (bars, or the exchange calendar's first build) and send its frames."""
         future = self.sim.loop.run_in_executor(None, compute)
-        future.add_done_callback(lambda f: self._deliver(f, req.req_id))
+        future.add_done_callback(lambda f: self._deliver(f, req_id))
 
     def _deliver(self, future, req_id: int) -> None:
         """Send a computed answer on the loop thread; a failed one ends its keepUpToDate and is answered as an error."""
         try:
-            frames = [future.result()]
+            frames = future.result()
         except p.RequestError as exc:
             self.live_history.pop(req_id, None)
             frames = [enc.error(exc.req_id, exc.code, exc.text)]
         except Exception:  # a request must never take the simulator down
             log.exception("historical request %s failed", req_id)
             self.live_history.pop(req_id, None)
-            frames = [enc.error(req_id, 322, "Error processing request:-'bN' : cause - Historical data failed")]
+            frames = [enc.error(req_id, 322, "Error processing request:-'bN' : cause - The request failed")]
         if self.is_open():
             self.send(frames)
 
@@ -157,6 +157,7 @@ class DataRequests:
             raise p.RequestError(322, "Error processing request:-'bN' : cause - Duplicate ticker id", req_id)
         last = math.floor(self.now() / h.REALTIME_BAR) * h.REALTIME_BAR - h.REALTIME_BAR
         self.realtime[req_id] = [h.symbol_of(self.market, contract), what, rth, last]
+        warm(self.sim.config.calendar)  # the bar timer reads the sessions: build them off the loop now
 
     def cancel_real_time_bars(self, fields: list[str]) -> None:
         self.realtime.pop(p.parse_int(p.field_at(fields, 2)), None)
@@ -191,7 +192,10 @@ class DataRequests:
     # -- contracts -----------------------------------------------------------------------------
 
     def req_contract_details(self, fields: list[str]) -> None:
-        self.send(contracts.contract_details_frames(self.market, self.hours, fields, self.now()))
+        """Answer reqContractDetails (off the loop: its trading hours may build the exchange calendar)."""
+        market, hours, now = self.market, self.hours, self.now()
+        req_id = p.parse_int(p.field_at(fields, 2))
+        self._off_loop(lambda: contracts.contract_details_frames(market, hours, fields, now), req_id)
 
     def req_matching_symbols(self, fields: list[str]) -> None:
         self.send([contracts.matching_symbols_frame(self.market, fields)])

@@ -109,7 +109,7 @@ def test_dates_midpoint_bid_ask_and_long_durations(hist):
     ask, _ = history(app, 4, "60 S", "1 min", what="ASK")
     assert mid[0][5] == -1 and bid[0][1] < mid[0][1] < ask[0][1]
     daily, _ = history(app, 5, "1 Y", "1 day")
-    assert 255 <= len(daily) <= 262 and daily[-1][0] == "20260310" and daily[0][0] >= "20250310"
+    assert 250 <= len(daily) <= 253 and daily[-1][0] == "20260310" and daily[0][0] >= "20250310"
     month, _ = history(app, 6, "1 M", "1 day")
     assert month[0][0] >= "20260210" and len(month) in (20, 21, 22)
     two_days, _ = history(app, 7, "2 D", "1 hour")
@@ -202,6 +202,8 @@ def test_ib_pacing_limits_are_the_defaults(make_sim):
 def test_real_time_bars_arrive_every_five_seconds_until_cancelled(hist, clock):
     sim, app = hist
     app.reqRealTimeBars(3, stock("MSFT"), 5, "MIDPOINT", True, [])
+    app.reqCurrentTime()  # the subscription is in place (and its first bar due) before the clock moves
+    app.wait_name("currentTime")
     start = app.mark()
     clock.shift(5)
     serve_bars(sim, app)
@@ -232,3 +234,30 @@ def test_the_bar_timer_serves_live_bars_by_itself(clock, make_sim):
     assert app.wait_name("historicalDataUpdate")[1][1] == "20260310  11:00:00"
     disconnect(app)
     assert time.time() == pytest.approx(NOW.timestamp() + 6)
+
+
+def test_holidays_and_half_days_follow_the_exchange_calendar(make_sim):
+    # 2026-11-27, the day after Thanksgiving (a holiday), closes at 13:00 New York (extended hours at 17:00).
+    with time_machine.travel(dt.datetime(2026, 11, 27, 23, 0, tzinfo=dt.UTC), tick=False):
+        sim = make_sim()
+        app = connect(sim.port, 1)
+        hours, _ = history(app, 1, "1 D", "1 hour")
+        assert [b[0][10:] for b in hours] == ["09:30:00", "10:00:00", "11:00:00", "12:00:00"]
+        extended, _ = history(app, 2, "1 D", "1 hour", rth=0)
+        assert extended[-1][0][10:] == "16:00:00"  # extended hours end at 17:00 on a half day
+        days, _ = history(app, 3, "1 W", "1 day")
+        assert [d[0] for d in days] == ["20261123", "20261124", "20261125", "20261127"]
+        start = app.mark()
+        app.reqHistoricalData(
+            4, stock("AAPL"), "20261126 12:00:00 US/Eastern", "60 S", "1 min", "TRADES", 1, 1, False, []
+        )
+        assert "HMDS query returned no data" in refused(app, 4, 162, start)
+        app.reqContractDetails(5, stock("AAPL"))
+        details = app.wait_name("contractDetails")[1][1]
+        assert details.liquidHours.split(";")[:2] == ["20261127:0930-20261127:1300", "20261128:CLOSED"]
+        disconnect(app)
+    weekdays = make_sim(calendar=None)
+    app = connect(weekdays.port, 2)
+    with time_machine.travel(dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.UTC), tick=False):
+        assert len(history(app, 6, "1 D", "1 hour")[0]) == 4  # no calendar: Thanksgiving trades
+    disconnect(app)
