@@ -17,7 +17,7 @@ from tws_simulator.data_requests import HANDLERS as DATA_HANDLERS
 from tws_simulator.data_requests import DataRequests, unsupported_error
 from tws_simulator.market import tick_frames
 from tws_simulator.pacing import Pacer, Request, Verdict
-from tws_simulator.portfolio import SUMMARY_TAGS
+from tws_simulator.portfolio import summary_tags
 from tws_simulator.ports import Host
 from tws_simulator.wire import (
     API_PREFIX,
@@ -290,7 +290,7 @@ class Connection(asyncio.Protocol):
                 ]
             )
             return
-        tags = _summary_tags(p.field_at(fields, 4))
+        tags = summary_tags(p.field_at(fields, 4))
         self.account_summaries[req_id] = tags
         self.send(self.sim.engine.account_summary_frames(req_id, tags))
 
@@ -381,17 +381,6 @@ class Connection(asyncio.Protocol):
 def enc_handshake(connection_time: str) -> bytes:
     """The handshake reply: exactly two fields, the server version and the connection time."""
     return frame([str(SERVER_VERSION), connection_time])
-
-
-def _summary_tags(text: str) -> list[str]:
-    """The tags of a reqAccountSummary; ``$LEDGER`` (and ``$LEDGER:...``) stands for every money tag."""
-    tags: list[str] = []
-    for tag in (t.strip() for t in text.split(",")):
-        if tag.startswith("$LEDGER"):
-            tags += [t for t in SUMMARY_TAGS if t != "AccountType"]
-        elif tag and tag not in tags:
-            tags.append(tag)
-    return tags
 
 
 _HANDLERS = {

@@ -34,6 +34,17 @@ SUMMARY_TAGS = (
 )
 
 
+def summary_tags(text: str) -> list[str]:
+    """The tags of a reqAccountSummary; ``$LEDGER`` (and ``$LEDGER:...``) stands for every money tag."""
+    tags: list[str] = []
+    for tag in (t.strip() for t in text.split(",")):
+        if tag.startswith("$LEDGER"):
+            tags += [t for t in SUMMARY_TAGS if t != "AccountType"]
+        elif tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
 def tell_owner(sessions: Mapping[int, Session], client_id: int, items: list[tuple[str, bytes]]) -> None:
     """Send order messages to the connected client ``client_id``, if it is connected."""
     session = sessions.get(client_id)
