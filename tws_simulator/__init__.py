@@ -45,6 +45,12 @@ answered by one line ``{"ok": true, "result": ...}``; start the port with ``cont
   matches resting orders at once), ``freeze_market(on=True)``, ``set_pacing(rate=None, mode=None)``.
 - inspection: ``ledger()``, ``clear_ledger()``, ``state()``, ``clear_faults()``.
 
+Market data: quotes follow each instrument's seeded price path (``clock`` in the config is the
+simulator's clock; None reads ``time.time()``); reqHistoricalData (with keepUpToDate),
+reqRealTimeBars, reqContractDetails, reqMatchingSymbols, reqAccountUpdates(Multi) and
+reqCompletedOrders are served as TWS does, with its errors (200, 321, 162 pacing, 366); any other
+request is answered with 321. Details: ``tws_simulator/README.md``.
+
 Broker behaviour worth knowing: 9.81's default ``Order()`` is refused with 10268/10269 unless
 ``eTradeOnly``/``firmQuoteOnly`` are set False (switch: ``reject_etrade_attrs``); an order goes
 PreSubmitted → Submitted → (partials) → Filled; pacing is 50 msg/s with error 100 (or paced with
