@@ -98,10 +98,12 @@ class TopicClient:
         return True
 
     async def closed_with(self, timeout: float = 5) -> int:
-        """The close code the server sends next (frames before it are checked and kept)."""
+        """The close code the server sends next (frames before it are checked and kept); then the
+        client side ends too, as a browser's would, so the consumer stops its tasks."""
         while True:
             output = await self.communicator.receive_output(timeout)
             if output["type"] == "websocket.close":
+                await self.communicator.disconnect()
                 return output.get("code")
             frame = json.loads(output["text"])
             check_server_frame(frame)
