@@ -2,6 +2,8 @@
 
 They run in ibapi's ``run()`` thread, return quickly, never block on Redis (events are queued for
 the publisher) and never raise on purpose (``broker.SafeWrapper`` also catches anything that does).
+This module has the session's callbacks and the orders' (errors, openOrder, orderStatus); fills,
+the account's reports and quotes have modules of their own, which ``CallbackMixin`` gathers.
 Mixed into ``worker.Worker``, whose state they read and update.
 """
 
@@ -9,18 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from execution_worker import messages as m
-from execution_worker.corrections import ExecutionRevisions
-from execution_worker.risk import trading_date
+from execution_worker.account_reports import AccountCallbacks
+from execution_worker.fills import FillCallbacks
+from execution_worker.ib_values import UNSET_DOUBLE_LIMIT, ib_decimal
+from execution_worker.quotes import QuoteCallbacks
 from execution_worker.store import OrderRecord
 
 log = logging.getLogger("execution_worker")
 
-UNSET_DOUBLE_LIMIT = 1e300
 # Informational TWS notices (farm status and the like): logged, nothing to do.
 INFO_CODES = frozenset({2103, 2104, 2105, 2106, 2107, 2108, 2109, 2119, 2157, 2158, 399})
 # Errors about an order that mean TWS did not take it.
@@ -28,45 +29,6 @@ ORDER_REJECT_CODES = frozenset({110, 200, 201, 203, 320, 321, 322, 10268, 10269,
 CANCEL_REFUSALS = frozenset({10147, 10148, 161})
 MODIFY_REFUSALS = frozenset({104, 105})
 CONNECTION_LOST_CODES = frozenset({502, 504, 509, 1300})
-SIDES = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}
-TICK_FIELDS = {1: "bid", 2: "ask", 4: "last", 66: "bid", 67: "ask", 68: "last"}
-SIZE_FIELDS = {0: "bid_size", 3: "ask_size", 5: "last_size", 69: "bid_size", 70: "ask_size", 71: "last_size"}
-
-
-_EIGHT_PLACES = Decimal("1e-8")
-
-
-def _dec(value: float) -> Decimal:
-    """A float from ibapi as a Decimal rounded to 8 places (drops binary noise such as 190.10999999999999)."""
-    if value != value or abs(value) >= UNSET_DOUBLE_LIMIT:
-        return Decimal(0)
-    number = Decimal(repr(value)).quantize(_EIGHT_PLACES).normalize()
-    return number if number else Decimal(0)
-
-
-def _exec_time(text: str) -> datetime:
-    """IB's execution time ``yyyymmdd  hh:mm:ss[ zone]`` as an aware UTC datetime; now when unreadable.
-
-    TWS writes the time in its own zone and names it after the time (``US/Eastern``, ``UTC``...);
-    without a readable zone name the time is taken as UTC (the simulator's and the desk's TWS zone).
-    """
-    parts = text.split()
-    try:
-        stamp = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y%m%d %H:%M:%S")
-    except (ValueError, IndexError):
-        return datetime.now(UTC)
-    zone = UTC
-    if len(parts) > 2:
-        try:
-            zone = ZoneInfo(parts[2])
-        except (ValueError, ZoneInfoNotFoundError):
-            log.warning("execution time zone %r is unknown; reading %s as UTC", parts[2], text)
-    return stamp.replace(tzinfo=zone).astimezone(UTC)
-
-
-def _exec_time_iso(text: str) -> str:
-    """IB's execution time as ISO 8601 UTC (``...Z``), see ``_exec_time``."""
-    return _exec_time(text).isoformat().replace("+00:00", "Z")
 
 
 def _description(record: OrderRecord) -> dict:
@@ -82,17 +44,9 @@ def _description(record: OrderRecord) -> dict:
     }
 
 
-class CallbackMixin:
+class CallbackMixin(FillCallbacks, AccountCallbacks, QuoteCallbacks):
     """The ``on_<callback>`` methods ``broker.SafeWrapper`` forwards to (first argument: the connection
     generation, so callbacks of a closed session are ignored)."""
-
-    @property
-    def _revisions(self) -> ExecutionRevisions:
-        """IB's execution revisions seen by this worker (created on first use, one per worker)."""
-        revisions = self.__dict__.get("_execution_revisions")
-        if revisions is None:
-            revisions = self.__dict__.setdefault("_execution_revisions", ExecutionRevisions())
-        return revisions
 
     def _current(self, generation: int) -> bool:
         self._last_rx = time.monotonic()
@@ -215,9 +169,17 @@ class CallbackMixin:
 
     def _adopt_terms(self, record: OrderRecord, order) -> None:
         """Take quantity and prices from TWS's openOrder (the broker's word, after a modify too)."""
-        quantity = _dec(order.totalQuantity)
-        limit = _dec(order.lmtPrice) if record.limit_price is not None and order.lmtPrice < UNSET_DOUBLE_LIMIT else None
-        stop = _dec(order.auxPrice) if record.stop_price is not None and order.auxPrice < UNSET_DOUBLE_LIMIT else None
+        quantity = ib_decimal(order.totalQuantity)
+        limit = (
+            ib_decimal(order.lmtPrice)
+            if record.limit_price is not None and order.lmtPrice < UNSET_DOUBLE_LIMIT
+            else None
+        )
+        stop = (
+            ib_decimal(order.auxPrice)
+            if record.stop_price is not None and order.auxPrice < UNSET_DOUBLE_LIMIT
+            else None
+        )
         terms = (
             m.plain_decimal(quantity) if quantity > 0 else record.quantity,
             m.plain_decimal(limit) if limit else record.limit_price,
@@ -276,16 +238,16 @@ class CallbackMixin:
                 perm_id=perm_id,
                 status=order_state.status or "Unknown",
                 filled=Decimal(0),
-                remaining=_dec(order.totalQuantity),
+                remaining=ib_decimal(order.totalQuantity),
                 avg_fill_price=Decimal(0),
                 external=True,
                 account=order.account or None,
                 symbol=contract.symbol or None,
                 side=order.action if order.action in ("BUY", "SELL") else None,
-                quantity=_dec(order.totalQuantity),
+                quantity=ib_decimal(order.totalQuantity),
                 order_type=(order.orderType or None),
-                limit_price=_dec(order.lmtPrice) if order.lmtPrice < UNSET_DOUBLE_LIMIT else None,
-                stop_price=_dec(order.auxPrice) if order.auxPrice < UNSET_DOUBLE_LIMIT else None,
+                limit_price=ib_decimal(order.lmtPrice) if order.lmtPrice < UNSET_DOUBLE_LIMIT else None,
+                stop_price=ib_decimal(order.auxPrice) if order.auxPrice < UNSET_DOUBLE_LIMIT else None,
                 tif=order.tif or None,
             )
         )
@@ -321,7 +283,7 @@ class CallbackMixin:
             return  # TWS repeats statuses, notably after a reconnect; clients must de-duplicate
         self._last_status[order_id] = key
         # What is left of the order counts toward max_position (see Worker._working_quantity).
-        record.extra["filled"] = _dec(filled)
+        record.extra["filled"] = ib_decimal(filled)
         if perm_id and not record.perm_id:
             record.perm_id = perm_id
             self.book.by_perm_id[perm_id] = coid
@@ -332,9 +294,9 @@ class CallbackMixin:
         self._emit_status(
             record,
             status,
-            _dec(filled),
-            _dec(remaining),
-            _dec(avg_fill_price),
+            ib_decimal(filled),
+            ib_decimal(remaining),
+            ib_decimal(avg_fill_price),
             command_id=record.extra.pop("command_id", None),
         )
 
@@ -353,144 +315,3 @@ class CallbackMixin:
                 **_description(record),
             )
         )
-
-    def on_execDetails(self, generation: int, req_id: int, contract, execution) -> None:
-        if not self._current(generation):
-            return
-        exec_id = execution.execId
-        ref = execution.orderRef or ""
-        record = self.book.records.get(ref) if ref else None
-        if record is not None:
-            self._recon_exec_refs.add(ref)
-        if exec_id in self._seen_exec_ids:
-            return
-        self._seen_exec_ids.add(exec_id)
-        shares, value = _dec(execution.shares), _dec(execution.shares) * _dec(execution.price)
-        kind, earlier = self._revisions.observe(exec_id, shares=shares, value=value)
-        if kind == "stale":
-            log.warning("execution %s arrived after its correction %s; ignored", exec_id, earlier.exec_id)
-            return
-        if record is not None:
-            total_shares, total_value = self._exec_totals.get(ref, (Decimal(0), Decimal(0)))
-            if earlier is not None:
-                # A correction replaces the execution it corrects: its shares count once.
-                total_shares, total_value = total_shares - earlier.shares, total_value - earlier.value
-            self._exec_totals[ref] = (total_shares + shares, total_value + value)
-        executed = _exec_time(execution.time)
-        executed_at = executed.isoformat().replace("+00:00", "Z")
-        # The trading date of the execution, not of the commission report: reqExecutions replays
-        # earlier days' reports, whose PnL must not count toward today's loss limit.
-        self._exec_accounts[exec_id] = (execution.acctNumber, trading_date(executed), executed)
-        if self._last_exec_at is None or executed > self._last_exec_at:
-            self._last_exec_at = executed
-        side = SIDES.get(execution.side, "BUY")
-        self.emit(
-            m.OrderFilled(
-                client_order_id=record.client_order_id if record else "",
-                order_id=record.order_id if record else max(execution.orderId, 0),
-                exec_id=exec_id,
-                account=execution.acctNumber,
-                symbol=contract.symbol,
-                side=side,
-                quantity=_dec(execution.shares),
-                price=_dec(execution.price),
-                time=executed_at,
-                perm_id=execution.permId or None,
-                cum_quantity=_dec(execution.cumQty),
-                avg_price=_dec(execution.avgPrice),
-                external=record is None,
-                corrects=earlier.exec_id if earlier is not None else None,
-            )
-        )
-
-    def on_execDetailsEnd(self, generation: int, req_id: int) -> None:
-        if self._current(generation):
-            self._executions_end.set()
-
-    def on_commissionReport(self, generation: int, report) -> None:
-        if not self._current(generation):
-            return
-        # reqExecutions after every reconnect sends today's commission reports again: count each once,
-        # or the daily-loss limit would see the same realized loss twice.
-        if report.execId in self._seen_commissions:
-            return
-        self._seen_commissions.add(report.execId)
-        pnl = report.realizedPNL
-        realized = _dec(pnl) if pnl is not None and abs(pnl) < UNSET_DOUBLE_LIMIT else None
-        account, day, _ = self._exec_accounts.get(report.execId, (None, None, None))
-        if realized is not None and account:
-            # A corrected execution's PnL replaces the figure of the execution it corrects.
-            delta = self._revisions.realized_delta(report.execId, realized)
-            if delta:
-                self.gate.add_realized_pnl(account, delta, day)
-        self.emit(
-            m.OrderCommission(
-                exec_id=report.execId,
-                commission=_dec(report.commission),
-                currency=report.currency or "USD",
-                realized_pnl=realized,
-            )
-        )
-
-    def on_position(self, generation: int, account: str, contract, position: float, avg_cost: float) -> None:
-        if not self._current(generation):
-            return
-        quantity = _dec(position)
-        self._positions.setdefault(account, {})[contract.symbol] = {
-            "symbol": contract.symbol,
-            "con_id": contract.conId,
-            "quantity": quantity,
-            "avg_cost": _dec(avg_cost),
-            "sec_type": contract.secType or "STK",
-            "currency": contract.currency or "USD",
-        }
-        self.gate.set_position(account, contract.symbol, quantity)
-        if self._positions_end.is_set():
-            self._emit_positions(account)
-
-    def on_positionEnd(self, generation: int) -> None:
-        if not self._current(generation):
-            return
-        for account in sorted(set(self._positions) | set(self.gate.accounts)):
-            self._emit_positions(account)
-        self._positions_end.set()
-
-    def _emit_positions(self, account: str) -> None:
-        positions = tuple(self._positions.get(account, {}).values())
-        self.emit(m.PositionSnapshot(account=account, positions=positions))
-
-    def on_accountSummary(self, generation: int, req_id: int, account: str, tag: str, value: str, currency: str):
-        if not self._current(generation):
-            return
-        self._account_values.setdefault(account, {})[tag] = value
-        if self._account_values_ready:
-            self.emit(m.AccountValues(account=account, values={tag: value}, currency=currency or ""))
-
-    def on_accountSummaryEnd(self, generation: int, req_id: int) -> None:
-        if not self._current(generation):
-            return
-        self._account_values_ready = True
-        for account, values in self._account_values.items():
-            self.emit(m.AccountValues(account=account, values=dict(values)))
-
-    def on_tickPrice(self, generation: int, req_id: int, tick_type: int, price: float, attrib) -> None:
-        field = TICK_FIELDS.get(tick_type)
-        symbol = self._md_by_req.get(req_id)
-        if field is None or symbol is None or price <= 0:
-            return
-        value = _dec(price)
-        if field == "last":
-            self.gate.set_last_price(symbol, value)
-        self._md(symbol, field, value)
-
-    def on_tickSize(self, generation: int, req_id: int, tick_type: int, size: int) -> None:
-        field = SIZE_FIELDS.get(tick_type)
-        symbol = self._md_by_req.get(req_id)
-        if field is None or symbol is None:
-            return
-        self._md(symbol, field, Decimal(int(size)))
-
-    def _md(self, symbol: str, field: str, value: Decimal) -> None:
-        quote = self._quotes.setdefault(symbol, {})
-        quote[field] = value
-        self.emit(m.MarketData(symbol=symbol, **quote), stream=self.names.md(symbol), maxlen=self.config.md_maxlen)

@@ -2,7 +2,9 @@
 
 ``connection_step`` advances the session by one step: connect when due (capped exponential backoff
 with jitter), reconcile when asked (after 1101/1102), watch the heartbeat that finds a silent
-socket, and mark orders unknown when TWS does not answer. Mixed into ``worker.Worker``.
+socket, and mark orders unknown when TWS does not answer. ``_call`` is how every request other than
+placeOrder reaches TWS (under the pacing bucket); ``refresh`` applies ``broker.refresh``. Mixed into
+``worker.Worker``.
 """
 
 from __future__ import annotations
@@ -317,6 +319,35 @@ class SessionMixin:
             self._md_requested[symbol] = req_id
             self._md_by_req[req_id] = symbol
             self._call("reqMktData", req_id, make_contract(symbol, "STK", "SMART", "USD"), "", False, False, [])
+
+    def refresh(self, what: tuple[str, ...]) -> None:
+        """Ask TWS again for the named data (answers arrive as events)."""
+        if "open_orders" in what:
+            self._call("reqAllOpenOrders")
+        if "executions" in what:
+            self._call("reqExecutions", REQ_EXECUTIONS, executions_filter(self._last_exec_at))
+        if "positions" in what:
+            if self._positions_streaming:
+                self._call("cancelPositions")
+            self._positions.clear()
+            self._call("reqPositions")
+        if "account" in what:
+            self._call("cancelAccountSummary", REQ_ACCOUNT_SUMMARY)
+            self._call("reqAccountSummary", REQ_ACCOUNT_SUMMARY, "All", ACCOUNT_TAGS)
+
+    def _call(self, method: str, *args) -> None:
+        """Send one request to TWS under the pacing bucket.
+
+        :raises NotConnected: no session (nothing sent). :raises SendFailed: the socket failed mid-write.
+        """
+        connection = self.connection
+        if connection is None or not connection.client.isConnected():
+            raise NotConnected("TWS is not connected")
+        self.pacing.acquire()
+        try:
+            getattr(connection.client, method)(*args)
+        except (OSError, AttributeError) as error:
+            raise SendFailed(f"{method} failed: {error!r}")
 
 
 # Executions are asked for over at least the last 24 h (a disconnect across midnight loses nothing),

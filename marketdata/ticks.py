@@ -1,6 +1,6 @@
 """Trades read from the worker's quote ticks (no Django: the bar builder's input).
 
-What the worker sends (``execution_worker.callbacks``): every ``tickPrice`` and ``tickSize``
+What the worker sends (``execution_worker.quotes``): every ``tickPrice`` and ``tickSize``
 callback XADDs one ``md.tick`` entry holding the symbol's whole quote so far (bid, ask, last and
 their sizes), not just the field that changed. ibapi delivers a trade as ``tickPrice(LAST)``
 immediately followed by ``tickSize(LAST_SIZE)`` (the simulator's frames carry the size with the

@@ -11,7 +11,7 @@ from ibapi.contract import Contract
 from ibapi.order import Order
 from ibapi.order_state import OrderState
 
-from execution_worker.callbacks import _exec_time_iso
+from execution_worker.ib_values import exec_time_iso
 from execution_worker.tests.harness import SENT_COID, execution_of
 
 
@@ -76,6 +76,6 @@ def test_callbacks_of_a_closed_session_are_ignored(callback_worker):
 
 
 def test_an_execution_time_with_tws_zone_suffix_is_converted_to_utc():
-    assert _exec_time_iso("20261121 18:01:10 US/Eastern") == "2026-11-21T23:01:10Z"
-    assert _exec_time_iso("20261121  18:01:10 UTC") == "2026-11-21T18:01:10Z"
-    assert _exec_time_iso("20261121 18:01:10") == "2026-11-21T18:01:10Z"
+    assert exec_time_iso("20261121 18:01:10 US/Eastern") == "2026-11-21T23:01:10Z"
+    assert exec_time_iso("20261121  18:01:10 UTC") == "2026-11-21T18:01:10Z"
+    assert exec_time_iso("20261121 18:01:10") == "2026-11-21T18:01:10Z"

@@ -96,7 +96,7 @@ def test_calendar_codes_come_from_the_listing_exchange():
 
 def worker_entries(steps: list[tuple[str, str, str, str]]) -> list[tuple[object, object]]:
     """(last, last_size) of every entry the worker writes for simulator steps (bid, ask, last, size),
-    one entry per callback as execution_worker.callbacks does: bid, bid_size, ask, ask_size, last, last_size."""
+    one entry per callback as execution_worker.quotes does: bid, bid_size, ask, ask_size, last, last_size."""
     quote: dict = {}
     out = []
     for bid, ask, last, size in steps:
