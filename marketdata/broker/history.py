@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 
 from marketdata.broker import gaps
 from marketdata.broker.connection import Session, stock
@@ -231,6 +231,8 @@ class HistoryDesk:
             )
         except DatabaseError:
             log.exception("history %s could not be stored; retried later", _describe(job))
+            # A broken connection is replaced before the next write rather than failing it too.
+            close_old_connections()
             self._again(job)
             return False
         self.figures.stored += stored

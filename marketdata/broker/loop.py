@@ -66,7 +66,7 @@ class MarketBroker:
                     log.exception("marketdata broker step failed; going on")
                     stop.wait(1.0)
         finally:
-            self._lose("stopping")
+            self._lose("stopping", retry=False)
             # This thread's database connection goes with it (a test database can then be dropped).
             connection.close()
 
@@ -134,12 +134,13 @@ class MarketBroker:
         self._next_attempt = time.monotonic() + delay
         log.warning("marketdata broker: %s; reconnecting in %.1f s", reason, delay)
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, *, retry: bool = True) -> None:
         session, self.session = self.session, None
         self.ready.clear()
         if session is not None:
             session.close()
-            self._retry_later(reason)
+            if retry:
+                self._retry_later(reason)
         self.history.on_disconnect()
         self.lookups.on_disconnect()
 

@@ -25,6 +25,9 @@ class PacingRules:
     burst_window: float = 2.0
     first_back_off: float = 30.0
     max_back_off: float = 600.0
+    # TWS times a request when it reads it; one that took longer to arrive than a later one
+    # would make the later look early. Every window is kept this much longer.
+    margin: float = 0.5
 
 
 class HistoryPacing:
@@ -49,14 +52,15 @@ class HistoryPacing:
         self._forget(now)
         rules = self.rules
         waits = [self._blocked_until - now]
+        margin = rules.margin
         if len(self._sent) >= rules.per_window:
-            waits.append(self._sent[-rules.per_window] + rules.window - now)
+            waits.append(self._sent[-rules.per_window] + rules.window + margin - now)
         last = self._last_identical.get(request)
         if last is not None:
-            waits.append(last + rules.identical_gap - now)
+            waits.append(last + rules.identical_gap + margin - now)
         recent = self._by_contract.get(contract)
         if recent is not None and len(recent) >= rules.per_burst:
-            waits.append(recent[-rules.per_burst] + rules.burst_window - now)
+            waits.append(recent[-rules.per_burst] + rules.burst_window + margin - now)
         return max(0.0, *waits)
 
     def record(self, request: Hashable, contract: Hashable) -> None:
@@ -79,13 +83,14 @@ class HistoryPacing:
 
     def _forget(self, now: float) -> None:
         rules = self.rules
-        while self._sent and self._sent[0] <= now - rules.window:
+        margin = rules.margin
+        while self._sent and self._sent[0] <= now - rules.window - margin:
             self._sent.popleft()
         for key, at in list(self._last_identical.items()):
-            if at <= now - rules.identical_gap:
+            if at <= now - rules.identical_gap - margin:
                 del self._last_identical[key]
         for key, times in list(self._by_contract.items()):
-            while times and times[0] <= now - rules.burst_window:
+            while times and times[0] <= now - rules.burst_window - margin:
                 times.popleft()
             if not times:
                 del self._by_contract[key]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketdata.broker.pacing import HistoryPacing
+from marketdata.broker.pacing import HistoryPacing, PacingRules
 
 
 class Clock:
@@ -14,8 +14,9 @@ class Clock:
 
 
 def _pacing() -> tuple[HistoryPacing, Clock]:
+    """IB's rules to the second (no margin), so the figures below are IB's own."""
     clock = Clock()
-    return HistoryPacing(clock=clock), clock
+    return HistoryPacing(PacingRules(margin=0.0), clock=clock), clock
 
 
 def _send(pacing: HistoryPacing, request, contract) -> None:
@@ -76,3 +77,13 @@ def test_the_back_off_stops_growing_at_ten_minutes():
     pacing, _clock = _pacing()
     waits = [pacing.violated() for _ in range(8)]
     assert waits == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0, 600.0, 600.0]
+
+
+def test_by_default_every_window_is_kept_half_a_second_longer_than_ibs():
+    clock = Clock()
+    pacing = HistoryPacing(clock=clock)
+    pacing.record("same", "AAPL")
+    clock.now += 15.0
+    assert pacing.delay("same", "AAPL") == 0.5
+    clock.now += 0.5
+    assert pacing.delay("same", "AAPL") == 0.0
