@@ -22,7 +22,6 @@ from orders.admin_entry import entry_page
 from orders.forms import OrderEntryForm
 from orders.models import Fill, Order, OrderEvent
 from orders.transitions import CANCELLABLE_STATUSES, OPEN_STATUSES
-from tradeconsole.exceptions import ApplicationError
 
 # The account filter of every table of an account's rows: only the accounts that have some.
 ACCOUNT_FILTER = ("account", admin.RelatedOnlyFieldListFilter)
@@ -163,14 +162,8 @@ class OrderAdmin(AccountScopedAdmin):
         if request.method == "POST":
             form = OrderEntryForm(request.POST, user=request.user)
             if form.is_valid():
-                already = Order.objects.filter(client_order_id=form.cleaned_data["client_order_id"]).exists()
-                # Only the confirmation step's own button sends it; Save again asks again.
-                confirm = bool(request.POST.get("confirm_duplicate"))
-                try:
-                    order = form.submit(actor=request.user, via=VIA, confirm_duplicate=confirm)
-                except ApplicationError:
-                    pass  # the refusal is on the form now (a duplicate: in form.duplicate)
-                else:
+                order, already = form.submit_posted(actor=request.user, via=VIA)
+                if order is not None:
                     return self._entered(request, order, already=already)
         else:
             form = OrderEntryForm(user=request.user)

@@ -78,6 +78,21 @@ class OrderEntryForm(EntryForm):
     tif = forms.ChoiceField(choices=TimeInForce.choices, initial=TimeInForce.DAY, label="Time in force")
     outside_rth = forms.BooleanField(required=False, label="Outside regular trading hours")
 
+    def submit_posted(self, *, actor, via: str) -> tuple[Order | None, bool]:
+        """Enter the validated, posted order once; return it (None when refused) and whether it existed.
+
+        The form's id was entered already (a double post) when the second value is True: the
+        service then returns that order and nothing new is written. A duplicate is confirmed only
+        by the confirmation step's own button (``confirm_duplicate`` posted), so posting the form
+        again asks again. A refusal is on the form (a duplicate: in ``duplicate``), never raised.
+        """
+        already = Order.objects.filter(client_order_id=self.cleaned_data["client_order_id"]).exists()
+        confirm = bool(self.data.get("confirm_duplicate"))
+        try:
+            return self.submit(actor=actor, via=via, confirm_duplicate=confirm), already
+        except ApplicationError:
+            return None, already
+
     def submit(self, *, actor, via: str = "admin", confirm_duplicate: bool = False) -> Order:
         """Enter the order through ``order_submit``; on a refusal, record it on the form and re-raise.
 

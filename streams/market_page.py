@@ -22,7 +22,7 @@ from marketdata import resolutions, selectors
 from marketdata.models import WatchlistEntry
 from orders.admin_entry import duplicate_context
 from orders.forms import OrderEntryForm
-from orders.models import Instrument, Order, OrderType, Side
+from orders.models import Instrument, OrderType, Side
 from orders.selectors import order_list
 from streams import rows
 from streams.pages import market_symbols
@@ -102,13 +102,7 @@ def ticket_view(request: HttpRequest) -> HttpResponse:
     form = OrderEntryForm(request.POST, user=request.user)
     entered, already = None, False
     if form.is_valid():
-        already = Order.objects.filter(client_order_id=form.cleaned_data["client_order_id"]).exists()
-        # Only the confirmation step's own button sends it; Place order again asks again.
-        confirm = bool(request.POST.get("confirm_duplicate"))
-        try:
-            entered = form.submit(actor=request.user, via=VIA, confirm_duplicate=confirm)
-        except ApplicationError:
-            pass  # the refusal is on the form now (a duplicate: in form.duplicate)
+        entered, already = form.submit_posted(actor=request.user, via=VIA)
     instrument = entered.instrument if entered else _posted_instrument(form)
     context = {
         "form": _ticket_form(request.user, instrument, after=form) if entered else form,
