@@ -1,15 +1,20 @@
 """Market topics: tick -> bars.update at a subscribed client (goal p99 <= 50 ms, zero updates lost).
 
 200 symbols x 5 ticks/s; 100 WebSocket clients of 10 bars topics each (every symbol at every
-resolution, 1,000 topics), against a real daphne on a free loopback port with a private
+resolution, 1,000 topics), against real daphne processes on free loopback ports with a private
 database and key prefix. The clients are real ``websockets`` clients in 4 processes of their own
-(``bench.market_topics_load``). Each tick is written as the worker writes it (``md.tick`` on
-``{prefix}:md:<symbol>``) and, in the same transaction, its bar changes as the bar builder
-writes them (forming bar, then the update on ``{prefix}:bars:updates``, one per resolution):
-the builder is not in the loop, so the figure is tick written -> bars.update decoded at the
-client, the builder's own time excluded. A tick's price encodes its number, so each update is
-matched to its tick. Lost: an update a client should have had (its topic's ticks while it was
-subscribed) that never arrived, or a jump in ``seq``.
+(``bench.market_topics_load``). A tick's price encodes its number, so each update is matched to
+its tick.
+
+While the NYSE session is open the bar builder (``manage.py marketdata``) is in the loop: each
+trade is written as the worker writes it (``md.tick`` entries on ``{prefix}:md:<symbol>``,
+price then size), and the figure is tick written -> the builder's bar update decoded at the
+client. Otherwise (or with ``TC_BENCH_MARKET_TOPICS_BUILDER=0``) the bench writes each tick's
+bar changes itself, in the tick's transaction, as the builder writes them (forming bar, then
+the update on ``{prefix}:bars:updates``, one per resolution), and the figure leaves the
+builder's own time out; the label says which. Lost: a jump in ``seq``, and without the builder
+any update a client should have had that never arrived; with it (the builder may fold trades
+it reads together into one update) a topic whose last update is not its symbol's last trade.
 
 The clients are spread over ``TC_BENCH_MARKET_TOPICS_WEB`` daphne processes (2), each with its
 own hub, as behind a load balancer. Beside the latency: the web processes' CPU time per 1,000
@@ -78,13 +83,15 @@ def number_of(close: str) -> int:
 class TickWriter:
     """Writes ticks and their bar changes as the worker and the builder would, paced, remembering when."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, *, bars: bool = True) -> None:
         from execution_worker import messages as m
         from marketdata.bars import BarRecord
         from marketdata.keys import MarketKeys
 
         self.m, self.BarRecord, self.keys = m, BarRecord, MarketKeys(prefix)
         self.client = client
+        # False: the bar builder (manage.py marketdata) is in the loop and makes the bars itself.
+        self.bars = bars
         self.numbers = dict.fromkeys(symbols(), 0)
         self.forming: dict[tuple[str, str], object] = {}
         self.sent: dict[tuple[str, int], int] = {}
@@ -94,9 +101,16 @@ class TickWriter:
         price = price_of(number)
         now = time.time()
         pipe = self.client.pipeline(transaction=True)
-        tick = self.m.MarketData(
-            symbol=symbol, bid=price, ask=price + Decimal("0.01"), last=price, last_size=Decimal(1)
-        )
+        ask = price + Decimal("0.01")
+        if not self.bars:
+            # As ibapi delivers a trade and the worker writes it: tickPrice(LAST), then tickSize(LAST_SIZE).
+            for size in (Decimal(2), Decimal(1)):
+                tick = self.m.MarketData(symbol=symbol, bid=price, ask=ask, last=price, last_size=size)
+                pipe.xadd(self.keys.ticks(symbol), self.m.encode(tick), maxlen=1000, approximate=True)
+            self.sent[(symbol, number)] = time.time_ns()
+            pipe.execute()
+            return
+        tick = self.m.MarketData(symbol=symbol, bid=price, ask=ask, last=price, last_size=Decimal(1))
         pipe.xadd(self.keys.ticks(symbol), self.m.encode(tick), maxlen=1000, approximate=True)
         for code, seconds in RESOLUTIONS:
             start = int(now) // seconds * seconds
@@ -167,7 +181,7 @@ def _phase(urls: list[str], cookie: str, writer: TickWriter, subprotocol: str, w
 
 def _measure(phase: dict, writer: TickWriter) -> tuple[list[float], int, int, float, float, list[str]]:
     """(latencies ms, lost, updates, decode µs per update, bytes per update, errors)."""
-    latencies, errors, received = [], [], {}
+    latencies, errors, received, last_close = [], [], {}, {}
     decode_ns = size = 0
     for updates, decoded, nbytes, failures in phase["outputs"]:
         decode_ns += decoded
@@ -177,18 +191,56 @@ def _measure(phase: dict, writer: TickWriter) -> tuple[list[float], int, int, fl
             symbol = topic.split(":")[1]
             number = number_of(close)
             received.setdefault(topic, []).append(seq)
+            last_close[topic] = number
             sent = writer.sent.get((symbol, number))
             if sent is not None:
                 latencies.append((arrived - sent) / 1e6)
     lost = 0
     for topics in phase["clients"]:
         for symbol, resolution in topics:
-            expected = phase["last"][symbol] - phase["first"][symbol]
-            seqs = received.get(f"bars:{symbol}:{resolution}", [])
+            topic = f"bars:{symbol}:{resolution}"
+            seqs = received.get(topic, [])
             gaps = sum(1 for a, b in itertools.pairwise(seqs) if b != a + 1)
-            lost += max(0, expected - len(seqs)) + gaps
+            if writer.bars:
+                # One update per tick, exactly: each one missing is lost.
+                lost += max(0, phase["last"][symbol] - phase["first"][symbol] - len(seqs)) + gaps
+            else:
+                # The builder may fold trades it reads together into one update: what must hold
+                # is no gap and the topic's last update carrying the symbol's last trade.
+                lost += gaps + (last_close.get(topic) != phase["last"][symbol])
     count = sum(len(v) for v in received.values())
     return latencies, lost, count, decode_ns / max(count, 1) / 1000, size / max(count, 1), errors
+
+
+def _builder_in_loop() -> bool:
+    """Whether the bar builder runs in the loop: unless ``TC_BENCH_MARKET_TOPICS_BUILDER=0``, and only
+    while the NYSE session is open (it builds regular-hours bars only; outside them the bench
+    writes the bars itself, as the builder would, and says so)."""
+    import exchange_calendars
+    import pandas as pd
+
+    if os.environ.get("TC_BENCH_MARKET_TOPICS_BUILDER", "1") == "0":
+        return False
+    calendar = exchange_calendars.get_calendar("XNYS")
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    return bool(calendar.is_trading_minute(now) and calendar.is_trading_minute(now + pd.Timedelta(minutes=5)))
+
+
+def _start_builder(writer: TickWriter, logs: Path) -> subprocess.Popen:
+    """Start ``manage.py marketdata`` (its broker loop pointed at a port nothing listens on) once each
+    symbol's tick stream exists, and give it time to follow them."""
+    for name in symbols():
+        writer.tick(name)
+    env = {**os.environ, "TWS_PORT": str(live_rig.free_port()), "MARKETDATA_BACKFILL_DAYS": "0"}
+    builder = subprocess.Popen(
+        [sys.executable, "manage.py", "marketdata"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=open(logs / "marketdata.log", "wb"),  # noqa: SIM115  (lives with the process)
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(8.0)
+    return builder
 
 
 def main() -> list[Figure]:
@@ -205,7 +257,8 @@ def main() -> list[Figure]:
     user = User.objects.create(username="bench-market", is_staff=True, is_superuser=True)
     cookie = live_rig.session_cookie(user)
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-    writer = TickWriter(client, prefix)
+    builder = _builder_in_loop()
+    writer = TickWriter(client, prefix, bars=not builder)
     logs = Path(tempfile.mkdtemp(prefix="bench-market-topics-"))
     ports = [live_rig.free_port() for _ in range(WEB_PROCESSES)]
     webs = [
@@ -218,6 +271,8 @@ def main() -> list[Figure]:
         )
         for port in ports
     ]
+    if builder:
+        webs.append(_start_builder(writer, logs))
     figures: list[Figure] = []
     try:
         for port in ports:
@@ -226,7 +281,8 @@ def main() -> list[Figure]:
         for subprotocol in ("tc.json",):
             phase = _phase(urls, cookie, writer, subprotocol, [web.pid for web in webs])
             latencies, lost, count, decode_us, size, errors = _measure(phase, writer)
-            label = f"market topics {subprotocol}, tick->bars.update ({LOAD})"
+            how = "bar builder in the loop" if builder else "bars written as the builder would, builder not in the loop"
+            label = f"market topics {subprotocol}, tick->bars.update ({LOAD}; {how})"
             figures += [
                 f for f in latency_figures(label, latencies or [float("inf")], GOALS) if not f.name.endswith("99.9")
             ]
