@@ -85,8 +85,8 @@ def _nodes(raw_nodes, problems):
     for raw in raw_nodes:
         node_id = raw["id"]
         if node_id in seen:
+            # The first keeps the id, so edges to it are not reported again as unknown.
             problems.append(Problem("node.duplicate_id", f"Two nodes have the id {node_id!r}.", node=node_id))
-            nodes.pop(node_id, None)
             continue
         seen.add(node_id)
         node_type = REGISTRY.get(raw["type"])
