@@ -23,7 +23,7 @@ from marketdata.broker.connection import Session, stock
 from marketdata.broker.pacing import HistoryPacing
 from marketdata.models import Bar
 from marketdata.resolutions import ALL as RESOLUTIONS
-from marketdata.services.history import HistoryBar, history_bars_store
+from marketdata.services import HistoryBar, history_bars_store
 from marketdata.sessions import calendar, calendar_code
 from orders.models import Instrument
 
