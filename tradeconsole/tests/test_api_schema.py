@@ -8,7 +8,6 @@ documented status code, content type and body. Example counts are bounded so thi
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -24,6 +23,7 @@ from schemathesis import checks
 from accounts.models import Role
 from accounts.tests.factories import UserFactory
 from orders.tests.factories import OrderFactory
+from scripts.api_fuzz_checks import not_a_server_error_but_a_broker_outage
 
 
 def _schema_dict() -> dict:
@@ -39,19 +39,6 @@ schema.app = APP
 # Hypothesis fuzzing (and the schema's examples) only: the boundary-value "coverage" phase sends
 # thousands of requests, too many for a suite that must stay well under a minute.
 schema.config.phases.coverage.enabled = False
-
-
-@schemathesis.check
-def not_a_server_error_but_a_broker_outage(ctx, response, case):
-    """No 5xx, except the documented 503 ``marketdata.broker_unavailable``: the broker (the
-    marketdata process, TWS) did not answer a lookup, which the suite runs without."""
-    if response.status_code == 503:
-        try:
-            if json.loads(response.content).get("code") == "marketdata.broker_unavailable":
-                return None
-        except ValueError:
-            pass
-    return checks.not_a_server_error(ctx, response, case)
 
 
 # What T35 asks: no 5xx, and every answer as documented (status, content type, headers, body).
