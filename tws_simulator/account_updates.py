@@ -21,11 +21,13 @@ COMPLETED = ("Filled", "Cancelled", "ApiCancelled", "Inactive")
 
 
 def account_update_frames(
-    account: str, values: dict[str, float], positions: list[dict], market: Market, now: float
+    account: str, values: dict[str, float], positions: list[dict], market: Market, now: float, *, changed: str = ""
 ) -> list[bytes]:
     """The account download of ``account``: its values, its non-zero positions, the time, then the end marker.
 
     ``positions`` are the broker's position records (account, symbol, con_id, quantity, avg_cost).
+    With ``changed`` (a symbol) it is the update TWS pushes when that position moved: the values,
+    that position (zero too, once closed) and the time, without the end marker.
     """
     frames = [
         _value("AccountCode", account, "", account),
@@ -35,7 +37,7 @@ def account_update_frames(
     frames += [_value(key, f"{value:.2f}", "USD", account) for key, value in values.items()]
     frames.append(_value("CashBalance", f"{values['TotalCashValue']:.2f}", "USD", account))
     for pos in positions:
-        if pos["account"] != account or pos["quantity"] == 0:
+        if pos["account"] != account or (pos["symbol"] != changed if changed else pos["quantity"] == 0):
             continue
         mark = market.quotes[pos["symbol"]].mark
         value = pos["quantity"] * mark
@@ -44,7 +46,8 @@ def account_update_frames(
         money = [float(pos["quantity"]), mark, round(value, 2), pos["avg_cost"], unrealized, 0.0]
         frames.append(frame_values(7, 8, *contract, *money, account))
     frames.append(frame_values(8, 1, time.strftime("%H:%M", time.localtime(now))))
-    frames.append(frame_values(54, 1, account))
+    if not changed:
+        frames.append(frame_values(54, 1, account))
     return frames
 
 

@@ -356,6 +356,10 @@ class Connection(asyncio.Protocol):
         """Re-send this client's account updates, if it subscribed (the account summaries' timer)."""
         self.data.refresh_account_updates()
 
+    def on_position_change(self, account: str, symbol: str) -> None:
+        """Push the moved position to this client if it subscribed to ``account``'s updates."""
+        self.data.on_position_change(account, symbol)
+
     # -- writing -------------------------------------------------------------------------------
 
     def send(self, frames: list[bytes]) -> None:

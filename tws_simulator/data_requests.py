@@ -224,6 +224,11 @@ class DataRequests:
         if self.account_updates is not None:
             self.send(self.sim.engine.account_update_frames(self.account_updates, self.now()))
 
+    def on_position_change(self, account: str, symbol: str) -> None:
+        """Push the values and the moved position of the subscribed account, as TWS does on a fill."""
+        if self.account_updates == account:
+            self.send(self.sim.engine.account_update_frames(account, self.now(), changed=symbol))
+
     def req_account_updates_multi(self, fields: list[str]) -> None:
         """Answer reqAccountUpdatesMulti [76, 1, reqId, account, modelCode, ledgerAndNLV] once (no live updates).
 

@@ -136,8 +136,9 @@ class Engine:
         """The executions ``flt`` selects, then execDetailsEnd."""
         return self.portfolio.execution_frames(req_id, flt)
 
-    def account_update_frames(self, account: str, now: float) -> list[bytes]:
-        """reqAccountUpdates' download of ``account``: values, portfolio, time, accountDownloadEnd."""
+    def account_update_frames(self, account: str, now: float, *, changed: str = "") -> list[bytes]:
+        """reqAccountUpdates' download of ``account`` (values, portfolio, time, accountDownloadEnd), or with
+        ``changed`` the update for that symbol's moved position (no end marker)."""
         portfolio = self.portfolio
         return account_update_frames(
             account,
@@ -145,6 +146,7 @@ class Engine:
             list(portfolio.positions.values()),
             self.market,
             now,
+            changed=changed,
         )
 
     def account_values(self, account: str) -> dict[str, float]:

@@ -251,11 +251,13 @@ class Portfolio:
         return realized
 
     def publish_position(self, account: str, symbol: str) -> None:
-        """Send the position of ``symbol`` in ``account`` to every client subscribed to positions."""
+        """Send the position of ``symbol`` in ``account`` to every client subscribed to positions, and tell
+        every client (those subscribed to the account's updates push its portfolio line)."""
         frame = _position_frame(self.positions[(account, symbol)])
         for session in list(self.sessions.values()):
             if session.positions_subscribed:
                 session.send([frame])
+            session.on_position_change(account, symbol)
 
     def position_frames(self) -> list[bytes]:
         """Every tracked position (zero ones included), then positionEnd."""

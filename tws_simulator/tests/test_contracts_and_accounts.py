@@ -87,6 +87,11 @@ def test_account_updates_download_values_and_the_portfolio_then_the_end(sim, app
     [portfolio] = [a for n, a in events if n == "updatePortfolio"]
     assert portfolio[:4] == ("AAPL", 100.0, last, 100 * last) and portfolio[5] == "DU0000001"
     start = app.mark()
+    app.placeOrder(2, stock("AAPL"), order("SELL", 100))
+    pushed = app.wait_for(lambda e: e[0] == "updatePortfolio", start=start)[1]
+    assert pushed[:2] == ("AAPL", 0.0)  # the closed position, pushed without waiting for a refresh
+    assert "accountDownloadEnd" not in [n for n, _ in app.events[start:]]
+    start = app.mark()
     app.reqAccountUpdates(True, "DU9999999")
     assert app.wait_for(lambda e: e[0] == "error", start=start)[1][1] == 321
     app.reqAccountUpdates(False, "DU0000001")
