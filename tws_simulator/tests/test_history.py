@@ -261,3 +261,16 @@ def test_holidays_and_half_days_follow_the_exchange_calendar(make_sim):
     with time_machine.travel(dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.UTC), tick=False):
         assert len(history(app, 6, "1 D", "1 hour")[0]) == 4  # no calendar: Thanksgiving trades
     disconnect(app)
+
+
+def test_an_injected_clock_drives_quotes_history_and_contract_hours(make_sim):
+    noon = NOW.timestamp() + 3600  # 12:00 New York, whatever the machine's clock says
+    sim = make_sim(clock=lambda: noon)
+    app = connect(sim.port, 1)
+    bars, end = history(app, 1, "1 D", "1 hour")
+    assert end[1:] == ("20260310  09:30:00", "20260310  12:00:00")
+    assert [b[0][10:] for b in bars] == ["09:30:00", "10:00:00", "11:00:00"]
+    assert abs(bars[-1][4] - sim.control.state()["quotes"]["AAPL"]["last"]) <= 0.05
+    app.reqContractDetails(2, stock("AAPL"))
+    assert app.wait_name("contractDetails")[1][1].liquidHours.startswith("20260310:0930-20260310:1600")
+    disconnect(app)
