@@ -74,10 +74,7 @@ class HistoryParams(RangeParams):
         required=False,
         min_value=1,
         max_value=MAX_COUNTBACK,
-        help_text=(
-            "At least this many bars ending before `to` (more when [from, to) holds more); "
-            "`from` may then be left out."
-        ),
+        help_text="At least this many bars ending before `to` (more if [from, to) holds more); `from` optional.",
     )
 
     def get_fields(self):
