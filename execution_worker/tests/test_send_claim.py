@@ -222,18 +222,23 @@ def test_a_claim_made_stale_by_a_long_wait_for_its_token_is_asked_again_and_meet
 # A claim in Redis that fails: the order is neither lost nor refused as its own duplicate.
 
 
-def _failing_claim(worker, monkeypatch, *, ran: bool) -> None:
-    """Make the next claim fail as a dropped connection does: after Redis ran it (``ran``: only the
-    reply is lost) or before; later claims go through."""
-    record_new = worker.command_store.record_new
+def _failing_claim(worker, monkeypatch, *, ran: bool) -> list[str]:
+    """Make the next send claim fail as a dropped connection does: after Redis ran it (``ran``: only
+    the reply is lost) or before; later claims go through. Returns the client_order_ids whose claim
+    failed, so a test sees the failure was met (a new order is claimed by ``claim_send``)."""
+    store = worker.command_store
+    claim_send = store.claim_send
+    failed: list[str] = []
 
-    def fail_once(record):
-        monkeypatch.setattr(worker.command_store, "record_new", record_new)
+    def fail_once(record, mode, **kwargs):
+        monkeypatch.setattr(store, "claim_send", claim_send)
+        failed.append(record.client_order_id)
         if ran:
-            record_new(record)
+            claim_send(record, mode, **kwargs)
         raise redis.ConnectionError("Connection closed by server.")
 
-    monkeypatch.setattr(worker.command_store, "record_new", fail_once)
+    monkeypatch.setattr(store, "claim_send", fail_once)
+    return failed
 
 
 def test_an_order_whose_claim_ran_but_whose_reply_was_lost_is_placed_once_on_redelivery(
@@ -241,11 +246,12 @@ def test_an_order_whose_claim_ran_but_whose_reply_was_lost_is_placed_once_on_red
 ):
     worker = worker_in_process
     make_ready(worker)
-    _failing_claim(worker, monkeypatch, ran=True)
+    failed = _failing_claim(worker, monkeypatch, ran=True)
     order = place(quantity="7")
 
     bus.send(order)
     handle_commands(worker)
+    assert failed == [order.client_order_id]
 
     placed = wait_until(lambda: orders_for(sim, order.client_order_id), 3, what="the order at TWS")
     stored = worker.command_store.record_get(order.client_order_id)
@@ -262,11 +268,12 @@ def test_an_order_whose_claim_failed_before_running_is_not_refused_as_its_own_du
 ):
     worker = worker_in_process
     make_ready(worker)
-    _failing_claim(worker, monkeypatch, ran=False)
+    failed = _failing_claim(worker, monkeypatch, ran=False)
     order, copy = place(quantity="8"), place(quantity="8")  # same order, another intent
 
     bus.send(order)
     handle_commands(worker)
+    assert failed == [order.client_order_id]
     bus.send(copy)
     handle_commands(worker)
 
