@@ -66,6 +66,8 @@ class WorkerConfig:
     heartbeat_event_interval: float = 1.0
     md_symbols: list[str] = field(default_factory=list)
     md_maxlen: int = 1000
+    # TWS gives an account 100 market-data lines unless more are bought.
+    md_max_lines: int = 100
     # Events are trimmed approximately; far beyond what the bridge lags by, well under Redis's memory.
     events_maxlen: int = 500_000
 
@@ -114,6 +116,7 @@ class WorkerConfig:
             md_symbols=[s.strip().upper() for s in args.md_symbols.split(",") if s.strip()],
             require_limits=not args.no_require_limits,
             pacing_rate=_env_float("TC_WORKER_PACING_RATE", cls.pacing_rate),
+            md_max_lines=_env_int("TC_WORKER_MD_MAX_LINES", cls.md_max_lines),
         )
         if args.fast_timers:
             config.apply_fast_timers()

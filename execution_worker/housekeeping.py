@@ -7,9 +7,12 @@ forgetting what has aged out, so memory and Redis stay bounded however long the 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+import redis
 
 from execution_worker import messages as m
 from execution_worker.broker import NotConnected, SendFailed
@@ -26,6 +29,8 @@ PRUNE_INTERVAL_S = 60.0
 # Executions are remembered (not reported twice) a day longer than the longest window asked for.
 EXEC_RETENTION = EXEC_MAX_WINDOW + timedelta(days=1)
 EXTERNAL_RETENTION_S = 24 * 3600.0
+# A symbol asked for through the wanted set: a US stock ticker as IB spells it (BRK B, BF.B, …).
+WANTED_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\- ]{0,15}$")
 
 
 class HousekeepingMixin:
@@ -44,6 +49,7 @@ class HousekeepingMixin:
         if now >= self._next_limits:
             self._next_limits = now + self.config.limits_interval
             self.reload_limits()
+            self.read_wanted_symbols()
             if self.ready.is_set() and self._md_symbols - set(self._md_requested):
                 try:
                     self._subscribe_market_data()
@@ -98,6 +104,36 @@ class HousekeepingMixin:
             gate_ms=self.gate_ms.summary(),
             work_ms=self.work_ms.summary(),
         )
+
+    def read_wanted_symbols(self) -> None:
+        """Add the symbols of ``{prefix}:md:wanted`` (the desk's watchlists) to the quote subscriptions.
+
+        The set is Django's to write; what is not a ticker is left out (logged once), and no more
+        than ``config.md_max_lines`` symbols are ever subscribed: TWS allows an account a fixed number
+        of market-data lines (100 by default), and the order path's symbols come first.
+        """
+        try:
+            wanted = self.redis.smembers(self.names.md_wanted)
+        except redis.RedisError as error:
+            log.warning("the wanted symbols could not be read: %s", error)
+            return
+        for raw in sorted(wanted):
+            symbol = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if symbol in self._md_symbols:
+                continue
+            if not WANTED_SYMBOL.match(symbol):
+                if symbol not in self._md_refused:
+                    self._md_refused.add(symbol)
+                    log.warning("wanted symbol %r is not a ticker; not subscribed", symbol[:40])
+                continue
+            if len(self._md_symbols) >= self.config.md_max_lines:
+                if symbol not in self._md_refused:
+                    self._md_refused.add(symbol)
+                    log.warning(
+                        "wanted symbol %s not subscribed: %d market-data lines in use", symbol, len(self._md_symbols)
+                    )
+                continue
+            self._md_symbols.add(symbol)
 
     def reload_limits(self) -> None:
         """Read the limits of every account TWS manages (one MGET of ``{prefix}:risk:limits:{ACCOUNT}``).

@@ -118,6 +118,8 @@ class Worker(
         self._data_lost = False
         # Market data.
         self._md_symbols: set[str] = set(config.md_symbols)
+        # Wanted symbols left out (not a ticker, or no line free), each logged once.
+        self._md_refused: set[str] = set()
         self._md_requested: dict[str, int] = {}
         self._md_by_req: dict[int, str] = {}
         self._quotes: dict[str, dict[str, Decimal]] = {}

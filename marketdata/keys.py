@@ -46,6 +46,7 @@ class MarketKeys:
 
     @property
     def wanted_symbols(self) -> str:
+        # The worker reads this set under its own name for it (StreamNames.md_wanted); a test keeps them equal.
         return f"{self.prefix}:md:wanted"
 
     @property

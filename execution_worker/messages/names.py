@@ -27,6 +27,11 @@ class StreamNames:
         """The market-data stream of one symbol."""
         return f"{self.prefix}:md:{symbol}"
 
+    @property
+    def md_wanted(self) -> str:
+        """A set of the symbols the desk wants quotes of (written by Django from the users' watchlists)."""
+        return f"{self.prefix}:md:wanted"
+
     def risk_limits(self, account: str) -> str:
         """The string key holding one account's risk limits as JSON (written by Django)."""
         return f"{self.prefix}:risk:limits:{account}"

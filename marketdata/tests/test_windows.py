@@ -83,3 +83,10 @@ def test_a_bar_survives_its_encoding_and_garbage_is_refused():
     for raw in ("", "[]", '{"symbol": "A"}', bad_time):
         with pytest.raises(bars.BadBar):
             bars.decode(raw)
+
+
+def test_the_keys_shared_with_the_worker_are_the_workers_names():
+    from execution_worker.messages.names import StreamNames
+
+    assert MarketKeys("tcx").ticks("AAPL") == StreamNames("tcx").md("AAPL")
+    assert MarketKeys("tcx").wanted_symbols == StreamNames("tcx").md_wanted
