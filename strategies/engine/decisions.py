@@ -76,17 +76,21 @@ class Book:
 
     def exits(self, high: float, low: float) -> None:
         """Close the position when this bar's range reaches a resting stop, trailing stop or target."""
-        if not self.side:
+        side = self.side
+        if not side:
             return
-        adverse, favourable = (low, high) if self.side > 0 else (high, low)
-        trail = self.best - self.side * self.trail_distance
-        hit_stop = any(self.side * (adverse - level) <= 0 for level in (self.stop, trail) if not math.isnan(level))
-        hit_target = not math.isnan(self.target) and self.side * (favourable - self.target) >= 0
-        if hit_stop or hit_target:
+        # The tighter of the stop and the trailing stop; an exit not set is NaN, which no price reaches.
+        stop, trail = self.stop, self.best - side * self.trail_distance
+        if math.isnan(stop) or (not math.isnan(trail) and side * (trail - stop) > 0):
+            stop = trail
+        hit = (low <= stop or high >= self.target) if side > 0 else (high >= stop or low <= self.target)
+        if hit:
             self.side, self.entry_price, self.fill_index = 0, math.nan, -1
             self.stop = self.target = self.trail_distance = self.best = math.nan
-            return
-        self.best = max(self.best, high) if self.side > 0 else min(self.best, low)
+        elif side > 0:
+            self.best = max(self.best, high)
+        else:
+            self.best = min(self.best, low)
 
     def state(self, index: int) -> dict[str, Any]:
         """The position node's outputs as of bar ``index``."""

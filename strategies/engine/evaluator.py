@@ -52,30 +52,70 @@ class Evaluator:
         :raises BarRefused: the bar is not closed, is another symbol's or resolution's, or does
             not come after the last bar.
         """
-        self._admit(bar)
+        self._admit([bar])
         self.history.append(bar)
         values = compute_series(self.plan, self.history)
         return self.step(values, len(self.history) - 1)
 
-    def _admit(self, bar: BarRecord) -> None:
-        if not bar.closed:
-            raise BarRefused(
-                f"The bar of {bar.symbol} at {bar.time} has not closed; a strategy reads closed bars only."
-            )
-        if bar.symbol != self.symbol:
-            raise BarRefused(f"A bar of {bar.symbol} reached the evaluator of {self.symbol}.")
-        if self._resolution is not None and bar.resolution != self._resolution:
-            raise BarRefused(f"A {bar.resolution} bar reached an evaluator of {self._resolution} bars.")
-        if len(self.history) and bar.time <= self.history.column("time")[-1]:
-            raise BarRefused(f"The bar at {bar.time} does not come after the last bar seen.")
-        self._resolution = bar.resolution
+    def catch_up(self, bars: list[BarRecord]) -> list[Decision]:
+        """The decisions of ``bars`` (closed, in order), as ``on_bar`` one by one would make them, in one pass.
 
-    def step(self, values: dict[tuple[str, str], Any], i: int) -> list[Decision]:
-        """Decide bar ``i`` given the history-phase ``values`` (arrays or lists over at least i+1 bars)."""
-        history, book = self.history, self.book
+        A live runner calls this with the stored history, then ``on_bar`` with each new bar.
+
+        :raises BarRefused: as ``on_bar``, for any of the bars; then none of them is kept.
+        """
+        start = len(self.history)
+        self._admit(bars)
+        self.history.extend(bars)
+        values = compute_series(self.plan, self.history)
+        # Plain lists read faster than numpy arrays one element at a time.
+        values = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in values.items()}
+        prices = {name: self.history.column(name).tolist() for name in ("open", "high", "low", "close", "time")}
+        book, decisions, step = self.book, [], self.step
+        if self.plan.uses_position:
+            for i in range(start, len(self.history)):
+                decisions.extend(step(values, i, prices))
+            return decisions
+        triggers = _any_trigger(self.plan, values, len(self.history))
+        high, low = prices["high"], prices["low"]
+        for i in range(start, len(self.history)):
+            if triggers[i] or book.pending is not None:
+                decisions.extend(step(values, i, prices))
+            elif book.side:
+                # No action fires on this bar: only the resting exits can change the position.
+                book.exits(high[i], low[i])
+        return decisions
+
+    def _admit(self, bars: list[BarRecord]) -> None:
+        """Check ``bars`` would follow the bars seen, each the next closed bar; raise ``BarRefused`` if not."""
+        last = self.history.column("time")[-1] if len(self.history) else None
+        resolution = self._resolution
+        for bar in bars:
+            if not bar.closed:
+                raise BarRefused(
+                    f"The bar of {bar.symbol} at {bar.time} has not closed; a strategy reads closed bars only."
+                )
+            if bar.symbol != self.symbol:
+                raise BarRefused(f"A bar of {bar.symbol} reached the evaluator of {self.symbol}.")
+            if resolution is not None and bar.resolution != resolution:
+                raise BarRefused(f"A {bar.resolution} bar reached an evaluator of {resolution} bars.")
+            if last is not None and bar.time <= last:
+                raise BarRefused(f"The bar at {bar.time} does not come after the last bar seen.")
+            last, resolution = bar.time, bar.resolution
+        self._resolution = resolution
+
+    def step(self, values: dict[tuple[str, str], Any], i: int, prices: dict[str, Any] | None = None) -> list[Decision]:
+        """Decide bar ``i`` given the history-phase ``values`` (arrays or lists over at least i+1 bars).
+
+        ``prices`` holds the open, high, low, close and time columns (lists read faster); the
+        history's own arrays when not given.
+        """
+        book = self.book
+        prices = prices or {name: self.history.column(name) for name in ("open", "high", "low", "close", "time")}
         if book.pending is not None:
-            book.fill(i, float(history.column("open")[i]))
-        book.exits(float(history.column("high")[i]), float(history.column("low")[i]))
+            book.fill(i, float(prices["open"][i]))
+        if book.side:
+            book.exits(float(prices["high"][i]), float(prices["low"][i]))
         if i < self.plan.warmup:
             return []
         at_bar: dict[tuple[str, str], Any] = {}
@@ -84,18 +124,18 @@ class Evaluator:
             at_bar.update({(node, port): value for node in self.plan.position_nodes for port, value in state.items()})
         for step in self.plan.bar_steps:
             inputs = {port: _read(values, at_bar, source, i) for port, source in step.inputs}
-            for port, value in step.node_type.compute(history, inputs, step.params).items():
+            for port, value in step.node_type.compute(self.history, inputs, step.params).items():
                 at_bar[(step.node, port)] = value
         for action in self.plan.actions:
             if not _read(values, at_bar, action.when, i) or TARGET[action.action] == book.side:
                 continue
-            decision = self._decision(action, values, at_bar, i)
+            decision = self._decision(action, values, at_bar, i, prices)
             if decision is not None:
                 book.pending = decision
                 return [decision]
         return []
 
-    def _decision(self, action, values, at_bar, i) -> Decision | None:
+    def _decision(self, action, values, at_bar, i, prices) -> Decision | None:
         def spec(step: Step | None):
             if step is None:
                 return None
@@ -109,14 +149,14 @@ class Evaluator:
         return Decision(
             action=action.action,
             symbol=self.symbol,
-            bar_time=int(self.history.column("time")[i]),
+            bar_time=int(prices["time"][i]),
             node=action.node,
             sizing=sizing if action.action != "close" else None,
             quantity=sizing.get("quantity") if action.action != "close" else None,
             stop_loss=exits.get("stop_loss"),
             take_profit=exits.get("take_profit"),
             trailing_stop=exits.get("trailing_stop"),
-            close_price=float(self.history.column("close")[i]),
+            close_price=float(prices["close"][i]),
         )
 
 
@@ -135,21 +175,7 @@ def run_history(
     """
     if not bars:
         return []
-    evaluator = Evaluator(plan, symbol or bars[0].symbol, calendar_code=calendar_code)
-    for bar in bars:
-        evaluator._admit(bar)
-        evaluator.history.append(bar)
-    values = compute_series(plan, evaluator.history)
-    # Plain lists read faster than numpy arrays one element at a time.
-    values = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in values.items()}
-    book, decisions = evaluator.book, []
-    triggers = None if plan.uses_position else _any_trigger(plan, values, len(bars))
-    for i in range(len(bars)):
-        # A bar with no trigger, no position and nothing pending cannot change anything.
-        if triggers is not None and not triggers[i] and not book.side and book.pending is None:
-            continue
-        decisions.extend(evaluator.step(values, i))
-    return decisions
+    return Evaluator(plan, symbol or bars[0].symbol, calendar_code=calendar_code).catch_up(bars)
 
 
 def _any_trigger(plan: Plan, values, n: int) -> list[bool]:

@@ -25,6 +25,7 @@ class BarHistory:
         self._n = 0
         self._cols = {name: np.empty(capacity) for name in (*PRICE_FIELDS, "time")}
         self._session: dict[str, list] | None = None
+        self._resolution = "1"
 
     def __len__(self) -> int:
         return self._n
@@ -45,12 +46,34 @@ class BarHistory:
             self._add_session(bar.time, bar.resolution)
         self._resolution = bar.resolution
 
+    def extend(self, bars: list[BarRecord]) -> None:
+        """Add closed bars in order, a column at a time (the history run's way in)."""
+        if not bars:
+            return
+        n, end = self._n, self._n + len(bars)
+        if end > len(self._cols["time"]):
+            for name, col in self._cols.items():
+                grown = np.empty(max(end, 2 * len(col)))
+                grown[:n] = col[:n]
+                self._cols[name] = grown
+        cols = self._cols
+        cols["open"][n:end] = [float(bar.open) for bar in bars]
+        cols["high"][n:end] = [float(bar.high) for bar in bars]
+        cols["low"][n:end] = [float(bar.low) for bar in bars]
+        cols["close"][n:end] = [float(bar.close) for bar in bars]
+        cols["volume"][n:end] = [float(bar.volume) for bar in bars]
+        cols["time"][n:end] = [bar.time for bar in bars]
+        self._n = end
+        self._resolution = bars[-1].resolution
+        if self._session is not None:
+            for bar in bars:
+                self._add_session(bar.time, bar.resolution)
+
     @classmethod
     def of(cls, bars: list[BarRecord], calendar_code: str = sessions.DEFAULT_CALENDAR) -> BarHistory:
         """A history holding ``bars`` (in order)."""
         history = cls(calendar_code, capacity=max(16, len(bars)))
-        for bar in bars:
-            history.append(bar)
+        history.extend(bars)
         return history
 
     def column(self, name: str) -> np.ndarray:
@@ -61,7 +84,7 @@ class BarHistory:
         """``minutes_since_open``, ``minute_of_day``, ``first``, ``last`` or ``session`` (a day number)."""
         if self._session is None:
             self._session = {k: [] for k in ("minutes_since_open", "minute_of_day", "first", "last", "session")}
-            resolution = getattr(self, "_resolution", "1")
+            resolution = self._resolution
             for t in self.column("time"):
                 self._add_session(int(t), resolution)
         dtype = bool if name in ("first", "last") else float

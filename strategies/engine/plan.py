@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strategies.engine.nodes import NodeType
@@ -50,11 +50,10 @@ class Plan:
     uses_position: bool
     position_nodes: tuple[str, ...]
     node_count: int
+    series_steps: tuple[Step, ...] = field(init=False, repr=False, compare=False)
+    bar_steps: tuple[Step, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def series_steps(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if not s.bar_phase)
-
-    @property
-    def bar_steps(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if s.bar_phase)
+    def __post_init__(self) -> None:
+        # The two phases, split once: the evaluator reads them on every bar.
+        object.__setattr__(self, "series_steps", tuple(s for s in self.steps if not s.bar_phase))
+        object.__setattr__(self, "bar_steps", tuple(s for s in self.steps if s.bar_phase))

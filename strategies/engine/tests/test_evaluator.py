@@ -194,3 +194,31 @@ def test_hourly_bars_are_first_at_the_open_and_last_at_the_close():
     values = compute_series(compile_graph(g), BarHistory.of(bars))
     assert values[("s", "is_first_bar")].tolist() == [True] + [False] * 6
     assert values[("s", "is_last_bar")].tolist() == [False] * 6 + [True]
+
+
+def test_catching_up_on_history_then_going_live_decides_as_one_history_run():
+    g = above(
+        10.5,
+        extra_nodes=[node("close", "close"), node("lo", "constant", value=10), node("under", "compare", operator="<")],
+        extra_edges=[
+            edge("bar", "close", "under", "a"),
+            edge("lo", "value", "under", "b"),
+            edge("under", "result", "close", "when"),
+        ],
+    )
+    bars = flat_bars([10, 11, 9, 11, 11, 9.5, 12, 9, 11, 12])
+    plan = compile_graph(g)
+    evaluator = Evaluator(plan, "AAPL")
+    caught_up = evaluator.catch_up(bars[:5])
+    live = [d for b in bars[5:] for d in evaluator.on_bar(b)]
+    assert caught_up + live == run_history(plan, bars)
+    assert [d.action for d in caught_up + live] == ["buy", "close", "buy", "close", "buy", "close", "buy"]
+
+
+def test_a_refused_bar_in_a_catch_up_keeps_none_of_its_bars():
+    evaluator = Evaluator(compile_graph(above(0)), "AAPL")
+    bars = flat_bars([10, 10, 10])
+    with pytest.raises(BarRefused):
+        evaluator.catch_up([bars[0], replace(bars[1], closed=False), bars[2]])
+    assert len(evaluator.history) == 0
+    assert len(evaluator.catch_up(bars)) == 1
