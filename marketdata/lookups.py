@@ -27,6 +27,7 @@ MATCHING_SYMBOLS = "matching_symbols"
 KINDS = (CONTRACT_DETAILS, MATCHING_SYMBOLS)
 LOOKUPS_GROUP = "marketdata-broker"
 MAX_TIMEOUT = 60.0
+BLPOP_SLICE_SECONDS = 2.0
 # The request stream holds only lookups still worth answering; older ones are trimmed away.
 LOOKUPS_MAXLEN = 10_000
 # IB symbols: letters, digits and a few separators ("BRK B", "BF.B"); patterns are free text.
@@ -190,7 +191,11 @@ def _ask(kind: str, query: str, timeout: float) -> dict | list:
             maxlen=LOOKUPS_MAXLEN,
             approximate=True,
         )
-        answer = client.blpop([reply], timeout=timeout)
+        answer = None
+        # In slices: the shared client's socket gives up after 5 s (redis-py's default socket
+        # timeout), which a longer BLPOP would run into and report as Redis failing.
+        while answer is None and (remaining := deadline_ms / 1000 - time.time()) > 0:
+            answer = client.blpop([reply], timeout=min(remaining, BLPOP_SLICE_SECONDS))
     except redis.RedisError as exc:
         raise BrokerUnavailable(f"Redis could not carry the lookup: {exc}") from exc
     if answer is None:
