@@ -39,11 +39,16 @@ class PricePath:
     """Prices of a catalogue along seeded paths; ``price(symbol, t)`` is the same on every run for the seed."""
 
     def __init__(self, instruments: dict[str, float], *, seed: int, wildness: float = 1.0) -> None:
-        """``wildness`` multiplies every octave's amplitude (1: about 1% a day)."""
+        """``wildness`` multiplies the amplitude of the octaves up to an hour (the intraday jitter); the
+        longer ones keep about 1% a day, so a wild path stays near its level over weeks."""
         self.base = dict(instruments)
         self._octaves = {
             s: tuple(
-                (1.0 / period, amplitude * wildness, (zlib.crc32(f"{seed}:{s}".encode()) << 16) ^ (octave << 56))
+                (
+                    1.0 / period,
+                    amplitude * (wildness if period <= 3_600 else 1.0),
+                    (zlib.crc32(f"{seed}:{s}".encode()) << 16) ^ (octave << 56),
+                )
                 for octave, (period, amplitude) in enumerate(OCTAVES)
             )
             for s in instruments

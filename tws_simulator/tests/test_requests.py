@@ -544,7 +544,7 @@ def test_resting_orders_fill_as_the_price_path_crosses_them(make_sim):
             status(app, 2, "Submitted")
             filled: set[int] = set()
             for _ in range(200):
-                clock.shift(7)
+                clock.shift(30)
                 market = sim.engine.market
                 on_path = market.round_tick(market.path_price("AAPL", time.time()), 0.01)
                 wait_until(lambda p=on_path: sim.control.state()["quotes"]["AAPL"]["last"] == p, 2.0, "a market step")
