@@ -19,6 +19,7 @@ from marketdata.bars import BarRecord
 from marketdata.broker import broker_loop
 from marketdata.builder import BarBuilder
 from marketdata.services.bars import bars_store_closed, instrument_ids
+from marketdata.services.watchlists import watchlist_wanted_sync
 from orders.models import Instrument
 from streams.redis_client import get_redis
 
@@ -33,8 +34,32 @@ def process_loops() -> list[tuple[str, Loop]]:
     """``(name, loop)`` of every loop the marketdata process runs, each in its own thread.
 
     ``broker``: the history backfill and the contract lookups over the process's own TWS client id.
+    ``wanted``: the wanted-symbols set rebuilt from the watchlists now and then.
     """
-    return [("bars", bar_loop()), ("broker", broker_loop())]
+    return [("bars", bar_loop()), ("broker", broker_loop()), ("wanted", WantedSymbols())]
+
+
+class WantedSymbols:
+    """Rebuilds ``{prefix}:md:wanted`` from PostgreSQL every ``interval`` seconds (and at start).
+
+    The watchlist service keeps the set current on each commit; this repairs what it cannot: a
+    Redis restarted empty, a failed update, a removal that crossed another user's add.
+    """
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self.syncs = 0
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                watchlist_wanted_sync()
+                self.syncs += 1
+            except Exception:
+                # PostgreSQL or Redis away: the next round tries again; the process keeps serving.
+                logger.warning("could not rebuild the wanted symbols", exc_info=True)
+                close_old_connections()
+            stop.wait(self.interval)
 
 
 def bar_loop(**options) -> BarLoop:

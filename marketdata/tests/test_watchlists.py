@@ -242,6 +242,28 @@ def test_the_wanted_set_is_rebuilt_as_the_union_of_all_watchlists(viewer, trader
     assert _wanted(keys) == {"AAPL", "MSFT"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_marketdata_process_repairs_the_wanted_set_from_the_watchlists(viewer, instrument, keys):
+    from marketdata.loops import WantedSymbols
+
+    watchlist_add(user=viewer, symbol="AAPL", via="test")
+    get_redis().delete(keys.wanted_symbols)  # as after a Redis restarted empty
+    get_redis().sadd(keys.wanted_symbols, "STALE")
+    loop, stop = WantedSymbols(interval=0.05), threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(100):
+            if loop.syncs and _wanted(keys) == {"AAPL"}:
+                break
+            deadline.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert _wanted(keys) == {"AAPL"} and loop.syncs >= 1
+
+
 # The API
 
 
