@@ -108,6 +108,7 @@ CASES = [
     Case("post", "trading-session-stop", TRADE, kwargs="session"),
     Case("get", "health", ALL),
     Case("get", "schema", ALL),
+    Case("get", "asyncapi", ALL),
     Case("get", "docs", ALL),
 ]
 
