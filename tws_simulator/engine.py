@@ -29,15 +29,12 @@ class Engine:
     def __init__(self, config: SimulatorConfig, ledger: Ledger, schedule: Callable[[float, Callable[[], None]], None]):
         self.config = config
         self.sessions: dict[int, Session] = {}
-        # A moving market follows its paths from a fixed anchor; a frozen one is anchored to its quotes.
-        self.moving = config.market_interval > 0 and config.volatility_ticks > 0
         self.market = Market(
             config.instruments,
             seed=config.seed,
             min_tick=config.min_tick,
             volatility_ticks=config.volatility_ticks,
             clock=config.clock,
-            moving=self.moving,
         )
         rng = random.Random(config.seed)
         next_perm_id = rng.randint(1_000_000_000, 1_900_000_000)
@@ -90,8 +87,7 @@ class Engine:
             if symbol in self.market.quotes:
                 q = self.market.quotes[symbol]
                 q.bid, q.ask, q.last, q.volume = bid, ask, last, volume
-                if not self.moving:
-                    self.market.anchor(symbol)
+                self.market.anchor(symbol)
         self.dirty = False
 
     # -- sessions ------------------------------------------------------------------------------

@@ -13,8 +13,6 @@ from tws_simulator.price_path import PricePath
 
 TICK_BID, TICK_ASK, TICK_LAST, TICK_VOLUME, TICK_LAST_TIMESTAMP = 1, 2, 4, 8, 45
 DELAYED = {TICK_BID: 66, TICK_ASK: 67, TICK_LAST: 68, TICK_VOLUME: 74}
-# Where a moving market's paths pass through the configured prices: 2026-01-02 14:30 UTC, a fixed instant.
-REFERENCE = 1_767_364_200.0
 
 
 def con_id_for(symbol: str) -> int:
@@ -43,12 +41,11 @@ class Quote:
 class Market:
     """Quotes for a fixed catalogue; ``step`` puts a quote on its price path at the clock's time.
 
-    A moving market (``moving``) scales each path to pass through the configured price at a fixed
-    instant (``REFERENCE``) and starts its quotes on the path, so history is a pure function of
-    seed, configured price and time: a restarted simulator serves the same bars. A frozen market
-    scales the path through its quote now (the configured price at start, a restored state), so
-    history ends where the quote stands. :meth:`set_price` re-anchors either through the new
-    price: history (:meth:`path_price`) and the live quote agree at the present.
+    The path's level is anchored to the quote: at start the path is scaled to pass through the
+    configured price (desks and tests expect to start there), and :meth:`set_price` or a restored
+    state re-anchors it, so history (:meth:`path_price`) and live quotes agree at the present and
+    share the seeded shape before it. A restart with the state file re-anchors to the last price,
+    so the history before it moves only by what the path did while the simulator was down.
     """
 
     def __init__(
@@ -59,7 +56,6 @@ class Market:
         min_tick: float,
         volatility_ticks: int,
         clock: Callable[[], float] | None = None,
-        moving: bool = False,
     ) -> None:
         self.quotes: dict[str, Quote] = {}
         # volatility_ticks keeps its old scale: 2 (the default) is the path's own, 0 holds prices.
@@ -75,11 +71,7 @@ class Market:
                 symbol, con_id_for(symbol), tick, last - tick, last + tick, last, 100, 100, 100, 0
             )
             self._rngs[symbol] = random.Random(f"{seed}:{symbol}")
-            if moving:
-                self._scale[symbol] = price / self.path.price(symbol, REFERENCE)
-                self.step(symbol)
-            else:
-                self.anchor(symbol)
+            self.anchor(symbol)
 
     def anchor(self, symbol: str) -> None:
         """Scale ``symbol``'s path so it passes through the quote's last price now.
