@@ -67,8 +67,8 @@ def compile_uncached(graph: object, *, shape=None, problems=None) -> Plan:
     if shape is None:
         raise GraphRefused(problems)
     nodes, params = _nodes(shape.nodes, problems)
-    wires = _edges(shape.edges, nodes, problems)
-    _inputs(nodes, params, wires, problems)
+    wires, tried = _edges(shape.edges, nodes, shape.ids, problems)
+    _inputs(nodes, params, wires, tried, problems)
     order = _topological(nodes, wires, problems)
     if not any(t.type in ACTIONS for t in nodes.values()):
         problems.append(Problem("graph.no_action", "The strategy has no buy, sell or close node."))
@@ -120,19 +120,26 @@ def _nodes(raw_nodes, problems):
     return nodes, params
 
 
-def _edges(raw_edges, nodes, problems):
-    """Valid wires as {(target, input): [(source, output), ...]}; problems for unknown nodes, ports, kinds."""
+def _edges(raw_edges, nodes, ids, problems):
+    """Valid wires as {(target, input): [(source, output), ...]} and the inputs an edge tried to reach.
+
+    Problems for unknown nodes, ports and kinds; an edge touching a node already refused (unknown
+    type, bad shape) is left out without a second problem.
+    """
     wires: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    tried: set[tuple[str, str]] = set()
     for edge in raw_edges:
         source, target = edge["source"], edge["target"]
         known = True
         for node_id, handle in ((source, edge.get("sourceHandle")), (target, edge.get("targetHandle"))):
-            if node_id not in nodes:
+            if node_id not in ids:
                 problems.append(
                     Problem("edge.unknown_node", f"An edge joins unknown node {node_id!r}.", node_id, handle)
                 )
-                known = False
+            known = known and node_id in nodes
         if not known:
+            if target in nodes:
+                tried.add((target, edge.get("targetHandle")))
             continue
         out_port = nodes[source].output(edge.get("sourceHandle"))
         in_port = nodes[target].input(edge.get("targetHandle"))
@@ -156,6 +163,7 @@ def _edges(raw_edges, nodes, problems):
             )
         if out_port is None or in_port is None:
             continue
+        tried.add((target, in_port.name))
         if not in_port.accepts(out_port):
             what = f"{out_port.kind}{f' ({out_port.role})' if out_port.role else ''}"
             want = f"{in_port.kind}{f' ({in_port.role})' if in_port.role else ''}"
@@ -169,11 +177,14 @@ def _edges(raw_edges, nodes, problems):
             )
             continue
         wires[(target, in_port.name)].append((source, out_port.name))
-    return wires
+    return wires, tried
 
 
-def _inputs(nodes, params, wires, problems):
-    """Problems for inputs wired twice, required inputs left open, actions no signal reaches, sizing rules."""
+def _inputs(nodes, params, wires, tried, problems):
+    """Problems for inputs wired twice, required inputs left open, actions no signal reaches, sizing rules.
+
+    An input whose edge was refused (a type mismatch) is not reported again as missing.
+    """
     for node_id, node_type in nodes.items():
         needed = set(node_type.needs(params[node_id])) if node_type.needs else set()
         for port in node_type.inputs:
@@ -196,6 +207,8 @@ def _inputs(nodes, params, wires, problems):
                         port.name,
                     )
                 )
+            elif not sources and (node_id, port.name) in tried:
+                continue
             elif not sources and node_type.type in ACTIONS and port.name == "when":
                 problems.append(
                     Problem(

@@ -14,12 +14,13 @@ class Decision:
     The fill rule, applied by the backtester and the live runner alike: a decision of bar t fills
     no earlier than the open of bar t+1 (never at bar t's close, which was only known once t closed).
     ``action`` is a target: "buy" goes long (reversing a short), "sell" goes short (reversing a
-    long), "close" goes flat. ``quantity`` is set for a fixed-quantity sizing; ``sizing`` always
-    says how to size ({"kind": "fixed_quantity", "quantity": 100}, {"kind": "percent_of_equity",
-    "percent": 10.0}, {"kind": "risk_per_trade", "percent": 1.0}). Exits are distances from the
-    fill price: {"mode": "percent", "percent": 2.0} or {"mode": "atr", "atr_multiple": 2.0,
-    "atr": 1.3, "distance": 2.6} (ATR as of bar t); they rest at the broker after the fill, so
-    their exits are not decisions. ``close_price`` is bar t's close, for reference only.
+    long), "close" goes flat. ``sizing`` says how to size a buy or a sell ({"kind":
+    "fixed_quantity", "quantity": 100}, {"kind": "percent_of_equity", "percent": 10.0}, {"kind":
+    "risk_per_trade", "percent": 1.0}; one share when the action has no sizing node; None on a
+    close), and ``quantity`` repeats a fixed quantity. Exits are distances from the fill price:
+    {"mode": "percent", "percent": 2.0} or {"mode": "atr", "atr_multiple": 2.0, "atr": 1.3,
+    "distance": 2.6} (ATR as of bar t); they rest at the broker after the fill, so their exits
+    are not decisions. ``close_price`` is bar t's close, for reference only.
     """
 
     action: str

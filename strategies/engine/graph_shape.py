@@ -33,6 +33,9 @@ class Shape:
     nodes: list[dict]
     edges: list[dict]
     hash: str
+    # Every node id given, including nodes refused for their shape, so an edge to one of them is
+    # not reported a second time as an edge to an unknown node.
+    ids: frozenset[str] = frozenset()
 
 
 def canonical(graph: object) -> str:
@@ -72,7 +75,8 @@ def read(graph: object) -> tuple[Shape | None, list[Problem]]:
         ]
     good_nodes = [n for n in nodes if _node_ok(n, problems)]
     good_edges = [e for e in edges if _edge_ok(e, problems)]
-    shape = Shape(good_nodes, good_edges, hashlib.sha256(text.encode()).hexdigest())
+    ids = frozenset(n["id"] for n in nodes if isinstance(n, dict) and _is_id(n.get("id")))
+    shape = Shape(good_nodes, good_edges, hashlib.sha256(text.encode()).hexdigest(), ids)
     return shape, problems
 
 

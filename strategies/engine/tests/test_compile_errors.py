@@ -77,7 +77,7 @@ CASES = {
             more_nodes=[node("rsi", "rsi"), node("sell", "sell")],
             more_edges=[edge("bar", "close", "rsi", "series"), edge("rsi", "value", "sell", "when")],
         ),
-        [("port.type_mismatch", "sell", "when"), ("action.unreachable", "sell", "when")],
+        [("port.type_mismatch", "sell", "when")],
     ),
     "port.multiple_sources": (
         crossing(more_edges=[edge("bar", "open", "sma", "series")]),
@@ -148,6 +148,12 @@ def test_every_problem_is_listed_not_only_the_first():
     )
 
 
+def test_edges_of_a_refused_node_are_not_reported_again():
+    g = crossing(nodes=[node("bar", "bar"), node("sma", "smaa"), node("up", "crossover"), node("buy", "buy")])
+    g["nodes"][0]["position"] = "top left"
+    assert refused(g) == [("graph.bad_shape", "bar", None), ("node.unknown_type", "sma", None)]
+
+
 def test_a_graph_of_more_than_64_kb_is_refused_before_it_is_parsed():
     text = json.dumps(crossing() | {"viewport": {"x": 0, "y": 0, "zoom": 1}}) + " " * (64 * 1024)
     assert refused(text) == [("graph.too_large", None, None)]
@@ -211,7 +217,7 @@ def test_the_position_has_no_history_an_indicator_could_read():
         more_nodes=[node("pos", "position"), node("avg", "sma")],
         more_edges=[edge("pos", "entry_price", "avg", "series")],
     )
-    assert refused(g) == [("port.type_mismatch", "avg", "series"), ("port.missing_input", "avg", "series")]
+    assert refused(g) == [("port.type_mismatch", "avg", "series")]
 
 
 def test_unknown_fields_are_refused_at_every_level():
