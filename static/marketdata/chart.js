@@ -53,7 +53,11 @@
     const markers = LWC.createSeriesMarkers(candles, []);
     let times = [], firstUtc = null, ws = null, seq = {}, watchdog = null, marksTimer = null, closed = false, backoff = 500;
 
-    function say(text) { if (status) status.textContent = text || ""; }
+    function say(text, empty) {
+      if (!status) return;
+      status.textContent = text || "";
+      status.dataset.empty = empty ? "1" : "";
+    }
 
     function put(bar) {
       // bar: {time (UTC s), open, high, low, close, volume}; older than the newest held: skipped.
@@ -64,6 +68,7 @@
       volume.update({ time: t, value: +bar.volume, color: cl >= o ? "rgba(38,166,154,0.5)" : "rgba(239,83,80,0.5)" });
       if (last === undefined || t > last) times.push(t);
       if (firstUtc === null) firstUtc = bar.time;
+      if (times.length === 1 && status && status.dataset.empty) say("");
       window.marketChart.bars = times.length;
       window.marketChart.last = { time: bar.time, close: cl, closed: !!bar.closed };
       return true;
@@ -77,7 +82,7 @@
       times = []; firstUtc = null;
       candles.setData([]); volume.setData([]);
       if (body.s === "ok") body.t.forEach((t, i) => put({ time: t, open: body.o[i], high: body.h[i], low: body.l[i], close: body.c[i], volume: body.v[i] }));
-      say(times.length ? "" : "No bars yet: they appear as the market trades.");
+      say(times.length ? "" : "No bars yet: they appear as the market trades.", !times.length);
     }
 
     async function loadMarks() {

@@ -4,7 +4,7 @@
 // htmx (streams/_ticket.html); every rule is the order entry service's, none is checked here.
 (function () {
   "use strict";
-  let quote = null;
+  let quote = null, held = null;
 
   const ticket = () => document.getElementById("ticket");
   const side = (form) => (form.querySelector("input[name=side]:checked") || {}).value || "BUY";
@@ -19,7 +19,9 @@
     const prices = JSON.parse(form.dataset.orderTypes || "{}")[form.elements.order_type.value] || [];
     for (const name of ["limit_price", "stop_price"]) {
       const row = form.querySelector(`[data-field=${name}]`);
+      // A price the type does not take is hidden and not sent (the service would refuse it).
       if (row) row.hidden = !prices.includes(name);
+      if (form.elements[name]) form.elements[name].disabled = !prices.includes(name);
     }
     return prices;
   }
@@ -27,9 +29,11 @@
   function prefill(form) {
     const price = reference(form);
     if (price === null) return;
-    for (const name of ["limit_price", "stop_price"]) {
+    for (const name of showPrices(form)) {
       const input = form.elements[name];
-      if (input && !input.dataset.typed) input.value = price;
+      // A price typed here, or sent back by the server (its value attribute: a refusal, the ticket
+      // after an entry), is the person's and stays; only an empty ticket follows the quote.
+      if (input && !input.dataset.typed && !input.defaultValue) input.value = price;
     }
   }
 
@@ -48,11 +52,6 @@
   function refresh() {
     const form = ticket();
     if (!form) return;
-    // A price the server sent back (a refusal, the ticket after an entry) is the person's: keep it.
-    for (const name of ["limit_price", "stop_price"]) {
-      const input = form.elements[name];
-      if (input && input.value) input.dataset.typed = "1";
-    }
     prefill(form);
     notional(form);
   }
@@ -74,7 +73,14 @@
     if (ev.target.name === "side") prefill(form);
     notional(form);
   });
-  document.addEventListener("DOMContentLoaded", refresh);
-  document.addEventListener("htmx:afterSettle", refresh);
-  document.addEventListener("live:snapshot", refresh);
+  document.addEventListener("DOMContentLoaded", () => { held = ticket(); refresh(); });
+  // htmx:load fires for the ticket htmx swapped in (and bubbles, unlike the swapped-out form's events).
+  document.addEventListener("htmx:load", () => { held = ticket(); refresh(); });
+  // live.js's resync re-renders the page: the ticket the person was filling in (and its client
+  // order id) is put back in place of the blank one, so a resync never changes an order.
+  document.addEventListener("live:snapshot", () => {
+    const fresh = ticket();
+    if (fresh && held && fresh !== held) fresh.replaceWith(held);
+    refresh();
+  });
 })();

@@ -58,6 +58,14 @@ def process_env() -> dict[str, str]:
     return env
 
 
+def _offset_shim(folder: Path) -> Path:
+    """scripts/realtime-offset.c built into ``folder`` (it shifts a process's wall clock only)."""
+    shim = folder / "realtime-offset.so"
+    source = ROOT / "scripts" / "realtime-offset.c"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(source)], check=True)
+    return shim
+
+
 class Stack:
     """Processes started by ``start``; ``url`` is daphne's base URL."""
 
@@ -72,8 +80,22 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start(self, *, accounts: str, instruments: str, with_broker: bool = True) -> None:
+    def start(
+        self,
+        *,
+        accounts: str,
+        instruments: str,
+        with_broker: bool = True,
+        with_marketdata: bool = False,
+        clock_offset: int | None = None,
+    ) -> None:
+        """Start the desk. ``with_marketdata``: the bar builder and history backfill too (its own TWS
+        client id). ``clock_offset``: every process's wall clock is moved by that many seconds, as
+        scripts/suite-at.sh moves the whole suite's (the same LD_PRELOAD shim; PostgreSQL, Redis and
+        this test process keep the real clock)."""
         env = process_env()
+        if clock_offset is not None:
+            env.update(LD_PRELOAD=str(_offset_shim(self.logs)), REALTIME_OFFSET=str(int(clock_offset)))
         if with_broker:
             tws_port = free_port()
             self._spawn(
@@ -120,6 +142,10 @@ class Stack:
                 ],
                 env,
             )
+            if with_marketdata:
+                # The worker has client id 7; history and contract lookups ask on a session of their own.
+                broker = {"TWS_HOST": "127.0.0.1", "TWS_PORT": str(tws_port), "MARKETDATA_TWS_CLIENT_ID": "8"}
+                self._spawn("marketdata", [sys.executable, "manage.py", "marketdata"], {**env, **broker})
         self._spawn("bridge", [sys.executable, "manage.py", "stream_bridge", "--poll", "0.2"], env)
         web_port = free_port()
         self._spawn(
