@@ -18,6 +18,7 @@ MAX_BYTES = 64 * 1024
 MAX_ID = 100
 
 GRAPH_FIELDS = {"nodes", "edges", "viewport"}
+VIEWPORT_FIELDS = {"x", "y", "zoom"}
 NODE_FIELDS = {"id", "type", "data", "position"}
 NODE_VIEW_FIELDS = {"width", "height", "measured", "selected", "dragging", "positionAbsolute", "zIndex", "hidden"}
 DATA_FIELDS = {"params", "label"}
@@ -51,17 +52,23 @@ def read(graph: object) -> tuple[Shape | None, list[Problem]]:
             return None, [Problem("graph.too_large", f"The graph is over {MAX_BYTES // 1024} KB of JSON.")]
         try:
             graph = json.loads(graph)
-        except ValueError as exc:
-            return None, [Problem("graph.not_json", f"The graph is not JSON: {exc}.")]
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser's stack, e.g. 64 KB of "[".
+            return None, [Problem("graph.not_json", f"The graph is not JSON: {str(exc)[:200]}.")]
     try:
         text = canonical(graph)
-    except (TypeError, ValueError) as exc:
-        return None, [Problem("graph.not_json", f"The graph is not JSON data: {exc}.")]
+    except (TypeError, ValueError, RecursionError) as exc:
+        return None, [Problem("graph.not_json", f"The graph is not JSON data: {str(exc)[:200]}.")]
     if len(text.encode()) > MAX_BYTES:
         return None, [Problem("graph.too_large", f"The graph is over {MAX_BYTES // 1024} KB of JSON.")]
     if not isinstance(graph, dict):
         return None, [Problem("graph.bad_shape", "The graph must be an object with nodes and edges.")]
     problems = _unknown(graph, GRAPH_FIELDS, "graph")
+    viewport = graph.get("viewport", {})
+    if not isinstance(viewport, dict) or not all(_number(v) for v in viewport.values()):
+        problems.append(Problem("graph.bad_shape", "viewport must be {x, y, zoom} numbers."))
+    else:
+        problems.extend(_unknown(viewport, VIEWPORT_FIELDS, "the viewport"))
     nodes, edges = graph.get("nodes"), graph.get("edges", [])
     if not isinstance(nodes, list) or not isinstance(edges, list):
         return None, [*problems, Problem("graph.bad_shape", "nodes and edges must be lists.")]
@@ -88,6 +95,10 @@ def _unknown(obj: dict, known: set[str], where: str, node: str | None = None) ->
     ]
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _is_id(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_ID
 
@@ -103,15 +114,21 @@ def _node_ok(node: object, problems: list[Problem]) -> bool:
         problems.append(Problem("graph.bad_shape", f"Node {node_id} has no type.", node=node_id))
         ok = False
     data = node.get("data", {})
-    if not isinstance(data, dict) or not isinstance(data.get("params", {}), dict):
-        problems.append(Problem("graph.bad_shape", f"Node {node_id}: data.params must be an object.", node=node_id))
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("params", {}), dict)
+        or not isinstance(data.get("label", ""), str)
+    ):
+        problems.append(
+            Problem(
+                "graph.bad_shape", f"Node {node_id}: data must hold params (an object), label (text).", node=node_id
+            )
+        )
         ok = False
     else:
         problems.extend(_unknown(data, DATA_FIELDS, f"the data of node {node_id}", node_id))
     position = node.get("position", {"x": 0, "y": 0})
-    numbers = isinstance(position, dict) and all(
-        isinstance(position.get(k), int | float) and not isinstance(position.get(k), bool) for k in POSITION_FIELDS
-    )
+    numbers = isinstance(position, dict) and all(_number(position.get(k)) for k in POSITION_FIELDS)
     if not numbers:
         problems.append(Problem("graph.bad_shape", f"Node {node_id}: position must be {{x, y}} numbers.", node=node_id))
         ok = False

@@ -159,6 +159,17 @@ def test_a_graph_of_more_than_64_kb_is_refused_before_it_is_parsed():
     assert refused(text) == [("graph.too_large", None, None)]
 
 
+def test_json_nested_too_deep_for_the_parser_is_not_json():
+    assert refused("[" * 60_000) == [("graph.not_json", None, None)]
+
+
+def test_the_viewport_holds_only_its_numbers():
+    assert refused({**crossing(), "viewport": {"x": 0, "y": 0, "zoom": 1, "theme": 2}}) == [
+        ("graph.unknown_field", None, None)
+    ]
+    assert refused({**crossing(), "viewport": {"x": "left"}}) == [("graph.bad_shape", None, None)]
+
+
 def test_too_many_edges_are_refused():
     edges = [edge("bar", "close", "sma", "series")] * 401
     assert refused(crossing(edges=edges)) == [("graph.too_large", None, None)]
