@@ -67,23 +67,23 @@ class Evaluator:
         start = len(self.history)
         self._admit(bars)
         self.history.extend(bars)
-        values = compute_series(self.plan, self.history)
-        # Plain lists read faster than numpy arrays one element at a time.
-        values = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in values.items()}
-        prices = {name: self.history.column(name).tolist() for name in ("open", "high", "low", "close", "time")}
+        # Only the new bars' values, as plain lists (they read faster than numpy arrays one element
+        # at a time); a runner feeding history chunk by chunk converts each bar once.
+        values = {key: value[start:].tolist() for key, value in compute_series(self.plan, self.history).items()}
+        prices = {name: self.history.column(name)[start:].tolist() for name in ("open", "high", "low", "close", "time")}
         book, decisions, step = self.book, [], self.step
         if self.plan.uses_position:
             for i in range(start, len(self.history)):
-                decisions.extend(step(values, i, prices))
+                decisions.extend(step(values, i, prices, start))
             return decisions
-        triggers = _any_trigger(self.plan, values, len(self.history))
+        triggers = _any_trigger(self.plan, values, len(self.history) - start)
         high, low = prices["high"], prices["low"]
         for i in range(start, len(self.history)):
-            if triggers[i] or book.pending is not None:
-                decisions.extend(step(values, i, prices))
+            if triggers[i - start] or book.pending is not None:
+                decisions.extend(step(values, i, prices, start))
             elif book.side:
                 # No action fires on this bar: only the resting exits can change the position.
-                book.exits(high[i], low[i])
+                book.exits(high[i - start], low[i - start])
         return decisions
 
     def _admit(self, bars: list[BarRecord]) -> None:
@@ -104,18 +104,20 @@ class Evaluator:
             last, resolution = bar.time, bar.resolution
         self._resolution = resolution
 
-    def step(self, values: dict[tuple[str, str], Any], i: int, prices: dict[str, Any] | None = None) -> list[Decision]:
-        """Decide bar ``i`` given the history-phase ``values`` (arrays or lists over at least i+1 bars).
+    def step(
+        self, values: dict[tuple[str, str], Any], i: int, prices: dict[str, Any] | None = None, offset: int = 0
+    ) -> list[Decision]:
+        """Decide bar ``i`` of the history given the history-phase ``values``.
 
-        ``prices`` holds the open, high, low, close and time columns (lists read faster); the
-        history's own arrays when not given.
+        ``values`` and ``prices`` (the open, high, low, close and time columns; the history's own
+        arrays when not given) hold bars from ``offset`` on, so bar ``i`` is at ``i - offset``.
         """
-        book = self.book
+        book, k = self.book, i - offset
         prices = prices or {name: self.history.column(name) for name in ("open", "high", "low", "close", "time")}
         if book.pending is not None:
-            book.fill(i, float(prices["open"][i]))
+            book.fill(i, float(prices["open"][k]))
         if book.side:
-            book.exits(float(prices["high"][i]), float(prices["low"][i]))
+            book.exits(float(prices["high"][k]), float(prices["low"][k]))
         if i < self.plan.warmup:
             return []
         at_bar: dict[tuple[str, str], Any] = {}
@@ -123,23 +125,25 @@ class Evaluator:
             state = book.state(i)
             at_bar.update({(node, port): value for node in self.plan.position_nodes for port, value in state.items()})
         for step in self.plan.bar_steps:
-            inputs = {port: _read(values, at_bar, source, i) for port, source in step.inputs}
+            inputs = {port: _read(values, at_bar, source, k) for port, source in step.inputs}
             for port, value in step.node_type.compute(self.history, inputs, step.params).items():
                 at_bar[(step.node, port)] = value
         for action in self.plan.actions:
-            if not _read(values, at_bar, action.when, i) or TARGET[action.action] == book.side:
+            if not _read(values, at_bar, action.when, k) or TARGET[action.action] == book.side:
                 continue
-            decision = self._decision(action, values, at_bar, i, prices)
+            decision = self._decision(action, values, at_bar, k, prices)
             if decision is not None:
                 book.pending = decision
                 return [decision]
         return []
 
-    def _decision(self, action, values, at_bar, i, prices) -> Decision | None:
+    def _decision(self, action, values, at_bar, k, prices) -> Decision | None:
+        """The decision ``action`` makes at position ``k`` of the columns; None while an ATR exit warms up."""
+
         def spec(step: Step | None):
             if step is None:
                 return None
-            inputs = {port: _read(values, at_bar, source, i) for port, source in step.inputs}
+            inputs = {port: _read(values, at_bar, source, k) for port, source in step.inputs}
             return next(iter(step.node_type.compute(self.history, inputs, step.params).values()))
 
         sizing = spec(action.sizing) or {"kind": "fixed_quantity", "quantity": 1}
@@ -149,14 +153,14 @@ class Evaluator:
         return Decision(
             action=action.action,
             symbol=self.symbol,
-            bar_time=int(prices["time"][i]),
+            bar_time=int(prices["time"][k]),
             node=action.node,
             sizing=sizing if action.action != "close" else None,
             quantity=sizing.get("quantity") if action.action != "close" else None,
             stop_loss=exits.get("stop_loss"),
             take_profit=exits.get("take_profit"),
             trailing_stop=exits.get("trailing_stop"),
-            close_price=float(prices["close"][i]),
+            close_price=float(prices["close"][k]),
         )
 
 

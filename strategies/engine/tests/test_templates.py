@@ -26,6 +26,14 @@ def test_a_template_compiles_and_trades_on_synthetic_bars(name):
     assert [d for b in BARS[:800] for d in live.on_bar(b)] == run_history(plan, BARS[:800])
 
 
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_history_fed_in_chunks_decides_as_one_run(name):
+    plan = compile_graph(template(name))
+    evaluator = Evaluator(plan, "AAPL")
+    chunked = [d for start in range(0, len(BARS), 700) for d in evaluator.catch_up(BARS[start : start + 700])]
+    assert chunked == run_history(plan, BARS)
+
+
 def test_the_ema_crossover_alternates_entries_and_exits():
     decisions = run_history(compile_graph(template("ema_crossover")), BARS)
     actions = [d.action for d in decisions]
