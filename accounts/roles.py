@@ -33,6 +33,10 @@ TRADER = (
     "orders.add_scheduledorder",
     "orders.change_scheduledorder",
     "strategies.change_tradingsession",
+    # Traders create and edit strategies, and save their graphs as versions (issue 19).
+    "strategies.add_strategy",
+    "strategies.change_strategy",
+    "strategies.add_strategyversion",
 )
 RISK_MANAGER = (
     *TRADER,
@@ -41,6 +45,8 @@ RISK_MANAGER = (
     "accounts.change_brokeraccount",
     "accounts.change_killswitch",
     "accounts.change_alert",
+    # A version's orders reach the broker only once a Risk manager other than its author approved it.
+    "strategies.approve_strategyversion",
 )
 ADMIN = ("accounts.*", "orders.*", "strategies.*", "auth.*", *API_TOKENS)
 

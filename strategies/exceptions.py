@@ -43,3 +43,33 @@ class TradingSessionInvalid(ApplicationError):
     code = "trading_session.invalid"
     http_status = 400
     default_message = "The trading session is not valid."
+
+
+class StrategyGraphRefused(ApplicationError):
+    """A strategy graph the compiler refuses; ``problems`` lists every problem (code, message, node, port)."""
+
+    code = "graph.refused"
+    http_status = 400
+    default_message = "The strategy graph has problems; nothing was saved."
+
+    def __init__(self, message: str | None = None, *, problems: list[dict]):
+        self.problems = problems
+        super().__init__(message, extra={"problems": problems})
+
+
+class StrategyVersionApproveOwn(ApplicationError):
+    code = "strategy.approve_own_version"
+    http_status = 403
+    default_message = "A version must be approved by a Risk manager other than its author."
+
+
+class StrategyVersionNotRiskManager(ApplicationError):
+    code = "strategy.not_risk_manager"
+    http_status = 403
+    default_message = "Only a Risk manager may approve a strategy version."
+
+
+class StrategyVersionAlreadyApproved(ApplicationError):
+    code = "strategy.already_approved"
+    http_status = 409
+    default_message = "This strategy version is already approved."

@@ -1,9 +1,10 @@
-"""Strategies and the trading sessions in which they run on an account."""
+"""Strategies, their immutable versions (node graphs) and the trading sessions in which they run on an account."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 
 from accounts.models import BrokerAccount
@@ -27,6 +28,54 @@ class Strategy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StrategyVersion(models.Model):
+    """One saved graph of a strategy, numbered 1, 2, … per strategy; never changed once saved.
+
+    ``graph_hash`` is the sha256 of the graph's canonical JSON (the compiler's plan hash, also
+    the key of its plan cache); ``warmup`` the bars the compiled plan needs before its first
+    decision. Only ``approved_by`` / ``approved_at`` are ever written after the insert.
+    """
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField()
+    graph_hash = models.CharField(max_length=64, db_index=True)
+    warmup = models.PositiveIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="strategy_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="strategy_versions_approved",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["strategy", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "number"], name="strategy_version_number_unique"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="strategy_version_number_positive"),
+            # Approved means both who and when; neither alone.
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True, approved_at__isnull=True)
+                | models.Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="strategy_version_approval_complete",
+            ),
+        ]
+        permissions = [("approve_strategyversion", "Can approve strategy versions for broker sessions")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} v{self.number}"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
 
 
 class TradingSession(models.Model):

@@ -1,4 +1,4 @@
-"""Reads of strategies and trading sessions, scoped to the user's accounts."""
+"""Reads of strategies, their versions and trading sessions, scoped to the user's accounts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from accounts.selectors import accounts_for_user
-from strategies.models import Strategy, TradingSession
+from strategies.models import Strategy, StrategyVersion, TradingSession
 
 
 def trading_session_list(
@@ -27,3 +27,13 @@ def strategy_list(*, user: User) -> QuerySet[Strategy]:
     if user.is_superuser:
         return Strategy.objects.all()
     return (Strategy.objects.filter(accounts__in=visible) | Strategy.objects.filter(accounts__isnull=True)).distinct()
+
+
+def strategy_version_list(*, user: User, strategy: Strategy | None = None) -> QuerySet[StrategyVersion]:
+    """Return the versions of the strategies ``user`` sees (of ``strategy`` only, when given), newest first."""
+    queryset = StrategyVersion.objects.select_related("strategy", "author", "approved_by").filter(
+        strategy__in=strategy_list(user=user)
+    )
+    if strategy is not None:
+        queryset = queryset.filter(strategy=strategy)
+    return queryset.order_by("strategy__name", "-number")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import factory
 
 from accounts.tests.factories import BrokerAccountFactory
+from strategies import engine
 from strategies.models import Strategy, TradingSession
+
+TEMPLATES = Path(engine.__file__).parent / "templates"
 
 
 class StrategyFactory(factory.django.DjangoModelFactory):
@@ -24,3 +30,8 @@ class TradingSessionFactory(factory.django.DjangoModelFactory):
 
     strategy = factory.SubFactory(StrategyFactory)
     account = factory.SubFactory(BrokerAccountFactory)
+
+
+def template_graph(name: str) -> dict:
+    """A fresh copy of the engine's template ``name`` (ema_crossover, rsi_mean_reversion, bollinger_breakout)."""
+    return json.loads((TEMPLATES / f"{name}.json").read_text())

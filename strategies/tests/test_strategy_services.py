@@ -84,9 +84,15 @@ def test_a_strategy_may_not_name_an_account_the_actor_is_not_a_member_of(strateg
     assert (Strategy.objects.count(), AuditLog.objects.count()) == (0, 0)
 
 
-def test_a_trader_may_not_create_strategies(trader):
+def test_a_viewer_may_not_create_strategies_and_a_trader_may(viewer, trader):
+    # Issue 19: Traders create and edit strategies (and save their graphs as versions).
     with pytest.raises(PermissionRequired):
-        strategy_create(actor=trader, name="Breakout", via="test")
+        strategy_create(actor=viewer, name="Breakout", via="test")
+    assert (Strategy.objects.count(), AuditLog.objects.count()) == (0, 0)
+    strategy = strategy_create(actor=trader, name="Breakout", via="test")
+    assert AuditLog.objects.get().actor == trader
+    strategy_update(strategy=strategy, actor=trader, description="Fades breakouts", via="test")
+    assert Strategy.objects.get().description == "Fades breakouts"
 
 
 def test_updating_a_strategy_audits_what_changed(strategist, account):
