@@ -7,10 +7,10 @@ in the catalogue's fixed REGISTRY, and the plan holds the catalogue's own implem
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict, defaultdict
 from types import MappingProxyType
 
-from strategies.engine import graph_shape
+from strategies.engine import graph_shape, ordering
 from strategies.engine.catalogue import REGISTRY
 from strategies.engine.catalogue.actions import ACTIONS, EXIT_ROLES
 from strategies.engine.nodes import NodeType
@@ -69,7 +69,7 @@ def compile_uncached(graph: object, *, shape=None, problems=None) -> Plan:
     nodes, params = _nodes(shape.nodes, problems)
     wires, tried = _edges(shape.edges, nodes, shape.ids, problems)
     _inputs(nodes, params, wires, tried, problems)
-    order = _topological(nodes, wires, problems)
+    order = ordering.topological(nodes, wires, problems)
     if not any(t.type in ACTIONS for t in nodes.values()):
         problems.append(Problem("graph.no_action", "The strategy has no buy, sell or close node."))
     if problems:
@@ -238,78 +238,9 @@ def _inputs(nodes, params, wires, tried, problems):
             )
 
 
-def _topological(nodes, wires, problems) -> list[str]:
-    """Kahn's order of the nodes (ties by id, so plans are stable); a problem per node on a cycle."""
-    successors: dict[str, set[str]] = defaultdict(set)
-    indegree = dict.fromkeys(nodes, 0)
-    for (target, _port), sources in wires.items():
-        for source, _out in sources:
-            if target not in successors[source]:
-                successors[source].add(target)
-                indegree[target] += 1
-    ready = deque(sorted(n for n, d in indegree.items() if d == 0))
-    order = []
-    while ready:
-        node = ready.popleft()
-        order.append(node)
-        for nxt in sorted(successors[node]):
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                ready.append(nxt)
-    if len(order) < len(nodes):
-        left = {n for n in nodes if n not in set(order)}
-        for cycle in _cycles(left, successors):
-            path = " → ".join([*cycle, cycle[0]])
-            problems.extend(Problem("graph.cycle", f"Node {n} is on a cycle: {path}.", node=n) for n in cycle)
-    return order
-
-
-def _cycles(left: set[str], successors) -> list[list[str]]:
-    """The cycles among ``left`` (Kahn's leftovers): Tarjan's strongly connected components, ordered."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        # Recursion depth is bounded by MAX_NODES (200), well within Python's limit.
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in sorted(successors[v] & left):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1 or v in successors[v]:
-                found.append(_walk(sorted(component), successors))
-
-    for v in sorted(left):
-        if v not in index:
-            visit(v)
-    return found
-
-
-def _walk(component: list[str], successors) -> list[str]:
-    """A closed walk through ``component`` from its first node, for a readable message."""
-    members, path, node = set(component), [component[0]], component[0]
-    while True:
-        node = min(successors[node] & members)
-        if node == path[0] or node in path:
-            return path
-        path.append(node)
-
-
 def _plan(graph_hash, nodes, params, wires, order) -> Plan:
-    needed = _ancestors([n for n in order if nodes[n].type in ACTIONS], wires)
-    downstream_of_position = _descendants([n for n in order if nodes[n].type == "position"], wires)
+    needed = ordering.ancestors([n for n in order if nodes[n].type in ACTIONS], wires)
+    downstream_of_position = ordering.descendants([n for n in order if nodes[n].type == "position"], wires)
     warmup: dict[str, int] = {}
     steps: dict[str, Step] = {}
     for node_id in order:
@@ -358,28 +289,3 @@ def _plan(graph_hash, nodes, params, wires, order) -> Plan:
         position_nodes=tuple(n for n in order if nodes[n].type == "position" and n in needed),
         node_count=len(nodes),
     )
-
-
-def _ancestors(roots, wires) -> set[str]:
-    sources: dict[str, set[str]] = defaultdict(set)
-    for (target, _port), srcs in wires.items():
-        sources[target].update(s for s, _ in srcs)
-    seen, todo = set(roots), list(roots)
-    while todo:
-        for s in sources[todo.pop()] - seen:
-            seen.add(s)
-            todo.append(s)
-    return seen
-
-
-def _descendants(roots, wires) -> set[str]:
-    targets: dict[str, set[str]] = defaultdict(set)
-    for (target, _port), srcs in wires.items():
-        for s, _ in srcs:
-            targets[s].add(target)
-    seen, todo = set(roots), list(roots)
-    while todo:
-        for t in targets[todo.pop()] - seen:
-            seen.add(t)
-            todo.append(t)
-    return seen

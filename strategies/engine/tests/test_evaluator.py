@@ -222,3 +222,23 @@ def test_a_refused_bar_in_a_catch_up_keeps_none_of_its_bars():
         evaluator.catch_up([bars[0], replace(bars[1], closed=False), bars[2]])
     assert len(evaluator.history) == 0
     assert len(evaluator.catch_up(bars)) == 1
+
+
+@pytest.mark.parametrize(("buy_id", "sell_id", "first"), [("a_long", "z_short", "buy"), ("z_long", "a_short", "sell")])
+def test_entries_on_one_bar_go_in_node_id_order(buy_id, sell_id, first):
+    g = graph(
+        [
+            node("bar", "bar"),
+            node("zero", "constant"),
+            node("cmp", "compare"),
+            node(buy_id, "buy"),
+            node(sell_id, "sell"),
+        ],
+        [
+            edge("bar", "close", "cmp", "a"),
+            edge("zero", "value", "cmp", "b"),
+            edge("cmp", "result", buy_id, "when"),
+            edge("cmp", "result", sell_id, "when"),
+        ],
+    )
+    assert decide(g, flat_bars([10.0]))[0] == (first, 0)
