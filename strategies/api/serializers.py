@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from strategies.models import Strategy, TradingSession
+from strategies.models import Strategy, StrategyVersion, TradingSession
+from tradeconsole.api_schema import ProblemSerializer
 
 
 class StrategyOutput(serializers.ModelSerializer):
@@ -42,3 +43,91 @@ class TradingSessionOutput(serializers.ModelSerializer):
 class TradingSessionFilter(serializers.Serializer):
     status = serializers.MultipleChoiceField(choices=TradingSession.Status.choices, required=False)
     account = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+
+# --- strategy versions and the node catalogue -------------------------------------------------------
+
+
+class StrategyVersionOutput(serializers.ModelSerializer):
+    """A version without its graph (lists); ``approved`` says whether broker sessions may run it."""
+
+    strategy = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    approved = serializers.BooleanField(source="is_approved", read_only=True)
+
+    class Meta:
+        model = StrategyVersion
+        fields = [
+            "id",
+            "strategy",
+            "number",
+            "graph_hash",
+            "warmup",
+            "author",
+            "created_at",
+            "approved",
+            "approved_by",
+            "approved_at",
+        ]
+
+
+class StrategyVersionDetailOutput(StrategyVersionOutput):
+    """A version with its graph: the export, which a POST to the versions of a strategy imports."""
+
+    graph = serializers.JSONField(read_only=True, help_text="The React Flow graph: nodes and edges")
+
+    class Meta(StrategyVersionOutput.Meta):
+        fields = [*StrategyVersionOutput.Meta.fields, "graph"]
+
+
+class StrategyGraphInput(serializers.Serializer):
+    """A strategy graph in React Flow's JSON (the node catalogue says which types, ports and parameters)."""
+
+    nodes = serializers.ListField(child=serializers.DictField(), help_text="id, type, data.params, position {x, y}")
+    edges = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="source, sourceHandle, target, targetHandle"
+    )
+    viewport = serializers.DictField(required=False)
+
+
+class GraphProblemOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable code, such as graph.cycle or port.type_mismatch")
+    message = serializers.CharField()
+    node = serializers.CharField(allow_null=True, help_text="The node the problem concerns, if one")
+    port = serializers.CharField(allow_null=True, help_text="The port or parameter it concerns, if one")
+
+
+class GraphRefusedOutput(ProblemSerializer):
+    """The problem answered for a refused graph (code graph.refused): every problem the compiler found."""
+
+    problems = GraphProblemOutput(many=True, required=False)
+
+
+class NodePortOutput(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text="number_series, bool_series, scalar or signal")
+    required = serializers.BooleanField(required=False)
+    role = serializers.CharField(required=False)
+
+
+class NodeParamOutput(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text="int, float, bool or choice")
+    default = serializers.JSONField()
+    min = serializers.JSONField(required=False)
+    max = serializers.JSONField(required=False)
+    choices = serializers.ListField(child=serializers.CharField(), required=False)
+    description = serializers.CharField(required=False)
+
+
+class NodeTypeOutput(serializers.Serializer):
+    """One node type of the catalogue: its typed ports and bounded parameters."""
+
+    type = serializers.CharField()
+    category = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+    inputs = NodePortOutput(many=True)
+    outputs = NodePortOutput(many=True)
+    params = NodeParamOutput(many=True)

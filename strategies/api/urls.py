@@ -2,11 +2,23 @@
 
 from django.urls import path
 
-from strategies.api import views
+from strategies.api import versions, views
 
 urlpatterns = [
     path("strategies/", views.StrategyListApi.as_view(), name="strategy-list"),
     path("strategies/<int:pk>/", views.StrategyDetailApi.as_view(), name="strategy-detail"),
+    path("strategies/node-types/", versions.StrategyNodeTypesApi.as_view(), name="strategy-node-types"),
+    path("strategies/<int:pk>/versions/", versions.StrategyVersionListApi.as_view(), name="strategy-version-list"),
+    path(
+        "strategies/<int:pk>/versions/<int:number>/",
+        versions.StrategyVersionDetailApi.as_view(),
+        name="strategy-version-detail",
+    ),
+    path(
+        "strategies/<int:pk>/versions/<int:number>/approve/",
+        versions.StrategyVersionApproveApi.as_view(),
+        name="strategy-version-approve",
+    ),
     path("trading-sessions/", views.TradingSessionListApi.as_view(), name="trading-session-list"),
     path("trading-sessions/<int:pk>/", views.TradingSessionDetailApi.as_view(), name="trading-session-detail"),
     path("trading-sessions/<int:pk>/start/", views.TradingSessionStartApi.as_view(), name="trading-session-start"),
