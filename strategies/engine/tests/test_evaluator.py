@@ -242,3 +242,21 @@ def test_entries_on_one_bar_go_in_node_id_order(buy_id, sell_id, first):
         ],
     )
     assert decide(g, flat_bars([10.0]))[0] == (first, 0)
+
+
+def test_the_entry_price_is_the_fill_at_the_next_open():
+    g = graph(
+        [
+            node("bar", "bar"), node("pos", "position"), node("gain", "compare", operator=">"),
+            node("long_gain", "and"), node("buy", "buy"), node("close", "close"),
+        ],
+        [
+            edge("pos", "is_flat", "buy", "when"), edge("bar", "close", "gain", "a"),
+            edge("pos", "entry_price", "gain", "b"),
+            edge("gain", "result", "long_gain", "a"), edge("pos", "is_long", "long_gain", "b"),
+            edge("long_gain", "result", "close", "when"),
+        ],
+    )  # fmt: skip
+    # Decided on bar 0 (close 10.5), filled at bar 1's open (10): bar 1 closes at 10.2 > 10, not above bar 0's close.
+    bars = flat_bars([10.5, 10.2, 11, 11], opens=[10, 10, 10.2, 11])
+    assert decide(g, bars) == [("buy", 0), ("close", 1), ("buy", 2)]
