@@ -44,7 +44,8 @@
     const chart = LWC.createChart(el, { autoSize: true,
       layout: { background: { color: c.bg }, textColor: c.fg },
       grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
-      timeScale: { timeVisible: !daily, secondsVisible: false } });
+      // Room right of the newest bar for its fill marker's label.
+      timeScale: { timeVisible: !daily, secondsVisible: false, rightOffset: 8 } });
     const candles = chart.addSeries(LWC.CandlestickSeries, { upColor: "#26a69a", downColor: "#ef5350",
       borderVisible: false, wickUpColor: "#26a69a", wickDownColor: "#ef5350" });
     candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.28 } });

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,17 +44,23 @@ def _next_session_minute(after: float) -> int:
     raise AssertionError("no XNYS session in the next two weeks")
 
 
-def _readme_picture(page) -> None:
+def _readme_picture(page, session_open: int) -> None:
     """docs/market.png (``make screenshot``): once the marketdata process has backfilled a few hundred
-    one-minute bars from the simulator's history (a few minutes: IB's pacing), the page reloaded."""
+    one-minute bars from the simulator's history, today's session's among them (a few minutes at
+    most: IB's pacing), the page reloaded."""
     from marketdata.models import Bar
 
+    bars = Bar.objects.filter(instrument__symbol="AAPL", resolution="1")
+    today = bars.filter(start__gte=datetime.fromtimestamp(session_open, tz=UTC))
     deadline = time.monotonic() + 400
-    while in_db(Bar.objects.filter(instrument__symbol="AAPL", resolution="1").count) < 300:
-        assert time.monotonic() < deadline, "the history backfill did not reach 300 one-minute bars"
+    while in_db(bars.count) < 300 or in_db(today.count) < 30:
+        assert time.monotonic() < deadline, "the history backfill did not reach today's one-minute bars"
         time.sleep(5)
     page.reload()
     page.wait_for_function("window.marketChart.bars >= 300 && window.marketChart.marks >= 1", timeout=30_000)
+    expect(page.locator("#market-quote")).not_to_have_text("", timeout=15_000)
+    # The chart draws on the next animation frames: give the marker a moment before the picture.
+    page.wait_for_timeout(1000)
     page.screenshot(path=str(ROOT / "docs" / "market.png"), full_page=True)
 
 
@@ -65,7 +71,8 @@ def _stack_logs(stack) -> str:
 def test_the_chart_updates_live_and_an_order_from_the_ticket_appears_on_it_as_a_fill(
     desk, redis_client, browser, tmp_path
 ):
-    offset = _next_session_minute(time.time()) - int(time.time())
+    at = _next_session_minute(time.time())
+    offset = at - int(time.time())
     with running_stack(
         tmp_path, accounts="DU0000001", instruments="AAPL=100", with_marketdata=True, clock_offset=offset
     ) as stack:
@@ -112,7 +119,7 @@ def test_the_chart_updates_live_and_an_order_from_the_ticket_appears_on_it_as_a_
             pytest.fail(f"no fill marker; order {order.status} {order.reject_code}\n{_stack_logs(stack)}")
         assert page.evaluate("window.__notReloaded") is True
         if os.environ.get("TC_UPDATE_SCREENSHOTS") == "1":
-            _readme_picture(page)
+            _readme_picture(page, session_open=at - 40 * 60)
         else:
             shot = tmp_path / "market.png"
             page.screenshot(path=str(shot), full_page=True)
