@@ -37,6 +37,9 @@ TRADER = (
     "strategies.add_strategy",
     "strategies.change_strategy",
     "strategies.add_strategyversion",
+    # Traders run backtests of the versions they see, and cancel them (issue 19).
+    "strategies.add_backtest",
+    "strategies.change_backtest",
 )
 RISK_MANAGER = (
     *TRADER,

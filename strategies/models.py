@@ -106,3 +106,9 @@ class TradingSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy} on {self.account} ({self.status})"
+
+
+# Backtests live in their own module; imported here so Django registers the model with the app.
+from strategies.models_backtests import Backtest  # noqa: E402
+
+__all__ = ["Backtest", "Strategy", "StrategyVersion", "TradingSession"]

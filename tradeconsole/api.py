@@ -71,6 +71,7 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("orders.api.urls")),
     path("", include("strategies.api.urls")),
+    path("", include("strategies.api.urls_backtests")),
     path("", include("marketdata.api.urls")),
     path("health/", HealthApi.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsDeskMember]), name="schema"),
