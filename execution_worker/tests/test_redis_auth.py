@@ -16,7 +16,7 @@ EXECUTION_ACL = (
     "ACL SETUSER tc-execution on >PASSWORD resetkeys ~{prefix}:* resetchannels -@all"
     " +ping +select"
     " +xadd +xreadgroup +xack +xautoclaim +xpending +xgroup|create +xrange +xtrim"
-    " +get +set +mget +del +pexpire +hset +hsetnx +hget +hmget +hgetall +hdel"
+    " +get +set +mget +del +pexpire +hset +hsetnx +hget +hmget +hgetall +hdel +smembers"
     " +zadd +zrem +zrange +zscore +zremrangebyscore"
     " +evalsha +script|load +multi +exec"
 )
