@@ -10,6 +10,7 @@ from accounts.admin_scoping import AccountScopedAdmin
 from accounts.admin_services import ServiceSaveMixin, form_changes
 from accounts.selectors import accounts_for_user
 from strategies import services
+from strategies.admin_versions import versions_table
 from strategies.models import Strategy, TradingSession
 from strategies.selectors import strategy_list
 from tradeconsole.exceptions import ApplicationError
@@ -45,6 +46,7 @@ class StrategyAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["name", "description"]
     filter_horizontal = ["accounts"]
+    readonly_fields = ["versions"]
 
     def get_queryset(self, request):
         return strategy_list(user=request.user).prefetch_related("accounts")
@@ -87,6 +89,12 @@ class StrategyAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Sessions and orders point at strategies; disable one instead.
         return False
+
+    @admin.display(description="versions")
+    def versions(self, strategy: Strategy) -> str:
+        if strategy.pk is None:
+            return "Save the strategy first, then its graph as version 1."
+        return versions_table(strategy)
 
     @admin.display(description="accounts")
     def account_codes(self, strategy: Strategy) -> str:
