@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import AccountMembership, AuditLog, BrokerAccount, OutboxMessage, Role, User
+from orders.management.commands.seed_demo import STRATEGY_NAME
 from orders.models import Instrument, RiskLimit
 from strategies.models import Strategy, TradingSession
 
@@ -48,7 +49,7 @@ def test_seed_demo_creates_the_demo_desk():
     published = OutboxMessage.objects.filter(type="risk.limits", stream="risk")
     assert {message.data["account"] for message in published} == {"DU0000001", "DU0000002"}
     assert AuditLog.objects.filter(action="risk_limit.update", via="seed_demo").count() == 2
-    strategy = Strategy.objects.get()
+    strategy = Strategy.objects.get(name=STRATEGY_NAME)
     assert isinstance(strategy.parameters, dict)
     assert TradingSession.objects.get().status == TradingSession.Status.PENDING
 

@@ -6,9 +6,11 @@ second run changes nothing (and prints no password) unless ``--reset-passwords``
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
@@ -19,6 +21,8 @@ from accounts.models import AccountMembership, BrokerAccount, Role, User
 from accounts.selectors import kill_switch_get
 from orders import services as order_services
 from orders.models import Instrument, RiskLimit
+from strategies import engine
+from strategies import services as strategy_services
 from strategies.models import Strategy, TradingSession
 
 
@@ -39,6 +43,14 @@ class DemoStock:
 
 
 ACCOUNTS = {"DU0000001": "Demo paper account 1", "DU0000002": "Demo paper account 2"}
+
+# The engine's templates (strategies/engine/templates/<file>.json), each a strategy with it as version 1.
+TEMPLATE_STRATEGIES = (
+    ("EMA crossover", "ema_crossover", "Buys 100 as EMA 12 crosses above EMA 26 (2% stop); closes on the cross back."),
+    ("RSI mean reversion", "rsi_mean_reversion", "Buys 10% of equity when flat and RSI 14 < 30; closes above 70."),
+    ("Bollinger breakout", "bollinger_breakout", "Buys a break above the upper band; closes below the middle."),
+)
+TEMPLATES_DIR = Path(engine.__file__).parent / "templates"
 
 USERS = (
     DemoUser("admin", None, ()),
@@ -77,7 +89,7 @@ STRATEGY_PARAMETERS = {"symbol": "SPY", "lookback_minutes": 20, "entry_z": 2.0, 
 
 
 class Command(BaseCommand):
-    help = "Create the demo desk (users, paper accounts, a dozen US stocks, risk limits, a strategy); idempotent."
+    help = "Create the demo desk (users, paper accounts, a dozen US stocks, risk limits, strategies); idempotent."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -96,6 +108,7 @@ class Command(BaseCommand):
             self._instruments()
             self._risk_limits(accounts.values())
             self._strategy(accounts)
+            self._template_strategies()
             kill_switch_get()
         self._report(accounts, passwords)
 
@@ -175,6 +188,18 @@ class Command(BaseCommand):
             # Pending: it starts only when someone presses "start" in the admin.
             TradingSession.objects.create(strategy=strategy, account=accounts["DU0000001"])
             self.stdout.write(f"Created a pending trading session of {strategy.name} on DU0000001.")
+
+    def _template_strategies(self) -> None:
+        # Through the services, by the desk itself: audited, and version 1 compiled like any save.
+        for name, template, description in TEMPLATE_STRATEGIES:
+            strategy = Strategy.objects.filter(name=name).first()
+            if strategy is None:
+                strategy = strategy_services.strategy_create(actor=None, name=name, description=description, via=VIA)
+                self.stdout.write(f"Created strategy {name}.")
+            if not strategy.versions.exists():
+                graph = json.loads((TEMPLATES_DIR / f"{template}.json").read_text())
+                strategy_services.strategy_version_save(actor=None, strategy=strategy, graph=graph, via=VIA)
+                self.stdout.write(f"Saved the {template} template as version 1 of {name}.")
 
     def _report(self, accounts: dict[str, BrokerAccount], passwords: dict[str, str]) -> None:
         if not passwords:
