@@ -1,4 +1,4 @@
-"""Strategy versions: saved only through the compiler, numbered per strategy, immutable, approved by another Risk manager."""
+"""Strategy versions: saved through the compiler, numbered per strategy, immutable, approved by another Risk manager."""
 
 from __future__ import annotations
 
