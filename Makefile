@@ -35,6 +35,12 @@ setup: $(STAMP)
 	$(PYTHON) -m venv .venv-ibasync
 	.venv-ibasync/bin/pip install --quiet ib_async==2.1.0 aeventkit==2.1.0 nest-asyncio==1.6.0 tzdata==2025.3
 
+# backtrader and backtesting.py, pinned, only for the backtest benchmark (bench/bench_backtest.py
+# runs bench/backtest_others.py through it); never in requirements.txt or the desk's venv.
+.venv-bench/bin/python:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet backtrader==1.9.78.123 backtesting==0.6.6 numpy==2.4.6 pandas==3.1.1 bokeh==3.9.2
+
 services:
 	@scripts/ensure-services.sh
 
@@ -67,6 +73,7 @@ screenshot: setup services browser
 		-k 'filled_on_the_blotter or appears_on_it_as_a_fill'
 
 bench: setup services
+	@$(MAKE) --no-print-directory .venv-bench/bin/python
 	$(TEST_ENV) $(PY) -m bench $(BENCH_ARGS)
 
 lint: setup
