@@ -36,6 +36,8 @@ PAGES: dict[str, Page] = {
         ),
         # The chart and its ticket: the accounts' order rows tell it when a fill may have landed.
         Page("chart", "Market", "streams:chart", frozenset({"order"})),
+        # The strategy editor shows no live rows; the socket only keeps the page's status honest.
+        Page("editor", "Strategy editor", "streams:editor", frozenset(), account_groups=False),
         Page(
             "system",
             "System",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from streams import market_page, views
+from streams import editor_page, market_page, views
 
 app_name = "streams"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("market/", views.market, name="market"),
     path("market/chart/", market_page.chart, name="chart"),
     path("market/chart/ticket", market_page.ticket_view, name="chart-ticket"),
+    path("strategies/editor/", editor_page.editor, name="editor"),
     path("system/", views.system, name="system"),
     path("orders/<int:pk>/cancel", views.order_cancel_view, name="order-cancel"),
     path("accounts/<int:pk>/halt", views.account_halt_view, {"action": "halt"}, name="account-halt"),
