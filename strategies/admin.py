@@ -192,3 +192,7 @@ class TradingSessionAdmin(ServiceSaveMixin, AccountScopedAdmin):
     @admin.action(description="Stop the selected sessions", permissions=["control"])
     def stop_sessions(self, request, queryset):
         self._apply(request, queryset, services.trading_session_stop, "stopped")
+
+
+# Backtests have an admin module of their own; imported here so the admin site registers it.
+from strategies import admin_backtests  # noqa: E402, F401

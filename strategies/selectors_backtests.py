@@ -57,3 +57,23 @@ def bar_chunks(
             BarRecord(symbol, resolution, int(t.timestamp()), o, h, lo, c, v, closed=True) for t, o, h, lo, c, v in rows
         ]
         after = rows[-1][0]
+
+
+def price_bars(*, instrument: Instrument, resolution: str, start: datetime, end: datetime, points: int) -> dict:
+    """The bars of ``instrument`` in [start, end) as columns for a chart, every n-th one beyond ``points`` bars.
+
+    ``candles`` is False when thinned: every n-th bar's close only, a line rather than candles.
+    """
+    rows = Bar.objects.filter(instrument=instrument, resolution=resolution, start__gte=start, start__lt=end)
+    count = rows.count()
+    stride = max(1, -(-count // points))
+    values = rows.order_by("start").values_list("start", "open", "high", "low", "close")
+    picked = list(values) if stride == 1 else list(values.iterator(chunk_size=10_000))[::stride]
+    return {
+        "candles": stride == 1,
+        "time": [int(r[0].timestamp()) for r in picked],
+        "open": [float(r[1]) for r in picked],
+        "high": [float(r[2]) for r in picked],
+        "low": [float(r[3]) for r in picked],
+        "close": [float(r[4]) for r in picked],
+    }

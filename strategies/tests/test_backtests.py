@@ -3,7 +3,6 @@ refusals and permissions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,62 +10,23 @@ from django.db import transaction
 
 from accounts.models import AuditLog
 from accounts.tests.factories import BrokerAccountFactory
-from marketdata.models import Bar
-from orders.tests.factories import InstrumentFactory
 from strategies.backtest import SlippageModel, run_backtest
 from strategies.engine import compile_graph
-from strategies.engine.tests.helpers import template, walk_bars
+from strategies.engine.tests.helpers import template
 from strategies.models import Backtest
 from strategies.services import strategy_version_save
 from strategies.services.backtest_run import backtest_execute
 from strategies.services.backtests import backtest_cancel, backtest_request
 from strategies.tasks import run_backtest as run_backtest_task
+from strategies.tests.conftest import END, START
 from strategies.tests.factories import StrategyFactory
-from tradeconsole.celery import app as celery_app
 
 URL = "/api/v1/backtests/"
-BARS = 1500
-START, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def eager():
-    """Celery runs a task in the caller, as the worker would, once the request's transaction commits."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def stored_bars(db):
-    """1,500 one-minute bars of AAPL (a random walk over XNYS sessions from 2026-03-02) in marketdata.Bar."""
-    instrument = InstrumentFactory(symbol="AAPL")
-    bars = walk_bars(BARS, seed=19)
-    Bar.objects.bulk_create(
-        Bar(
-            instrument=instrument,
-            resolution="1",
-            start=datetime.fromtimestamp(b.time, tz=UTC),
-            open=b.open,
-            high=b.high,
-            low=b.low,
-            close=b.close,
-            volume=b.volume,
-            source=Bar.Source.HISTORY,
-        )
-        for b in bars
-    )
-    return bars
-
-
-@pytest.fixture
-def version(db):
-    return strategy_version_save(actor=None, strategy=StrategyFactory(), graph=template("ema_crossover"), via="test")
-
-
-def body(version, **overrides):
+def body(ema_version, **overrides):
     data = {
-        "version": version.pk,
+        "version": ema_version.pk,
         "symbols": ["AAPL"],
         "resolution": "1",
         "start": START.isoformat(),
@@ -81,18 +41,18 @@ def body(version, **overrides):
 
 
 def test_a_trader_queues_a_backtest_and_the_task_runs_it_over_the_stored_bars(
-    api_client, trader, version, stored_bars, eager, django_capture_on_commit_callbacks
+    api_client, trader, ema_version, stored_bars, eager, django_capture_on_commit_callbacks
 ):
     api_client.force_authenticate(trader)
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_client.post(URL, body(version), format="json")
+        response = api_client.post(URL, body(ema_version), format="json")
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "queued"
     backtest = Backtest.objects.get(pk=response.json()["id"])
     assert (backtest.status, backtest.progress, backtest.requested_by) == ("done", 100, trader)
     # The same bars through the backtester directly give the same trades and figures.
     expected = run_backtest(
-        compile_graph(version.graph),
+        compile_graph(ema_version.graph),
         {"AAPL": stored_bars},
         starting_cash=100_000,
         fee_model="tiered",
@@ -109,11 +69,11 @@ def test_a_trader_queues_a_backtest_and_the_task_runs_it_over_the_stored_bars(
     assert sorted(actions) == ["backtest.done", "backtest.request"]
 
 
-def test_progress_is_saved_between_chunks_and_a_cancel_stops_the_run(trader, version, stored_bars, settings):
+def test_progress_is_saved_between_chunks_and_a_cancel_stops_the_run(trader, ema_version, stored_bars, settings):
     settings.BACKTEST_MIN_CHUNK = 100
     with transaction.atomic():
         backtest = backtest_request(
-            actor=trader, version=version, symbols=["AAPL"], resolution="1", start=START, end=END,
+            actor=trader, version=ema_version, symbols=["AAPL"], resolution="1", start=START, end=END,
             starting_cash=Decimal("10000"), via="test",
         )  # fmt: skip
     seen = []
@@ -130,9 +90,9 @@ def test_progress_is_saved_between_chunks_and_a_cancel_stops_the_run(trader, ver
     assert (backtest.status, backtest.progress, backtest.results) == ("cancelled", 26, None)
 
 
-def test_a_backtest_cancelled_while_queued_never_runs(api_client, trader, version, stored_bars):
+def test_a_backtest_cancelled_while_queued_never_runs(api_client, trader, ema_version, stored_bars):
     api_client.force_authenticate(trader)
-    created = api_client.post(URL, body(version), format="json").json()
+    created = api_client.post(URL, body(ema_version), format="json").json()
     response = api_client.post(f"{URL}{created['id']}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert run_backtest_task(created["id"]) == "cancelled"
@@ -141,9 +101,9 @@ def test_a_backtest_cancelled_while_queued_never_runs(api_client, trader, versio
     assert (again.status_code, again.json()["code"]) == (409, "backtest.not_cancellable")
 
 
-def test_a_second_delivery_of_the_task_does_nothing(trader, version, stored_bars):
+def test_a_second_delivery_of_the_task_does_nothing(trader, ema_version, stored_bars):
     backtest = backtest_request(
-        actor=trader, version=version, symbols=["AAPL"], resolution="1", start=START, end=END,
+        actor=trader, version=ema_version, symbols=["AAPL"], resolution="1", start=START, end=END,
         starting_cash=Decimal("10000"), via="test",
     )  # fmt: skip
     assert run_backtest_task(backtest.pk) == "done"
@@ -161,38 +121,38 @@ def test_a_second_delivery_of_the_task_does_nothing(trader, version, stored_bars
     ],
 )
 def test_bad_requests_are_refused_with_a_code_and_store_nothing(
-    api_client, trader, version, stored_bars, overrides, field
+    api_client, trader, ema_version, stored_bars, overrides, field
 ):
     api_client.force_authenticate(trader)
-    response = api_client.post(URL, body(version, **overrides), format="json")
+    response = api_client.post(URL, body(ema_version, **overrides), format="json")
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["field"]) == ("backtest.invalid", field)
     assert (Backtest.objects.count(), AuditLog.objects.filter(action="backtest.request").count()) == (0, 0)
 
 
-def test_malformed_fields_are_refused_by_the_serializer(api_client, trader, version):
+def test_malformed_fields_are_refused_by_the_serializer(api_client, trader, ema_version):
     api_client.force_authenticate(trader)
-    response = api_client.post(URL, body(version, fee_model="cheap", resolution="7"), format="json")
+    response = api_client.post(URL, body(ema_version, fee_model="cheap", resolution="7"), format="json")
     assert response.status_code == 400
     assert Backtest.objects.count() == 0
 
 
-def test_a_viewer_reads_backtests_but_may_not_request_or_cancel(api_client, trader, viewer, version, stored_bars):
+def test_a_viewer_reads_backtests_but_may_not_request_or_cancel(api_client, trader, viewer, ema_version, stored_bars):
     backtest = backtest_request(
-        actor=trader, version=version, symbols=["AAPL"], resolution="1", start=START, end=END,
+        actor=trader, version=ema_version, symbols=["AAPL"], resolution="1", start=START, end=END,
         starting_cash=Decimal("10000"), via="test",
     )  # fmt: skip
     api_client.force_authenticate(viewer)
-    assert api_client.post(URL, body(version), format="json").status_code == 403
+    assert api_client.post(URL, body(ema_version), format="json").status_code == 403
     assert api_client.post(f"{URL}{backtest.pk}/cancel/").status_code == 403
     listed = api_client.get(URL).json()["results"]
     assert [b["id"] for b in listed] == [backtest.pk] and "results" not in listed[0]
     assert api_client.get(f"{URL}{backtest.pk}/").json()["status"] == "queued"
 
 
-def test_anonymous_callers_are_refused(api_client, version):
+def test_anonymous_callers_are_refused(api_client, ema_version):
     assert api_client.get(URL).status_code in (401, 403)
-    assert api_client.post(URL, body(version), format="json").status_code in (401, 403)
+    assert api_client.post(URL, body(ema_version), format="json").status_code in (401, 403)
 
 
 def test_backtests_of_a_strategy_on_another_account_are_hidden(api_client, trader, stored_bars):
@@ -216,13 +176,13 @@ def test_the_backtest_api_is_in_the_openapi_schema(api_client, trader):
     assert "post" in schema["paths"]["/api/v1/backtests/"]
 
 
-def test_a_graph_the_compiler_now_refuses_fails_the_backtest_with_its_code(trader, version, stored_bars):
+def test_a_graph_the_compiler_now_refuses_fails_the_backtest_with_its_code(trader, ema_version, stored_bars):
     backtest = backtest_request(
-        actor=trader, version=version, symbols=["AAPL"], resolution="1", start=START, end=END,
+        actor=trader, version=ema_version, symbols=["AAPL"], resolution="1", start=START, end=END,
         starting_cash=Decimal("10000"), via="test",
     )  # fmt: skip
     # As if the catalogue had changed under a stored version: its graph now has no action.
-    type(version).objects.filter(pk=version.pk).update(graph={"nodes": [], "edges": []})
+    type(ema_version).objects.filter(pk=ema_version.pk).update(graph={"nodes": [], "edges": []})
     assert run_backtest_task(backtest.pk) == "failed"
     backtest.refresh_from_db()
     assert (backtest.status, backtest.error_code, backtest.results) == ("failed", "graph.refused", None)
