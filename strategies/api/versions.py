@@ -125,10 +125,12 @@ class StrategyVersionDetailApi(APIView):
 
 
 class StrategyVersionApproveApi(APIView):
-    """Approve a version for broker sessions: a Risk manager other than its author (the service decides)."""
+    """Approve a version for broker sessions: a Risk manager other than its author."""
 
-    # Any desk role reaches the service, whose refusals carry the approval rule's own codes.
-    permission_classes = [IsDeskMember]
+    # Refused early (permission_denied) without the Risk manager's permission, as every write of
+    # the API; the service then refuses the author (strategy.approve_own_version) and a repeat.
+    permission_classes = [DeskPermission]
+    write_perms = {"POST": services.versions.APPROVE_PERM}
 
     @extend_schema(
         tags=TAG,

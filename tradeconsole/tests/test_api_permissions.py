@@ -17,7 +17,8 @@ from accounts.models import Role
 from accounts.tests.factories import AlertFactory, UserFactory
 from orders.models import OrderStatus, ScheduledOrder
 from orders.tests.factories import OrderFactory
-from strategies.tests.factories import StrategyFactory, TradingSessionFactory
+from strategies.services import strategy_version_save
+from strategies.tests.factories import StrategyFactory, TradingSessionFactory, template_graph
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ class Case:
     name: str
     allowed: set
     ok: int = 200
-    kwargs: str = ""  # which fixture object fills the URL: order, alert, schedule, session, strategy, account
+    kwargs: str = ""  # which fixture object fills the URL: order, alert, schedule, session, strategy, version, account
     body: dict = field(default_factory=dict)
     idempotent: bool = False
 
@@ -100,6 +101,11 @@ CASES = [
     Case("get", "scheduled-order-next-firings", ALL, kwargs="schedule"),
     Case("get", "strategy-list", ALL),
     Case("get", "strategy-detail", ALL, kwargs="strategy"),
+    Case("get", "strategy-node-types", ALL),
+    Case("get", "strategy-version-list", ALL, kwargs="strategy"),
+    Case("post", "strategy-version-list", TRADE, ok=201, kwargs="strategy", body=template_graph("ema_crossover")),
+    Case("get", "strategy-version-detail", ALL, kwargs="version"),
+    Case("post", "strategy-version-approve", RISK, kwargs="version"),
     Case("get", "trading-session-list", ALL),
     Case("get", "trading-session-detail", ALL, kwargs="session"),
     Case("post", "trading-session-start", TRADE, kwargs="session"),
@@ -147,6 +153,8 @@ def world(account, instrument):
             time_of_day=time(15, 55),
         ),
         "strategy": strategy,
+        # Saved by the desk itself, so every Risk manager may approve it.
+        "version": strategy_version_save(actor=None, strategy=strategy, graph=template_graph("ema_crossover"), via="t"),
         "session": TradingSessionFactory(strategy=strategy, account=account),
         "running_session": TradingSessionFactory(strategy=strategy, account=account, status="running"),
         "paused_session": TradingSessionFactory(strategy=strategy, account=account, status="paused"),
@@ -171,6 +179,8 @@ def _url(case: Case, world: dict, client, user) -> str:
         return reverse(f"api-v1:{case.name}", kwargs={"code": obj.code})
     if case.kwargs == "order":
         return reverse(f"api-v1:{case.name}", kwargs={"client_order_id": obj.client_order_id})
+    if case.kwargs == "version":
+        return reverse(f"api-v1:{case.name}", kwargs={"pk": obj.strategy_id, "number": obj.number})
     return reverse(f"api-v1:{case.name}", kwargs={"pk": obj.pk})
 
 
@@ -220,6 +230,8 @@ def _anonymous_kwargs(case: Case, world: dict) -> dict:
         return {"code": obj.code}
     if case.kwargs == "order":
         return {"client_order_id": obj.client_order_id}
+    if case.kwargs == "version":
+        return {"pk": obj.strategy_id, "number": obj.number}
     return {"pk": obj.pk}
 
 
