@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -85,6 +86,7 @@ def chart(request: HttpRequest) -> HttpResponse:
         order_rows=[rows.order_row(o) for o in orders],
         server_time=int(time.time()),
         history_bars=HISTORY_BARS,
+        heartbeat_seconds=settings.MARKET_TOPICS_HEARTBEAT_SECONDS,
     )
     return render(request, "streams/chart.html", context, status=400 if problem else 200)
 

@@ -16,6 +16,7 @@ from accounts.exceptions import HaltReasonRequired
 from accounts.models import Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from accounts.selectors import accounts_for_user
 from execution_worker import messages as m
+from marketdata.models import WatchlistEntry
 from orders.models import OrderStatus, PnLPoint
 from orders.selectors import order_get, order_list, position_list
 from strategies.models import Strategy, TradingSession
@@ -159,8 +160,6 @@ def sessions(request: HttpRequest) -> HttpResponse:
 def market(request: HttpRequest) -> HttpResponse:
     """Live quotes of the instruments the user's accounts hold or trade and of the user's watchlist
     (from ``{prefix}:md:*``), with the watchlist's search, add and remove (static/marketdata/watchlist.js)."""
-    from marketdata.models import WatchlistEntry
-
     account_ids = set(accounts_for_user(request.user).values_list("pk", flat=True))
     symbols = market_symbols(account_ids, user_id=request.user.pk)
     context = live_context(request, "market", account_ids=account_ids, symbols=symbols)

@@ -111,9 +111,9 @@
     function send(type, id, data) { ws.send(JSON.stringify({ type, id, data })); }
 
     function alive() {
-      // No frame for three heartbeats (5 s each by default): the socket is dead whatever it says.
+      // No frame for three heartbeats: the socket is dead whatever it says.
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => ws && ws.close(), 16000);
+      watchdog = setTimeout(() => ws && ws.close(), (3 * (+el.dataset.heartbeat || 5) + 1) * 1000);
     }
 
     function onFrame(frame) {

@@ -178,3 +178,14 @@ def test_every_live_page_loads_its_scripts_and_styles_from_the_desk_only(
     assets = _assets(body)
     assert any("vendor/htmx" in a for a in assets)
     assert all(a.startswith("/static/") for a in assets), [a for a in assets if not a.startswith("/static/")]
+
+
+def test_a_malformed_ticket_is_answered_on_its_fields_and_writes_nothing(
+    client, trader, account, instrument, redis_client
+):
+    client.force_login(trader)
+    response = client.post(TICKET, {**_ticket(account, instrument, quantity="ten", side="HOLD"), "instrument": "x"})
+    body = response.content.decode()
+    assert response.status_code == 200 and 'id="ticket"' in body
+    assert 'ticket-quantity errors"' in body and "Select a valid choice" in body
+    assert not Order.objects.exists() and not AuditLog.objects.filter(action="order.submit").exists()
