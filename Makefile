@@ -41,6 +41,12 @@ setup: $(STAMP)
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet backtrader==1.9.78.123 backtesting==0.6.6 numpy==2.4.6 pandas==3.1.1 bokeh==3.9.2
 
+# NautilusTrader, pinned, for the backtest benchmark's comparison only; a wheel that does not install
+# here leaves it out (the benchmark says so) rather than failing `make bench`.
+.venv-nautilus/bin/python:
+	$(PYTHON) -m venv .venv-nautilus
+	.venv-nautilus/bin/pip install --quiet nautilus_trader==1.221.0 || rm -rf .venv-nautilus
+
 services:
 	@scripts/ensure-services.sh
 
@@ -74,6 +80,7 @@ screenshot: setup services browser
 
 bench: setup services
 	@$(MAKE) --no-print-directory .venv-bench/bin/python
+	-@$(MAKE) --no-print-directory .venv-nautilus/bin/python
 	$(TEST_ENV) $(PY) -m bench $(BENCH_ARGS)
 
 lint: setup

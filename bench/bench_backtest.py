@@ -8,7 +8,9 @@ metrics; the others run in .venv-bench (``make bench`` builds it, pinned; the de
 has them) from a pandas frame built before the clock starts. Bars per second of each (median of
 ``TC_BENCH_BACKTEST_RUNS`` runs, 3; the others' runs: ``TC_BENCH_BACKTEST_OTHER_RUNS``, 1) and the
 ratios beside their goals: at least 10x backtrader's, at least backtesting.py's.
-NautilusTrader is not run: see the README.
+NautilusTrader runs too when .venv-nautilus is there (``make bench`` tries to build it): its bars
+per second and its trades beside ours, which differ only where a decision on a session's last bar
+fills (Nautilus fills a market order at the deciding bar's close; see backtest_nautilus.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ RUNS = int(os.environ.get("TC_BENCH_BACKTEST_RUNS", "3"))
 OTHER_RUNS = int(os.environ.get("TC_BENCH_BACKTEST_OTHER_RUNS", "1"))
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+NAUTILUS_PYTHON = ROOT / ".venv-nautilus" / "bin" / "python"
 
 
 def ema_crossover_graph() -> dict:
@@ -55,6 +58,20 @@ def ours(bars) -> tuple[float, list[tuple[int, int | None]]]:
     return percentile(timings, 0.5), trades
 
 
+def _run_script(python: Path, script: str, path: str, *args: str) -> dict:
+    done = subprocess.run(
+        [str(python), str(ROOT / "bench" / script), path, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"{script} failed (exit {done.returncode})")
+    return json.loads(done.stdout)
+
+
 def others(bars) -> dict:
     if not BENCH_PYTHON.exists():
         raise SystemExit(f"{BENCH_PYTHON} is missing: `make .venv-bench/bin/python` builds it (make bench does).")
@@ -63,17 +80,10 @@ def others(bars) -> dict:
         writer.writerow(["time", "open", "high", "low", "close", "volume"])
         writer.writerows([b.time, b.open, b.high, b.low, b.close, b.volume] for b in bars)
         handle.flush()
-        done = subprocess.run(
-            [str(BENCH_PYTHON), str(ROOT / "bench" / "backtest_others.py"), handle.name, str(OTHER_RUNS)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"backtest_others.py failed (exit {done.returncode})")
-    return json.loads(done.stdout)
+        results = _run_script(BENCH_PYTHON, "backtest_others.py", handle.name, str(OTHER_RUNS))
+        if NAUTILUS_PYTHON.exists():
+            results["NautilusTrader"] = _run_script(NAUTILUS_PYTHON, "backtest_nautilus.py", handle.name)
+    return results
 
 
 def main() -> list[Figure]:
@@ -93,4 +103,16 @@ def main() -> list[Figure]:
         figures.append(Figure(f"{name}: same trades (count and times) as ours", float(same), "yes", 1, True))
     figures.append(Figure("ours / backtrader", theirs["backtrader"]["seconds"] / seconds, "x", 10, True))
     figures.append(Figure("ours / backtesting.py", theirs["backtesting.py"]["seconds"] / seconds, "x", 1, True))
+    nautilus = theirs.get("NautilusTrader")
+    if nautilus is None:
+        print("   NautilusTrader: not run (.venv-nautilus missing: its wheel did not install here)")
+        return figures
+    their_trades = [tuple(t) for t in nautilus["trades"]]
+    moved = sum(a != b for a, b in zip(our_trades, their_trades, strict=False))
+    figures.append(Figure("NautilusTrader: bars/s", nautilus["bars"] / nautilus["seconds"], "bars/s"))
+    same_count = float(len(their_trades) == len(our_trades))
+    figures.append(Figure("NautilusTrader: trade count equal to ours", same_count, "yes", 1, True))
+    # Not a goal: Nautilus fills a session's last-bar decision at that bar's close (another fill rule).
+    figures.append(Figure("NautilusTrader: trades at other times (session's last bar)", moved, "trades"))
+    figures.append(Figure("ours / NautilusTrader", nautilus["seconds"] / seconds, "x"))
     return figures
