@@ -81,22 +81,30 @@ class Simulator:
     best: float = math.nan
     fees_paid: float = 0.0
     bars_in_position: int = 0
+    has_exits: bool = False
 
     def run(self, times, opens, highs, lows, closes, decisions: dict[int, Decision]) -> None:
         """Walk bars given as columns (floats, in order) with the decisions by their bar's time."""
         get = decisions.get
+        equity = self.equity.append
+        held = 0
+        # The hot loop of a backtest: attributes read once a bar, flat bars cost one dict lookup.
         for i, t in enumerate(times):
             if self.pending is not None:
                 self._fill(t, opens[i])
-            if self.side:
+            if self.has_exits:
                 self._exits(t, opens[i], highs[i], lows[i])
             decision = get(t)
             if decision is not None:
                 self.pending = decision
-            self.times.append(t)
-            self.equity.append(self.cash + self.side * self.quantity * closes[i])
-            if self.quantity:
-                self.bars_in_position += 1
+            quantity = self.quantity
+            if quantity:
+                equity(self.cash + self.side * quantity * closes[i])
+                held += 1
+            else:
+                equity(self.cash)
+        self.times.extend(times)
+        self.bars_in_position += held
 
     def _trade(self, t: int, price: float, shares: int, *, buying: bool) -> tuple[float, float]:
         """Pay for ``shares`` at ``price`` (already slipped); return the price and the fees."""
@@ -115,7 +123,7 @@ class Simulator:
             trade.exit_time, trade.exit_price, trade.exit_fee, trade.exit_reason = t, price, fee, reason
             trade.pnl = self.side * self.quantity * (price - trade.entry_price) - trade.entry_fee - fee
             self.trades.append(trade)
-        self.side, self.quantity, self.open_trade = 0, 0, None
+        self.side, self.quantity, self.open_trade, self.has_exits = 0, 0, None, False
         self.stop = self.target = self.trail_distance = self.best = math.nan
 
     def _fill(self, t: int, open_price: float) -> None:
@@ -133,6 +141,8 @@ class Simulator:
             self.target = open_price + side * _distance(decision.take_profit, open_price)
         if decision.trailing_stop:
             self.trail_distance = _distance(decision.trailing_stop, open_price)
+        # A position without a resting exit skips the per-bar exit check (NaN levels never trigger).
+        self.has_exits = bool(decision.stop_loss or decision.take_profit or decision.trailing_stop)
         if quantity:
             price, fee = self._trade(t, self.slippage.price(open_price, buying=side > 0), quantity, buying=side > 0)
             self.open_trade = Trade(
