@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.db import connection, transaction
 
 from accounts.exceptions import AccountNotMember, PermissionRequired
 from accounts.models import AuditLog, Role
@@ -250,3 +252,49 @@ def test_a_risk_manager_of_another_desk_may_not_approve(version, other_account):
         strategy_version_approve(actor=outsider, version=version, via="test")
     version.refresh_from_db()
     assert not version.is_approved
+
+
+# --- two saves at once ---------------------------------------------------------------------------------
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        # The statistics views are a snapshot kept until the transaction ends, unless cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_saves_at_once_take_consecutive_numbers(account, trader):
+    strategy = StrategyFactory(name="Busy")
+    strategy.accounts.add(account)
+    outcome: dict[str, object] = {}
+
+    def other_save() -> None:
+        try:
+            outcome["number"] = strategy_version_save(
+                actor=trader, strategy=strategy, graph=template_graph("rsi_mean_reversion"), via="test"
+            ).number
+        except Exception as exc:  # reported to the test below, never swallowed
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_save)
+    with transaction.atomic():
+        first = strategy_version_save(actor=trader, strategy=strategy, graph=template_graph("ema_crossover"), via="t")
+        thread.start()
+        # Commit only once the other save waits for this transaction (the strategy's row lock).
+        for _ in range(1000):
+            if _waiting_on_a_lock():
+                break
+            thread.join(0.01)
+        assert _waiting_on_a_lock(), f"the second save did not wait for the first: {outcome}"
+    thread.join()
+
+    assert "error" not in outcome, outcome.get("error")
+    assert (first.number, outcome["number"]) == (1, 2)
+    assert list(StrategyVersion.objects.filter(strategy=strategy).values_list("number", flat=True)) == [2, 1]
