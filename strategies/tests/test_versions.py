@@ -24,6 +24,7 @@ from strategies.exceptions import (
 )
 from strategies.models import StrategyVersion
 from strategies.services import strategy_version_approve, strategy_version_save, version_may_trade_live
+from strategies.services.versions import APPROVE_PERM, SAVE_PERM
 from strategies.tests.factories import StrategyFactory, template_graph
 
 pytestmark = pytest.mark.django_db
@@ -181,6 +182,21 @@ def test_a_trader_may_not_save_versions_of_a_strategy_trading_none_of_their_acco
     with pytest.raises(AccountNotMember):
         strategy_version_save(actor=trader, strategy=foreign, graph=template_graph("ema_crossover"), via="test")
     assert rows() == (0, 0)
+
+
+def test_the_roles_grant_saving_to_traders_and_approval_to_risk_managers(viewer, trader, risk_manager):
+    assert [viewer.has_perm(SAVE_PERM), trader.has_perm(SAVE_PERM), risk_manager.has_perm(SAVE_PERM)] == [
+        False,
+        True,
+        True,
+    ]
+    assert [viewer.has_perm(APPROVE_PERM), trader.has_perm(APPROVE_PERM), risk_manager.has_perm(APPROVE_PERM)] == [
+        False,
+        False,
+        True,
+    ]
+    assert trader.has_perm("strategies.add_strategy") and trader.has_perm("strategies.change_strategy")
+    assert not trader.has_perm("strategies.change_strategyversion")
 
 
 # --- approving ---------------------------------------------------------------------------------------
