@@ -109,7 +109,7 @@ class StrategyVersionAdmin(admin.ModelAdmin):
     """Versions are read here; added by the JSON form (``strategy_version_save``), approved by the action."""
 
     list_display = ["__str__", "strategy", "number", "warmup", "author", "created_at", "approved", "approved_by"]
-    list_filter = ["strategy", ("approved_at", admin.EmptyFieldListFilter)]
+    list_filter = [("strategy", admin.RelatedOnlyFieldListFilter), ("approved_at", admin.EmptyFieldListFilter)]
     list_select_related = ["strategy", "author", "approved_by"]
     search_fields = ["strategy__name", "graph_hash"]
     fields = [*VERSION_FIELDS, "graph_json"]

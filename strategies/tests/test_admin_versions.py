@@ -131,3 +131,13 @@ def test_a_trader_is_not_offered_the_approve_action(client, trader, strategy, ac
     client.post(LIST_URL, {"action": "approve_versions", "_selected_action": [version.pk]})
     version.refresh_from_db()
     assert not version.is_approved
+
+
+def test_the_versions_list_names_only_strategies_the_user_sees(client, trader, strategy, other_account):
+    foreign = StrategyFactory(name="Other desk's secret")
+    foreign.accounts.add(other_account)
+    for target in (strategy, foreign):
+        strategy_version_save(actor=None, strategy=target, graph=template_graph("ema_crossover"), via="t")
+    client.force_login(trader)
+    page = client.get(LIST_URL).content.decode()
+    assert "EMA crossover" in page and "Other desk&#x27;s secret" not in page and "Other desk's secret" not in page
