@@ -4,22 +4,28 @@ The page is a snapshot: the engine's node catalogue, its templates, the strategy
 the graph of the version asked for (the newest by default). Every write goes through the versions
 API (``POST /api/v1/strategies/<id>/versions/``), where the compiler decides and the service
 saves; this view writes nothing. Whoever may save versions (a Trader) gets the palette and the
-controls; anyone else sees the graph read-only.
+controls; anyone else sees the graph read-only. Whoever may request backtests gets a form that
+posts one for the version shown (``POST /api/v1/backtests/``) and draws its equity curve.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
+from marketdata import resolutions
 from strategies import engine
 from strategies.engine import catalogue
+from strategies.models import Backtest
 from strategies.selectors import strategy_list, strategy_version_list
+from strategies.services.backtests import REQUEST_PERM
 from streams.views import live_context
 
 # Saving a version is the one write of the page (the API checks it again).
@@ -55,6 +61,7 @@ def editor(request: HttpRequest) -> HttpResponse:
     elif number and version is None:
         problem = f"{strategy} has no version {number} (strategy_version.not_found)."
     context = live_context(request, "editor", account_ids=set())
+    today = timezone.localdate()
     context.update(
         strategies=strategies,
         strategy=strategy,
@@ -62,6 +69,11 @@ def editor(request: HttpRequest) -> HttpResponse:
         version=version,
         problem=problem,
         can_edit=request.user.has_perm(SAVE_PERMISSION),
+        can_backtest=request.user.has_perm(REQUEST_PERM),
+        resolutions=resolutions.ALL,
+        fee_models=Backtest.FeeModel.choices,
+        backtest_end=today,
+        backtest_start=today - timedelta(days=30),
         editor_catalogue=catalogue(),
         editor_templates=strategy_templates(),
         editor_graph=version.graph if version else {"nodes": [], "edges": []},

@@ -130,6 +130,7 @@
     select.insertBefore(option, select.firstChild);
     select.value = String(v.number);
     root.dataset.version = v.number;
+    root.dataset.versionId = v.id;
     $("editor-title-version").textContent = `version ${v.number}`;
   }
 

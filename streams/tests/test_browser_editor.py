@@ -1,28 +1,36 @@
 """The strategy editor in Debian's Chromium against daphne: a Trader builds an EMA crossover from the
 palette (HTML5 drag and drop, ports wired with the mouse), the browser refuses a wire of the wrong
 kind, the server's compiler refuses a cycle on its nodes, the graph is saved as version 1 in React
-Flow's shape, and a Viewer sees it read-only. These tests fail (never skip) when Chromium is missing.
+Flow's shape, backtested from the page by a real Celery worker until its equity chart appears, and a
+Viewer sees it read-only. These tests fail (never skip) when Chromium is missing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from marketdata.models import Bar
+from orders.models import Instrument
+from orders.tests.celery_processes import CELERY, Process
 from strategies.engine import compile_graph
-from strategies.models import StrategyVersion
+from strategies.engine.tests.helpers import walk_bars
+from strategies.models import Backtest, StrategyVersion
 from strategies.tests.factories import StrategyFactory
 from streams.tests.harness import in_db, log_in
-from streams.tests.stack import running_stack
+from streams.tests.stack import process_env, running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 EDITOR = "/live/strategies/editor/"
+# One task at a time in the worker's own process: enough for one backtest, and stopped by its pid.
+WORKER = ["worker", "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", "editor-test@%h"]
 
 
 def _node(page, node_id: str):
@@ -59,6 +67,25 @@ def _wire(page, source: str, output: str, target: str, input_: str) -> None:
 def _edges(page) -> set[tuple[str, str, str, str]]:
     graph = page.evaluate("window.strategyEditor.canvas.graph()")
     return {(e["source"], e["sourceHandle"], e["target"], e["targetHandle"]) for e in graph["edges"]}
+
+
+def _store_bars() -> None:
+    """1,500 one-minute AAPL bars (a random walk over XNYS sessions from 2026-03-02) in marketdata.Bar."""
+    instrument = Instrument.objects.get(symbol="AAPL")
+    Bar.objects.bulk_create(
+        Bar(
+            instrument=instrument,
+            resolution="1",
+            start=datetime.fromtimestamp(b.time, tz=UTC),
+            open=b.open,
+            high=b.high,
+            low=b.low,
+            close=b.close,
+            volume=b.volume,
+            source=Bar.Source.HISTORY,
+        )
+        for b in walk_bars(1500, seed=19)
+    )
 
 
 def _strategy(account):
@@ -125,7 +152,12 @@ def test_a_trader_draws_an_ema_crossover_sees_a_cycle_refused_and_saves_it(desk,
             _node(page, node_id).locator(".node-title").click()
             page.keyboard.press("Delete")
         expect(page.locator(".drawflow-node")).to_have_count(5)
+        assert page.locator('.drawflow-node[data-node-id="and_1"]').count() == 0
         _wire(page, up, "result", buy, "when")
+        # The way out: the fast EMA crossing under the slow one closes the position.
+        down, close = _drop(page, "crossunder", 430, 380), _drop(page, "close", 630, 380)
+        for wire in ((fast, "value", down, "a"), (slow, "value", down, "b"), (down, "result", close, "when")):
+            _wire(page, *wire)
         page.click("#editor-save")
         page.wait_for_function("window.strategyEditor.saved === 1")
         expect(page.locator("#editor-status")).to_contain_text("Saved as version 1")
@@ -141,6 +173,8 @@ def test_a_trader_draws_an_ema_crossover_sees_a_cycle_refused_and_saves_it(desk,
             slow: "ema",
             up: "crossover",
             buy: "buy",
+            down: "crossunder",
+            close: "close",
         }
         assert nodes[fast]["data"]["params"] == {"period": 12} and nodes[slow]["data"]["params"] == {"period": 26}
         assert {(e["source"], e["sourceHandle"], e["target"], e["targetHandle"]) for e in version.graph["edges"]} == {
@@ -149,6 +183,9 @@ def test_a_trader_draws_an_ema_crossover_sees_a_cycle_refused_and_saves_it(desk,
             (fast, "value", up, "a"),
             (slow, "value", up, "b"),
             (up, "result", buy, "when"),
+            (fast, "value", down, "a"),
+            (slow, "value", down, "b"),
+            (down, "result", close, "when"),
         }
         assert compile_graph(version.graph).hash == version.graph_hash
 
@@ -158,6 +195,29 @@ def test_a_trader_draws_an_ema_crossover_sees_a_cycle_refused_and_saves_it(desk,
         assert _edges(page) == {
             (e["source"], e["sourceHandle"], e["target"], e["targetHandle"]) for e in version.graph["edges"]
         }
+
+        # Backtest the saved version from the page: a real Celery worker runs it over bars in PostgreSQL.
+        in_db(_store_bars)
+        worker = Process([*CELERY, *WORKER], process_env(), tmp_path / "celery.log")
+        try:
+            page.fill("#editor-backtest input[name=start]", "2026-03-01")
+            page.fill("#editor-backtest input[name=end]", "2026-04-01")
+            page.select_option("#editor-backtest select[name=resolution]", "1")
+            page.click("#editor-backtest-run")
+            try:
+                page.wait_for_function("window.tcStrategy.backtest.status === 'done'", timeout=90_000)
+            except Exception:
+                pytest.fail(f"{page.inner_text('#backtest-status')}\n{worker.output()[-3000:]}\n{stack.log('web')}")
+        finally:
+            worker.stop()
+        backtest = in_db(lambda: Backtest.objects.select_related("version").get())
+        assert (backtest.status, backtest.version.number, backtest.requested_by_id) == ("done", 1, desk["trader"].pk)
+        expect(page.locator("#backtest-chart canvas").first).to_be_visible()
+        points = len(backtest.results["equity_curve"]["time"])
+        assert page.evaluate("window.tcStrategy.backtest.points") == points > 0
+        trades = backtest.results["metrics"]["trade_count"]
+        assert trades > 0
+        expect(page.locator('#backtest-metrics dd[data-metric="trade_count"]')).to_have_text(str(trades))
         assert errors == []
 
         if os.environ.get("TC_UPDATE_SCREENSHOTS") == "1":
@@ -166,10 +226,9 @@ def test_a_trader_draws_an_ema_crossover_sees_a_cycle_refused_and_saves_it(desk,
 
 
 def _readme_picture(page) -> None:
-    """docs/editor.png (``make screenshot``): the EMA crossover template with a node's parameters open."""
-    page.select_option("#editor-template", "ema_crossover")
-    page.click("#editor-template-load")
-    _node(page, "stop").click()
+    """docs/editor.png (``make screenshot``): the drawn crossover as saved, a node's parameters open and the
+    backtest's metrics and equity curve under it."""
+    _node(page, "ema_2").locator(".node-title").click()
     page.screenshot(path=str(ROOT / "docs" / "editor.png"), full_page=True)
 
 

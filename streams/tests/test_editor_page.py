@@ -46,6 +46,7 @@ def test_a_trader_gets_the_palette_from_the_catalogue_and_the_save_control(clien
     html = response.content.decode()
     assert 'id="editor-save"' in html and 'id="editor-palette-list"' in html
     assert 'data-can-edit="true"' in html
+    assert 'id="editor-backtest"' in html and "strategies/backtest.js" in html
     assert f'data-versions-url="/api/v1/strategies/{strategy.pk}/versions/"' in html
     assert _script(response, "editor-graph") == {"nodes": [], "edges": []}
 
@@ -57,7 +58,8 @@ def test_a_viewer_sees_the_graph_read_only_without_palette_or_save(client, viewe
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-can-edit="false"' in html and "read-only" in html
-    for control in ("editor-save", "editor-palette-list", "editor-import-file", "editor-json-load", "editor-template"):
+    controls = ("editor-save", "editor-palette-list", "editor-import-file", "editor-json-load", "editor-template")
+    for control in (*controls, "editor-backtest"):
         assert f'id="{control}"' not in html
     assert _script(response, "editor-graph") == template_graph("ema_crossover")
 
@@ -72,7 +74,8 @@ def test_the_page_opens_the_newest_version_or_the_one_asked_for(client, trader, 
     assert _script(client.get(URL), "editor-graph") == second
     response = client.get(URL, {"strategy": strategy.pk, "version": 1})
     assert _script(response, "editor-graph") == first
-    assert 'data-version="1"' in response.content.decode()
+    version = strategy.versions.get(number=1)
+    assert f'data-version="1" data-version-id="{version.pk}"' in response.content.decode()
 
 
 def test_a_strategy_on_no_account_of_the_user_or_a_missing_version_is_answered_404(
