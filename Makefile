@@ -73,10 +73,10 @@ test-at: setup browser
 	@$(MAKE) --no-print-directory .venv-ibasync/bin/python
 	scripts/suite-at.sh "$(DATE)" $(PYTEST_ARGS)
 
-# Refresh docs/desk.png and docs/market.png, the README's pictures, from the browser tests.
+# Refresh docs/desk.png, docs/market.png and docs/editor.png, the README's pictures, from the browser tests.
 screenshot: setup services browser
 	$(TEST_ENV) TC_UPDATE_SCREENSHOTS=1 $(PY) -m pytest streams/tests/test_browser.py streams/tests/test_browser_market.py \
-		-k 'filled_on_the_blotter or appears_on_it_as_a_fill'
+		streams/tests/test_browser_editor.py -k 'filled_on_the_blotter or appears_on_it_as_a_fill or draws_an_ema_crossover'
 
 bench: setup services
 	@$(MAKE) --no-print-directory .venv-bench/bin/python
