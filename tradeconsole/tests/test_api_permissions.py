@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Role
 from accounts.tests.factories import AlertFactory, UserFactory
+from marketdata.services import watchlist_add
 from orders.models import OrderStatus, ScheduledOrder
 from orders.tests.factories import OrderFactory
 from strategies.services import strategy_version_save
@@ -62,6 +63,9 @@ SCHEDULE_BODY = {
     "order_type": "MKT",
     "time_of_day": "09:31:00",
 }
+
+# A bar range of a datafeed read (epoch seconds; no bars in it: the read still needs the permission).
+RANGE = {"symbol": "AAPL", "resolution": "1", "from": 1_767_000_000, "to": 1_767_003_600}
 
 CASES = [
     Case("get", "account-list", ALL),
@@ -112,6 +116,18 @@ CASES = [
     Case("post", "trading-session-pause", TRADE, kwargs="running_session"),
     Case("post", "trading-session-resume", TRADE, kwargs="paused_session"),
     Case("post", "trading-session-stop", TRADE, kwargs="session"),
+    Case("get", "datafeed-config", ALL),
+    Case("get", "datafeed-time", ALL),
+    Case("get", "datafeed-symbols", ALL, body={"symbol": "AAPL"}),
+    Case("get", "datafeed-search", ALL, body={"query": "AA"}),
+    Case("get", "datafeed-history", ALL, body=RANGE),
+    Case("get", "datafeed-marks", ALL, body=RANGE),
+    Case("get", "datafeed-quotes", ALL, body={"symbols": "AAPL"}),
+    # A watchlist is each user's own: every desk role may keep one.
+    Case("get", "watchlist", ALL),
+    Case("post", "watchlist", ALL, ok=201, body={"symbol": "AAPL"}),
+    Case("put", "watchlist", ALL, body={"symbols": []}),
+    Case("delete", "watchlist-symbol", ALL, ok=204, kwargs="watched"),
     Case("get", "health", ALL),
     Case("get", "schema", ALL),
     Case("get", "asyncapi", ALL),
@@ -174,6 +190,10 @@ def _url(case: Case, world: dict, client, user) -> str:
         created = client.post(reverse("api-v1:token-list"), {}, format="json")
         assert created.status_code == 201, created.content
         return reverse(f"api-v1:{case.name}", kwargs={"token_key": created.json()["token_key"]})
+    if case.kwargs == "watched":
+        if user.has_perm("orders.view_order"):
+            watchlist_add(user=user, symbol="AAPL", via="test")
+        return reverse(f"api-v1:{case.name}", kwargs={"symbol": "AAPL"})
     obj = world[case.kwargs]
     if case.kwargs == "account":
         return reverse(f"api-v1:{case.name}", kwargs={"code": obj.code})
@@ -225,6 +245,8 @@ def test_no_endpoint_answers_without_authentication(case, world, api_client):
 def _anonymous_kwargs(case: Case, world: dict) -> dict:
     if case.kwargs == "token":
         return {"token_key": "nosuchtoken0000"}
+    if case.kwargs == "watched":
+        return {"symbol": "AAPL"}
     obj = world[case.kwargs]
     if case.kwargs == "account":
         return {"code": obj.code}
