@@ -7,6 +7,7 @@ Viewer sees it read-only. These tests fail (never skip) when Chromium is missing
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import UTC, datetime
@@ -255,4 +256,60 @@ def test_a_viewer_sees_the_saved_graph_read_only(desk, redis_client, browser, tm
         _node(page, "fast").click()
         expect(page.locator("#param-period")).to_have_value("12")
         expect(page.locator("#param-period")).to_be_disabled()
+        context.close()
+
+
+def _sorted_edges(graph: dict) -> list[tuple]:
+    return sorted((e["source"], e["sourceHandle"], e["target"], e["targetHandle"]) for e in graph["edges"])
+
+
+def test_templates_import_and_export_keep_react_flows_json(desk, redis_client, browser, tmp_path):
+    from streams.editor_page import strategy_templates
+
+    in_db(lambda: _strategy(desk["account"]))
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
+        context, page = log_in(browser, stack, "trader", EDITOR)
+        page.wait_for_function("window.strategyEditor && window.strategyEditor.ready")
+
+        # Each template drawn and read back is the template: ids, types, parameters, positions, edges.
+        for name, template in strategy_templates().items():
+            page.select_option("#editor-template", name)
+            page.click("#editor-template-load")
+            drawn = page.evaluate("window.strategyEditor.canvas.graph()")
+            assert drawn["nodes"] == template["nodes"], name
+            assert _sorted_edges(drawn) == _sorted_edges(template), name
+
+        # Export downloads what the canvas holds (the last template); importing the file draws it again.
+        with page.expect_download() as download:
+            page.click("#editor-export")
+        exported = json.loads(Path(download.value.path()).read_text())
+        assert exported == page.evaluate("window.strategyEditor.canvas.graph()")
+        page.click("#editor-clear")
+        expect(page.locator(".drawflow-node")).to_have_count(0)
+        page.set_input_files("#editor-import-file", str(download.value.path()))
+        expect(page.locator(".drawflow-node")).to_have_count(len(exported["nodes"]))
+        assert page.evaluate("window.strategyEditor.canvas.graph()")["nodes"] == exported["nodes"]
+
+        # Pasted JSON: a node of an unknown type is left out and said so; a parameter out of bounds is
+        # drawn as given, and the compiler names it on its node and in the parameter panel.
+        pasted = strategy_templates()["ema_crossover"]
+        pasted["nodes"][1]["data"]["params"]["period"] = 9999
+        pasted["nodes"].append(
+            {"id": "oracle", "type": "crystal_ball", "data": {"params": {}}, "position": {"x": 0, "y": 0}}
+        )
+        page.click("#editor-json-box summary")
+        page.fill("#editor-json", json.dumps(pasted))
+        page.click("#editor-json-load")
+        expect(page.locator("#editor-status")).to_contain_text("unknown type")
+        page.fill("#editor-json", "{not json")
+        page.click("#editor-json-load")
+        expect(page.locator("#editor-status")).to_contain_text("graph.not_json")
+        page.fill("#editor-json", json.dumps(pasted))
+        page.click("#editor-json-load")
+        page.click("#editor-save")
+        page.wait_for_function("window.strategyEditor.refused === 1")
+        expect(_node(page, "fast")).to_have_attribute("data-problems", "node.bad_parameter")
+        _node(page, "fast").locator(".node-title").click()
+        expect(page.locator('.editor-param[data-param="period"] .errornote').last).to_contain_text("node.bad_parameter")
+        assert in_db(StrategyVersion.objects.count) == 0
         context.close()
