@@ -48,7 +48,9 @@
     };
     metricsBox.replaceChildren();
     chartBox.replaceChildren();
-    tell(`Queuing a backtest of version ${root.dataset.version}…`);
+    const editor = window.strategyEditor;
+    const unsaved = editor && editor.dirty() ? " (the canvas's unsaved changes are not in it)" : "";
+    tell(`Queuing a backtest of version ${root.dataset.version}${unsaved}…`);
     const resp = await fetch("/api/v1/backtests/", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },

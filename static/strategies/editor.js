@@ -17,7 +17,9 @@
   const problemBox = $("editor-problems"), problemList = $("editor-problem-list");
   const paramsBox = $("editor-params");
   let selected = null, lastProblems = [];
-  const state = (window.strategyEditor = { saved: null, refused: 0, changes: 0 });
+  // ``changes`` counts edits; ``kept`` is its value when the canvas last matched a saved version.
+  const state = (window.strategyEditor = { saved: null, refused: 0, changes: 0, kept: 0 });
+  state.dirty = () => state.changes !== state.kept;
 
   function tell(text, bad) {
     status.textContent = text || "";
@@ -47,10 +49,12 @@
       (params) => canvas.setParams(node.id, params));
   }
 
-  function drawGraph(graph, what) {
+  // ``saved``: the graph is a saved version (else a template or an import: an edit until saved).
+  function drawGraph(graph, what, saved) {
     ns.problems.clear(canvas.element, problemBox, problemList);
     lastProblems = [];
     const skipped = canvas.draw(graph);
+    state.kept = saved ? state.changes : state.changes - 1;
     tell(skipped.length ? `${what}: ${skipped.join(" ")}` : `${what}.`, skipped.length > 0);
   }
 
@@ -105,6 +109,7 @@
       ns.problems.clear(canvas.element, problemBox, problemList);
       lastProblems = [];
       state.saved = body.number;
+      state.kept = state.changes;
       addVersion(body);
       tell(`Saved as version ${body.number} (warm-up ${body.warmup} bars).`);
       renderParams();
@@ -158,7 +163,7 @@
   bind("editor-export", "click", exportGraph);
   bind("editor-json-show", "click", () => { $("editor-json").value = JSON.stringify(canvas.graph(), null, 2); });
   bind("editor-json-load", "click", () => importText($("editor-json").value, "The JSON"));
-  bind("editor-clear", "click", () => { canvas.clear(); ns.problems.clear(canvas.element, problemBox, problemList); tell("Cleared."); });
+  bind("editor-clear", "click", () => { canvas.clear(); state.changes += 1; ns.problems.clear(canvas.element, problemBox, problemList); tell("Cleared."); });
   bind("editor-template-load", "click", () => {
     const name = $("editor-template").value;
     if (templates[name]) drawGraph(templates[name], `Template ${name} loaded; save it to keep it as a new version`);
@@ -169,12 +174,24 @@
     e.target.value = "";
   });
   // Switching strategy or version reloads the page: the snapshot carries that version's graph.
-  // A new strategy opens at its newest version: the old strategy's version number means nothing there.
-  bind("editor-strategy", "change", () => { $("editor-version").disabled = true; document.querySelector("form.editor-picker").submit(); });
-  bind("editor-version", "change", () => document.querySelector("form.editor-picker").submit());
+  // Opening another strategy or version reloads the page: ask before unsaved edits are dropped.
+  function reopen(select, keepVersion) {
+    if (!readOnly && state.dirty() && !window.confirm("The canvas has unsaved changes. Open the other graph anyway?")) {
+      select.value = select.dataset.was;
+      return;
+    }
+    // A new strategy opens at its newest version: the old strategy's number means nothing there.
+    if (!keepVersion) $("editor-version").disabled = true;
+    document.querySelector("form.editor-picker").submit();
+  }
+  for (const [id, keep] of [["editor-strategy", false], ["editor-version", true]]) {
+    const select = $(id);
+    select.dataset.was = select.value;
+    select.addEventListener("change", () => reopen(select, keep));
+  }
 
   buildPalette();
   const initial = json("editor-graph");
-  drawGraph(initial, root.dataset.version ? `Version ${root.dataset.version} loaded` : "No version yet: start from the palette or a template");
+  drawGraph(initial, root.dataset.version ? `Version ${root.dataset.version} loaded` : "No version yet: start from the palette or a template", true);
   state.ready = true;
 })();

@@ -164,6 +164,7 @@ def test_a_trader_draws_an_ema_crossover_sees_a_cycle_refused_and_saves_it(desk,
         expect(page.locator("#editor-status")).to_contain_text("Saved as version 1")
         expect(page.locator("#editor-version option").first).to_have_text(re.compile(r"^v1 · trader"))
         expect(page.locator("#editor-problems")).to_be_hidden()
+        assert page.evaluate("window.strategyEditor.dirty()") is False
 
         version = in_db(lambda: StrategyVersion.objects.get(strategy=strategy))
         assert version.number == 1 and version.author_id == desk["trader"].pk
@@ -278,6 +279,8 @@ def test_templates_import_and_export_keep_react_flows_json(desk, redis_client, b
             drawn = page.evaluate("window.strategyEditor.canvas.graph()")
             assert drawn["nodes"] == template["nodes"], name
             assert _sorted_edges(drawn) == _sorted_edges(template), name
+            # A template is an edit until it is saved.
+            assert page.evaluate("window.strategyEditor.dirty()") is True
 
         # Export downloads what the canvas holds (the last template); importing the file draws it again.
         with page.expect_download() as download:
