@@ -257,6 +257,10 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "accounts.models.Alert.Status",
         "ScheduledOrderRunStatusEnum": "orders.models.ScheduledOrderRun.Status",
         "TradingSessionStatusEnum": "strategies.models.TradingSession.Status",
+        "BrokerAccountKindEnum": "accounts.models.BrokerAccount.Kind",
+        "SideEnum": "orders.models.choices.Side",
+        "ResolutionEnum": "marketdata.resolutions.CHOICES",
+        "BacktestStatusEnum": "strategies.models_backtests.Backtest.Status",
     },
 }
 
