@@ -88,6 +88,7 @@ def test_a_strategy_on_no_account_of_the_user_or_a_missing_version_is_answered_4
     assert response.status_code == 404
     assert "strategy.not_found" in response.content.decode()
     assert "Someone else" not in response.content.decode()
+    assert "No strategy trades one of your accounts" not in response.content.decode()
     response = client.get(URL, {"strategy": strategy.pk, "version": 7})
     assert response.status_code == 404
     assert "strategy_version.not_found" in response.content.decode()
@@ -101,3 +102,12 @@ def test_the_live_nav_links_the_editor(client, viewer):
     client.force_login(viewer)
     html = client.get(reverse("streams:desk")).content.decode()
     assert f'href="{URL}"' in html
+
+
+def test_a_user_whose_accounts_trade_no_strategy_is_told_so(client, viewer, other_account):
+    StrategyFactory(name="Elsewhere").accounts.add(other_account)
+    client.force_login(viewer)
+    response = client.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No strategy trades one of your accounts" in html and 'id="strategy-editor"' not in html
