@@ -1,19 +1,22 @@
-"""The admin of backtests: the list with each one's status, progress and headline metrics; a read-only detail page
-with the metrics, an equity chart (uPlot) and the trades on a price chart (lightweight-charts); the Cancel action.
+"""The admin of backtests: the request form, the list with each one's status, progress and headline metrics; a
+read-only detail page with the metrics, an equity chart (uPlot) and the trades on a price chart (lightweight-charts);
+the Cancel action.
 
-Every write goes through ``strategies.services.backtests``; nothing is edited here.
+Every write goes through ``strategies.services.backtests``; a backtest is never edited here.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models.fields.json import KT
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin_services import VIA
+from accounts.admin_services import VIA, ServiceSaveMixin
 from strategies.models import Backtest
+from strategies.selectors import strategy_version_list
 from strategies.selectors_backtests import backtest_instrument, backtest_list, price_bars
-from strategies.services.backtests import CANCEL_PERM, backtest_cancel
+from strategies.services.backtests import CANCEL_PERM, REQUEST_PERM, backtest_cancel, backtest_request
 from tradeconsole.exceptions import ApplicationError
 
 # The price chart's candles: beyond this many bars, every n-th bar's close is drawn as a line.
@@ -48,8 +51,27 @@ def metric_text(value, kind: str) -> str:
     return f"{value:.3f}"
 
 
+REQUEST_FIELDS = [
+    "version", "symbols", "resolution", "start", "end", "starting_cash", "fee_model", "slippage_model",
+    "slippage_amount",
+]  # fmt: skip
+
+
+class BacktestRequestForm(forms.ModelForm):
+    """A backtest to queue: the symbols as text ("AAPL, MSFT"); ``backtest_request`` checks the rest."""
+
+    symbols = forms.CharField(max_length=500, help_text="Comma-separated, e.g. AAPL, MSFT")
+
+    class Meta:
+        model = Backtest
+        fields = REQUEST_FIELDS
+
+    def clean_symbols(self) -> list[str]:
+        return [s.strip().upper() for s in self.cleaned_data["symbols"].split(",") if s.strip()]
+
+
 @admin.register(Backtest)
-class BacktestAdmin(admin.ModelAdmin):
+class BacktestAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_display = ["id", "version", "symbol_list", "resolution", "status", "progress", "total_return", "trades"]
     list_display += ["requested_by", "created_at"]
     list_filter = ["status", "fee_model", "resolution"]
@@ -76,8 +98,28 @@ class BacktestAdmin(admin.ModelAdmin):
         )
 
     def has_add_permission(self, request) -> bool:
-        # Backtests are requested through the API (POST /api/v1/backtests/), which checks the request whole.
-        return False
+        return request.user.has_perm(REQUEST_PERM)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = BacktestRequestForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return REQUEST_FIELDS if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "version":
+            kwargs["queryset"] = strategy_version_list(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def service_create(self, request, form) -> Backtest:
+        # The service checks the request whole and queues the task once the admin's transaction commits.
+        data = {name: form.cleaned_data[name] for name in REQUEST_FIELDS}
+        return backtest_request(actor=request.user, via=VIA, **data)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

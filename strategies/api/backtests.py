@@ -22,7 +22,7 @@ TAG = ["backtests"]
 class BacktestInput(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The strategy version's id (pinned by the backtest)")
     symbols = serializers.ListField(child=serializers.CharField(max_length=32), min_length=1, max_length=MAX_SYMBOLS)
-    resolution = serializers.ChoiceField(choices=[r.code for r in resolutions.ALL])
+    resolution = serializers.ChoiceField(choices=resolutions.CHOICES)
     start = serializers.DateTimeField(help_text="First bar's start (inclusive), with its time zone")
     end = serializers.DateTimeField(help_text="Bars starting before this instant")
     starting_cash = serializers.DecimalField(max_digits=20, decimal_places=4)

@@ -68,3 +68,41 @@ def test_a_viewer_is_not_offered_the_cancel_action(client, viewer, trader, ema_v
     response = client.post(LIST_URL, {"action": "cancel_selected", "_selected_action": [backtest.pk]})
     assert Backtest.objects.get(pk=backtest.pk).status == "queued"
     assert response.status_code in (200, 302)
+
+
+ADD_URL = reverse("admin:strategies_backtest_add")
+
+
+def request_form(ema_version, **overrides) -> dict:
+    data = {
+        "version": ema_version.pk, "symbols": "aapl", "resolution": "1",
+        "start_0": "2026-03-01", "start_1": "00:00:00", "end_0": "2026-04-01", "end_1": "00:00:00",
+        "starting_cash": "50000", "fee_model": "fixed", "slippage_model": "bps", "slippage_amount": "2",
+    }  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+def test_a_trader_requests_a_backtest_from_the_admin_form(
+    client, trader, ema_version, stored_bars, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(trader)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(ADD_URL, request_form(ema_version))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    backtest = Backtest.objects.get()
+    assert (backtest.symbols, backtest.fee_model, backtest.slippage_model) == (["AAPL"], "fixed", "bps")
+    assert (backtest.status, backtest.requested_by) == ("done", trader)
+    assert AuditLog.objects.filter(action="backtest.request", object_id=str(backtest.pk)).count() == 1
+
+
+def test_an_admin_form_refusal_is_a_message_and_stores_nothing(client, trader, ema_version, stored_bars):
+    client.force_login(trader)
+    response = client.post(ADD_URL, request_form(ema_version, symbols="NOPE"), follow=True)
+    assert "NOPE" in response.content.decode()
+    assert Backtest.objects.count() == 0
+
+
+def test_a_viewer_has_no_request_form(client, viewer):
+    client.force_login(viewer)
+    assert client.get(ADD_URL).status_code == 403

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 import pytest
@@ -19,6 +19,7 @@ from marketdata.services import watchlist_add
 from orders.models import OrderStatus, ScheduledOrder
 from orders.tests.factories import OrderFactory
 from strategies.services import strategy_version_save
+from strategies.services.backtests import backtest_request
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory, template_graph
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +63,16 @@ SCHEDULE_BODY = {
     "quantity": "5",
     "order_type": "MKT",
     "time_of_day": "09:31:00",
+}
+
+# A backtest of the world's version (a callable value is filled from the world at call time).
+BACKTEST_BODY = {
+    "version": lambda world: world["version"].pk,
+    "symbols": ["AAPL"],
+    "resolution": "1",
+    "start": "2026-03-01T00:00:00Z",
+    "end": "2026-04-01T00:00:00Z",
+    "starting_cash": "100000",
 }
 
 # A bar range of a datafeed read (epoch seconds; no bars in it: the read still needs the permission).
@@ -110,6 +121,10 @@ CASES = [
     Case("post", "strategy-version-list", TRADE, ok=201, kwargs="strategy", body=template_graph("ema_crossover")),
     Case("get", "strategy-version-detail", ALL, kwargs="version"),
     Case("post", "strategy-version-approve", RISK, kwargs="version"),
+    Case("get", "backtest-list", ALL),
+    Case("post", "backtest-list", TRADE, ok=201, body=BACKTEST_BODY),
+    Case("get", "backtest-detail", ALL, kwargs="backtest"),
+    Case("post", "backtest-cancel", TRADE, kwargs="backtest"),
     Case("get", "trading-session-list", ALL),
     Case("get", "trading-session-detail", ALL, kwargs="session"),
     Case("post", "trading-session-start", TRADE, kwargs="session"),
@@ -154,6 +169,7 @@ def test_every_api_endpoint_has_a_row_in_the_permission_table():
 def world(account, instrument):
     """One object of each kind on the account the role users belong to."""
     strategy = StrategyFactory(name="mean-revert")
+    version = strategy_version_save(actor=None, strategy=strategy, graph=template_graph("ema_crossover"), via="t")
     return {
         "account": account,
         "instrument": instrument,
@@ -170,7 +186,17 @@ def world(account, instrument):
         ),
         "strategy": strategy,
         # Saved by the desk itself, so every Risk manager may approve it.
-        "version": strategy_version_save(actor=None, strategy=strategy, graph=template_graph("ema_crossover"), via="t"),
+        "version": version,
+        "backtest": backtest_request(
+            actor=None,
+            version=version,
+            symbols=["AAPL"],
+            resolution="1",
+            start=datetime(2026, 3, 1, tzinfo=UTC),
+            end=datetime(2026, 4, 1, tzinfo=UTC),
+            starting_cash=Decimal("100000"),
+            via="t",
+        ),
         "session": TradingSessionFactory(strategy=strategy, account=account),
         "running_session": TradingSessionFactory(strategy=strategy, account=account, status="running"),
         "paused_session": TradingSessionFactory(strategy=strategy, account=account, status="paused"),
@@ -204,9 +230,10 @@ def _url(case: Case, world: dict, client, user) -> str:
     return reverse(f"api-v1:{case.name}", kwargs={"pk": obj.pk})
 
 
-def _call(client, case: Case, url: str):
+def _call(client, case: Case, url: str, world: dict):
     headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())} if case.idempotent else {}
-    return getattr(client, case.method)(url, case.body, format="json", **headers)
+    body = {key: value(world) if callable(value) else value for key, value in case.body.items()}
+    return getattr(client, case.method)(url, body, format="json", **headers)
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.TRADER, Role.RISK_MANAGER, Role.ADMIN], ids=lambda r: r.value)
@@ -217,7 +244,7 @@ def test_each_role_is_allowed_exactly_the_endpoints_its_role_permits(case, role,
     url = _url(case, world, api_client, user) if case.kwargs != "token" or role in case.allowed else None
     if url is None:
         url = reverse(f"api-v1:{case.name}", kwargs={"token_key": "nosuchtoken0000"})
-    response = _call(api_client, case, url)
+    response = _call(api_client, case, url, world)
     if role in case.allowed:
         assert response.status_code == case.ok, response.content
     else:
@@ -233,7 +260,7 @@ def test_no_endpoint_answers_without_authentication(case, world, api_client):
         if case.kwargs
         else reverse(f"api-v1:{case.name}")
     )
-    response = _call(api_client, case, url)
+    response = _call(api_client, case, url, world)
     if case.name == "docs":  # a page for people: they are sent to sign in (tests/test_api_docs.py)
         assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
         return
