@@ -20,7 +20,9 @@ TAG = ["backtests"]
 
 
 class BacktestInput(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, help_text="The strategy version's id (pinned by the backtest)")
+    version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, help_text="The strategy version's id (pinned by the backtest)"
+    )
     symbols = serializers.ListField(child=serializers.CharField(max_length=32), min_length=1, max_length=MAX_SYMBOLS)
     resolution = serializers.ChoiceField(choices=resolutions.CHOICES)
     start = serializers.DateTimeField(help_text="First bar's start (inclusive), with its time zone")
