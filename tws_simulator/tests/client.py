@@ -295,6 +295,24 @@ def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "cond
         time.sleep(0.01)
 
 
+def status(app: Recorder, order_id: int, wanted: str, timeout: float = 5.0, start: int = 0) -> tuple:
+    """Wait for ``orderStatus`` of ``order_id`` saying ``wanted`` (from event ``start`` on) and return that event.
+
+    :raises AssertionError: none arrived within ``timeout`` seconds.
+    """
+    return app.wait_for(lambda e: e[0] == "orderStatus" and e[1][0] == order_id and e[1][1] == wanted, timeout, start)
+
+
+def error(app: Recorder, code: int, req_id: int | None = None, timeout: float = 5.0, start: int = 0) -> tuple:
+    """Wait for TWS error ``code`` (for ``req_id`` when given, from event ``start`` on) and return that event.
+
+    :raises AssertionError: none arrived within ``timeout`` seconds.
+    """
+    return app.wait_for(
+        lambda e: e[0] == "error" and e[1][1] == code and (req_id is None or e[1][0] == req_id), timeout, start
+    )
+
+
 def wait_gone(sim: Any, client_id: int, timeout: float = 3.0) -> None:
     """Wait until the simulator has noticed ``client_id`` disconnect (so the id may be reused)."""
     wait_until(lambda: client_id not in sim.control.state()["clients"], timeout, f"client {client_id} gone")

@@ -6,11 +6,7 @@ import time
 
 import pytest
 
-from tws_simulator.tests.client import order, stock, wait_gone
-
-
-def status(app, order_id, wanted, timeout=5.0, start=0):
-    return app.wait_for(lambda e: e[0] == "orderStatus" and e[1][0] == order_id and e[1][1] == wanted, timeout, start)
+from tws_simulator.tests.client import order, status, stock, wait_gone
 
 
 def index_of(app, name, order_id, wanted=None, start=0):

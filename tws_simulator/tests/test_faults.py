@@ -6,17 +6,7 @@ import time
 
 import pytest
 
-from tws_simulator.tests.client import connect, disconnect, execution_filter, order, stock, wait_gone
-
-
-def status(app, order_id, wanted, timeout=5.0, start=0):
-    return app.wait_for(lambda e: e[0] == "orderStatus" and e[1][0] == order_id and e[1][1] == wanted, timeout, start)
-
-
-def error(app, code, req_id=None, timeout=5.0, start=0):
-    return app.wait_for(
-        lambda e: e[0] == "error" and e[1][1] == code and (req_id is None or e[1][0] == req_id), timeout, start
-    )
+from tws_simulator.tests.client import connect, disconnect, error, execution_filter, order, status, stock, wait_gone
 
 
 def statuses(app, order_id):
