@@ -5,15 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from accounts.admin import VIA, refusal_text
+from accounts.admin import VIA
 from accounts.admin_scoping import AccountScopedAdmin
-from accounts.admin_services import ServiceSaveMixin, form_changes
+from accounts.admin_services import ServiceSaveMixin, each_through_service, form_changes
 from accounts.selectors import accounts_for_user
 from strategies import services
 from strategies.admin_versions import versions_table
 from strategies.models import Strategy, TradingSession
 from strategies.selectors import strategy_list
-from tradeconsole.exceptions import ApplicationError
 
 
 class StrategyForm(forms.ModelForm):
@@ -166,14 +165,11 @@ class TradingSessionAdmin(ServiceSaveMixin, AccountScopedAdmin):
         return request.user.has_perm("strategies.change_tradingsession")
 
     def _apply(self, request, queryset, service, done: str) -> None:
-        count = 0
-        for session in queryset.select_related("strategy", "account"):
-            try:
-                service(session=session, actor=request.user, via=VIA)
-            except ApplicationError as exc:
-                self.message_user(request, f"{session}: {refusal_text(exc)}", messages.ERROR)
-            else:
-                count += 1
+        """Run ``service`` on each selected session; each refusal shows as an error naming its session."""
+        sessions = queryset.select_related("strategy", "account")
+        count = each_through_service(
+            self, request, sessions, lambda session: service(session=session, actor=request.user, via=VIA)
+        )
         if count:
             self.message_user(request, f"{count} session(s) {done}.", messages.SUCCESS)
 

@@ -10,13 +10,13 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.admin_pages import form_add_page
 from accounts.admin_services import VIA, each_through_service
 from strategies import services
 from strategies.engine.graph_shape import MAX_BYTES
@@ -163,22 +163,6 @@ class StrategyVersionAdmin(admin.ModelAdmin):
             if version is not None:
                 self.message_user(request, f"Saved {version} (warm-up {version.warmup} bars).", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:strategies_strategyversion_change", args=[version.pk]))
-        admin_form = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=self)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Save a new version from JSON",
-            "subtitle": None,
-            "adminform": admin_form,
-            "object_id": None,
-            "original": None,
-            "is_popup": False,
-            "to_field": None,
-            "media": self.media + admin_form.media,
-            "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
-            "preserved_filters": self.get_preserved_filters(request),
-            "show_save_and_add_another": False,
-            "show_save_and_continue": False,
-            **(extra_context or {}),
-        }
-        return self.render_change_form(request, context, add=True, change=False, form_url=form_url)
+        return form_add_page(
+            self, request, form, title="Save a new version from JSON", form_url=form_url, extra_context=extra_context
+        )
