@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from execution_worker import messages as m
 from marketdata import bars, broker_quiet, lookups, search
 from marketdata.keys import MarketKeys
 from marketdata.models import Bar
+from marketdata.tests.helpers import LookupResponder
 from orders.tests.factories import FillFactory, InstrumentFactory, OrderFactory
 from streams.redis_client import get_redis
 
@@ -105,35 +105,16 @@ def test_symbol_info_refuses_a_missing_or_unknown_symbol(client, instrument, que
     assert response.json()["s"] == "error" and response.json()["code"] == code
 
 
-class MatchingBroker:
+class MatchingBroker(LookupResponder):
     """A responder on the lookups stream answering reqMatchingSymbols with fixed matches."""
 
     def __init__(self, keys: MarketKeys, matches: list[lookups.SymbolMatch]) -> None:
-        self.keys, self.matches, self.asked = keys, matches, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(keys)
+        self.matches = matches
 
-    def __enter__(self):
-        # Only requests made from now on: an earlier test's or step's are nobody's to answer.
-        newest = get_redis().xrevrange(self.keys.lookups, count=1)
-        self._last = newest[0][0] if newest else "0-0"
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        client, last = get_redis(), self._last
-        while not self._stop.is_set():
-            for _, entries in client.xread({self.keys.lookups: last}, block=100) or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    request = lookups.parse_request(fields)
-                    self.asked.append(request.query)
-                    found = [x.as_dict() for x in self.matches if x.symbol.startswith(request.query.upper())]
-                    client.rpush(request.reply, lookups.encode_answer(found))
+    def answer(self, request: lookups.LookupRequest) -> str:
+        self.asked.append(request.query)
+        return lookups.encode_answer([x.as_dict() for x in self.matches if x.symbol.startswith(request.query.upper())])
 
 
 def test_search_answers_the_desks_instruments_without_asking_the_broker(client, instrument, keys):

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
 
 from marketdata import lookups
 from marketdata.keys import MarketKeys
+from marketdata.tests.helpers import NFLX
 from streams.redis_client import get_redis
-
-CONTRACT = lookups.ContractInfo(
-    symbol="NFLX",
-    con_id=15124833,
-    exchange="SMART",
-    primary_exchange="NASDAQ",
-    currency="USD",
-    description="NETFLIX INC",
-    min_tick=Decimal("0.01"),
-    min_size=Decimal("1"),
-    size_increment=Decimal("1"),
-    trading_hours="",
-)
 
 
 def test_an_answer_that_comes_after_the_sockets_five_seconds_still_reaches_the_caller():
@@ -39,7 +26,7 @@ def test_an_answer_that_comes_after_the_sockets_five_seconds_still_reaches_the_c
             for _, fields in entries:
                 request = lookups.parse_request(fields)
                 done.wait(5.5)  # the caller's socket would have given up by now
-                client.rpush(request.reply, lookups.encode_answer(CONTRACT.as_dict()))
+                client.rpush(request.reply, lookups.encode_answer(NFLX.as_dict()))
 
     thread = threading.Thread(target=slow_broker, daemon=True)
     thread.start()
@@ -49,7 +36,7 @@ def test_an_answer_that_comes_after_the_sockets_five_seconds_still_reaches_the_c
         done.set()
         thread.join(timeout=5)
         client.delete(keys.lookups)
-    assert info.con_id == CONTRACT.con_id and info.description == "NETFLIX INC"
+    assert info.con_id == NFLX.con_id and info.description == "NETFLIX INC"
 
 
 def test_no_answer_is_broker_unavailable_once_the_callers_time_is_up():

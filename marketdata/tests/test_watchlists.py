@@ -20,23 +20,12 @@ from marketdata.exceptions import WatchlistFull, WatchlistOrderInvalid, Watchlis
 from marketdata.keys import MarketKeys
 from marketdata.models import WatchlistEntry
 from marketdata.services import watchlist_add, watchlist_remove, watchlist_reorder, watchlist_wanted_sync, watchlists
+from marketdata.tests.helpers import NFLX, LookupResponder
 from orders.models import Instrument
 from orders.tests.factories import InstrumentFactory
 from streams.redis_client import get_redis
 
 URL = "/api/v1/watchlist/"
-NFLX = lookups.ContractInfo(
-    symbol="NFLX",
-    con_id=15124833,
-    exchange="SMART",
-    primary_exchange="NASDAQ",
-    currency="USD",
-    description="NETFLIX INC",
-    min_tick=Decimal("0.01"),
-    min_size=Decimal("1"),
-    size_increment=Decimal("1"),
-    trading_hours="20260302:0930-20260302:1600",
-)
 
 
 @pytest.fixture
@@ -51,51 +40,27 @@ def keys():
     broker_quiet.reset()
 
 
-class Broker:
+class Broker(LookupResponder):
     """A responder on the lookups stream: answers contract details for the contracts it holds,
     TWS error 200 for any other symbol; records what it was asked."""
 
     def __init__(self, keys: MarketKeys, contracts: dict[str, lookups.ContractInfo]) -> None:
-        self.keys, self.contracts, self.asked = keys, contracts, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-broker", daemon=True)
+        super().__init__(keys)
+        self.contracts = contracts
 
-    def __enter__(self) -> Broker:
-        # Only requests made from now on: an earlier test's or step's are nobody's to answer.
-        newest = get_redis().xrevrange(self.keys.lookups, count=1)
-        self._last = newest[0][0] if newest else "0-0"
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        client, last = get_redis(), self._last
-        while not self._stop.is_set():
-            for _, entries in client.xread({self.keys.lookups: last}, block=100) or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    request = lookups.parse_request(fields)
-                    self.asked.append((request.kind, request.query))
-                    contract = self.contracts.get(request.query)
-                    if request.kind == lookups.CONTRACT_DETAILS and contract is not None:
-                        answer = lookups.encode_answer(contract.as_dict())
-                    elif request.kind == lookups.MATCHING_SYMBOLS:
-                        matches = [
-                            {
-                                **lookups.SymbolMatch(
-                                    c.symbol, "STK", c.primary_exchange, c.currency, c.description
-                                ).as_dict()
-                            }
-                            for c in self.contracts.values()
-                            if c.symbol.startswith(request.query)
-                        ]
-                        answer = lookups.encode_answer(matches)
-                    else:
-                        answer = lookups.encode_refusal(lookups.UnknownSymbol.code, "No security definition found")
-                    client.rpush(request.reply, answer)
+    def answer(self, request: lookups.LookupRequest) -> str:
+        self.asked.append((request.kind, request.query))
+        contract = self.contracts.get(request.query)
+        if request.kind == lookups.CONTRACT_DETAILS and contract is not None:
+            return lookups.encode_answer(contract.as_dict())
+        if request.kind == lookups.MATCHING_SYMBOLS:
+            matches = [
+                {**lookups.SymbolMatch(c.symbol, "STK", c.primary_exchange, c.currency, c.description).as_dict()}
+                for c in self.contracts.values()
+                if c.symbol.startswith(request.query)
+            ]
+            return lookups.encode_answer(matches)
+        return lookups.encode_refusal(lookups.UnknownSymbol.code, "No security definition found")
 
 
 def _wanted(keys: MarketKeys) -> set[str]:
