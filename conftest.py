@@ -126,3 +126,23 @@ def fresh_throttle_counts(settings):
         client.delete(*keys)
     yield
     client.close()
+
+
+@pytest.fixture
+def redis_client():
+    """The Django side's real Redis (``get_redis`` on ``REDIS_URL``), this deployment's keys
+    (``{STREAM_PREFIX}:*``) wiped before and after the test."""
+    from django.conf import settings
+
+    from streams.redis_client import get_redis
+
+    client = get_redis()
+
+    def wipe() -> None:
+        keys = list(client.scan_iter(match=f"{settings.STREAM_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+    wipe()
+    yield client
+    wipe()

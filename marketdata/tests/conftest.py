@@ -19,20 +19,3 @@ def market_redis():
     if keys:
         client.delete(*keys)
     client.close()
-
-
-@pytest.fixture
-def topic_redis():
-    """The Django side's Redis (``get_redis``), this deployment's keys (``{STREAM_PREFIX}:*``) wiped around the test."""
-    from streams.redis_client import get_redis
-
-    client = get_redis()
-
-    def wipe() -> None:
-        keys = list(client.scan_iter(match=f"{settings.STREAM_PREFIX}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-
-    wipe()
-    yield client
-    wipe()

@@ -28,17 +28,17 @@ async def until(condition, timeout: float = 5.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-def test_a_subscription_starts_right_after_its_snapshot_position(topic_redis):
+def test_a_subscription_starts_right_after_its_snapshot_position(redis_client):
     stream = MarketKeys(settings.STREAM_PREFIX).bar_updates
-    first = topic_redis.xadd(stream, bar_fields("1"))
-    topic_redis.xadd(stream, bar_fields("2"))
+    first = redis_client.xadd(stream, bar_fields("1"))
+    redis_client.xadd(stream, bar_fields("2"))
 
     async def scenario():
         hub = TopicHub(settings.REDIS_URL, settings.STREAM_PREFIX)
         got: list[str] = []
         subscription = hub.add("bars:AAPL:1", lambda sub, update: got.append(update.data["close"]))
         hub.follow(subscription, first)
-        topic_redis.xadd(stream, bar_fields("3"))
+        redis_client.xadd(stream, bar_fields("3"))
         await until(lambda: len(got) >= 2)
         hub.remove(subscription)
         assert got == ["2", "3"]
@@ -48,7 +48,7 @@ def test_a_subscription_starts_right_after_its_snapshot_position(topic_redis):
     async_to_sync(scenario)()
 
 
-def test_updates_that_arrive_while_a_snapshot_is_read_are_kept_and_only_those_after_it_go_out(topic_redis):
+def test_updates_that_arrive_while_a_snapshot_is_read_are_kept_and_only_those_after_it_go_out(redis_client):
     stream = MarketKeys(settings.STREAM_PREFIX).bar_updates
 
     async def scenario():
@@ -58,14 +58,14 @@ def test_updates_that_arrive_while_a_snapshot_is_read_are_kept_and_only_those_af
         following = hub.add("bars:AAPL:1", lambda sub, update: early.append(update.data["close"]))
         hub.follow(following, "0-0")
         pending = hub.add("bars:AAPL:1", lambda sub, update: late.append(update.data["close"]))
-        topic_redis.xadd(stream, bar_fields("1"))
-        snapshot_position = topic_redis.xadd(stream, bar_fields("2"))
-        topic_redis.xadd(stream, bar_fields("3"))
+        redis_client.xadd(stream, bar_fields("1"))
+        snapshot_position = redis_client.xadd(stream, bar_fields("2"))
+        redis_client.xadd(stream, bar_fields("3"))
         await until(lambda: len(early) >= 3)
         assert late == []  # its snapshot is still being read: kept, not sent
         hub.follow(pending, snapshot_position)
         assert late == ["3"]
-        topic_redis.xadd(stream, bar_fields("4"))
+        redis_client.xadd(stream, bar_fields("4"))
         await until(lambda: len(late) >= 2)
         assert (early, late) == (["1", "2", "3", "4"], ["3", "4"])
         hub.remove(following)

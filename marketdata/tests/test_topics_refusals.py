@@ -77,7 +77,7 @@ def bar_update(close: str, *, symbol: str = "AAPL") -> dict:
         ('{"type": "ping", "id": "' + "é" * 2100 + '"}', "ws.frame_too_large"),
     ],
 )
-def test_a_bad_frame_is_answered_with_an_error_and_the_socket_keeps_serving(topic_redis, trader, frame, code):
+def test_a_bad_frame_is_answered_with_an_error_and_the_socket_keeps_serving(redis_client, trader, frame, code):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -102,7 +102,9 @@ def test_a_bad_frame_is_answered_with_an_error_and_the_socket_keeps_serving(topi
         ({"symbol": "NOPE", "resolution": "1"}, "marketdata.unknown_symbol"),
     ],
 )
-def test_a_bad_subscription_is_answered_in_its_response_with_a_stable_code(topic_redis, trader, instrument, data, code):
+def test_a_bad_subscription_is_answered_in_its_response_with_a_stable_code(
+    redis_client, trader, instrument, data, code
+):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -119,7 +121,7 @@ def test_a_bad_subscription_is_answered_in_its_response_with_a_stable_code(topic
     run(scenario)
 
 
-def test_unsubscribing_from_a_topic_not_held_is_refused(topic_redis, trader, instrument):
+def test_unsubscribing_from_a_topic_not_held_is_refused(redis_client, trader, instrument):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -132,7 +134,7 @@ def test_unsubscribing_from_a_topic_not_held_is_refused(topic_redis, trader, ins
     run(scenario)
 
 
-def test_a_binary_frame_that_is_not_json_is_a_bad_frame(topic_redis, trader):
+def test_a_binary_frame_that_is_not_json_is_a_bad_frame(redis_client, trader):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -146,7 +148,7 @@ def test_a_binary_frame_that_is_not_json_is_a_bad_frame(topic_redis, trader):
 
 
 def test_subscriptions_past_the_limit_are_refused_and_the_held_ones_keep_serving(
-    topic_redis, trader, instrument, settings
+    redis_client, trader, instrument, settings
 ):
     settings.MARKET_TOPICS_MAX_SUBSCRIPTIONS = 2
 
@@ -170,7 +172,7 @@ def test_subscriptions_past_the_limit_are_refused_and_the_held_ones_keep_serving
             {"type": "bars.subscribe", "id": "f", "data": {"symbol": "AAPL", "resolution": "5"}}
         )
         assert room["data"]["topic"] == "bars:AAPL:5"
-        topic_redis.xadd(MarketKeys(settings.STREAM_PREFIX).bar_updates, bar_update("1.5"))
+        redis_client.xadd(MarketKeys(settings.STREAM_PREFIX).bar_updates, bar_update("1.5"))
         assert (await client.next("bars.update"))["data"]["close"] == "1.5"
         await client.disconnect()
 
@@ -178,7 +180,7 @@ def test_subscriptions_past_the_limit_are_refused_and_the_held_ones_keep_serving
 
 
 def test_a_client_too_slow_for_its_updates_is_closed_without_holding_up_another(
-    topic_redis, trader, viewer, instrument, settings
+    redis_client, trader, viewer, instrument, settings
 ):
     settings.MARKET_TOPICS_QUEUE_FRAMES = 3
     InstrumentFactory(symbol="MSFT", con_id=272093)
@@ -192,7 +194,7 @@ def test_a_client_too_slow_for_its_updates_is_closed_without_holding_up_another(
         await slow.request({"type": "bars.subscribe", "id": "s", "data": {"symbol": "AAPL", "resolution": "1"}})
         await other.request({"type": "bars.subscribe", "id": "o", "data": {"symbol": "MSFT", "resolution": "1"}})
         # One transaction: the hub reads the burst in one go, faster than any socket drains it.
-        pipe = topic_redis.pipeline(transaction=True)
+        pipe = redis_client.pipeline(transaction=True)
         for n in range(10):
             pipe.xadd(stream, bar_update(f"1.{n}"))
         pipe.xadd(stream, bar_update("7", symbol="MSFT"))
@@ -200,7 +202,7 @@ def test_a_client_too_slow_for_its_updates_is_closed_without_holding_up_another(
         assert await slow.closed_with() == CLOSE_SLOW
         assert slow.received[-1]["error"]["code"] == "ws.slow_consumer"
         assert (await other.next("bars.update"))["data"]["close"] == "7"
-        topic_redis.xadd(stream, bar_update("8", symbol="MSFT"))
+        redis_client.xadd(stream, bar_update("8", symbol="MSFT"))
         assert (await other.next("bars.update"))["seq"] == 2
         await other.disconnect()
 

@@ -87,7 +87,7 @@ def subscribe_bars(request_id: str = "r1", symbol: str = "AAPL", resolution: str
 # Who may open the socket.
 
 
-def test_an_anonymous_socket_is_told_why_and_closed_with_4401(topic_redis):
+def test_an_anonymous_socket_is_told_why_and_closed_with_4401(redis_client):
     async def scenario():
         client = client_for([ORIGIN])
         await client.connect()
@@ -97,7 +97,7 @@ def test_an_anonymous_socket_is_told_why_and_closed_with_4401(topic_redis):
     run(scenario)
 
 
-def test_a_wrong_api_token_is_refused_even_with_a_session(topic_redis, trader):
+def test_a_wrong_api_token_is_refused_even_with_a_session(redis_client, trader):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -108,7 +108,7 @@ def test_a_wrong_api_token_is_refused_even_with_a_session(topic_redis, trader):
     run(scenario)
 
 
-def test_a_user_without_a_desk_role_is_closed_with_4403(topic_redis, user):
+def test_a_user_without_a_desk_role_is_closed_with_4403(redis_client, user):
     user_cookie = cookie_for(user)
 
     async def scenario():
@@ -123,7 +123,7 @@ def test_a_user_without_a_desk_role_is_closed_with_4403(topic_redis, user):
 # Transactional: the token check's prepared statements (tradeconsole.db.cursor) and Channels'
 # per-message connection cleanup do not share a test transaction's connection.
 @pytest.mark.django_db(transaction=True)
-def test_an_api_token_opens_the_socket_by_query_or_by_header(topic_redis, trader, instrument):
+def test_an_api_token_opens_the_socket_by_query_or_by_header(redis_client, trader, instrument):
     _, token = AuthToken.objects.create(user=trader)
 
     async def scenario():
@@ -140,7 +140,7 @@ def test_an_api_token_opens_the_socket_by_query_or_by_header(topic_redis, trader
     run(scenario)
 
 
-def test_a_socket_from_a_foreign_origin_is_refused_before_connect(topic_redis, trader):
+def test_a_socket_from_a_foreign_origin_is_refused_before_connect(redis_client, trader):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -151,7 +151,7 @@ def test_a_socket_from_a_foreign_origin_is_refused_before_connect(topic_redis, t
     run(scenario)
 
 
-def test_logging_out_closes_the_users_market_socket(topic_redis, trader):
+def test_logging_out_closes_the_users_market_socket(redis_client, trader):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -165,10 +165,10 @@ def test_logging_out_closes_the_users_market_socket(topic_redis, trader):
 # Subscriptions, snapshots and updates.
 
 
-def test_bars_subscribe_answers_with_closed_bars_and_the_forming_one_then_each_update(topic_redis, trader, instrument):
-    publish_bar(topic_redis, bar(T0 - 120, "100.5", closed=True))
-    publish_bar(topic_redis, bar(T0 - 60, "100.7", closed=True))
-    publish_bar(topic_redis, bar(T0, "101"))
+def test_bars_subscribe_answers_with_closed_bars_and_the_forming_one_then_each_update(redis_client, trader, instrument):
+    publish_bar(redis_client, bar(T0 - 120, "100.5", closed=True))
+    publish_bar(redis_client, bar(T0 - 60, "100.7", closed=True))
+    publish_bar(redis_client, bar(T0, "101"))
 
     trader_cookie = cookie_for(trader)
 
@@ -180,8 +180,8 @@ def test_bars_subscribe_answers_with_closed_bars_and_the_forming_one_then_each_u
         assert [(b["time"], b["close"], b["closed"]) for b in snapshot] == [
             (T0 - 120, "100.5", True), (T0 - 60, "100.7", True), (T0, "101", False),
         ]  # fmt: skip
-        publish_bar(topic_redis, bar(T0, "101.25"))
-        publish_bar(topic_redis, bar(T0, "101.25", closed=True))
+        publish_bar(redis_client, bar(T0, "101.25"))
+        publish_bar(redis_client, bar(T0, "101.25", closed=True))
         first, second = await client.next("bars.update"), await client.next("bars.update")
         assert (first["topic"], first["seq"], first["data"]["close"], first["data"]["closed"]) == (
             "bars:AAPL:1", 1, "101.25", False,
@@ -193,7 +193,7 @@ def test_bars_subscribe_answers_with_closed_bars_and_the_forming_one_then_each_u
     run(scenario)
 
 
-def test_only_the_subscribed_symbol_and_resolution_arrive(topic_redis, trader, instrument):
+def test_only_the_subscribed_symbol_and_resolution_arrive(redis_client, trader, instrument):
     InstrumentFactory(symbol="MSFT", con_id=272093)
 
     trader_cookie = cookie_for(trader)
@@ -201,9 +201,9 @@ def test_only_the_subscribed_symbol_and_resolution_arrive(topic_redis, trader, i
     async def scenario():
         client = await signed_in(trader_cookie)
         await client.request(subscribe_bars(resolution="5"))
-        publish_bar(topic_redis, bar(resolution="1"))
-        publish_bar(topic_redis, bar(symbol="MSFT", resolution="5"))
-        publish_bar(topic_redis, bar(resolution="5", close="102"))
+        publish_bar(redis_client, bar(resolution="1"))
+        publish_bar(redis_client, bar(symbol="MSFT", resolution="5"))
+        publish_bar(redis_client, bar(resolution="5", close="102"))
         update = await client.next("bars.update")
         assert (update["topic"], update["seq"], update["data"]["close"]) == ("bars:AAPL:5", 1, "102")
         assert await client.quiet()
@@ -212,7 +212,7 @@ def test_only_the_subscribed_symbol_and_resolution_arrive(topic_redis, trader, i
     run(scenario)
 
 
-def test_quotes_subscribe_answers_with_the_newest_quote_then_each_tick(topic_redis, trader, instrument):
+def test_quotes_subscribe_answers_with_the_newest_quote_then_each_tick(redis_client, trader, instrument):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -220,11 +220,11 @@ def test_quotes_subscribe_answers_with_the_newest_quote_then_each_tick(topic_red
         empty = await client.request({"type": "quotes.subscribe", "id": "q0", "data": {"symbol": "aapl"}})
         assert empty["data"] == {"topic": "quotes:AAPL", "snapshot": None}
         await client.request({"type": "quotes.unsubscribe", "id": "q1", "data": {"symbol": "AAPL"}})
-        publish_tick(topic_redis, last="100.5")
+        publish_tick(redis_client, last="100.5")
         response = await client.request({"type": "quotes.subscribe", "id": "q2", "data": {"symbol": "AAPL"}})
         assert response["data"]["snapshot"]["last"] == "100.5"
         assert response["data"]["snapshot"]["bid"] == "100.4"
-        publish_tick(topic_redis, last="100.75")
+        publish_tick(redis_client, last="100.75")
         update = await client.next("quotes.update")
         assert (update["topic"], update["seq"], update["data"]["last"]) == ("quotes:AAPL", 1, "100.75")
         await client.disconnect()
@@ -232,7 +232,7 @@ def test_quotes_subscribe_answers_with_the_newest_quote_then_each_tick(topic_red
     run(scenario)
 
 
-def test_unsubscribe_stops_the_updates_of_that_topic_only(topic_redis, trader, instrument):
+def test_unsubscribe_stops_the_updates_of_that_topic_only(redis_client, trader, instrument):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
@@ -243,8 +243,8 @@ def test_unsubscribe_stops_the_updates_of_that_topic_only(topic_redis, trader, i
             {"type": "bars.unsubscribe", "id": "c", "data": {"symbol": "AAPL", "resolution": "1"}}
         )
         assert response["data"] == {"topic": "bars:AAPL:1"}
-        publish_bar(topic_redis, bar(resolution="1"))
-        publish_bar(topic_redis, bar(resolution="5"))
+        publish_bar(redis_client, bar(resolution="1"))
+        publish_bar(redis_client, bar(resolution="5"))
         assert (await client.next("bars.update"))["topic"] == "bars:AAPL:5"
         assert await client.quiet()
         await client.disconnect()
@@ -252,7 +252,7 @@ def test_unsubscribe_stops_the_updates_of_that_topic_only(topic_redis, trader, i
     run(scenario)
 
 
-def test_two_clients_on_one_topic_each_get_every_update_in_order(topic_redis, trader, viewer, instrument):
+def test_two_clients_on_one_topic_each_get_every_update_in_order(redis_client, trader, viewer, instrument):
     trader_cookie = cookie_for(trader)
     viewer_cookie = cookie_for(viewer)
 
@@ -261,48 +261,48 @@ def test_two_clients_on_one_topic_each_get_every_update_in_order(topic_redis, tr
         await one.request(subscribe_bars())
         await two.request(subscribe_bars())
         for cents in range(5):
-            publish_bar(topic_redis, bar(close=f"101.0{cents}"))
+            publish_bar(redis_client, bar(close=f"101.0{cents}"))
         for client in (one, two):
             updates = [await client.next("bars.update") for _ in range(5)]
             assert [u["seq"] for u in updates] == [1, 2, 3, 4, 5]
             assert [u["data"]["close"] for u in updates] == [f"101.0{c}" for c in range(5)]
         await one.disconnect()
-        publish_bar(topic_redis, bar(close="102"))
+        publish_bar(redis_client, bar(close="102"))
         assert (await two.next("bars.update"))["seq"] == 6
         await two.disconnect()
 
     run(scenario)
 
 
-def test_subscribing_again_gives_a_fresh_snapshot_and_restarts_seq(topic_redis, trader, instrument):
+def test_subscribing_again_gives_a_fresh_snapshot_and_restarts_seq(redis_client, trader, instrument):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
         client = await signed_in(trader_cookie)
         await client.request(subscribe_bars())
-        publish_bar(topic_redis, bar(close="101.5"))
+        publish_bar(redis_client, bar(close="101.5"))
         assert (await client.next("bars.update"))["seq"] == 1
         again = await client.request(subscribe_bars("r2"))
         assert again["data"]["snapshot"][-1]["close"] == "101.5"
-        publish_bar(topic_redis, bar(close="101.75"))
+        publish_bar(redis_client, bar(close="101.75"))
         assert (await client.next("bars.update"))["seq"] == 1
         await client.disconnect()
 
     run(scenario)
 
 
-def test_a_bad_entry_on_the_bar_stream_is_skipped_and_the_next_one_arrives(topic_redis, trader, instrument):
+def test_a_bad_entry_on_the_bar_stream_is_skipped_and_the_next_one_arrives(redis_client, trader, instrument):
     trader_cookie = cookie_for(trader)
 
     async def scenario():
         client = await signed_in(trader_cookie)
         await client.request(subscribe_bars())
-        topic_redis.xadd(keys().bar_updates, {"bar": "{not json"})
-        topic_redis.xadd(keys().bar_updates, {"bar": '{"symbol":"AAPL","resolution":"1","time":"x"}'})
-        topic_redis.xadd(keys().bar_updates, {"bar": bar().encode().replace('"close":"101"', '"close":"abc"')})
-        topic_redis.xadd(keys().bar_updates, {"bar": bar().encode().replace('"closed":false', '"closed":0')})
-        topic_redis.xadd(keys().ticks("AAPL"), {"v": "1", "type": "md.tick", "data": "{}"})
-        publish_bar(topic_redis, bar(close="103"))
+        redis_client.xadd(keys().bar_updates, {"bar": "{not json"})
+        redis_client.xadd(keys().bar_updates, {"bar": '{"symbol":"AAPL","resolution":"1","time":"x"}'})
+        redis_client.xadd(keys().bar_updates, {"bar": bar().encode().replace('"close":"101"', '"close":"abc"')})
+        redis_client.xadd(keys().bar_updates, {"bar": bar().encode().replace('"closed":false', '"closed":0')})
+        redis_client.xadd(keys().ticks("AAPL"), {"v": "1", "type": "md.tick", "data": "{}"})
+        publish_bar(redis_client, bar(close="103"))
         update = await client.next("bars.update")
         assert (update["seq"], update["data"]["close"]) == (1, "103")
         await client.disconnect()
@@ -313,7 +313,7 @@ def test_a_bad_entry_on_the_bar_stream_is_skipped_and_the_next_one_arrives(topic
 # Heartbeat, ping, encodings.
 
 
-def test_the_server_sends_heartbeats_and_answers_ping(topic_redis, trader, settings):
+def test_the_server_sends_heartbeats_and_answers_ping(redis_client, trader, settings):
     settings.MARKET_TOPICS_HEARTBEAT_SECONDS = 0.05
 
     trader_cookie = cookie_for(trader)
@@ -329,7 +329,9 @@ def test_the_server_sends_heartbeats_and_answers_ping(topic_redis, trader, setti
     run(scenario)
 
 
-def test_only_json_is_offered_a_client_asking_for_msgpack_gets_json_and_no_subprotocol(topic_redis, trader, instrument):
+def test_only_json_is_offered_a_client_asking_for_msgpack_gets_json_and_no_subprotocol(
+    redis_client, trader, instrument
+):
     trader_cookie = cookie_for(trader)
 
     async def scenario():

@@ -6,30 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 
 from accounts.models import Role
 from accounts.tests.factories import BrokerAccountFactory
 from orders.tests.factories import InstrumentFactory, RiskLimitFactory
 from streams.bridge import EventBridge
 from streams.live import Fanout
-from streams.redis_client import get_redis
 from streams.tests.harness import browser_user, in_db
-
-
-@pytest.fixture
-def redis_client():
-    """The real Redis of ``REDIS_URL``, with this deployment's keys (``{prefix}:*``) wiped before and after."""
-    client = get_redis()
-
-    def wipe() -> None:
-        keys = list(client.scan_iter(match=f"{settings.STREAM_PREFIX}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-
-    wipe()
-    yield client
-    wipe()
 
 
 @pytest.fixture
