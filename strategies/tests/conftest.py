@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 
 from accounts.models import Role
 from accounts.tests.factories import UserFactory
-from marketdata.models import Bar
+from marketdata.tests.helpers import store_history_bars
 from orders.tests.factories import InstrumentFactory
 from strategies.engine.tests.helpers import template, walk_bars
 from strategies.services import strategy_version_save
@@ -40,22 +40,8 @@ def eager():
 @pytest.fixture
 def stored_bars(db):
     """1,500 one-minute bars of AAPL (a random walk over XNYS sessions from 2026-03-02) in marketdata.Bar."""
-    instrument = InstrumentFactory(symbol="AAPL")
     bars = walk_bars(BARS, seed=19)
-    Bar.objects.bulk_create(
-        Bar(
-            instrument=instrument,
-            resolution="1",
-            start=datetime.fromtimestamp(b.time, tz=UTC),
-            open=b.open,
-            high=b.high,
-            low=b.low,
-            close=b.close,
-            volume=b.volume,
-            source=Bar.Source.HISTORY,
-        )
-        for b in bars
-    )
+    store_history_bars(InstrumentFactory(symbol="AAPL"), bars)
     return bars
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from marketdata.models import Bar
+from marketdata.tests.helpers import store_history_bars
 from orders.models import Instrument
 from strategies.engine.tests.helpers import template, walk_bars
 from strategies.services import strategy_version_save
@@ -26,14 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 
 def _done_backtest() -> int:
-    instrument = Instrument.objects.get(symbol="AAPL")
-    Bar.objects.bulk_create(
-        Bar(
-            instrument=instrument, resolution="1", start=datetime.fromtimestamp(b.time, tz=UTC), open=b.open,
-            high=b.high, low=b.low, close=b.close, volume=b.volume, source=Bar.Source.HISTORY,
-        )
-        for b in walk_bars(1200, seed=19)
-    )  # fmt: skip
+    store_history_bars(Instrument.objects.get(symbol="AAPL"), walk_bars(1200, seed=19))
     version = strategy_version_save(actor=None, strategy=StrategyFactory(), graph=template("ema_crossover"), via="t")
     backtest = backtest_request(
         actor=None, version=version, symbols=["AAPL"], resolution="1", start=datetime(2026, 3, 1, tzinfo=UTC),

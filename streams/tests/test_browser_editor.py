@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from marketdata.models import Bar
+from marketdata.tests.helpers import store_history_bars
 from orders.models import Instrument
 from orders.tests.celery_processes import CELERY, Process
 from strategies.engine import compile_graph
@@ -72,21 +71,7 @@ def _edges(page) -> set[tuple[str, str, str, str]]:
 
 def _store_bars() -> None:
     """1,500 one-minute AAPL bars (a random walk over XNYS sessions from 2026-03-02) in marketdata.Bar."""
-    instrument = Instrument.objects.get(symbol="AAPL")
-    Bar.objects.bulk_create(
-        Bar(
-            instrument=instrument,
-            resolution="1",
-            start=datetime.fromtimestamp(b.time, tz=UTC),
-            open=b.open,
-            high=b.high,
-            low=b.low,
-            close=b.close,
-            volume=b.volume,
-            source=Bar.Source.HISTORY,
-        )
-        for b in walk_bars(1500, seed=19)
-    )
+    store_history_bars(Instrument.objects.get(symbol="AAPL"), walk_bars(1500, seed=19))
 
 
 def _strategy(account):
