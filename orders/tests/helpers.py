@@ -103,32 +103,46 @@ def schedules_due_in(account, instrument, seconds: float, count: int, *, grace: 
     ]
 
 
-def buy(account, instrument, quantity, price, *, at=None, order=None):
-    """Record a fill buying ``quantity`` at ``price`` (now, unless ``at``) through ``fill_record``."""
+def fill(account, instrument, side, quantity, price, *, at=None, order=None):
+    """Record a fill of ``side`` for ``quantity`` at ``price`` (now, unless ``at``) through ``fill_record``."""
     return fill_record(
         exec_id=f"e-{uuid.uuid4().hex[:12]}",
         account=account,
         instrument=instrument,
-        side="BUY",
+        side=side,
         quantity=Decimal(quantity),
         price=Decimal(price),
         executed_at=at or timezone.now(),
         order=order,
     )
+
+
+def buy(account, instrument, quantity, price, *, at=None, order=None):
+    """Record a fill buying ``quantity`` at ``price`` (now, unless ``at``) through ``fill_record``."""
+    return fill(account, instrument, "BUY", quantity, price, at=at, order=order)
 
 
 def sell(account, instrument, quantity, price, *, at=None, order=None):
     """Record a fill selling ``quantity`` at ``price`` (now, unless ``at``) through ``fill_record``."""
-    return fill_record(
-        exec_id=f"e-{uuid.uuid4().hex[:12]}",
-        account=account,
-        instrument=instrument,
-        side="SELL",
-        quantity=Decimal(quantity),
-        price=Decimal(price),
-        executed_at=at or timezone.now(),
-        order=order,
-    )
+    return fill(account, instrument, "SELL", quantity, price, at=at, order=order)
+
+
+def entry_form(account, instrument, **changes) -> dict:
+    """The fields of the order-entry form (the admin's add page, the Market page's ticket): a buy limit
+    order for 10 at 100.00 under a fresh client order id; ``changes`` replace or add fields."""
+    fields = {
+        "client_order_id": str(uuid.uuid4()),
+        "account": account.pk,
+        "instrument": instrument.pk,
+        "side": "BUY",
+        "quantity": "10",
+        "order_type": "LMT",
+        "limit_price": "100.00",
+        "stop_price": "",
+        "tif": "DAY",
+    }
+    fields.update(changes)
+    return fields
 
 
 def report_broker(account, instrument, quantity, *, at=None):

@@ -13,6 +13,7 @@ from accounts.tests.factories import UserFactory
 from orders import services
 from orders.models import Fill, Order, OrderEvent, OrderStatus, RiskLimit
 from orders.tests.factories import FillFactory, OrderFactory
+from orders.tests.helpers import entry_form
 
 pytestmark = pytest.mark.django_db
 
@@ -21,21 +22,8 @@ CHANGELIST_URL = reverse("admin:orders_order_changelist")
 
 
 def entry(account, instrument, **overrides) -> dict:
-    """The POST body of the order-entry form: a buy limit order for 10 at 100.00."""
-    data = {
-        "client_order_id": str(uuid.uuid4()),
-        "account": account.pk,
-        "instrument": instrument.pk,
-        "side": "BUY",
-        "quantity": "10",
-        "order_type": "LMT",
-        "limit_price": "100.00",
-        "stop_price": "",
-        "tif": "DAY",
-        "_save": "Save",
-    }
-    data.update(overrides)
-    return data
+    """The POST body of the order-entry form on the admin's add page: a buy limit order for 10 at 100.00."""
+    return entry_form(account, instrument, **{"_save": "Save", **overrides})
 
 
 @pytest.fixture

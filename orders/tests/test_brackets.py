@@ -13,7 +13,7 @@ from execution_worker import messages as m
 from orders import exceptions as errors
 from orders.models import Order, OrderStatus
 from orders.services import bracket_submit, order_cancel
-from orders.tests.helpers import row_counts, submit
+from orders.tests.helpers import order_body, row_counts, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -114,16 +114,7 @@ def test_an_oca_type_travels_with_its_group_and_needs_one(trader, account, instr
 
 def test_the_api_enters_a_bracket(api_client, trader, account, instrument):
     api_client.force_authenticate(trader)
-    body = {
-        "account": "DU0000001",
-        "symbol": "AAPL",
-        "side": "BUY",
-        "quantity": "10",
-        "order_type": "LMT",
-        "limit_price": "100.00",
-        "take_profit_price": "101.00",
-        "stop_loss_price": "99.00",
-    }
+    body = order_body(take_profit_price="101.00", stop_loss_price="99.00")
     response = api_client.post(reverse("api-v1:bracket-list"), body, format="json", HTTP_IDEMPOTENCY_KEY="b1")
     assert response.status_code == 201, response.content
     data = response.json()

@@ -17,6 +17,7 @@ from accounts.models import AuditLog
 from marketdata.models import WatchlistEntry
 from orders.models import Order, OrderEvent, OrderSource, OrderStatus
 from orders.tests.factories import InstrumentFactory
+from orders.tests.helpers import entry_form
 
 pytestmark = pytest.mark.django_db
 
@@ -24,22 +25,6 @@ CHART = "/live/market/chart/"
 TICKET = "/live/market/chart/ticket"
 # A Tuesday, mid-session in New York; nothing here depends on the session, only on a fixed clock.
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
-
-
-def _ticket(account, instrument, **changes) -> dict:
-    fields = {
-        "client_order_id": str(uuid.uuid4()),
-        "account": account.pk,
-        "instrument": instrument.pk,
-        "side": "BUY",
-        "quantity": "10",
-        "order_type": "LMT",
-        "limit_price": "100.00",
-        "stop_price": "",
-        "tif": "DAY",
-    }
-    fields.update(changes)
-    return fields
 
 
 def _assets(body: str) -> list[str]:
@@ -62,7 +47,7 @@ def test_a_viewer_sees_the_chart_but_no_ticket_and_a_posted_ticket_is_refused(
     client.force_login(viewer)
     body = client.get(CHART, {"symbol": "AAPL"}).content.decode()
     assert 'id="market-chart"' in body and 'id="ticket"' not in body
-    response = client.post(TICKET, _ticket(account, instrument))
+    response = client.post(TICKET, entry_form(account, instrument))
     assert response.status_code == 403
     assert not Order.objects.exists()
 
@@ -92,11 +77,11 @@ def test_an_unknown_symbol_or_resolution_is_answered_400_with_its_code(
     assert f"({code})" in body and 'id="market-problem"' in body and 'id="ticket"' not in body
 
 
-def test_the_ticket_enters_the_order_through_order_submit_and_offers_a_fresh_ticket(
+def test_the_ticket_enters_the_order_through_order_submit_and_offers_a_freshentry_form(
     client, trader, account, instrument, redis_client
 ):
     client.force_login(trader)
-    posted = _ticket(account, instrument)
+    posted = entry_form(account, instrument)
     with time_machine.travel(T0, tick=False):
         response = client.post(TICKET, posted)
     assert response.status_code == 200
@@ -114,7 +99,7 @@ def test_the_ticket_enters_the_order_through_order_submit_and_offers_a_fresh_tic
 
 def test_the_same_ticket_posted_twice_enters_one_order(client, trader, account, instrument, redis_client):
     client.force_login(trader)
-    posted = _ticket(account, instrument)
+    posted = entry_form(account, instrument)
     with time_machine.travel(T0, tick=False):
         client.post(TICKET, posted)
         again = client.post(TICKET, posted).content.decode()
@@ -127,7 +112,7 @@ def test_a_refusal_is_shown_on_its_field_with_its_stable_code_and_enters_nothing
 ):
     client.force_login(trader)
     with time_machine.travel(T0, tick=False):
-        response = client.post(TICKET, _ticket(account, instrument, limit_price="100.005"))
+        response = client.post(TICKET, entry_form(account, instrument, limit_price="100.005"))
     body = response.content.decode()
     assert response.status_code == 200 and not Order.objects.exists()
     limit_row = re.search(r'<div class="ticket-row ticket-limit_price errors".*?</div>', body, re.S).group(0)
@@ -139,9 +124,9 @@ def test_a_second_identical_order_asks_for_confirmation_and_confirming_places_it
 ):
     client.force_login(trader)
     with time_machine.travel(T0, tick=False):
-        client.post(TICKET, _ticket(account, instrument))
+        client.post(TICKET, entry_form(account, instrument))
     [first] = Order.objects.all()
-    second = _ticket(account, instrument)
+    second = entry_form(account, instrument)
     with time_machine.travel(T0 + timedelta(seconds=20), tick=False):
         asked = client.post(TICKET, second).content.decode()
     assert 'id="duplicate-confirmation"' in asked and str(first.client_order_id) in asked and "20 s ago" in asked
@@ -184,7 +169,7 @@ def test_a_malformed_ticket_is_answered_on_its_fields_and_writes_nothing(
     client, trader, account, instrument, redis_client
 ):
     client.force_login(trader)
-    response = client.post(TICKET, {**_ticket(account, instrument, quantity="ten", side="HOLD"), "instrument": "x"})
+    response = client.post(TICKET, {**entry_form(account, instrument, quantity="ten", side="HOLD"), "instrument": "x"})
     body = response.content.decode()
     assert response.status_code == 200 and 'id="ticket"' in body
     assert 'ticket-quantity errors"' in body and "Select a valid choice" in body
