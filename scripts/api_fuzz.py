@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -50,12 +49,6 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1",
     "TRADECONSOLE_LOG_LEVEL": "WARNING",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _seed() -> str:
@@ -126,17 +119,6 @@ def _wait_ready(port: int, timeout: float) -> None:
     raise RuntimeError(f"the API server did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=300, help="time budget of the campaign (default 300)")
@@ -145,11 +127,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--report-dir", default=str(ROOT / ".run" / "api-fuzz"))
     args = parser.parse_args(argv)
 
+    from bench.api_server import stop
     from bench.database import setup_django
+    from bench.live_rig import free_port
 
     setup_django("api_fuzz")
     token = _seed()
-    port = _free_port()
+    port = free_port()
     server = _start_server(port, args.workers)
     try:
         _wait_ready(port, 60)
@@ -166,7 +150,7 @@ def main(argv: list[str]) -> int:
         hooks = {**os.environ, "SCHEMATHESIS_HOOKS": "scripts.api_fuzz_checks", "PYTHONPATH": str(ROOT)}
         return subprocess.run(command, cwd=ROOT, env=hooks, timeout=args.seconds + 600).returncode
     finally:
-        _stop(server)
+        stop(server)
 
 
 if __name__ == "__main__":
