@@ -1,19 +1,13 @@
-"""Helpers shared by the market-data tests (and others that need bars or lookups): a contract the desk does
-not list, stored history bars, and a stand-in for the marketdata process answering lookups over real Redis as
-the lookups contract says."""
+"""Helpers shared by the market-data tests: a contract the desk does not list, and a stand-in for the
+marketdata process answering lookups over real Redis as the lookups contract says."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from marketdata import lookups
-from marketdata.bars import BarRecord
 from marketdata.keys import MarketKeys
-from marketdata.models import Bar
-from orders.models import Instrument
 from streams.redis_client import get_redis
 
 NFLX = lookups.ContractInfo(
@@ -28,24 +22,6 @@ NFLX = lookups.ContractInfo(
     size_increment=Decimal("1"),
     trading_hours="20260302:0930-20260302:1600",
 )
-
-
-def store_history_bars(instrument: Instrument, records: Iterable[BarRecord]) -> None:
-    """Store ``records`` as ``instrument``'s history bars of their resolution (rows inserted as they are)."""
-    Bar.objects.bulk_create(
-        Bar(
-            instrument=instrument,
-            resolution=b.resolution,
-            start=datetime.fromtimestamp(b.time, tz=UTC),
-            open=b.open,
-            high=b.high,
-            low=b.low,
-            close=b.close,
-            volume=b.volume,
-            source=Bar.Source.HISTORY,
-        )
-        for b in records
-    )
 
 
 class LookupResponder:

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 
 from accounts.models import Role
 from accounts.tests.factories import UserFactory
-from marketdata.tests.helpers import store_history_bars
+from marketdata.tests.stored_bars import store_history_bars
 from orders.tests.factories import InstrumentFactory
 from strategies.engine.tests.helpers import template, walk_bars
 from strategies.services import strategy_version_save

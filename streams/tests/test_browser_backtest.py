@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from marketdata.tests.helpers import store_history_bars
+from marketdata.tests.stored_bars import store_history_bars
 from orders.models import Instrument
 from strategies.engine.tests.helpers import template, walk_bars
 from strategies.services import strategy_version_save

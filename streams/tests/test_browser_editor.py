@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from marketdata.tests.helpers import store_history_bars
+from marketdata.tests.stored_bars import store_history_bars
 from orders.models import Instrument
 from orders.tests.celery_processes import CELERY, Process
 from strategies.engine import compile_graph
