@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+import orjson
+
 
 class BadBar(ValueError):
     """Bytes that are not a bar; ``code`` is the stable error code."""
@@ -68,7 +70,7 @@ def opened(symbol: str, resolution: str, time: int, price: Decimal, size: Decima
 def decode(raw: str | bytes) -> BarRecord:
     """The bar encoded in ``raw``; raises ``BadBar`` when it is not one."""
     try:
-        data = json.loads(raw)
+        data = orjson.loads(raw)  # a third of json's time; every window read decodes each bar
         return BarRecord(
             symbol=str(data["symbol"]),
             resolution=str(data["resolution"]),

@@ -28,14 +28,17 @@ by the contract's own parser.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
+
+import orjson
 
 from execution_worker import messages as m
 from execution_worker.messages.fields import parse_non_negative_decimal
 
-_decode_json = json.JSONDecoder().decode
+# orjson parses a tick's data in a third of the standard library's time: the window reader and the
+# bar builder parse every tick they read. Its errors are ValueErrors, as json's are.
+_decode_json = orjson.loads
 
 
 class BadTick(ValueError):
