@@ -367,12 +367,9 @@ def test_accepted_and_status_events_describe_the_workers_own_order(sim, bus, sta
     assert status.account == ACCOUNT and not status.external
 
 
-def test_a_symbol_on_a_watchlist_gets_quotes_and_a_wanted_entry_that_is_no_ticker_is_left_out(
-    sim, bus, start_worker
-):
+def test_a_symbol_on_a_watchlist_gets_quotes_and_a_wanted_entry_that_is_no_ticker_is_left_out(sim, bus, start_worker):
     bus.set_limits(max_order_quantity=1000, allowed_symbols=["AAPL"])
     bus.client.sadd(bus.names.md_wanted, "MSFT", "not a ticker!", "")
     start_worker(bus)
     _wait_for_ticks(sim, bus, "MSFT", 422.0)
     assert bus.client.xrevrange(bus.names.md("not a ticker!"), count=1) == []
-
