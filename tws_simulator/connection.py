@@ -24,7 +24,7 @@ from tws_simulator.wire import (
     SERVER_VERSION,
     FrameError,
     FrameReader,
-    frame,
+    handshake_reply,
     parse_version_string,
     split_fields,
 )
@@ -143,7 +143,7 @@ class Connection(asyncio.Protocol):
                 if "+PACEAPI" in self.options.split():
                     self.pacer.pace = True
                 connected = time.strftime("%Y%m%d %H:%M:%S", time.gmtime()) + " UTC"
-                self.out.write(enc_handshake(connected))
+                self.out.write(handshake_reply(connected))
                 self.state = "start_api"
             elif self.state == "start_api":
                 fields = split_fields(payload)
@@ -380,11 +380,6 @@ class Connection(asyncio.Protocol):
             return
         self.out.close(graceful=graceful)
         self.state = "closed"
-
-
-def enc_handshake(connection_time: str) -> bytes:
-    """The handshake reply: exactly two fields, the server version and the connection time."""
-    return frame([str(SERVER_VERSION), connection_time])
 
 
 _HANDLERS = {

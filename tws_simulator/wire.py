@@ -154,3 +154,8 @@ def split_fields(payload: bytes) -> list[str]:
     if parts and parts[-1] == "":
         parts.pop()
     return parts
+
+
+def handshake_reply(connection_time: str) -> bytes:
+    """The handshake reply: exactly two fields, the server version and the connection time."""
+    return frame([str(SERVER_VERSION), connection_time])

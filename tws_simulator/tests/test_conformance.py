@@ -11,8 +11,7 @@ from ibapi.decoder import Decoder
 from ibapi.wrapper import EWrapper
 
 from tws_simulator import encoder as enc
-from tws_simulator.connection import enc_handshake
-from tws_simulator.wire import frame
+from tws_simulator.wire import frame, handshake_reply
 
 ORDER = {
     "order_id": 42,
@@ -136,7 +135,7 @@ def test_wrapper_signature_messages_carry_exactly_their_arity_and_decode_to_the_
 
 
 def test_handshake_reply_is_exactly_two_fields():
-    payload = enc_handshake("20261121 18:01:10 UTC")
+    payload = handshake_reply("20261121 18:01:10 UTC")
     fields = read_fields(payload[4:])
     assert fields == (b"157", b"20261121 18:01:10 UTC")
 
