@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from accounts.models import Role
@@ -52,6 +53,22 @@ def _published_before_the_flush(request):
     from streams import publish
 
     assert publish.settle(timeout=10), "the publishing thread was still busy 10 s after the test"
+
+
+@pytest.fixture(autouse=True)
+def _clock_of_the_marker(request):
+    """``@pytest.mark.clock(when)`` (or a module's ``pytestmark``): run with the clock at ``when``.
+
+    For tests whose data carries dates (bars, sessions, reconciliation windows): whatever in the
+    code reads today's date then reads that day, so the test means the same on any day. The clock
+    ticks from there, so deadlines and timeouts still pass.
+    """
+    marker = request.node.get_closest_marker("clock")
+    if marker is None:
+        yield
+        return
+    with time_machine.travel(marker.args[0], tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

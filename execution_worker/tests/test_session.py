@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from execution_worker.session import executions_since
 from execution_worker.tests.harness import (
     check_ledger,
@@ -40,6 +42,7 @@ def test_a_place_read_before_1100_is_held_until_the_session_is_reconciled_again(
     check_ledger(sim, bus)
 
 
+@pytest.mark.clock(datetime(2026, 11, 22, 0, 10, tzinfo=UTC))
 def test_reconciliation_asks_for_executions_across_utc_midnight_and_from_before_the_last_one_seen():
     just_after_midnight = datetime(2026, 11, 22, 0, 10, tzinfo=UTC)
     # A fill at 23:50 during a disconnect is inside the window asked for at 00:10.

@@ -12,6 +12,9 @@ from marketdata import resolutions, sessions
 from marketdata.builder import BarBuilder
 from marketdata.ticks import BadTick, TradeReader, read_quote, read_tick
 
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = pytest.mark.clock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))
+
 D = Decimal
 
 

@@ -14,7 +14,8 @@ from marketdata.services.bars import bars_store_closed
 from orders.tests.factories import InstrumentFactory
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = [pytest.mark.django_db, pytest.mark.clock(datetime(2026, 12, 7, 15, 0, tzinfo=UTC))]
 T = int(datetime(2026, 12, 7, 14, 31, tzinfo=UTC).timestamp())
 
 

@@ -13,6 +13,9 @@ from marketdata.keys import MarketKeys
 from marketdata.models import Bar
 from streams.redis_client import get_redis
 
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = pytest.mark.clock(datetime(2026, 3, 2, 16, 0, tzinfo=UTC))
+
 URL = "/api/v1/datafeed/history"
 T0 = int(datetime(2026, 3, 2, 14, 30, tzinfo=UTC).timestamp())  # a Monday's open, 09:30 New York
 

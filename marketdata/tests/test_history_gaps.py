@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from marketdata import resolutions
 from marketdata.broker import gaps
 from marketdata.sessions import calendar
+
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = pytest.mark.clock(datetime(2026, 11, 25, 20, 0, tzinfo=UTC))
 
 XNYS = calendar("XNYS")
 # Wednesday 25 November 2026, 20:00 UTC (15:00 New York); Thursday is Thanksgiving, Friday a half day.

@@ -12,7 +12,8 @@ from marketdata.resolutions import BadResolution
 from marketdata.services.history import HistoryBar, history_bars_store
 from orders.tests.factories import InstrumentFactory
 
-pytestmark = pytest.mark.django_db
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = [pytest.mark.django_db, pytest.mark.clock(datetime(2026, 11, 24, 16, 0, tzinfo=UTC))]
 START = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -11,6 +11,9 @@ from strategies.backtest.fees import FeeModel
 from strategies.backtest.simulator import Simulator
 from strategies.backtest.slippage import SlippageModel
 from strategies.engine import Decision
+
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = pytest.mark.clock(datetime(2026, 3, 3, 16, 0, tzinfo=UTC))
 
 T0 = sessions.calendar().on(date(2026, 3, 3)).open
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketdata import sessions
 from strategies.engine import Evaluator, compile_graph, run_history
 from strategies.engine.tests.helpers import TEMPLATE_NAMES, bar, template
+
+# The dates below are the data's own; the clock is pinned beside them all the same.
+pytestmark = pytest.mark.clock(datetime(2026, 3, 4, 16, 0, tzinfo=UTC))
 
 T0 = sessions.calendar().on(date(2026, 3, 4)).open
 PLANS = {name: compile_graph(template(name)) for name in TEMPLATE_NAMES}
