@@ -8,8 +8,11 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import BrokerAccount
+from marketdata import resolutions
 
 MONEY = {"max_digits": 20, "decimal_places": 4}
+FEE_MODELS = [("fixed", "IB fixed"), ("tiered", "IB tiered"), ("none", "No fees")]
+SLIPPAGE_MODELS = [("none", "None"), ("ticks", "Ticks"), ("bps", "Basis points")]
 
 
 class Strategy(models.Model):
@@ -101,6 +104,39 @@ class TradingSession(models.Model):
     win_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # What the runner runs: a pinned version on one symbol's bars, in one of two modes.
+    class Mode(models.TextChoices):
+        FORWARD = "forward", "Forward test (paper, simulated fills)"
+        BROKER = "broker", "Broker (orders through the desk)"
+
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.FORWARD)
+    version = models.ForeignKey(
+        "strategies.StrategyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="sessions"
+    )
+    instrument = models.ForeignKey(
+        "orders.Instrument", null=True, blank=True, on_delete=models.PROTECT, related_name="trading_sessions"
+    )
+    resolution = models.CharField(max_length=4, choices=resolutions.CHOICES, default=resolutions.ONE_MINUTE.code)
+    fee_model = models.CharField(max_length=8, choices=FEE_MODELS, default="fixed")
+    slippage_model = models.CharField(max_length=8, choices=SLIPPAGE_MODELS, default="none")
+    slippage_amount = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    # The session's own limits: None means no limit of its own (the account's risk limits still apply).
+    max_position = models.PositiveIntegerField(null=True, blank=True, help_text="Most shares held, long or short")
+    max_daily_loss = models.DecimalField(
+        null=True, blank=True, help_text="Pause the session when today's PnL falls this far below zero", **MONEY
+    )
+    # Why the session last paused or stopped (a person's reason, or the runner's code).
+    status_reason = models.CharField(max_length=200, blank=True)
+    flatten_on_stop = models.BooleanField(default=False)
+    # The runner's own record: the last bar decided (epoch seconds, the bar's start), its state and its lease.
+    last_bar_time = models.BigIntegerField(null=True, blank=True)
+    state = models.JSONField(default=dict, blank=True)
+    equity = models.DecimalField(null=True, blank=True, **MONEY)
+    sharpe = models.FloatField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -110,5 +146,14 @@ class TradingSession(models.Model):
 
 # Backtests live in their own module; imported here so Django registers the model with the app.
 from strategies.models_backtests import Backtest  # noqa: E402
+from strategies.models_runtime import SessionDecision, SessionEquityPoint, SessionFill  # noqa: E402
 
-__all__ = ["Backtest", "Strategy", "StrategyVersion", "TradingSession"]
+__all__ = [
+    "Backtest",
+    "SessionDecision",
+    "SessionEquityPoint",
+    "SessionFill",
+    "Strategy",
+    "StrategyVersion",
+    "TradingSession",
+]
