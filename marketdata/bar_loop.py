@@ -233,6 +233,8 @@ class BarLoop:
             pipe.lpush(window, encoded)
             pipe.ltrim(window, 0, self.window - 1)
             pipe.xadd(keys.bar_updates, {"bar": encoded}, maxlen=self.updates_maxlen, approximate=True)
+            # The strategy runner reads closed bars only; a stream of its own spares it the forming ones.
+            pipe.xadd(keys.closed_bar_events, {"bar": encoded}, maxlen=self.updates_maxlen, approximate=True)
             if (bar.symbol, bar.resolution) not in forming_now:
                 pipe.delete(keys.forming_bar(bar.symbol, bar.resolution))
         for bar in forming:

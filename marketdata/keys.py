@@ -6,6 +6,8 @@ the window reader and the strategy engine share it).
 - ``{prefix}:bars:{symbol}:{resolution}:forming``: the bar being built (one JSON string).
 - ``{prefix}:bars:updates``: every change of a bar, forming or closed, in order (a capped stream the
   live topics read).
+- ``{prefix}:bars:closed``: every closed bar once it is stored, in order (a capped stream the strategy
+  runner reads).
 - ``{prefix}:marketdata:ticks-read``: a hash, symbol → the last tick entry id the builder applied.
 - ``{prefix}:md:wanted``: a set of the symbols the desk wants quotes of (watchlists, charts).
 - ``{prefix}:marketdata:lookups``: contract lookups asked of the marketdata process's broker loop.
@@ -39,6 +41,10 @@ class MarketKeys:
     @property
     def bar_updates(self) -> str:
         return f"{self.prefix}:bars:updates"
+
+    @property
+    def closed_bar_events(self) -> str:
+        return f"{self.prefix}:bars:closed"
 
     @property
     def ticks_read(self) -> str:

@@ -122,6 +122,8 @@ def test_ticks_become_forming_bars_in_redis_and_a_closed_bar_reaches_postgres(ma
     ]
     assert stored() == [("1", instant("2026-12-07 14:31"), D("190"), D("190.5"), D("190"), D("190.5"), D(400), "live")]
     assert [b for b in updates(client, prefix) if b.closed] == closed
+    # The runner's stream holds the closed bars only.
+    assert [bars.decode(f["bar"]) for _, f in client.xrange(keys.closed_bar_events)] == closed
     assert {(b.resolution, b.time) for b in updates(client, prefix) if not b.closed} >= {
         ("1", one.time),
         ("5", five.time),
