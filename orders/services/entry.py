@@ -71,6 +71,7 @@ def order_submit(
     not_before: datetime | None = None,
     source: str,
     trading_session=None,
+    closes_session: bool = False,
     client_order_id: uuid.UUID | str | None = None,
     confirm_duplicate: bool = False,
     via: str,
@@ -81,7 +82,9 @@ def order_submit(
     outbox row in one transaction. A ``client_order_id`` that already names an order of this
     account returns that order unchanged, so a double-posted form creates one order.
     ``actor=None`` is the desk itself (scheduler, monitor, strategy). ``account`` and
-    ``instrument`` may be given as objects or as an account code and a symbol.
+    ``instrument`` may be given as objects or as an account code and a symbol. An order of a
+    ``trading_session`` needs the session running, but for ``closes_session=True``: the order
+    that flattens a session as it stops (``strategies.services``).
 
     Checks, in order: fields (side, type, TIF, source), quantity > 0 and a whole number of the
     instrument's increment (at least its minimum), prices required by the
@@ -129,6 +132,7 @@ def order_submit(
                 not_before=not_before,
                 source=source,
                 trading_session=trading_session,
+                closes_session=closes_session,
                 client_order_id=client_order_id,
                 confirm_duplicate=confirm_duplicate,
             )
@@ -159,6 +163,7 @@ def order_entry_check(
     not_before: datetime | None = None,
     source: str,
     trading_session=None,
+    closes_session: bool = False,
     client_order_id: uuid.UUID | str | None = None,
     confirm_duplicate: bool = False,
 ) -> Order | dict[str, Any]:
@@ -201,7 +206,9 @@ def order_entry_check(
     if trading_session is not None:
         if trading_session.account_id != account.pk:
             raise OrderInvalid("The trading session runs on another account.", field="trading_session")
-        if trading_session.status != "running":
+        # The order that closes a session being stopped (``closes_session``) goes even from a
+        # paused one: it is the desk's exit, not the strategy's decision.
+        if trading_session.status != "running" and not closes_session:
             raise OrderSessionNotRunning(field="trading_session")
     if not_before is not None and timezone.is_naive(not_before):
         raise OrderInvalid("not_before needs a time zone.", field="not_before")

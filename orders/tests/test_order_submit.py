@@ -344,6 +344,19 @@ def test_a_strategy_order_needs_a_running_session_on_the_same_account(account, o
     assert row_counts()["orders"] == 0
 
 
+def test_the_order_closing_a_session_as_it_stops_goes_even_from_a_paused_session(account, instrument):
+    paused = TradingSessionFactory(account=account, status="paused")
+    order = submit(
+        actor=None,
+        account=account,
+        instrument=instrument,
+        source="strategy",
+        trading_session=paused,
+        closes_session=True,
+    )
+    assert (order.trading_session, order.status) == (paused, OrderStatus.NEW)
+
+
 def test_a_parent_must_be_an_open_order_of_the_same_account_and_instrument(account, other_account, instrument):
     foreign = submit(actor=None, account=other_account, instrument=instrument)
     with pytest.raises(errors.OrderParentInvalid):
