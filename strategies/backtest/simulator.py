@@ -27,7 +27,7 @@ from typing import Any
 
 from strategies.backtest.fees import FeeModel
 from strategies.backtest.slippage import SlippageModel
-from strategies.engine.decisions import TARGET, Decision
+from strategies.engine.decisions import TARGET, Decision, exit_distance, order_quantity
 
 
 @dataclass
@@ -49,10 +49,6 @@ class Trade:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def _distance(spec: dict[str, Any], price: float) -> float:
-    return price * spec["percent"] / 100.0 if spec["mode"] == "percent" else spec["distance"]
 
 
 def _month(t: int) -> tuple[int, int]:
@@ -106,6 +102,17 @@ class Simulator:
         self.times.extend(times)
         self.bars_in_position += held
 
+    def fill_now(self, decision: Decision, t: int, price: float) -> None:
+        """Fill ``decision`` at once at ``price`` (the live quote a forward test reads), slipped as any fill."""
+        self.pending = decision
+        self._fill(t, price)
+
+    def close_now(self, t: int, price: float, reason: str) -> None:
+        """Close the position at once at ``price`` (a session stopped with a flatten), slipped."""
+        self.pending = None
+        if self.side:
+            self._close(t, price, reason)
+
     def _trade(self, t: int, price: float, shares: int, *, buying: bool) -> tuple[float, float]:
         """Pay for ``shares`` at ``price`` (already slipped); return the price and the fees."""
         fee = self.fees.charge(shares, price, selling=not buying, month=_month(t))
@@ -136,11 +143,11 @@ class Simulator:
         quantity = self._size(decision, open_price)
         self.side, self.quantity, self.best = side, quantity, open_price
         if decision.stop_loss:
-            self.stop = open_price - side * _distance(decision.stop_loss, open_price)
+            self.stop = open_price - side * exit_distance(decision.stop_loss, open_price)
         if decision.take_profit:
-            self.target = open_price + side * _distance(decision.take_profit, open_price)
+            self.target = open_price + side * exit_distance(decision.take_profit, open_price)
         if decision.trailing_stop:
-            self.trail_distance = _distance(decision.trailing_stop, open_price)
+            self.trail_distance = exit_distance(decision.trailing_stop, open_price)
         # A position without a resting exit skips the per-bar exit check (NaN levels never trigger).
         self.has_exits = bool(decision.stop_loss or decision.take_profit or decision.trailing_stop)
         if quantity:
@@ -150,18 +157,8 @@ class Simulator:
             )
 
     def _size(self, decision: Decision, price: float) -> int:
-        sizing = decision.sizing or {"kind": "fixed_quantity", "quantity": 1}
-        kind = sizing["kind"]
-        if kind == "fixed_quantity":
-            return int(sizing["quantity"])
-        equity = self.cash  # flat at an entry (a reversal has just closed), so cash is the equity
-        if kind == "percent_of_equity":
-            return max(0, math.floor(equity * sizing["percent"] / 100.0 / price))
-        # risk_per_trade: lose ``percent`` of equity if the stop-loss is hit.
-        distance = _distance(decision.stop_loss, price) if decision.stop_loss else 0.0
-        if not distance > 0:
-            return 0
-        return max(0, math.floor(equity * sizing["percent"] / 100.0 / distance))
+        # Flat at an entry (a reversal has just closed), so cash is the equity.
+        return order_quantity(decision.sizing, decision.stop_loss, equity=self.cash, price=price)
 
     def _exits(self, t: int, open_price: float, high: float, low: float) -> None:
         side = self.side

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +22,9 @@ class Decision:
     {"mode": "percent", "percent": 2.0} or {"mode": "atr", "atr_multiple": 2.0, "atr": 1.3,
     "distance": 2.6} (ATR as of bar t); they rest at the broker after the fill, so their exits
     are not decisions. ``close_price`` is bar t's close, for reference only.
+
+    ``why`` keeps the node values that decided it, JSON-ready (``strategies.engine.why``): not
+    compared, so a decision equals the same decision made without them.
     """
 
     action: str
@@ -33,13 +37,49 @@ class Decision:
     take_profit: dict[str, Any] | None = None
     trailing_stop: dict[str, Any] | None = None
     close_price: float | None = None
+    why: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 TARGET = {"buy": 1, "sell": -1, "close": 0}
 
+# The desk's derived ids of a session's orders are uuid5 of this namespace and a name; here, with
+# no Django, so the runner derives a decision's id as the services do.
+SESSION_ORDER_NAMESPACE = uuid.UUID("a3f1c0de-5e55-4b1a-9c0d-20f1a77e2020")
 
-def _distance(spec: dict[str, Any], price: float) -> float:
+
+def decision_client_order_id(session_id: int, bar_time: int, action: str) -> uuid.UUID:
+    """The client order id of the order a session places for its ``action`` on the bar at ``bar_time``.
+
+    Derived, never random: a runner restarted after placing finds the order it placed, and the
+    desk's order path returns that order instead of entering a second one.
+    """
+    return uuid.uuid5(SESSION_ORDER_NAMESPACE, f"session:{session_id}:bar:{bar_time}:{action}")
+
+
+def exit_distance(spec: dict[str, Any], price: float) -> float:
+    """How far from ``price`` an exit ({"mode": "percent", …} or {"mode": "atr", "distance": …}) rests."""
     return price * spec["percent"] / 100.0 if spec["mode"] == "percent" else spec["distance"]
+
+
+def order_quantity(
+    sizing: dict[str, Any] | None, stop_loss: dict[str, Any] | None, *, equity: float, price: float
+) -> int:
+    """The shares a sizing buys or sells at ``price`` with ``equity``: the backtest's and the live runner's rule.
+
+    Fixed quantity: its quantity (one share without a sizing). Percent of equity: the whole shares
+    that percent of ``equity`` buys at ``price``. Risk per trade: the whole shares that lose that
+    percent of ``equity`` if the stop-loss is hit (none without a stop-loss). Never negative.
+    """
+    sizing = sizing or {"kind": "fixed_quantity", "quantity": 1}
+    kind = sizing["kind"]
+    if kind == "fixed_quantity":
+        return int(sizing["quantity"])
+    if kind == "percent_of_equity":
+        return max(0, math.floor(equity * sizing["percent"] / 100.0 / price))
+    distance = exit_distance(stop_loss, price) if stop_loss else 0.0
+    if not distance > 0:
+        return 0
+    return max(0, math.floor(equity * sizing["percent"] / 100.0 / distance))
 
 
 class Book:
@@ -69,11 +109,11 @@ class Book:
             return
         self.entry_price, self.fill_index, self.best = open_price, index, open_price
         if decision.stop_loss:
-            self.stop = open_price - self.side * _distance(decision.stop_loss, open_price)
+            self.stop = open_price - self.side * exit_distance(decision.stop_loss, open_price)
         if decision.take_profit:
-            self.target = open_price + self.side * _distance(decision.take_profit, open_price)
+            self.target = open_price + self.side * exit_distance(decision.take_profit, open_price)
         if decision.trailing_stop:
-            self.trail_distance = _distance(decision.trailing_stop, open_price)
+            self.trail_distance = exit_distance(decision.trailing_stop, open_price)
 
     def exits(self, high: float, low: float) -> None:
         """Close the position when this bar's range reaches a resting stop, trailing stop or target."""

@@ -18,6 +18,7 @@ from marketdata.bars import BarRecord
 from strategies.engine.decisions import TARGET, Book, Decision
 from strategies.engine.history import BarHistory
 from strategies.engine.plan import Plan, Step
+from strategies.engine.why import explain
 
 
 class BarRefused(ValueError):
@@ -140,11 +141,17 @@ class Evaluator:
     def _decision(self, action, values, at_bar, k, prices) -> Decision | None:
         """The decision ``action`` makes at position ``k`` of the columns; None while an ATR exit warms up."""
 
+        def read(source):
+            return _read(values, at_bar, source, k)
+
+        attached: dict[str, Any] = {}
+
         def spec(step: Step | None):
             if step is None:
                 return None
-            inputs = {port: _read(values, at_bar, source, k) for port, source in step.inputs}
-            return next(iter(step.node_type.compute(self.history, inputs, step.params).values()))
+            inputs = {port: read(source) for port, source in step.inputs}
+            attached[step.node] = next(iter(step.node_type.compute(self.history, inputs, step.params).values()))
+            return attached[step.node]
 
         sizing = spec(action.sizing) or {"kind": "fixed_quantity", "quantity": 1}
         exits = {role: spec(step) for role, step in action.exits}
@@ -161,6 +168,7 @@ class Evaluator:
             take_profit=exits.get("take_profit"),
             trailing_stop=exits.get("trailing_stop"),
             close_price=float(prices["close"][k]),
+            why=explain(self.plan, action, read, attached),
         )
 
 
