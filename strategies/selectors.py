@@ -13,7 +13,9 @@ def trading_session_list(
     *, user: User, status: str | list[str] | None = None, account=None
 ) -> QuerySet[TradingSession]:
     """Return the trading sessions on ``user``'s accounts, newest first."""
-    queryset = TradingSession.objects.select_related("strategy", "account").filter(account__in=accounts_for_user(user))
+    queryset = TradingSession.objects.select_related("strategy", "account", "version", "instrument").filter(
+        account__in=accounts_for_user(user)
+    )
     if status:
         queryset = queryset.filter(status__in=[status] if isinstance(status, str) else list(status))
     if account is not None:

@@ -31,6 +31,8 @@ PAGES: dict[str, Page] = {
         Page("blotter", "Orders blotter", "streams:blotter", frozenset({"order"})),
         Page("positions", "Positions and PnL", "streams:positions", frozenset({"position", "pnl"})),
         Page("sessions", "Strategy sessions", "streams:sessions", frozenset({"session"})),
+        # One session's page: its row (the figures) and its equity chart, which the row extends.
+        Page("session", "Strategy session", "streams:session", frozenset({"session"})),
         Page(
             "market", "Market watch", "streams:market", frozenset({"quote"}), account_groups=False, market_groups=True
         ),

@@ -225,7 +225,9 @@ def publish(changes: dict[tuple[str, object], int | None]) -> bool:
             add(live.account_group(account_id), row, ts)
     _positions(by_kind, add)
     if by_kind[SESSION]:
-        for session in TradingSession.objects.select_related("strategy", "account").filter(pk__in=by_kind[SESSION]):
+        for session in TradingSession.objects.select_related("strategy", "account", "instrument", "version").filter(
+            pk__in=by_kind[SESSION]
+        ):
             add(live.account_group(session.account_id), rows.session_row(session), by_kind[SESSION].get(session.pk))
     if by_kind[ALERT]:
         for alert in Alert.objects.select_related("account").filter(pk__in=by_kind[ALERT]).order_by("pk"):

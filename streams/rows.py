@@ -189,22 +189,45 @@ def position_row(position: Position) -> dict:
 
 
 def session_row(session: TradingSession) -> dict:
-    """The strategy-sessions row: status, PnL, drawdown, trades and which controls apply."""
+    """The strategy-sessions row: what runs where, its figures, and which controls apply.
+
+    Load ``strategy``, ``account``, ``instrument`` and ``version`` with it. ``equity_value`` and
+    ``last_bar_time`` (the last bar decided, epoch s) are the raw values the session page's equity
+    chart appends when the row arrives live.
+    """
     pnl = session.realized_pnl + session.unrealized_pnl
+    trades = session.trade_count
+    version = session.version
     ctx = {
         "pk": session.pk,
         "strategy": session.strategy.name,
         "account_id": session.account_id,
         "account": session.account.code,
+        "mode": session.mode,
+        "mode_label": "Forward test" if session.mode == TradingSession.Mode.FORWARD else "Broker",
+        "symbol": session.instrument.symbol if session.instrument_id else "",
+        "version": f"v{version.number}" if version else "",
+        "resolution": session.resolution,
         "status": session.status,
         "status_label": session.get_status_display(),
+        "status_reason": session.status_reason,
+        "equity": _num(session.equity, 2),
+        "equity_value": _num(session.equity),
+        "last_bar_time": session.last_bar_time,
+        "last_bar_at": desk_time(datetime.fromtimestamp(session.last_bar_time, tz=UTC))
+        if session.last_bar_time is not None
+        else "",
         "pnl": _num(pnl, 2),
         "pnl_negative": pnl < 0,
         "realized_pnl": _num(session.realized_pnl, 2),
+        "realized_negative": session.realized_pnl < 0,
         "unrealized_pnl": _num(session.unrealized_pnl, 2),
+        "unrealized_negative": session.unrealized_pnl < 0,
         "max_drawdown": _num(session.max_drawdown, 2),
-        "trade_count": session.trade_count,
+        "trade_count": trades,
         "win_count": session.win_count,
+        "win_rate": f"{100 * session.win_count / trades:.1f} %" if trades else "",
+        "sharpe": "" if session.sharpe is None else f"{session.sharpe:.2f}",
         "started_at": _time(session.started_at),
         "can_pause": session.status == TradingSession.Status.RUNNING,
         "can_resume": session.status == TradingSession.Status.PAUSED,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from streams import editor_page, market_page, views
+from streams import editor_page, market_page, session_page, views
 
 app_name = "streams"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("orders/", views.blotter, name="blotter"),
     path("positions/", views.positions, name="positions"),
     path("sessions/", views.sessions, name="sessions"),
+    path("sessions/<int:pk>/", session_page.session, name="session"),
     path("market/", views.market, name="market"),
     path("market/chart/", market_page.chart, name="chart"),
     path("market/chart/ticket", market_page.ticket_view, name="chart-ticket"),

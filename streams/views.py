@@ -151,7 +151,9 @@ def sessions(request: HttpRequest) -> HttpResponse:
     """Strategy sessions with status, PnL, drawdown, trades and their controls."""
     accounts = list(accounts_for_user(request.user))
     context = live_context(request, "sessions", account_ids={a.pk for a in accounts})
-    found = TradingSession.objects.select_related("strategy", "account").filter(account__in=accounts)[:200]
+    found = TradingSession.objects.select_related("strategy", "account", "instrument", "version").filter(
+        account__in=accounts
+    )[:200]
     context.update(session_rows=[rows.session_row(s) for s in found])
     return _render(request, "streams/sessions.html", context)
 

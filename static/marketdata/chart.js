@@ -10,23 +10,8 @@
   let current = null;
   window.marketChart = { bars: 0, updates: 0, reloads: 0, marks: 0, markTexts: [], last: null };
 
-  // lightweight-charts draws times as UTC: each bar is moved by the desk zone's offset at that
-  // instant (DST-safe), so the axis reads New York's clock whatever the browser's zone. Daily bars
-  // are the session's date at 00:00 UTC already and are left as they are.
-  function zoneShift(tz) {
-    const fmt = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric",
-      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-    const cache = new Map();
-    return (t) => {
-      const hour = Math.floor(t / 3600);
-      if (!cache.has(hour)) {
-        const p = Object.fromEntries(fmt.formatToParts(new Date(hour * 3600e3)).map((x) => [x.type, x.value]));
-        cache.set(hour, (Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - hour * 3600e3) / 1e3);
-      }
-      return t + cache.get(hour);
-    };
-  }
-
+  // Times on the axis read the desk's clock (static/streams/desk_zone.js). Daily bars are the
+  // session's date at 00:00 UTC already and are left as they are.
   function colors() {
     const css = getComputedStyle(document.documentElement);
     const pick = (name, fallback) => (css.getPropertyValue(name) || "").trim() || fallback;
@@ -35,7 +20,7 @@
 
   function Chart(el) {
     const symbol = el.dataset.symbol, resolution = el.dataset.resolution, seconds = +el.dataset.seconds;
-    const daily = seconds >= 86400, shift = daily ? (t) => t : zoneShift(el.dataset.tz);
+    const daily = seconds >= 86400, shift = daily ? (t) => t : window.deskZoneShift(el.dataset.tz);
     // The server's clock at page load, carried forward by the browser's monotonic clock: the
     // browser's own wall clock may be wrong or in another zone.
     const loadedAt = performance.now(), serverNow = () => +el.dataset.now + (performance.now() - loadedAt) / 1e3;

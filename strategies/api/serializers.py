@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from strategies.models import Strategy, StrategyVersion, TradingSession
@@ -17,27 +18,43 @@ class StrategyOutput(serializers.ModelSerializer):
 
 
 class TradingSessionOutput(serializers.ModelSerializer):
+    """A session with what it runs and its figures (README: "What a session's metrics mean"); all read-only."""
+
     strategy = serializers.SlugRelatedField(slug_field="name", read_only=True)
     account = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    version = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, help_text="The pinned version's id")
+    version_number = serializers.IntegerField(source="version.number", default=None, read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", default=None, read_only=True)
+    equity = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        read_only=True,
+        allow_null=True,
+        help_text="Starting equity + realized + unrealized",
+    )
+    max_drawdown = serializers.DecimalField(
+        max_digits=20, decimal_places=4, read_only=True, help_text="Largest fall of the equity from a peak, in money"
+    )
+    win_rate = serializers.SerializerMethodField(help_text="win_count / trade_count; null without trades")
+    sharpe = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Annualised, from per-bar equity returns; null before two returns"
+    )
+    last_bar_time = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The last bar decided: its start, epoch seconds UTC"
+    )
 
     class Meta:
         model = TradingSession
         fields = [
-            "id",
-            "strategy",
-            "account",
-            "status",
-            "started_at",
-            "stopped_at",
-            "starting_equity",
-            "realized_pnl",
-            "unrealized_pnl",
-            "max_drawdown",
-            "peak_pnl",
-            "trade_count",
-            "win_count",
-            "created_at",
-        ]
+            "id", "strategy", "account", "mode", "version", "version_number", "symbol", "resolution", "status",
+            "status_reason", "started_at", "stopped_at", "starting_equity", "equity", "realized_pnl", "unrealized_pnl",
+            "max_drawdown", "peak_pnl", "trade_count", "win_count", "win_rate", "sharpe", "last_bar_time", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_win_rate(self, session: TradingSession) -> float | None:
+        return session.win_count / session.trade_count if session.trade_count else None
 
 
 class TradingSessionFilter(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from strategies.api import versions, views
+from strategies.api import sessions, versions, views
 
 urlpatterns = [
     path("strategies/", views.StrategyListApi.as_view(), name="strategy-list"),
@@ -25,4 +25,15 @@ urlpatterns = [
     path("trading-sessions/<int:pk>/pause/", views.TradingSessionPauseApi.as_view(), name="trading-session-pause"),
     path("trading-sessions/<int:pk>/resume/", views.TradingSessionResumeApi.as_view(), name="trading-session-resume"),
     path("trading-sessions/<int:pk>/stop/", views.TradingSessionStopApi.as_view(), name="trading-session-stop"),
+    path(
+        "trading-sessions/<int:pk>/equity/", sessions.TradingSessionEquityApi.as_view(), name="trading-session-equity"
+    ),
+    path(
+        "trading-sessions/<int:pk>/decisions/",
+        sessions.TradingSessionDecisionListApi.as_view(),
+        name="trading-session-decisions",
+    ),
+    path(
+        "trading-sessions/<int:pk>/fills/", sessions.TradingSessionFillListApi.as_view(), name="trading-session-fills"
+    ),
 ]
