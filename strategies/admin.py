@@ -5,14 +5,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from accounts.admin import VIA
+from accounts.admin import VIA, ask_reason
 from accounts.admin_scoping import AccountScopedAdmin
 from accounts.admin_services import ServiceSaveMixin, each_through_service, form_changes
 from accounts.selectors import accounts_for_user
+from orders.models import Instrument
 from strategies import services
 from strategies.admin_versions import versions_table
 from strategies.models import Strategy, TradingSession
-from strategies.selectors import strategy_list
+from strategies.selectors import strategy_list, strategy_version_list
 
 
 class StrategyForm(forms.ModelForm):
@@ -101,38 +102,79 @@ class StrategyAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
 
 class TradingSessionAddForm(forms.ModelForm):
-    """A new session: which strategy, on which account, and optionally the equity it starts from."""
+    """A new session: the strategy and its pinned version, the account, the instrument, the mode,
+    costs and limits; the service checks them all (a version of another strategy, a broker session
+    of an unapproved version, a forward test without its starting equity)."""
 
     class Meta:
         model = TradingSession
-        fields = ["strategy", "account", "starting_equity"]
+        fields = [
+            "strategy", "version", "account", "instrument", "mode", "resolution", "fee_model", "slippage_model",
+            "slippage_amount", "max_position", "max_daily_loss", "starting_equity",
+        ]  # fmt: skip
+        help_texts = {
+            "version": "A version of the strategy chosen above; a broker session needs one a Risk manager approved.",
+            "starting_equity": "A forward test's paper cash (required); a broker session left blank starts from "
+            "the account's net liquidation value.",
+            "slippage_amount": "Ticks of the instrument's tick or basis points, by the slippage model.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("version", "instrument"):
+            self.fields[name].required = True
+
+
+class TradingSessionStopForm(forms.Form):
+    """What the Stop action asks before it stops sessions for good."""
+
+    reason = forms.CharField(max_length=200, help_text="Kept on the session and in the audit log.")
+    flatten = forms.BooleanField(
+        required=False,
+        label="Flatten the position",
+        help_text="A broker session: cancel its working orders and close its position with a market order. "
+        "A forward test: close its simulated position at the last quote.",
+    )
 
 
 @admin.register(TradingSession)
 class TradingSessionAdmin(ServiceSaveMixin, AccountScopedAdmin):
     list_display = [
-        "strategy", "account", "status", "started_at", "stopped_at", "realized_pnl", "unrealized_pnl",
-        "max_drawdown", "trade_count",
+        "strategy", "version", "account", "instrument", "mode", "status", "status_reason", "started_at",
+        "stopped_at", "realized_pnl", "unrealized_pnl", "max_drawdown", "trade_count",
     ]  # fmt: skip
-    list_filter = ["status", "strategy", ("account", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["strategy__name", "account__code"]
-    list_select_related = ["strategy", "account"]
+    list_filter = ["status", "mode", "strategy", ("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["strategy__name", "account__code", "instrument__symbol"]
+    list_select_related = ["strategy", "account", "version__strategy", "instrument"]
     date_hierarchy = "created_at"
     actions = ["start_sessions", "pause_sessions", "resume_sessions", "stop_sessions"]
-    readonly_fields = [
-        "status", "started_at", "stopped_at", "realized_pnl", "unrealized_pnl", "max_drawdown", "peak_pnl",
+    FIGURES = [
+        "starting_equity", "started_at", "stopped_at", "realized_pnl", "unrealized_pnl", "max_drawdown", "peak_pnl",
         "trade_count", "win_count", "created_at",
     ]  # fmt: skip
-
-    ADD_FIELDS = ["strategy", "account", "starting_equity"]
+    # What the runner writes (its last bar, state, equity, lease) is shown, never edited.
+    RUNNER_FIELDS = ["last_bar_time", "state", "equity", "sharpe", "lease_owner", "lease_expires_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["strategy", "version", "account", "instrument", "mode", "resolution", "status"]}),
+        ("Why it last paused or stopped", {"fields": ["status_reason", "flatten_on_stop"]}),
+        (
+            "Costs and limits",
+            {"fields": ["fee_model", "slippage_model", "slippage_amount", "max_position", "max_daily_loss"]},
+        ),
+        ("Figures", {"fields": FIGURES}),
+        ("Runner", {"fields": RUNNER_FIELDS}),
+    ]
+    readonly_fields = ["status", "status_reason", "flatten_on_stop", *FIGURES, *RUNNER_FIELDS]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = TradingSessionAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None):
-        return self.ADD_FIELDS if obj is None else super().get_fields(request, obj)
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": TradingSessionAddForm.Meta.fields})]
+        return super().get_fieldsets(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else super().get_readonly_fields(request, obj)
@@ -140,22 +182,21 @@ class TradingSessionAdmin(ServiceSaveMixin, AccountScopedAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "strategy":
             kwargs["queryset"] = strategy_list(user=request.user).filter(enabled=True)
+        elif db_field.name == "version":
+            # Labelled "strategy vN"; that it belongs to the chosen strategy is the service's check.
+            kwargs["queryset"] = strategy_version_list(user=request.user).filter(strategy__enabled=True)
+        elif db_field.name == "instrument":
+            kwargs["queryset"] = Instrument.objects.filter(active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def service_create(self, request, form) -> TradingSession:
         # Opened pending; the Start action (trading_session_start) sets it running.
         data = form.cleaned_data
-        return services.trading_session_create(
-            strategy=data["strategy"],
-            account=data["account"],
-            actor=request.user,
-            starting_equity=data["starting_equity"],
-            via=VIA,
-        )
+        return services.trading_session_create(actor=request.user, via=VIA, **data)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        # Status and metrics move only through the actions below and the fills of its orders,
-        # so ``service_update`` is never reached.
+        # Status and metrics move only through the actions below, the fills of its orders and
+        # the runner, so ``service_update`` is never reached.
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -185,9 +226,20 @@ class TradingSessionAdmin(ServiceSaveMixin, AccountScopedAdmin):
     def resume_sessions(self, request, queryset):
         self._apply(request, queryset, services.trading_session_resume, "resumed")
 
-    @admin.action(description="Stop the selected sessions", permissions=["control"])
+    @admin.action(description="Stop the selected sessions…", permissions=["control"])
     def stop_sessions(self, request, queryset):
-        self._apply(request, queryset, services.trading_session_stop, "stopped")
+        form = TradingSessionStopForm(request.POST if "apply" in request.POST else None)
+        if not (form.is_bound and form.is_valid()):
+            intro = "These sessions will stop for good (a stopped session cannot be started again):"
+            return ask_reason(self, request, queryset, form, action="stop_sessions", title="Stop sessions", intro=intro)
+        reason, flatten = form.cleaned_data["reason"], form.cleaned_data["flatten"]
+        self._apply(
+            request,
+            queryset,
+            lambda **kwargs: services.trading_session_stop(reason=reason, flatten=flatten, **kwargs),
+            "stopped",
+        )
+        return None
 
 
 # Backtests have an admin module of their own; imported here so the admin site registers it.

@@ -38,7 +38,7 @@ class StrategyNameTaken(ApplicationError):
 
 
 class TradingSessionInvalid(ApplicationError):
-    """A new session's input is malformed (a negative or non-numeric starting equity)."""
+    """A session's input is malformed; ``field`` names it (equity, version, instrument, resolution, costs, limits)."""
 
     code = "trading_session.invalid"
     http_status = 400
@@ -73,3 +73,19 @@ class StrategyVersionAlreadyApproved(ApplicationError):
     code = "strategy.already_approved"
     http_status = 409
     default_message = "This strategy version is already approved."
+
+
+class TradingSessionVersionNotApproved(ApplicationError):
+    """A broker session (orders through the desk) of a version no Risk manager has approved."""
+
+    code = "trading_session.version_not_approved"
+    http_status = 409
+    default_message = "A broker session needs a strategy version approved by a Risk manager."
+
+
+class TradingSessionNotRunning(ApplicationError):
+    """A decision reached a session that is not a running broker session (paused, stopped, or a forward test)."""
+
+    code = "trading_session.not_running"
+    http_status = 409
+    default_message = "The trading session is not a running broker session."

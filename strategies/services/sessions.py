@@ -1,7 +1,10 @@
-"""Every write of trading sessions: creating, starting, pausing, resuming and stopping them.
+"""Opening trading sessions, and the one table and writer of their status moves.
 
-The session's status is what strategies read before they trade; ``order_submit`` refuses a
-strategy order whose session is not running. Each change writes an audit row in its transaction.
+A session runs one pinned strategy version on one instrument's closed bars, in one of two
+modes: ``forward`` (a paper test: the runner fills it in-process from its own cash) or
+``broker`` (its orders go through the desk's order path, so only an approved version may run
+it). Starting, pausing, resuming and stopping are ``session_controls``. Each change writes an
+audit row in its transaction.
 """
 
 from __future__ import annotations
@@ -10,19 +13,26 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from accounts.models import AccountValue, BrokerAccount, User
+from accounts.models import BrokerAccount, User
 from accounts.services import audit_record, require_actor
+from marketdata import resolutions
+from orders.models import Instrument
+from orders.services.common import instrument_resolve
+from strategies.backtest import BadFeeModel, BadSlippageModel, FeeModel, SlippageModel
 from strategies.exceptions import (
     StrategyDisabled,
     StrategyNotAllowedOnAccount,
     TradingSessionInvalid,
     TradingSessionTransitionRefused,
+    TradingSessionVersionNotApproved,
 )
-from strategies.models import Strategy, TradingSession
+from strategies.models import Strategy, StrategyVersion, TradingSession
 
 Status = TradingSession.Status
+Mode = TradingSession.Mode
+# Room for a sentence; the column is 200 characters.
+REASON_MAX = 200
 
 # The one table of session moves: from → allowed targets.
 SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -33,12 +43,37 @@ SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _move(
-    session: TradingSession, *, to: str, actor: User | None, via: str, action: str, extra_fields=()
+def session_lock(session: TradingSession | int) -> TradingSession:
+    """Return the session's row locked for this transaction, with its strategy, account, version and instrument."""
+    pk = session if isinstance(session, int) else session.pk
+    return (
+        TradingSession.objects.select_for_update(of=("self",))
+        .select_related("strategy", "account", "version", "instrument")
+        .get(pk=pk)
+    )
+
+
+def session_move(
+    session: TradingSession,
+    *,
+    to: str,
+    actor: User | None,
+    via: str,
+    action: str,
+    extra_fields=(),
+    after: dict | None = None,
 ) -> TradingSession:
+    """Move a locked session to ``to`` and save it with ``extra_fields``; audited as ``trading_session.<action>``.
+
+    The audit row's ``before`` holds the status and reason the session had, its ``after`` the new
+    ones plus ``after``.
+
+    :raises TradingSessionTransitionRefused: the table has no such move.
+    """
     if to not in SESSION_TRANSITIONS[session.status]:
         raise TradingSessionTransitionRefused(f"A {session.get_status_display().lower()} session cannot be {action}.")
-    before = session.status
+    # As stored: callers set the new reason (and other fields) on the locked row before the move.
+    before = TradingSession.objects.filter(pk=session.pk).values("status", "status_reason").get()
     session.status = to
     session.save(update_fields=["status", *extra_fields])
     audit_record(
@@ -46,112 +81,103 @@ def _move(
         action=f"trading_session.{action}",
         obj=session,
         account=session.account,
-        before={"status": before},
-        after={"status": to},
+        before=before,
+        after={"status": to, "status_reason": session.status_reason, **(after or {})},
         via=via,
     )
     return session
 
 
-def _lock(session: TradingSession) -> TradingSession:
-    return TradingSession.objects.select_for_update().select_related("strategy", "account").get(pk=session.pk)
+def session_reason(reason: Any) -> str:
+    """A person's reason for pausing or stopping, stripped.
+
+    :raises TradingSessionInvalid: not text, or longer than 200 characters.
+    """
+    if reason is None:
+        return ""
+    if not isinstance(reason, str):
+        raise TradingSessionInvalid("The reason is text.", field="reason")
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise TradingSessionInvalid(f"Keep the reason to {REASON_MAX} characters.", field="reason")
+    return reason
 
 
-def _net_liquidation(session: TradingSession) -> Decimal | None:
-    value = (
-        AccountValue.objects.filter(account=session.account, tag="NetLiquidation")
-        .values_list("value", flat=True)
-        .first()
-    )
+def session_version_check(session: TradingSession) -> None:
+    """Refuse a broker session whose pinned version is not approved (a forward test needs no approval).
+
+    :raises TradingSessionVersionNotApproved:
+    """
+    if session.mode == Mode.BROKER and (session.version is None or not session.version.is_approved):
+        raise TradingSessionVersionNotApproved(f"{session.version or 'No version'} is not approved for broker orders.")
+
+
+def _decimal(value: Any, field: str, what: str) -> Decimal:
     try:
-        return Decimal(value) if value else None
-    except InvalidOperation:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise TradingSessionInvalid(f"The {what} is not a number.", field=field) from None
+    if not number.is_finite():
+        raise TradingSessionInvalid(f"The {what} is not a number.", field=field)
+    return number
+
+
+def _starting_equity(value: Any, mode: str) -> Decimal | None:
+    if value is None or value == "":
+        if mode == Mode.FORWARD:
+            raise TradingSessionInvalid(
+                "A forward test needs its starting equity: the paper cash it trades.", field="starting_equity"
+            )
         return None
+    equity = _decimal(value, "starting_equity", "starting equity")
+    if equity < 0 or (mode == Mode.FORWARD and equity == 0):
+        raise TradingSessionInvalid("The starting equity is above zero.", field="starting_equity")
+    return equity
 
 
-@transaction.atomic
-def trading_session_start(*, session: TradingSession, actor: User | None, via: str) -> TradingSession:
-    """Start a pending session: ``running``, with its start time and its starting equity.
-
-    The starting equity is the one given to ``trading_session_create``, else the account's
-    net liquidation value now.
-
-    :raises StrategyDisabled: the strategy is disabled.
-    :raises StrategyNotAllowedOnAccount: the strategy lists accounts and this is not one of them.
-    :raises TradingSessionTransitionRefused: the session is not pending.
-    :raises AccountNotMember, PermissionRequired: the actor may not control sessions of this account.
-    """
-    require_actor(actor, account=session.account, perm="strategies.change_tradingsession")
-    session = _lock(session)
-    if not session.strategy.enabled:
-        raise StrategyDisabled(f"Strategy {session.strategy.name} is disabled.")
-    allowed = session.strategy.accounts.all()
-    if allowed.exists() and not allowed.filter(pk=session.account_id).exists():
-        raise StrategyNotAllowedOnAccount(
-            f"Strategy {session.strategy.name} may not trade account {session.account.code}."
-        )
-    if session.status != Status.PENDING:
-        raise TradingSessionTransitionRefused("Only a pending session can be started; resume a paused one.")
-    session.started_at = timezone.now()
-    if session.starting_equity is None:
-        # An equity given when the session was opened is the desk's decision; keep it.
-        session.starting_equity = _net_liquidation(session)
-    return _move(
-        session, to=Status.RUNNING, actor=actor, via=via, action="start", extra_fields=("started_at", "starting_equity")
-    )
-
-
-@transaction.atomic
-def trading_session_pause(*, session: TradingSession, actor: User | None, via: str) -> TradingSession:
-    """Pause a running session: its strategy stops entering orders; working orders stay.
-
-    :raises TradingSessionTransitionRefused: the session is not running.
-    :raises AccountNotMember, PermissionRequired:
-    """
-    require_actor(actor, account=session.account, perm="strategies.change_tradingsession")
-    return _move(_lock(session), to=Status.PAUSED, actor=actor, via=via, action="pause")
-
-
-@transaction.atomic
-def trading_session_resume(*, session: TradingSession, actor: User | None, via: str) -> TradingSession:
-    """Resume a paused session.
-
-    :raises StrategyDisabled: the strategy was disabled meanwhile.
-    :raises TradingSessionTransitionRefused: the session is not paused.
-    :raises AccountNotMember, PermissionRequired:
-    """
-    require_actor(actor, account=session.account, perm="strategies.change_tradingsession")
-    session = _lock(session)
-    if session.status != Status.PAUSED:
-        raise TradingSessionTransitionRefused("Only a paused session can be resumed.")
-    if not session.strategy.enabled:
-        raise StrategyDisabled(f"Strategy {session.strategy.name} is disabled.")
-    return _move(session, to=Status.RUNNING, actor=actor, via=via, action="resume")
-
-
-@transaction.atomic
-def trading_session_stop(*, session: TradingSession, actor: User | None, via: str) -> TradingSession:
-    """Stop a session for good (from pending, running or paused).
-
-    :raises TradingSessionTransitionRefused: the session is already stopped.
-    :raises AccountNotMember, PermissionRequired:
-    """
-    require_actor(actor, account=session.account, perm="strategies.change_tradingsession")
-    session = _lock(session)
-    session.stopped_at = timezone.now()
-    return _move(session, to=Status.STOPPED, actor=actor, via=via, action="stop", extra_fields=("stopped_at",))
-
-
-def _starting_equity(value: Any) -> Decimal | None:
+def _max_position(value: Any) -> int | None:
     if value is None or value == "":
         return None
+    number = _decimal(value, "max_position", "maximum position")
+    if isinstance(value, bool) or number != number.to_integral_value() or number <= 0 or number > 2**31 - 1:
+        raise TradingSessionInvalid(
+            "The maximum position is a whole number of shares above zero.", field="max_position"
+        )
+    return int(number)
+
+
+def _max_daily_loss(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    loss = _decimal(value, "max_daily_loss", "maximum daily loss")
+    if loss <= 0 or loss >= Decimal("1e16"):
+        raise TradingSessionInvalid("The maximum daily loss is an amount above zero.", field="max_daily_loss")
+    return loss
+
+
+def _costs(fee_model: Any, slippage_model: Any, slippage_amount: Any) -> tuple[str, str, Decimal]:
+    # The backtester's own models decide what is valid, so a session and a backtest agree.
     try:
-        equity = Decimal(str(value))
-    except InvalidOperation:
-        raise TradingSessionInvalid("The starting equity is not a number.", field="starting_equity") from None
-    if not equity.is_finite() or equity < 0:
-        raise TradingSessionInvalid("The starting equity is zero or more.", field="starting_equity")
-    return equity
+        FeeModel(str(fee_model))
+    except BadFeeModel as exc:
+        raise TradingSessionInvalid(str(exc), field="fee_model") from None
+    amount = _decimal(slippage_amount if slippage_amount not in (None, "") else 0, "slippage_amount", "slippage")
+    if amount >= Decimal("1e6"):
+        raise TradingSessionInvalid("The slippage is below 1,000,000.", field="slippage_amount")
+    try:
+        SlippageModel(str(slippage_model), float(amount))
+    except BadSlippageModel as exc:
+        raise TradingSessionInvalid(str(exc), field="slippage_model") from None
+    return str(fee_model), str(slippage_model), amount
+
+
+def _instrument(instrument: Instrument | str | None) -> Instrument:
+    if instrument is None or instrument == "":
+        raise TradingSessionInvalid("Choose the instrument the session trades.", field="instrument")
+    found = instrument_resolve(instrument.strip() if isinstance(instrument, str) else instrument)
+    if not found.active:
+        raise TradingSessionInvalid(f"The instrument {found.symbol} is not active.", field="instrument")
+    return found
 
 
 @transaction.atomic
@@ -160,19 +186,48 @@ def trading_session_create(
     strategy: Strategy,
     account: BrokerAccount,
     actor: User | None,
+    version: StrategyVersion | None,
+    instrument: Instrument | str | None,
+    mode: str = Mode.FORWARD,
+    resolution: str = resolutions.ONE_MINUTE.code,
+    fee_model: str = "fixed",
+    slippage_model: str = "none",
+    slippage_amount: Decimal | str | float = 0,
+    max_position: int | str | None = None,
+    max_daily_loss: Decimal | str | None = None,
     starting_equity: Decimal | str | None = None,
     via: str,
 ) -> TradingSession:
-    """Open a pending session of ``strategy`` on ``account``; starting it is ``trading_session_start``.
+    """Open a pending session of ``version`` of ``strategy`` on ``account``, trading ``instrument``.
+
+    Starting it is ``trading_session_start``. ``instrument`` may be a symbol (resolved as order
+    entry resolves it). A ``forward`` test needs ``starting_equity``, the paper cash it trades
+    (above zero); a ``broker`` session may leave it out and then starts from the account's net
+    liquidation value at its start. ``max_position`` (shares) and ``max_daily_loss`` (money) are
+    the session's own limits, none when left out; the account's risk limits apply to a broker
+    session's orders in any case. Fee and slippage models are the backtester's.
 
     :raises AccountNotMember, PermissionRequired: ``actor`` is not a member of ``account`` or
         may not add sessions.
     :raises StrategyNotAllowedOnAccount: the strategy lists accounts and this is not one of them.
     :raises StrategyDisabled: the strategy is disabled.
-    :raises TradingSessionInvalid: a starting equity that is negative or not a number.
+    :raises TradingSessionInvalid: a field is missing or wrong (``field`` names it): mode,
+        version (missing, or of another strategy), instrument (missing or inactive),
+        resolution, fee model, slippage, limits, starting equity.
+    :raises InstrumentUnknown: no instrument has that symbol.
+    :raises TradingSessionVersionNotApproved: a broker session of a version not approved.
     """
     require_actor(actor, account=account, perm="strategies.add_tradingsession")
-    equity = _starting_equity(starting_equity)
+    if mode not in Mode.values:
+        raise TradingSessionInvalid(f"Use one of the modes {', '.join(Mode.values)}.", field="mode")
+    equity = _starting_equity(starting_equity, mode)
+    try:
+        resolution = resolutions.parse(resolution).code
+    except resolutions.BadResolution as exc:
+        raise TradingSessionInvalid(str(exc), field="resolution") from None
+    fee_model, slippage_model, slippage_amount = _costs(fee_model, slippage_model, slippage_amount)
+    limits = {"max_position": _max_position(max_position), "max_daily_loss": _max_daily_loss(max_daily_loss)}
+    instrument = _instrument(instrument)
     # Locked so a concurrent strategy_update cannot take the account away under the check.
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
     allowed = strategy.accounts.all()
@@ -180,7 +235,23 @@ def trading_session_create(
         raise StrategyNotAllowedOnAccount(f"Strategy {strategy.name} may not trade account {account.code}.")
     if not strategy.enabled:
         raise StrategyDisabled(f"Strategy {strategy.name} is disabled.")
-    session = TradingSession.objects.create(strategy=strategy, account=account, starting_equity=equity)
+    if version is None or version.strategy_id != strategy.pk:
+        raise TradingSessionInvalid(f"Choose a version of {strategy.name} for the session to run.", field="version")
+    session = TradingSession(
+        strategy=strategy,
+        account=account,
+        starting_equity=equity,
+        mode=mode,
+        version=version,
+        instrument=instrument,
+        resolution=resolution,
+        fee_model=fee_model,
+        slippage_model=slippage_model,
+        slippage_amount=slippage_amount,
+        **limits,
+    )
+    session_version_check(session)
+    session.save(force_insert=True)
     audit_record(
         actor=actor,
         action="trading_session.create",
@@ -191,6 +262,14 @@ def trading_session_create(
             "account": account.code,
             "status": session.status,
             "starting_equity": equity,
+            "mode": mode,
+            "version": version.number,
+            "instrument": instrument.symbol,
+            "resolution": resolution,
+            "fee_model": fee_model,
+            "slippage_model": slippage_model,
+            "slippage_amount": slippage_amount,
+            **limits,
         },
         via=via,
     )

@@ -54,7 +54,9 @@ def test_session_controls_go_through_the_services(client, trader, account):
         ("resume_sessions", TradingSession.Status.RUNNING),
         ("stop_sessions", TradingSession.Status.STOPPED),
     ):
-        client.post(SESSIONS_URL, {"action": action, "_selected_action": [session.pk]})
+        # Stop asks for its reason first (test_admin_sessions.py); this is the form's answer.
+        answer = {"apply": "1", "reason": "Done"} if action == "stop_sessions" else {}
+        client.post(SESSIONS_URL, {"action": action, "_selected_action": [session.pk], **answer})
         session.refresh_from_db()
         assert session.status == status, action
     actions = list(

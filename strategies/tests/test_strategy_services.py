@@ -11,6 +11,7 @@ from accounts.exceptions import AccountNotMember, PermissionRequired
 from accounts.models import AuditLog, Role
 from accounts.services import account_values_update
 from accounts.tests.factories import UserFactory
+from orders.tests.factories import InstrumentFactory
 from strategies.exceptions import (
     StrategyDisabled,
     StrategyInvalid,
@@ -19,8 +20,14 @@ from strategies.exceptions import (
     TradingSessionInvalid,
 )
 from strategies.models import Strategy, TradingSession
-from strategies.services import strategy_create, strategy_update, trading_session_create, trading_session_start
-from strategies.tests.factories import StrategyFactory
+from strategies.services import (
+    strategy_create,
+    strategy_update,
+    strategy_version_save,
+    trading_session_create,
+    trading_session_start,
+)
+from strategies.tests.factories import StrategyFactory, template_graph
 
 pytestmark = pytest.mark.django_db
 
@@ -146,27 +153,34 @@ def test_a_refused_update_changes_nothing(strategist):
 
 
 # --- new sessions ----------------------------------------------------------------------------------
+# Their modes, fields and approval: test_session_controls.py.
+
+
+def new_session(*, strategy, account, actor, **fields) -> TradingSession:
+    """Open a forward test of version 1 of ``strategy`` (saved here) on AAPL."""
+    version = strategy_version_save(actor=None, strategy=strategy, graph=template_graph("ema_crossover"), via="test")
+    values = {"version": version, "instrument": InstrumentFactory(symbol="AAPL"), "starting_equity": "100000", **fields}
+    return trading_session_create(strategy=strategy, account=account, actor=actor, via="test", **values)
 
 
 def test_creating_a_session_opens_it_pending_with_an_audit_row(session_opener, account):
     strategy = StrategyFactory(name="Breakout")
     strategy.accounts.add(account)
-    session = trading_session_create(
-        strategy=strategy, account=account, actor=session_opener, starting_equity="100000", via="admin"
-    )
+    session = new_session(strategy=strategy, account=account, actor=session_opener)
     session.refresh_from_db()
     assert (session.status, session.account, session.starting_equity) == (
         TradingSession.Status.PENDING,
         account,
         Decimal("100000"),
     )
-    audit = AuditLog.objects.get()
+    audit = AuditLog.objects.get(action="trading_session.create")
     assert (audit.action, audit.account, audit.object_id) == ("trading_session.create", account, str(session.pk))
-    assert audit.after == {
+    assert {key: audit.after[key] for key in ("strategy", "account", "status", "starting_equity", "mode")} == {
         "strategy": "Breakout",
         "account": account.code,
         "status": "pending",
         "starting_equity": "100000",
+        "mode": "forward",
     }
 
 
@@ -174,55 +188,41 @@ def test_a_session_opened_with_a_starting_equity_keeps_it_when_started(session_o
     account_values_update(
         account=account, values={"NetLiquidation": "250000"}, currency="USD", reported_at=timezone.now()
     )
-    strategy = StrategyFactory(name="Breakout")
-    given = trading_session_create(
-        strategy=strategy, account=account, actor=session_opener, starting_equity="100000", via="test"
-    )
-    measured = trading_session_create(strategy=strategy, account=account, actor=session_opener, via="test")
-    for session in (given, measured):
-        trading_session_start(session=session, actor=session_opener, via="test")
-        session.refresh_from_db()
+    given = new_session(strategy=StrategyFactory(name="Breakout"), account=account, actor=session_opener)
+    trading_session_start(session=given, actor=session_opener, via="test")
+    given.refresh_from_db()
     assert (given.status, given.starting_equity) == (TradingSession.Status.RUNNING, Decimal("100000"))
-    assert measured.starting_equity == Decimal("250000")
 
 
 def test_a_session_on_an_account_the_strategy_may_not_trade_is_refused(session_opener, account, other_account):
     strategy = StrategyFactory(name="Elsewhere")
     strategy.accounts.add(other_account)
     with pytest.raises(StrategyNotAllowedOnAccount):
-        trading_session_create(strategy=strategy, account=account, actor=session_opener, via="test")
-    assert (TradingSession.objects.count(), AuditLog.objects.count()) == (0, 0)
+        new_session(strategy=strategy, account=account, actor=session_opener)
+    assert (TradingSession.objects.count(), AuditLog.objects.filter(action="trading_session.create").count()) == (0, 0)
 
 
 def test_a_strategy_listing_no_accounts_may_open_a_session_anywhere(admin_user, other_account):
-    session = trading_session_create(
-        strategy=StrategyFactory(name="Anywhere"), account=other_account, actor=admin_user, via="test"
-    )
+    session = new_session(strategy=StrategyFactory(name="Anywhere"), account=other_account, actor=admin_user)
     assert session.account == other_account
 
 
 def test_a_session_needs_a_member_with_the_permission(session_opener, trader, account, other_account):
     strategy = StrategyFactory(name="Breakout")
     with pytest.raises(AccountNotMember):
-        trading_session_create(strategy=strategy, account=other_account, actor=session_opener, via="test")
+        new_session(strategy=strategy, account=other_account, actor=session_opener)
     with pytest.raises(PermissionRequired):
-        trading_session_create(strategy=strategy, account=account, actor=trader, via="test")
-    assert (TradingSession.objects.count(), AuditLog.objects.count()) == (0, 0)
+        new_session(strategy=strategy, account=account, actor=trader)
+    assert (TradingSession.objects.count(), AuditLog.objects.filter(action="trading_session.create").count()) == (0, 0)
 
 
 def test_a_disabled_strategy_or_a_bad_equity_opens_no_session(session_opener, account):
     with pytest.raises(StrategyDisabled):
-        trading_session_create(
-            strategy=StrategyFactory(name="Off", enabled=False), account=account, actor=session_opener, via="test"
-        )
+        new_session(strategy=StrategyFactory(name="Off", enabled=False), account=account, actor=session_opener)
     for equity in ("-1", "lots", "NaN"):
         with pytest.raises(TradingSessionInvalid) as refused:
-            trading_session_create(
-                strategy=StrategyFactory(name="On"),
-                account=account,
-                actor=session_opener,
-                starting_equity=equity,
-                via="test",
+            new_session(
+                strategy=StrategyFactory(name="On"), account=account, actor=session_opener, starting_equity=equity
             )
         assert refused.value.field == "starting_equity"
-    assert (TradingSession.objects.count(), AuditLog.objects.count()) == (0, 0)
+    assert (TradingSession.objects.count(), AuditLog.objects.filter(action="trading_session.create").count()) == (0, 0)
