@@ -18,6 +18,7 @@ from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadO
 from accounts.admin_services import each_through_service
 from orders import services
 from orders.admin_brackets import bracket_add_view
+from orders.admin_decisions import decision_html
 from orders.admin_entry import entry_page
 from orders.forms import OrderEntryForm
 from orders.models import Fill, Order, OrderEvent
@@ -81,6 +82,18 @@ class OrderAdmin(AccountScopedAdmin):
         ("Origin", {"fields": ["source", "trading_session", "parent", "oca_group", "not_before", "created_by",
                                "created_at", "submitted_at", "completed_at", "updated_at"]}),
     ]  # fmt: skip
+    readonly_fields = ["decision"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.trading_session_id:
+            # A strategy's order says which decision placed it, and why.
+            fieldsets = [*fieldsets, ("Strategy decision", {"fields": ["decision"]})]
+        return fieldsets
+
+    @admin.display(description="Decision")
+    def decision(self, order: Order):
+        return decision_html(order)
 
     def has_change_permission(self, request, obj=None) -> bool:
         # An entered order is changed only by services (cancel action, broker events).

@@ -102,6 +102,17 @@ def order_get(*, user: User, client_order_id: Any = None, pk: int | None = None)
     raise OrderNotFound()
 
 
+def order_decision(order: Order):
+    """The strategy decision that placed ``order`` (or its bracket's entry), or None; no query for a desk order.
+
+    A ``strategies.SessionDecision``, reached through its ``order`` (``session_decisions``).
+    """
+    if not order.trading_session_id:
+        return None
+    placed = order.parent if order.parent_id else order
+    return placed.session_decisions.order_by("-bar_time").first()
+
+
 def position_list(*, user: User, account: Any = None, include_flat: bool = False) -> QuerySet[Position]:
     """Return the positions of ``user``'s accounts (optionally one account); flat ones only on request."""
     queryset = Position.objects.select_related("account", "instrument").filter(account__in=accounts_for_user(user))

@@ -30,6 +30,7 @@ from orders.models import (
     Side,
     TimeInForce,
 )
+from orders.selectors import order_decision
 from orders.services import RISK_LIMIT_FIELDS, RISK_POLICY_FIELDS
 from tradeconsole.api_fields import StrictCharField, StrictRegexField
 
@@ -176,9 +177,30 @@ class OrderOutput(FlatSerializer):
     completed_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
+class OrderDecisionOutput(serializers.Serializer):
+    """The strategy decision that placed an order: its session, the deciding bar (epoch seconds), and why.
+
+    ``values``: {node id: {"type": node type, "outputs": {port: value at the bar}}}.
+    """
+
+    session = serializers.IntegerField(source="session_id", read_only=True)
+    bar_time = serializers.IntegerField(read_only=True)
+    action = serializers.CharField(read_only=True)
+    node = serializers.CharField(read_only=True)
+    outcome = serializers.CharField(read_only=True)
+    values = serializers.JSONField(read_only=True)
+
+
 class OrderDetailOutput(OrderOutput):
     events = OrderEventOutput(many=True, read_only=True)
     fills = FillOutput(many=True, read_only=True)
+    decision = serializers.SerializerMethodField()
+
+    @extend_schema_field(OrderDecisionOutput(allow_null=True))
+    def get_decision(self, order) -> dict | None:
+        """The decision that placed a strategy's order (or its bracket's entry); null for any other order."""
+        decision = order_decision(order)
+        return OrderDecisionOutput(decision).data if decision is not None else None
 
 
 class OrderCreateInput(FlatSerializer):

@@ -51,6 +51,7 @@ def bracket_submit(
     tif: str = "DAY",
     outside_rth: bool = False,
     source: str,
+    trading_session=None,
     client_order_id: uuid.UUID | str | None = None,
     take_profit_client_order_id: uuid.UUID | str | None = None,
     stop_loss_client_order_id: uuid.UUID | str | None = None,
@@ -62,7 +63,8 @@ def bracket_submit(
     Each order passes every check of ``order_submit`` (the children as orders of their own: size,
     tick, collar, position); the three rows, their events and audit rows and the one ``order.place``
     (the entry's, with ``children``) are written in one transaction, or nothing is. The same
-    ``client_order_id`` again returns the bracket already entered.
+    ``client_order_id`` again returns the bracket already entered. A ``trading_session`` (a
+    strategy's bracket) is set on all three orders, so the exits' fills count in its position.
 
     :raises OrderBracketInvalid: the prices are not on the right sides (a buy: stop-loss < entry <
         take-profit), or the bracket would need approval (a bracket is sent whole or not at all).
@@ -92,6 +94,7 @@ def bracket_submit(
             "tif": tif,
             "outside_rth": outside_rth,
             "source": source,
+            "trading_session": trading_session,
         }
         values = order_entry_check(
             **common,
