@@ -75,6 +75,14 @@ BACKTEST_BODY = {
     "starting_cash": "100000",
 }
 
+# A forward test of the world's version on AAPL (opening sessions is the Admin's).
+SESSION_BODY = {
+    "account": "DU0000001",
+    "version": lambda world: world["version"].pk,
+    "symbol": "AAPL",
+    "starting_equity": "100000",
+}
+
 # A bar range of a datafeed read (epoch seconds; no bars in it: the read still needs the permission).
 RANGE = {"symbol": "AAPL", "resolution": "1", "from": 1_767_000_000, "to": 1_767_003_600}
 
@@ -126,11 +134,12 @@ CASES = [
     Case("get", "backtest-detail", ALL, kwargs="backtest"),
     Case("post", "backtest-cancel", TRADE, kwargs="backtest"),
     Case("get", "trading-session-list", ALL),
+    Case("post", "trading-session-list", ADMIN, ok=201, body=SESSION_BODY),
     Case("get", "trading-session-detail", ALL, kwargs="session"),
     Case("post", "trading-session-start", TRADE, kwargs="session"),
-    Case("post", "trading-session-pause", TRADE, kwargs="running_session"),
+    Case("post", "trading-session-pause", TRADE, kwargs="running_session", body={"reason": "test"}),
     Case("post", "trading-session-resume", TRADE, kwargs="paused_session"),
-    Case("post", "trading-session-stop", TRADE, kwargs="session"),
+    Case("post", "trading-session-stop", TRADE, kwargs="session", body={"reason": "test", "flatten": True}),
     Case("get", "trading-session-equity", ALL, kwargs="session"),
     Case("get", "trading-session-decisions", ALL, kwargs="session"),
     Case("get", "trading-session-fills", ALL, kwargs="session"),
