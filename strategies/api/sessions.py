@@ -22,8 +22,6 @@ from strategies.selectors_sessions import (
     session_fill_list,
 )
 
-TAG = ["trading sessions"]
-
 
 class EquityFilter(serializers.Serializer):
     since = serializers.IntegerField(
@@ -68,7 +66,6 @@ class TradingSessionEquityApi(APIView):
     permission_classes = [IsDeskMember]
 
     @extend_schema(
-        tags=TAG,
         parameters=[EquityFilter],
         responses=EquityPointOutput(many=True),
         summary="A session's equity curve",
@@ -92,10 +89,6 @@ class TradingSessionDecisionListApi(generics.ListAPIView):
     def get_queryset(self):
         return session_decision_list(session=_session(self.request, self.kwargs["pk"]))
 
-    @extend_schema(tags=TAG)
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
 
 class TradingSessionFillListApi(generics.ListAPIView):
     """A forward test's simulated fills, newest first (a broker session's fills are its orders')."""
@@ -105,7 +98,3 @@ class TradingSessionFillListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return session_fill_list(session=_session(self.request, self.kwargs["pk"]))
-
-    @extend_schema(tags=TAG)
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
