@@ -133,6 +133,8 @@ class TradingSession(models.Model):
     state = models.JSONField(default=dict, blank=True)
     equity = models.DecimalField(null=True, blank=True, **MONEY)
     sharpe = models.FloatField(null=True, blank=True)
+    # When it last became running (start or resume): bars closed before it are history, not decisions.
+    running_since = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -139,6 +139,8 @@ TWS_CLIENT_ID = env.integer("TWS_CLIENT_ID", 1, minimum=0)
 # The marketdata process's own TWS session (history, contract lookups): never the worker's id, so
 # historical requests never spend the order path's message budget.
 MARKETDATA_TWS_CLIENT_ID = env.integer("MARKETDATA_TWS_CLIENT_ID", 7, minimum=0)
+# The most running sessions one strategy runner process holds (more runners share the rest).
+STRATEGY_RUNNER_CAPACITY = env.integer("STRATEGY_RUNNER_CAPACITY", 2000, minimum=1)
 # How many days back the marketdata process fills missing bars on start and after a reconnect.
 MARKETDATA_BACKFILL_DAYS = env.integer("MARKETDATA_BACKFILL_DAYS", 5, minimum=0, maximum=365)
 

@@ -76,6 +76,24 @@ class BarHistory:
         history.extend(bars)
         return history
 
+    def drop_oldest(self, keep: int) -> int:
+        """Forget all but the newest ``keep`` bars; return how many were dropped.
+
+        A live session keeps a bounded window so each bar's recomputation costs the same on day 300
+        as on day 1; indicators with an infinite memory (an EMA) differ from a full-history run by
+        less than their weight of the dropped bars, which a window many times the warm-up makes tiny.
+        """
+        drop = self._n - keep
+        if keep < 0 or drop <= 0:
+            return 0
+        for col in self._cols.values():
+            col[:keep] = col[drop : self._n]
+        self._n = keep
+        if self._session is not None:
+            for values in self._session.values():
+                del values[:drop]
+        return drop
+
     def column(self, name: str) -> np.ndarray:
         """The column ``name`` (a price field or ``time``) over the bars so far."""
         return self._cols[name][: self._n]

@@ -18,6 +18,7 @@ from accounts.services import alert_raise, require_actor
 from strategies.exceptions import StrategyDisabled, StrategyNotAllowedOnAccount, TradingSessionTransitionRefused
 from strategies.models import TradingSession
 from strategies.services.session_flatten import session_flatten
+from strategies.services.session_runs import flatten_price, session_forward_flatten
 from strategies.services.sessions import (
     REASON_MAX,
     session_lock,
@@ -72,7 +73,7 @@ def trading_session_start(*, session: TradingSession, actor: User | None, via: s
     if session.status != Status.PENDING:
         raise TradingSessionTransitionRefused("Only a pending session can be started; resume a paused one.")
     session_version_check(session)
-    session.started_at = timezone.now()
+    session.started_at = session.running_since = timezone.now()
     if session.starting_equity is None:
         # An equity given when the session was opened is the desk's decision; keep it.
         session.starting_equity = _net_liquidation(session)
@@ -83,7 +84,7 @@ def trading_session_start(*, session: TradingSession, actor: User | None, via: s
         actor=actor,
         via=via,
         action="start",
-        extra_fields=("started_at", "starting_equity", "status_reason"),
+        extra_fields=("started_at", "running_since", "starting_equity", "status_reason"),
     )
 
 
@@ -121,8 +122,15 @@ def trading_session_resume(*, session: TradingSession, actor: User | None, via: 
         raise StrategyDisabled(f"Strategy {session.strategy.name} is disabled.")
     session_version_check(session)
     session.status_reason = ""
+    # The runner decides from here on: the bars of the pause are the strategy's history, not late decisions.
+    session.running_since = timezone.now()
     return session_move(
-        session, to=Status.RUNNING, actor=actor, via=via, action="resume", extra_fields=("status_reason",)
+        session,
+        to=Status.RUNNING,
+        actor=actor,
+        via=via,
+        action="resume",
+        extra_fields=("status_reason", "running_since"),
     )
 
 
@@ -157,6 +165,13 @@ def trading_session_stop(
         after["flatten"] = outcome = session_flatten(session=session, actor=actor, via=via)
         if "refused" in outcome:
             _flatten_refused(session, outcome["refused"])
+    elif session.flatten_on_stop:
+        # A forward test closes its simulated position here, from its last recorded state: the
+        # runner's bar in flight is refused once this commits (the session no longer runs).
+        price = flatten_price(session)
+        if price is not None:
+            fills = session_forward_flatten(session=session, price=price, at=int(session.stopped_at.timestamp()))
+            after["flatten"] = {"price": price, "fills": len(fills)}
     return session_move(
         session,
         to=Status.STOPPED,

@@ -1,0 +1,336 @@
+"""The strategy runner: every running session it holds a lease on decides on each closed bar of its symbol.
+
+One loop, in the runner process (``manage.py strategy_runner``):
+
+1. every ``poll`` seconds, renew this runner's leases and take free ones (``session_leases_take``),
+   load the sessions newly held (compile the pinned version, warm up from stored bars, resume the
+   kept state, catch up on bars stored since the last recorded one), and drop the sessions that
+   no longer run (paused, stopped) or were lost: a control takes effect within one poll;
+2. read closed bars from ``{prefix}:bars:closed`` (blocking up to ``poll``); every session following
+   the bar's symbol and resolution decides on it; a broker session's decision goes through the
+   desk's order path at once (``session_order_place``); then one transaction records every
+   session's bar (``session_bars_record``);
+3. pause a session whose own limits were hit or whose market data went stale, and stop one
+   whose strategy raised, each with an alert (``trading_session_pause_self`` / ``_stop_self``).
+
+Exactly once: a bar is recorded only after the last recorded one and only under the lease; a
+broker decision's order carries a client order id derived from (session, bar, action) and its
+decision row is written with it, so a runner killed anywhere and restarted neither repeats nor
+skips a decision. A bar older than the staleness bound is read but not acted on (outcome "stale").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import close_old_connections
+
+from marketdata import bars as bar_codec
+from marketdata import sessions, ticks
+from marketdata.keys import MarketKeys
+from strategies import selectors_runtime
+from strategies.backtest.slippage import SlippageModel
+from strategies.engine import BarRefused, GraphRefused, compile_graph
+from strategies.models import TradingSession
+from strategies.runtime.live_session import BROKER, BarResult, LiveSession
+from strategies.services import session_runs, trading_session_pause_self, trading_session_stop_self
+
+logger = logging.getLogger("strategies.runner")
+
+QUOTE_FRESH_NS = 5_000_000_000  # a quote older than 5 s is not the market now
+
+
+@dataclass
+class RunnerFigures:
+    """What the runner has done since it started (its heartbeat shows them)."""
+
+    bars: int = 0
+    decisions: int = 0
+    batches: int = 0
+    sessions: int = 0
+    last_batch_ms: float = 0.0
+    cpu_seconds: float = 0.0
+    refused_bars: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Runner:
+    """Runs the sessions this process holds; ``run(stop)`` until ``stop`` is set, then gives the leases back."""
+
+    def __init__(
+        self,
+        *,
+        client,
+        prefix: str,
+        owner: str | None = None,
+        capacity: int = 2_000,
+        poll: float = 0.5,
+        lease_seconds: float = 5.0,
+        stale_bars: int = 2,
+        quiet_bars: int = 5,
+        batch: int = 2_000,
+    ) -> None:
+        self.client = client
+        self.keys = MarketKeys(prefix)
+        self.owner = owner or session_runs.runner_name()
+        self.capacity, self.poll, self.lease_seconds = capacity, poll, lease_seconds
+        # A bar closed more than ``stale_bars`` bars ago is not acted on; no bar for ``quiet_bars``
+        # bars while the market is open pauses the session (its market data stopped).
+        self.stale_bars, self.quiet_bars, self.batch = stale_bars, quiet_bars, batch
+        self.live: dict[int, LiveSession] = {}
+        self.following: dict[tuple[str, str], set[int]] = defaultdict(set)
+        self.followed_since: dict[int, float] = {}
+        self.cursor = "$"
+        self.figures = RunnerFigures()
+        self._next_refresh = 0.0
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set; on the way out, release every lease so another runner takes over at once."""
+        # Bars stored before this id are in PostgreSQL for the warm-up; the ones after come on the stream.
+        newest = self.client.xrevrange(self.keys.closed_bar_events, count=1)
+        self.cursor = _text(newest[0][0]) if newest else "0-0"
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                except Exception:
+                    # PostgreSQL or Redis away, or a bug in one round: log it, reconnect, go on.
+                    logger.exception("runner step failed; retrying")
+                    close_old_connections()
+                    stop.wait(self.poll)
+        finally:
+            try:
+                session_runs.session_leases_release(owner=self.owner)
+            except Exception:
+                logger.warning("could not release the leases of %s", self.owner, exc_info=True)
+
+    def step(self) -> int:
+        """One round: refresh the leases when due, then read and decide one batch of closed bars; bars read."""
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._next_refresh = now + self.poll
+            self.refresh()
+        block = max(1, int(min(self.poll, self._next_refresh - time.monotonic()) * 1000))
+        replies = self.client.xread({self.keys.closed_bar_events: self.cursor}, count=self.batch, block=block)
+        entries = replies[0][1] if replies else []
+        if not entries:
+            return 0
+        self.cursor = _text(entries[-1][0])
+        closed = []
+        for entry_id, fields in entries:
+            try:
+                bar = bar_codec.decode(fields.get("bar") or fields.get(b"bar"))
+            except Exception:
+                logger.warning("skipped closed-bar entry %s: not a bar", _text(entry_id))
+                self.figures.refused_bars += 1
+                continue
+            if bar.closed:
+                closed.append(bar)
+        self.on_bars(closed)
+        return len(entries)
+
+    # -- leases and controls ------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Renew and take leases; load the sessions newly held; drop those no longer held or running."""
+        held = set(
+            session_runs.session_leases_take(owner=self.owner, ttl_seconds=self.lease_seconds, capacity=self.capacity)
+        )
+        for pk in [pk for pk in self.live if pk not in held]:
+            self._drop(pk)
+        new = [pk for pk in held if pk not in self.live]
+        if new:
+            for session in selectors_runtime.held_sessions(new):
+                self._load(session)
+        self.figures.sessions = len(self.live)
+        self._check_market_data()
+
+    def _load(self, session: TradingSession) -> None:
+        try:
+            plan = compile_graph(session.version.graph)
+        except GraphRefused as exc:
+            self._stop(session.pk, "graph_refused", f"The pinned version no longer compiles: {exc}")
+            return
+        instrument = session.instrument
+        live = LiveSession(
+            session_id=session.pk,
+            mode=session.mode,
+            plan=plan,
+            symbol=instrument.symbol,
+            resolution=session.resolution,
+            starting_equity=float(session.starting_equity or 0),
+            fee_model=session.fee_model,
+            slippage=SlippageModel(session.slippage_model, float(session.slippage_amount)),
+            calendar_code=sessions.calendar_code(instrument.exchange, instrument.primary_exchange),
+            max_position=session.max_position,
+            max_daily_loss=float(session.max_daily_loss) if session.max_daily_loss is not None else None,
+        )
+        stored = selectors_runtime.stored_bars(
+            instrument_id=instrument.pk,
+            symbol=instrument.symbol,
+            resolution=session.resolution,
+            last=live.window,
+            after=session.last_bar_time,
+        )
+        # Bars decided already, or closed before the session last became running, are history;
+        # the others closed while it ran with no runner holding it: its catch-up.
+        since = session.running_since or session.started_at
+        history_until = max(
+            session.last_bar_time if session.last_bar_time is not None else -1,
+            int(since.timestamp()) - live.resolution.seconds if since is not None else 2**62,
+        )
+        known = [b for b in stored if b.time <= history_until]
+        missed = stored[len(known) :]
+        try:
+            live.warm_up(known, session.state or None)
+        except BarRefused as exc:
+            self._stop(session.pk, "warm_up_refused", str(exc))
+            return
+        self.live[session.pk] = live
+        self.following[(live.symbol, live.resolution.code)].add(session.pk)
+        self.followed_since[session.pk] = time.time()
+        logger.info(
+            "%s holds session %s: %s on %s, %d bars warm, %d to catch up after %s",
+            self.owner, session.pk, session.mode, live.symbol, len(known), len(missed), history_until,
+        )  # fmt: skip
+        if missed:
+            self._decide({session.pk: missed})
+
+    def _drop(self, pk: int) -> None:
+        live = self.live.pop(pk, None)
+        self.followed_since.pop(pk, None)
+        if live is not None:
+            self.following[(live.symbol, live.resolution.code)].discard(pk)
+
+    # -- deciding -----------------------------------------------------------------------------
+
+    def on_bars(self, closed: list) -> None:
+        """Every held session following a bar of ``closed`` decides on it, then all are recorded at once."""
+        wanted: dict[int, list] = defaultdict(list)
+        for bar in closed:
+            for pk in self.following.get((bar.symbol, bar.resolution), ()):
+                wanted[pk].append(bar)
+        if wanted:
+            self._decide(wanted)
+        self.figures.bars += len(closed)
+
+    def _decide(self, wanted: dict[int, list]) -> None:
+        started, cpu = time.perf_counter(), time.process_time()
+        now = time.time()
+        quotes = self._quotes({self.live[pk].symbol for pk in wanted if self.live[pk].simulator is not None})
+        batch, stopped = [], []
+        for pk, bars in wanted.items():
+            live = self.live[pk]
+            results: list[BarResult] = []
+            for bar in bars:
+                if live.last_bar_time is not None and bar.time <= live.last_bar_time:
+                    continue  # already decided (a bar read both from PostgreSQL and from the stream)
+                stale = now - (bar.time + live.resolution.seconds) > self.stale_bars * live.resolution.seconds
+                try:
+                    result = live.on_bar(bar, quote=None if stale else quotes.get(live.symbol), stale=stale)
+                except BarRefused as exc:
+                    logger.warning("session %s: %s", pk, exc)
+                    self.figures.refused_bars += 1
+                    continue
+                except Exception as exc:
+                    logger.exception("session %s: the strategy raised on the bar at %s", pk, bar.time)
+                    stopped.append((pk, f"The strategy raised on the bar at {bar.time}: {type(exc).__name__}: {exc}"))
+                    break
+                if result.decision is not None:
+                    self.figures.decisions += 1
+                    if live.mode == BROKER and not stale:
+                        self._place(live, result)
+                results.append(result)
+            if results:
+                batch.append(session_runs.SessionBars(pk, results, live.state()))
+        recorded = session_runs.session_bars_record(owner=self.owner, batch=batch)
+        for item in batch:
+            if item.session_id not in recorded:
+                # The lease moved on or the session stopped running meanwhile: its memory is no longer the record.
+                self._drop(item.session_id)
+        for pk, message in stopped:
+            self._stop(pk, "evaluation_error", message)
+        self._check_limits(recorded)
+        self.figures.batches += 1
+        self.figures.last_batch_ms = (time.perf_counter() - started) * 1000
+        self.figures.cpu_seconds += time.process_time() - cpu
+
+    def _place(self, live: LiveSession, result: BarResult) -> None:
+        # Imported here: placing pulls in the whole order path, which a forward-test runner never needs.
+        from strategies.services.session_orders import session_order_place
+
+        equity = Decimal(repr(live.figures.snapshot().equity)) if live.figures else None
+        row = session_order_place(session_id=live.session_id, decision=result.decision, equity=equity)
+        result.outcome = None  # recorded by session_order_place, with its order
+        logger.info("session %s: %s at %s -> %s", live.session_id, result.decision.action, result.bar_time, row.outcome)
+
+    def _quotes(self, symbols: set[str]) -> dict[str, tuple[float, float]]:
+        """The fresh live (bid, ask) of each of ``symbols`` that has one (one round trip)."""
+        if not symbols:
+            return {}
+        ordered = sorted(symbols)
+        pipe = self.client.pipeline(transaction=False)
+        for symbol in ordered:
+            pipe.xrevrange(self.keys.ticks(symbol), count=1)
+        now_ns = time.time_ns()
+        quotes = {}
+        for symbol, reply in zip(ordered, pipe.execute(), strict=True):
+            if not reply:
+                continue
+            try:
+                quote = ticks.read_quote(reply[0][1])
+            except ticks.BadTick:
+                continue
+            if now_ns - quote.ts > QUOTE_FRESH_NS or quote.bid is None or quote.ask is None:
+                continue
+            if 0 < quote.bid <= quote.ask:
+                quotes[symbol] = (float(quote.bid), float(quote.ask))
+        return quotes
+
+    # -- pausing itself -----------------------------------------------------------------------
+
+    def _check_limits(self, recorded: set[int]) -> None:
+        for pk in recorded:
+            live = self.live.get(pk)
+            if live is None or live.max_daily_loss is None or live.simulator is None:
+                continue
+            day_pnl = live.day_pnl()
+            if day_pnl <= -live.max_daily_loss:
+                self._pause(pk, "max_daily_loss", f"Today's PnL {day_pnl:.2f} reached the session's daily loss limit.")
+
+    def _check_market_data(self) -> None:
+        now = time.time()
+        for pk, live in list(self.live.items()):
+            if live.resolution.daily:
+                continue
+            bound = self.quiet_bars * live.resolution.seconds
+            last_end = (live.last_bar_time or 0) + live.resolution.seconds
+            if now - max(last_end, self.followed_since.get(pk, now)) <= bound:
+                continue
+            calendar = sessions.calendar(live.evaluator.history.calendar_code)
+            if calendar.at(now) is None or calendar.at(now - bound) is None:
+                continue  # the market is closed (or just opened): no bar is due
+            self._pause(
+                pk,
+                "market_data_stale",
+                f"No closed {live.symbol} bar for {int(now - last_end)} s while the market is open.",
+            )
+
+    def _pause(self, pk: int, code: str, message: str) -> None:
+        trading_session_pause_self(session_id=pk, code=code, message=message)
+        self._drop(pk)
+
+    def _stop(self, pk: int, code: str, message: str) -> None:
+        trading_session_stop_self(session_id=pk, code=code, message=message)
+        self._drop(pk)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
