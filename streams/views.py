@@ -261,7 +261,11 @@ def account_halt_view(request: HttpRequest, pk: int, action: str) -> HttpRespons
 @require_POST
 @login_required
 def session_control_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """Pause, resume or stop one trading session on the user's accounts."""
+    """Pause, resume or stop one trading session on the user's accounts.
+
+    Pause and stop take the person's ``reason`` (the buttons ask in HX-Prompt; a form may post
+    it); stop takes ``flatten`` ("1": close the session's position as it stops).
+    """
     from strategies import services
 
     session = get_object_or_404(
@@ -270,14 +274,16 @@ def session_control_view(request: HttpRequest, pk: int, action: str) -> HttpResp
         ),
         pk=pk,
     )
-    service = {
-        "pause": services.trading_session_pause,
-        "resume": services.trading_session_resume,
-        "stop": services.trading_session_stop,
-    }[action]
+    reason = request.POST.get("reason") or request.headers.get("HX-Prompt") or ""
     try:
-        service(session=session, actor=request.user, via=VIA)
+        if action == "pause":
+            services.trading_session_pause(session=session, actor=request.user, via=VIA, reason=reason)
+        elif action == "resume":
+            services.trading_session_resume(session=session, actor=request.user, via=VIA)
+        else:
+            flatten = request.POST.get("flatten") in ("1", "on", "true")
+            services.trading_session_stop(session=session, actor=request.user, via=VIA, reason=reason, flatten=flatten)
     except ApplicationError as error:
         return _refused(error)
-    session = TradingSession.objects.select_related("strategy", "account").get(pk=pk)
+    session = TradingSession.objects.select_related("strategy", "account", "instrument", "version").get(pk=pk)
     return _row_response(request, rows.session_row(session))
