@@ -47,7 +47,8 @@ class TradingSessionOutput(serializers.ModelSerializer):
         model = TradingSession
         fields = [
             "id", "strategy", "account", "mode", "version", "version_number", "symbol", "resolution", "status",
-            "status_reason", "started_at", "stopped_at", "starting_equity", "equity", "realized_pnl", "unrealized_pnl",
+            "status_reason", "flatten_on_stop", "fee_model", "slippage_model", "slippage_amount", "max_position",
+            "max_daily_loss", "started_at", "stopped_at", "starting_equity", "equity", "realized_pnl", "unrealized_pnl",
             "max_drawdown", "peak_pnl", "trade_count", "win_count", "win_rate", "sharpe", "last_bar_time", "created_at",
         ]  # fmt: skip
         read_only_fields = fields

@@ -59,6 +59,19 @@ def test_a_session_is_opened_with_every_field(api_client, admin_user, account, i
         Decimal("100000"),
     )
     assert AuditLog.objects.get(action="trading_session.create").via == "api"
+    shown = response.json()
+    assert {key: shown[key] for key in ("mode", "symbol", "fee_model", "slippage_model", "max_position")} == {
+        "mode": "forward",
+        "symbol": "AAPL",
+        "fee_model": "none",
+        "slippage_model": "bps",
+        "max_position": 500,
+    }
+    assert (shown["slippage_amount"], shown["max_daily_loss"], shown["flatten_on_stop"]) == (
+        "1.5000",
+        "2000.0000",
+        False,
+    )
 
 
 @pytest.mark.parametrize(
