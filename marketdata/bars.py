@@ -84,3 +84,30 @@ def decode(raw: str | bytes) -> BarRecord:
         )
     except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
         raise BadBar(f"not a bar: {exc}") from exc
+
+
+# The prices and volume of a bar, in the order of ``decode_row``.
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def decode_row(raw: str | bytes) -> tuple[int, float, float, float, float, float, bool]:
+    """``(time, open, high, low, close, volume, closed)`` of the bar encoded in ``raw``, read as
+    ``decode`` reads it with floats for the Decimals (the window reader's columns): a decimal
+    string over 1.8e308 reads as infinity. Raises ``BadBar`` when ``raw`` is not a bar, or holds an
+    integer no float holds.
+    """
+    try:
+        data = orjson.loads(raw)
+        if "symbol" not in data or "resolution" not in data:
+            raise KeyError("symbol" if "symbol" not in data else "resolution")
+        return (
+            int(data["time"]),
+            float(data["open"]),
+            float(data["high"]),
+            float(data["low"]),
+            float(data["close"]),
+            float(data.get("volume", "0")),
+            bool(data.get("closed", False)),
+        )
+    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+        raise BadBar(f"not a bar: {exc}") from exc

@@ -28,6 +28,7 @@ by the contract's own parser.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -68,25 +69,46 @@ def _text(fields: dict, name: str) -> str | None:
     return value
 
 
-def _quote(fields: dict) -> tuple[int, dict]:
-    """``(ts, data)`` of an ``md.tick`` entry of schema version 1; raises ``BadTick`` for anything else."""
-    if _text(fields, "v") != m.SCHEMA_VERSION:
+_ENVELOPE = ("v", "type", "id", "ts", "data")
+
+
+def quote_envelope(fields: dict) -> tuple[str | None, int, str]:
+    """``(id, ts, data)`` of an ``md.tick`` entry of schema version 1: its tick id (None when absent),
+    producer time (ns) and the ``data`` text, not yet parsed. Raises ``BadTick`` for anything else.
+    """
+    get = fields.get
+    version, kind, tick_id, ts, data = get("v"), get("type"), get("id"), get("ts"), get("data")
+    if type(ts) is not str or type(data) is not str or type(version) is not str or type(kind) is not str:
+        # A client that does not decode replies gives bytes, names and values; one read of many
+        # ticks passes here for each, so the decoded case above costs five dict lookups only.
+        version, kind, tick_id, ts, data = (_text(fields, name) for name in _ENVELOPE)
+    elif type(tick_id) is bytes:
+        tick_id = _text(fields, "id")
+    if version != m.SCHEMA_VERSION:
         raise BadTick("not schema version 1")
-    if _text(fields, "type") != m.MarketData.TYPE:
+    if kind != m.MarketData.TYPE:
         raise BadTick("not an md.tick entry")
-    ts = _text(fields, "ts")
     if not ts or not (ts.isdigit() and ts.isascii() and len(ts) <= 20):
         raise BadTick("ts must be integer nanoseconds since the epoch")
-    data = _text(fields, "data")
     if data is None or len(data) > m.MAX_DATA_BYTES:
         raise BadTick("no data, or data over the size limit")
+    return tick_id, int(ts), data
+
+
+def _object(data: str) -> dict:
     try:
         quote = _decode_json(data)
     except (ValueError, RecursionError):
         raise BadTick("data is not valid JSON") from None
     if type(quote) is not dict:
         raise BadTick("data must be a JSON object")
-    return int(ts), quote
+    return quote
+
+
+def _quote(fields: dict) -> tuple[int, dict]:
+    """``(ts, data)`` of an ``md.tick`` entry of schema version 1; raises ``BadTick`` for anything else."""
+    _, ts, data = quote_envelope(fields)
+    return ts, _object(data)
 
 
 def read_tick(fields: dict) -> TickFields:
@@ -100,7 +122,18 @@ def read_tick(fields: dict) -> TickFields:
     return TickFields(ts, quote.get("last"), quote.get("last_size"))
 
 
-_QUOTE_FIELDS = frozenset(("bid", "ask", "last", "bid_size", "ask_size", "last_size"))
+# The quote fields in the order of the window reader's columns.
+QUOTE_FIELDS = ("bid", "ask", "last", "bid_size", "ask_size", "last_size")
+_QUOTE_FIELDS = frozenset(QUOTE_FIELDS)
+
+
+def _quote_fields(data: str) -> tuple[str, dict]:
+    """``(symbol, quote fields)`` of an ``md.tick``'s data, values as written; raises ``BadTick``."""
+    quote = _object(data)
+    symbol = quote.pop("symbol", None)
+    if type(symbol) is not str or not symbol or not quote.keys() <= _QUOTE_FIELDS:
+        raise BadTick("an md.tick has an id, a symbol and quote fields only")
+    return symbol, quote
 
 
 def read_quote(fields: dict) -> m.MarketData:
@@ -110,13 +143,12 @@ def read_quote(fields: dict) -> m.MarketData:
     decimals: a fraction of the strict ``messages.decode``'s cost, which alone would spend the
     window's millisecond on 100 ticks. Raises ``BadTick`` for anything else.
     """
-    tick_id = _text(fields, "id")
-    ts, data = _quote(fields)
-    symbol = data.pop("symbol", None)
-    if type(symbol) is not str or not symbol or not tick_id or not data.keys() <= _QUOTE_FIELDS:
+    tick_id, ts, data = quote_envelope(fields)
+    if not tick_id:
         raise BadTick("an md.tick has an id, a symbol and quote fields only")
+    symbol, fields = _quote_fields(data)
     quote = {}
-    for name, value in data.items():
+    for name, value in fields.items():
         if value is None:
             continue
         try:
@@ -127,6 +159,36 @@ def read_quote(fields: dict) -> m.MarketData:
             raise BadTick(f"{name} must be a non-negative decimal")
         quote[name] = number
     return m.MarketData(symbol=symbol, id=tick_id, ts=ts, **quote)
+
+
+_NAN, _INF = math.nan, math.inf
+
+
+def quote_floats(data: str) -> tuple[float, ...]:
+    """The quote fields of an ``md.tick``'s ``data`` text as floats in ``QUOTE_FIELDS`` order, NaN
+    where the tick has none yet (the window reader's columns).
+
+    The rules are ``read_quote``'s (finite, non-negative, a decimal string or an integer), except
+    that a value too large for a float (over 1.8e308), which ``read_quote`` keeps as a Decimal, is
+    refused. Raises ``BadTick``.
+    """
+    get = _quote_fields(data)[1].get
+    row = []
+    for name in QUOTE_FIELDS:
+        value = get(name)
+        if value is None:
+            row.append(_NAN)
+            continue
+        number = -1.0
+        if type(value) is str or type(value) is int:
+            try:
+                number = float(value)
+            except (ValueError, OverflowError):
+                pass
+        if not 0 <= number < _INF:  # also false for NaN
+            raise BadTick(f"{name} must be a non-negative decimal")
+        row.append(number)
+    return tuple(row)
 
 
 class TradeReader:

@@ -1,22 +1,39 @@
 """Sliding windows for code: the last N ticks or bars of a symbol, read from Redis in one round trip.
 
 Strategies and the monitor use this; no Django here (the runner and the strategy engine share it).
-Both readers return the oldest first, the way an indicator consumes a series.
+Every reader returns the oldest first, the way an indicator consumes a series, in one of two shapes:
+records (``last_ticks``, ``last_bars``: a ``Tick`` or ``BarRecord`` per item, Decimal values) for
+code that shows or books prices, and columns (``tick_columns``, ``bar_columns``: one numpy array
+per field, floats) for code that computes on them. A reader remembers the rows of its columns it
+has parsed, so a window read again as it slides parses only what is new: a third of the records'
+time for ticks, a fifth for bars (bench ``sliding_window``).
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
+import numpy as np
 import redis
 
 from execution_worker import messages as m
 from marketdata import bars
 from marketdata.keys import MarketKeys
 from marketdata.resolutions import parse as parse_resolution
-from marketdata.ticks import BadTick, read_quote
+from marketdata.ticks import QUOTE_FIELDS, BadTick, quote_envelope, quote_floats, read_quote
 
 MAX_WINDOW = 10_000
+
+# The quotes and bars a reader has turned into floats, by their text: a sliding window reads the
+# same entries again on every read, and a text always reads the same, so what the last read parsed
+# is not parsed again. Each is kept packed (48 or 49 bytes), so that a window's rows join into one
+# buffer numpy reads at once; a memo is cleared when this full (a few MB), which costs the next
+# read its parsing only.
+MEMO_SIZE = 20_000
+_QUOTE_ROW = struct.Struct(f"<{len(QUOTE_FIELDS)}d")
+_BAR_ROW = struct.Struct("<q5d?")
+_BAR_DTYPE = np.dtype([("time", "<i8"), *((name, "<f8") for name in bars.PRICE_FIELDS), ("closed", "?")])
 
 
 class BadWindow(ValueError):
@@ -34,12 +51,52 @@ class Tick:
     quote: m.MarketData
 
 
+@dataclass(frozen=True, slots=True)
+class TickColumns:
+    """The ticks of a window as columns, oldest first: the stream entry ids, the producer times (ns,
+    int64) and one float64 array per quote field, NaN where a tick has no such field yet."""
+
+    symbol: str
+    entry_ids: list[str]
+    ts: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    last: np.ndarray
+    bid_size: np.ndarray
+    ask_size: np.ndarray
+    last_size: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class BarColumns:
+    """The bars of a window as columns, oldest first: start times (s, int64), float64 prices and
+    volume, and whether each bar is closed (only a forming bar, last, is not)."""
+
+    symbol: str
+    resolution: str
+    time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    closed: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
 class Windows:
     """Reads the recent ticks and bars of any symbol under one stream prefix."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.keys = MarketKeys(prefix)
+        self._quote_rows: dict[str, bytes] = {}
+        self._bar_rows: dict[str, bytes] = {}
 
     def last_ticks(self, symbol: str, count: int) -> list[Tick]:
         """The last ``count`` ticks of ``symbol`` (fewer when the stream holds fewer), oldest first.
@@ -47,10 +104,8 @@ class Windows:
         Raises ``BadWindow`` for a count outside 1..MAX_WINDOW. An entry that does not decode is
         skipped: the stream is the worker's, and one bad entry must not blind a strategy.
         """
-        _check(count)
-        entries = self.client.xrevrange(self.keys.ticks(symbol.upper()), count=count)
         ticks = []
-        for entry_id, fields in reversed(entries):
+        for entry_id, fields in self._tick_entries(symbol, count):
             try:
                 message = read_quote(fields)
             except BadTick:
@@ -58,13 +113,68 @@ class Windows:
             ticks.append(Tick(_text(entry_id), message.ts, message))
         return ticks
 
+    def tick_columns(self, symbol: str, count: int) -> TickColumns:
+        """The ticks ``last_ticks`` reads, as columns of floats.
+
+        The same entries are skipped, and one more kind: a quote value over 1.8e308, which no float
+        holds. Raises ``BadWindow`` for a count outside 1..MAX_WINDOW.
+        """
+        symbol = symbol.upper()
+        entry_ids, times, rows = [], [], []
+        known = self._quote_rows
+        for entry_id, fields in self._tick_entries(symbol, count):
+            try:
+                tick_id, ts, data = quote_envelope(fields)
+            except BadTick:
+                continue
+            row = known.get(data)
+            if row is None:
+                try:
+                    row = _QUOTE_ROW.pack(*quote_floats(data))
+                except BadTick:
+                    row = b""  # remembered as bad, skipped below
+                _remember(known, data, row)
+            if row and tick_id:
+                entry_ids.append(entry_id if type(entry_id) is str else entry_id.decode())
+                times.append(ts)
+                rows.append(row)
+        # The rows as one array, then one contiguous array per field (TA-Lib wants them so).
+        fields = np.frombuffer(b"".join(rows), dtype="<f8").reshape(len(rows), len(QUOTE_FIELDS)).T.copy()
+        return TickColumns(symbol, entry_ids, np.array(times, dtype=np.int64), *fields)
+
     def last_bars(self, symbol: str, resolution: str, count: int, *, forming: bool = False) -> list[bars.BarRecord]:
         """The last ``count`` closed bars of ``symbol`` at ``resolution``, oldest first.
 
         With ``forming=True`` the bar being built comes last, after the closed ones (when there is
-        one). Raises ``BadWindow`` for a bad count and ``resolutions.BadResolution`` for an unknown
-        resolution.
+        one). Raises ``BadWindow`` for a bad count, ``resolutions.BadResolution`` for an unknown
+        resolution and ``bars.BadBar`` when a bar in Redis does not decode.
         """
+        _, _, raws = self._bar_window(symbol, resolution, count, forming)
+        return [bars.decode(raw) for raw in raws]
+
+    def bar_columns(self, symbol: str, resolution: str, count: int, *, forming: bool = False) -> BarColumns:
+        """The bars ``last_bars`` reads, as columns of floats, with the same errors (``bars.BadBar``
+        also for a value no float holds)."""
+        symbol, code, raws = self._bar_window(symbol, resolution, count, forming)
+        known = self._bar_rows
+        rows = []
+        for raw in raws:
+            row = known.get(raw)
+            if row is None:
+                row = _BAR_ROW.pack(*bars.decode_row(raw))
+                _remember(known, raw, row)
+            rows.append(row)
+        table = np.frombuffer(b"".join(rows), dtype=_BAR_DTYPE)
+        return BarColumns(symbol, code, *(table[name].copy() for name in _BAR_DTYPE.names))
+
+    def _tick_entries(self, symbol: str, count: int) -> list:
+        _check(count)
+        entries = self.client.xrevrange(self.keys.ticks(symbol.upper()), count=count)
+        entries.reverse()
+        return entries
+
+    def _bar_window(self, symbol: str, resolution: str, count: int, forming: bool) -> tuple[str, str, list]:
+        """``(symbol, resolution code, the encoded bars oldest first)``, read in one round trip."""
         _check(count)
         code = parse_resolution(resolution).code
         symbol = symbol.upper()
@@ -73,10 +183,17 @@ class Windows:
         if forming:
             pipe.get(self.keys.forming_bar(symbol, code))
         replies = pipe.execute()
-        window = [bars.decode(raw) for raw in reversed(replies[0])]
+        raws = replies[0]
+        raws.reverse()
         if forming and replies[1]:
-            window.append(bars.decode(replies[1]))
-        return window
+            raws.append(replies[1])
+        return symbol, code, raws
+
+
+def _remember(memo: dict, text: str, row: bytes) -> None:
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[text] = row
 
 
 def _check(count: int) -> None:
