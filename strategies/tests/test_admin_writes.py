@@ -7,8 +7,10 @@ from django.urls import reverse
 
 from accounts.models import AuditLog, Role
 from accounts.tests.factories import AccountMembershipFactory, UserFactory
+from orders.tests.factories import InstrumentFactory
 from strategies.models import Strategy, TradingSession
-from strategies.tests.factories import StrategyFactory
+from strategies.services import strategy_version_save
+from strategies.tests.factories import StrategyFactory, template_graph
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +27,24 @@ def strategy_form(accounts, parameters: str = '{"fast": 10}', **fields) -> dict:
         "enabled": "on",
         **fields,
     }
+
+
+def session_form(strategy, account, **fields) -> dict:
+    """The add form of a forward test of ``strategy``'s version 1 (saved here) on AAPL."""
+    version = strategy_version_save(actor=None, strategy=strategy, graph=template_graph("ema_crossover"), via="t")
+    values = {
+        "strategy": strategy.pk,
+        "version": version.pk,
+        "account": account.pk,
+        "instrument": InstrumentFactory(symbol="AAPL").pk,
+        "mode": "forward",
+        "resolution": "1",
+        "fee_model": "fixed",
+        "slippage_model": "none",
+        "slippage_amount": "0",
+        "starting_equity": "50000",
+    }
+    return {**values, **fields}
 
 
 def test_adding_a_strategy_in_the_admin_writes_its_audit_row(admin_client, account):
@@ -67,13 +87,11 @@ def test_opening_a_session_in_the_admin_writes_it_pending_with_its_audit_row(cli
     strategy = StrategyFactory(name="Breakout")
     strategy.accounts.add(account)
     client.force_login(session_opener)
-    response = client.post(
-        SESSION_ADD_URL, {"strategy": strategy.pk, "account": account.pk, "starting_equity": "50000"}
-    )
+    response = client.post(SESSION_ADD_URL, session_form(strategy, account))
     assert response.status_code == 302
     session = TradingSession.objects.get()
     assert (session.status, session.strategy, session.account) == ("pending", strategy, account)
-    audit = AuditLog.objects.get()
+    audit = AuditLog.objects.get(action="trading_session.create")
     assert (audit.action, audit.via, audit.account, audit.object_id) == (
         "trading_session.create",
         "admin",
@@ -90,16 +108,16 @@ def test_a_session_the_strategy_may_not_trade_shows_the_refusal_and_opens_nothin
     strategy = StrategyFactory(name="Elsewhere")
     strategy.accounts.add(other_account)
     client.force_login(session_opener)
-    response = client.post(SESSION_ADD_URL, {"strategy": strategy.pk, "account": account.pk}, follow=True)
+    response = client.post(SESSION_ADD_URL, session_form(strategy, account), follow=True)
     assert "strategy.account_not_allowed" in response.content.decode()
     assert not TradingSession.objects.exists()
-    assert not AuditLog.objects.exists()
+    assert not AuditLog.objects.filter(action="trading_session.create").exists()
 
 
 def test_the_session_form_offers_only_the_users_accounts(client, session_opener, account, other_account):
     client.force_login(session_opener)
     form = client.get(SESSION_ADD_URL).context["adminform"].form
-    assert list(form.fields) == ["strategy", "account", "starting_equity"]
+    assert list(form.fields)[:4] == ["strategy", "version", "account", "instrument"]
     assert list(form.fields["account"].queryset) == [account]
 
 
