@@ -87,29 +87,40 @@ def fill_line(fill: SessionFill) -> dict:
     }
 
 
+def _history(found: TradingSession) -> dict:
+    return {
+        "session": found,
+        "decisions": [decision_line(d) for d in session_decision_list(session=found)[:RECENT]],
+        "fills": [fill_line(f) for f in session_fill_list(session=found)[:RECENT]],
+        "recent": RECENT,
+    }
+
+
 @login_required
 def session(request: HttpRequest, pk: int) -> HttpResponse:
-    """One session on the user's accounts (404 otherwise): its live figures, equity chart, decisions and fills."""
+    """One session on the user's accounts (404 otherwise): its live figures, equity chart, decisions and fills.
+
+    ``?part=history`` answers the decisions and fills alone, which the page reads again after each new bar.
+    """
     try:
         found = trading_session_get(user=request.user, pk=pk)
     except TradingSession.DoesNotExist:
         raise Http404("No such session on your accounts.") from None
+    if request.GET.get("part") == "history":
+        return render(request, "streams/_session_history.html", _history(found))
     # Only this account's group: the same rows as the sessions page, the other sessions' ignored.
     context = live_context(request, "session", account_ids={found.account_id}, query={"account": str(found.account_id)})
     curve = session_equity_curve(session=found, newest=True)
     start = found.starting_equity
     context.update(
+        _history(found),
         title=f"{found.strategy.name} on {found.account.code}",
-        session=found,
         session_row=rows.session_row(found),
         curve={
             "time": [t for t, _ in curve],
             "equity": [float(e) for _, e in curve],
             "start": None if start is None else float(start),
         },
-        decisions=[decision_line(d) for d in session_decision_list(session=found)[:RECENT]],
-        fills=[fill_line(f) for f in session_fill_list(session=found)[:RECENT]],
-        recent=RECENT,
         resolution_seconds=resolutions.parse(found.resolution).seconds,
     )
     return render(request, "streams/session.html", context)

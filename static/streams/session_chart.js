@@ -3,12 +3,14 @@
 // socket (live.js's "live:row"), the row's data-bar-time and data-equity are appended at once.
 // When more than one bar passed since the last point held (rows of the same session are merged
 // on a busy socket), the points between are read from the API (/equity/?since=) and put in place.
-// A resync reloads the page's snapshot, and the chart is drawn again from it.
+// A resync reloads the page's snapshot, and the chart is drawn again from it. After a new bar the
+// decisions and fills below the chart are read again (?part=history), at most once a second.
 (function () {
   "use strict";
   const LWC = window.LightweightCharts;
   let current = null;
-  window.sessionChart = { points: 0, last: null, updates: 0, backfills: 0 };
+  window.sessionChart = { points: 0, last: null, updates: 0, backfills: 0, histories: 0 };
+  let historyTimer = null;
 
   function colors() {
     const css = getComputedStyle(document.documentElement);
@@ -85,12 +87,29 @@
     }
   }
 
+  function refreshHistory() {
+    if (historyTimer) return;
+    historyTimer = setTimeout(async () => {
+      try {
+        const resp = await fetch(location.pathname + "?part=history", { credentials: "same-origin", cache: "no-store" });
+        const box = document.getElementById("session-history");
+        if (resp.ok && box) {
+          box.innerHTML = await resp.text();
+          window.sessionChart.histories += 1;
+        }
+      } finally {
+        historyTimer = null;
+      }
+    }, 1000);
+  }
+
   function onRow(id) {
     const row = document.getElementById(id);
     if (!current || !row || row.dataset.barTime === "" || row.dataset.equity === "") return;
     const time = +row.dataset.barTime, equity = +row.dataset.equity;
     const last = current.times.length ? current.times[current.times.length - 1] : null;
     put(time, equity);
+    if (last === null || time > last) refreshHistory();
     window.sessionChart.updates += 1;
     published();
     if (last !== null && time - last > current.seconds) backfill(last);

@@ -9,13 +9,14 @@ Chromium is missing: ``make test`` installs it with apt.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
 from orders.models import Instrument
-from strategies.models import SessionEquityPoint, TradingSession
+from strategies.models import SessionDecision, SessionEquityPoint, SessionFill, TradingSession
 from strategies.services import strategy_version_save
 from strategies.services.session_figures import session_equity_record
 from strategies.session_metrics import RunningFigures
@@ -50,6 +51,17 @@ class Bars:
         )
         self.next_bar += MINUTE
 
+    def decide_and_fill(self) -> None:
+        """The decision the strategy took on the next bar and its fill, as the runner writes them (no announcement)."""
+        decision = SessionDecision.objects.create(
+            session=self.session, bar_time=self.next_bar, action="buy", node="buy1", outcome="filled",
+            quantity=Decimal(10), values={"cross": {"result": True}},
+        )  # fmt: skip
+        SessionFill.objects.create(
+            session=self.session, decision=decision, time=datetime.fromtimestamp(self.next_bar + MINUTE, tz=UTC),
+            side="BUY", quantity=10, price=Decimal("101.30"), fee=Decimal("1.00"), reason="entry",
+        )  # fmt: skip
+
     def store_unannounced(self, equity: float) -> None:
         """A bar whose row the page never receives (as when a busy socket merges two of its rows)."""
         self.figures.on_bar(equity, open_pnl=equity - START)
@@ -79,6 +91,9 @@ def test_a_sessions_equity_chart_grows_live_as_its_bars_are_recorded(desk, redis
         assert _chart(page)["last"] == {"time": BAR + 2 * MINUTE, "equity": 99_950.0}
         page.evaluate("window.__notReloaded = true")
 
+        # The runner records a bar's decision and fill with its equity: the page reads them again.
+        expect(page.locator("#session-decisions")).to_contain_text("No decisions yet.")
+        in_db(lambda: bars.decide_and_fill())
         in_db(lambda: bars.record(100_300.5))
 
         page.wait_for_function("window.sessionChart.points === 4", timeout=5_000)
@@ -86,6 +101,9 @@ def test_a_sessions_equity_chart_grows_live_as_its_bars_are_recorded(desk, redis
         row = page.locator(f"#session-{session_id}")
         expect(row.locator(".session-equity")).to_have_text("100,300.50")
         expect(row).to_have_attribute("data-bar-time", str(BAR + 3 * MINUTE))
+        expect(page.locator("#session-decisions tr.decision")).to_have_count(1, timeout=5_000)
+        expect(page.locator("#session-decisions")).to_contain_text("cross.result = true")
+        expect(page.locator("#session-fills tr.fill")).to_contain_text("101.30")
 
         # A bar the page heard nothing of: the next row's bar is two bars on, and the chart reads the one between.
         in_db(lambda: bars.store_unannounced(100_200.0))
