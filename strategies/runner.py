@@ -250,6 +250,7 @@ class Runner:
                 results.append(result)
             if results:
                 batch.append(session_runs.SessionBars(pk, results, live.state()))
+        self._mark_brokers(batch, wanted)
         recorded = session_runs.session_bars_record(owner=self.owner, batch=batch)
         for item in batch:
             if item.session_id not in recorded:
@@ -261,6 +262,19 @@ class Runner:
         self.figures.batches += 1
         self.figures.last_batch_ms = (time.perf_counter() - started) * 1000
         self.figures.cpu_seconds += time.process_time() - cpu
+
+    def _mark_brokers(self, batch: list, wanted: dict[int, list]) -> None:
+        """Broker sessions' equity and figures from their fills at the broker (one read for all of them)."""
+        brokers = [item for item in batch if self.live[item.session_id].simulator is None]
+        if not brokers:
+            return
+        fills = selectors_runtime.broker_fills([item.session_id for item in brokers])
+        for item in brokers:
+            live = self.live[item.session_id]
+            closes = {bar.time: float(bar.close) for bar in wanted[item.session_id]}
+            for result in item.results:
+                live.mark_broker(result, closes[result.bar_time], fills[item.session_id])
+            item.state = live.state()
 
     def _place(self, live: LiveSession, result: BarResult) -> None:
         # Imported here: placing pulls in the whole order path, which a forward-test runner never needs.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from marketdata.bars import BarRecord
 from marketdata.models import Bar
+from orders.models import Fill
 from strategies.models import TradingSession
 
 
@@ -51,3 +52,18 @@ def stored_bars(
     return [
         BarRecord(symbol, resolution, int(t.timestamp()), o, h, lo, c, v, closed=True) for t, o, h, lo, c, v in newest
     ]
+
+
+def broker_fills(session_ids: list[int]) -> dict[int, list[tuple[str, float, float, float]]]:
+    """Each broker session's fills at the broker, in order, as (side, quantity, price, commission)."""
+    fills: dict[int, list] = {pk: [] for pk in session_ids}
+    if not session_ids:
+        return fills
+    rows = (
+        Fill.objects.filter(order__trading_session_id__in=session_ids)
+        .order_by("executed_at", "id")
+        .values_list("order__trading_session_id", "side", "quantity", "price", "commission")
+    )
+    for pk, side, quantity, price, commission in rows:
+        fills[pk].append((side, float(quantity), float(price), float(commission or 0)))
+    return fills

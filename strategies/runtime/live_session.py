@@ -169,6 +169,17 @@ class LiveSession:
         self._bound_history()
         return result
 
+    def mark_broker(self, result: BarResult, close: float, fills: list[tuple[str, float, float, float]]) -> None:
+        """A broker session's equity and figures after ``result``'s bar, from its fills at the broker so far."""
+        trips, position, average = broker_round_trips(fills)
+        figures = self.figures
+        figures.realized, figures.trade_count = sum(trips), len(trips)
+        figures.win_count = sum(1 for pnl in trips if pnl > 0)
+        unrealized = position * (close - average) if position else 0.0
+        result.equity = figures.starting_equity + figures.realized + unrealized
+        figures.on_bar(result.equity, unrealized)
+        result.figures = figures.snapshot()
+
     def day_pnl(self) -> float:
         """The equity's change since the first bar of the exchange's trading day (forward tests)."""
         return self.figures.last_equity - self.day_start_equity
@@ -230,3 +241,29 @@ def exit_fill(trade: Trade) -> SimulatedFill:
     return SimulatedFill(
         trade.exit_time, side, trade.quantity, trade.exit_price, trade.exit_fee, trade.exit_reason or "exit"
     )
+
+
+def broker_round_trips(fills: list[tuple[str, float, float, float]]) -> tuple[list[float], float, float]:
+    """A broker session's closed round trips from its fills ``(side, quantity, price, fee)`` in order.
+
+    Average cost: a fill that reduces the position realizes against the average entry price; a
+    round trip closes when the position returns to (or crosses) zero, its PnL net of every fee
+    paid in it. Returns (the round trips' PnL, the open position's signed shares, its average price).
+    """
+    trips: list[float] = []
+    position, average, running = 0.0, 0.0, 0.0
+    for side, quantity, price, fee in fills:
+        signed = quantity if side == "BUY" else -quantity
+        running -= fee
+        if position and (position > 0) != (signed > 0):
+            closing = min(abs(signed), abs(position))
+            running += closing * (price - average) * (1 if position > 0 else -1)
+            position += closing if position < 0 else -closing
+            signed += closing if signed < 0 else -closing
+            if not position:
+                trips.append(running)
+                running, average = 0.0, 0.0
+        if signed:
+            average = (average * abs(position) + price * abs(signed)) / (abs(position) + abs(signed))
+            position += signed
+    return trips, position, average

@@ -269,3 +269,45 @@ def test_a_forward_test_stopped_with_flatten_closes_its_position_once_and_the_ru
     assert (session.state["sim"]["side"], session.state["flattened"]) == (0, True)
     assert session.last_bar_time == last and made.live == {}
     assert float(session.realized_pnl) == pytest.approx(float(session.equity) - 100000, abs=1e-3)
+
+
+def test_a_broker_session_places_each_decision_once_and_marks_its_equity_from_its_fills(
+    redis_client, ema_version, account, aapl, walk
+):
+    from orders.models import Order
+    from orders.tests.factories import FillFactory
+    from strategies.engine.decisions import decision_client_order_id
+
+    from accounts.tests.factories import UserFactory
+
+    ema_version.approved_at, ema_version.approved_by = datetime(2026, 3, 1, tzinfo=UTC), UserFactory(username="risk")
+    ema_version.save(update_fields=["approved_at", "approved_by"])
+    aapl.last_price = walk[WARM].close
+    aapl.save(update_fields=["last_price"])
+    store_history_bars(aapl, walk[:WARM])
+    decisions, _, _ = reference(ema_version, walk, WARM)
+    first = next(i for i, b in enumerate(walk) if b.time == decisions[0][0])
+    with time_machine.travel(at(walk[WARM - 1]), tick=True) as clock:
+        session = running_session(ema_version, account, aapl, mode=TradingSession.Mode.BROKER)
+        made = runner(redis_client)
+        drain(made)
+        feed_live(redis_client, made, aapl, walk[WARM : first + 1], clock)
+        order = SessionDecision.objects.get(session=session).order
+        assert order.client_order_id == decision_client_order_id(session.pk, decisions[0][0], decisions[0][1])
+        placed = Order.objects.filter(trading_session=session).count()  # the entry and its resting exits
+        # The broker fills it; the next bar marks the session's equity from that fill.
+        side = 1 if order.side == "BUY" else -1
+        FillFactory(order=order, account=account, instrument=aapl, side=order.side, quantity=order.quantity,
+                    price=walk[first + 1].open, commission=1)  # fmt: skip
+        feed_live(redis_client, made, aapl, walk[first + 1 : first + 2], clock)
+        # The bar replayed (a runner restarted mid-batch) places nothing more.
+        made.live[session.pk].last_bar_time = walk[first - 1].time
+        send_closed(redis_client, aapl, [])
+        made.on_bars([walk[first]])
+    session.refresh_from_db()
+    mark = float(walk[first + 1].close) - float(walk[first + 1].open)
+    expected = 100000 + side * float(order.quantity) * mark
+    assert float(session.equity) == pytest.approx(expected, abs=1e-3)
+    assert float(session.unrealized_pnl) == pytest.approx(expected - 100000, abs=1e-3)
+    assert Order.objects.filter(trading_session=session).count() == placed
+    assert SessionDecision.objects.filter(session=session).count() == 1
