@@ -158,3 +158,28 @@ def test_a_bar_recorded_sends_the_sessions_row_with_its_equity_and_bar_to_its_ac
     (row,) = [r for r in message["rows"] if r["kind"] == "session"]
     assert row["id"] == f"session-{session.pk}"
     assert (row["ctx"]["equity_value"], row["ctx"]["last_bar_time"]) == ("1012.5", BAR + 180)
+
+
+def test_the_session_pages_socket_is_refused_for_another_account_and_carries_the_sessions_row(
+    redis_client, viewer, session, other_account
+):
+    from streams.consumers import CLOSE_FORBIDDEN
+    from streams.tests.test_consumers import ORIGIN, _communicator, _cookie_for, _hello, _send, run
+
+    _, cookie = _cookie_for(viewer)
+    row = rows.session_row(session)
+
+    async def scenario():
+        refused = _communicator(f"/ws/live/?page=session&account={other_account.pk}", [ORIGIN, cookie])
+        assert await refused.connect(timeout=3) == (False, CLOSE_FORBIDDEN)
+        communicator = _communicator(f"/ws/live/?page=session&account={session.account_id}", [ORIGIN, cookie])
+        assert (await communicator.connect(timeout=3))[0]
+        assert (await _hello(communicator))["t"] == "ready"
+        await _send(live.account_group(session.account_id), row)
+        frame = await communicator.receive_json_from(timeout=3)
+        (sent,) = frame["rows"]
+        assert sent["id"] == f"session-{session.pk}"
+        assert 'data-equity="100250.5"' in sent["html"] and f'data-bar-time="{BAR + 120}"' in sent["html"]
+        await communicator.disconnect()
+
+    run(scenario)
