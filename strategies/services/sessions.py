@@ -33,6 +33,10 @@ Status = TradingSession.Status
 Mode = TradingSession.Mode
 # Room for a sentence; the column is 200 characters.
 REASON_MAX = 200
+# The money and slippage columns keep four decimal places; the backtests' cash has the same ceiling.
+PLACES = Decimal("0.0001")
+MAX_MONEY = Decimal("1000000000000")
+MAX_SLIPPAGE = Decimal("1000000")
 
 # The one table of session moves: from → allowed targets.
 SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -113,13 +117,18 @@ def session_version_check(session: TradingSession) -> None:
 
 
 def _decimal(value: Any, field: str, what: str) -> Decimal:
+    """``value`` as a number of the columns' four decimal places (a money or slippage column).
+
+    :raises TradingSessionInvalid: not a finite number.
+    """
     try:
         number = Decimal(str(value).strip())
+        if number.is_finite():
+            # Rounded as the column keeps it, so the bounds below hold for what is stored.
+            return number.quantize(PLACES)
     except (InvalidOperation, ValueError):
-        raise TradingSessionInvalid(f"The {what} is not a number.", field=field) from None
-    if not number.is_finite():
-        raise TradingSessionInvalid(f"The {what} is not a number.", field=field)
-    return number
+        pass
+    raise TradingSessionInvalid(f"The {what} is not a number.", field=field)
 
 
 def _starting_equity(value: Any, mode: str) -> Decimal | None:
@@ -130,8 +139,10 @@ def _starting_equity(value: Any, mode: str) -> Decimal | None:
             )
         return None
     equity = _decimal(value, "starting_equity", "starting equity")
-    if equity < 0 or (mode == Mode.FORWARD and equity == 0):
-        raise TradingSessionInvalid("The starting equity is above zero.", field="starting_equity")
+    if equity < 0 or (mode == Mode.FORWARD and equity == 0) or equity > MAX_MONEY:
+        raise TradingSessionInvalid(
+            "The starting equity is above zero and at most 1,000,000,000,000.", field="starting_equity"
+        )
     return equity
 
 
@@ -150,8 +161,10 @@ def _max_daily_loss(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
     loss = _decimal(value, "max_daily_loss", "maximum daily loss")
-    if loss <= 0 or loss >= Decimal("1e16"):
-        raise TradingSessionInvalid("The maximum daily loss is an amount above zero.", field="max_daily_loss")
+    if loss <= 0 or loss > MAX_MONEY:
+        raise TradingSessionInvalid(
+            "The maximum daily loss is above zero and at most 1,000,000,000,000.", field="max_daily_loss"
+        )
     return loss
 
 
@@ -162,7 +175,7 @@ def _costs(fee_model: Any, slippage_model: Any, slippage_amount: Any) -> tuple[s
     except BadFeeModel as exc:
         raise TradingSessionInvalid(str(exc), field="fee_model") from None
     amount = _decimal(slippage_amount if slippage_amount not in (None, "") else 0, "slippage_amount", "slippage")
-    if amount >= Decimal("1e6"):
+    if amount >= MAX_SLIPPAGE:
         raise TradingSessionInvalid("The slippage is below 1,000,000.", field="slippage_amount")
     try:
         SlippageModel(str(slippage_model), float(amount))

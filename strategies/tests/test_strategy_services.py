@@ -179,7 +179,7 @@ def test_creating_a_session_opens_it_pending_with_an_audit_row(session_opener, a
         "strategy": "Breakout",
         "account": account.code,
         "status": "pending",
-        "starting_equity": "100000",
+        "starting_equity": "100000.0000",
         "mode": "forward",
     }
 
