@@ -17,7 +17,7 @@ from accounts.models import AccountValue, Alert, User
 from accounts.services import alert_raise, require_actor
 from strategies.exceptions import StrategyDisabled, StrategyNotAllowedOnAccount, TradingSessionTransitionRefused
 from strategies.models import TradingSession
-from strategies.services.session_flatten import session_flatten
+from strategies.services.session_flatten import session_flatten, session_working_orders_lock
 from strategies.services.session_runs import flatten_price, session_forward_flatten
 from strategies.services.sessions import (
     REASON_MAX,
@@ -155,6 +155,8 @@ def trading_session_stop(
     """
     require_actor(actor, account=session.account, perm=CONTROL_PERM)
     reason = session_reason(reason)
+    if flatten and session.mode == TradingSession.Mode.BROKER:
+        session_working_orders_lock(session)
     session = session_lock(session)
     if session.status == Status.STOPPED:
         raise TradingSessionTransitionRefused("The session is already stopped.")

@@ -45,6 +45,19 @@ def session_net_position(session: TradingSession) -> Decimal:
     return Decimal("0") if total is None else total
 
 
+def session_working_orders_lock(session: TradingSession) -> list[Order]:
+    """Lock the session's cancellable orders; ``trading_session_stop`` takes them before the session.
+
+    The bridge applies a fill with its order locked and then updates the order's session, so a
+    flattening stop takes the same rows in the same order: the two cannot deadlock.
+    """
+    return list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(trading_session=session, status__in=CANCELLABLE_STATUSES)
+        .order_by("id")
+    )
+
+
 def session_flatten(*, session: TradingSession, actor: User | None, via: str) -> dict:
     """Cancel the session's working orders and enter a market order closing its net position; return what happened.
 
