@@ -87,7 +87,7 @@ def fill_line(fill: SessionFill) -> dict:
     }
 
 
-def _history(found: TradingSession) -> dict:
+def _recent(found: TradingSession) -> dict:
     return {
         "session": found,
         "decisions": [decision_line(d) for d in session_decision_list(session=found)[:RECENT]],
@@ -100,20 +100,20 @@ def _history(found: TradingSession) -> dict:
 def session(request: HttpRequest, pk: int) -> HttpResponse:
     """One session on the user's accounts (404 otherwise): its live figures, equity chart, decisions and fills.
 
-    ``?part=history`` answers the decisions and fills alone, which the page reads again after each new bar.
+    ``?part=recent`` answers what changes with each bar below the chart (figures, decisions, fills) alone, which the page reads again after each new bar.
     """
     try:
         found = trading_session_get(user=request.user, pk=pk)
     except TradingSession.DoesNotExist:
         raise Http404("No such session on your accounts.") from None
-    if request.GET.get("part") == "history":
-        return render(request, "streams/_session_history.html", _history(found))
+    if request.GET.get("part") == "recent":
+        return render(request, "streams/_session_recent.html", _recent(found))
     # Only this account's group: the same rows as the sessions page, the other sessions' ignored.
     context = live_context(request, "session", account_ids={found.account_id}, query={"account": str(found.account_id)})
     curve = session_equity_curve(session=found, newest=True)
     start = found.starting_equity
     context.update(
-        _history(found),
+        _recent(found),
         title=f"{found.strategy.name} on {found.account.code}",
         session_row=rows.session_row(found),
         curve={

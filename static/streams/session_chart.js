@@ -4,13 +4,14 @@
 // When more than one bar passed since the last point held (rows of the same session are merged
 // on a busy socket), the points between are read from the API (/equity/?since=) and put in place.
 // A resync reloads the page's snapshot, and the chart is drawn again from it. After a new bar the
-// decisions and fills below the chart are read again (?part=history), at most once a second.
+// figures, decisions and fills below the chart are read again (?part=recent), at most once a second.
 (function () {
   "use strict";
   const LWC = window.LightweightCharts;
   let current = null;
-  window.sessionChart = { points: 0, last: null, updates: 0, backfills: 0, histories: 0 };
-  let historyTimer = null;
+  window.sessionChart = { points: 0, last: null, updates: 0, backfills: 0, recents: 0 };
+  let recentTimer = null;
+  const FIT_POINTS = 500;
 
   function colors() {
     const css = getComputedStyle(document.documentElement);
@@ -67,6 +68,8 @@
       else { times.splice(i, 0, time); current.values.splice(i, 0, equity); }
       current.series.setData(times.map((t, j) => ({ time: current.shift(t), value: current.values[j] })));
     }
+    // A short curve stays whole in view; a long one follows its newest bars (the library's default).
+    if (times.length <= FIT_POINTS) current.chart.timeScale().fitContent();
     say("");
   }
 
@@ -87,18 +90,18 @@
     }
   }
 
-  function refreshHistory() {
-    if (historyTimer) return;
-    historyTimer = setTimeout(async () => {
+  function refreshRecent() {
+    if (recentTimer) return;
+    recentTimer = setTimeout(async () => {
       try {
-        const resp = await fetch(location.pathname + "?part=history", { credentials: "same-origin", cache: "no-store" });
-        const box = document.getElementById("session-history");
+        const resp = await fetch(location.pathname + "?part=recent", { credentials: "same-origin", cache: "no-store" });
+        const box = document.getElementById("session-recent");
         if (resp.ok && box) {
           box.innerHTML = await resp.text();
-          window.sessionChart.histories += 1;
+          window.sessionChart.recents += 1;
         }
       } finally {
-        historyTimer = null;
+        recentTimer = null;
       }
     }, 1000);
   }
@@ -109,7 +112,7 @@
     const time = +row.dataset.barTime, equity = +row.dataset.equity;
     const last = current.times.length ? current.times[current.times.length - 1] : null;
     put(time, equity);
-    if (last === null || time > last) refreshHistory();
+    if (last === null || time > last) refreshRecent();
     window.sessionChart.updates += 1;
     published();
     if (last !== null && time - last > current.seconds) backfill(last);

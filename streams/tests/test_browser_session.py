@@ -115,6 +115,7 @@ def test_a_sessions_equity_chart_grows_live_as_its_bars_are_recorded(desk, redis
         assert chart["backfills"] == 1
         drawdown = page.locator(f"#session-{session_id} .session-drawdown")
         expect(drawdown).to_have_text("170.00")  # 100,120 -> 99,950
+        expect(page.locator("#session-summary")).to_contain_text("peak PnL 410.00", timeout=5_000)
         assert page.evaluate("window.__notReloaded") is True
         assert page.evaluate("window.liveStats.resyncs") == 0
         assert errors == []

@@ -124,18 +124,19 @@ def test_a_session_on_another_account_is_not_found_and_an_anonymous_visitor_is_a
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_the_history_part_is_the_decisions_and_fills_alone_and_for_members_only(
+def test_the_recent_part_is_the_figures_decisions_and_fills_alone_and_for_members_only(
     client, viewer, session, other_account, redis_client
 ):
     SessionDecision.objects.create(session=session, bar_time=BAR, action="sell", node="sell1", outcome="refused")
     client.force_login(viewer)
 
-    body = client.get(f"/live/sessions/{session.pk}/?part=history").content.decode()
+    body = client.get(f"/live/sessions/{session.pk}/?part=recent").content.decode()
 
     assert 'id="session-decisions"' in body and 'id="session-fills"' in body and "sell1" in body
+    assert 'id="session-summary"' in body and "Starting equity 100,000.00" in body
     assert "live-root" not in body and "session-curve" not in body
     theirs = TradingSessionFactory(account=other_account)
-    assert client.get(f"/live/sessions/{theirs.pk}/?part=history").status_code == 404
+    assert client.get(f"/live/sessions/{theirs.pk}/?part=recent").status_code == 404
 
 
 def test_a_session_without_any_bar_yet_says_so(client, viewer, account, redis_client):
