@@ -100,7 +100,8 @@ def _recent(found: TradingSession) -> dict:
 def session(request: HttpRequest, pk: int) -> HttpResponse:
     """One session on the user's accounts (404 otherwise): its live figures, equity chart, decisions and fills.
 
-    ``?part=recent`` answers what changes with each bar below the chart (figures, decisions, fills) alone, which the page reads again after each new bar.
+    ``?part=recent`` answers only what changes with each bar below the chart (figures, decisions,
+    fills): the page reads it again after each new bar.
     """
     try:
         found = trading_session_get(user=request.user, pk=pk)
