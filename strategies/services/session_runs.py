@@ -102,6 +102,16 @@ _FIGURE_FIELDS = (
 )
 
 
+def _record_sessions(changed: list[tuple[TradingSession, bool]]) -> None:
+    """Write each changed session's last bar, state and (when it has them) figures, one statement a kind."""
+    with connection.cursor() as cursor:
+        for figures in (True, False):
+            names = ("last_bar_time", "state", *(sql.FIGURES if figures else ()))
+            rows = [{"id": s.pk, **{name: getattr(s, name) for name in names}} for s, has in changed if has is figures]
+            if rows:
+                sql.record_sessions(cursor, rows, figures=figures)
+
+
 @transaction.atomic
 def session_bars_record(*, owner: str, batch: list[SessionBars]) -> set[int]:
     """Record each session's new bars in one transaction; return the ids of the sessions recorded.
@@ -151,11 +161,11 @@ def session_bars_record(*, owner: str, batch: list[SessionBars]) -> set[int]:
         session.state = item.state
         if last.figures is not None:
             _apply_figures(session, last.figures)
-        changed.append(session)
+        changed.append((session, last.figures is not None))
         recorded.add(pk)
     SessionFill.objects.bulk_create(fills)
     SessionEquityPoint.objects.bulk_create(points, ignore_conflicts=True)
-    TradingSession.objects.bulk_update(changed, ["last_bar_time", "state", *_FIGURE_FIELDS])
+    _record_sessions(changed)
     for session, bar_time in stale:
         alert_raise(
             key=f"trading_session.stale_bar:{session.pk}",
