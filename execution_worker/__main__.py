@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     worker.start()
+    if worker.metrics is not None and config.metrics_port:
+        worker.metrics.serve(config.metrics_port)
     # What is loaded at start lives for the whole run: keep it out of the collector's scans, and
     # collect the young generation less often so pauses do not land on the order path.
     gc.collect()

@@ -32,6 +32,17 @@ def _env_float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {text!r}")
 
 
+def _env_switch(name: str, default: bool) -> bool:
+    text = os.environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {text!r}")
+
+
 @dataclass
 class WorkerConfig:
     """Everything the worker needs; times in seconds. Production defaults; tests shorten the timers."""
@@ -70,6 +81,9 @@ class WorkerConfig:
     md_max_lines: int = 100
     # Events are trimmed approximately; far beyond what the bridge lags by, well under Redis's memory.
     events_maxlen: int = 500_000
+    # Prometheus series (execution_worker.metrics), served on this loopback port (0: none).
+    metrics: bool = True
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if not self.consumer:
@@ -117,6 +131,8 @@ class WorkerConfig:
             require_limits=not args.no_require_limits,
             pacing_rate=_env_float("TC_WORKER_PACING_RATE", cls.pacing_rate),
             md_max_lines=_env_int("TC_WORKER_MD_MAX_LINES", cls.md_max_lines),
+            metrics=_env_switch("TRADECONSOLE_METRICS", cls.metrics),
+            metrics_port=_env_int("TC_WORKER_METRICS_PORT", 9101),
         )
         if args.fast_timers:
             config.apply_fast_timers()

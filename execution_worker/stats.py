@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 
 
 class Window:
-    """The most recent ``size`` samples (ms) of one figure; ``summary`` gives p50, p99, p99.9 and max."""
+    """The most recent ``size`` samples (ms) of one figure; ``summary`` gives p50, p99, p99.9 and max.
 
-    def __init__(self, size: int = 2048) -> None:
+    ``observe``, when given, also hears every sample (a Prometheus histogram: ``execution_worker.metrics``).
+    """
+
+    def __init__(self, size: int = 2048, observe: Callable[[float], None] | None = None) -> None:
         self._samples: deque[float] = deque(maxlen=size)
         self._lock = threading.Lock()
+        self._observe = observe
 
     def add(self, value_ms: float) -> None:
         self._samples.append(value_ms)
+        if self._observe is not None:
+            self._observe(value_ms)
 
     def values(self) -> list[float]:
         with self._lock:

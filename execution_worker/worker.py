@@ -38,6 +38,7 @@ from execution_worker.config import WorkerConfig, default_worker_name
 from execution_worker.halts import HaltMixin
 from execution_worker.housekeeping import RECORD_RETENTION_NS, HousekeepingMixin
 from execution_worker.messages.consumer import Entry, StreamConsumer
+from execution_worker.metrics import WorkerMetrics
 from execution_worker.pacing import TokenBucket
 from execution_worker.placing import PlacingMixin
 from execution_worker.publisher import Publisher
@@ -127,9 +128,10 @@ class Worker(
         self._next_heartbeat = 0.0
         self._next_limits = 0.0
         self._next_prune = 0.0
-        # Figures.
-        self.path_ms = Window()
-        self.queue_ms = Window()
+        # Figures; with metrics on, the order path's and the pacing wait's samples also feed histograms.
+        self.metrics = WorkerMetrics(self) if config.metrics else None
+        self.path_ms = Window(observe=self.metrics.order_path_ms if self.metrics else None)
+        self.queue_ms = Window(observe=self.metrics.pacing_wait_ms if self.metrics else None)
         self.gate_ms = Window(8192)
         self.work_ms = Window()
         self.orders_sent = 0

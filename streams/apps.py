@@ -6,4 +6,4 @@ class StreamsConfig(AppConfig):
     verbose_name = "Streams and live pages"
 
     def ready(self) -> None:
-        from streams import publish, signals  # noqa: F401  (connects the receivers)
+        from streams import celery_signals, publish, signals  # noqa: F401  (connects the receivers)

@@ -19,14 +19,15 @@ from rest_framework.views import APIView
 
 from accounts.api.permissions import IsDeskMember
 from marketdata.topics.asyncapi import AsyncApiDocumentApi
-from tradeconsole import health
+from tradeconsole import health_checks
 from tradeconsole.exceptions import PROBLEM_CONTENT_TYPE
 
 app_name = "api-v1"
 
 
 class HealthApi(APIView):
-    """Whether the desk's database and Redis answer (signed-in callers; ``/health/ready`` is the probe)."""
+    """Whether the desk's database and Redis answer (signed-in callers; ``/health/ready`` is the probe,
+    ``/health/detailed`` the whole desk)."""
 
     permission_classes = [IsDeskMember]
 
@@ -40,7 +41,7 @@ class HealthApi(APIView):
         )
     )
     def get(self, request):
-        checks = {"database": health._check_database(), "redis": health._check_redis()}
+        checks = {"database": health_checks.database_check(), "redis": health_checks.redis_check()}
         healthy = all(check["ok"] for check in checks.values())
         return Response({"status": "ok" if healthy else "unavailable", "checks": checks})
 

@@ -319,6 +319,36 @@ STORAGES = {
     },
 }
 
+# Metrics (tradeconsole/metrics.py): Prometheus exposition in every process, off with
+# TRADECONSOLE_METRICS=off (the benchmarks compare both). web and api answer /metrics to the
+# addresses listed here (Prometheus scrapes them directly, not through the proxy) and to staff;
+# the other processes serve their own loopback port, 0 for none (tests start none).
+METRICS = env.boolean("TRADECONSOLE_METRICS", True)
+METRICS_ALLOWED_ADDRESSES = env.string_list("TRADECONSOLE_METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"])
+METRICS_PORTS = {
+    name: env.integer(
+        f"TRADECONSOLE_{name.upper()}_METRICS_PORT", 0 if MODE == "test" else port, minimum=0, maximum=65535
+    )
+    for name, port in (("bridge", 9102), ("marketdata", 9103), ("runner", 9104), ("celery", 9105))
+}
+if METRICS:
+    # A Celery worker's pool children count their tasks into one directory the worker serves: set
+    # here, before the apps below import prometheus_client.
+    from tradeconsole.metrics_dir import celery_worker_directory_prepare
+
+    celery_worker_directory_prepare()
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+    # Requests of the desk take milliseconds: django-prometheus's default buckets start at 10 ms.
+    PROMETHEUS_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
+# /health/detailed (tradeconsole/health_checks.py): the checks whose failure makes the desk "down"
+# (readiness then answers 503); any other failing check makes it "degraded", still ready.
+HEALTH_ESSENTIAL = env.string_list("TRADECONSOLE_HEALTH_ESSENTIAL", ["database", "redis"])
+
 LOGIN_URL = "admin:login"
 SESSION_COOKIE_AGE = env.integer("TRADECONSOLE_SESSION_AGE", 12 * 3600, minimum=60)
 SESSION_COOKIE_HTTPONLY = True

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from tradeconsole import health
+from tradeconsole import health, metrics
 
 admin.site.site_header = "tradeconsole"
 admin.site.site_title = "tradeconsole"
@@ -15,6 +15,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/"), name="root"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("health/detailed", health.detailed, name="health-detailed"),
+    path("metrics", metrics.export, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("tradeconsole.api")),
     path("live/", include("streams.urls")),

@@ -6,6 +6,14 @@ settings, same URLs: only the server differs.
 """
 
 import os
+import sys
+
+from tradeconsole.metrics_dir import multiprocess_directory_prepare
+
+# gunicorn forks its workers before they import this module: one metrics directory per master, so
+# /metrics on any worker answers for all of them (before anything imports prometheus_client).
+if "gunicorn" in sys.modules:
+    multiprocess_directory_prepare("api", server_pid=os.getppid())
 
 from django.core.wsgi import get_wsgi_application
 

@@ -101,7 +101,9 @@ class Bus:
 class WorkerProcess:
     """``python -m execution_worker`` as a subprocess with fast timers; optional fault point."""
 
-    def __init__(self, *, redis_url: str, prefix: str, port: int, client_id: int = 7, faultpoint: str = "") -> None:
+    def __init__(
+        self, *, redis_url: str, prefix: str, port: int, client_id: int = 7, faultpoint: str = "", metrics_port: int = 0
+    ) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="tc-worker-", suffix=".log", delete=False)  # noqa: SIM115
         env = dict(os.environ)
         env.update(
@@ -113,6 +115,8 @@ class WorkerProcess:
                 "TRADECONSOLE_STREAM_PREFIX": prefix,
                 "TC_WORKER_FAST_TIMERS": "1",
                 "TC_FAULTPOINT": faultpoint,
+                # No metrics port unless the test asks: parallel runs would contend for the default.
+                "TC_WORKER_METRICS_PORT": str(metrics_port),
                 "PYTHONPATH": str(ROOT),
             }
         )

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import ProcessHeartbeat
 from execution_worker import messages as m
@@ -40,7 +42,16 @@ def test_the_process_follows_the_tick_streams_beats_and_stops_cleanly_on_sigterm
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         nobody = str(probe.getsockname()[1])
-    env = {**os.environ, "DATABASE_URL": database_url(), "TRADECONSOLE_STREAM_PREFIX": prefix, "TWS_PORT": nobody}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "TRADECONSOLE_STREAM_PREFIX": prefix,
+        "TWS_PORT": nobody,
+        "TRADECONSOLE_MARKETDATA_METRICS_PORT": str(metrics_port),
+    }
     process = subprocess.Popen(
         [sys.executable, "manage.py", "marketdata"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -54,6 +65,15 @@ def test_the_process_follows_the_tick_streams_beats_and_stops_cleanly_on_sigterm
             "a heartbeat with the stream counted",
         )
         assert beat.state == "running"
+        # Its figures are served as Prometheus series on its metrics port.
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        assert samples[("tradeconsole_marketdata_symbols", (("loop", "bars"),))] == 1
+        assert ("tradeconsole_marketdata_connected", (("loop", "broker"),)) in samples
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     finally:

@@ -22,8 +22,10 @@ from django.db import close_old_connections
 
 from strategies.runner import Runner
 from strategies.services import session_runs
+from streams.metrics import ProcessFigures
 from streams.redis_client import get_redis
 from streams.services import heartbeat_record
+from tradeconsole import metrics
 
 logger = logging.getLogger("strategies.runner")
 HEARTBEAT_SECONDS = 5.0
@@ -37,6 +39,12 @@ class Command(BaseCommand):
         parser.add_argument("--capacity", type=int, default=settings.STRATEGY_RUNNER_CAPACITY)
         parser.add_argument("--poll", type=float, default=0.5, help="Seconds between lease and control rounds")
         parser.add_argument("--lease", type=float, default=5.0, help="Seconds a lease lasts unless renewed")
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="Loopback port of this runner's metrics (default TRADECONSOLE_RUNNER_METRICS_PORT; 0: none)",
+        )
 
     def handle(self, *args, **options) -> None:
         stop = threading.Event()
@@ -59,12 +67,20 @@ class Command(BaseCommand):
         started_at = datetime.now(UTC)
         thread = threading.Thread(target=_closing(runner.run, stop), name="runner", daemon=True)
         thread.start()
+
+        def figures() -> dict:
+            return {k: v for k, v in asdict(runner.figures).items() if k != "errors"}
+
+        server = metrics.serve(
+            "runner",
+            port=options["metrics_port"],
+            collectors=[ProcessFigures("runner", figures, labels={"runner": name})],
+        )
         self.stdout.write(f"strategy runner {runner.owner} running")
         self.stdout.flush()
         while True:
             try:
-                figures = {k: v for k, v in asdict(runner.figures).items() if k != "errors"}
-                heartbeat_record(name=name[:64], started_at=started_at, state="running", detail="", data=figures)
+                heartbeat_record(name=name[:64], started_at=started_at, state="running", detail="", data=figures())
             except Exception:
                 logger.warning("could not record the runner heartbeat", exc_info=True)
                 close_old_connections()
@@ -74,6 +90,8 @@ class Command(BaseCommand):
             if stop.wait(HEARTBEAT_SECONDS):
                 break
         thread.join(10)
+        if server is not None:
+            server.shutdown()
         try:
             heartbeat_record(name=name[:64], state="stopped", detail="")
         except Exception:

@@ -14,8 +14,10 @@ from streams import live, publish
 from streams.bridge import EventBridge
 from streams.desk_watch import DeskWatch
 from streams.market import MarketFeed
+from streams.metrics import StreamFigures
 from streams.relay import RelayLoop
 from streams.services import heartbeat_record
+from tradeconsole import metrics
 
 logger = logging.getLogger("streams.stream_bridge")
 
@@ -49,6 +51,7 @@ class Command(BaseCommand):
             relay = RelayLoop(poll_seconds=poll, stop=stop)
             threads.append(threading.Thread(target=_closing(relay.run), name="relay", daemon=True))
             names.append("relay")
+        bridge = None
         if not relay_only:
             bridge = EventBridge(stop=stop, **({"consumer": consumer} if consumer else {}))
             threads.append(threading.Thread(target=_closing(bridge.run), name="bridge", daemon=True))
@@ -57,6 +60,8 @@ class Command(BaseCommand):
             threads.append(threading.Thread(target=feed.run, name="market", daemon=True))
         for thread in threads:
             thread.start()
+        # The streams, their groups and the outbox, and this bridge's counts (TRADECONSOLE_BRIDGE_METRICS_PORT).
+        server = metrics.serve("bridge", collectors=[StreamFigures(bridge=bridge)])
         self.stdout.write(f"stream_bridge running: {', '.join(names)}")
         from datetime import UTC, datetime
 
@@ -79,6 +84,8 @@ class Command(BaseCommand):
                 stop.set()
         for thread in threads:
             thread.join(5)
+        if server is not None:
+            server.shutdown()
         fanout.close()
 
 

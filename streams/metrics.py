@@ -1,0 +1,141 @@
+"""The Prometheus series of the stream bridge and relay, the marketdata process and the strategy runner.
+
+Everything is read when Prometheus scrapes (``tradeconsole.metrics.serve`` serves them on each
+process's loopback port), so the loops themselves pay nothing:
+
+- ``StreamFigures``: for the command, event and dead-letter streams, the entries ever added (rate()
+  of it: commands and events per second), their length, each consumer group's lag and pending;
+  the outbox's backlog (rows not yet published, the oldest one's age); and, in the bridge's own
+  process, the events it applied and dead-lettered.
+- ``ProcessFigures``: the numbers a process already reports in its heartbeat (the bar builder's
+  ticks and batches, the runner's bars and decisions), one gauge each.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from django.db import close_old_connections
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from accounts.models import OutboxMessage
+from streams import keys
+from streams.redis_client import get_redis
+
+logger = logging.getLogger("streams.metrics")
+
+_NOT_A_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class StreamFigures(Collector):
+    """The streams, their groups and the outbox, read at each scrape; ``bridge``: that bridge's own counts."""
+
+    def __init__(self, bridge=None, client=None) -> None:
+        self.bridge = bridge
+        self.client = client
+
+    def collect(self):
+        added = CounterMetricFamily(
+            "tradeconsole_stream_entries_added",
+            "Entries ever added to the stream (rate: per second).",
+            labels=["stream"],
+        )
+        length = GaugeMetricFamily("tradeconsole_stream_length", "Entries the stream holds.", labels=["stream"])
+        lag = GaugeMetricFamily(
+            "tradeconsole_stream_group_lag", "Entries the consumer group has not read yet.", labels=["stream", "group"]
+        )
+        pending = GaugeMetricFamily(
+            "tradeconsole_stream_group_pending",
+            "Entries the consumer group read and has not acknowledged.",
+            labels=["stream", "group"],
+        )
+        client = self.client or get_redis()
+        for name in (keys.commands_stream(), keys.events_stream(), keys.dlq_stream()):
+            try:
+                info = client.xinfo_stream(name)
+                groups = client.xinfo_groups(name)
+            except Exception:
+                # No such stream yet (a fresh desk), or Redis away: the series is absent, not zero.
+                continue
+            added.add_metric([name], float(info.get("entries-added", info.get("length", 0)) or 0))
+            length.add_metric([name], float(info.get("length", 0)))
+            for group in groups:
+                labels = [name, _text(group.get("name"))]
+                if group.get("lag") is not None:
+                    lag.add_metric(labels, float(group["lag"]))
+                pending.add_metric(labels, float(group.get("pending", 0)))
+        yield from (added, length, lag, pending)
+        yield from self._outbox()
+        if self.bridge is not None:
+            yield CounterMetricFamily(
+                "tradeconsole_bridge_events_applied", "Events this bridge applied.", value=self.bridge.applied
+            )
+            yield CounterMetricFamily(
+                "tradeconsole_bridge_events_dead_lettered",
+                "Events this bridge sent to the dead-letter stream.",
+                value=self.bridge.dead_lettered,
+            )
+
+    def _outbox(self):
+        try:
+            waiting = OutboxMessage.objects.filter(published_at__isnull=True)
+            count = waiting.count()
+            oldest = waiting.order_by("id").values_list("created_at", flat=True).first()
+        except Exception:
+            logger.warning("the outbox backlog could not be read", exc_info=True)
+            return
+        finally:
+            # Each scrape runs in a thread of its own: its connection must not outlive it.
+            close_old_connections()
+        yield GaugeMetricFamily("tradeconsole_outbox_backlog", "Outbox rows not yet published.", value=count)
+        age = (timezone.now() - oldest).total_seconds() if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            "tradeconsole_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: none).", value=age
+        )
+
+
+class ProcessFigures(Collector):
+    """One gauge per number of ``figures()`` (nested one level: the loop's name is a label), read at each scrape.
+
+    Names are ``tradeconsole_<process>_<figure>``; a figure that is not a number (or a boolean) is left out.
+    """
+
+    def __init__(self, process: str, figures: Callable[[], dict], *, labels: dict[str, str] | None = None) -> None:
+        self.process = process
+        self.figures = figures
+        self.labels = labels or {}
+
+    def collect(self):
+        families: dict[str, GaugeMetricFamily] = {}
+        try:
+            figures = self.figures()
+        except Exception:
+            logger.warning("%s figures could not be read", self.process, exc_info=True)
+            return
+        for key, value in figures.items():
+            if isinstance(value, dict):
+                for name, number in value.items():
+                    self._add(families, name, number, {"loop": str(key)})
+            else:
+                self._add(families, key, value, {})
+        yield from families.values()
+
+    def _add(self, families: dict, name: str, value, labels: dict[str, str]) -> None:
+        if not isinstance(value, int | float):
+            return
+        labels = {**self.labels, **labels}
+        metric = _NOT_A_NAME.sub("_", f"tradeconsole_{self.process}_{name}")
+        family = families.get(metric)
+        if family is None:
+            family = families[metric] = GaugeMetricFamily(
+                metric, f"The {self.process} process's {name} (as its heartbeat reports it).", labels=sorted(labels)
+            )
+        family.add_metric([labels[label] for label in sorted(labels)], float(value))
