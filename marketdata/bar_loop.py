@@ -161,6 +161,7 @@ class BarLoop:
 
     def _follow(self, symbol: str, offset: str | None) -> None:
         """Start following ``symbol`` after ``offset`` (its newest tick when None), with its bars."""
+        self.builder.prepare(symbol)
         key = self.keys.ticks(symbol)
         newest = self.client.xrevrange(key, max=offset or "+", min="-", count=2)
         reader = self._readers[symbol] = TradeReader()

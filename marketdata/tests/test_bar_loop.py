@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from execution_worker import messages as m
-from marketdata import bars
+from marketdata import bars, sessions
 from marketdata.bar_loop import BarLoop
 from marketdata.builder import BarBuilder
 from marketdata.keys import MarketKeys
@@ -285,3 +285,24 @@ def test_a_symbol_the_desk_does_not_know_gets_bars_in_redis_only(market_redis):
         run_until_caught_up(loop)
     assert client.llen(keys.closed_bars("ZZZZ", "1")) == 1
     assert Bar.objects.count() == 0
+
+
+def test_a_followed_symbols_calendar_is_asked_once_and_before_its_first_trade(market_redis):
+    # The first ask builds the calendar (about a second): at a trade, every symbol's ticks would wait.
+    client, prefix = market_redis
+    asked = []
+
+    def calendar_for(symbol: str) -> sessions.SessionCalendar:
+        asked.append(symbol)
+        return sessions.calendar("XNYS")
+
+    feed = Feed(client, prefix, symbol="MSFT")
+    with time_machine.travel(instant("2026-12-07 14:31:00"), tick=False):
+        feed.entry("2026-12-07 14:30:59")
+        loop = BarLoop(client, prefix, BarBuilder(calendar_for), BarStore(), block_ms=1)
+        loop.step()
+        assert asked == ["MSFT"]
+        feed.trade("2026-12-07 14:31:05", "10.00", "300")
+        run_until_caught_up(loop)
+    assert asked == ["MSFT"]
+    assert bars.decode(client.get(MarketKeys(prefix).forming_bar("MSFT", "1"))).close == D("10.00")
