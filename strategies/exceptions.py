@@ -75,6 +75,16 @@ class StrategyVersionAlreadyApproved(ApplicationError):
     default_message = "This strategy version is already approved."
 
 
+class TradingSessionNotRunnable(ApplicationError):
+    """A session with nothing to run: no pinned strategy version or no instrument (one opened before sessions ran)."""
+
+    code = "trading_session.not_runnable"
+    http_status = 409
+    default_message = (
+        "A session runs a pinned strategy version on one instrument; this one has no version or no instrument."
+    )
+
+
 class TradingSessionVersionNotApproved(ApplicationError):
     """A broker session (orders through the desk) of a version no Risk manager has approved."""
 

@@ -51,7 +51,9 @@ def test_seed_demo_creates_the_demo_desk():
     assert AuditLog.objects.filter(action="risk_limit.update", via="seed_demo").count() == 2
     strategy = Strategy.objects.get(name=STRATEGY_NAME)
     assert isinstance(strategy.parameters, dict)
-    assert TradingSession.objects.get().status == TradingSession.Status.PENDING
+    demo = TradingSession.objects.get()
+    assert (demo.status, demo.mode, demo.instrument.symbol, demo.version.number) == ("pending", "forward", "AAPL", 1)
+    assert (demo.strategy.name, demo.starting_equity) == ("EMA crossover", 100000)
 
 
 def test_seed_demo_twice_changes_nothing_and_keeps_the_passwords():

@@ -24,6 +24,7 @@ from strategies.exceptions import (
     StrategyDisabled,
     StrategyNotAllowedOnAccount,
     TradingSessionInvalid,
+    TradingSessionNotRunnable,
     TradingSessionTransitionRefused,
     TradingSessionVersionNotApproved,
 )
@@ -108,10 +109,14 @@ def session_reason(reason: Any) -> str:
 
 
 def session_version_check(session: TradingSession) -> None:
-    """Refuse a broker session whose pinned version is not approved (a forward test needs no approval).
+    """Refuse a session with nothing to run, or a broker session whose pinned version is not approved
+    (a forward test needs no approval).
 
+    :raises TradingSessionNotRunnable: no pinned version or no instrument.
     :raises TradingSessionVersionNotApproved:
     """
+    if session.version_id is None or session.instrument_id is None:
+        raise TradingSessionNotRunnable(f"Session {session.pk} has no strategy version or no instrument to run.")
     if session.mode == Mode.BROKER and (session.version is None or not session.version.is_approved):
         raise TradingSessionVersionNotApproved(f"{session.version or 'No version'} is not approved for broker orders.")
 

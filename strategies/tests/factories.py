@@ -8,8 +8,10 @@ from pathlib import Path
 import factory
 
 from accounts.tests.factories import BrokerAccountFactory
+from orders.tests.factories import InstrumentFactory
 from strategies import engine
-from strategies.models import Strategy, TradingSession
+from strategies.engine import compile_graph
+from strategies.models import Strategy, StrategyVersion, TradingSession
 
 TEMPLATES = Path(engine.__file__).parent / "templates"
 
@@ -30,6 +32,22 @@ class TradingSessionFactory(factory.django.DjangoModelFactory):
 
     strategy = factory.SubFactory(StrategyFactory)
     account = factory.SubFactory(BrokerAccountFactory)
+    # Runnable unless a test says otherwise: the strategy's newest version (the EMA crossover
+    # saved for it when it has none) on an instrument of its own.
+    version = factory.LazyAttribute(lambda o: _newest_version(o.strategy))
+    instrument = factory.SubFactory(InstrumentFactory)
+
+
+def _newest_version(strategy: Strategy) -> StrategyVersion:
+    # Written directly (no audit row): a session's tests count their own audit rows only.
+    newest = strategy.versions.order_by("-number").first()
+    if newest is not None:
+        return newest
+    graph = template_graph("ema_crossover")
+    plan = compile_graph(graph)
+    return StrategyVersion.objects.create(
+        strategy=strategy, number=1, graph=graph, graph_hash=plan.hash, warmup=plan.warmup
+    )
 
 
 def template_graph(name: str) -> dict:

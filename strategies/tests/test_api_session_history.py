@@ -58,7 +58,7 @@ def test_a_session_read_through_the_api_has_what_it_runs_and_its_figures(api_cli
 
 
 def test_a_session_without_trades_has_no_win_rate(api_client, viewer, account):
-    fresh = TradingSessionFactory(account=account)
+    fresh = TradingSessionFactory(account=account, version=None, instrument=None)
     body = _get(api_client, viewer, "trading-session-detail", fresh.pk).json()
     assert (body["win_rate"], body["sharpe"], body["equity"], body["symbol"], body["version"]) == (
         None,

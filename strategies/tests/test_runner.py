@@ -274,11 +274,10 @@ def test_a_forward_test_stopped_with_flatten_closes_its_position_once_and_the_ru
 def test_a_broker_session_places_each_decision_once_and_marks_its_equity_from_its_fills(
     redis_client, ema_version, account, aapl, walk
 ):
+    from accounts.tests.factories import UserFactory
     from orders.models import Order
     from orders.tests.factories import FillFactory
     from strategies.engine.decisions import decision_client_order_id
-
-    from accounts.tests.factories import UserFactory
 
     ema_version.approved_at, ema_version.approved_by = datetime(2026, 3, 1, tzinfo=UTC), UserFactory(username="risk")
     ema_version.save(update_fields=["approved_at", "approved_by"])

@@ -23,7 +23,7 @@ from orders import services as order_services
 from orders.models import Instrument, RiskLimit
 from strategies import engine
 from strategies import services as strategy_services
-from strategies.models import Strategy, TradingSession
+from strategies.models import Strategy
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ TEMPLATE_STRATEGIES = (
     ("Bollinger breakout", "bollinger_breakout", "Buys a break above the upper band; closes below the middle."),
 )
 TEMPLATES_DIR = Path(engine.__file__).parent / "templates"
+# The demo's forward test: the EMA crossover on AAPL's one-minute bars, paper cash 100,000.
+DEMO_SESSION_TEMPLATE, DEMO_SESSION_SYMBOL = "ema_crossover", "AAPL"
 
 USERS = (
     DemoUser("admin", None, ()),
@@ -184,10 +186,6 @@ class Command(BaseCommand):
         if created:
             strategy.accounts.add(accounts["DU0000001"])
             self.stdout.write(f"Created strategy {strategy.name}.")
-        if not TradingSession.objects.filter(strategy=strategy, account=accounts["DU0000001"]).exists():
-            # Pending: it starts only when someone presses "start" in the admin.
-            TradingSession.objects.create(strategy=strategy, account=accounts["DU0000001"])
-            self.stdout.write(f"Created a pending trading session of {strategy.name} on DU0000001.")
 
     def _template_strategies(self) -> None:
         # Through the services, by the desk itself: audited, and version 1 compiled like any save.
@@ -200,6 +198,19 @@ class Command(BaseCommand):
                 graph = json.loads((TEMPLATES_DIR / f"{template}.json").read_text())
                 strategy_services.strategy_version_save(actor=None, strategy=strategy, graph=graph, via=VIA)
                 self.stdout.write(f"Saved the {template} template as version 1 of {name}.")
+            if template == DEMO_SESSION_TEMPLATE and not strategy.sessions.exists():
+                # A forward test ready to run: pending until someone presses Start (admin or live page).
+                strategy_services.trading_session_create(
+                    strategy=strategy,
+                    account=BrokerAccount.objects.get(code="DU0000001"),
+                    actor=None,
+                    version=strategy.versions.order_by("-number").first(),
+                    instrument=DEMO_SESSION_SYMBOL,
+                    mode="forward",
+                    starting_equity="100000",
+                    via=VIA,
+                )
+                self.stdout.write(f"Created a pending forward test of {name} on {DEMO_SESSION_SYMBOL} (DU0000001).")
 
     def _report(self, accounts: dict[str, BrokerAccount], passwords: dict[str, str]) -> None:
         if not passwords:
