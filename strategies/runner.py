@@ -16,7 +16,10 @@ One loop, in the runner process (``manage.py strategy_runner``):
 Exactly once: a bar is recorded only after the last recorded one and only under the lease; a
 broker decision's order carries a client order id derived from (session, bar, action) and its
 decision row is written with it, so a runner killed anywhere and restarted neither repeats nor
-skips a decision. A bar older than the staleness bound is read but not acted on (outcome "stale").
+skips a decision. A round that fails (Redis or PostgreSQL away, Redis restarted empty) makes the
+runner start afresh: it follows the stream from its newest entry and reloads its sessions, which
+catch up from PostgreSQL on the bars it could not read. A bar older than the staleness bound is
+read but not acted on (outcome "stale").
 """
 
 from __future__ import annotations
@@ -88,22 +91,27 @@ class Runner:
         self.cursor = "$"
         self.figures = RunnerFigures()
         self._next_refresh = 0.0
+        self._resync = False
 
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Run until ``stop`` is set; on the way out, release every lease so another runner takes over at once."""
-        # Bars stored before this id are in PostgreSQL for the warm-up; the ones after come on the stream.
-        newest = self.client.xrevrange(self.keys.closed_bar_events, count=1)
-        self.cursor = _text(newest[0][0]) if newest else "0-0"
+        """Run until ``stop`` is set; on the way out, release every lease so another runner takes over at once.
+
+        A round that fails (PostgreSQL or Redis away, or a bug) is logged and the runner starts
+        afresh from PostgreSQL at the next one (``resync``), so no bar is skipped or repeated.
+        """
+        self._resync = True
         try:
             while not stop.is_set():
                 try:
                     self.step()
-                except Exception:
-                    # PostgreSQL or Redis away, or a bug in one round: log it, reconnect, go on.
+                except Exception as exc:
                     logger.exception("runner step failed; retrying")
+                    self.figures.errors[type(exc).__name__] += 1
+                    self._resync = True
                     close_old_connections()
+                    self._keep_leases()
                     stop.wait(self.poll)
         finally:
             try:
@@ -113,6 +121,8 @@ class Runner:
 
     def step(self) -> int:
         """One round: refresh the leases when due, then read and decide one batch of closed bars; bars read."""
+        if self._resync:
+            self.resync()
         now = time.monotonic()
         if now >= self._next_refresh:
             self._next_refresh = now + self.poll
@@ -135,6 +145,34 @@ class Runner:
                 closed.append(bar)
         self.on_bars(closed)
         return len(entries)
+
+    def resync(self) -> None:
+        """Start afresh from PostgreSQL: follow the stream from its newest entry and reload every held session.
+
+        At start, and after a failed round: the round may have read bars it never recorded (the
+        sessions' memory is then ahead of their record), or Redis may have restarted empty or lost
+        the entries while it was away (the cursor no longer says what was missed). The bars stored
+        before the newest entry are in PostgreSQL, and each session reloaded catches up on them
+        from its last recorded bar; the ones after come on the stream (a bar in both is decided
+        once: a session skips bars up to its last one).
+
+        :raises redis.RedisError: Redis is still away (the next round tries again).
+        """
+        newest = self.client.xrevrange(self.keys.closed_bar_events, count=1)
+        self.cursor = _text(newest[0][0]) if newest else "0-0"
+        for pk in list(self.live):
+            self._drop(pk)
+        self._next_refresh = 0.0
+        self._resync = False
+
+    def _keep_leases(self) -> None:
+        # While Redis is away the sessions stay held and their controls and market-data checks go
+        # on (PostgreSQL only); they are reloaded once Redis answers again.
+        try:
+            self.refresh()
+        except Exception:
+            logger.warning("could not renew the leases of %s", self.owner, exc_info=True)
+            close_old_connections()
 
     # -- leases and controls ------------------------------------------------------------------
 
