@@ -79,7 +79,11 @@ class Order(models.Model):
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="order_quantity_positive"),
             models.CheckConstraint(condition=models.Q(filled_quantity__gte=0), name="order_filled_not_negative"),
         ]
-        indexes = [models.Index(fields=["account", "status"])]
+        indexes = [
+            models.Index(fields=["account", "status"]),
+            # The duplicate guard's and the rate limit's reads: an account's orders of the last seconds.
+            models.Index(fields=["account", "created_at"], name="order_account_created"),
+        ]
         permissions = [("approve_order", "Can approve orders awaiting approval")]
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import BrokerAccount, User
 from accounts.services import audit_record, jsonable
+from orders import sql
 from orders.exceptions import OrderPossibleDuplicate
 from orders.models import Instrument, Order, OrderSource
 
@@ -58,21 +59,17 @@ def duplicate_check(
     if actor is None or not actor.is_authenticated or source not in GUARDED_SOURCES or window_seconds <= 0:
         return None
     now = timezone.now()
-    earlier = (
-        Order.objects.filter(
-            account=account,
-            created_by=actor,
-            instrument=instrument,
-            side=side,
-            quantity=quantity,
-            order_type=order_type,
-            limit_price=limit_price,
-            stop_price=stop_price,
-            tif=tif,
-            created_at__gt=now - timedelta(seconds=window_seconds),
-        )
-        .order_by("-created_at", "-id")
-        .first()
+    earlier = sql.order_entered_alike(
+        account_id=account.pk,
+        created_by_id=actor.pk,
+        instrument_id=instrument.pk,
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        tif=tif,
+        since=now - timedelta(seconds=window_seconds),
     )
     if earlier is None or confirmed:
         return earlier

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
+from accounts.tests.factories import UserFactory
 from orders import sql
 from orders.models import Instrument, Order, OrderEvent
 from orders.services import OrderEventKind, order_event_record
@@ -57,3 +61,54 @@ def test_the_execution_lock_is_held_until_the_transaction_ends():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
         assert cursor.fetchone()[0] == 0
+
+
+def test_an_order_entered_alike_is_the_latest_one_the_orms_filter_finds(account, other_account, instrument):
+    person, other_person = UserFactory(), UserFactory()
+    alike = {"side": "BUY", "quantity": Decimal("7"), "order_type": "LMT", "limit_price": Decimal("100"), "tif": "DAY"}
+    older = OrderFactory(account=account, instrument=instrument, created_by=person, **alike)
+    latest = OrderFactory(account=account, instrument=instrument, created_by=person, **alike)
+    OrderFactory(account=account, instrument=instrument, created_by=person, **{**alike, "limit_price": Decimal("101")})
+    OrderFactory(account=other_account, instrument=instrument, created_by=person, **alike)
+    OrderFactory(account=account, instrument=instrument, created_by=other_person, **alike)
+    market = {**alike, "order_type": "MKT", "limit_price": None}
+    unpriced = OrderFactory(account=account, instrument=instrument, created_by=person, **market)
+    Order.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(seconds=5))
+
+    def orm(fields, since):
+        return (
+            Order.objects.filter(
+                account=account,
+                created_by=person,
+                instrument=instrument,
+                side=fields["side"],
+                quantity=fields["quantity"],
+                order_type=fields["order_type"],
+                limit_price=fields["limit_price"],
+                stop_price=None,
+                tif=fields["tif"],
+                created_at__gt=since,
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+
+    def found(fields, since):
+        return sql.order_entered_alike(
+            account_id=account.pk,
+            created_by_id=person.pk,
+            instrument_id=instrument.pk,
+            stop_price=None,
+            since=since,
+            **fields,
+        )
+
+    for fields, since, expected in (
+        (alike, timezone.now() - timedelta(seconds=30), latest),
+        (market, timezone.now() - timedelta(seconds=30), unpriced),
+        ({**alike, "quantity": Decimal("8")}, timezone.now() - timedelta(seconds=30), None),
+        (alike, timezone.now() + timedelta(seconds=1), None),
+    ):
+        assert found(fields, since) == orm(fields, since) == expected
+    Order.objects.filter(pk=latest.pk).delete()
+    assert found(alike, timezone.now() - timedelta(seconds=30)) == older
