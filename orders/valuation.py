@@ -92,11 +92,17 @@ def account_day_pnl(*, account: BrokerAccount, now: datetime | None = None) -> D
     began) so that the desk shows the figure the limit acts on. None until the monitoring loop
     has stored a point today. IB's own ``DailyPnL`` is not used: account updates do not carry it.
     """
-    from orders.monitoring import AccountPnL, daily_pnl
-
     now = now or timezone.now()
     start = desk_day_start(now)
     latest = PnLPoint.objects.filter(account=account, at__gte=start, at__lte=now).order_by("-at", "-pk").first()
+    return account_day_pnl_at(account=account, latest=latest)
+
+
+def account_day_pnl_at(*, account: BrokerAccount, latest: PnLPoint | None) -> DayPnL | None:
+    """Return the account's day PnL as of ``latest``, its latest PnL point today (read by the caller,
+    as ``account_day_pnl`` reads it); None without one."""
+    from orders.monitoring import AccountPnL, daily_pnl
+
     if latest is None:
         return None
     total = AccountPnL(latest.realized_pnl, latest.unrealized_pnl)

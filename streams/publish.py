@@ -218,8 +218,8 @@ def publish(changes: dict[tuple[str, object], int | None]) -> bool:
             # A new point moves the account's day PnL on the desk.
             touch_account(point.account_id, by_kind[PNL_POINT].get(point.pk))
     if accounts:
-        for account in BrokerAccount.objects.filter(pk__in=accounts).order_by("pk"):
-            add(live.account_group(account.pk), rows.account_row(account), accounts[account.pk])
+        for account_row in rows.account_rows(accounts):
+            add(live.account_group(account_row["account_id"]), account_row, accounts[account_row["account_id"]])
     for account_id, point_rows in points.items():
         for row, ts in point_rows:
             add(live.account_group(account_id), row, ts)

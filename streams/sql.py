@@ -15,8 +15,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from accounts.models import BrokerAccount, OutboxMessage
-from orders.models import Instrument, Order
+from accounts.models import AccountValue, BrokerAccount, OutboxMessage
+from orders.models import Instrument, Order, PnLPoint
 from strategies.models import Strategy, TradingSession
 from tradeconsole import db
 
@@ -93,18 +93,56 @@ def orders_for_rows(
     return [(db.from_row(Order, values), *values[width : width + 4]) for values in found]
 
 
-def order_count(*, account_id: int, statuses: Sequence[str]) -> int:
-    """Return how many orders of account ``account_id`` have one of ``statuses``."""
-    quote, meta = connection.ops.quote_name, Order._meta
-    table, account, status = (
-        quote(meta.db_table),
-        quote(meta.get_field("account").column),
-        quote(meta.get_field("status").column),
+def accounts_for_rows(
+    *, pks: Sequence[int], working_statuses: Sequence[str], day_start: datetime, now: datetime
+) -> list[tuple[BrokerAccount, int, PnLPoint | None]]:
+    """Return the accounts ``pks`` in id order, each with how many of its orders have one of
+    ``working_statuses`` and its latest PnL point from ``day_start`` to ``now`` (None without one).
+
+    As ``BrokerAccount.objects.filter(pk__in=…).order_by("pk")``, a count of each account's orders
+    filtered on ``status__in`` and ``PnLPoint.objects.filter(account=…, at__gte=day_start,
+    at__lte=now).order_by("-at", "-pk").first()`` answer, in one round trip for every account.
+    """
+    if not pks:
+        return []
+    account, order, point = (
+        connection.ops.quote_name(model._meta.db_table) for model in (BrokerAccount, Order, PnLPoint)
     )
-    placeholders = ", ".join(["%s"] * len(statuses))
+    status_marks = ", ".join(["%s"] * len(working_statuses))
     with db.cursor() as cursor:
         cursor.execute(
-            f"SELECT COUNT(*) FROM {table} WHERE {account} = %s AND {status} IN ({placeholders})",
-            [account_id, *statuses],
+            f"SELECT {db.columns(BrokerAccount, 'a')},"
+            f" (SELECT COUNT(*) FROM {order} o WHERE o.account_id = a.id AND o.status IN ({status_marks})),"
+            f" {db.columns(PnLPoint, 'p')}"
+            f" FROM {account} a LEFT JOIN LATERAL (SELECT * FROM {point} WHERE account_id = a.id"
+            "   AND at >= %s AND at <= %s ORDER BY at DESC, id DESC LIMIT 1) p ON true"
+            f" WHERE a.id IN ({', '.join(['%s'] * len(pks))}) ORDER BY a.id",
+            [*working_statuses, day_start, now, *pks],
         )
-        return cursor.fetchone()[0]
+        found = cursor.fetchall()
+    width = len(BrokerAccount._meta.concrete_fields)
+    return [
+        (
+            db.from_row(BrokerAccount, values),
+            values[width],
+            db.from_row(PnLPoint, values, offset=width + 1) if values[width + 1] is not None else None,
+        )
+        for values in found
+    ]
+
+
+def account_values_for_rows(*, pks: Sequence[int], tags: Sequence[str]) -> list[AccountValue]:
+    """Return the ``AccountValue`` rows of ``tags`` of the accounts ``pks``.
+
+    As ``AccountValue.objects.filter(account__in=…, tag__in=…)``.
+    """
+    if not pks or not tags:
+        return []
+    table = connection.ops.quote_name(AccountValue._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {db.columns(AccountValue, table)} FROM {table}"
+            f" WHERE account_id IN ({', '.join(['%s'] * len(pks))}) AND tag IN ({', '.join(['%s'] * len(tags))})",
+            [*pks, *tags],
+        )
+        return [db.from_row(AccountValue, values) for values in cursor.fetchall()]

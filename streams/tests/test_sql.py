@@ -4,6 +4,8 @@ read is proven in ``test_rows.py``)."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -11,8 +13,8 @@ from django.db.models import F
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from accounts.models import OutboxMessage
-from orders.models import Order, OrderStatus
+from accounts.models import AccountValue, BrokerAccount, OutboxMessage
+from orders.models import Order, OrderStatus, PnLPoint
 from orders.tests.factories import OrderFactory
 from orders.transitions import WORKING_STATUSES
 from streams import sql
@@ -75,13 +77,57 @@ def test_marking_commands_received_marks_what_the_orms_filter_finds():
     assert sql.outbox_mark_received(client_order_id, types, now=now) == (0, False)
 
 
-def test_the_order_count_by_status_is_the_orms(account, other_account, instrument):
+def test_the_accounts_of_rows_carry_the_working_count_and_the_latest_point_today_the_orm_finds(
+    account, other_account, instrument
+):
     for status in (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.FILLED, OrderStatus.CANCELLED):
         OrderFactory(account=account, instrument=instrument, status=status)
     OrderFactory(account=other_account, instrument=instrument, status=OrderStatus.NEW)
+    now = timezone.now()
+    day_start = now - timedelta(hours=3)
+    for at, realized in ((day_start - timedelta(minutes=1), 1), (now - timedelta(hours=1), 2), (now, 3)):
+        PnLPoint.objects.create(account=account, at=at, realized_pnl=Decimal(realized), unrealized_pnl=Decimal("0.5"))
+    PnLPoint.objects.create(account=other_account, at=now + timedelta(minutes=1), realized_pnl=4, unrealized_pnl=0)
     statuses = sorted(str(value) for value in WORKING_STATUSES)
 
-    for checked in (account, other_account):
-        expected = Order.objects.filter(account=checked, status__in=statuses).count()
-        assert sql.order_count(account_id=checked.pk, statuses=statuses) == expected
-    assert sql.order_count(account_id=account.pk, statuses=[OrderStatus.FILLED]) == 1
+    found = sql.accounts_for_rows(
+        pks=[other_account.pk, account.pk], working_statuses=statuses, day_start=day_start, now=now
+    )
+
+    expected = BrokerAccount.objects.filter(pk__in=[account.pk, other_account.pk]).order_by("pk")
+    assert [found_account for found_account, _, _ in found] == list(expected)
+    for checked, open_orders, latest in found:
+        assert model_to_dict(checked) == model_to_dict(BrokerAccount.objects.get(pk=checked.pk))
+        assert open_orders == Order.objects.filter(account=checked, status__in=statuses).count()
+        orm_latest = (
+            PnLPoint.objects.filter(account=checked, at__gte=day_start, at__lte=now).order_by("-at", "-pk").first()
+        )
+        assert latest == orm_latest
+        if latest is not None:
+            assert (latest.at, latest.realized_pnl, latest.unrealized_pnl) == (
+                orm_latest.at,
+                orm_latest.realized_pnl,
+                orm_latest.unrealized_pnl,
+            )
+    assert [(open_orders, latest is None) for _, open_orders, latest in found] == [(2, False), (1, True)]
+    assert sql.accounts_for_rows(pks=[], working_statuses=statuses, day_start=day_start, now=now) == []
+
+
+def test_the_account_values_of_rows_are_the_ones_the_orm_filters(account, other_account):
+    now = timezone.now()
+    for owner, tag in (
+        (account, "NetLiquidation"),
+        (account, "BuyingPower"),
+        (account, "Leverage"),
+        (other_account, "NetLiquidation"),
+    ):
+        AccountValue.objects.create(account=owner, tag=tag, value="1000.5", currency="USD", updated_at=now)
+    tags = ("NetLiquidation", "BuyingPower")
+
+    found = sql.account_values_for_rows(pks=[account.pk], tags=tags)
+
+    expected = AccountValue.objects.filter(account=account, tag__in=tags)
+    assert sorted(found, key=lambda v: v.pk) == sorted(expected, key=lambda v: v.pk)
+    assert {model_to_dict(v)["tag"] for v in found} == set(tags)
+    assert all(model_to_dict(v) == model_to_dict(AccountValue.objects.get(pk=v.pk)) for v in found)
+    assert sql.account_values_for_rows(pks=[], tags=tags) == []
