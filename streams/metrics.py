@@ -7,6 +7,8 @@ process's loopback port), so the loops themselves pay nothing:
   of it: commands and events per second), their length, each consumer group's lag and pending;
   the outbox's backlog (rows not yet published, the oldest one's age); and, in the bridge's own
   process, the events it applied and dead-lettered.
+- ``DeskFigures``: the alerts not yet resolved (by severity, kind and status) and the age of each
+  process's last heartbeat, so the dashboard shows what the System page shows.
 - ``ProcessFigures``: the numbers a process already reports in its heartbeat (the bar builder's
   ticks and batches, the runner's bars and decisions), one gauge each.
 """
@@ -17,18 +19,26 @@ import logging
 import re
 from collections.abc import Callable
 
-from django.db import close_old_connections
+from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from accounts.models import OutboxMessage
+from accounts.models import Alert, OutboxMessage, ProcessHeartbeat
 from streams import keys
 from streams.redis_client import get_redis
 
 logger = logging.getLogger("streams.metrics")
 
 _NOT_A_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _release_connection() -> None:
+    # Each scrape runs in a thread of its own, whose connection must not outlive it; a caller inside
+    # a transaction (a test) keeps its own.
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _text(value) -> str:
@@ -93,13 +103,46 @@ class StreamFigures(Collector):
             logger.warning("the outbox backlog could not be read", exc_info=True)
             return
         finally:
-            # Each scrape runs in a thread of its own: its connection must not outlive it.
-            close_old_connections()
+            _release_connection()
         yield GaugeMetricFamily("tradeconsole_outbox_backlog", "Outbox rows not yet published.", value=count)
         age = (timezone.now() - oldest).total_seconds() if oldest is not None else 0.0
         yield GaugeMetricFamily(
             "tradeconsole_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: none).", value=age
         )
+
+
+class DeskFigures(Collector):
+    """Alerts not yet resolved and the age of every process's heartbeat, read from PostgreSQL at each scrape."""
+
+    def collect(self):
+        try:
+            alerts = list(
+                Alert.objects.exclude(status=Alert.Status.RESOLVED)
+                .values("severity", "kind", "status")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            beats = list(ProcessHeartbeat.objects.values_list("name", "last_seen_at", "state"))
+        except Exception:
+            logger.warning("the desk's alerts and heartbeats could not be read", exc_info=True)
+            return
+        finally:
+            _release_connection()
+        open_alerts = GaugeMetricFamily(
+            "tradeconsole_alerts_unresolved", "Alerts not yet resolved.", labels=["severity", "kind", "status"]
+        )
+        for row in alerts:
+            open_alerts.add_metric([row["severity"], row["kind"], row["status"]], float(row["n"]))
+        yield open_alerts
+        now = timezone.now()
+        age = GaugeMetricFamily(
+            "tradeconsole_process_heartbeat_age_seconds",
+            "Seconds since the process's last heartbeat (state: what it last said).",
+            labels=["process", "state"],
+        )
+        for name, seen_at, state in beats:
+            age.add_metric([name, state], (now - seen_at).total_seconds())
+        yield age
 
 
 class ProcessFigures(Collector):

@@ -16,12 +16,13 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from accounts.models import OutboxMessage
-from accounts.services import outbox_enqueue
+from accounts.models import Alert, OutboxMessage
+from accounts.services import alert_raise, alert_resolve, outbox_enqueue
 from execution_worker import messages as m
 from execution_worker.tests.private_redis import _free_port
 from streams import keys
-from streams.metrics import ProcessFigures, StreamFigures
+from streams.metrics import DeskFigures, ProcessFigures, StreamFigures
+from streams.services import heartbeat_record
 from streams.tests.harness import xadd
 from tradeconsole.tests.database import database_url
 
@@ -69,6 +70,24 @@ def test_stream_figures_carry_entries_lag_pending_and_the_outbox_backlog(redis_c
     assert 29 < samples[("tradeconsole_outbox_oldest_age_seconds", ())] < 120
 
 
+def test_desk_figures_count_unresolved_alerts_and_age_each_heartbeat():
+    alert_raise(
+        key="gateway.disconnected", kind="gateway.disconnected", message="down", severity=Alert.Severity.CRITICAL
+    )
+    alert_raise(key="stream.lag:a", kind="stream.lag", message="lag", severity=Alert.Severity.WARNING)
+    alert_raise(key="stream.lag:b", kind="stream.lag", message="lag", severity=Alert.Severity.WARNING)
+    alert_raise(key="outbox.backlog", kind="stream.lag", message="gone", severity=Alert.Severity.WARNING)
+    alert_resolve(key="outbox.backlog")
+    heartbeat_record(name="bridge", seen_at=timezone.now() - timedelta(seconds=20), state="running")
+    samples = _collect(DeskFigures())
+    critical = (("kind", "gateway.disconnected"), ("severity", "critical"), ("status", "open"))
+    assert samples[("tradeconsole_alerts_unresolved", critical)] == 1
+    lag = (("kind", "stream.lag"), ("severity", "warning"), ("status", "open"))
+    assert samples[("tradeconsole_alerts_unresolved", lag)] == 2
+    age = samples[("tradeconsole_process_heartbeat_age_seconds", (("process", "bridge"), ("state", "running")))]
+    assert 19 < age < 120
+
+
 def test_process_figures_become_one_gauge_each_with_the_loop_as_a_label():
     figures = {"bars": {"ticks": 12, "lag_ms": 3.5, "name": "x"}, "broker": {"connected": True, "scans": 2}}
     samples = _collect(ProcessFigures("marketdata", lambda: figures))
@@ -112,6 +131,7 @@ def test_the_bridge_process_serves_its_series_on_its_port(redis_client):
         assert samples[("tradeconsole_stream_entries_added_total", (("stream", events),))] == 2
         assert samples[("tradeconsole_stream_group_lag", (("group", m.EVENTS_GROUP), ("stream", events)))] == 0
         assert ("tradeconsole_outbox_backlog", ()) in samples
+        assert any(name == "tradeconsole_process_heartbeat_age_seconds" for name, _ in samples)
         assert ("process_cpu_seconds_total", ()) in samples
     finally:
         process.terminate()

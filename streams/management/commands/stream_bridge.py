@@ -14,7 +14,7 @@ from streams import live, publish
 from streams.bridge import EventBridge
 from streams.desk_watch import DeskWatch
 from streams.market import MarketFeed
-from streams.metrics import StreamFigures
+from streams.metrics import DeskFigures, StreamFigures
 from streams.relay import RelayLoop
 from streams.services import heartbeat_record
 from tradeconsole import metrics
@@ -60,8 +60,9 @@ class Command(BaseCommand):
             threads.append(threading.Thread(target=feed.run, name="market", daemon=True))
         for thread in threads:
             thread.start()
-        # The streams, their groups and the outbox, and this bridge's counts (TRADECONSOLE_BRIDGE_METRICS_PORT).
-        server = metrics.serve("bridge", collectors=[StreamFigures(bridge=bridge)])
+        # The streams, their groups, the outbox, this bridge's counts, the alerts and every heartbeat's
+        # age (TRADECONSOLE_BRIDGE_METRICS_PORT).
+        server = metrics.serve("bridge", collectors=[StreamFigures(bridge=bridge), DeskFigures()])
         self.stdout.write(f"stream_bridge running: {', '.join(names)}")
         from datetime import UTC, datetime
 
