@@ -59,7 +59,8 @@ class RunnerFigures:
     last_batch_ms: float = 0.0
     cpu_seconds: float = 0.0
     refused_bars: int = 0
-    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # A plain dict: dataclasses.asdict (the heartbeat's) cannot rebuild a defaultdict.
+    errors: dict[str, int] = field(default_factory=dict)
 
 
 class Runner:
@@ -108,7 +109,8 @@ class Runner:
                     self.step()
                 except Exception as exc:
                     logger.exception("runner step failed; retrying")
-                    self.figures.errors[type(exc).__name__] += 1
+                    name = type(exc).__name__
+                    self.figures.errors[name] = self.figures.errors.get(name, 0) + 1
                     self._resync = True
                     close_old_connections()
                     self._keep_leases()
