@@ -235,7 +235,7 @@ def session_row(session: TradingSession) -> dict:
         "account_id": session.account_id,
         "account": session.account.code,
         "mode": session.mode,
-        "mode_label": "Forward test" if session.mode == TradingSession.Mode.FORWARD else "Broker",
+        "mode_label": "Forward" if session.mode == TradingSession.Mode.FORWARD else "Broker",
         "symbol": session.instrument.symbol if session.instrument_id else "",
         "version": f"v{version.number}" if version else "",
         "resolution": session.resolution,
@@ -245,7 +245,7 @@ def session_row(session: TradingSession) -> dict:
         "equity": _num(session.equity, 2),
         "equity_value": _num(session.equity),
         "last_bar_time": session.last_bar_time,
-        "last_bar_at": desk_time(datetime.fromtimestamp(session.last_bar_time, tz=UTC))
+        "last_bar_at": desk_time(datetime.fromtimestamp(session.last_bar_time, tz=UTC), "%m-%d %H:%M")
         if session.last_bar_time is not None
         else "",
         "pnl": _num(pnl, 2),

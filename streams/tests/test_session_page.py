@@ -59,8 +59,8 @@ def test_the_sessions_page_row_shows_mode_symbol_version_figures_and_links_to_th
     assert 'data-equity="100250.5"' in row and f'data-bar-time="{BAR + 120}"' in row
     assert f'href="/live/sessions/{session.pk}/"' in row
     text = _cells(row)
-    for shown in ("Forward test", session.instrument.symbol, "v1", "market_data_stale", "100,250.50", "300.00",
-                  "-49.50", "120.25", "66.7 %", "1.23"):  # fmt: skip
+    for shown in ("Forward", session.instrument.symbol, "v1", "market_data_stale", "100,250.50", "300.00",
+                  "-49.50", "120.25", "66.7 %", "1.23", "03-10 11:02"):  # fmt: skip
         assert shown in text, shown
 
 
