@@ -50,8 +50,11 @@ RISK_MANAGER = (
     "accounts.change_alert",
     # A version's orders reach the broker only once a Risk manager other than its author approved it.
     "strategies.approve_strategyversion",
+    # Who is told of alerts and how each message went (channels carry webhook secrets: Admins only).
+    "notifications.view_rule",
+    "notifications.view_delivery",
 )
-ADMIN = ("accounts.*", "orders.*", "strategies.*", "auth.*", *API_TOKENS)
+ADMIN = ("accounts.*", "orders.*", "strategies.*", "notifications.*", "auth.*", *API_TOKENS)
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.VIEWER: VIEWER,

@@ -1,10 +1,10 @@
 """The Celery application, its beat schedule and the start-up checks of its broker settings.
 
-Tasks live in each app's ``tasks.py``. Beat runs in UTC and only ever triggers three periodic
+Tasks live in each app's ``tasks.py``. Beat runs in UTC and only ever triggers four periodic
 tasks: the scheduled-order firing (idempotent in PostgreSQL, so a second beat is harmless), the
 monitoring run (an advisory lock keeps runs from overlapping; ``expires`` drops a run that would
-start late instead of letting a backlog run together) and the hourly housekeeping (retention
-deletes, harmless to repeat).
+start late instead of letting a backlog run together), the hourly housekeeping (retention
+deletes, harmless to repeat) and the escalation of unacknowledged critical alerts (once each).
 """
 
 from __future__ import annotations
@@ -22,9 +22,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def beat_schedule(*, scheduler_tick: float, monitor_interval: float, housekeeping_interval: float = 3600) -> dict:
+def beat_schedule(
+    *,
+    scheduler_tick: float,
+    monitor_interval: float,
+    housekeeping_interval: float = 3600,
+    escalation_interval: float = 60,
+) -> dict:
     """Return the beat schedule: scheduled-order firing every tick, monitoring every interval,
-    housekeeping (retention deletes) every ``housekeeping_interval``.
+    housekeeping (retention deletes) every ``housekeeping_interval``, the escalation of critical
+    alerts nobody acknowledged every ``escalation_interval`` (once per alert and rule, so harmless to repeat).
 
     Each entry expires after one period, so a message that waited (a paused or busy worker)
     is discarded rather than run late alongside its successors.
@@ -45,6 +52,11 @@ def beat_schedule(*, scheduler_tick: float, monitor_interval: float, housekeepin
             "schedule": housekeeping_interval,
             "options": {"expires": housekeeping_interval},
         },
+        "notifications-escalations": {
+            "task": "notifications.tasks.escalations_run",
+            "schedule": escalation_interval,
+            "options": {"expires": escalation_interval},
+        },
     }
 
 
@@ -55,6 +67,7 @@ def _configure_beat() -> None:
         scheduler_tick=settings.SCHEDULER_TICK_SECONDS,
         monitor_interval=settings.MONITOR_INTERVAL_SECONDS,
         housekeeping_interval=settings.HOUSEKEEPING_INTERVAL_SECONDS,
+        escalation_interval=settings.NOTIFICATIONS_ESCALATION_INTERVAL_SECONDS,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from tradeconsole import env
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "marketdata",
     "strategies",
     "streams",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -183,7 +185,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 MONITOR_INTERVAL_SECONDS = env.integer("TRADECONSOLE_MONITOR_INTERVAL", 5, minimum=1)
 # Celery for the monitoring loop and scheduled orders (issue 6). A task whose worker process dies
 # is re-queued, not acked; only tasks idempotent in PostgreSQL (scheduled firing) also ack late.
-# No task uses ETA/countdown, so nothing waits in the broker past the visibility timeout, which
+# Only a notification's retry waits (a countdown of at most TRADECONSOLE_NOTIFICATIONS_RETRY_BACKOFF_MAX,
+# 30 minutes at most), so nothing waits in the broker past the visibility timeout (an hour), which
 # the worker asserts at start-up (celery #7651: a setting silently not applied).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # kombu sweeps for unacked messages past their visibility timeout every 10 s but, by default, acts
@@ -210,6 +213,25 @@ MONITOR_FULL_RECOMPUTE_EVERY = env.integer("TRADECONSOLE_MONITOR_FULL_RECOMPUTE_
 HOUSEKEEPING_INTERVAL_SECONDS = env.integer("TRADECONSOLE_HOUSEKEEPING_INTERVAL", 3600, minimum=60)
 HOUSEKEEPING_OUTBOX_DAYS = env.integer("TRADECONSOLE_HOUSEKEEPING_OUTBOX_DAYS", 30, minimum=1)
 HOUSEKEEPING_COMMISSION_DAYS = env.integer("TRADECONSOLE_HOUSEKEEPING_COMMISSION_DAYS", 7, minimum=1)
+# Notifications (notifications/): alerts sent by email through the desk's SMTP server, given as a URL
+# (smtp://user:password@host:25, smtp+tls://host:587, smtp+ssl://host:465), and to webhooks; each
+# delivery is retried with exponential backoff (capped well inside the visibility timeout above),
+# and beat looks for critical alerts to escalate every NOTIFICATIONS_ESCALATION_INTERVAL_SECONDS.
+_email = environ.Env.email_url_config(env.string("TRADECONSOLE_EMAIL_URL", "smtp://localhost:25"))
+EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email.get("EMAIL_USE_TLS", False), _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env.string("TRADECONSOLE_EMAIL_FROM", "tradeconsole@localhost")
+NOTIFICATIONS_EMAIL_BACKEND = env.string(
+    "TRADECONSOLE_NOTIFICATIONS_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
+)
+NOTIFICATIONS_TIMEOUT_SECONDS = env.number("TRADECONSOLE_NOTIFICATIONS_TIMEOUT", 10.0, minimum=0.1)
+NOTIFICATIONS_MAX_RETRIES = env.integer("TRADECONSOLE_NOTIFICATIONS_MAX_RETRIES", 5, minimum=0)
+NOTIFICATIONS_RETRY_BACKOFF_SECONDS = env.integer("TRADECONSOLE_NOTIFICATIONS_RETRY_BACKOFF", 10, minimum=1)
+NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS = env.integer(
+    "TRADECONSOLE_NOTIFICATIONS_RETRY_BACKOFF_MAX", 600, minimum=1, maximum=1800
+)
+NOTIFICATIONS_ESCALATION_INTERVAL_SECONDS = env.integer("TRADECONSOLE_NOTIFICATIONS_ESCALATION_INTERVAL", 60, minimum=5)
 # Prices (orders.valuation): the market-data feed stores an instrument's price from its ticks at
 # most every PRICE_RECORD_SECONDS; positions valued at a price older than PRICE_STALE_SECONDS say so.
 PRICE_RECORD_SECONDS = env.number("TRADECONSOLE_PRICE_RECORD_SECONDS", 1.0, minimum=0)
