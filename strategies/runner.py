@@ -266,6 +266,9 @@ class Runner:
         now = time.time()
         quotes = self._quotes({self.live[pk].symbol for pk in wanted if self.live[pk].simulator is not None})
         batch, stopped = [], []
+        # Sessions of one version on one symbol that have seen the very same bars compute the
+        # same indicator series: computed once a bar for all of them.
+        shared: dict[tuple, dict] = {}
         for pk, bars in wanted.items():
             live = self.live[pk]
             results: list[BarResult] = []
@@ -273,8 +276,12 @@ class Runner:
                 if live.last_bar_time is not None and bar.time <= live.last_bar_time:
                     continue  # already decided (a bar read both from PostgreSQL and from the stream)
                 stale = now - (bar.time + live.resolution.seconds) > self.stale_bars * live.resolution.seconds
+                key = (*live.evaluator.series_key(), bar.time)
                 try:
-                    result = live.on_bar(bar, quote=None if stale else quotes.get(live.symbol), stale=stale)
+                    result = live.on_bar(
+                        bar, quote=None if stale else quotes.get(live.symbol), stale=stale, series=shared.get(key)
+                    )
+                    shared[key] = live.evaluator.last_series
                 except BarRefused as exc:
                     logger.warning("session %s: %s", pk, exc)
                     self.figures.refused_bars += 1

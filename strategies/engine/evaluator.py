@@ -46,17 +46,29 @@ class Evaluator:
         self.history = BarHistory(calendar_code)
         self.book = Book()
         self._resolution: str | None = None
+        self.last_series: dict[tuple[str, str], Any] | None = None
 
-    def on_bar(self, bar: BarRecord) -> list[Decision]:
+    def on_bar(self, bar: BarRecord, series: dict[tuple[str, str], Any] | None = None) -> list[Decision]:
         """The decisions of ``bar``, the next closed bar (at most one decision a bar).
+
+        ``series``: the history-phase values an evaluator of the same plan computed over the very
+        same bars, this one included (the live runner shares them between the sessions of one
+        symbol); computed here when None. The values used are kept as ``last_series``.
 
         :raises BarRefused: the bar is not closed, is another symbol's or resolution's, or does
             not come after the last bar.
         """
         self._admit([bar])
         self.history.append(bar)
-        values = compute_series(self.plan, self.history)
+        values = self.last_series = series if series is not None else compute_series(self.plan, self.history)
         return self.step(values, len(self.history) - 1)
+
+    def series_key(self) -> tuple:
+        """What makes two evaluators' next series equal: the plan and the bars seen (count, first, last)."""
+        history = self.history
+        n = len(history)
+        times = history.column("time")
+        return (self.plan.hash, self.symbol, self._resolution, n, times[0] if n else None, times[-1] if n else None)
 
     def catch_up(self, bars: list[BarRecord]) -> list[Decision]:
         """The decisions of ``bars`` (closed, in order), as ``on_bar`` one by one would make them, in one pass.

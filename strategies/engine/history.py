@@ -86,8 +86,12 @@ class BarHistory:
         drop = self._n - keep
         if keep < 0 or drop <= 0:
             return 0
-        for col in self._cols.values():
-            col[:keep] = col[drop : self._n]
+        # New arrays, not a shift in place: series computed before (views of these columns, shared
+        # by the runner between sessions) must keep the values they were computed with.
+        for name, col in self._cols.items():
+            fresh = np.empty(len(col))
+            fresh[:keep] = col[drop : self._n]
+            self._cols[name] = fresh
         self._n = keep
         if self._session is not None:
             for values in self._session.values():

@@ -128,12 +128,21 @@ class LiveSession:
 
     # -- each bar -----------------------------------------------------------------------------
 
-    def on_bar(self, bar: BarRecord, *, quote: tuple[float, float] | None = None, stale: bool = False) -> BarResult:
+    def on_bar(
+        self,
+        bar: BarRecord,
+        *,
+        quote: tuple[float, float] | None = None,
+        stale: bool = False,
+        series: dict | None = None,
+    ) -> BarResult:
         """Decide on the closed ``bar`` (the next one after the last): fills, the decision and figures.
 
         ``quote`` is the live (bid, ask) a forward test fills a decision at; without one the
         decision fills at the next bar's open. A ``stale`` bar (older than the runner may act on)
         is read but its decision is not acted on: outcome "stale", and the position stays.
+        ``series``: the values another session computed over the very same bars (see
+        ``Evaluator.on_bar``); the ones used are ``evaluator.last_series`` afterwards.
 
         :raises strategies.engine.BarRefused: the bar is not the next closed bar of this symbol.
         :raises Exception: whatever the strategy's nodes raise (the runner stops the session).
@@ -146,7 +155,7 @@ class LiveSession:
         if sim is not None:
             trades, opened = len(sim.trades), sim.open_trade
             sim.run([bar.time], [float(bar.open)], [float(bar.high)], [float(bar.low)], [float(bar.close)], {})
-        decisions = self.evaluator.on_bar(bar)
+        decisions = self.evaluator.on_bar(bar, series)
         self.last_bar_time = bar.time
         if decisions:
             result.decision = decisions[0]

@@ -48,3 +48,22 @@ def test_a_session_resumed_from_its_state_decides_and_fills_as_one_that_never_st
     ]
     assert got[-1].equity == pytest.approx(expected[-1].equity)
     assert got[-1].figures.sharpe == pytest.approx(expected[-1].figures.sharpe)
+
+
+def test_sessions_sharing_one_symbols_series_decide_as_each_would_alone_across_the_windows_trim():
+    plan = compile_graph(template("ema_crossover"))
+    bars = walk_bars(1400, seed=11)
+
+    def fresh() -> LiveSession:
+        return LiveSession(session_id=1, mode="forward", plan=plan, symbol="AAPL", resolution="1", starting_equity=5e4)
+
+    alone, first, second = fresh(), fresh(), fresh()
+    for live in (alone, first, second):
+        live.warm_up(bars[:200], None)
+    expected = [alone.on_bar(b) for b in bars[200:]]
+    got = []
+    for b in bars[200:]:  # 1,200 bars: the 500-bar window is trimmed on the way
+        assert first.evaluator.series_key() == second.evaluator.series_key()
+        first.on_bar(b)
+        got.append(second.on_bar(b, series=first.evaluator.last_series))
+    assert [(r.decision, r.fills, r.equity) for r in got] == [(r.decision, r.fills, r.equity) for r in expected]
