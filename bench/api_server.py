@@ -44,9 +44,11 @@ def wait_ready(port: int, deadline: float) -> None:
     raise RuntimeError("the API server did not start in time")
 
 
-def start_server(port: int, prefix: str, settings: str = "tradeconsole.settings") -> subprocess.Popen:
+def start_server(
+    port: int, prefix: str, settings: str = "tradeconsole.settings", extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """Start the API server (``SERVER``) on 127.0.0.1:``port`` with Redis keys under ``prefix``, in a
-    session of its own; return it at once (``wait_ready`` waits for it)."""
+    session of its own (``extra_env`` added to its environment); return it at once (``wait_ready`` waits for it)."""
     env = {
         **os.environ,
         **PRODUCTION_ENV,
@@ -55,6 +57,7 @@ def start_server(port: int, prefix: str, settings: str = "tradeconsole.settings"
         "TRADECONSOLE_API_ORDER_RATE": "100000000/min",
         "TRADECONSOLE_LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": settings,
+        **(extra_env or {}),
     }
     if SERVER == "daphne":
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradeconsole.asgi:application"]

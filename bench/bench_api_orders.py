@@ -27,6 +27,10 @@ by ``bench.api_ceiling_urls`` after the token check, the role gate and the throt
 order work, and then one client posting at the whole stack's pace; the order POST can never be
 faster than that on this machine at that moment.
 ``TC_BENCH_API_CEILING=0`` skips it.
+
+Fourth, what metrics cost (issue 21): the first figure again on a server started with
+``TRADECONSOLE_METRICS=off`` (no django-prometheus middleware), and the throughput lost with metrics
+on: goal <= 5 %. ``TC_BENCH_API_METRICS=0`` skips it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from bench.report import Figure, latency_figures
 
 STACK = os.environ.get("TC_BENCH_API_STACK", "1") != "0"
 CEILING = os.environ.get("TC_BENCH_API_CEILING", "1") != "0"
+METRICS_COST = os.environ.get("TC_BENCH_API_METRICS", "1") != "0"
 
 
 def _seed() -> str:
@@ -97,9 +102,28 @@ def main() -> list[Figure]:
             figures += whole_stack(port, token, prefix)
     finally:
         stop(server)
+    if METRICS_COST:
+        figures += _metrics_cost(token, figures)
     if CEILING:
         figures += _ceiling(token)
     return figures
+
+
+def _metrics_cost(token: str, with_metrics: list[Figure]) -> list[Figure]:
+    """The throughput run on a server with metrics off; the share of throughput metrics cost."""
+    port = free_port()
+    server = start_server(port, f"tcbenchapi{uuid.uuid4().hex[:6]}", extra_env={"TRADECONSOLE_METRICS": "off"})
+    try:
+        wait_ready(port, time.time() + 30)
+        time.sleep(1.0)
+        without = throughput(port, token, server.pid, name="api order POST, metrics off", goals=False)
+    finally:
+        stop(server)
+    rate_on = next(f.value for f in with_metrics if f.unit == "req/s")
+    rate_off = next(f.value for f in without if f.unit == "req/s")
+    kept = [f for f in without if f.unit == "req/s" or f.name.endswith(("p50", "server CPU per POST"))]
+    lost = (rate_off - rate_on) / rate_off * 100
+    return [*kept, Figure("metrics: throughput lost with metrics on", lost, "%", 5.0)]
 
 
 def _ceiling(token: str) -> list[Figure]:

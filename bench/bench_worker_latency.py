@@ -9,6 +9,12 @@ socket, with the streams on the machine's Redis (``REDIS_URL``, a private key pr
    decision time (decode + idempotency + gate), p50 <= 0.5 ms, p99 <= 1 ms, from its heartbeat window.
 3. 45 messages/s sustained (``TC_BENCH_PACING_SECONDS``, default 60 s): zero pacing violations at
    TWS and no rolling second over 50 messages.
+4. What metrics cost the order path (issue 21): 40 orders/s through workers started alternately with
+   ``TRADECONSOLE_METRICS=off`` and on (scraped every second, far more often than Prometheus does),
+   ``TC_BENCH_METRICS_ROUNDS`` rounds of each (default 4, each side first in every other round) of
+   ``TC_BENCH_METRICS_SECONDS`` (default 5); the median of each side's p50, and the difference: goal
+   <= 5 % of the p50 without.
+   ``TC_BENCH_METRICS_ROUNDS=0`` skips it.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +55,7 @@ def _wait(predicate, timeout: float, what: str):
 class _Rig:
     """Simulator in this process, worker as a subprocess, a private Redis prefix."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, metrics: bool = True, metrics_port: int = 0) -> None:
         from tws_simulator import Simulator, SimulatorConfig
 
         self.redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -69,6 +78,8 @@ class _Rig:
                 "TRADECONSOLE_STREAM_PREFIX": self.prefix,
                 "TC_WORKER_LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),
+                "TRADECONSOLE_METRICS": "on" if metrics else "off",
+                "TC_WORKER_METRICS_PORT": str(metrics_port),
             }
         )
         env.pop("TC_FAULTPOINT", None)
@@ -150,7 +161,9 @@ def _run_at(rate: float, count: int, make) -> None:
 WARMUP_ORDERS = 20
 
 
-def _latency_phase(rig: _Rig, seconds: float) -> list[Figure]:
+def _paced_orders(rig: _Rig, seconds: float) -> tuple[list[float], dict[str, int]]:
+    """Send 40 orders a second for ``seconds`` after a warm-up; return each measured order's latency
+    (ms, producer ts -> placeOrder read by TWS) and the warm-up orders' producer timestamps."""
     sent: dict[str, int] = {}
     warmup: dict[str, int] = {}
 
@@ -162,7 +175,11 @@ def _latency_phase(rig: _Rig, seconds: float) -> list[Figure]:
     _run_at(40, WARMUP_ORDERS + count, make)
     _wait(lambda: len(_arrivals(rig, sent)) >= count, 15, "every order at the broker")
     arrivals = _arrivals(rig, sent)
-    samples = [(arrivals[coid] - ts) / 1e6 for coid, ts in sent.items()]
+    return [(arrivals[coid] - ts) / 1e6 for coid, ts in sent.items()], warmup
+
+
+def _latency_phase(rig: _Rig, seconds: float) -> list[Figure]:
+    samples, warmup = _paced_orders(rig, seconds)
     figures = latency_figures(
         "40 orders/s: producer ts -> placeOrder read by TWS", samples, {"p50": 1.5, "p99": 3.0, "max": 10.0}
     )
@@ -244,6 +261,44 @@ def _pacing_phase(rig: _Rig, seconds: float) -> list[Figure]:
     ]
 
 
+def _metrics_cost_phase(rounds: int, seconds: float) -> list[Figure]:
+    """40 orders/s through workers with metrics off and on, alternately; the p50s and their difference."""
+    from bench.live_rig import free_port
+
+    p50 = {False: [], True: []}
+    for n in range(rounds):
+        # Each side goes first in every other round, so a machine growing busier favours neither.
+        for metrics in (False, True) if n % 2 == 0 else (True, False):
+            port = free_port() if metrics else 0
+            rig = _Rig(metrics=metrics, metrics_port=port)
+            scraping = threading.Event()
+            scraper = threading.Thread(target=_scrape, args=(port, scraping), daemon=True) if metrics else None
+            try:
+                if scraper is not None:
+                    scraper.start()
+                samples, _ = _paced_orders(rig, seconds)
+                p50[metrics].append(statistics.median(samples))
+            finally:
+                scraping.set()
+                rig.close()
+    without, with_metrics = statistics.median(p50[False]), statistics.median(p50[True])
+    return [
+        Figure("metrics off: 40 orders/s producer ts -> placeOrder p50 (median of rounds)", without, "ms"),
+        Figure("metrics on, scraped every second: the same p50", with_metrics, "ms"),
+        Figure("metrics: cost on the order path's p50", (with_metrics - without) / without * 100, "%", 5.0),
+    ]
+
+
+def _scrape(port: int, done: threading.Event) -> None:
+    """Read the worker's metrics every second, as Prometheus would (more often than it does)."""
+    while not done.wait(1.0):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+                answer.read()
+        except OSError:
+            pass
+
+
 def main(latency_seconds: float = 10.0, gate_seconds: float = 5.0, pacing_seconds: float | None = None) -> list[Figure]:
     """Run the three phases against one worker and return their figures."""
     # The simulator runs in this process: let its thread take the GIL promptly when a frame arrives.
@@ -256,9 +311,12 @@ def main(latency_seconds: float = 10.0, gate_seconds: float = 5.0, pacing_second
         figures += _gate_phase(rig, gate_seconds)
         time.sleep(1.0)
         figures += _pacing_phase(rig, pacing_seconds)
-        return figures
     finally:
         rig.close()
+    rounds = int(os.environ.get("TC_BENCH_METRICS_ROUNDS", "4"))
+    if rounds > 0:
+        figures += _metrics_cost_phase(rounds, float(os.environ.get("TC_BENCH_METRICS_SECONDS", "5")))
+    return figures
 
 
 if __name__ == "__main__":

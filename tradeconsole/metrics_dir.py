@@ -48,7 +48,9 @@ def _running(pid: int) -> bool:
 
 def celery_worker_directory_prepare() -> Path | None:
     """In a Celery worker (``celery ... worker``), prepare its pool's directory (``multiprocess_directory_prepare``)."""
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    if "celery" in program and "worker" in sys.argv[1:]:
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    # `celery …` runs the console script; `python -m celery …` runs celery/__main__.py.
+    is_celery = program.name == "celery" or (program.name == "__main__.py" and program.parent.name == "celery")
+    if is_celery and "worker" in sys.argv[1:]:
         return multiprocess_directory_prepare("celery", server_pid=os.getpid())
     return None
