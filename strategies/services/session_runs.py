@@ -25,10 +25,10 @@ from strategies.backtest.slippage import SlippageModel
 from strategies.models import SessionDecision, SessionEquityPoint, SessionFill, TradingSession
 from strategies.runtime import state as saved
 from strategies.runtime.live_session import BarResult, SimulatedFill, exit_fill
+from strategies.services.session_figures import FIGURE_FIELDS, money, session_figures_apply
 from strategies.session_metrics import RunningFigures, SessionFigures
 
 SESSION = "strategies.tradingsession"
-_CENT = Decimal("0.0001")
 
 
 @dataclass
@@ -41,9 +41,7 @@ class SessionBars:
 
 
 def _money(value: float | None) -> Decimal | None:
-    if value is None or value != value:
-        return None
-    return Decimal(repr(float(value))).quantize(_CENT)
+    return None if value is None or value != value else money(value)
 
 
 def _when(t: int) -> datetime:
@@ -80,26 +78,8 @@ def _decision_row(session_id: int, result: BarResult) -> SessionDecision:
 
 
 def _apply_figures(session: TradingSession, figures: SessionFigures) -> None:
-    session.equity = _money(figures.equity)
-    session.realized_pnl = _money(figures.realized)
-    session.unrealized_pnl = _money(figures.unrealized)
-    session.max_drawdown = _money(figures.max_drawdown)
-    session.peak_pnl = _money(figures.peak_pnl)
-    session.trade_count = figures.trade_count
-    session.win_count = figures.win_count
-    session.sharpe = figures.sharpe
-
-
-_FIGURE_FIELDS = (
-    "equity",
-    "realized_pnl",
-    "unrealized_pnl",
-    "max_drawdown",
-    "peak_pnl",
-    "trade_count",
-    "win_count",
-    "sharpe",
-)
+    # The one way figures reach a session's fields (the session page's own recorder uses it too).
+    session_figures_apply(session, bar_time=session.last_bar_time, figures=figures)
 
 
 def _record_sessions(changed: list[tuple[TradingSession, bool]]) -> None:
@@ -239,7 +219,7 @@ def session_forward_flatten(*, session: TradingSession, price: float, at: int) -
         "flattened": True,
     }
     SessionFill.objects.bulk_create(rows)
-    session.save(update_fields=["state", *_FIGURE_FIELDS])
+    session.save(update_fields=["state", *FIGURE_FIELDS])
     audit_record(
         actor=None,
         action="trading_session.flatten",

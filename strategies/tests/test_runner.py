@@ -310,3 +310,37 @@ def test_a_broker_session_places_each_decision_once_and_marks_its_equity_from_it
     assert float(session.unrealized_pnl) == pytest.approx(expected - 100000, abs=1e-3)
     assert Order.objects.filter(trading_session=session).count() == placed
     assert SessionDecision.objects.filter(session=session).count() == 1
+
+
+def test_a_decision_beyond_the_sessions_max_position_is_recorded_as_limit_and_not_filled(
+    redis_client, ema_version, account, aapl, walk
+):
+    store_history_bars(aapl, walk[:WARM])
+    with time_machine.travel(at(walk[WARM - 1]), tick=True) as clock:
+        session = running_session(ema_version, account, aapl, max_position=10)  # the template buys 100
+        made = runner(redis_client)
+        drain(made)
+        feed_live(redis_client, made, aapl, walk[WARM:], clock)
+    outcomes = set(SessionDecision.objects.filter(session=session).values_list("action", "outcome"))
+    assert ("buy", "limit") in outcomes
+    assert not SessionFill.objects.filter(session=session, side="BUY").exists()
+
+
+def test_a_forward_test_that_loses_its_daily_limit_pauses_itself_with_an_alert(
+    redis_client, ema_version, account, aapl, walk
+):
+    store_history_bars(aapl, walk[:WARM])
+    with time_machine.travel(at(walk[WARM - 1]), tick=True) as clock:
+        session = running_session(ema_version, account, aapl, max_daily_loss="0.01", fee_model="fixed")
+        made = runner(redis_client)
+        drain(made)
+        for bar in walk[WARM:]:
+            feed_live(redis_client, made, aapl, [bar], clock)
+            session.refresh_from_db()
+            if session.status != "running":
+                break
+    assert (session.status, session.status_reason) == ("paused", "max_daily_loss")
+    # A fill's commission alone loses more than a cent: the session paused on the bar it traded.
+    assert float(session.equity) - 100000 <= -0.01
+    assert Alert.objects.filter(key=f"trading_session.max_daily_loss:{session.pk}").exists()
+    assert made.live == {}
