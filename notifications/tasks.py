@@ -1,4 +1,4 @@
-"""Celery tasks of notifications: an alert's change told, one delivery sent (retried with backoff), escalations.
+"""Celery tasks of notifications: an alert's change told, one delivery sent (retried with backoff), the follow-up.
 
 Thin: each calls one service. A delivery's retries wait with a countdown that never exceeds
 ``NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS``, well inside the broker's visibility timeout.
@@ -50,9 +50,10 @@ def delivery_send(self, delivery_id: int) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-@shared_task(name="notifications.tasks.escalations_run", ignore_result=True)
-def escalations_run() -> int:
-    """Escalate the critical alerts nobody acknowledged in time (each once per rule); return how many deliveries."""
-    deliveries = services.alert_escalations_due()
+@shared_task(name="notifications.tasks.follow_up_run", ignore_result=True)
+def follow_up_run() -> int:
+    """Escalate the critical alerts nobody acknowledged in time (each once per rule) and tell what a
+    lost announcement missed; return how many deliveries. Harmless to repeat."""
+    deliveries = services.alert_escalations_due() + services.alerts_untold()
     deliveries_send(deliveries)
     return len(deliveries)

@@ -4,7 +4,7 @@ Tasks live in each app's ``tasks.py``. Beat runs in UTC and only ever triggers f
 tasks: the scheduled-order firing (idempotent in PostgreSQL, so a second beat is harmless), the
 monitoring run (an advisory lock keeps runs from overlapping; ``expires`` drops a run that would
 start late instead of letting a backlog run together), the hourly housekeeping (retention
-deletes, harmless to repeat) and the escalation of unacknowledged critical alerts (once each).
+deletes, harmless to repeat) and the notifications' follow-up (escalations, each once).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def beat_schedule(
     escalation_interval: float = 60,
 ) -> dict:
     """Return the beat schedule: scheduled-order firing every tick, monitoring every interval,
-    housekeeping (retention deletes) every ``housekeeping_interval``, the escalation of critical
-    alerts nobody acknowledged every ``escalation_interval`` (once per alert and rule, so harmless to repeat).
+    housekeeping (retention deletes) every ``housekeeping_interval``, the notifications' follow-up
+    (escalation of critical alerts nobody acknowledged, alerts an announcement missed) every
+    ``escalation_interval``; each escalation and message is sent once, so it is harmless to repeat.
 
     Each entry expires after one period, so a message that waited (a paused or busy worker)
     is discarded rather than run late alongside its successors.
@@ -52,8 +53,8 @@ def beat_schedule(
             "schedule": housekeeping_interval,
             "options": {"expires": housekeeping_interval},
         },
-        "notifications-escalations": {
-            "task": "notifications.tasks.escalations_run",
+        "notifications-follow-up": {
+            "task": "notifications.tasks.follow_up_run",
             "schedule": escalation_interval,
             "options": {"expires": escalation_interval},
         },

@@ -5,12 +5,13 @@ people configure. Deliveries are recorded here and sent by ``notifications.tasks
 """
 
 from notifications.services.delivery import delivery_attempt
-from notifications.services.dispatch import alert_escalations_due, alert_notify, deliveries_create
+from notifications.services.dispatch import alert_escalations_due, alert_notify, alerts_untold, deliveries_create
 from notifications.services.setup import channel_test_send, notification_setting_delete, notification_setting_save
 
 __all__ = [
     "alert_escalations_due",
     "alert_notify",
+    "alerts_untold",
     "channel_test_send",
     "deliveries_create",
     "delivery_attempt",

@@ -75,6 +75,31 @@ def alert_notify(*, alert_id: int) -> list[Delivery]:
     return deliveries_create(alert=alert, event=Delivery.Event.WORSENED, found=recipients(alert, rules_matching(alert)))
 
 
+def alerts_untold(*, now: datetime | None = None) -> list[Delivery]:
+    """Tell what an announcement missed: alerts raised in the last hour (a minute ago or more) never
+    told, and told alerts resolved (a minute ago or more) without their "recovered" message;
+    return the deliveries.
+
+    An announcement is heard after its commit, in the process that committed: one that died
+    then, or could not reach the broker, leaves its alert untold until this runs. Alerts older
+    than an hour (e.g. raised before notifications were set up) are left alone.
+    """
+    now = now or timezone.now()
+    unannounced = Alert.objects.filter(
+        notice__isnull=True, raised_at__gte=now - timedelta(hours=1), raised_at__lte=now - timedelta(minutes=1)
+    ).exclude(status=Alert.Status.RESOLVED)
+    unrecovered = Alert.objects.filter(
+        status=Alert.Status.RESOLVED,
+        resolved_at__lte=now - timedelta(minutes=1),
+        notice__isnull=False,
+        notice__recovered_at__isnull=True,
+    )
+    queued: list[Delivery] = []
+    for alert_id in [*unannounced.values_list("pk", flat=True), *unrecovered.values_list("pk", flat=True)]:
+        queued += alert_notify(alert_id=alert_id)
+    return queued
+
+
 def alert_escalations_due(*, now: datetime | None = None) -> list[Delivery]:
     """Escalate each critical alert still open (not acknowledged) past a rule's ``escalate_after_minutes``.
 

@@ -14,7 +14,7 @@ from accounts.models import Alert, Role
 from accounts.services import alert_acknowledge, alert_raise, alert_resolve
 from accounts.tests.factories import UserFactory
 from notifications.models import Channel, Delivery
-from notifications.tasks import escalations_run
+from notifications.tasks import follow_up_run
 from notifications.tests.factories import ChannelFactory, RuleFactory, UserPreferenceFactory
 
 pytestmark = pytest.mark.django_db
@@ -219,11 +219,11 @@ class TestEscalation:
         critical(run)
 
         time_machine.move_to("2026-12-07T15:04:59+00:00", tick=False)
-        assert run(escalations_run) == 0
+        assert run(follow_up_run) == 0
         time_machine.move_to("2026-12-07T15:05:00+00:00", tick=False)
-        assert run(escalations_run) == 1
+        assert run(follow_up_run) == 1
         time_machine.move_to("2026-12-07T15:06:00+00:00", tick=False)
-        assert run(escalations_run) == 0
+        assert run(follow_up_run) == 0
 
         assert [(request.path, request.json["event"]) for request in http_sink.requests] == [
             ("/hook", "raised"),
@@ -242,7 +242,7 @@ class TestEscalation:
         run(alert_resolve, key="worker.heartbeat")
 
         time_machine.move_to("2026-12-07T16:00:00+00:00", tick=False)
-        assert run(escalations_run) == 0
+        assert run(follow_up_run) == 0
         assert "escalated" not in [request.json["event"] for request in http_sink.requests]
 
     def test_a_warning_is_not_escalated_until_it_becomes_critical_and_then_counts_from_there(
@@ -251,13 +251,13 @@ class TestEscalation:
         time_machine.move_to("2026-12-07T15:00:00+00:00", tick=False)
         critical(run, key="stream.dead_letters", severity=Alert.Severity.WARNING)
         time_machine.move_to("2026-12-07T15:30:00+00:00", tick=False)
-        assert run(escalations_run) == 0
+        assert run(follow_up_run) == 0
         critical(run, key="stream.dead_letters", severity=Alert.Severity.CRITICAL, renew=True)
 
         time_machine.move_to("2026-12-07T15:34:00+00:00", tick=False)
-        assert run(escalations_run) == 0
+        assert run(follow_up_run) == 0
         time_machine.move_to("2026-12-07T15:35:00+00:00", tick=False)
-        assert run(escalations_run) == 1
+        assert run(follow_up_run) == 1
 
     def test_escalation_emails_the_rule_s_escalation_users(self, run, hook, smtp_server, time_machine):
         duty = UserFactory(username="duty", email="duty@desk.example")
@@ -267,7 +267,7 @@ class TestEscalation:
         critical(run)
 
         time_machine.move_to("2026-12-07T15:01:00+00:00", tick=False)
-        assert run(escalations_run) == 1
+        assert run(follow_up_run) == 1
 
         [(recipients, message)] = smtp_server.messages
         assert recipients == ["duty@desk.example"]
@@ -293,11 +293,38 @@ def test_an_alert_is_told_only_once_its_transaction_commits(eager, http_sink):
     assert len(http_sink.requests) == 1  # a rolled-back alert is never told
 
 
-def test_beat_looks_for_escalations_every_minute():
+def test_beat_follows_up_every_minute():
     from tradeconsole.celery import app
 
-    assert app.conf.beat_schedule["notifications-escalations"] == {
-        "task": "notifications.tasks.escalations_run",
+    assert app.conf.beat_schedule["notifications-follow-up"] == {
+        "task": "notifications.tasks.follow_up_run",
         "schedule": 60,
         "options": {"expires": 60},
     }
+
+
+def test_the_follow_up_tells_what_a_lost_announcement_missed_once(run, hook, http_sink, time_machine):
+    from accounts.announce import changed
+    from notifications.receivers import on_changed
+
+    RuleFactory(channels=[hook])
+    time_machine.move_to("2026-12-07T09:00:00+00:00", tick=False)
+    old = critical(run, key="before.setup")  # told as it happened
+    http_sink.requests.clear()
+    time_machine.move_to("2026-12-07T15:00:00+00:00", tick=False)
+    changed.disconnect(on_changed, dispatch_uid="notifications.receivers.on_changed")
+    try:
+        lost = critical(run, key="gateway.disconnected")
+        run(alert_resolve, alert=old)
+    finally:
+        changed.connect(on_changed, dispatch_uid="notifications.receivers.on_changed")
+    assert http_sink.requests == []
+
+    assert run(follow_up_run) == 0  # a minute for the announcement to arrive first
+    time_machine.move_to("2026-12-07T15:01:00+00:00", tick=False)
+    assert run(follow_up_run) == 2
+    assert run(follow_up_run) == 0
+
+    assert sorted((request.json["event"], request.json["alert"]["id"]) for request in http_sink.requests) == sorted(
+        [("raised", lost.pk), ("recovered", old.pk)]
+    )
