@@ -187,3 +187,41 @@ def test_an_admin_sets_up_notifications_and_a_risk_manager_reads_the_deliveries(
     client.force_login(risk_manager)
     assert client.get(DELIVERIES_URL).status_code == 200
     assert client.get(CHANNELS_URL).status_code == 403
+
+
+@pytest.mark.parametrize("model", ["channel", "rule", "userpreference", "delivery"])
+def test_each_notifications_page_opens_for_an_admin(client, admin_user, model):
+    ChannelFactory(name="hook")
+    client.force_login(admin_user)
+
+    assert client.get(reverse(f"admin:notifications_{model}_changelist")).status_code == 200
+    if model != "delivery":
+        assert client.get(reverse(f"admin:notifications_{model}_add")).status_code == 200
+
+
+def test_a_preference_saved_in_the_admin_is_audited(client, admin_user):
+    person = UserFactory(username="sleeper", email="sleeper@desk.example")
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("admin:notifications_userpreference_add"),
+        {
+            "user": person.pk,
+            "email": "pager@desk.example",
+            "enabled": "on",
+            "min_severity": "warning",
+            "muted_kinds": "stream.*",
+            "quiet_start": "22:00",
+            "quiet_end": "07:00",
+        },
+    )
+
+    assert response.status_code == 302
+    preference = person.notification_preference
+    assert (preference.email, preference.muted_patterns, str(preference.quiet_start)) == (
+        "pager@desk.example",
+        ["stream.*"],
+        "22:00:00",
+    )
+    audit = AuditLog.objects.get(action="userpreference.create")
+    assert (audit.actor, audit.after["user"], audit.after["quiet_end"]) == (admin_user, person.pk, "07:00:00")
