@@ -7,10 +7,14 @@ fix-up closes the unusable connection after the task, so the next run works in t
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from orders import housekeeping, monitoring
 from orders.services import schedule_firing
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="orders.tasks.scheduled_orders_fire", acks_late=True, ignore_result=True)
@@ -21,7 +25,7 @@ def scheduled_orders_fire() -> dict:
     (schedule, trading date) makes the second pass a no-op for what the first one committed.
     """
     report = schedule_firing.scheduled_order_fire_due()
-    return {
+    counts = {
         "fired": len(report.fired),
         "missed": len(report.missed),
         "skipped": len(report.skipped),
@@ -29,6 +33,9 @@ def scheduled_orders_fire() -> dict:
         "busy": report.busy,
         "errors": report.errors,
     }
+    # The routine check runs every few seconds: DEBUG; each occurrence it settles logs at INFO.
+    logger.debug("scheduled orders checked: %s", counts)
+    return counts
 
 
 @shared_task(name="orders.tasks.monitoring_run", acks_late=False, ignore_result=True)

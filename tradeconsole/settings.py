@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "axes",
+    # Staff sign-in with a TOTP code (accounts/two_factor.py)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -63,6 +66,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(), then the desk's rule of who must have signed in with a TOTP code
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tradeconsole.request_id.RequestIdMiddleware",
@@ -372,6 +378,12 @@ if METRICS:
 HEALTH_ESSENTIAL = env.string_list("TRADECONSOLE_HEALTH_ESSENTIAL", ["database", "redis"])
 
 LOGIN_URL = "admin:login"
+# Staff sign-in with a TOTP code (accounts/two_factor.py): a user who enrolled an authenticator
+# always gives a code; where enforced (production by default), the roles named here must enrol
+# and sign in with one (superusers count as Admin).
+TWO_FACTOR_ENFORCED = env.boolean("TRADECONSOLE_TWO_FACTOR_ENFORCED", PRODUCTION)
+TWO_FACTOR_ROLES = env.string_list("TRADECONSOLE_TWO_FACTOR_ROLES", ["Risk manager", "Admin"])
+OTP_TOTP_ISSUER = env.string("TRADECONSOLE_TOTP_ISSUER", "tradeconsole")
 SESSION_COOKIE_AGE = env.integer("TRADECONSOLE_SESSION_AGE", 12 * 3600, minimum=60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -388,6 +400,12 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     X_FRAME_OPTIONS = "DENY"
 
+# The periodic tasks beat sends every few seconds: their runs are logged at DEBUG, what they do at INFO.
+ROUTINE_PERIODIC_TASKS = (
+    "orders.tasks.scheduled_orders_fire",
+    "orders.tasks.monitoring_run",
+    "notifications.tasks.follow_up_run",
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -395,7 +413,14 @@ LOGGING = {
     "formatters": {
         "plain": {"class": "logclock.UTCFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
-    "filters": {"client_error_without_traceback": {"()": "tradeconsole.logs.ClientErrorWithoutTraceback"}},
+    "filters": {
+        "client_error_without_traceback": {"()": "tradeconsole.logs.ClientErrorWithoutTraceback"},
+        # Beat's and the worker's line per run of a routine periodic task go to DEBUG (issue 22).
+        "routine_task_at_debug": {
+            "()": "tradeconsole.logs.RoutineTaskAtDebug",
+            "tasks": ROUTINE_PERIODIC_TASKS,
+        },
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.string("TRADECONSOLE_LOG_LEVEL", "INFO")},
     "loggers": {
@@ -405,5 +430,8 @@ LOGGING = {
         "django.request": {"filters": ["client_error_without_traceback"]},
         # A line per counted failure and per lockout; not its bookkeeping.
         "axes": {"level": "WARNING"},
+        "celery.beat": {"filters": ["routine_task_at_debug"]},
+        "celery.worker.strategy": {"filters": ["routine_task_at_debug"]},
+        "celery.app.trace": {"filters": ["routine_task_at_debug"]},
     },
 }

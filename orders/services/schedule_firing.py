@@ -140,6 +140,19 @@ def _alert_for(run: ScheduledOrderRun, schedule: ScheduledOrder) -> None:
         )
 
 
+def _log_settled(run: ScheduledOrderRun, schedule: ScheduledOrder) -> None:
+    # One INFO line per occurrence settled: the routine check that found it logs at DEBUG.
+    logger.info(
+        "scheduled order %r (%s) of %s %s%s%s",
+        schedule.name,
+        schedule.pk,
+        run.trading_date,
+        run.status,
+        f" as order {run.order.client_order_id}" if run.order else "",
+        f": {run.detail}" if run.detail else "",
+    )
+
+
 def scheduled_order_settle(
     *, schedule_id: int, occurrence: scheduling.Occurrence, now: datetime
 ) -> ScheduledOrderRun | None:
@@ -192,6 +205,7 @@ def scheduled_order_settle(
                 via="task",
             )
             _alert_for(run, schedule)
+            transaction.on_commit(lambda: _log_settled(run, schedule))
             return run
     except IntegrityError:
         # Another transaction inserted this occurrence's run first; ours rolled back whole.
