@@ -6,6 +6,9 @@ Django, and honcho's line prefixes under ``make run`` (``python -m logclock.honc
 sets its process's local zone to the desk's (``TZ=settings.TIME_ZONE``), so a formatter on local
 time writes New York time in Django's processes and the machine's zone in the others; this one
 never reads the local zone.
+
+``logclock.structured`` writes the lines as JSON (or text for people) with the correlation id of
+``logclock.correlation``.
 """
 
 from __future__ import annotations
@@ -30,12 +33,18 @@ class UTCFormatter(logging.Formatter):
 
 
 def configure(level: str | int = "INFO", fmt: str = FORMAT) -> None:
-    """Send the root logger's records to stderr through ``UTCFormatter`` (for processes without Django).
+    """Send the root logger's records to stderr as ``TRADECONSOLE_LOG_FORMAT`` says (for processes without Django).
 
-    Replaces whatever handlers the root logger had, so calling it twice does not double the lines.
+    JSON lines by default, ``fmt`` through ``UTCFormatter`` when the variable says ``console``
+    (``logclock.structured``). Replaces whatever handlers the root logger had, so calling it twice
+    does not double the lines.
+
+    :raises ValueError: ``TRADECONSOLE_LOG_FORMAT`` is neither ``json`` nor ``console``.
     """
+    from logclock.structured import formatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(UTCFormatter(fmt))
+    handler.setFormatter(formatter(fmt))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
