@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from django.db import connection
@@ -67,6 +68,11 @@ class StreamFigures(Collector):
             "Entries the consumer group read and has not acknowledged.",
             labels=["stream", "group"],
         )
+        behind = GaugeMetricFamily(
+            "tradeconsole_stream_group_lag_seconds",
+            "Age of the oldest entry the consumer group has not read yet (0: caught up).",
+            labels=["stream", "group"],
+        )
         client = self.client or get_redis()
         for name in (keys.commands_stream(), keys.events_stream(), keys.dlq_stream()):
             try:
@@ -82,7 +88,8 @@ class StreamFigures(Collector):
                 if group.get("lag") is not None:
                     lag.add_metric(labels, float(group["lag"]))
                 pending.add_metric(labels, float(group.get("pending", 0)))
-        yield from (added, length, lag, pending)
+                behind.add_metric(labels, _unread_age(client, name, group.get("last-delivered-id")))
+        yield from (added, length, lag, pending, behind)
         yield from self._outbox()
         if self.bridge is not None:
             yield CounterMetricFamily(
@@ -109,6 +116,19 @@ class StreamFigures(Collector):
         yield GaugeMetricFamily(
             "tradeconsole_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0: none).", value=age
         )
+
+
+def _unread_age(client, stream: str, last_delivered) -> float:
+    """Seconds since the first entry after ``last_delivered`` was added (an entry id is its ms time)."""
+    after = f"({_text(last_delivered or '0-0')}"
+    try:
+        entries = client.xrange(stream, min=after, max="+", count=1)
+    except Exception:
+        return 0.0
+    if not entries:
+        return 0.0
+    added_ms = int(_text(entries[0][0]).split("-")[0])
+    return max(0.0, time.time() - added_ms / 1000.0)
 
 
 class DeskFigures(Collector):

@@ -53,7 +53,11 @@ def _heartbeat() -> m.WorkerHeartbeat:
 def test_stream_figures_carry_entries_lag_pending_and_the_outbox_backlog(redis_client):
     events, commands = keys.events_stream(), keys.commands_stream()
     redis_client.xgroup_create(events, m.EVENTS_GROUP, id="0", mkstream=True)
-    for _ in range(4):
+    # The first two entries were added 30 s ago (an entry's id is its time), the others now.
+    old_ms = int(time.time() * 1000) - 30_000
+    for n in range(2):
+        redis_client.xadd(events, m.encode(_heartbeat()), id=f"{old_ms}-{n}")
+    for _ in range(2):
         xadd(redis_client, _heartbeat())
     redis_client.xreadgroup(m.EVENTS_GROUP, "reader", {events: ">"}, count=1)
     redis_client.xadd(commands, {"v": "1"})
@@ -66,6 +70,8 @@ def test_stream_figures_carry_entries_lag_pending_and_the_outbox_backlog(redis_c
     group = (("group", m.EVENTS_GROUP), ("stream", events))
     assert samples[("tradeconsole_stream_group_lag", group)] == 3
     assert samples[("tradeconsole_stream_group_pending", group)] == 1
+    # One entry read: the oldest unread one is the second of 30 s ago.
+    assert 29 < samples[("tradeconsole_stream_group_lag_seconds", group)] < 60
     assert samples[("tradeconsole_outbox_backlog", ())] == 1
     assert 29 < samples[("tradeconsole_outbox_oldest_age_seconds", ())] < 120
 
@@ -130,6 +136,7 @@ def test_the_bridge_process_serves_its_series_on_its_port(redis_client):
         events = keys.events_stream()
         assert samples[("tradeconsole_stream_entries_added_total", (("stream", events),))] == 2
         assert samples[("tradeconsole_stream_group_lag", (("group", m.EVENTS_GROUP), ("stream", events)))] == 0
+        assert samples[("tradeconsole_stream_group_lag_seconds", (("group", m.EVENTS_GROUP), ("stream", events)))] == 0
         assert ("tradeconsole_outbox_backlog", ()) in samples
         assert any(name == "tradeconsole_process_heartbeat_age_seconds" for name, _ in samples)
         assert ("process_cpu_seconds_total", ()) in samples
