@@ -238,10 +238,14 @@ class BarLoop:
             pipe.xadd(keys.closed_bar_events, {"bar": encoded}, maxlen=self.updates_maxlen, approximate=True)
             if (bar.symbol, bar.resolution) not in forming_now:
                 pipe.delete(keys.forming_bar(bar.symbol, bar.resolution))
+        # The forming bars in one MSET: a SET each cost as much CPU as the bar's update (bench
+        # market_topics: 5,000 forming bars a second, the builder's largest cost).
+        forming_bars = {}
         for bar in forming:
-            encoded = bar.encode()
-            pipe.set(keys.forming_bar(bar.symbol, bar.resolution), encoded)
+            encoded = forming_bars[keys.forming_bar(bar.symbol, bar.resolution)] = bar.encode()
             pipe.xadd(keys.bar_updates, {"bar": encoded}, maxlen=self.updates_maxlen, approximate=True)
+        if forming_bars:
+            pipe.mset(forming_bars)
         if self._moved:
             pipe.hset(keys.ticks_read, mapping=self._moved)
         pipe.execute()

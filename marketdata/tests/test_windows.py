@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -78,6 +79,7 @@ def test_resolutions_read_udf_spellings(given, code):
 def test_a_bar_survives_its_encoding_and_garbage_is_refused():
     bar = bars.opened("AAPL", "5", 300, Decimal("190.123456"), Decimal("3")).with_trade(Decimal("189.5"), Decimal("2"))
     assert bars.decode(bar.encode()) == bar
+    assert bar.encode() == json.dumps(bar.as_dict(), separators=(",", ":"))  # the text the topics pass on
     assert (bar.high, bar.low, bar.close, bar.volume) == (Decimal("190.123456"), Decimal("189.5"), Decimal("189.5"), 5)
     bad_time = '{"symbol":"A","resolution":"1","time":"x","open":"1","high":"1","low":"1","close":"1"}'
     for raw in ("", "[]", '{"symbol": "A"}', bad_time):
