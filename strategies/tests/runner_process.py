@@ -59,14 +59,22 @@ def alternating(first: int, count: int) -> list[BarRecord]:
 
 
 class Bars:
-    """Bars around the real clock: the warm history before the session started, live ones from this minute on."""
+    """Bars around the real clock: the warm history before now, and live ones from the minute the first is sent.
+
+    Make it before the session starts and send the first live bar after: that bar then starts
+    less than a minute before the session started running, so the runner decides on it (a bar
+    that closed before the session started is its history, however late it arrives).
+    """
 
     def __init__(self, warm: int = 40) -> None:
-        self.first_live = int(time.time()) // MINUTE * MINUTE
-        self.warm = alternating(self.first_live - warm * MINUTE, warm)
+        self.warm_until = int(time.time()) // MINUTE * MINUTE
+        self.warm = alternating(self.warm_until - warm * MINUTE, warm)
+        self.first_live: int | None = None
         self.sent: list[BarRecord] = []
 
     def next(self, count: int = 1) -> list[BarRecord]:
+        if self.first_live is None:
+            self.first_live = max(self.warm_until, int(time.time()) // MINUTE * MINUTE)
         made = alternating(self.first_live + len(self.sent) * MINUTE, count)
         self.sent.extend(made)
         return made

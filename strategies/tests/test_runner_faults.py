@@ -22,7 +22,7 @@ import redis
 import time_machine
 from django.utils import timezone
 
-from accounts.models import Alert, OutboxMessage
+from accounts.models import Alert, OutboxMessage, ProcessHeartbeat
 from marketdata.bars import BarRecord
 from marketdata.tests.stored_bars import store_history_bars
 from orders.models import Order
@@ -59,8 +59,12 @@ def last_bar_time(session_id: int) -> int | None:
 
 
 def recorded_up_to(session_id: int, bar: BarRecord, runners: Runners, timeout: float = 30) -> None:
-    wait_for(lambda: last_bar_time(session_id) == bar.time, timeout, f"session {session_id} to record {bar.time}",
-             runners)  # fmt: skip
+    try:
+        wait_for(lambda: last_bar_time(session_id) == bar.time, timeout, f"session {session_id} to record {bar.time}")
+    except AssertionError as exc:
+        row = TradingSession.objects.filter(pk=session_id).values("status", "last_bar_time", "lease_owner").first()
+        decided = list(SessionDecision.objects.filter(session_id=session_id).values_list("bar_time", "outcome"))
+        raise AssertionError(f"{exc}: {row}, decided {decided}\n{runners.logs_text()}") from None
 
 
 def decided_once_each(session: TradingSession, bars: list[BarRecord]) -> list[SessionDecision]:
@@ -132,6 +136,12 @@ def test_two_runners_side_by_side_share_the_sessions_and_each_decides_once_per_b
         recorded_up_to(session.pk, bars.sent[-1], runners)
     # The leases never moved: each session stayed with the runner that took it.
     assert dict(TradingSession.objects.values_list("pk", "lease_owner")) == owners
+    # Each runner's heartbeat counts its own sessions and the bars it read (every 5 s).
+    for name in ("one", "two"):
+        beat = wait_for(
+            lambda name=name: ProcessHeartbeat.objects.filter(name=name, data__bars=6).first(), 20, f"{name}'s beat"
+        )
+        assert (beat.state, beat.data["sessions"], beat.data["decisions"]) == ("running", 2, 12)
 
     for session in sessions:
         decided_once_each(session, bars.sent)
