@@ -18,6 +18,7 @@
 #                 8001, or a free port when 8001 is taken.
 #   TRADECONSOLE_PROCESSES   only these Procfile processes, comma-separated (default: all).
 #   TRADECONSOLE_RUN_DIR     where the pid file, logs and generated Procfile go (default .run).
+#   TRADECONSOLE_LOG_FORMAT  console (default here: text lines with cid=…) or json (logclock.structured).
 #
 # Procfile lines whose program is not in the repository yet (a `python -m pkg` without
 # pkg/__main__.py, a `manage.py cmd` without its command module) are left out with a note, so
@@ -39,6 +40,8 @@ die() { say "$*"; exit 1; }
 export PATH="$VENV/bin:$PATH"
 export PYTHONUNBUFFERED=1
 export TRADECONSOLE_MODE="${TRADECONSOLE_MODE:-development}"
+# Log lines for people (a JSON line per record is the default of every other way to start a process).
+export TRADECONSOLE_LOG_FORMAT="${TRADECONSOLE_LOG_FORMAT:-console}"
 export PORT="${PORT:-8000}"
 
 free_port() {

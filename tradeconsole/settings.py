@@ -394,13 +394,15 @@ ROUTINE_PERIODIC_TASKS = (
     "orders.tasks.monitoring_run",
     "notifications.tasks.follow_up_run",
 )
+# JSON lines with the correlation id (logclock.structured); text for people under make run.
+LOG_FORMAT = env.string("TRADECONSOLE_LOG_FORMAT", "console" if MODE == "development" else "json").lower()
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"TRADECONSOLE_LOG_FORMAT={LOG_FORMAT!r}: use json or console.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # One clock in every process's log lines: UTC with the zone written (logclock), not the desk's zone.
-    "formatters": {
-        "plain": {"class": "logclock.UTCFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
-    },
+    "formatters": {"plain": {"()": "logclock.structured.formatter", "kind": LOG_FORMAT}},
     "filters": {
         "client_error_without_traceback": {"()": "tradeconsole.logs.ClientErrorWithoutTraceback"},
         # Beat's and the worker's line per run of a routine periodic task go to DEBUG (issue 22).

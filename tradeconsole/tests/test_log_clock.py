@@ -7,6 +7,7 @@ the desk's (``TZ=TIME_ZONE``), which is how ``make run`` came to mix New York ti
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -38,8 +39,9 @@ def _env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         TRADECONSOLE_STREAM_PREFIX=settings.STREAM_PREFIX,
         TRADECONSOLE_MODE="test",
-        **extra,
+        TRADECONSOLE_LOG_FORMAT="json",
     )
+    env.update(extra)
     return env
 
 
@@ -61,10 +63,16 @@ def _procfile(name: str, **values: str) -> list[str]:
 
 
 def _assert_utc(line: str, started: float) -> None:
-    """``line`` begins with a UTC stamp (``…Z``) of a moment while the process ran."""
-    found = STAMP.match(line)
-    assert found, f"not stamped in UTC with the zone written: {line!r}"
-    stamp = datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """``line`` is stamped in UTC (``…Z``) at a moment while the process ran: a JSON line's ``ts``
+    (``logclock.structured``), or the text line's first word."""
+    if line.startswith("{"):
+        text = json.loads(line)["ts"]
+        assert text.endswith("Z"), f"not stamped in UTC with the zone written: {line!r}"
+    else:
+        found = STAMP.match(line)
+        assert found, f"not stamped in UTC with the zone written: {line!r}"
+        text = found[1]
+    stamp = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert started - 5 <= stamp.timestamp() <= time.time() + 5, f"{line!r} is not UTC now"
 
 
@@ -102,6 +110,12 @@ def _run_until(command: list[str], *, ready: str, env: dict, then=None, timeout:
     return lines
 
 
+def _fields(line: str) -> tuple[str, str, str]:
+    """A JSON line's level, logger and message (the test processes log JSON, the default)."""
+    found = json.loads(line)
+    return found["level"], found["logger"], found["event"]
+
+
 def _log_lines(lines: list[str], *needles: str) -> list[str]:
     found = [line for line in lines if any(needle in line for needle in needles)]
     assert found, "\n".join(lines)
@@ -116,20 +130,24 @@ def _delete_keys(pattern: str) -> None:
         client.delete(key)
 
 
-def test_a_django_process_logs_in_utc_not_in_the_desks_zone():
+@pytest.mark.parametrize("kind", ["json", "console"])
+def test_a_django_process_logs_in_utc_not_in_the_desks_zone(kind):
     started = time.time()
     code = "import django; django.setup(); import logging; logging.getLogger('probe').warning('probe line')"
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=_env(DJANGO_SETTINGS_MODULE="tradeconsole.settings"),
+        env=_env(DJANGO_SETTINGS_MODULE="tradeconsole.settings", TRADECONSOLE_LOG_FORMAT=kind),
         capture_output=True,
         text=True,
         timeout=60,
     )
     (line,) = _log_lines(result.stderr.splitlines(), "probe line")
     _assert_utc(line, started)
-    assert line.endswith(" WARNING probe probe line")
+    if kind == "json":
+        assert _fields(line) == ("warning", "probe", "probe line")
+    else:
+        assert line.endswith(" WARNING probe probe line")
 
 
 def test_web_daphne_logs_and_its_access_log_are_in_utc(transactional_db):
@@ -137,7 +155,7 @@ def test_web_daphne_logs_and_its_access_log_are_in_utc(transactional_db):
 
     started = time.time()
     port = _free_port()
-    env = {**process_env(), "TZ": LOCAL_ZONE}
+    env = {**process_env(), "TZ": LOCAL_ZONE, "TRADECONSOLE_LOG_FORMAT": "json"}
 
     def get() -> None:
         assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=10).status_code == 200
@@ -145,7 +163,7 @@ def test_web_daphne_logs_and_its_access_log_are_in_utc(transactional_db):
     lines = _run_until(_procfile("web", PORT=str(port)), ready="Listening on TCP address", env=env, then=get)
     for line in _log_lines(lines, "Listening on TCP address", "GET /health/live"):
         _assert_utc(line, started)
-    assert _log_lines(lines, '"GET /health/live" 200')
+    assert any('"GET /health/live" 200' in _fields(line)[2] for line in lines if line.startswith("{")), lines
 
 
 def test_api_gunicorn_logs_in_utc():
@@ -183,7 +201,7 @@ def test_the_celery_worker_configures_its_logging_from_djangos(tmp_path):
     )
     (line,) = _log_lines(result.stderr.splitlines(), "probe line")
     _assert_utc(line, started)
-    assert line.endswith(" INFO celery.worker probe line")
+    assert _fields(line) == ("info", "celery.worker", "probe line")
 
 
 def test_the_execution_worker_logs_in_utc(tmp_path):
@@ -202,7 +220,7 @@ def test_the_simulator_logs_in_utc(tmp_path):
     started = time.time()
     command = [sys.executable, "-m", "tws_simulator", "--host", "127.0.0.1", "--port", "0", "--accounts", "DU0000001"]
     lines = _run_until(command, ready="tws_simulator listening", env=_env())
-    (line,) = _log_lines(lines, "tws_simulator stopped")
+    (line,) = _log_lines(lines, '"logger":"tws_simulator","event":"stopped"')
     _assert_utc(line, started)
 
 
