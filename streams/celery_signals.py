@@ -2,8 +2,8 @@
 
 Connected to Celery's signals when the apps are ready (``streams.apps``). Tasks run in the prefork
 pool's children, which write their series into the worker's multiprocess directory (set by the
-settings: ``tradeconsole.metrics_dir``);
-the worker's parent serves their sum on ``settings.METRICS_PORTS["celery"]``. Beat records a
+settings: ``tradeconsole.metrics_dir``); the worker's parent serves their sum on
+``settings.METRICS_PORTS["celery"]``. Beat records a
 ``beat`` heartbeat when it publishes, each worker a ``celery@<host>`` heartbeat every few seconds:
 ``/health/detailed`` reads both.
 """
@@ -38,6 +38,7 @@ TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 _started: dict[str, float] = {}
 _series = None
+_series_lock = threading.Lock()
 _beat = {"on": False, "last": 0.0}
 _worker_stop = threading.Event()
 _worker: dict[str, str] = {}
@@ -50,19 +51,24 @@ def _enabled() -> bool:
 def series():
     """The task series, made on first use (after the multiprocess directory is set)."""
     global _series
-    if _series is None:
-        from prometheus_client import Counter, Histogram
-
-        _series = (
-            Histogram(
-                "tradeconsole_celery_task_duration_seconds",
-                "Time a Celery task ran, by task and final state.",
-                ["task", "state"],
-                buckets=TASK_BUCKETS,
-            ),
-            Counter("tradeconsole_celery_task_failures_total", "Celery tasks that raised, by task.", ["task"]),
-        )
+    with _series_lock:
+        if _series is None:
+            _series = _make_series()
     return _series
+
+
+def _make_series():
+    from prometheus_client import Counter, Histogram
+
+    return (
+        Histogram(
+            "tradeconsole_celery_task_duration_seconds",
+            "Time a Celery task ran, by task and final state.",
+            ["task", "state"],
+            buckets=TASK_BUCKETS,
+        ),
+        Counter("tradeconsole_celery_task_failures_total", "Celery tasks that raised, by task.", ["task"]),
+    )
 
 
 @task_prerun.connect
