@@ -1,5 +1,7 @@
 """Encode and decode stream entries, strictly, and check one field for producers (``check_field``).
 
+The envelope is five fields (``v``, ``type``, ``id``, ``ts``, ``data``) and an optional sixth,
+``cid``, the correlation id of the log lines (an entry without it decodes with ``cid=""``).
 ``decode`` is strict: an unknown type, an unknown, missing or malformed ``data`` key, or an entry
 over the size limit raises :class:`MessageError` with a stable ``code``. Producers should build the
 dataclasses and call ``encode`` so that what they write is what the consumer accepts.
@@ -8,6 +10,7 @@ dataclasses and call ``encode`` so that what they write is what the consumer acc
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -49,14 +52,17 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_jso
 
 
 def encode(message: Message) -> dict[str, str]:
-    """Return the five stream fields (v, type, id, ts, data) of ``message``.
+    """Return the five stream fields (v, type, id, ts, data) of ``message``, and ``cid`` when it has one.
 
     :raises MessageError: the encoded data exceeds ``MAX_DATA_BYTES``.
     """
     data = _dumps(message.data())
     if len(data) > MAX_DATA_BYTES:
         raise MessageError(TOO_LARGE, f"data is {len(data)} bytes, over the limit of {MAX_DATA_BYTES}", "data")
-    return {"v": SCHEMA_VERSION, "type": message.TYPE, "id": message.id, "ts": str(message.ts), "data": data}
+    fields = {"v": SCHEMA_VERSION, "type": message.TYPE, "id": message.id, "ts": str(message.ts), "data": data}
+    if message.cid:
+        fields["cid"] = message.cid
+    return fields
 
 
 # json.loads with parse_float builds a new decoder on every call; this one is built once.
@@ -64,6 +70,9 @@ _json_decode = json.JSONDecoder(parse_float=Decimal).decode
 
 _ENVELOPE = ("v", "type", "id", "ts", "data")
 _ENVELOPE_BYTES = tuple(name.encode() for name in _ENVELOPE)
+# The optional sixth field: the correlation id of the log lines (``Message.cid``).
+_OPTIONAL = ("cid",)
+_CID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _field(fields: dict, name: str, name_bytes: bytes) -> str:
@@ -94,10 +103,15 @@ def decode(fields: dict) -> Message:
     """
     if type(fields) is not dict:
         raise MessageError(UNDECODABLE, "an entry must be a mapping of fields")
+    cid = ""
     if len(fields) > 5:
         names = sorted(k.decode("utf-8", "replace") if type(k) is bytes else str(k) for k in fields)
-        extra = [n for n in names if n not in _ENVELOPE]
-        raise MessageError(UNKNOWN_FIELD, f"unknown envelope field(s): {', '.join(extra)}")
+        extra = [n for n in names if n not in _ENVELOPE and n not in _OPTIONAL]
+        if extra or len(fields) > 6:
+            raise MessageError(UNKNOWN_FIELD, f"unknown envelope field(s): {', '.join(extra or names)}")
+        cid = _field(fields, "cid", b"cid")
+        if not _CID.match(cid):
+            raise bad_field("cid", "must be 1-64 characters of A-Z a-z 0-9 . _ -")
     data_text = _field(fields, "data", b"data")
     if len(data_text) > MAX_DATA_BYTES:
         raise MessageError(TOO_LARGE, f"data is {len(data_text)} bytes, over the limit of {MAX_DATA_BYTES}", "data")
@@ -137,7 +151,7 @@ def decode(fields: dict) -> Message:
     check = CHECKS.get(cls)
     if check is not None:
         check(values)
-    return cls(id=message_id, ts=int(ts_text), **values)
+    return cls(id=message_id, ts=int(ts_text), cid=cid, **values)
 
 
 def check_field(type_name: str, name: str, value: Any) -> Any:

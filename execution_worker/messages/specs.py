@@ -70,7 +70,7 @@ def _spec(cls: type[Message], **parsers: Any) -> None:
 
     spec = {}
     for f in fields(cls):
-        if f.name in ("id", "ts"):
+        if f.name in ("id", "ts", "cid"):
             continue
         if f.default is not MISSING:
             default = f.default

@@ -22,7 +22,11 @@ def new_id() -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """Base of every message: the envelope's ``id`` (UUID) and ``ts`` (ns since the epoch)."""
+    """Base of every message: the envelope's ``id`` (UUID), ``ts`` (ns since the epoch) and ``cid``.
+
+    ``cid`` is the correlation id of what caused the message (a request, a task, a schedule's
+    firing; ``logclock.correlation``), ``""`` when none: optional in the envelope, for log lines only.
+    """
 
     TYPE: ClassVar[str] = ""
     # name -> (parser, default, as_is); default codec's REQUIRED means the key must be present; as_is: the
@@ -31,6 +35,7 @@ class Message:
 
     id: str = field(default_factory=new_id)
     ts: int = field(default_factory=time.time_ns)
+    cid: str = ""
 
     def data(self) -> dict[str, Any]:
         """Return the JSON-ready ``data`` object: Decimals as plain strings, None values left out."""
