@@ -12,13 +12,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from accounts import services
-from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline, scope_to_accounts
+from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from accounts.admin_services import (
     VIA,
     RefusalAsMessageMixin,
@@ -30,7 +30,6 @@ from accounts.admin_services import (
 from accounts.models import (
     AccountMembership,
     AccountValue,
-    AuditLog,
     BrokerAccount,
     KillSwitch,
     OutboxMessage,
@@ -291,26 +290,6 @@ class KillSwitchAdmin(admin.ModelAdmin):
 # --- read-only records ------------------------------------------------------------------------
 
 
-@admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
-    list_display = ["created_at", "actor", "action", "object_type", "object_id", "account", "via", "request_id"]
-    list_filter = ["action", "object_type", "via", ("account", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["action", "object_id", "request_id", "actor__username", "account__code"]
-    list_select_related = ["actor", "account"]
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-
-    def get_queryset(self, request):
-        # Desk-wide rows (the kill switch, users) are for the people who control the desk.
-        queryset = admin.ModelAdmin.get_queryset(self, request)
-        if request.user.is_superuser:
-            return queryset
-        visible = scope_to_accounts(queryset, user=request.user, account_path="account")
-        if may_use_kill_switch(request.user):
-            return queryset.filter(Q(pk__in=visible.values("pk")) | Q(account__isnull=True))
-        return visible
-
-
 @admin.register(AccountValue)
 class AccountValueAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
     list_display = ["account", "tag", "value", "currency", "updated_at"]
@@ -354,4 +333,4 @@ class ProcessHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # API tokens (knox's admin) and sign-in lockouts (axes' admin) replaced by admins whose changes go
 # through the audited services.
-from accounts import alert_admin, lockout_admin, token_admin  # noqa: E402, F401
+from accounts import alert_admin, audit_admin, lockout_admin, token_admin  # noqa: E402, F401

@@ -127,7 +127,13 @@ class AuditLog(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
-    via = models.CharField(max_length=16, blank=True, help_text="admin, api, task, bridge, system")
+    via = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Where the change came from: admin, api, task (Celery), bridge (the broker's events), "
+        "monitor (the monitoring run), runner (a strategy session), market (the market page), "
+        "seed_demo (demo data); blank: the system itself.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

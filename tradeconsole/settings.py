@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "knox",
+    "accounts.api_access_app.ApiAccessConfig",  # knox, named "API access" in the admin
     "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -330,6 +330,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # (no collectstatic needed: a fresh checkout's tests and pages work as they are).
 WHITENOISE_AUTOREFRESH = DEBUG or MODE == "test"
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Files served at the site's root, such as /favicon.ico, which every browser asks for.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

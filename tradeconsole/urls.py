@@ -21,3 +21,6 @@ urlpatterns = [
     path("api/v1/", include("tradeconsole.api")),
     path("live/", include("streams.urls")),
 ]
+
+# A refusal anywhere answers with the console's styled page, not the bare one (issue 22).
+handler403 = "tradeconsole.errors.permission_denied"

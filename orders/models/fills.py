@@ -16,7 +16,7 @@ from orders.models.orders import Order
 class Fill(models.Model):
     """One execution, unique by IB's ``execId``."""
 
-    exec_id = models.CharField(max_length=64, unique=True)
+    exec_id = models.CharField("IB execution id", max_length=64, unique=True)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="fills")
     account = models.ForeignKey(BrokerAccount, on_delete=models.PROTECT, related_name="fills")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="fills")
@@ -46,7 +46,7 @@ class PendingCommission(models.Model):
     entries are applied after newer ones); keeping them here means none is lost.
     """
 
-    exec_id = models.CharField(max_length=64, unique=True)
+    exec_id = models.CharField("IB execution id", max_length=64, unique=True)
     commission = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, blank=True)
     realized_pnl = models.DecimalField(null=True, blank=True, **MONEY)

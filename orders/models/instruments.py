@@ -18,7 +18,7 @@ class Instrument(models.Model):
     exchange = models.CharField(max_length=16, default="SMART")
     primary_exchange = models.CharField(max_length=16, blank=True)
     currency = models.CharField(max_length=3, default="USD")
-    con_id = models.BigIntegerField(null=True, blank=True, unique=True, help_text="IB contract id")
+    con_id = models.BigIntegerField("IB contract id", null=True, blank=True, unique=True)
     min_tick = models.DecimalField(
         default=Decimal("0.01"), validators=[MinValueValidator(Decimal("0.000001"))], **PRICE
     )

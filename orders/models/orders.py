@@ -21,7 +21,7 @@ class Order(models.Model):
     is IB's ``Order.orderRef``.
     """
 
-    client_order_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client_order_id = models.UUIDField("client order id", default=uuid.uuid4, unique=True, editable=False)
     account = models.ForeignKey(BrokerAccount, on_delete=models.PROTECT, related_name="orders")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -29,8 +29,8 @@ class Order(models.Model):
     order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.LIMIT)
     limit_price = models.DecimalField(null=True, blank=True, **PRICE)
     stop_price = models.DecimalField(null=True, blank=True, **PRICE)
-    tif = models.CharField(max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
-    outside_rth = models.BooleanField(default=False)
+    tif = models.CharField("time in force", max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
+    outside_rth = models.BooleanField("outside regular trading hours", default=False)
     parent = models.ForeignKey(
         "self",
         null=True,
@@ -39,8 +39,9 @@ class Order(models.Model):
         related_name="children",
         help_text="The parent of a bracket's child orders.",
     )
-    oca_group = models.CharField(max_length=64, blank=True)
+    oca_group = models.CharField("OCA group", max_length=64, blank=True)
     oca_type = models.PositiveSmallIntegerField(
+        "OCA type",
         null=True,
         blank=True,
         choices=OcaType.choices,
@@ -52,8 +53,8 @@ class Order(models.Model):
         "strategies.TradingSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True)
-    ib_order_id = models.IntegerField(null=True, blank=True)
-    perm_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    ib_order_id = models.IntegerField("IB order id", null=True, blank=True)
+    perm_id = models.BigIntegerField("IB perm id", null=True, blank=True, db_index=True)
     broker_status = models.CharField(max_length=32, blank=True, help_text="IB's last status word")
     filled_quantity = models.DecimalField(default=Decimal("0"), **QUANTITY)
     average_fill_price = models.DecimalField(null=True, blank=True, **PRICE)

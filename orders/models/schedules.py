@@ -23,7 +23,7 @@ class ScheduledOrder(models.Model):
     order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.MARKET)
     limit_price = models.DecimalField(null=True, blank=True, **PRICE)
     stop_price = models.DecimalField(null=True, blank=True, **PRICE)
-    tif = models.CharField(max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
+    tif = models.CharField("time in force", max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
     strategy = models.ForeignKey(
         "strategies.Strategy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
