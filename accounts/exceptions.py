@@ -99,3 +99,11 @@ class CommandTextInvalid(ApplicationError):
     code = "text.invalid"
     http_status = 400
     default_message = "The text holds characters the broker path cannot carry."
+
+
+class TotpCodeInvalid(ApplicationError):
+    """The code given to confirm an authenticator is not its current one."""
+
+    code = "totp.code_invalid"
+    http_status = 400
+    default_message = "That code is not the authenticator's current one: check the phone's clock and try the next code."

@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "accounts.api_access_app.ApiAccessConfig",  # knox, named "API access" in the admin
     "axes",
+    # Staff sign-in with a TOTP code (accounts/two_factor.py)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -63,6 +66,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(), then the desk's rule of who must have signed in with a TOTP code
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tradeconsole.request_id.RequestIdMiddleware",
@@ -374,6 +380,12 @@ if METRICS:
 HEALTH_ESSENTIAL = env.string_list("TRADECONSOLE_HEALTH_ESSENTIAL", ["database", "redis"])
 
 LOGIN_URL = "admin:login"
+# Staff sign-in with a TOTP code (accounts/two_factor.py): a user who enrolled an authenticator
+# always gives a code; where enforced (production by default), the roles named here must enrol
+# and sign in with one (superusers count as Admin).
+TWO_FACTOR_ENFORCED = env.boolean("TRADECONSOLE_TWO_FACTOR_ENFORCED", PRODUCTION)
+TWO_FACTOR_ROLES = env.string_list("TRADECONSOLE_TWO_FACTOR_ROLES", ["Risk manager", "Admin"])
+OTP_TOTP_ISSUER = env.string("TRADECONSOLE_TOTP_ISSUER", "tradeconsole")
 SESSION_COOKIE_AGE = env.integer("TRADECONSOLE_SESSION_AGE", 12 * 3600, minimum=60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -33,6 +33,7 @@ from accounts.services.halts import account_halt, account_resume
 from accounts.services.kill_switch import kill_switch_engage, kill_switch_hold, kill_switch_release
 from accounts.services.memberships import membership_add, membership_remove, roles_sync
 from accounts.services.outbox import outbox_enqueue
+from accounts.services.two_factor import totp_enrol
 
 __all__ = [
     "BROKER_ACCOUNT_EDITABLE",
@@ -61,4 +62,5 @@ __all__ = [
     "require_actor",
     "roles_sync",
     "save_unique",
+    "totp_enrol",
 ]
