@@ -260,6 +260,7 @@ def session_row(session: TradingSession) -> dict:
         "win_rate": f"{100 * session.win_count / trades:.1f} %" if trades else "",
         "sharpe": "" if session.sharpe is None else f"{session.sharpe:.2f}",
         "started_at": _time(session.started_at),
+        "can_start": session.status == TradingSession.Status.PENDING,
         "can_pause": session.status == TradingSession.Status.RUNNING,
         "can_resume": session.status == TradingSession.Status.PAUSED,
         "can_stop": session.status

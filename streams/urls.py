@@ -22,6 +22,6 @@ urlpatterns = [
     path("accounts/<int:pk>/resume", views.account_halt_view, {"action": "resume"}, name="account-resume"),
     *(
         path(f"sessions/<int:pk>/{action}", views.session_control_view, {"action": action}, name=f"session-{action}")
-        for action in ("pause", "resume", "stop")
+        for action in ("start", "pause", "resume", "stop")
     ),
 ]

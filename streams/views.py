@@ -261,7 +261,7 @@ def account_halt_view(request: HttpRequest, pk: int, action: str) -> HttpRespons
 @require_POST
 @login_required
 def session_control_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """Pause, resume or stop one trading session on the user's accounts.
+    """Start, pause, resume or stop one trading session on the user's accounts.
 
     Pause and stop take the person's ``reason`` (the buttons ask in HX-Prompt; a form may post
     it); stop takes ``flatten`` ("1": close the session's position as it stops).
@@ -276,7 +276,9 @@ def session_control_view(request: HttpRequest, pk: int, action: str) -> HttpResp
     )
     reason = request.POST.get("reason") or request.headers.get("HX-Prompt") or ""
     try:
-        if action == "pause":
+        if action == "start":
+            services.trading_session_start(session=session, actor=request.user, via=VIA)
+        elif action == "pause":
             services.trading_session_pause(session=session, actor=request.user, via=VIA, reason=reason)
         elif action == "resume":
             services.trading_session_resume(session=session, actor=request.user, via=VIA)

@@ -67,3 +67,62 @@ def test_a_viewer_may_not_stop_a_session(client, viewer, running, redis_client):
     assert client.post(f"/live/sessions/{running.pk}/stop", {"flatten": "1"}).status_code == 403
     running.refresh_from_db()
     assert running.status == "running"
+
+
+@pytest.fixture
+def pending(account):
+    return TradingSessionFactory(
+        strategy=StrategyFactory(name="Opening drive"), account=account, mode="forward", starting_equity=100_000
+    )
+
+
+def test_a_pending_session_has_a_start_button_and_no_pause_or_resume(client, trader, pending, running, redis_client):
+    client.force_login(trader)
+    page = client.get("/live/sessions/").content.decode()
+
+    assert f'hx-post="/live/sessions/{pending.pk}/start"' in page
+    assert f'hx-post="/live/sessions/{running.pk}/start"' not in page  # running: Pause and Stop only
+    assert f'hx-post="/live/sessions/{pending.pk}/pause"' not in page
+    assert f'hx-post="/live/sessions/{pending.pk}/resume"' not in page
+
+
+def test_a_trader_starts_a_pending_session_from_its_row(client, trader, pending, redis_client):
+    client.force_login(trader)
+
+    response = client.post(f"/live/sessions/{pending.pk}/start")
+
+    assert response.status_code == 200
+    row = response.content.decode()
+    assert 'class="session status-running"' in row and ">Start</button>" not in row and ">Pause</button>" in row
+    pending.refresh_from_db()
+    assert pending.status == "running" and pending.started_at is not None
+    audit = AuditLog.objects.get(action="trading_session.start")
+    assert (audit.actor, audit.via) == (trader, "dashboard")
+
+
+def test_a_running_session_cannot_be_started_again(client, trader, running, redis_client):
+    client.force_login(trader)
+
+    response = client.post(f"/live/sessions/{running.pk}/start")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "trading_session.transition_refused"
+
+
+def test_a_viewer_may_not_start_a_session(client, viewer, pending, redis_client):
+    client.force_login(viewer)
+    page = client.get("/live/sessions/").content.decode()
+    assert ">Start</button>" not in page
+
+    assert client.post(f"/live/sessions/{pending.pk}/start").status_code == 403
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+
+
+def test_a_trader_may_not_start_a_session_of_an_account_not_theirs(client, trader, other_account, redis_client):
+    theirs = TradingSessionFactory(account=other_account, mode="forward", starting_equity=100_000)
+    client.force_login(trader)
+
+    assert client.post(f"/live/sessions/{theirs.pk}/start").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "pending"
