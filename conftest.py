@@ -77,6 +77,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _closed_breakers():
+    """Every test starts with no circuit breaker (tradeconsole.breakers): one that simulated an outage
+    would otherwise leave the process's breaker open for the tests after it."""
+    from tradeconsole import breakers
+
+    breakers.reset_all()
+    yield
+    breakers.reset_all()
+
+
 @pytest.fixture
 def account(db):
     """A paper account with default risk limits; the role fixtures are its members."""

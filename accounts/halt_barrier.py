@@ -7,7 +7,8 @@ worker's send leases of that scope have ended: from then on the worker's claim r
 of the scope, so no placeOrder follows the engage. ``account_resume`` and ``kill_switch_release``
 lift it after they commit, only if nothing wrote it again since. PostgreSQL stays the record:
 ``halt_barrier_resync`` (the relay runs it every few seconds) rewrites the barrier from it, which
-undoes a rolled-back engage and restores halts Redis lost.
+undoes a rolled-back engage and restores halts Redis lost. Its write goes through the ``redis``
+circuit breaker (``tradeconsole.breakers``): while Redis is out, an engage stops waiting on it at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import transaction
 
 from accounts.models import BrokerAccount, KillSwitch
 from execution_worker.messages import StreamNames
+from tradeconsole.breakers import BreakerOpen, redis_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,13 @@ def halt_barrier_raise(*, scope: str, reason: str) -> bool:
     client = _redis()
     for attempt in range(WRITE_ATTEMPTS):
         try:
-            client.hset(names.halts, scope, _value(reason))
+            redis_breaker().call(client.hset, names.halts, scope, _value(reason))
             _wait_for_sends(client, names.sending(scope))
             return True
+        except BreakerOpen:
+            # Redis failed in a burst just now: no more seconds of waiting on it; resync writes it later.
+            logger.error("kill switch barrier for %s not written (Redis breaker open); resync will write it", scope)
+            return False
         except redis.RedisError as error:
             if attempt + 1 == WRITE_ATTEMPTS:
                 logger.error("kill switch barrier for %s not written (%s); resync will write it", scope, error)

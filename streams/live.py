@@ -26,6 +26,7 @@ from channels.layers import get_channel_layer
 
 from streams import keys
 from streams.redis_client import get_redis
+from tradeconsole.breakers import BreakerOpen, redis_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,13 @@ class Fanout:
             pipe = client.pipeline(transaction=False)
             pipe.get(keys.live_epoch_key())
             pipe.incr(keys.live_seq_key(group))
-            token, seq = pipe.execute()
+            # Through the redis breaker: while Redis is out, each change skips at once instead of
+            # waiting out a connect timeout per group.
+            token, seq = redis_breaker().call(pipe.execute)
             token = token if token is not None else epoch(client)
+        except BreakerOpen:
+            logger.warning("fan-out to %s skipped: Redis unavailable (breaker open)", group)
+            return False
         except redis.RedisError:
             logger.warning("fan-out to %s skipped: Redis unavailable", group, exc_info=True)
             return False

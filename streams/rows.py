@@ -344,7 +344,8 @@ def pnl_row(point) -> dict:
 
 
 def system_row() -> dict:
-    """The System page's figures: stream lengths, consumer-group lag and pending, latest dead letters."""
+    """The System page's figures: stream lengths, consumer-group lag and pending, latest dead letters,
+    and the circuit breakers of every process."""
     from streams import keys
     from streams.redis_client import get_redis
 
@@ -373,5 +374,15 @@ def system_row() -> dict:
         }
         for entry_id, fields in client.xrevrange(keys.dlq_stream(), count=20)
     ]
-    ctx = {"streams": streams, "dead_letters": dead, "at": _time(timezone.now())}
+    ctx = {"streams": streams, "dead_letters": dead, "breakers": _breakers(client), "at": _time(timezone.now())}
     return row("system", "system-figures", ctx)
+
+
+def _breakers(client) -> list[dict]:
+    """Every process's circuit breakers (``tradeconsole.breakers``): name, process, state, failures, since."""
+    from tradeconsole.breakers import breaker_states_everywhere
+
+    return [
+        {**state, "since": _time(datetime.fromtimestamp(state["since"], UTC)) if state.get("since") else ""}
+        for state in breaker_states_everywhere(client)
+    ]

@@ -51,6 +51,10 @@ def serve(process: str, *, port: int | None = None, collectors=()):
         GCCollector(registry=served)
     for collector in collectors:
         served.register(collector)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from tradeconsole.breakers import BreakerFigures
+
+        served.register(BreakerFigures())  # this process's circuit breakers
     try:
         server, _thread = start_http_server(port, addr="127.0.0.1", registry=served)
     except OSError as error:

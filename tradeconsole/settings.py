@@ -379,6 +379,12 @@ if METRICS:
 # (readiness then answers 503); any other failing check makes it "degraded", still ready.
 HEALTH_ESSENTIAL = env.string_list("TRADECONSOLE_HEALTH_ESSENTIAL", ["database", "redis"])
 
+# Circuit breakers (tradeconsole/breakers.py): open after this many failures in a row, try again
+# after this many seconds; per breaker name in BREAKERS, e.g. {"smtp": {"fail_max": 3}}.
+BREAKER_FAIL_MAX = env.integer("TRADECONSOLE_BREAKER_FAIL_MAX", 5, minimum=1)
+BREAKER_RESET_SECONDS = env.integer("TRADECONSOLE_BREAKER_RESET_SECONDS", 30, minimum=1)
+BREAKERS: dict[str, dict] = {}
+
 LOGIN_URL = "admin:login"
 # Staff sign-in with a TOTP code (accounts/two_factor.py): a user who enrolled an authenticator
 # always gives a code; where enforced (production by default), the roles named here must enrol
