@@ -13,7 +13,10 @@ from pathlib import Path
 
 from tradeconsole import env
 
-METRICS_ROOT = Path(__file__).resolve().parent.parent / ".run" / "metrics"
+# Beside make run's other files (TRADECONSOLE_RUN_DIR, default .run).
+METRICS_ROOT = (
+    Path(os.environ.get("TRADECONSOLE_RUN_DIR") or Path(__file__).resolve().parent.parent / ".run") / "metrics"
+)
 
 
 def multiprocess_directory_prepare(kind: str, *, server_pid: int) -> Path | None:

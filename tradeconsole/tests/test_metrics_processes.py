@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,7 +21,7 @@ from tradeconsole.celery import app
 from tradeconsole.metrics_dir import METRICS_ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-ROOT = METRICS_ROOT.parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _samples(text: str) -> dict[tuple[str, tuple], float]:
