@@ -283,8 +283,8 @@ def main() -> list[Figure]:
         )
         for port in ports
     ]
-    if builder:
-        webs.append(_start_builder(writer, logs))
+    # The builder is stopped with the web processes but kept out of their CPU figure.
+    others = [_start_builder(writer, logs)] if builder else []
     figures: list[Figure] = []
     try:
         for port in ports:
@@ -314,7 +314,7 @@ def main() -> list[Figure]:
             if errors:
                 print(f"   {subprotocol} errors: {errors[:5]} (logs in {logs})", flush=True)
     finally:
-        live_rig.stop_processes(webs)
+        live_rig.stop_processes(webs + others)
         live_rig.wipe_prefix(client, prefix)
     return figures
 
