@@ -10,6 +10,7 @@ ones, and the market-data check only looks back), so no test depends on the hour
 
 from __future__ import annotations
 
+import copy
 import shutil
 import signal
 import subprocess
@@ -27,7 +28,7 @@ from marketdata.bars import BarRecord
 from marketdata.tests.stored_bars import store_history_bars
 from orders.models import Order
 from strategies.engine.decisions import decision_client_order_id
-from strategies.engine.tests.helpers import walk_bars
+from strategies.engine.tests.helpers import bar, walk_bars
 from strategies.models import SessionDecision, SessionEquityPoint, TradingSession
 from strategies.services import strategy_version_save
 from strategies.tests.factories import StrategyFactory
@@ -148,6 +149,49 @@ def test_two_runners_side_by_side_share_the_sessions_and_each_decides_once_per_b
         assert list(
             SessionEquityPoint.objects.filter(session=session).order_by("bar_time").values_list("bar_time", flat=True)
         ) == [b.time for b in bars.sent]
+
+
+def test_a_strategy_that_raises_in_the_runner_process_stops_its_session_with_an_alert_and_the_other_goes_on(
+    redis_client, every_bar, account, instrument, runners
+):
+    # The same decisions sized by equity: a fill at a price of zero divides by it.
+    graph = copy.deepcopy(EVERY_BAR)
+    size = next(node for node in graph["nodes"] if node["id"] == "size")
+    size["type"], size["data"]["params"] = "percent_of_equity", {"percent": 10.0}
+    by_equity = strategy_version_save(actor=None, strategy=StrategyFactory(name="By equity"), graph=graph, via="test")
+    bars = Bars()
+    store_history_bars(instrument, bars.warm)
+    fixed, sized = running_session(every_bar, account, instrument), running_session(by_equity, account, instrument)
+    made = runners.start("runner")
+    wait_for(lambda: made.holds(fixed.pk) and made.holds(sized.pk), 30, "the runner to hold both", runners)
+    for _ in range(3):
+        send_closed(redis_client, instrument, bars.next())
+    # A bar priced at zero (a bad print): the sized session's pending decision fills at its open.
+    zero = bars.next()[0]
+    zero = bar(zero.time, 0.0, 0.0, 0.0, 0.0)
+    bars.sent[-1] = zero
+    send_closed(redis_client, instrument, [zero])
+    for _ in range(2):
+        send_closed(redis_client, instrument, bars.next())
+    recorded_up_to(fixed.pk, bars.sent[-1], runners)
+    wait_for(
+        lambda: TradingSession.objects.filter(pk=sized.pk, status=TradingSession.Status.STOPPED).exists(),
+        30,
+        "the sized session to stop",
+        runners,
+    )
+
+    sized.refresh_from_db()
+    assert sized.status_reason == "evaluation_error"
+    assert sized.last_bar_time == bars.sent[2].time  # the bars before the one it raised on
+    alert = Alert.objects.get(key=f"trading_session.evaluation_error:{sized.pk}")
+    assert alert.severity == Alert.Severity.CRITICAL and "ZeroDivisionError" in alert.message
+    fixed.refresh_from_db()
+    assert fixed.status == TradingSession.Status.RUNNING
+    assert list(
+        SessionEquityPoint.objects.filter(session=fixed).order_by("bar_time").values_list("bar_time", flat=True)
+    ) == [b.time for b in bars.sent]
+    assert made.process.poll() is None and made.holds(fixed.pk)
 
 
 class RedisServer:
