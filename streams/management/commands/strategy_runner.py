@@ -11,24 +11,17 @@ import ``streams``' Redis client and heartbeat service).
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 
 from strategies.runner import Runner
 from strategies.services import session_runs
-from streams.metrics import ProcessFigures
+from streams import process_life
 from streams.redis_client import get_redis
-from streams.services import heartbeat_record
-from tradeconsole import metrics
 
 logger = logging.getLogger("strategies.runner")
-HEARTBEAT_SECONDS = 5.0
 
 
 class Command(BaseCommand):
@@ -47,14 +40,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        stop = threading.Event()
-
-        def on_signal(signum, frame) -> None:
-            logger.info("signal %s: stopping after the current round", signum)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop = process_life.stop_on_signals(logger)
         runner = Runner(
             client=get_redis(),
             prefix=settings.STREAM_PREFIX,
@@ -64,46 +50,19 @@ class Command(BaseCommand):
             lease_seconds=options["lease"],
         )
         name = options["name"]
-        started_at = datetime.now(UTC)
-        thread = threading.Thread(target=_closing(runner.run, stop), name="runner", daemon=True)
-        thread.start()
 
         def figures() -> dict:
             return {k: v for k, v in asdict(runner.figures).items() if k != "errors"}
 
-        server = metrics.serve(
-            "runner",
-            port=options["metrics_port"],
-            collectors=[ProcessFigures("runner", figures, labels={"runner": name})],
+        self.stdout.write(f"strategy runner {runner.owner}")
+        process_life.live(
+            name=name,
+            loops=[("runner", runner.run)],
+            figures=figures,
+            stop=stop,
+            logger=logger,
+            metrics_name="runner",
+            metrics_port=options["metrics_port"],
+            metrics_labels={"runner": name},
+            say=lambda line: (self.stdout.write(line), self.stdout.flush()),
         )
-        self.stdout.write(f"strategy runner {runner.owner} running")
-        self.stdout.flush()
-        while True:
-            try:
-                heartbeat_record(name=name[:64], started_at=started_at, state="running", detail="", data=figures())
-            except Exception:
-                logger.warning("could not record the runner heartbeat", exc_info=True)
-                close_old_connections()
-            if not thread.is_alive():
-                logger.error("the runner thread died; exiting so the supervisor restarts it")
-                stop.set()
-            if stop.wait(HEARTBEAT_SECONDS):
-                break
-        thread.join(10)
-        if server is not None:
-            server.shutdown()
-        try:
-            heartbeat_record(name=name[:64], state="stopped", detail="")
-        except Exception:
-            logger.warning("could not record the runner stop", exc_info=True)
-        self.stdout.write("strategy runner stopped")
-
-
-def _closing(run, stop: threading.Event):
-    def target() -> None:
-        try:
-            run(stop)
-        finally:
-            close_old_connections()
-
-    return target
