@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
 
+from logclock import correlation
 from tradeconsole.clock import desk_time
 
 
@@ -161,6 +162,16 @@ class OutboxMessage(models.Model):
     publish_count = models.PositiveIntegerField(default=0)
     acknowledged_at = models.DateTimeField(
         null=True, blank=True, help_text="When the worker's events showed it received the command."
+    )
+    # The request's, task's or schedule firing's id, bound when the row is written: the relay puts it
+    # in the stream entry's cid field, so the worker's and the bridge's lines about it carry it too.
+    correlation_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default=correlation.current,
+        # A row written by SQL (not the ORM) has none.
+        db_default="",
+        help_text="The correlation id of the log lines about this message (grep the logs for it).",
     )
 
     class Meta:

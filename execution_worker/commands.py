@@ -17,8 +17,11 @@ from execution_worker.faults import faultpoint
 from execution_worker.messages.consumer import Entry, StreamConsumer
 from execution_worker.publisher import Publisher
 from execution_worker.store import Store
+from logclock import correlation
 
 log = logging.getLogger("execution_worker")
+# Commands whose application is a line of an INFO log (with the command's correlation id).
+ROUTED_AT_INFO = (m.OrderPlace, m.OrderCancel, m.OrderModify, m.TradingHalt, m.TradingResume)
 
 # Commands whose message id is claimed before they are applied (at most once: a modify applied twice
 # re-sends an old price after a newer one; a resume applied twice lifts a later halt). Cancels, halts
@@ -115,9 +118,20 @@ class CommandIntake:
                 continue
             # The decision clock counts this entry's own decode, not the time earlier entries took.
             decoded.append((entry, message, time.perf_counter() - started))
+        # Each command's lines and events carry its correlation id (logclock.correlation).
+        unbound = correlation.bind("")
+        try:
+            self._apply(decoded)
+        finally:
+            correlation.reset(unbound)
+
+    def _apply(self, decoded: list[tuple[Entry, m.Message, float]]) -> None:
         for entry, message, decode_s in halts_first(decoded):
             kind = type(message)
             claimed = False
+            correlation.bind(message.cid)
+            if message.cid and kind is m.OrderPlace:
+                self.publisher.correlate(message.client_order_id, message.cid)
             try:
                 # A command is applied once per message id, durably: a redelivery, or a copy the relay
                 # republished because no event acknowledged it yet, is acknowledged and skipped.
@@ -152,6 +166,10 @@ class CommandIntake:
                 continue
             faultpoint("after_place_before_ack")
             self.ack_after_events(entry)
+            # After the command went to TWS, so the line costs the order path nothing.
+            # Routine commands (broker.refresh every monitoring run) stay out of an INFO log.
+            level = logging.INFO if kind in ROUTED_AT_INFO else logging.DEBUG
+            log.log(level, "%s %s applied", message.TYPE, getattr(message, "client_order_id", message.id))
         self.pending_backoff = 0.0
 
     def skip_applied(self, entry: Entry, message: m.Message) -> None:

@@ -10,11 +10,14 @@ import redis
 
 from execution_worker import messages as m
 from execution_worker.store import OrderRecord
+from logclock import correlation
 
 log = logging.getLogger("execution_worker")
 
 # The most queued items written in one MULTI/EXEC.
 BATCH_LIMIT = 500
+# Orders whose correlation id is remembered for the events of their later callbacks (oldest forgotten).
+CORRELATIONS_KEPT = 50_000
 
 
 class Publisher:
@@ -33,10 +36,30 @@ class Publisher:
         self.unpublished: list = []
         # Set by Worker.stop once nothing will be queued but the last status: the loop drains and ends.
         self.closing = False
+        # client_order_id -> the correlation id of the command that placed it, for the events TWS's
+        # callbacks cause later (fills, statuses) on threads where no id is bound. Only the command
+        # thread writes it; in memory only, so a restarted worker's later events of older orders
+        # carry none.
+        self.correlations: dict[str, str] = {}
+
+    def correlate(self, client_order_id: str, cid: str) -> None:
+        """Remember ``cid`` as the correlation id of ``client_order_id``'s later events (command thread only)."""
+        self.correlations[client_order_id] = cid
+        if len(self.correlations) > CORRELATIONS_KEPT:
+            del self.correlations[next(iter(self.correlations))]
 
     def emit(self, message: m.Message, *, stream: str | None = None, maxlen: int | None = None) -> None:
-        """Queue an event for ``{prefix}:events`` (or ``stream``); the publisher writes it in order."""
-        self.queue.put(("xadd", stream or self.events_stream, m.encode(message), maxlen or self.events_maxlen))
+        """Queue an event for ``{prefix}:events`` (or ``stream``); the publisher writes it in order.
+
+        The event carries a correlation id (``cid``): its own, else the one bound on this thread (the
+        command being handled), else the one its order was placed with (``correlate``).
+        """
+        fields = m.encode(message)
+        if not message.cid:
+            cid = correlation.current() or self.correlations.get(getattr(message, "client_order_id", None) or "")
+            if cid:
+                fields["cid"] = cid
+        self.queue.put(("xadd", stream or self.events_stream, fields, maxlen or self.events_maxlen))
 
     def persist(self, record: OrderRecord) -> None:
         """Queue a write of ``record`` behind the events already queued (callbacks never block on Redis)."""

@@ -46,6 +46,16 @@ def reset(token: contextvars.Token) -> None:
 
 
 @contextmanager
+def bound(value: str) -> Iterator[str]:
+    """Bind ``value`` as it is (``""``: none) for the block; yield it."""
+    token = _correlation_id.set(value)
+    try:
+        yield value
+    finally:
+        _correlation_id.reset(token)
+
+
+@contextmanager
 def correlated(value: str) -> Iterator[str]:
     """Bind ``value`` (a fresh id when empty) for the block; yield the id bound."""
     value = value or new_id()

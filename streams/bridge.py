@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from accounts.announce import stamped
 from execution_worker import messages as m
 from execution_worker.messages.consumer import Entry, StreamConsumer, consumer_name
+from logclock import correlation
 from streams import keys
 from streams.bridge_events import apply_event
 from streams.bridge_failures import EntryFailures
@@ -135,7 +136,12 @@ class EventBridge:
             with transaction.atomic():
                 for entry, message in decoded:
                     try:
-                        with transaction.atomic(savepoint=savepoints), stamped(message.ts):
+                        # The lines about the event carry its command's correlation id (its cid).
+                        with (
+                            correlation.bound(message.cid),
+                            transaction.atomic(savepoint=savepoints),
+                            stamped(message.ts),
+                        ):
                             apply_event(message)
                             applied.append((entry, message))
                     except ApplicationError as error:
@@ -159,6 +165,7 @@ class EventBridge:
             self.reader.ack(*[entry.entry_id for entry, _ in applied])
             self.failures.clear([entry.entry_id for entry, _ in applied])
             self.applied += len(applied)
+            _log_applied(applied)
         for entry, message, error in refused:
             self.failures.refuse(entry, message, error)
         if failure is not None:
@@ -182,6 +189,15 @@ class EventBridge:
         finally:
             # This thread's database connection must not outlive the loop.
             connection.close()
+
+
+def _log_applied(applied: list[tuple[Entry, m.Message]]) -> None:
+    """A line per applied event about an order, with the correlation id its command carried."""
+    for _, message in applied:
+        client_order_id = getattr(message, "client_order_id", None)
+        if client_order_id:
+            with correlation.bound(message.cid):
+                logger.info("applied %s %s", message.TYPE, client_order_id)
 
 
 def _redis_url() -> str:

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.halt_barrier import halt_barrier_resync
 from accounts.models import OutboxMessage
+from logclock import correlation
 from streams import keys, sql
 from streams.db import refresh_connections
 from streams.dead_letters import dead_letters_settle
@@ -48,17 +49,31 @@ ACKNOWLEDGEABLE = {"order.place", "order.cancel", "order.modify"}
 
 
 def stream_fields(row: OutboxMessage) -> dict[str, str]:
-    """Return the five fields of the stream entry for ``row`` (``v``, ``type``, ``id``, ``ts``, ``data``).
+    """Return the fields of the stream entry for ``row``: ``v``, ``type``, ``id``, ``ts``, ``data``,
+    and ``cid``, the row's correlation id, when it has a well-formed one.
 
     ``ts`` is the time of publication; the worker measures its queueing delay from it.
     """
-    return {
+    fields = {
         "v": SCHEMA_VERSION,
         "type": row.type,
         "id": str(row.message_id),
         "ts": str(time.time_ns()),
         "data": json.dumps(row.data, separators=(",", ":"), sort_keys=True, default=str),
     }
+    if correlation.well_formed(row.correlation_id):
+        fields["cid"] = row.correlation_id
+    return fields
+
+
+def _log_published(rows: list[OutboxMessage], how: str) -> None:
+    """One line per published row, with the row's correlation id (after the XADD: off the order path)."""
+    for row in rows:
+        with correlation.bound(row.correlation_id):
+            level = logging.INFO if row.type.startswith(("order.", "trading.")) else logging.DEBUG
+            logger.log(
+                level, "%s %s %s %s", how, row.type, row.data.get("client_order_id") or row.message_id, row.stream
+            )
 
 
 def _write(pipe: redis.client.Pipeline, row: OutboxMessage) -> None:
@@ -106,6 +121,7 @@ def publish_pending(*, batch_size: int = 100, client: redis.Redis | None = None)
         # the XADD, so it is not on the path from commit to stream.
         commit_without_flush_wait()
     outbox_acknowledge_forget(r.data.get("client_order_id") for r in rows if r.type.startswith("order."))
+    _log_published(rows, "published")
     return len(rows)
 
 
@@ -148,6 +164,7 @@ def republish_unacknowledged(
             published_at=timezone.now(), publish_count=F("publish_count") + 1
         )
     logger.warning("relay republished %d unacknowledged command(s)", len(rows))
+    _log_published(rows, "republished")
     return len(rows)
 
 

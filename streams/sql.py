@@ -34,7 +34,8 @@ def outbox_claim(batch_size: int) -> list[OutboxMessage]:
         " acknowledged_at = CASE WHEN stream = 'risk' THEN now() ELSE acknowledged_at END"
         f" WHERE id IN (SELECT id FROM {table} WHERE published_at IS NULL ORDER BY id LIMIT %s"
         " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, message_id, stream, type, data, created_at, published_at, publish_count, acknowledged_at",
+        " RETURNING id, message_id, stream, type, data, created_at, published_at, publish_count, acknowledged_at,"
+        " correlation_id",
         [batch_size],
     )
     return sorted(claimed, key=lambda row: row.id)

@@ -21,6 +21,9 @@ app = Celery("tradeconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# A task's log lines carry the correlation id of what sent it (signals connected on import).
+from tradeconsole import task_correlation  # noqa: E402, F401
+
 
 def beat_schedule(
     *,

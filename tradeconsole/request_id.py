@@ -1,13 +1,17 @@
-"""A request id per HTTP request, kept in a context variable so audit rows can carry it."""
+"""A request id per HTTP request, kept in a context variable so audit rows can carry it.
+
+It is also the correlation id of what the request starts (``logclock.correlation``): the log lines
+of the request, the outbox rows it writes and, through them, the worker's and the bridge's lines
+about its orders carry the same id.
+"""
 
 from __future__ import annotations
 
 import contextvars
-import re
-import uuid
+
+from logclock import correlation
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-_VALID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def current_request_id() -> str:
@@ -23,12 +27,14 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if correlation.well_formed(incoming) else correlation.new_id()
         token = _request_id.set(request_id)
+        correlation_token = correlation.bind(request_id)
         request.request_id = request_id
         try:
             response = self.get_response(request)
         finally:
+            correlation.reset(correlation_token)
             _request_id.reset(token)
         response["X-Request-ID"] = request_id
         return response
