@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from execution_worker.connect_breaker import STATE_VALUES
+
 log = logging.getLogger("execution_worker")
 
 GATEWAY_STATES = ("disconnected", "connecting", "reconciling", "ready")
@@ -72,6 +74,7 @@ class WorkerState(Collector):
         ("tradeconsole_worker_pacing_violations", CounterMetricFamily),
         ("tradeconsole_worker_halted", GaugeMetricFamily),
         ("tradeconsole_worker_started_seconds", GaugeMetricFamily),
+        ("tradeconsole_circuit_breaker_state", GaugeMetricFamily),
     )
 
     def __init__(self, worker) -> None:
@@ -126,3 +129,10 @@ class WorkerState(Collector):
             "When the worker started (Unix time).",
             value=worker.started_ns / 1e9 if worker.started_ns else time.time(),
         )
+        breaker = GaugeMetricFamily(
+            "tradeconsole_circuit_breaker_state",
+            "State of each circuit breaker of this process: 0 closed, 1 half-open, 2 open.",
+            labels=["breaker"],
+        )
+        breaker.add_metric([worker.connect_breaker.name], STATE_VALUES.get(worker.connect_breaker.current_state, 0))
+        yield breaker

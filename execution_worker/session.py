@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pybreaker
 import redis
 from ibapi.execution import ExecutionFilter
 
@@ -83,7 +84,9 @@ class SessionMixin:
         self._got_next_id.clear()
         self._lost_reason = ""
         try:
-            connection = open_connection(
+            # Through the connect breaker: after repeated failures it holds the attempts (pybreaker).
+            connection = self.connect_breaker.call(
+                open_connection,
                 self,
                 self.generation,
                 self.config.tws_host,
@@ -91,6 +94,9 @@ class SessionMixin:
                 self.config.tws_client_id,
                 self.config.connect_timeout,
             )
+        except pybreaker.CircuitBreakerError:
+            self._schedule_retry("connect breaker open after repeated failed connects")
+            return
         except ConnectionError as error:
             self._schedule_retry(str(error))
             return

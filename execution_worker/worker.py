@@ -35,6 +35,7 @@ from execution_worker.callbacks import CallbackMixin
 from execution_worker.chains import ChainMixin
 from execution_worker.commands import CommandIntake
 from execution_worker.config import WorkerConfig, default_worker_name
+from execution_worker.connect_breaker import connect_breaker
 from execution_worker.halts import HaltMixin
 from execution_worker.housekeeping import RECORD_RETENTION_NS, HousekeepingMixin
 from execution_worker.messages.consumer import Entry, StreamConsumer
@@ -108,6 +109,9 @@ class Worker(
         self._lost_reason = ""
         self._backoff = config.backoff_initial
         self._next_attempt = 0.0
+        self.connect_breaker = connect_breaker(
+            client=self.redis, prefix=config.prefix, reset_timeout=config.backoff_max
+        )
         self._last_rx = 0.0
         self._last_ping = 0.0
         self._positions_streaming = False
