@@ -22,6 +22,7 @@ from streams.services import (
     heartbeat_record,
     outbox_acknowledge_command,
     outbox_acknowledge_once,
+    tws_heartbeat_record,
 )
 
 EXECUTION = "execution"
@@ -204,6 +205,7 @@ def apply_event(message: m.Message) -> None:
         )
     elif isinstance(message, m.GatewayStatus):
         heartbeat_record(name=EXECUTION, seen_at=_at(message.ts), state=message.state, detail=message.detail)
+        tws_heartbeat_record(state=message.state, detail=message.detail, seen_at=_at(message.ts))
     elif isinstance(message, m.WorkerHeartbeat):
         data = {
             "worker": message.worker,
@@ -224,5 +226,8 @@ def apply_event(message: m.Message) -> None:
             state=message.state or None,
             data=data,
         )
+        if message.state:
+            # The worker's gateway state is TWS's sign of life (the worker alone talks to TWS).
+            tws_heartbeat_record(state=message.state, seen_at=_at(message.ts))
     else:
         raise BridgeRefusal(f"{message.TYPE} is not an event the bridge applies")

@@ -22,6 +22,7 @@ from orders.models import Order, Position
 from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
 from strategies.models import TradingSession
 from streams import sql
+from streams.figures import figures_text
 from tradeconsole import db
 from tradeconsole.clock import desk_day_start, desk_time
 
@@ -280,7 +281,7 @@ def process_row(heartbeat: ProcessHeartbeat, *, stale_after: float = 15.0) -> di
         "last_seen_at": _time(heartbeat.last_seen_at),
         "started_at": _time(heartbeat.started_at),
         "stale": age > stale_after,
-        "figures": ", ".join(f"{k}={v}" for k, v in sorted(data.items()) if not isinstance(v, dict | list))[:300],
+        "figures": figures_text(data),
     }
     return row("process", f"process-{heartbeat.name}", ctx)
 

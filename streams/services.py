@@ -60,6 +60,29 @@ def heartbeat_record(
     return beat
 
 
+# The gateway states in which the worker holds an open socket to TWS (execution_worker.messages).
+TWS_CONNECTED_STATES = ("reconciling", "ready")
+
+
+@transaction.atomic
+def tws_heartbeat_record(*, state: str, detail: str = "", seen_at: datetime | None = None) -> ProcessHeartbeat | None:
+    """Record TWS's sign of life as the execution worker sees it: the ``tws`` process row.
+
+    The worker is the only process connected to TWS, so its gateway state is TWS's liveness:
+    a connected state (``reconciling``, ``ready``) is a heartbeat at ``seen_at``; any other state
+    (``connecting``, ``disconnected``) is written as the row's state but leaves its last heartbeat
+    where it was, so the row grows stale while TWS is away. Until TWS has been connected once
+    there is no row (None): the Desk says so rather than showing a heartbeat TWS never gave.
+    """
+    seen_at = seen_at or timezone.now()
+    if state in TWS_CONNECTED_STATES:
+        return heartbeat_record(name="tws", seen_at=seen_at, state=state, detail=detail)
+    beat = ProcessHeartbeat.objects.select_for_update().filter(name="tws").first()
+    if beat is None:
+        return None
+    return heartbeat_record(name="tws", seen_at=beat.last_seen_at, state=state, detail=detail)
+
+
 # Commands of an order known to be settled in this process: none of the given types is left
 # unacknowledged or waiting for the relay, so the next event about the order skips the UPDATE.
 # An order has one place command, so its place stays settled; the relay forgets an order when it

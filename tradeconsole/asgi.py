@@ -1,6 +1,7 @@
 """The ASGI application: HTTP through Django, WebSockets through Channels."""
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -11,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from streams.serving import serving_heartbeat_start  # noqa: E402
 from tradeconsole.routing import websocket_urlpatterns  # noqa: E402
 from tradeconsole.ws_origin import SameOriginValidator  # noqa: E402
 
@@ -23,3 +25,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Served by daphne's command line (the Procfile's web; "daphne" alone is imported by every process,
+# it is an installed app): the Desk lists the process by its heartbeat (issue 22).
+if "daphne.cli" in sys.modules:
+    serving_heartbeat_start("web")

@@ -19,3 +19,10 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeconsole.settings")
 application = get_wsgi_application()
+
+# Each gunicorn worker records the api heartbeat the Desk lists (issue 22), after the fork; only a
+# server's processes hold the arbiter (a test may import gunicorn's logging).
+if "gunicorn.arbiter" in sys.modules:
+    from streams.serving import serving_heartbeat_start
+
+    serving_heartbeat_start("api")

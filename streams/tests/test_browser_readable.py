@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from accounts.models import ProcessHeartbeat
 from orders.models import OrderStatus
 from streams.tests.harness import in_db, log_in
 from streams.tests.stack import running_stack
@@ -110,4 +111,6 @@ def test_a_viewer_opening_add_order_gets_the_consoles_styled_refusal(stack, brow
     assert header_background not in ("rgba(0, 0, 0, 0)", "transparent")
     icon = page.request.get(f"{stack.url}/favicon.ico")
     assert icon.status == 200 and icon.body()[:4] == b"\x00\x00\x01\x00"
+    # The web process lists itself on the Desk by its own heartbeat.
+    assert in_db(lambda: ProcessHeartbeat.objects.filter(name="web", state="running").exists())
     context.close()
