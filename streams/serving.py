@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 _running: dict[str, threading.Event] = {}
+_failing: set[str] = set()
 
 
 def serving_heartbeat_record(*, name: str, started_at: datetime) -> bool:
@@ -32,11 +33,19 @@ def serving_heartbeat_record(*, name: str, started_at: datetime) -> bool:
     """
     try:
         heartbeat_record(name=name, started_at=started_at, state="running", detail=f"pid {os.getpid()}")
-        return True
     except Exception:
-        logger.warning("could not record the %s heartbeat", name, exc_info=True)
+        # One warning with its traceback per outage, not one every few seconds while it lasts.
+        first = name not in _failing
+        _failing.add(name)
+        logger.log(
+            logging.WARNING if first else logging.DEBUG, "could not record the %s heartbeat", name, exc_info=first
+        )
         close_old_connections()
         return False
+    if name in _failing:
+        _failing.discard(name)
+        logger.info("the %s heartbeat is recorded again", name)
+    return True
 
 
 def serving_heartbeat_start(name: str, *, every: float = HEARTBEAT_SECONDS) -> threading.Event:

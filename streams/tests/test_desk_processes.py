@@ -127,3 +127,24 @@ def test_the_desk_lists_web_api_celery_beat_and_tws(client, trader, redis_client
 
     for name in ("web", "api", "celery@host", "beat", "tws", "execution"):
         assert f'id="process-{name}"' in page
+
+
+@pytest.mark.django_db(transaction=True)  # the failed beat drops its connection, as in the server
+def test_a_heartbeat_the_database_refuses_is_logged_once_per_outage(monkeypatch, caplog):
+    def refuse(**kwargs):
+        raise RuntimeError("database away")
+
+    monkeypatch.setattr(serving, "heartbeat_record", refuse)
+    monkeypatch.setattr(serving, "_failing", set())
+    caplog.set_level("INFO", logger="streams.serving")
+
+    assert serving.serving_heartbeat_record(name="web", started_at=timezone.now()) is False
+    assert serving.serving_heartbeat_record(name="web", started_at=timezone.now()) is False
+    monkeypatch.undo()
+    monkeypatch.setattr(serving, "_failing", {"web"})
+    assert serving.serving_heartbeat_record(name="web", started_at=timezone.now()) is True
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "streams.serving"] == [
+        ("WARNING", "could not record the web heartbeat"),
+        ("INFO", "the web heartbeat is recorded again"),
+    ]
