@@ -38,6 +38,9 @@ from streams.tests.stack import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+# A runner process's start (Django, the engine) on a machine busy with other test runs takes a while.
+STARTS = 60
+
 
 @pytest.fixture
 def every_bar(risk_manager):
@@ -59,7 +62,7 @@ def last_bar_time(session_id: int) -> int | None:
     return TradingSession.objects.filter(pk=session_id).values_list("last_bar_time", flat=True).first()
 
 
-def recorded_up_to(session_id: int, bar: BarRecord, runners: Runners, timeout: float = 30) -> None:
+def recorded_up_to(session_id: int, bar: BarRecord, runners: Runners, timeout: float = STARTS) -> None:
     try:
         wait_for(lambda: last_bar_time(session_id) == bar.time, timeout, f"session {session_id} to record {bar.time}")
     except AssertionError as exc:
@@ -82,7 +85,7 @@ def test_a_broker_runner_killed_while_deciding_is_taken_over_without_a_repeated_
     store_history_bars(instrument, bars.warm)
     session = running_session(every_bar, account, instrument, mode=TradingSession.Mode.BROKER)
     first = runners.start("first")
-    wait_for(lambda: first.holds(session.pk), 30, "the first runner to hold the session", runners)
+    wait_for(lambda: first.holds(session.pk), STARTS, "the first runner to hold the session", runners)
     for one in [bars.next() for _ in range(3)]:
         send_closed(redis_client, instrument, one)
         recorded_up_to(session.pk, one[0], runners)
@@ -96,7 +99,7 @@ def test_a_broker_runner_killed_while_deciding_is_taken_over_without_a_repeated_
         # Bars go on closing while no runner holds the session: the next one catches them up from PostgreSQL.
         send_closed(redis_client, instrument, bars.next(2))
         current = runners.start(f"after-{n}")
-        wait_for(lambda current=current: current.holds(session.pk), 30, "the lease to move on", runners)
+        wait_for(lambda current=current: current.holds(session.pk), STARTS, "the lease to move on", runners)
         send_closed(redis_client, instrument, bars.next())
         recorded_up_to(session.pk, bars.sent[-1], runners)
 
@@ -126,7 +129,10 @@ def test_two_runners_side_by_side_share_the_sessions_and_each_decides_once_per_b
     sessions = [running_session(every_bar, account, instrument) for _ in range(4)]
     one, two = runners.start("one", capacity=2), runners.start("two", capacity=2)
     wait_for(
-        lambda: all(one.holds(s.pk) or two.holds(s.pk) for s in sessions), 30, "both runners to hold two each", runners
+        lambda: all(one.holds(s.pk) or two.holds(s.pk) for s in sessions),
+        STARTS,
+        "both runners to hold two each",
+        runners,
     )
     owners = dict(TradingSession.objects.values_list("pk", "lease_owner"))
     assert sorted(owner.split(":")[0] for owner in owners.values()) == ["one", "one", "two", "two"]
@@ -163,7 +169,7 @@ def test_a_strategy_that_raises_in_the_runner_process_stops_its_session_with_an_
     store_history_bars(instrument, bars.warm)
     fixed, sized = running_session(every_bar, account, instrument), running_session(by_equity, account, instrument)
     made = runners.start("runner")
-    wait_for(lambda: made.holds(fixed.pk) and made.holds(sized.pk), 30, "the runner to hold both", runners)
+    wait_for(lambda: made.holds(fixed.pk) and made.holds(sized.pk), STARTS, "the runner to hold both", runners)
     for _ in range(3):
         send_closed(redis_client, instrument, bars.next())
     # A bar priced at zero (a bad print): the sized session's pending decision fills at its open.
@@ -242,7 +248,7 @@ def test_a_runner_whose_redis_restarts_empty_goes_on_and_catches_up_the_bars_it_
     store_history_bars(instrument, bars.warm)
     session = running_session(every_bar, account, instrument)
     made = runners.start("runner", env={"REDIS_URL": private_redis.url})
-    wait_for(lambda: made.holds(session.pk), 30, "the runner to hold the session", runners)
+    wait_for(lambda: made.holds(session.pk), STARTS, "the runner to hold the session", runners)
     client = redis.Redis.from_url(private_redis.url, decode_responses=True)
     try:
         for one in [bars.next() for _ in range(3)]:
