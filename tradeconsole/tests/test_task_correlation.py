@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from celery.signals import before_task_publish
 
@@ -53,3 +55,31 @@ def test_a_published_task_carries_the_senders_id_or_a_fresh_one(published_header
     first, second = (headers["cid"] for headers in published_headers)
     assert first == "req-99"
     assert correlation.well_formed(second) and second != first
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_process_logs_a_task_with_the_id_of_what_sent_it(tmp_path, redis_client):
+    from orders.tasks import housekeeping_run
+    from orders.tests.celery_processes import start_worker, subprocess_env, wait_for, worker_ready
+
+    worker = start_worker(tmp_path, "correlated", subprocess_env(TRADECONSOLE_LOG_FORMAT="json"))
+    try:
+        wait_for(lambda: worker_ready(worker), timeout=60, what="the worker")
+        with correlation.bound("req-celery-1"):
+            sent = housekeeping_run.apply_async()
+
+        def lines() -> list[dict]:
+            return [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
+
+        def succeeded() -> list[dict]:
+            return [line for line in lines() if sent.id in line["event"] and "succeeded" in line["event"]]
+
+        wait_for(lambda: succeeded(), timeout=60, what="the task's success line")
+    finally:
+        worker.stop()
+    (line,) = succeeded()
+    assert line["correlation_id"] == "req-celery-1" and line["logger"] == "celery.app.trace"
+    # The worker's main process received it before any id was bound there.
+    received = [line for line in lines() if sent.id in line["event"] and "received" in line["event"].lower()]
+    assert received and all("correlation_id" not in line for line in received)
