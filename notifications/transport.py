@@ -13,12 +13,14 @@ import hmac
 import json
 import smtplib
 import time
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from notifications.exceptions import DeliveryFailed
+from tradeconsole import breakers
 
 SIGNATURE_HEADER = "X-Tradeconsole-Signature"
 TIMESTAMP_HEADER = "X-Tradeconsole-Timestamp"
@@ -44,7 +46,11 @@ def email_send(*, to: list[str], subject: str, body: str) -> None:
         subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=to, connection=connection
     )
     try:
-        sent = message.send(fail_silently=False)
+        # A burst of SMTP failures opens the breaker: deliveries then fail at once (and are retried
+        # later by Celery) instead of each waiting out the server's timeout.
+        sent = breakers.breaker("smtp", exclude=[smtplib.SMTPRecipientsRefused]).call(message.send, fail_silently=False)
+    except breakers.BreakerOpen as exc:
+        raise DeliveryFailed("SMTP: the breaker is open after repeated failures; retried later") from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryFailed(f"SMTP refused every recipient: {exc.recipients}", permanent=True) from exc
     except (smtplib.SMTPException, OSError) as exc:
@@ -65,10 +71,21 @@ def webhook_post(*, url: str, payload: dict, secret: str = "") -> int:
         timestamp = int(time.time())
         headers[TIMESTAMP_HEADER] = str(timestamp)
         headers[SIGNATURE_HEADER] = signature(secret, timestamp, body)
+    # One breaker a target host: an unreachable webhook fails fast without holding the others up.
+    breaker = breakers.breaker(
+        f"webhook:{urlsplit(url).hostname}", exclude=[breakers.availability_errors_only(requests.RequestException)]
+    )
     try:
-        response = requests.post(
-            url, data=body, headers=headers, timeout=settings.NOTIFICATIONS_TIMEOUT_SECONDS, allow_redirects=False
+        response = breaker.call(
+            requests.post,
+            url,
+            data=body,
+            headers=headers,
+            timeout=settings.NOTIFICATIONS_TIMEOUT_SECONDS,
+            allow_redirects=False,
         )
+    except breakers.BreakerOpen as exc:
+        raise DeliveryFailed(f"HTTP: the breaker of {urlsplit(url).hostname} is open; retried later") from exc
     except requests.RequestException as exc:
         raise DeliveryFailed(f"HTTP: {type(exc).__name__}: {exc}") from exc
     if not 200 <= response.status_code < 300:

@@ -228,3 +228,19 @@ def test_the_rate_limit_counts_one_minute_back(eager, http_sink, django_capture_
 
     assert len(http_sink.requests) == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+
+
+def test_a_webhook_target_that_keeps_failing_opens_its_breaker_and_then_fails_at_once(settings):
+    from notifications.exceptions import DeliveryFailed
+    from notifications.tests.conftest import free_port
+    from notifications.transport import webhook_post
+    from tradeconsole import breakers
+
+    settings.BREAKER_FAIL_MAX = 2
+    url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    for _ in range(2):
+        with pytest.raises(DeliveryFailed, match="ConnectionError"):
+            webhook_post(url=url, payload={"x": 1})
+    with pytest.raises(DeliveryFailed, match="breaker of 127.0.0.1 is open"):
+        webhook_post(url=url, payload={"x": 1})
+    assert breakers.breaker("webhook:127.0.0.1").current_state == "open"
