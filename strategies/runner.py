@@ -16,7 +16,8 @@ One loop, in the runner process (``manage.py strategy_runner``):
 Exactly once: a bar is recorded only after the last recorded one and only under the lease; a
 broker decision's order carries a client order id derived from (session, bar, action) and its
 decision row is written with it, so a runner killed anywhere and restarted neither repeats nor
-skips a decision. A round that fails (Redis or PostgreSQL away, Redis restarted empty) makes the
+skips a decision; a bar the stream never carried is read from PostgreSQL before the next one
+(``_fill_gaps``). A round that fails (Redis or PostgreSQL away, Redis restarted empty) makes the
 runner start afresh: it follows the stream from its newest entry and reloads its sessions, which
 catch up from PostgreSQL on the bars it could not read. A bar older than the staleness bound is
 read but not acted on (outcome "stale").
@@ -33,6 +34,7 @@ from decimal import Decimal
 
 from django.db import close_old_connections
 
+from logclock import correlation
 from marketdata import bars as bar_codec
 from marketdata import sessions, ticks
 from marketdata.keys import MarketKeys
@@ -89,6 +91,7 @@ class Runner:
         self.live: dict[int, LiveSession] = {}
         self.following: dict[tuple[str, str], set[int]] = defaultdict(set)
         self.followed_since: dict[int, float] = {}
+        self.instruments: dict[int, int] = {}
         self.cursor = "$"
         self.figures = RunnerFigures()
         self._next_refresh = 0.0
@@ -236,6 +239,7 @@ class Runner:
         self.live[session.pk] = live
         self.following[(live.symbol, live.resolution.code)].add(session.pk)
         self.followed_since[session.pk] = time.time()
+        self.instruments[session.pk] = instrument.pk
         logger.info(
             "%s holds session %s: %s on %s, %d bars warm, %d to catch up after %s",
             self.owner, session.pk, session.mode, live.symbol, len(known), len(missed), history_until,
@@ -265,6 +269,7 @@ class Runner:
         started, cpu = time.perf_counter(), time.process_time()
         now = time.time()
         quotes = self._quotes({self.live[pk].symbol for pk in wanted if self.live[pk].simulator is not None})
+        self._fill_gaps(wanted)
         batch, stopped = [], []
         # Sessions of one version on one symbol that have seen the very same bars compute the
         # same indicator series: computed once a bar for all of them.
@@ -310,6 +315,26 @@ class Runner:
         self.figures.last_batch_ms = (time.perf_counter() - started) * 1000
         self.figures.cpu_seconds += time.process_time() - cpu
 
+    def _fill_gaps(self, wanted: dict[int, list]) -> None:
+        """Put before each session's first new bar the stored bars it has not seen, if any.
+
+        A bar the stream never carried (Redis restarted, or briefly away, between the bar loop's
+        store and its announcement) is in PostgreSQL: a session whose next bar is not the one after
+        its last reads the ones between, once for all the sessions at the same place.
+        """
+        gaps: dict[tuple, list] = {}
+        for pk, bars in wanted.items():
+            live = self.live[pk]
+            if not bars or live.last_bar_time is None or bars[0].time <= live.last_bar_time + live.resolution.seconds:
+                continue
+            key = (self.instruments[pk], live.symbol, live.resolution.code, live.last_bar_time, bars[0].time)
+            if key not in gaps:
+                gaps[key] = selectors_runtime.bars_between(
+                    instrument_id=key[0], symbol=key[1], resolution=key[2], after=key[3], before=key[4]
+                )
+            if gaps[key]:
+                wanted[pk] = gaps[key] + bars
+
     def _mark_brokers(self, batch: list, wanted: dict[int, list]) -> None:
         """Broker sessions' equity and figures from their fills at the broker (one read for all of them)."""
         brokers = [item for item in batch if self.live[item.session_id].simulator is None]
@@ -328,9 +353,13 @@ class Runner:
         from strategies.services.session_orders import session_order_place
 
         equity = Decimal(repr(live.figures.snapshot().equity)) if live.figures else None
-        row = session_order_place(session_id=live.session_id, decision=result.decision, equity=equity)
-        result.outcome = None  # recorded by session_order_place, with its order
-        logger.info("session %s: %s at %s -> %s", live.session_id, result.decision.action, result.bar_time, row.outcome)
+        # A decision starts an order's path: its own correlation id, for the outbox row and every line after.
+        with correlation.correlated(""):
+            row = session_order_place(session_id=live.session_id, decision=result.decision, equity=equity)
+            result.outcome = None  # recorded by session_order_place, with its order
+            logger.info(
+                "session %s: %s at %s -> %s", live.session_id, result.decision.action, result.bar_time, row.outcome
+            )
 
     def _quotes(self, symbols: set[str]) -> dict[str, tuple[float, float]]:
         """The fresh live (bid, ask) of each of ``symbols`` that has one (one round trip)."""
