@@ -67,3 +67,20 @@ def broker_fills(session_ids: list[int]) -> dict[int, list[tuple[str, float, flo
     for pk, side, quantity, price, commission in rows:
         fills[pk].append((side, float(quantity), float(price), float(commission or 0)))
     return fills
+
+
+def bars_between(*, instrument_id: int, symbol: str, resolution: str, after: int, before: int) -> list[BarRecord]:
+    """The stored closed bars starting after ``after`` and before ``before`` (epoch seconds), in order."""
+    rows = (
+        Bar.objects.filter(
+            instrument_id=instrument_id,
+            resolution=resolution,
+            start__gt=datetime.fromtimestamp(after, tz=UTC),
+            start__lt=datetime.fromtimestamp(before, tz=UTC),
+        )
+        .order_by("start")
+        .values_list("start", "open", "high", "low", "close", "volume")
+    )
+    return [
+        BarRecord(symbol, resolution, int(t.timestamp()), o, h, lo, c, v, closed=True) for t, o, h, lo, c, v in rows
+    ]

@@ -344,3 +344,18 @@ def test_a_forward_test_that_loses_its_daily_limit_pauses_itself_with_an_alert(
     assert float(session.equity) - 100000 <= -0.01
     assert Alert.objects.filter(key=f"trading_session.max_daily_loss:{session.pk}").exists()
     assert made.live == {}
+
+
+def test_a_bar_the_stream_never_carried_is_read_from_postgresql_before_the_next(
+    redis_client, ema_version, account, aapl, walk
+):
+    store_history_bars(aapl, walk[:WARM])
+    with time_machine.travel(at(walk[WARM - 1]), tick=True) as clock:
+        session = running_session(ema_version, account, aapl)
+        made = runner(redis_client)
+        drain(made)
+        feed_live(redis_client, made, aapl, walk[WARM : WARM + 3], clock)
+        store_history_bars(aapl, [walk[WARM + 3]])  # stored, never announced (Redis away a moment)
+        feed_live(redis_client, made, aapl, walk[WARM + 4 : WARM + 6], clock)
+    points = list(SessionEquityPoint.objects.filter(session=session).values_list("bar_time", flat=True))
+    assert points == [b.time for b in walk[WARM : WARM + 6]]
