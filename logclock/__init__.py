@@ -1,6 +1,6 @@
 """One clock for every process's log lines: UTC in ISO 8601 with the zone written (``…T14:03:05.123Z``).
 
-Standard library only, so every process may use it: Django's ``LOGGING`` (web, api, bridge,
+No Django (the standard library and structlog), so every process may use it: Django's ``LOGGING`` (web, api, bridge,
 Celery worker and beat), gunicorn, the execution worker and the simulator, which never import
 Django, and honcho's line prefixes under ``make run`` (``python -m logclock.honcho``). Django
 sets its process's local zone to the desk's (``TZ=settings.TIME_ZONE``), so a formatter on local
