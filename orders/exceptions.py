@@ -28,6 +28,7 @@ __all__ = [
     "OrderNotCancellable",
     "OrderNotFound",
     "OrderNotModifiable",
+    "OrderNotReducing",
     "OrderParentInvalid",
     "OrderPriceNotAllowed",
     "OrderPriceNotPositive",
@@ -37,6 +38,7 @@ __all__ = [
     "OrderStopPriceRequired",
     "OrderTransitionRefused",
     "PermissionRequired",
+    "PositionFlat",
     "RiskDailyLoss",
     "RiskLimitBreached",
     "RiskLimitInvalid",
@@ -188,6 +190,22 @@ class OrderNotModifiable(ApplicationError):
     code = "order.not_modifiable"
     http_status = 409
     default_message = "The order can no longer be modified."
+
+
+class OrderNotReducing(ApplicationError):
+    """A reduce-only order (a flatten's) that would open or grow the position, or find none to close."""
+
+    code = "order.not_reducing"
+    http_status = 409
+    default_message = "The order would not only reduce the position."
+
+
+class PositionFlat(ApplicationError):
+    """A flatten asked of a position that is already flat (or of an account or desk with none open)."""
+
+    code = "position.flat"
+    http_status = 409
+    default_message = "There is no open position to flatten."
 
 
 class OrderClientIdConflict(ApplicationError):

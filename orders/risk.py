@@ -12,6 +12,7 @@ from decimal import Decimal
 from orders.exceptions import (
     InstrumentInactive,
     InstrumentNotAllowed,
+    OrderNotReducing,
     RiskDailyLoss,
     RiskMaxNotional,
     RiskMaxPosition,
@@ -97,6 +98,24 @@ def projected_position(*, current: Decimal, working: Decimal, side: str, quantit
 def reduces_position(*, current: Decimal, projected: Decimal) -> bool:
     """Return whether going from ``current`` to ``projected`` only shrinks the position toward zero."""
     return abs(projected) < abs(current) and (projected == 0 or (projected > 0) == (current > 0))
+
+
+def check_reduce_only(*, side: str, quantity: Decimal, exposure: OrderEntryExposure) -> None:
+    """Refuse an order that would not only shrink the account's book position toward zero.
+
+    A flatten's order (``reduce_only``) must be on the closing side and at most the position's
+    size, read under the account lock at entry: it can never open or grow exposure.
+
+    :raises OrderNotReducing:
+    """
+    current = exposure.position
+    signed = quantity if side == Side.BUY else -quantity
+    if current == 0 or not reduces_position(current=current, projected=current + signed):
+        raise OrderNotReducing(
+            f"The position is {current.normalize():f}; {side} {quantity.normalize():f} would not only reduce it.",
+            field="quantity",
+            extra={"position": str(current)},
+        )
 
 
 def check_position(

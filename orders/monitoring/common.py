@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
-import redis
-from django.conf import settings
-
 from accounts.models import Alert
+from orders.quotes import redis_client
 from tradeconsole.exceptions import ApplicationError
+
+__all__ = ["redis_client"]  # the monitor's client lives with the quotes it reads (orders.quotes)
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +41,6 @@ class MonitoringReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-@functools.lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    """Return the monitor's Redis client (one per process)."""
-    # Short timeouts: a dead Redis must cost a monitoring run seconds, not its whole interval.
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
 def open_alert(key: str) -> Alert | None:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from django.conf import settings
 from django.db import transaction
 
 from accounts.models import BrokerAccount
 from accounts.services import jsonable
-from execution_worker.messages import MessageError, StreamNames, decode
-from orders.models import Instrument, Order, OrderStatus, OrderType, Side
-from orders.monitoring.common import PROTECT_PREFIX, MonitoringReport, redis_client, service_try, tick_round
+from orders.models import Order, OrderStatus, OrderType, Side
+from orders.monitoring.common import PROTECT_PREFIX, MonitoringReport, service_try, tick_round
 from orders.monitoring.policy import Policy, policy_for
+from orders.quotes import touch_price
 from orders.services import order_cancel, order_modify, order_submit
 from orders.services.events import OrderEventKind, order_event_record
 from tradeconsole.exceptions import ApplicationError
@@ -30,30 +28,6 @@ TRANSIENT_REJECT_CODES = frozenset(
 # A rejected order older than this is history, not something to re-place.
 REJECT_RETRY_WINDOW = timedelta(minutes=10)
 RETRY_NAMESPACE = uuid.UUID("0b7d1c52-5a0e-4c1b-8e8f-2f4f3d0f6a21")
-
-
-def touch_price(instrument: Instrument, side: str) -> Decimal | None:
-    """Return the price a re-priced order moves toward: the far touch (ask to buy, bid to sell).
-
-    Read from the newest entry of the instrument's market-data stream when it is recent;
-    otherwise the instrument's last price. None when neither is known.
-    """
-    try:
-        entries = redis_client().xrevrange(StreamNames(settings.STREAM_PREFIX).md(instrument.symbol), count=1)
-    except Exception:
-        # Market data is a transport; without it the last price still gives a direction.
-        logger.warning("market data for %s unavailable", instrument.symbol, exc_info=True)
-        entries = []
-    if entries:
-        try:
-            tick = decode(entries[0][1])
-            recent = time.time_ns() - int(tick.ts) < 10 * 1_000_000_000
-            quote = tick.ask if side == Side.BUY else tick.bid
-            if recent and quote:
-                return Decimal(quote)
-        except (MessageError, AttributeError, ValueError):
-            logger.warning("undecodable market data for %s", instrument.symbol)
-    return instrument.last_price
 
 
 def repriced_limit(*, limit: Decimal, touch: Decimal, side: str, tick: Decimal) -> Decimal:

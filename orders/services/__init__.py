@@ -14,6 +14,7 @@ strategy, bridge). Broker-side services (``order_mark_*``, ``order_apply_broker_
 - ``broker_events``: what the bridge applies (accepted, rejected, unknown, status);
   ``broker_orders``: orders first seen in the broker's events (a strategy's, TWS's);
   ``command_failures``: commands that went to the dead-letter stream.
+- ``flatten``: close a position, an account or the desk (and the kill switch's "cancel and flatten").
 - ``fills``: executions, commissions, positions; ``fill_corrections``: IB's corrections.
 - ``risk_limits``, ``instruments``, ``schedules`` (scheduled orders kept by people) and
   ``schedule_firing`` (the beat's firing of them).
@@ -37,6 +38,12 @@ from orders.services.duplicates import duplicate_refusals_audited
 from orders.services.entry import order_submit
 from orders.services.events import OrderEventKind, order_event_record
 from orders.services.fills import fill_apply_commission, fill_record, position_record_broker
+from orders.services.flatten import (
+    account_flatten,
+    desk_flatten,
+    kill_switch_cancel_and_flatten,
+    position_flatten,
+)
 from orders.services.instruments import (
     INSTRUMENT_EDITABLE,
     instrument_create,
@@ -65,13 +72,16 @@ __all__ = [
     "RISK_LIMIT_FIELDS",
     "RISK_POLICY_FIELDS",
     "OrderEventKind",
+    "account_flatten",
     "bracket_submit",
+    "desk_flatten",
     "duplicate_refusals_audited",
     "fill_apply_commission",
     "fill_record",
     "instrument_create",
     "instrument_record_price",
     "instrument_update",
+    "kill_switch_cancel_and_flatten",
     "occurrence_client_order_id",
     "order_apply_broker_status",
     "order_approval_refuse",
@@ -87,6 +97,7 @@ __all__ = [
     "order_place_data",
     "order_record_broker",
     "order_submit",
+    "position_flatten",
     "position_record_broker",
     "risk_limit_update",
     "risk_limits_data",

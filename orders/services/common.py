@@ -93,14 +93,17 @@ def message_seen(message_id: Any) -> bool:
     return sql.order_event_seen(uuid.UUID(str(message_id)))
 
 
-def desk_open_check(account: BrokerAccount) -> None:
+def desk_open_check(account: BrokerAccount, *, past_kill_switch: bool = False) -> None:
     """Refuse new work on ``account`` while the kill switch is engaged or the account is halted.
+
+    ``past_kill_switch``: the kill switch's own "cancel and flatten" closing a position
+    (``orders.services.flatten``, reduce-only); the account's halt still refuses it.
 
     :raises DeskHalted, AccountHalted:
     """
     # A shared lock, not a plain read: an engage committing while this transaction runs must
     # either wait for it (the order then exists for the engage's cancel_all) or be seen by it.
-    if kill_switch_hold():
+    if kill_switch_hold() and not past_kill_switch:
         raise DeskHalted()
     if not account.trading_enabled:
         reason = f": {account.halted_reason}" if account.halted_reason else ""

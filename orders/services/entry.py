@@ -74,6 +74,8 @@ def order_submit(
     closes_session: bool = False,
     client_order_id: uuid.UUID | str | None = None,
     confirm_duplicate: bool = False,
+    reduce_only: bool = False,
+    past_kill_switch: bool = False,
     via: str,
 ) -> Order:
     """Enter a new order: validate it, check the kill switch, the halt and the risk limits, and queue it.
@@ -84,7 +86,11 @@ def order_submit(
     ``actor=None`` is the desk itself (scheduler, monitor, strategy). ``account`` and
     ``instrument`` may be given as objects or as an account code and a symbol. An order of a
     ``trading_session`` needs the session running, but for ``closes_session=True``: the order
-    that flattens a session as it stops (``strategies.services``).
+    that flattens a session as it stops (``strategies.services``). ``reduce_only=True`` refuses
+    an order that is not on the side closing the account's book position or is larger than it
+    (a flatten, ``orders.services.flatten``); ``past_kill_switch=True`` lets such an order pass an
+    engaged kill switch, for the kill switch's "cancel and flatten" only (refused without
+    ``reduce_only``).
 
     Checks, in order: fields (side, type, TIF, source), quantity > 0 and a whole number of the
     instrument's increment (at least its minimum), prices required by the
@@ -105,6 +111,7 @@ def order_submit(
     :raises AccountNotMember, PermissionRequired: the actor may not trade this account.
     :raises DeskHalted, AccountHalted: trading is stopped.
     :raises OrderClientIdConflict: the id names an order of another account.
+    :raises OrderNotReducing: ``reduce_only`` and the order would not only reduce the position.
     :raises InstrumentInactive, InstrumentNotAllowed, RiskMaxQuantity, RiskMaxNotional,
         RiskNoReferencePrice, RiskMaxPosition, RiskPriceCollar, RiskRate, RiskDailyLoss:
         a risk limit refuses it.
@@ -135,6 +142,8 @@ def order_submit(
                 closes_session=closes_session,
                 client_order_id=client_order_id,
                 confirm_duplicate=confirm_duplicate,
+                reduce_only=reduce_only,
+                past_kill_switch=past_kill_switch,
             )
         except ApplicationError as exc:
             # Raised before any write: leaving the block normally keeps the caller's transaction
@@ -166,6 +175,8 @@ def order_entry_check(
     closes_session: bool = False,
     client_order_id: uuid.UUID | str | None = None,
     confirm_duplicate: bool = False,
+    reduce_only: bool = False,
+    past_kill_switch: bool = False,
 ) -> Order | dict[str, Any]:
     """Run ``order_submit``'s checks under the account lock; return the existing order of
     ``client_order_id``, or the new order's field values. Writes nothing (but the kill switch's
@@ -181,8 +192,9 @@ def order_entry_check(
         except ValueError:
             raise OrderInvalid("client_order_id is not a UUID.", field="client_order_id")
         # Only an id a person or script chose: the monitor re-places an API order under the
-        # desk's own derived (version 5) id, keeping the order's source, with no actor.
-        if actor is not None and source in (OrderSource.API, OrderSource.ADMIN):
+        # desk's own derived (version 5) id, keeping the order's source, with no actor; a
+        # flatten (reduce-only) derives its id from the position and the flatten's id.
+        if actor is not None and source in (OrderSource.API, OrderSource.ADMIN) and not reduce_only:
             validation.check_chosen_client_order_id(client_order_id)
         existing = Order.objects.filter(client_order_id=client_order_id).first()
         if existing is not None:
@@ -210,6 +222,8 @@ def order_entry_check(
         # paused one: it is the desk's exit, not the strategy's decision.
         if trading_session.status != "running" and not closes_session:
             raise OrderSessionNotRunning(field="trading_session")
+    if past_kill_switch and not reduce_only:
+        raise OrderInvalid("Only a reduce-only flatten may pass the kill switch.", field="past_kill_switch")
     if not_before is not None and timezone.is_naive(not_before):
         raise OrderInvalid("not_before needs a time zone.", field="not_before")
 
@@ -222,11 +236,13 @@ def order_entry_check(
             if existing.account_id != account.pk:
                 raise OrderClientIdConflict(field="client_order_id")
             return existing
-    desk_open_check(account)
+    desk_open_check(account, past_kill_switch=past_kill_switch)
     # The limits and every count the checks need in one round trip, read under the account
     # lock; the checks still run one by one in their documented order.
     exposure = order_entry_exposure(account=account, instrument=instrument, side=side)
     limits = exposure.limits
+    if reduce_only:
+        risk.check_reduce_only(side=side, quantity=quantity, exposure=exposure)
     risk.check_instrument(limits=limits, instrument=instrument, exposure=exposure)
     notional = risk.check_size(
         limits=limits, instrument=instrument, quantity=quantity, limit_price=limit_price, stop_price=stop_price
