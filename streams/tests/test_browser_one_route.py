@@ -111,7 +111,8 @@ def test_the_kill_switch_engaged_and_released_and_a_halt_reach_another_users_ope
 
     assert api_post(actor, f"/api/v1/accounts/{account.code}/halt/", {"reason": "Runaway strategy"}) == 200
     expect(badge).to_have_text("halted", timeout=SHOWN_WITHIN_MS)
-    expect(badge).to_have_attribute("title", "Runaway strategy")
+    # The reason as text beside the badge, not a tooltip (issue 22).
+    expect(desk_page.locator(f"#account-{account.pk} .live-reason")).to_have_text("Runaway strategy")
     assert desk_page.evaluate("window.__notReloaded") is True
     assert desk_page.evaluate("window.liveStats.resyncs") == 0
     watcher_context.close()
