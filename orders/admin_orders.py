@@ -20,9 +20,11 @@ from orders import services
 from orders.admin_brackets import bracket_add_view
 from orders.admin_decisions import decision_html
 from orders.admin_entry import entry_page
+from orders.exports import ORDER_COLUMNS
 from orders.forms import OrderEntryForm
 from orders.models import Fill, Order, OrderEvent
 from orders.transitions import CANCELLABLE_STATUSES, OPEN_STATUSES
+from tradeconsole.csv_admin import CsvExportAdminMixin
 
 # The account filter of every table of an account's rows: only the accounts that have some.
 ACCOUNT_FILTER = ("account", admin.RelatedOnlyFieldListFilter)
@@ -61,7 +63,7 @@ class RefusalForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(AccountScopedAdmin):
+class OrderAdmin(CsvExportAdminMixin, AccountScopedAdmin):
     # The status first after the time: at 1,024 px, beside the sidebars, the later columns scroll (issue 22).
     list_display = [
         "created_at", "status", "account", "instrument", "side", "quantity", "order_type", "limit_price",
@@ -75,6 +77,9 @@ class OrderAdmin(AccountScopedAdmin):
     inlines = [OrderEventInline, FillInline]
     actions = ["cancel_orders", "approve_orders", "refuse_orders"]
     add_form_template = "admin/orders/order/add_form.html"
+    csv_columns = ORDER_COLUMNS
+    csv_name = "orders"
+    csv_select_related = ["account", "instrument", "created_by", "trading_session__strategy"]
     fieldsets = [
         (None, {"fields": ["client_order_id", "account", "instrument", "side", "quantity", "order_type",
                            "limit_price", "stop_price", "tif", "outside_rth"]}),

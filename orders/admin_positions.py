@@ -7,11 +7,13 @@ from django.contrib import admin
 
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from orders.admin_orders import ACCOUNT_FILTER
+from orders.exports import FILL_COLUMNS, POSITION_COLUMNS
 from orders.models import Fill, PnLPoint, Position, PositionLot
+from tradeconsole.csv_admin import CsvExportAdminMixin
 
 
 @admin.register(Fill)
-class FillAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+class FillAdmin(CsvExportAdminMixin, ReadOnlyAdminMixin, AccountScopedAdmin):
     list_display = [
         "executed_at", "exec_id", "account", "instrument", "side", "quantity", "price", "commission",
         "realized_pnl", "order",
@@ -21,6 +23,9 @@ class FillAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
     list_select_related = ["account", "instrument", "order__instrument"]
     date_hierarchy = "executed_at"
     show_full_result_count = False
+    csv_columns = FILL_COLUMNS
+    csv_name = "fills"
+    csv_select_related = ["account", "instrument", "order"]
 
 
 class PositionLotInline(ReadOnlyInline):
@@ -30,7 +35,7 @@ class PositionLotInline(ReadOnlyInline):
 
 
 @admin.register(Position)
-class PositionAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
+class PositionAdmin(CsvExportAdminMixin, ReadOnlyAdminMixin, AccountScopedAdmin):
     list_display = [
         "account", "instrument", "quantity", "average_cost", "realized_pnl", "broker_quantity", "broker_reported_at",
         "updated_at",
@@ -39,6 +44,8 @@ class PositionAdmin(ReadOnlyAdminMixin, AccountScopedAdmin):
     search_fields = ["instrument__symbol", "account__code"]
     list_select_related = ["account", "instrument"]
     inlines = [PositionLotInline]
+    csv_columns = POSITION_COLUMNS
+    csv_name = "positions"
 
 
 @admin.register(PnLPoint)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.api import views
+from accounts.api import exports, views
 
 urlpatterns = [
     path("accounts/", views.AccountListApi.as_view(), name="account-list"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("kill-switch/", views.KillSwitchApi.as_view(), name="kill-switch"),
     path("kill-switch/engage/", views.KillSwitchEngageApi.as_view(), name="kill-switch-engage"),
     path("kill-switch/release/", views.KillSwitchReleaseApi.as_view(), name="kill-switch-release"),
+    path("audit-log/export.csv", exports.AuditLogExportApi.as_view(), name="audit-log-export"),
     path("alerts/", views.AlertListApi.as_view(), name="alert-list"),
     path("alerts/<int:pk>/", views.AlertDetailApi.as_view(), name="alert-detail"),
     path("alerts/<int:pk>/acknowledge/", views.AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),

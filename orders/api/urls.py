@@ -2,18 +2,21 @@
 
 from django.urls import path
 
-from orders.api import accounts, brackets, views
+from orders.api import accounts, brackets, exports, views
 
 urlpatterns = [
     path("accounts/<str:code>/", accounts.AccountDetailApi.as_view(), name="account-detail"),
     path("instruments/", views.InstrumentListApi.as_view(), name="instrument-list"),
     path("instruments/<int:pk>/", views.InstrumentDetailApi.as_view(), name="instrument-detail"),
     path("orders/", views.OrderListCreateApi.as_view(), name="order-list"),
+    path("orders/export.csv", exports.OrderExportApi.as_view(), name="order-export"),
     path("orders/<uuid:client_order_id>/", views.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<uuid:client_order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
     path("brackets/", brackets.BracketCreateApi.as_view(), name="bracket-list"),
     path("fills/", views.FillListApi.as_view(), name="fill-list"),
+    path("fills/export.csv", exports.FillExportApi.as_view(), name="fill-export"),
     path("positions/", views.PositionListApi.as_view(), name="position-list"),
+    path("positions/export.csv", exports.PositionExportApi.as_view(), name="position-export"),
     path("pnl/", views.PnLHistoryApi.as_view(), name="pnl-history"),
     path("risk-limits/", views.RiskLimitListApi.as_view(), name="risk-limit-list"),
     path("risk-limits/<str:code>/", views.RiskLimitDetailApi.as_view(), name="risk-limit-detail"),

@@ -1,0 +1,49 @@
+"""The CSV writer of every export: cells safe in a spreadsheet, times in UTC with Z, chunked output."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tradeconsole.csv_export import Column, csv_cell, csv_chunks
+
+
+@pytest.mark.parametrize(
+    "text", ["=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+)  # fmt: skip
+def test_a_cell_that_a_spreadsheet_would_read_as_a_formula_is_prefixed_with_a_quote(text):
+    assert csv_cell(text) == "'" + text
+
+
+def test_plain_text_and_numbers_are_written_as_they_are():
+    assert csv_cell("Price collar: 5% away") == "Price collar: 5% away"
+    # A short position's quantity is a number, not a formula.
+    assert csv_cell(Decimal("-100")) == "-100"
+    assert csv_cell(-3) == "-3"
+    assert csv_cell(None) == ""
+    assert csv_cell(True) == "true"
+
+
+def test_times_are_utc_iso_8601_with_z():
+    new_york = datetime(2026, 3, 10, 11, 0, 0, 123000, tzinfo=ZoneInfo("America/New_York"))
+    assert csv_cell(new_york) == "2026-03-10T15:00:00.123000Z"
+    assert csv_cell(datetime(2026, 3, 10, 15, 0, tzinfo=UTC)) == "2026-03-10T15:00:00Z"
+
+
+def test_rows_are_written_a_chunk_at_a_time_after_the_headings():
+    columns = [Column("Symbol", lambda row: row[0]), Column("Quantity", lambda row: row[1])]
+    rows = [(f"S{n}", n) for n in range(7)]
+    seen = []
+
+    chunks = list(csv_chunks(rows, columns, chunk_size=3, per_chunk=lambda chunk: seen.append(len(chunk))))
+
+    assert chunks[0] == "Symbol,Quantity\r\n"
+    assert len(chunks) == 1 + 3  # headings, then chunks of 3, 3 and 1 rows
+    assert seen == [3, 3, 1]
+    table = list(csv.reader(io.StringIO("".join(chunks))))
+    assert table[1:] == [[f"S{n}", str(n)] for n in range(7)]
