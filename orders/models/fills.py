@@ -26,8 +26,10 @@ class Fill(models.Model):
     executed_at = models.DateTimeField(db_index=True)
     commission = models.DecimalField(null=True, blank=True, **MONEY)
     commission_currency = models.CharField(max_length=3, blank=True)
-    broker_realized_pnl = models.DecimalField(null=True, blank=True, **MONEY)
-    realized_pnl = models.DecimalField(default=Decimal("0"), help_text="FIFO realized PnL of this fill", **MONEY)
+    broker_realized_pnl = models.DecimalField("broker's realized PnL", null=True, blank=True, **MONEY)
+    realized_pnl = models.DecimalField(
+        "realized PnL", default=Decimal("0"), help_text="FIFO realized PnL of this fill", **MONEY
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,7 +51,7 @@ class PendingCommission(models.Model):
     exec_id = models.CharField("IB execution id", max_length=64, unique=True)
     commission = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, blank=True)
-    realized_pnl = models.DecimalField(null=True, blank=True, **MONEY)
+    realized_pnl = models.DecimalField("realized PnL", null=True, blank=True, **MONEY)
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

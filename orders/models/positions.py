@@ -20,7 +20,7 @@ class Position(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
     quantity = models.DecimalField(default=Decimal("0"), **QUANTITY)
     average_cost = models.DecimalField(default=Decimal("0"), **PRICE)
-    realized_pnl = models.DecimalField(default=Decimal("0"), **MONEY)
+    realized_pnl = models.DecimalField("realized PnL", default=Decimal("0"), **MONEY)
     broker_quantity = models.DecimalField(
         null=True, blank=True, help_text="Last quantity the broker reported", **QUANTITY
     )
@@ -57,8 +57,8 @@ class PnLPoint(models.Model):
 
     account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="pnl_points")
     at = models.DateTimeField(db_index=True)
-    realized_pnl = models.DecimalField(**MONEY)
-    unrealized_pnl = models.DecimalField(**MONEY)
+    realized_pnl = models.DecimalField("realized PnL", **MONEY)
+    unrealized_pnl = models.DecimalField("unrealized PnL", **MONEY)
 
     class Meta:
         ordering = ["account", "at"]

@@ -94,3 +94,13 @@ def test_the_via_help_text_names_every_origin_the_code_writes():
 
     for via in ("admin", "api", "task", "bridge", "monitor", "runner", "market", "seed_demo"):
         assert via in help_text
+
+
+def test_pnl_columns_read_pnl_not_pnl_lowercased():
+    from orders.models import Fill, PnLPoint, Position
+    from strategies.models import TradingSession
+
+    assert Position._meta.get_field("realized_pnl").verbose_name == "realized PnL"
+    assert PnLPoint._meta.get_field("unrealized_pnl").verbose_name == "unrealized PnL"
+    assert Fill._meta.get_field("broker_realized_pnl").verbose_name == "broker's realized PnL"
+    assert TradingSession._meta.get_field("sharpe").verbose_name == "Sharpe ratio"
