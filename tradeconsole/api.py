@@ -71,6 +71,7 @@ def api_not_found(request, unmatched: str = ""):
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("orders.api.urls")),
+    path("", include("orders.api.flatten")),
     path("", include("strategies.api.urls")),
     path("", include("strategies.api.urls_backtests")),
     path("", include("marketdata.api.urls")),

@@ -121,8 +121,10 @@ def _close_one(
     ).select_related("account")
     for order in working.order_by("id"):
         outcome.cancelled.append(order_cancel(order=order, actor=actor, reason=f"flatten: {reason}", via=via))
-    quantity = position.quantity
-    side = Side.SELL if quantity > 0 else Side.BUY
+    side = Side.SELL if position.quantity > 0 else Side.BUY
+    # The column's scale (8.0000) is not the order's: the quantity as a person would type it.
+    quantity = abs(position.quantity)
+    quantity = quantity.quantize(Decimal("1")) if quantity == quantity.to_integral_value() else quantity.normalize()
     limit_price = flatten_limit_price(position, side) if order_type == OrderType.LIMIT else None
     outcome.orders.append(
         order_submit(
@@ -130,7 +132,7 @@ def _close_one(
             account=position.account,
             instrument=position.instrument,
             side=side,
-            quantity=abs(quantity),
+            quantity=quantity,
             order_type=order_type,
             limit_price=limit_price,
             source=OrderSource.API if via == "api" else OrderSource.ADMIN,
