@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin_scoping import AccountScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
+from orders.admin_flatten import FlattenActionsMixin
 from orders.admin_orders import ACCOUNT_FILTER
 from orders.exports import FILL_COLUMNS, POSITION_COLUMNS
 from orders.models import Fill, PnLPoint, Position, PositionLot
@@ -35,7 +36,7 @@ class PositionLotInline(ReadOnlyInline):
 
 
 @admin.register(Position)
-class PositionAdmin(CsvExportAdminMixin, ReadOnlyAdminMixin, AccountScopedAdmin):
+class PositionAdmin(FlattenActionsMixin, CsvExportAdminMixin, ReadOnlyAdminMixin, AccountScopedAdmin):
     list_display = [
         "account", "instrument", "quantity", "average_cost", "realized_pnl", "broker_quantity", "broker_reported_at",
         "updated_at",
@@ -46,6 +47,7 @@ class PositionAdmin(CsvExportAdminMixin, ReadOnlyAdminMixin, AccountScopedAdmin)
     inlines = [PositionLotInline]
     csv_columns = POSITION_COLUMNS
     csv_name = "positions"
+    actions = ["flatten_positions", "flatten_accounts"]
 
 
 @admin.register(PnLPoint)
