@@ -7,7 +7,7 @@ def socket_access_load(user) -> dict:
     """Read, once per connection, which accounts the user sees and where they may act.
 
     Returns ``accounts`` (a set of account ids) and the flags the row templates read
-    (``can_cancel``, ``can_halt``, ``can_control_sessions``).
+    (``can_cancel``, ``can_halt``, ``can_control_sessions``, ``can_flatten``).
     """
     from accounts.selectors import accounts_for_user
 
@@ -17,6 +17,7 @@ def socket_access_load(user) -> dict:
         "can_cancel": user.has_perm("orders.change_order"),
         "can_halt": user.has_perm("accounts.change_brokeraccount"),
         "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
+        "can_flatten": user.has_perm("orders.add_order"),
     }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from streams import editor_page, market_page, session_page, views
+from streams import editor_page, flatten_views, market_page, session_page, views
 
 app_name = "streams"
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("orders/<int:pk>/cancel", views.order_cancel_view, name="order-cancel"),
     path("accounts/<int:pk>/halt", views.account_halt_view, {"action": "halt"}, name="account-halt"),
     path("accounts/<int:pk>/resume", views.account_halt_view, {"action": "resume"}, name="account-resume"),
+    path("accounts/<int:pk>/flatten", flatten_views.account_flatten_view, name="account-flatten"),
+    path("positions/<int:pk>/flatten", flatten_views.position_flatten_view, name="position-flatten"),
     *(
         path(f"sessions/<int:pk>/{action}", views.session_control_view, {"action": action}, name=f"session-{action}")
         for action in ("start", "pause", "resume", "stop")

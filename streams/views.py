@@ -35,6 +35,7 @@ def _flags(user) -> dict:
         "can_cancel": user.has_perm("orders.change_order"),
         "can_halt": user.has_perm("accounts.change_brokeraccount"),
         "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
+        "can_flatten": user.has_perm("orders.add_order"),
     }
 
 
