@@ -43,7 +43,7 @@ class CsvExportAdminMixin:
 
     @admin.action(description="Export selected %(verbose_name_plural)s as CSV")
     def export_csv(self, request: HttpRequest, queryset):
-        return self._csv(queryset)
+        return self._csv(request, queryset)
 
     def export_csv_view(self, request: HttpRequest):
         """Stream the changelist's rows as CSV: the same filters, search and date drill-down, every page."""
@@ -54,10 +54,12 @@ class CsvExportAdminMixin:
         except IncorrectLookupParameters:
             # The changelist answers a bad filter by going back to the unfiltered list; so do we.
             return HttpResponseRedirect(request.path.removesuffix("export.csv"))
-        return self._csv(changelist.get_queryset(request))
+        return self._csv(request, changelist.get_queryset(request))
 
-    def _csv(self, queryset):
+    def _csv(self, request: HttpRequest, queryset):
         if self.csv_select_related:
             queryset = queryset.select_related(*self.csv_select_related)
         per_chunk = getattr(self, "csv_per_chunk", None)
-        return csv_response(queryset, self.csv_columns, filename=export_filename(self.csv_name), per_chunk=per_chunk)
+        return csv_response(
+            queryset, self.csv_columns, filename=export_filename(self.csv_name), request=request, per_chunk=per_chunk
+        )

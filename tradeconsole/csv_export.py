@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -105,15 +107,33 @@ def _take(buffer: io.StringIO) -> str:
     return text
 
 
+async def _one_at_a_time(chunks: Iterator[str]) -> AsyncIterator[str]:
+    # Each chunk is read and written in the thread Django's sync code runs in (thread-sensitive),
+    # where the request's database connection and its server-side cursor live.
+    done = object()
+    take = sync_to_async(next)
+    while (chunk := await take(chunks, done)) is not done:
+        yield chunk
+
+
 def csv_response(
     rows: Iterable[Any],
     columns: Sequence[Column],
     *,
     filename: str,
+    request=None,
     per_chunk: Callable[[list[Any]], None] | None = None,
 ) -> StreamingHttpResponse:
-    """Return a streaming download of ``rows`` as ``filename`` (an attachment), UTF-8 CSV."""
-    response = StreamingHttpResponse(csv_chunks(rows, columns, per_chunk=per_chunk), content_type=CONTENT_TYPE)
+    """Return a streaming download of ``rows`` as ``filename`` (an attachment), UTF-8 CSV.
+
+    Give the ``request`` (Django's or DRF's): served by ASGI (daphne, the web process) the
+    content is an async iterator, since Django would read a plain one to the end into a list
+    before sending any of it; served by WSGI (gunicorn, the api process) it is a plain iterator.
+    """
+    content: Iterator[str] | AsyncIterator[str] = csv_chunks(rows, columns, per_chunk=per_chunk)
+    if isinstance(getattr(request, "_request", request), ASGIRequest):
+        content = _one_at_a_time(content)
+    response = StreamingHttpResponse(content, content_type=CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     # Exports are current data of the user's accounts: never cached by a proxy.
     response["Cache-Control"] = "no-store"

@@ -46,4 +46,6 @@ class AuditLogExportApi(APIView):
             rows = rows.filter(created_at__gte=params["since"])
         if params.get("until"):
             rows = rows.filter(created_at__lte=params["until"])
-        return csv_response(rows, AUDIT_COLUMNS, filename=export_filename("audit-log"), per_chunk=name_entries)
+        return csv_response(
+            rows, AUDIT_COLUMNS, filename=export_filename("audit-log"), request=request, per_chunk=name_entries
+        )

@@ -28,7 +28,7 @@ class OrderExportApi(APIView):
     def get(self, request):
         filters = query_params(s.OrderFilter, request)
         rows = selectors.order_list(user=request.user, filters=filters)
-        return csv_response(rows, ORDER_COLUMNS, filename=export_filename("orders"))
+        return csv_response(rows, ORDER_COLUMNS, filename=export_filename("orders"), request=request)
 
 
 class FillExportApi(APIView):
@@ -40,7 +40,7 @@ class FillExportApi(APIView):
     @extend_schema(parameters=[s.FillFilter], responses=CSV_RESPONSE)
     def get(self, request):
         rows = selectors.fill_list(user=request.user, **query_params(s.FillFilter, request))
-        return csv_response(rows, FILL_COLUMNS, filename=export_filename("fills"))
+        return csv_response(rows, FILL_COLUMNS, filename=export_filename("fills"), request=request)
 
 
 class PositionExportApi(APIView):
@@ -52,4 +52,4 @@ class PositionExportApi(APIView):
     @extend_schema(parameters=[s.PositionFilter], responses=CSV_RESPONSE)
     def get(self, request):
         rows = selectors.position_list(user=request.user, **query_params(s.PositionFilter, request))
-        return csv_response(rows, POSITION_COLUMNS, filename=export_filename("positions"))
+        return csv_response(rows, POSITION_COLUMNS, filename=export_filename("positions"), request=request)

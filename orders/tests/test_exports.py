@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.http import StreamingHttpResponse
+from django.test import AsyncClient
 from django.urls import reverse
 
-from accounts.models import AuditLog
+from accounts.models import AuditLog, Role
 from accounts.tests.factories import UserFactory
 from orders.models import OrderStatus
 from orders.tests.factories import FillFactory, InstrumentFactory, OrderFactory, PositionFactory
@@ -211,3 +213,22 @@ def test_a_user_with_no_role_may_not_export(client, account):
     nobody = UserFactory(username="nobody", roles=[], accounts=[account])
     client.force_login(nobody)
     assert client.get(reverse("admin:orders_order_export_csv")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_served_by_asgi_the_admin_export_streams_its_rows_from_the_database(account, other_account, instrument):
+    # The web process is daphne: each chunk is read in the request's own thread, one at a time.
+    viewer = UserFactory(username="asgi-viewer", roles=[Role.VIEWER], accounts=[account])
+    mine = [FillFactory(account=account, instrument=instrument) for _ in range(3)]
+    FillFactory(account=other_account, instrument=instrument)
+
+    async def export():
+        client = AsyncClient()
+        await client.aforce_login(viewer)
+        response = await client.get(reverse("admin:orders_fill_export_csv"))
+        assert response.is_async
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    rows = list(csv.DictReader(io.StringIO(async_to_sync(export)().decode())))
+
+    assert sorted(row["IB execution id"] for row in rows) == sorted(fill.exec_id for fill in mine)

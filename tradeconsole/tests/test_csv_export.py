@@ -9,8 +9,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncRequestFactory, RequestFactory
 
-from tradeconsole.csv_export import Column, csv_cell, csv_chunks
+from tradeconsole.csv_export import Column, csv_cell, csv_chunks, csv_response
 
 
 @pytest.mark.parametrize(
@@ -47,3 +49,18 @@ def test_rows_are_written_a_chunk_at_a_time_after_the_headings():
     assert seen == [3, 3, 1]
     table = list(csv.reader(io.StringIO("".join(chunks))))
     assert table[1:] == [[f"S{n}", str(n)] for n in range(7)]
+
+
+def test_served_by_asgi_the_response_streams_asynchronously_and_by_wsgi_synchronously():
+    # Under ASGI, Django would read a plain iterator to the end into a list before sending it.
+    columns = [Column("Symbol", lambda row: row)]
+    rows = ["AAPL", "=MSFT"]
+
+    asgi = csv_response(rows, columns, filename="x.csv", request=AsyncRequestFactory().get("/x.csv"))
+    wsgi = csv_response(rows, columns, filename="x.csv", request=RequestFactory().get("/x.csv"))
+
+    async def read(response):
+        return [chunk async for chunk in response.streaming_content]
+
+    assert asgi.is_async and not wsgi.is_async
+    assert b"".join(async_to_sync(read)(asgi)) == b"".join(wsgi.streaming_content) == b"Symbol\r\nAAPL\r\n'=MSFT\r\n"
