@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.exceptions import HaltReasonRequired
@@ -122,6 +123,8 @@ def blotter(request: HttpRequest) -> HttpResponse:
         strategies=Strategy.objects.filter(accounts__in=accounts).distinct(),
         statuses=OrderStatus.choices,
         selected={"account": account, "strategy": strategy, "status": status},
+        # Every order the filters select, not the page's latest: the API's CSV export (issue 22).
+        export_url=reverse("api-v1:order-export") + ("?" + urlencode(query) if query else ""),
     )
     return _render(request, "streams/blotter.html", context)
 

@@ -5,7 +5,9 @@ the lists' filters, cells safe in a spreadsheet."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -232,3 +234,18 @@ def test_served_by_asgi_the_admin_export_streams_its_rows_from_the_database(acco
     rows = list(csv.DictReader(io.StringIO(async_to_sync(export)().decode())))
 
     assert sorted(row["IB execution id"] for row in rows) == sorted(fill.exec_id for fill in mine)
+
+
+def test_the_live_blotter_links_to_the_export_of_every_order_its_filters_select(
+    client, viewer, account, instrument, msft, redis_client
+):
+    filled = OrderFactory(account=account, instrument=msft, status=OrderStatus.FILLED)
+    OrderFactory(account=account, instrument=instrument, status=OrderStatus.NEW)
+    client.force_login(viewer)
+
+    page = client.get("/live/orders/", {"account": str(account.pk), "status": "FILLED", "strategy": ""})
+    link = re.search(r'href="([^"]+)" class="button csv-export-link"', page.content.decode()).group(1)
+
+    assert link == f"{reverse('api-v1:order-export')}?account={account.pk}&amp;status=FILLED"
+    rows = table(client.get(html.unescape(link)))
+    assert [row["Client order id"] for row in rows] == [str(filled.client_order_id)]
