@@ -63,6 +63,7 @@ class PlacingMixin:
             not_before=order.not_before,
             created_ns=time.time_ns(),
             command_id=order.id,
+            past_kill_switch=order.past_kill_switch,
         )
         if record.parent_client_order_id and self._refuse_orphan(record):
             return

@@ -189,9 +189,14 @@ class RiskGate:
         """Realized PnL of ``account`` on today's trading date."""
         return self.realized_pnl.get((account, trading_date()), Decimal(0))
 
-    def halted(self, account: str) -> str | None:
-        """The halt reason that applies to ``account`` (global first), or None."""
+    def halted(self, account: str, *, past_kill_switch: bool = False) -> str | None:
+        """The halt reason that applies to ``account`` (global first), or None.
+
+        ``past_kill_switch`` (a cancel-and-flatten closing order): the account's own halt only.
+        """
         halts = self.halts
+        if past_kill_switch:
+            return halts.get(account)
         if not halts:
             return None
         return halts.get(GLOBAL) if GLOBAL in halts else halts.get(account)
@@ -253,7 +258,7 @@ class RiskGate:
     def _check(
         self, account: str, symbol: str, quantity: Decimal, order, side: str | None = None, working=Decimal(0)
     ) -> Refusal | None:
-        reason = self.halted(account)
+        reason = self.halted(account, past_kill_switch=getattr(order, "past_kill_switch", False))
         if reason is not None:
             return Refusal("risk.halted", f"trading is halted: {reason}" if reason else "trading is halted")
         if account not in self.accounts:

@@ -67,6 +67,8 @@ class OrderRecord:
     # send): such a chain is not working at TWS, which discards an untransmitted chain on disconnect.
     chain: str = ""
     held: bool = False
+    # A cancel-and-flatten closing order (``OrderPlace.past_kill_switch``): the desk-wide halt does not refuse it.
+    past_kill_switch: bool = False
     # Runtime only (not persisted): the producer's message for scheduled orders, last status seen.
     extra: dict = field(default_factory=dict)
 
@@ -104,11 +106,14 @@ return 1
 # nothing). Refused, with the halt's value, when the barrier Django writes (KEYS[4]) or the worker's own
 # halts (KEYS[5]) cover the account; otherwise the account's and the desk's send leases are (re)set,
 # which an engage waits out. Returns 1 (go), 0 (``new``: already claimed) or the halt's value.
+# ARGV[7] = '1': a cancel-and-flatten closing order, refused by its account's halt only (not ``*``).
 _SEND_SCRIPT = """
-local h = redis.call('HMGET', KEYS[4], '*', ARGV[4])
+local desk = '*'
+if ARGV[7] == '1' then desk = ARGV[4] end
+local h = redis.call('HMGET', KEYS[4], desk, ARGV[4])
 local halt = h[1] or h[2]
 if not halt then
-  h = redis.call('HMGET', KEYS[5], '*', ARGV[4])
+  h = redis.call('HMGET', KEYS[5], desk, ARGV[4])
   halt = h[1] or h[2]
 end
 if halt then return halt end
@@ -268,6 +273,7 @@ class Store:
             record.account,
             mode,
             SEND_LEASE_MS,
+            "1" if record.past_kill_switch else "0",
         )
         result = self._eval(self._send, 7, args, meanwhile)
         if isinstance(result, bytes):

@@ -161,6 +161,7 @@ _spec(
     quantity_increment=_OPT_POS,
     oca_type=optional(_oca_type),
     children=optional(_children),
+    past_kill_switch=parse_bool,
 )
 # A bracket child's keys: parser and default (REQUIRED: must be given).
 _CHILD_SPEC: dict[str, tuple[Any, Any]] = {

@@ -98,6 +98,9 @@ class OrderPlace(Message):
     # before its first send and transmits it as one unit; children without an ``oca_group`` of their
     # own are one OCA group at TWS (a fill of one reduces or cancels the others). Absent: a lone order.
     children: tuple[dict[str, Any], ...] | None = None
+    # The kill switch's "cancel and flatten": a reduce-only closing order Django let past the engaged
+    # desk-wide switch. The desk-wide halt (``*``) does not refuse it; an account's own halt does.
+    past_kill_switch: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -292,6 +292,9 @@ def order_entry_check(
         values["client_order_id"] = client_order_id
     if duplicate_of is not None:
         values["duplicate_of"] = duplicate_of
+    if past_kill_switch:
+        # Not a column: the command tells the worker's halt checks (execution_worker) to let it by.
+        values["past_kill_switch"] = True
     return values
 
 
@@ -319,6 +322,7 @@ def order_entry_write(values: dict[str, Any], *, actor: User | None, via: str, e
     ``enqueue=False``: no ``order.place`` (a bracket's members travel in one, ``orders.services.brackets``).
     """
     duplicate_of = values.pop("duplicate_of", None)
+    past_kill_switch = values.pop("past_kill_switch", False)
     account, status, client_order_id = values["account"], values["status"], values.get("client_order_id")
     source = values["source"]
     # A savepoint only where a caller's client_order_id can collide (caught below); a fresh
@@ -342,5 +346,8 @@ def order_entry_write(values: dict[str, Any], *, actor: User | None, via: str, e
     if duplicate_of is not None:
         duplicates.duplicate_confirmed_record(order=order, earlier=duplicate_of, actor=actor, via=via)
     if status == OrderStatus.NEW and enqueue:
-        outbox_enqueue(type="order.place", data=order_place_data(order))
+        data = order_place_data(order)
+        if past_kill_switch:
+            data["past_kill_switch"] = True
+        outbox_enqueue(type="order.place", data=data)
     return order

@@ -36,6 +36,7 @@ def test_a_long_position_is_flattened_by_a_market_sell_of_its_size_audited_with_
 
     (order,) = outcome.orders
     assert (order.side, order.quantity, order.order_type, order.status) == ("SELL", Decimal("30"), "MKT", "NEW")
+    assert "past_kill_switch" not in _placed()[0]
     assert order.client_order_id == flatten_client_order_id(position, outcome.flatten_id)
     assert [d["client_order_id"] for d in _placed()] == [str(order.client_order_id)]
     audit = AuditLog.objects.get(action="position.flatten")
@@ -232,6 +233,8 @@ def test_cancel_and_flatten_engages_the_kill_switch_and_closes_every_position_pa
     types = list(OutboxMessage.objects.order_by("id").values_list("type", flat=True))
     assert types[0] == "trading.halt"
     assert types.count("order.place") == 2
+    # The worker's halt checks let these by (the desk-wide halt only; execution_worker tests).
+    assert [d.get("past_kill_switch") for d in _placed()] == [True, True]
     audit = AuditLog.objects.get(action="desk.flatten")
     assert audit.after["past_kill_switch"] is True
     # Past the engaged switch goes only the flatten: any other order is still refused.
