@@ -218,7 +218,13 @@ class BrokerAccountAdmin(ServiceSaveMixin, AccountScopedAdmin):
 
 @admin.register(KillSwitch)
 class KillSwitchAdmin(admin.ModelAdmin):
-    """One page: the switch's state and a form to engage or release it through the services."""
+    """One page: the switch's state and a form to engage or release it through the services.
+
+    ``engage_form`` and ``engage`` may be extended by an app above this one (orders adds the
+    "cancel and flatten" mode, ``orders.admin_flatten``): accounts imports no other app.
+    """
+
+    engage_form = KillSwitchForm
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -241,7 +247,7 @@ class KillSwitchAdmin(admin.ModelAdmin):
             raise PermissionDenied
         may_control = may_use_kill_switch(request.user)
         switch = kill_switch_get()
-        form = KillSwitchForm()
+        form = self.engage_form()
         if request.method == "POST":
             if not may_control:
                 raise PermissionDenied
@@ -270,21 +276,25 @@ class KillSwitchAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, "The kill switch is released: new orders are accepted.", messages.SUCCESS)
             return None
-        form = KillSwitchForm(request.POST)
+        form = self.engage_form(request.POST)
         if not form.is_valid():
             return form
         try:
-            services.kill_switch_engage(
-                actor=request.user,
-                reason=form.cleaned_data["reason"],
-                cancel_working=form.cleaned_data["cancel_working"],
-                via=VIA,
-            )
+            self.engage(request, form.cleaned_data)
         except ApplicationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, refusal_text(exc))
             return form
         self.message_user(request, "The kill switch is engaged: no new order anywhere.", messages.WARNING)
         return None
+
+    def engage(self, request, data: dict) -> None:
+        """Engage the switch with the form's ``data``.
+
+        :raises ApplicationError: the service's refusal (shown on the form).
+        """
+        services.kill_switch_engage(
+            actor=request.user, reason=data["reason"], cancel_working=data["cancel_working"], via=VIA
+        )
 
 
 # --- read-only records ------------------------------------------------------------------------

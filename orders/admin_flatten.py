@@ -1,4 +1,5 @@
-"""The positions changelist's Flatten actions: the selected positions, or every position of their accounts.
+"""The positions changelist's Flatten actions (the selected positions, or every position of their
+accounts) and the kill switch page's "cancel and flatten" mode.
 
 Each asks first (``accounts.admin.ask_reason``): the reason, market or limit at the quote, and a
 hidden flatten id made when the page is shown, so posting the confirmation twice (a double
@@ -12,9 +13,10 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 
-from accounts.admin import VIA, ask_reason
+from accounts.admin import VIA, KillSwitchAdmin, KillSwitchForm, ask_reason
 from accounts.admin_services import each_through_service
-from orders.services import account_flatten, position_flatten
+from accounts.models import KillSwitch
+from orders.services import account_flatten, kill_switch_cancel_and_flatten, position_flatten
 
 ORDER_TYPE_CHOICES = [("MKT", "Market"), ("LMT", "Limit at the quote (bid to sell, ask to buy)")]
 
@@ -92,3 +94,32 @@ class FlattenActionsMixin:
         )
         _sent(self, request, outcomes)
         return None
+
+
+class KillSwitchFlattenForm(KillSwitchForm):
+    """The kill switch's form with its "cancel and flatten" mode."""
+
+    flatten = forms.BooleanField(
+        required=False,
+        label="Cancel and flatten",
+        help_text="Also close every open position with a market order, the only orders let past the switch "
+        "(every working order is cancelled).",
+    )
+
+
+class KillSwitchFlattenAdmin(KillSwitchAdmin):
+    """The kill switch page, with the "cancel and flatten" mode (``kill_switch_cancel_and_flatten``)."""
+
+    engage_form = KillSwitchFlattenForm
+
+    def engage(self, request, data: dict) -> None:
+        if not data.get("flatten"):
+            super().engage(request, data)
+            return
+        outcome = kill_switch_cancel_and_flatten(actor=request.user, reason=data["reason"], via=VIA)
+        _sent(self, request, [outcome])
+
+
+# accounts imports no other app: the kill switch's page gains its flatten mode here.
+admin.site.unregister(KillSwitch)
+admin.site.register(KillSwitch, KillSwitchFlattenAdmin)

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditLog
+from accounts.selectors import kill_switch_get
 from orders.models import Order
 from orders.tests.factories import InstrumentFactory, PositionFactory
 
@@ -91,4 +92,29 @@ def test_a_viewer_has_no_flatten_action(client, viewer, account, instrument):
     assert response.status_code == 200
     assert "flatten_positions" not in response.content.decode()
     client.post(POSITIONS_URL, {"action": "flatten_positions", "_selected_action": [position.pk], "apply": "1"})
+    assert not Order.objects.exists()
+
+
+KILL_SWITCH_URL = reverse("admin:accounts_killswitch_changelist")
+
+
+def test_the_kill_switch_page_engages_in_cancel_and_flatten_mode(client, admin_user, account, instrument):
+    PositionFactory(account=account, instrument=instrument, quantity=Decimal("30"))
+    client.force_login(admin_user)
+    assert "Cancel and flatten" in client.get(KILL_SWITCH_URL).content.decode()
+
+    client.post(KILL_SWITCH_URL, {"operation": "engage", "reason": "crash", "cancel_working": "on", "flatten": "on"})
+
+    assert kill_switch_get().engaged
+    assert list(Order.objects.values_list("side", "quantity")) == [("SELL", Decimal("30"))]
+    assert AuditLog.objects.get(action="desk.flatten").after["past_kill_switch"] is True
+
+
+def test_the_kill_switch_page_without_flatten_only_engages(client, admin_user, account, instrument):
+    PositionFactory(account=account, instrument=instrument, quantity=Decimal("30"))
+    client.force_login(admin_user)
+
+    client.post(KILL_SWITCH_URL, {"operation": "engage", "reason": "crash", "cancel_working": "on"})
+
+    assert kill_switch_get().engaged
     assert not Order.objects.exists()
