@@ -272,6 +272,8 @@ class PositionOutput(serializers.ModelSerializer):
     class Meta:
         model = Position
         fields = [
+            # The id names the position in positions/{id}/flatten/.
+            "id",
             "account",
             "symbol",
             "quantity",

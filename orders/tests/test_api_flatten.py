@@ -95,3 +95,11 @@ def test_the_desk_flatten_needs_the_kill_switch_permission_and_may_cancel_and_fl
     assert response.status_code == 200, response.content
     assert [(o["side"], Decimal(o["quantity"])) for o in response.json()["orders"]] == [("SELL", Decimal("8"))]
     assert kill_switch_get().engaged
+
+
+def test_the_positions_list_gives_the_id_the_flatten_endpoint_takes(as_trader, account, instrument):
+    position = PositionFactory(account=account, instrument=instrument, quantity=Decimal("30"))
+
+    (listed,) = as_trader.get(reverse("api-v1:position-list")).json()["results"]
+
+    assert listed["id"] == position.pk
