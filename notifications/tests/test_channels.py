@@ -241,6 +241,6 @@ def test_a_webhook_target_that_keeps_failing_opens_its_breaker_and_then_fails_at
     for _ in range(2):
         with pytest.raises(DeliveryFailed, match="ConnectionError"):
             webhook_post(url=url, payload={"x": 1})
-    with pytest.raises(DeliveryFailed, match="breaker of 127.0.0.1 is open"):
+    with pytest.raises(DeliveryFailed, match=r"breaker of 127\.0\.0\.1 is open"):
         webhook_post(url=url, payload={"x": 1})
     assert breakers.breaker("webhook:127.0.0.1").current_state == "open"
