@@ -36,18 +36,17 @@ from django.db import close_old_connections
 
 from logclock import correlation
 from marketdata import bars as bar_codec
-from marketdata import sessions, ticks
+from marketdata import sessions
 from marketdata.keys import MarketKeys
 from strategies import selectors_runtime
 from strategies.backtest.slippage import SlippageModel
 from strategies.engine import BarRefused, GraphRefused, compile_graph
 from strategies.models import TradingSession
 from strategies.runtime.live_session import BROKER, BarResult, LiveSession
+from strategies.runtime.quotes import live_quotes
 from strategies.services import session_runs, trading_session_pause_self, trading_session_stop_self
 
 logger = logging.getLogger("strategies.runner")
-
-QUOTE_FRESH_NS = 5_000_000_000  # a quote older than 5 s is not the market now
 
 
 @dataclass
@@ -268,7 +267,9 @@ class Runner:
     def _decide(self, wanted: dict[int, list]) -> None:
         started, cpu = time.perf_counter(), time.process_time()
         now = time.time()
-        quotes = self._quotes({self.live[pk].symbol for pk in wanted if self.live[pk].simulator is not None})
+        quotes = live_quotes(
+            self.client, self.keys, {self.live[pk].symbol for pk in wanted if self.live[pk].simulator is not None}
+        )
         self._fill_gaps(wanted)
         batch, stopped = [], []
         # Sessions of one version on one symbol that have seen the very same bars compute the
@@ -361,29 +362,6 @@ class Runner:
                 "session %s: %s at %s -> %s", live.session_id, result.decision.action, result.bar_time, row.outcome
             )
 
-    def _quotes(self, symbols: set[str]) -> dict[str, tuple[float, float]]:
-        """The fresh live (bid, ask) of each of ``symbols`` that has one (one round trip)."""
-        if not symbols:
-            return {}
-        ordered = sorted(symbols)
-        pipe = self.client.pipeline(transaction=False)
-        for symbol in ordered:
-            pipe.xrevrange(self.keys.ticks(symbol), count=1)
-        now_ns = time.time_ns()
-        quotes = {}
-        for symbol, reply in zip(ordered, pipe.execute(), strict=True):
-            if not reply:
-                continue
-            try:
-                quote = ticks.read_quote(reply[0][1])
-            except ticks.BadTick:
-                continue
-            if now_ns - quote.ts > QUOTE_FRESH_NS or quote.bid is None or quote.ask is None:
-                continue
-            if 0 < quote.bid <= quote.ask:
-                quotes[symbol] = (float(quote.bid), float(quote.ask))
-        return quotes
-
     # -- pausing itself -----------------------------------------------------------------------
 
     def _check_limits(self, recorded: set[int]) -> None:
@@ -398,20 +376,9 @@ class Runner:
     def _check_market_data(self) -> None:
         now = time.time()
         for pk, live in list(self.live.items()):
-            if live.resolution.daily:
-                continue
-            bound = self.quiet_bars * live.resolution.seconds
-            last_end = (live.last_bar_time or 0) + live.resolution.seconds
-            if now - max(last_end, self.followed_since.get(pk, now)) <= bound:
-                continue
-            calendar = sessions.calendar(live.evaluator.history.calendar_code)
-            if calendar.at(now) is None or calendar.at(now - bound) is None:
-                continue  # the market is closed (or just opened): no bar is due
-            self._pause(
-                pk,
-                "market_data_stale",
-                f"No closed {live.symbol} bar for {int(now - last_end)} s while the market is open.",
-            )
+            message = live.quiet(now, since=self.followed_since.get(pk, now), bars=self.quiet_bars)
+            if message:
+                self._pause(pk, "market_data_stale", message)
 
     def _pause(self, pk: int, code: str, message: str) -> None:
         trading_session_pause_self(session_id=pk, code=code, message=message)

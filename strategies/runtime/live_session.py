@@ -189,6 +189,21 @@ class LiveSession:
         figures.on_bar(result.equity, unrealized)
         result.figures = figures.snapshot()
 
+    def quiet(self, now: float, *, since: float, bars: int) -> str | None:
+        """Why the session's market data looks stopped at ``now`` (no closed bar for ``bars`` bars, counted
+        from its last bar or from ``since``, while its exchange is open), or None. Daily bars are never quiet.
+        """
+        if self.resolution.daily:
+            return None
+        bound = bars * self.resolution.seconds
+        last_end = (self.last_bar_time or 0) + self.resolution.seconds
+        if now - max(last_end, since) <= bound:
+            return None
+        calendar = sessions.calendar(self.evaluator.history.calendar_code)
+        if calendar.at(now) is None or calendar.at(now - bound) is None:
+            return None  # the market is closed (or just opened): no bar is due
+        return f"No closed {self.symbol} bar for {int(now - last_end)} s while the market is open."
+
     def day_pnl(self) -> float:
         """The equity's change since the first bar of the exchange's trading day (forward tests)."""
         return self.figures.last_equity - self.day_start_equity
