@@ -19,6 +19,7 @@ from accounts.api.params import query_params
 from accounts.api.permissions import DeskPermission, IsDeskMember
 from accounts.api.throttling import OrderEntryThrottle
 from orders import scheduling, selectors, services
+from orders.api import schedule_serializers as ss
 from orders.api import serializers as s
 from orders.models import Fill, Instrument, OrderEvent, OrderSource, PnLPoint, RiskLimit, ScheduledOrder
 from orders.services import duplicate_refusals_audited, schedule_firing, schedules
@@ -290,19 +291,19 @@ class ScheduledOrderListCreateApi(generics.GenericAPIView):
     permission_classes = [DeskPermission]
     write_perms = {"POST": "orders.add_scheduledorder"}
 
-    @extend_schema(responses=s.ScheduledOrderOutput(many=True))
+    @extend_schema(responses=ss.ScheduledOrderOutput(many=True))
     def get(self, request):
         page = self.paginate_queryset(_scheduled_orders(request))
-        return self.get_paginated_response(s.ScheduledOrderOutput(page, many=True).data)
+        return self.get_paginated_response(ss.ScheduledOrderOutput(page, many=True).data)
 
-    @extend_schema(request=s.ScheduledOrderInput, responses={201: s.ScheduledOrderOutput})
+    @extend_schema(request=ss.ScheduledOrderInput, responses={201: ss.ScheduledOrderOutput})
     def post(self, request):
-        data = s.ScheduledOrderInput(data=request.data)
+        data = ss.ScheduledOrderInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = _schedule_values(request, data.validated_data)
         account = values.pop("account")
         schedule = schedules.scheduled_order_create(actor=request.user, account=account, via=VIA, **values)
-        return Response(s.ScheduledOrderOutput(schedule).data, status=status.HTTP_201_CREATED)
+        return Response(ss.ScheduledOrderOutput(schedule).data, status=status.HTTP_201_CREATED)
 
 
 class ScheduledOrderDetailApi(APIView):
@@ -311,18 +312,18 @@ class ScheduledOrderDetailApi(APIView):
     permission_classes = [DeskPermission]
     write_perms = {"PATCH": "orders.change_scheduledorder", "DELETE": "orders.delete_scheduledorder"}
 
-    @extend_schema(responses=s.ScheduledOrderOutput)
+    @extend_schema(responses=ss.ScheduledOrderOutput)
     def get(self, request, pk: int):
-        return Response(s.ScheduledOrderOutput(get_object_or_404(_scheduled_orders(request), pk=pk)).data)
+        return Response(ss.ScheduledOrderOutput(get_object_or_404(_scheduled_orders(request), pk=pk)).data)
 
-    @extend_schema(request=s.ScheduledOrderUpdateInput, responses=s.ScheduledOrderOutput)
+    @extend_schema(request=ss.ScheduledOrderUpdateInput, responses=ss.ScheduledOrderOutput)
     def patch(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
-        data = s.ScheduledOrderUpdateInput(data=request.data, partial=True)
+        data = ss.ScheduledOrderUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = _schedule_values(request, data.validated_data)
         schedule = schedules.scheduled_order_update(schedule=schedule, actor=request.user, via=VIA, **values)
-        return Response(s.ScheduledOrderOutput(schedule).data)
+        return Response(ss.ScheduledOrderOutput(schedule).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, pk: int):
@@ -337,11 +338,11 @@ class ScheduledOrderEnableApi(APIView):
     permission_classes = [DeskPermission]
     write_perms = {"POST": "orders.change_scheduledorder"}
 
-    @extend_schema(request=None, responses=s.ScheduledOrderOutput)
+    @extend_schema(request=None, responses=ss.ScheduledOrderOutput)
     def post(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
         schedule = schedule_firing.scheduled_order_resume(schedule=schedule, actor=request.user, via=VIA)
-        return Response(s.ScheduledOrderOutput(schedule).data)
+        return Response(ss.ScheduledOrderOutput(schedule).data)
 
 
 class ScheduledOrderDisableApi(APIView):
@@ -350,11 +351,11 @@ class ScheduledOrderDisableApi(APIView):
     permission_classes = [DeskPermission]
     write_perms = {"POST": "orders.change_scheduledorder"}
 
-    @extend_schema(request=None, responses=s.ScheduledOrderOutput)
+    @extend_schema(request=None, responses=ss.ScheduledOrderOutput)
     def post(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
         schedule = schedule_firing.scheduled_order_pause(schedule=schedule, actor=request.user, via=VIA)
-        return Response(s.ScheduledOrderOutput(schedule).data)
+        return Response(ss.ScheduledOrderOutput(schedule).data)
 
 
 class ScheduledOrderNextFiringsApi(APIView):
@@ -362,7 +363,7 @@ class ScheduledOrderNextFiringsApi(APIView):
 
     permission_classes = [IsDeskMember]
 
-    @extend_schema(responses=s.NextFiringsOutput)
+    @extend_schema(responses=ss.NextFiringsOutput)
     def get(self, request, pk: int):
         schedule = get_object_or_404(_scheduled_orders(request), pk=pk)
-        return Response(s.NextFiringsOutput({"next_firings": scheduling.next_firings(schedule, count=5)}).data)
+        return Response(ss.NextFiringsOutput({"next_firings": scheduling.next_firings(schedule, count=5)}).data)

@@ -17,7 +17,7 @@ from accounts.models import Role
 from accounts.tests.factories import AlertFactory, UserFactory
 from marketdata.services import watchlist_add
 from orders.models import OrderStatus, ScheduledOrder
-from orders.tests.factories import OrderFactory
+from orders.tests.factories import OrderFactory, PositionFactory
 from strategies.services import strategy_version_save
 from strategies.services.backtests import backtest_request
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory, template_graph
@@ -36,7 +36,9 @@ class Case:
     name: str
     allowed: set
     ok: int = 200
-    kwargs: str = ""  # which fixture object fills the URL: order, alert, schedule, session, strategy, version, account
+    kwargs: str = (
+        ""  # which fixture object fills the URL: order, alert, schedule, session, strategy, version, account, position
+    )
     body: dict = field(default_factory=dict)
     idempotent: bool = False
 
@@ -113,6 +115,9 @@ CASES = [
     Case("get", "fill-list", ALL),
     Case("get", "fill-export", ALL),
     Case("get", "position-list", ALL),
+    Case("post", "position-flatten", TRADE, kwargs="position", body={"reason": "test"}),
+    Case("post", "account-flatten", TRADE, kwargs="account", body={"reason": "test"}),
+    Case("post", "desk-flatten", RISK, body={"reason": "test"}),
     Case("get", "position-export", ALL),
     Case("get", "pnl-history", ALL),
     Case("get", "risk-limit-list", ALL),
@@ -191,6 +196,7 @@ def world(account, instrument):
         "instrument": instrument,
         "order": OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED),
         "alert": AlertFactory(account=account),
+        "position": PositionFactory(account=account, instrument=instrument, quantity=Decimal("100")),
         "schedule": ScheduledOrder.objects.create(
             name="close",
             account=account,
