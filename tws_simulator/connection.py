@@ -371,11 +371,8 @@ class Connection(asyncio.Protocol):
         self.out.send_order_messages(items)
 
     def close(self, *, graceful: bool = False) -> None:
-        """Close this connection (other clients are not affected).
-
-        ``graceful`` first sends what is pending (a 326 or a last error 100); otherwise the socket is
-        aborted, as when TWS drops a connection.
-        """
+        """Close this connection (other clients are not affected): ``graceful`` first sends what is
+        pending (a 326 or a last error 100), otherwise the socket is aborted, as when TWS drops one."""
         if self.state == "closed":
             return
         self.out.close(graceful=graceful)
