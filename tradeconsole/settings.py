@@ -271,6 +271,8 @@ SPECTACULAR_SETTINGS = {
         "SideEnum": "orders.models.choices.Side",
         "ResolutionEnum": "marketdata.resolutions.CHOICES",
         "BacktestStatusEnum": "strategies.models_backtests.Backtest.Status",
+        "OrderTypeEnum": "orders.models.OrderType",
+        "FlattenOrderTypeEnum": "orders.api.flatten.FLATTEN_ORDER_TYPE_CHOICES",
     },
 }
 

@@ -23,9 +23,13 @@ from orders.services.flatten import FlattenOutcome
 VIA = "api"
 
 
+# The order types a flatten may use (named apart from every order type in the OpenAPI schema).
+FLATTEN_ORDER_TYPE_CHOICES = [("MKT", "Market"), ("LMT", "Limit at the quote")]
+
+
 class FlattenInput(serializers.Serializer):
     reason = serializers.CharField(max_length=255)
-    order_type = serializers.ChoiceField(choices=["MKT", "LMT"], default="MKT")
+    order_type = serializers.ChoiceField(choices=FLATTEN_ORDER_TYPE_CHOICES, default="MKT")
     flatten_id = serializers.UUIDField(required=False, allow_null=True)
 
 
