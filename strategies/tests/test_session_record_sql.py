@@ -12,7 +12,8 @@ from strategies import sql
 from strategies.models import TradingSession
 from strategies.tests.factories import TradingSessionFactory
 
-pytestmark = pytest.mark.django_db
+# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-03-02T16:00:00+00:00")]
 
 
 def figures(**values) -> dict:

@@ -14,6 +14,9 @@ from django.test import AsyncRequestFactory, RequestFactory
 
 from tradeconsole.csv_export import Column, csv_cell, csv_chunks, csv_response
 
+# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+pytestmark = pytest.mark.clock("2026-03-10T16:00:00+00:00")
+
 
 @pytest.mark.parametrize(
     "text", ["=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
