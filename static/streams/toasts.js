@@ -1,0 +1,1 @@
+// Toasts on every live page: filled in by the toasts work.
