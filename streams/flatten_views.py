@@ -3,8 +3,9 @@
 The button asks why (htmx's prompt, sent as HX-Prompt; a form may post ``reason``) and carries
 the ``nonce`` of the row as it was rendered: the flatten's id is derived from the user, the row
 and that nonce, so a double click enters one order, while the row the answer swaps in carries a
-new nonce for a later, deliberate flatten. Market orders (the admin and the API offer a limit at
-the quote too).
+new nonce for a later, deliberate flatten. Each row offers a market flatten and one at the quote
+(``order_type`` ``LMT``: a limit at the bid to sell, the ask to buy, as the admin and the API do);
+any other type is the service's refusal.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _flatten_input(request: HttpRequest, scope: str) -> dict:
     reason = (request.POST.get("reason") or request.headers.get("HX-Prompt") or "").strip()[:255]
     nonce = request.POST.get("nonce") or uuid.uuid4().hex
     flatten_id = uuid.uuid5(FLATTEN_NAMESPACE, f"live:{request.user.pk}:{scope}:{nonce}")
-    return {"reason": reason, "order_type": "MKT", "flatten_id": flatten_id}
+    order_type = (request.POST.get("order_type") or "MKT").strip().upper()[:8]
+    return {"reason": reason, "order_type": order_type, "flatten_id": flatten_id}
 
 
 @require_POST

@@ -49,6 +49,30 @@ def test_a_trader_flattens_a_position_from_its_row_with_a_reason(desk, redis_cli
         context.close()
 
 
+def test_a_trader_flattens_a_short_position_at_the_quote(desk, redis_client, browser, tmp_path):
+    from orders.models import Instrument
+    from orders.tests.factories import PositionFactory
+
+    position = in_db(
+        lambda: PositionFactory(
+            account=desk["account"], instrument=Instrument.objects.get(symbol="AAPL"), quantity=Decimal("-25")
+        )
+    )
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
+        context, page = log_in(browser, stack, "trader", "/live/positions/")
+        page.on("dialog", lambda dialog: dialog.accept("cover into the close"))
+        button = page.locator(f"#position-{position.pk} button.flatten-quote")
+        expect(button).to_be_visible(timeout=15_000)
+
+        button.click()
+
+        assert _orders_when_entered(page, 1) == [("BUY", Decimal("25"), "LMT", "admin")]
+        order = in_db(lambda: Order.objects.get())
+        assert order.limit_price is not None and order.limit_price > 0
+        expect(page.locator("#live-messages li.error")).to_have_count(0)
+        context.close()
+
+
 def test_a_dismissed_prompt_sends_nothing(desk, redis_client, browser, tmp_path):
     from orders.models import Instrument
     from orders.tests.factories import PositionFactory

@@ -32,6 +32,44 @@ def test_a_position_is_flattened_once_for_a_double_click_and_its_row_comes_back(
     assert Order.objects.count() == 2
 
 
+def test_the_at_quote_button_flattens_with_a_limit_at_the_quote(client, trader, account):
+    from orders.tests.factories import InstrumentFactory
+
+    instrument = InstrumentFactory(symbol="MSFT", last_price=Decimal("250.137"), min_tick=Decimal("0.01"))
+    position = PositionFactory(account=account, instrument=instrument, quantity=Decimal("-12"))
+    client.force_login(trader)
+    assert 'class="button flatten-quote"' in client.get(reverse("streams:positions")).content.decode()
+
+    response = client.post(
+        reverse("streams:position-flatten", args=[position.pk]),
+        {"nonce": "1733590000.1", "order_type": "LMT"},
+        HTTP_HX_PROMPT="risk",
+    )
+
+    assert response.status_code == 200
+    order = Order.objects.get()
+    # No live quote in this Redis: the last price, rounded up on the tick for a buy.
+    assert (order.side, order.quantity, order.order_type, order.limit_price) == (
+        "BUY",
+        Decimal("12"),
+        "LMT",
+        Decimal("250.14"),
+    )
+
+
+def test_a_flatten_of_another_order_type_is_a_problem(client, trader, account, instrument):
+    position = PositionFactory(account=account, instrument=instrument, quantity=Decimal("30"))
+    client.force_login(trader)
+
+    response = client.post(
+        reverse("streams:position-flatten", args=[position.pk]), {"order_type": "STP"}, HTTP_HX_PROMPT="x"
+    )
+
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("order.invalid", "order_type")
+    assert not Order.objects.exists()
+
+
 def test_a_flatten_without_a_reason_is_a_problem(client, trader, account, instrument):
     position = PositionFactory(account=account, instrument=instrument, quantity=Decimal("30"))
     client.force_login(trader)
