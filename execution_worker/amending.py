@@ -54,7 +54,7 @@ class AmendMixin:
         self._call("cancelOrder", record.order_id)
 
     def modify(self, command: m.OrderModify) -> None:
-        """Re-send a working order with the same orderId and new quantity/prices, after the gate.
+        """Re-send a working order with the same orderId and new quantity/prices/TIF, after the gate.
 
         Only an order TWS acknowledged and whose outcome is known is modified: placeOrder with the id of
         an order TWS never received would place it afresh (invariant 3), so anything else is refused.
@@ -89,6 +89,8 @@ class AmendMixin:
             "limit_price": None if limit_price is None else m.plain_decimal(limit_price),
             "stop_price": None if stop_price is None else m.plain_decimal(stop_price),
         }
+        if command.tif is not None:
+            changes["tif"] = command.tif
         record.extra["action"] = "modify"
         # The next status TWS reports names this command, and is emitted even when the status words
         # and figures repeat (a price-only modify changes neither).

@@ -168,7 +168,7 @@ class CallbackMixin(FillCallbacks, AccountCallbacks, QuoteCallbacks):
         self._acknowledge(record)
 
     def _adopt_terms(self, record: OrderRecord, order) -> None:
-        """Take quantity and prices from TWS's openOrder (the broker's word, after a modify too)."""
+        """Take quantity, prices and TIF from TWS's openOrder (the broker's word, after a modify too)."""
         quantity = ib_decimal(order.totalQuantity)
         limit = (
             ib_decimal(order.lmtPrice)
@@ -184,9 +184,10 @@ class CallbackMixin(FillCallbacks, AccountCallbacks, QuoteCallbacks):
             m.plain_decimal(quantity) if quantity > 0 else record.quantity,
             m.plain_decimal(limit) if limit else record.limit_price,
             m.plain_decimal(stop) if stop else record.stop_price,
+            order.tif or record.tif,
         )
-        if terms != (record.quantity, record.limit_price, record.stop_price):
-            record.quantity, record.limit_price, record.stop_price = terms
+        if terms != (record.quantity, record.limit_price, record.stop_price, record.tif):
+            record.quantity, record.limit_price, record.stop_price, record.tif = terms
             self.publisher.persist(record)
 
     def on_openOrderEnd(self, generation: int) -> None:

@@ -38,7 +38,7 @@ class SendMixin:
     ) -> bool:
         """Claim, then placeOrder for ``record``; return whether placeOrder was called.
 
-        ``changes`` (quantity, limit_price, stop_price as strings) are a modify's new values, which the
+        ``changes`` (quantity, limit_price, stop_price as strings, and tif) are a modify's new values, which the
         record takes only when TWS confirms them (openOrder). ``mode`` is the claim's (``new`` for an
         order not yet recorded, ``allocate`` for a recorded one under a fresh orderId, ``check`` for an
         order recorded under its orderId or a modify); ``store`` is the calling thread's (the command
@@ -231,7 +231,7 @@ class _Outgoing:
             order_type=record.order_type,
             limit_price=changes.get("limit_price", record.limit_price),
             stop_price=changes.get("stop_price", record.stop_price),
-            tif=record.tif,
+            tif=changes.get("tif", record.tif),
             outside_rth=record.outside_rth,
             oca_group=record.oca_group,
             oca_type=record.oca_type,

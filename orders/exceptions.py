@@ -36,6 +36,7 @@ __all__ = [
     "OrderQuantityNotPositive",
     "OrderSessionNotRunning",
     "OrderStopPriceRequired",
+    "OrderTifNotModifiable",
     "OrderTransitionRefused",
     "PermissionRequired",
     "PositionFlat",
@@ -134,7 +135,7 @@ class OrderBracketInvalid(ApplicationError):
 class OrderModifyEmpty(ApplicationError):
     code = "order.modify_empty"
     http_status = 400
-    default_message = "Nothing to modify: give a quantity, a limit price or a stop price."
+    default_message = "Nothing to modify: give a quantity, a limit price, a stop price or a time in force."
 
 
 class InstrumentInvalid(ApplicationError):
@@ -190,6 +191,17 @@ class OrderNotModifiable(ApplicationError):
     code = "order.not_modifiable"
     http_status = 409
     default_message = "The order can no longer be modified."
+
+
+class OrderTifNotModifiable(ApplicationError):
+    """A working order's TIF moves only between DAY and GTC (see ``order_modify``)."""
+
+    code = "order.tif_not_modifiable"
+    http_status = 409
+    default_message = (
+        "A working order's time in force can only change between DAY and GTC: IOC is given at entry and"
+        " a resting order can neither become nor stop being immediate-or-cancel."
+    )
 
 
 class OrderNotReducing(ApplicationError):

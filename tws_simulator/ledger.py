@@ -11,7 +11,7 @@ class Ledger:
     """Append-only records, written by the simulator's loop thread and read from any thread.
 
     ``place_orders`` items: order_id, order_ref, client_id, account, symbol, action, quantity,
-    order_type, lmt_price, aux_price, arrived_ns (``time.time_ns()`` taken the moment the frame was cut
+    order_type, lmt_price, aux_price, tif, arrived_ns (``time.time_ns()`` taken the moment the frame was cut
     from the socket, before any processing). ``executions`` items: the execution records sent
     (exec_id, order_id, perm_id, client_id, account, symbol, side, shares, price, cum_qty, avg_price,
     order_ref, commission, time, external).
@@ -35,6 +35,7 @@ class Ledger:
                 "order_type": order.order_type,
                 "lmt_price": order.lmt_price,
                 "aux_price": order.aux_price,
+                "tif": order.tif,
                 "arrived_ns": arrived_ns,
             }
         )

@@ -175,7 +175,14 @@ _CHILD_SPEC: dict[str, tuple[Any, Any]] = {
     "outside_rth": (parse_bool, False),
 }
 _spec(OrderCancel, client_order_id=parse_uuid, reason=FREE_TEXT)
-_spec(OrderModify, client_order_id=parse_uuid, quantity=_OPT_POS, limit_price=_OPT_POS, stop_price=_OPT_POS)
+_spec(
+    OrderModify,
+    client_order_id=parse_uuid,
+    quantity=_OPT_POS,
+    limit_price=_OPT_POS,
+    stop_price=_OPT_POS,
+    tif=optional(TIF),
+)
 _spec(TradingHalt, account=_OPT_ACCOUNT, mode=HALT_MODE, reason=FREE_TEXT)
 _spec(TradingResume, account=_OPT_ACCOUNT, reason=FREE_TEXT)
 _spec(BrokerRefresh, what=parse_refresh_what)
@@ -306,8 +313,8 @@ def _check_order_place(values: dict[str, Any]) -> None:
 
 
 def _check_modify(values: dict[str, Any]) -> None:
-    if values["quantity"] is None and values["limit_price"] is None and values["stop_price"] is None:
-        raise MessageError(MISSING_FIELD, "order.modify needs at least one of quantity, limit_price, stop_price")
+    if all(values[key] is None for key in ("quantity", "limit_price", "stop_price", "tif")):
+        raise MessageError(MISSING_FIELD, "order.modify needs at least one of quantity, limit_price, stop_price, tif")
 
 
 CHECKS = {OrderPlace: _check_order_place, OrderModify: _check_modify}

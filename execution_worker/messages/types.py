@@ -114,13 +114,14 @@ class OrderCancel(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderModify(Message):
-    """Command: change quantity and/or prices of a working order (``order.modify``)."""
+    """Command: change quantity, prices and/or time in force of a working order (``order.modify``)."""
 
     TYPE: ClassVar[str] = "order.modify"
     client_order_id: str
     quantity: Decimal | None = None
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    tif: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

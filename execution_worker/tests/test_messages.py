@@ -401,3 +401,10 @@ def test_the_command_the_django_side_writes_for_an_order_decodes():
     fields = {"v": "1", "type": "order.place", "id": str(uuid.uuid4()), "ts": "1", "data": json.dumps(data)}
     order = m.decode(fields)
     assert order.limit_price == Decimal("187.25") and order.not_before == 1_795_000_000_123_456_000
+
+
+def test_a_modify_may_carry_only_a_tif_and_only_one_of_the_desks_tifs():
+    assert m.decode(m.encode(m.OrderModify(client_order_id=COID, tif="GTC"))).tif == "GTC"
+    fields = m.encode(m.OrderModify(client_order_id=COID, tif="GTC"))
+    fields["data"] = json.dumps({"client_order_id": COID, "tif": "FOK"})
+    assert _code(fields) == m.BAD_FIELD

@@ -78,3 +78,23 @@ def test_a_modify_tws_refuses_leaves_the_order_described_as_tws_has_it(sim, bus,
     bus.send(m.OrderCancel(client_order_id=order.client_order_id))
     cancelled = bus.wait_event("order.status", client_order_id=order.client_order_id, status="Cancelled")
     assert (cancelled.quantity, cancelled.limit_price) == (Decimal("9"), Decimal("101"))
+
+
+def test_a_tif_modify_reaches_tws_with_the_new_tif_and_the_record_takes_it_once_tws_confirms(sim, bus, start_worker):
+    start_worker(bus)
+    order = place(quantity="4", order_type="LMT", limit_price=Decimal("100"))
+    bus.send(order)
+    bus.wait_event("order.status", client_order_id=order.client_order_id, status="Submitted")
+    to_gtc = m.OrderModify(client_order_id=order.client_order_id, tif="GTC")
+    bus.send(to_gtc)
+    status = bus.wait_event("order.status", client_order_id=order.client_order_id, command_id=to_gtc.id)
+    assert (status.status, status.tif, status.quantity, status.limit_price) == (
+        "Submitted",
+        "GTC",
+        Decimal("4"),
+        Decimal("100"),
+    )
+    assert [(p["tif"], p["lmt_price"]) for p in orders_for(sim, order.client_order_id)] == [
+        ("DAY", 100.0),
+        ("GTC", 100.0),
+    ]

@@ -239,6 +239,9 @@ class OrderModifyInput(serializers.Serializer):
     quantity = quantity_field(required=False)
     limit_price = price_field(required=False)
     stop_price = price_field(required=False)
+    tif = serializers.ChoiceField(
+        choices=TimeInForce.choices, required=False, help_text="DAY or GTC (a working order cannot become IOC)"
+    )
 
 
 class OrderCancelInput(serializers.Serializer):

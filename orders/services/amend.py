@@ -1,4 +1,4 @@
-"""Changing an order after entry: approve or refuse it, cancel it, modify its quantity or prices."""
+"""Changing an order after entry: approve or refuse it, cancel it, modify its quantity, prices or TIF."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ from orders.exceptions import (
     OrderNotCancellable,
     OrderNotModifiable,
     OrderQuantityNotPositive,
+    OrderTifNotModifiable,
     OrderTransitionRefused,
 )
 from orders.models import (
     Order,
     OrderStatus,
+    TimeInForce,
 )
 from orders.selectors import order_entry_exposure
 from orders.services import brackets
@@ -199,9 +201,10 @@ def order_modify(
     quantity: Decimal | int | str | None = None,
     limit_price: Decimal | str | None = None,
     stop_price: Decimal | str | None = None,
+    tif: str | None = None,
     via: str,
 ) -> Order:
-    """Change a working order's quantity or prices, re-checking the fields and the risk limits.
+    """Change a working order's quantity, prices or time in force, re-checking the fields and the risk limits.
 
     When the broker has not seen the order yet (awaiting approval, or ``NEW`` with its
     ``order.place`` unpublished) the order changes at once and its queued command is rewritten.
@@ -211,15 +214,20 @@ def order_modify(
     - a new quantity waits in ``pending_quantity``; ``quantity`` stays what the broker works
       (fills are measured against it) until the broker confirms (``order_apply_broker_status``,
       ``fill_record``);
-    - new prices apply at once (IB confirms no price: a price-only modify produces no event),
-      and the prices the broker last confirmed are kept in ``modify_prior``;
+    - new prices and a new TIF apply at once (IB's status carries neither: a price-only modify
+      produces no event), and the values the broker last confirmed are kept in ``modify_prior``;
     - a refusal (``order_mark_command_rejected``) clears the pending quantity and restores
       the prior prices.
 
     A second modify before the first is answered is measured against the pending quantity;
     ``modify_prior`` keeps the prices from before the first. The status is unchanged.
 
+    A working order's TIF moves only between ``DAY`` and ``GTC``: ``IOC`` is an entry instruction
+    (fill now or cancel), which a resting order cannot become nor stop being.
+
     :raises OrderModifyEmpty: nothing to change.
+    :raises OrderInvalid: ``tif`` is not one of the desk's TIFs.
+    :raises OrderTifNotModifiable: the change would make the order IOC or take it from IOC.
     :raises OrderNotModifiable: the order is final, its cancel is requested, or its outcome is unknown.
     :raises OrderQuantityNotPositive: the new quantity is not above what is already filled.
     :raises AccountNotMember, PermissionRequired, DeskHalted, AccountHalted, and the price and
@@ -229,19 +237,23 @@ def order_modify(
     new_quantity = validation.to_decimal(quantity, field="quantity")
     new_limit = validation.to_decimal(limit_price, field="limit_price")
     new_stop = validation.to_decimal(stop_price, field="stop_price")
-    if new_quantity is None and new_limit is None and new_stop is None:
+    new_tif = validation.check_choice(tif, TimeInForce.values, field="tif") if tif not in (None, "") else None
+    if new_quantity is None and new_limit is None and new_stop is None and new_tif is None:
         raise OrderModifyEmpty()
     account = account_lock(order.account_id)
     order = order_lock(order)
     if order.status not in MODIFIABLE_STATUSES:
         raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")
     desk_open_check(account)
+    if new_tif is not None and new_tif != order.tif and TimeInForce.IOC in (new_tif, order.tif):
+        raise OrderTifNotModifiable(field="tif")
     instrument = order.instrument
     # What the order will be once every modify asked so far is confirmed.
     requested = {
         "quantity": order.pending_quantity if order.pending_quantity is not None else order.quantity,
         "limit_price": order.limit_price,
         "stop_price": order.stop_price,
+        "tif": order.tif,
     }
     target_quantity = new_quantity if new_quantity is not None else requested["quantity"]
     target_limit = new_limit if new_limit is not None else requested["limit_price"]
@@ -274,10 +286,16 @@ def order_modify(
         exposure=exposure,
     )
     risk.check_collar(limits=limits, instrument=instrument, limit_price=new_limit, stop_price=new_stop)
-    before = order_snapshot(order)
-    changes: dict[str, str] = {}
+    # The TIF is a modifiable term here, so the modify's audit row keeps it too.
+    before = {**order_snapshot(order), "tif": order.tif}
+    changes: dict[str, Decimal | str] = {}
     fields: set[str] = set()
-    for name, value in (("quantity", new_quantity), ("limit_price", new_limit), ("stop_price", new_stop)):
+    for name, value in (
+        ("quantity", new_quantity),
+        ("limit_price", new_limit),
+        ("stop_price", new_stop),
+        ("tif", new_tif),
+    ):
         if value is not None and value != requested[name]:
             changes[name] = value
     if not changes:
@@ -292,7 +310,7 @@ def order_modify(
             fields.add("pending_quantity")
             continue
         if pending and name not in prior:
-            prior[name] = decimal_text(getattr(order, name))
+            prior[name] = order.tif if name == "tif" else decimal_text(getattr(order, name))
         setattr(order, name, value)
         fields.add(name)
     if pending:
@@ -300,7 +318,7 @@ def order_modify(
         order.modify_requested_at = timezone.now()
         fields |= {"modify_prior", "modify_requested_at"}
     order_save(order, fields)
-    changes = {name: decimal_text(value) for name, value in changes.items()}
+    changes = {name: value if name == "tif" else decimal_text(value) for name, value in changes.items()}
     if unsent is not None:
         unsent.data = order_place_data(order)
         unsent.save(update_fields=["data"])
@@ -320,7 +338,7 @@ def order_modify(
         obj=order,
         account=account,
         before=before,
-        after=order_snapshot(order),
+        after={**order_snapshot(order), "tif": order.tif},
         via=via,
     )
     return order

@@ -73,12 +73,14 @@ def order_pending_apply(order: Order, fields: set[str]) -> dict[str, str | None]
         fields.add("quantity")
         applied["quantity"] = decimal_text(order.quantity)
     applied.update({name: decimal_text(getattr(order, name)) for name in PRICE_FIELDS if name in order.modify_prior})
+    if "tif" in order.modify_prior:
+        applied["tif"] = order.tif
     order_pending_clear(order, fields)
     return applied
 
 
 def order_prior_prices_restore(order: Order, fields: set[str]) -> dict[str, str | None]:
-    """The broker refused the modify: put back the prices it last confirmed; return them."""
+    """The broker refused the modify: put back the prices (and TIF) it last confirmed; return them."""
     restored: dict[str, str | None] = {}
     for name in PRICE_FIELDS:
         if name in order.modify_prior:
@@ -86,6 +88,9 @@ def order_prior_prices_restore(order: Order, fields: set[str]) -> dict[str, str 
             setattr(order, name, Decimal(prior) if prior is not None else None)
             fields.add(name)
             restored[name] = prior
+    if "tif" in order.modify_prior:
+        order.tif = restored["tif"] = order.modify_prior["tif"]
+        fields.add("tif")
     return restored
 
 
