@@ -16,6 +16,7 @@ from accounts.selectors import accounts_for_user
 from orders import sql
 from orders.exceptions import InstrumentUnknown, OrderNotFound
 from orders.models import Fill, Instrument, Order, Position, RiskLimit, Side
+from orders.search import order_search
 from orders.transitions import OPEN_STATUSES, WORKING_STATUSES
 from tradeconsole import db
 
@@ -54,7 +55,8 @@ def order_list(*, user: User, filters: dict | None = None) -> QuerySet[Order]:
 
     Filter keys: ``account`` (object, id or code), ``status`` (one or a list), ``open`` (True:
     not final), ``strategy`` (name or id), ``trading_session`` (id), ``source``, ``symbol``,
-    ``side``, ``date_from`` / ``date_to`` (dates: local days, inclusive; datetimes: exact).
+    ``side``, ``date_from`` / ``date_to`` (dates: local days, inclusive; datetimes: exact),
+    ``search`` (words, ``orders.search.order_search``).
     """
     filters = filters or {}
     queryset = Order.objects.select_related(
@@ -81,6 +83,8 @@ def order_list(*, user: User, filters: dict | None = None) -> QuerySet[Order]:
         queryset = queryset.filter(instrument__symbol=str(filters["symbol"]).upper())
     if filters.get("side"):
         queryset = queryset.filter(side=filters["side"])
+    if filters.get("search"):
+        queryset = order_search(queryset, filters["search"])
     return _date_filter(queryset, "created_at", filters.get("date_from"), filters.get("date_to"))
 
 

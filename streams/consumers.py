@@ -73,7 +73,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             accounts = {int(wanted)}
         self.accounts = accounts
         self.flags = {k: v for k, v in access.items() if k != "accounts"}
-        self.filters = {k: query[k] for k in ("status", "strategy", "working") if query.get(k)}
+        self.filters = {k: query[k] for k in ("status", "strategy", "working", "q") if query.get(k)}
         symbols = await sync_to_async(market_symbols)(accounts, user_id=user.pk) if self.page.market_groups else []
         groups = groups_for(self.page, user_id=user.pk, account_ids=accounts, symbols=symbols)
         self.groups_joined = groups

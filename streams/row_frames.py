@@ -7,6 +7,8 @@ from collections import OrderedDict
 
 from django.template.loader import render_to_string
 
+from orders.search import row_matches
+
 _render_cache: OrderedDict[tuple, str] = OrderedDict()
 _RENDER_CACHE_SIZE = 4096
 
@@ -54,5 +56,14 @@ def row_op(row: dict, filters: dict[str, str]) -> str:
     if strategy and str(ctx.get("strategy_id") or "") != strategy:
         return "remove"
     if filters.get("working") == "1" and not ctx.get("working") and not ctx.get("final"):
+        return "remove"
+    if filters.get("q") and not row_matches(
+        filters["q"],
+        symbol=ctx.get("symbol") or "",
+        account=ctx.get("account") or "",
+        client_order_id=ctx.get("client_order_id") or "",
+        strategy=ctx.get("strategy") or "",
+        reject_reason=ctx.get("reject_reason") or "",
+    ):
         return "remove"
     return "upsert"

@@ -2,13 +2,13 @@
 
 from django.urls import path
 
-from streams import editor_page, flatten_views, market_page, session_page, views
+from streams import blotter_page, editor_page, flatten_views, market_page, session_page, views
 
 app_name = "streams"
 
 urlpatterns = [
     path("", views.desk, name="desk"),
-    path("orders/", views.blotter, name="blotter"),
+    path("orders/", blotter_page.blotter, name="blotter"),
     path("positions/", views.positions, name="positions"),
     path("sessions/", views.sessions, name="sessions"),
     path("sessions/<int:pk>/", session_page.session, name="session"),

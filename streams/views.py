@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.exceptions import HaltReasonRequired
@@ -18,9 +17,9 @@ from accounts.models import Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from accounts.selectors import accounts_for_user
 from execution_worker import messages as m
 from marketdata.models import WatchlistEntry
-from orders.models import OrderStatus, PnLPoint
-from orders.selectors import order_get, order_list, position_list
-from strategies.models import Strategy, TradingSession
+from orders.models import PnLPoint
+from orders.selectors import order_get, position_list
+from strategies.models import TradingSession
 from streams import keys, live, rows
 from streams.market import quote_fields
 from streams.pages import PAGES, groups_for, market_symbols
@@ -28,7 +27,6 @@ from streams.redis_client import get_redis
 from tradeconsole.exceptions import PROBLEM_CONTENT_TYPE, ApplicationError, problem_body
 
 VIA = "dashboard"
-BLOTTER_LIMIT = 200
 
 
 def _flags(user) -> dict:
@@ -89,44 +87,6 @@ def models_q_account(accounts):
     from django.db.models import Q
 
     return Q(account__isnull=True) | Q(account__in=accounts)
-
-
-@login_required
-def blotter(request: HttpRequest) -> HttpResponse:
-    """Working and recent orders, filtered by account, strategy and status, kept live."""
-    accounts = list(accounts_for_user(request.user))
-    account_ids = {a.pk for a in accounts}
-    account = request.GET.get("account", "")
-    selected = {int(account)} & account_ids if account.isdigit() else set()
-    strategy = request.GET.get("strategy", "")
-    status = request.GET.get("status", "")
-    status = status if status in OrderStatus.values else ""
-    query = {
-        k: v
-        for k, v in {
-            "account": account if selected else "",
-            "strategy": strategy if strategy.isdigit() else "",
-            "status": status,
-        }.items()
-        if v
-    }
-    context = live_context(request, "blotter", account_ids=selected or account_ids, query=query)
-    filters = {
-        "account": next(iter(selected)) if selected else None,
-        "status": status or None,
-        "strategy": int(strategy) if strategy.isdigit() else None,
-    }
-    orders = order_list(user=request.user, filters={k: v for k, v in filters.items() if v})[:BLOTTER_LIMIT]
-    context.update(
-        order_rows=[rows.order_row(o) for o in orders],
-        accounts=accounts,
-        strategies=Strategy.objects.filter(accounts__in=accounts).distinct(),
-        statuses=OrderStatus.choices,
-        selected={"account": account, "strategy": strategy, "status": status},
-        # Every order the filters select, not the page's latest: the API's CSV export (issue 22).
-        export_url=reverse("api-v1:order-export") + ("?" + urlencode(query) if query else ""),
-    )
-    return _render(request, "streams/blotter.html", context)
 
 
 @login_required

@@ -258,6 +258,14 @@ class OrderFilter(serializers.Serializer):
     side = serializers.ChoiceField(choices=Side.choices, required=False)
     date_from = serializers.DateField(required=False, help_text="First local day, inclusive")
     date_to = serializers.DateField(required=False, help_text="Last local day, inclusive")
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        source="search",
+        help_text="Words, each matching the symbol, account code or client order id (prefix), the strategy"
+        " or the reject reason",
+    )
 
 
 class FillFilter(serializers.Serializer):
