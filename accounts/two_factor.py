@@ -15,9 +15,12 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role
+from tradeconsole.exceptions import ApplicationError
 
 # Paths an unverified user who must give a code may still reach: signing in and out, enrolling,
 # the static files of those pages, and the machines' endpoints (which need no user).
@@ -72,16 +75,76 @@ class DeskLoginForm(AdminAuthenticationForm):
         device = totp_device(user) if user is not None else None
         if device is None:
             return cleaned
-        token = (cleaned.get("otp_token") or "").strip()
-        if not token:
-            raise forms.ValidationError(self.error_messages["token_required"], code="token_required")
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
-        if not device.verify_token(token):
-            raise forms.ValidationError(self.error_messages["invalid_token"], code="invalid_token")
+        refused = code_refusal(device, cleaned.get("otp_token"))
+        if refused:
+            raise forms.ValidationError(self.error_messages[refused], code=refused)
         user.otp_device = device
         return cleaned
+
+
+def code_refusal(device: TOTPDevice, token: str | None) -> str | None:
+    """Check ``token`` against ``device``; None when it is the current code, else why not:
+    ``token_required``, ``throttled`` (django-otp's back-off after wrong codes) or ``invalid_token``.
+
+    The one check of a code for every way in: the login form, the API's HTTP Basic token creation.
+    """
+    token = (token or "").strip()
+    if not token:
+        return "token_required"
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        return "throttled"
+    if not device.verify_token(token):
+        return "invalid_token"
+    return None
+
+
+class TwoFactorCodeRefused(ApplicationError):
+    """A script's sign-in by password alone, refused: the user must give an authenticator code."""
+
+    http_status = 401
+    messages = {
+        "token_required": "This user signs in with an authenticator code: send it as otp_token (or X-OTP-Code).",
+        "invalid_token": DeskLoginForm.error_messages["invalid_token"],
+        "throttled": DeskLoginForm.error_messages["throttled"],
+        "enrol_first": "This user must enrol an authenticator (in the admin) before signing in by password.",
+    }
+
+    def __init__(self, reason: str) -> None:
+        self.code = f"two_factor.{reason}"
+        super().__init__(self.messages[reason], field="otp_token")
+
+
+def password_sign_in_check(user, token: str | None) -> None:
+    """Hold a sign-in by user name and password (the API's HTTP Basic) to the login page's rule.
+
+    :raises TwoFactorCodeRefused: the user has an authenticator and ``token`` is not its current
+        code (``two_factor.token_required``, ``.invalid_token``, ``.throttled``), or the desk's rule
+        requires one of the user and none is enrolled (``two_factor.enrol_first``).
+    """
+    device = totp_device(user)
+    if device is None:
+        if two_factor_required(user):
+            raise TwoFactorCodeRefused("enrol_first")
+        return
+    refused = code_refusal(device, token)
+    if refused:
+        raise TwoFactorCodeRefused(refused)
+
+
+def session_verified(user, session) -> bool:
+    """Say whether ``session`` (a signed-in ``user``'s) may be served as the HTTP pages would serve it.
+
+    For the live pages' WebSocket, which ``TwoFactorMiddleware`` does not see: a user with an
+    authenticator needs a session django-otp verified with one of the user's devices; a user the
+    rule requires who has none has not enrolled yet and is not served either.
+    """
+    device = totp_device(user)
+    if device is None:
+        return not two_factor_required(user)
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    verified = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return verified is not None and verified.user_id == user.pk
 
 
 class TwoFactorMiddleware:

@@ -31,7 +31,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from streams import live
 from streams.pages import PAGES, groups_for, market_symbols
 from streams.row_frames import row_json, row_op
-from streams.socket_access import socket_access_load, socket_session_valid
+from streams.socket_access import socket_access_load, socket_session_valid, socket_two_factor_verified
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await sync_to_async(socket_two_factor_verified)(self.scope):
+            # Signed in by password but not by the authenticator code the user owes: as signed out.
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         query = self._query()

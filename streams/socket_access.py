@@ -37,3 +37,11 @@ def socket_session_valid(scope: dict) -> bool:
     request.session = session
     user = get_user(request)
     return bool(user.is_authenticated and user.is_active and user.pk == scope["user"].pk)
+
+
+def socket_two_factor_verified(scope: dict) -> bool:
+    """Whether the socket's session passed the sign-in's authenticator code where one is needed
+    (``accounts.two_factor.session_verified``): the HTTP pages' middleware does not see sockets."""
+    from accounts.two_factor import session_verified
+
+    return session_verified(scope["user"], scope.get("session"))

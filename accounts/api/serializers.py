@@ -88,6 +88,12 @@ class TokenCreateInput(serializers.Serializer):
     ttl_hours = serializers.IntegerField(
         required=False, min_value=1, max_value=24 * 366, help_text="Lifetime in hours; default and maximum: the desk's"
     )
+    otp_token = serializers.CharField(
+        required=False,
+        max_length=8,
+        write_only=True,
+        help_text="The authenticator's current code, when signing in with HTTP Basic as a user who enrolled one",
+    )
 
 
 class TokenCreateOutput(TokenOutput):

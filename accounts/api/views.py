@@ -10,7 +10,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services, tokens
+from accounts import selectors, services, tokens, two_factor
 from accounts.api.authentication import BasicAuthentication
 from accounts.api.params import query_params
 from accounts.api.permissions import DeskPermission, IsDeskMember
@@ -164,7 +164,8 @@ class AlertAcknowledgeApi(APIView):
 
 
 class TokenListCreateApi(APIView):
-    """Your API tokens: list them, or create one (signed in, or with HTTP Basic username and password).
+    """Your API tokens: list them, or create one (signed in, or with HTTP Basic username and password,
+    plus the authenticator's current code as ``otp_token`` for a user who enrolled one).
 
     The token text is in the creation response only; it is stored hashed and expires.
     """
@@ -183,6 +184,10 @@ class TokenListCreateApi(APIView):
     def post(self, request):
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        if isinstance(request.successful_authenticator, BasicAuthentication):
+            # A password alone is not a sign-in for a user with an authenticator (as on the login page).
+            code = data.validated_data.get("otp_token") or request.headers.get("X-OTP-Code")
+            two_factor.password_sign_in_check(request.user, code)
         hours = data.validated_data.get("ttl_hours")
         token, text = tokens.api_token_create(
             user=request.user, actor=request.user, ttl=timedelta(hours=hours) if hours else None, via=VIA

@@ -1,0 +1,81 @@
+"""The live pages' WebSocket holds a sign-in to the authenticator code as the HTTP pages' middleware does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from streams.consumers import CLOSE_UNAUTHENTICATED
+from tradeconsole.asgi import application
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
+
+START = datetime(2031, 3, 4, 14, 0, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock():
+    """A still clock, a few seconds into a 30-second step: the codes computed here are the server's."""
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+def enrolled(user) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+
+def code_of(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def _socket_close_code(client: Client):
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, "/ws/live/?page=desk", headers=headers)
+        connected, code = await communicator.connect(timeout=3)
+        if connected:
+            await communicator.disconnect()
+        return connected, code
+
+    return async_to_sync(scenario)()
+
+
+def test_a_socket_of_an_enrolled_users_unverified_session_is_refused_as_signed_out(settings, trader, redis_client):
+    settings.TWO_FACTOR_ENFORCED = False
+    client = Client()
+    client.force_login(trader)  # a password-only session
+    enrolled(trader)
+
+    assert _socket_close_code(client) == (False, CLOSE_UNAUTHENTICATED)
+
+
+def test_a_socket_of_a_session_verified_at_sign_in_is_served(settings, trader, redis_client, clock):
+    settings.TWO_FACTOR_ENFORCED = False
+    device = enrolled(trader)
+    client = Client()
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "trader", "password": "password", "otp_token": code_of(device)}
+    )
+    assert response.status_code == 302
+
+    connected, _ = _socket_close_code(client)
+
+    assert connected
+
+
+def test_where_enforced_a_socket_of_a_risk_manager_not_enrolled_is_refused(settings, risk_manager, redis_client):
+    settings.TWO_FACTOR_ENFORCED = True
+    client = Client()
+    client.force_login(risk_manager)
+
+    assert _socket_close_code(client) == (False, CLOSE_UNAUTHENTICATED)
