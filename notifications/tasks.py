@@ -57,3 +57,9 @@ def follow_up_run() -> int:
     deliveries = services.alert_escalations_due() + services.alerts_untold()
     deliveries_send(deliveries)
     return len(deliveries)
+
+
+@shared_task(name="notifications.tasks.deliveries_purge", ignore_result=True)
+def deliveries_purge() -> int:
+    """Delete the deliveries that ended long ago (``NOTIFICATIONS_DELIVERY_DAYS``); return how many."""
+    return services.deliveries_purge()

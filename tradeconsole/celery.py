@@ -33,7 +33,8 @@ def beat_schedule(
     escalation_interval: float = 60,
 ) -> dict:
     """Return the beat schedule: scheduled-order firing every tick, monitoring every interval,
-    housekeeping (retention deletes) every ``housekeeping_interval``, the notifications' follow-up
+    housekeeping (retention deletes, old notification deliveries among them) every
+    ``housekeeping_interval``, the notifications' follow-up
     (escalation of critical alerts nobody acknowledged, alerts an announcement missed) every
     ``escalation_interval``; each escalation and message is sent once, so it is harmless to repeat.
 
@@ -53,6 +54,11 @@ def beat_schedule(
         },
         "housekeeping-run": {
             "task": "orders.tasks.housekeeping_run",
+            "schedule": housekeeping_interval,
+            "options": {"expires": housekeeping_interval},
+        },
+        "notifications-purge": {
+            "task": "notifications.tasks.deliveries_purge",
             "schedule": housekeeping_interval,
             "options": {"expires": housekeeping_interval},
         },

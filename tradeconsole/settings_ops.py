@@ -44,6 +44,8 @@ NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS = env.integer(
     "TRADECONSOLE_NOTIFICATIONS_RETRY_BACKOFF_MAX", 600, minimum=1, maximum=1800
 )
 NOTIFICATIONS_ESCALATION_INTERVAL_SECONDS = env.integer("TRADECONSOLE_NOTIFICATIONS_ESCALATION_INTERVAL", 60, minimum=5)
+# Deliveries that ended (sent, failed, rate limited) are deleted after this many days, hourly with housekeeping.
+NOTIFICATIONS_DELIVERY_DAYS = env.integer("TRADECONSOLE_NOTIFICATIONS_DELIVERY_DAYS", 30, minimum=1)
 
 # /health/detailed (tradeconsole/health_checks.py): the checks whose failure makes the desk "down"
 # (readiness then answers 503); any other failing check makes it "degraded", still ready.

@@ -4,7 +4,7 @@
 people configure. Deliveries are recorded here and sent by ``notifications.tasks``.
 """
 
-from notifications.services.delivery import delivery_attempt
+from notifications.services.delivery import deliveries_purge, delivery_attempt
 from notifications.services.dispatch import alert_escalations_due, alert_notify, alerts_untold, deliveries_create
 from notifications.services.setup import channel_test_send, notification_setting_delete, notification_setting_save
 
@@ -14,6 +14,7 @@ __all__ = [
     "alerts_untold",
     "channel_test_send",
     "deliveries_create",
+    "deliveries_purge",
     "delivery_attempt",
     "notification_setting_delete",
     "notification_setting_save",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -91,3 +92,17 @@ def _send(delivery: Delivery) -> None:
         transport.webhook_post(url=channel.target.strip(), payload=messages.slack_payload(item))
     else:
         transport.webhook_post(url=channel.target.strip(), payload=messages.teams_payload(item))
+
+
+def deliveries_purge(*, now=None) -> int:
+    """Delete the deliveries that ended (sent, failed, rate limited) more than
+    ``NOTIFICATIONS_DELIVERY_DAYS`` ago; return how many went.
+
+    A queued or retrying delivery is kept whatever its age: it may still be sent. This is a
+    retention delete of messages already told (the alert and its audit rows remain the record), so it
+    writes no audit row; running it twice, or in two workers at once, deletes nothing twice.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.NOTIFICATIONS_DELIVERY_DAYS)
+    with transaction.atomic():
+        deleted, _ = Delivery.objects.filter(status__in=FINAL, created_at__lt=cutoff).delete()
+    return deleted
