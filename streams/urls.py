@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+import streams.modify_views as modify_views
 from streams import blotter_page, editor_page, flatten_views, market_page, session_page, views
 
 app_name = "streams"
@@ -18,6 +19,7 @@ urlpatterns = [
     path("strategies/editor/", editor_page.editor, name="editor"),
     path("system/", views.system, name="system"),
     path("orders/<int:pk>/cancel", views.order_cancel_view, name="order-cancel"),
+    path("orders/<int:pk>/modify", modify_views.order_modify_view, name="order-modify"),
     path("accounts/<int:pk>/halt", views.account_halt_view, {"action": "halt"}, name="account-halt"),
     path("accounts/<int:pk>/resume", views.account_halt_view, {"action": "resume"}, name="account-resume"),
     path("accounts/<int:pk>/flatten", flatten_views.account_flatten_view, name="account-flatten"),

@@ -1,0 +1,63 @@
+"""What a person's Modify form (the live blotter's, the admin's) asks of ``order_modify``: the fields the
+order's type takes, prefilled with what the order is asked to be, and only the values that changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from execution_worker import messages as contract
+from orders import validation
+from orders.models import Order, TimeInForce
+
+# A working order's TIF moves between these only (``order_modify``): the forms offer them.
+MODIFY_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
+MODIFY_TIF_CHOICES = [(value, TimeInForce(value).label) for value in MODIFY_TIFS]
+
+
+def modify_fields(order: Order) -> list[str]:
+    """The fields a Modify form of ``order`` shows: the quantity, the prices its type takes, the TIF."""
+    prices = [name for name in ("limit_price", "stop_price") if contract.takes_price(order.order_type, name)]
+    return ["quantity", *prices, "tif"]
+
+
+def modify_initial(order: Order) -> dict[str, Any]:
+    """The values a Modify form of ``order`` starts from: what the order is asked to be, confirmed or not."""
+    values = {
+        "quantity": order.pending_quantity if order.pending_quantity is not None else order.quantity,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "tif": order.tif,
+    }
+    return {name: _plain(values[name]) for name in modify_fields(order)}
+
+
+def modify_changes(order: Order, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``order_modify`` for the fields of ``values`` that differ from
+    ``modify_initial`` (a blank field is left as it is).
+
+    Only what changed is sent, so a quantity change is not refused by a limit price the market has
+    since moved away from (the collar checks the prices a modify gives).
+
+    :raises OrderInvalid: a number that is not one.
+    """
+    initial = modify_initial(order)
+    changes: dict[str, Any] = {}
+    for name in modify_fields(order):
+        raw = values.get(name)
+        if raw is None or str(raw).strip() == "":
+            continue
+        if name == "tif":
+            value = str(raw).strip()
+            changed = value != initial[name]
+        else:
+            value = validation.to_decimal(raw, field=name)
+            changed = initial[name] is None or value != Decimal(initial[name])
+        if changed:
+            changes[name] = value
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else value
