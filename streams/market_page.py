@@ -1,5 +1,7 @@
 """The Market page: one symbol's candlestick chart (static/marketdata/chart.js) and the order ticket beside it.
 
+The ticket that rows open on every live page (streams/ticket_page.py) is this one, posted here too.
+
 The ticket is the admin's ``OrderEntryForm`` posted by htmx: the same form, the same
 ``order_submit`` and the same duplicate guard as the admin's "Add order"; a refusal comes back on
 the field it names with its stable code, a possible duplicate as the admin's confirmation step.
@@ -45,13 +47,32 @@ def _chart_symbols(user, account_ids: set[int]) -> list[str]:
     return watched + [s for s in market_symbols(account_ids) if s not in watched]
 
 
-def _ticket_form(user, instrument: Instrument, data=None, *, after: OrderEntryForm | None = None) -> OrderEntryForm:
-    """A fresh ticket for ``instrument``: after an entry it keeps the person's choices (a new client order id)."""
-    initial = {"instrument": instrument.pk, "side": Side.BUY, "order_type": OrderType.LIMIT}
+# The ids of the ticket's elements: "" on the Market page, "row-" in the dialog rows open (_row_ticket.html),
+# so both tickets can be on one page. A posted ticket names its own; anything else is the page's.
+TICKET_PREFIXES = ("", "row-")
+
+
+def ticket_prefix(value: str | None) -> str:
+    """The ticket's id prefix named by ``value``; an unknown one is the Market page's ("")."""
+    return value if value in TICKET_PREFIXES else ""
+
+
+def ticket_form(
+    user,
+    instrument: Instrument,
+    data=None,
+    *,
+    after: OrderEntryForm | None = None,
+    prefill: dict | None = None,
+    prefix: str = "",
+) -> OrderEntryForm:
+    """A fresh ticket for ``instrument`` (a Limit buy unless ``prefill`` says otherwise: the rows' and the
+    remembered order type's choices); after an entry it keeps the person's choices (a new client order id)."""
+    initial = {"instrument": instrument.pk, "side": Side.BUY, "order_type": OrderType.LIMIT, **(prefill or {})}
     if after is not None:
         kept = ("account", "side", "quantity", "order_type", "limit_price", "stop_price", "tif", "outside_rth")
         initial.update({name: after.cleaned_data[name] for name in kept})
-    return OrderEntryForm(data, user=user, initial=initial)
+    return OrderEntryForm(data, user=user, initial=initial, auto_id=f"{prefix}id_%s")
 
 
 @login_required
@@ -81,7 +102,7 @@ def chart(request: HttpRequest) -> HttpResponse:
         resolutions=resolutions.ALL,
         problem=problem,
         can_trade=can_trade and instrument is not None,
-        form=_ticket_form(request.user, instrument) if can_trade and instrument else None,
+        form=ticket_form(request.user, instrument) if can_trade and instrument else None,
         order_type_prices=json.dumps(ORDER_TYPE_PRICES),
         order_rows=[rows.order_row(o) for o in orders],
         server_time=int(time.time()),
@@ -101,13 +122,15 @@ def ticket_view(request: HttpRequest) -> HttpResponse:
     """
     if not request.user.has_perm(TICKET_PERMISSION):
         raise PermissionDenied
-    form = OrderEntryForm(request.POST, user=request.user)
+    prefix = ticket_prefix(request.POST.get("ticket_prefix"))
+    form = OrderEntryForm(request.POST, user=request.user, auto_id=f"{prefix}id_%s")
     entered, already = None, False
     if form.is_valid():
         entered, already = form.submit_posted(actor=request.user, via=VIA)
     instrument = entered.instrument if entered else _posted_instrument(form)
     context = {
-        "form": _ticket_form(request.user, instrument, after=form) if entered else form,
+        "form": ticket_form(request.user, instrument, after=form, prefix=prefix) if entered else form,
+        "ticket_prefix": prefix,
         "instrument": instrument,
         "entered": entered,
         "already": already,

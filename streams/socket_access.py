@@ -7,7 +7,8 @@ def socket_access_load(user) -> dict:
     """Read, once per connection, which accounts the user sees and where they may act.
 
     Returns ``accounts`` (a set of account ids) and the flags the row templates read
-    (``can_cancel``, ``can_halt``, ``can_control_sessions``, ``can_flatten``).
+    (``can_cancel``, ``can_halt``, ``can_control_sessions``, ``can_flatten``, ``can_enter_orders``:
+    a row's Buy and Sell).
     """
     from accounts.selectors import accounts_for_user
 
@@ -18,6 +19,7 @@ def socket_access_load(user) -> dict:
         "can_halt": user.has_perm("accounts.change_brokeraccount"),
         "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
         "can_flatten": user.has_perm("orders.add_order"),
+        "can_enter_orders": user.has_perm("orders.add_order"),
     }
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 
 import streams.modify_views as modify_views
-from streams import blotter_page, editor_page, flatten_views, market_page, session_page, views
+from streams import blotter_page, editor_page, flatten_views, market_page, session_page, ticket_page, views
 
 app_name = "streams"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("market/", views.market, name="market"),
     path("market/chart/", market_page.chart, name="chart"),
     path("market/chart/ticket", market_page.ticket_view, name="chart-ticket"),
+    path("ticket/", ticket_page.row_ticket, name="row-ticket"),
     path("strategies/editor/", editor_page.editor, name="editor"),
     path("system/", views.system, name="system"),
     path("orders/<int:pk>/cancel", views.order_cancel_view, name="order-cancel"),

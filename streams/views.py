@@ -35,6 +35,7 @@ def _flags(user) -> dict:
         "can_halt": user.has_perm("accounts.change_brokeraccount"),
         "can_control_sessions": user.has_perm("strategies.change_tradingsession"),
         "can_flatten": user.has_perm("orders.add_order"),
+        "can_enter_orders": user.has_perm("orders.add_order"),
     }
 
 
