@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orders.api import accounts, brackets, exports, views
+from orders.api import accounts, baskets, brackets, exports, views
 
 urlpatterns = [
     path("accounts/<str:code>/", accounts.AccountDetailApi.as_view(), name="account-detail"),
@@ -13,6 +13,10 @@ urlpatterns = [
     path("orders/<uuid:client_order_id>/", views.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<uuid:client_order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
     path("brackets/", brackets.BracketCreateApi.as_view(), name="bracket-list"),
+    path("baskets/", baskets.BasketListCreateApi.as_view(), name="basket-list"),
+    path("baskets/preview/", baskets.BasketPreviewApi.as_view(), name="basket-preview"),
+    path("baskets/<int:pk>/", baskets.BasketDetailApi.as_view(), name="basket-detail"),
+    path("baskets/<int:pk>/cancel/", baskets.BasketCancelApi.as_view(), name="basket-cancel"),
     path("fills/", views.FillListApi.as_view(), name="fill-list"),
     path("fills/export.csv", exports.FillExportApi.as_view(), name="fill-export"),
     path("positions/", views.PositionListApi.as_view(), name="position-list"),

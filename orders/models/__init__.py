@@ -8,9 +8,11 @@
 - ``positions``: positions, their open FIFO lots, and the accounts' PnL points.
 - ``risk_limits``: an account's pre-trade limits and monitoring policies.
 - ``schedules``: scheduled orders and their runs.
+- ``baskets``: orders entered and sent as one.
 """
 
 from orders.models.amounts import MONEY, PRICE, QUANTITY
+from orders.models.baskets import Basket
 from orders.models.choices import OcaType, OrderSource, OrderStatus, OrderType, Side, TimeInForce
 from orders.models.events import OrderEvent, OrderEventKind
 from orders.models.fills import Fill, PendingCommission
@@ -24,6 +26,7 @@ __all__ = [
     "MONEY",
     "PRICE",
     "QUANTITY",
+    "Basket",
     "Fill",
     "Instrument",
     "OcaType",

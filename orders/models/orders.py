@@ -52,6 +52,14 @@ class Order(models.Model):
     trading_session = models.ForeignKey(
         "strategies.TradingSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )
+    basket = models.ForeignKey(
+        "orders.Basket",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text="The basket the order was sent in.",
+    )
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True)
     ib_order_id = models.IntegerField("IB order id", null=True, blank=True)
     perm_id = models.BigIntegerField("IB perm id", null=True, blank=True, db_index=True)

@@ -15,6 +15,7 @@ strategy, bridge). Broker-side services (``order_mark_*``, ``order_apply_broker_
   ``broker_orders``: orders first seen in the broker's events (a strategy's, TWS's);
   ``command_failures``: commands that went to the dead-letter stream.
 - ``flatten``: close a position, an account or the desk (and the kill switch's "cancel and flatten").
+- ``baskets``: orders entered as one, checked all or nothing, cancelled together.
 - ``fills``: executions, commissions, positions; ``fill_corrections``: IB's corrections.
 - ``risk_limits``, ``instruments``, ``schedules`` (scheduled orders kept by people) and
   ``schedule_firing`` (the beat's firing of them).
@@ -23,6 +24,7 @@ strategy, bridge). Broker-side services (``order_mark_*``, ``order_apply_broker_
 """
 
 from orders.services.amend import order_approval_refuse, order_approve, order_cancel, order_modify
+from orders.services.baskets import basket_cancel, basket_check, basket_submit
 from orders.services.brackets import bracket_submit
 from orders.services.broker_events import (
     order_apply_broker_status,
@@ -73,6 +75,9 @@ __all__ = [
     "RISK_POLICY_FIELDS",
     "OrderEventKind",
     "account_flatten",
+    "basket_cancel",
+    "basket_check",
+    "basket_submit",
     "bracket_submit",
     "desk_flatten",
     "duplicate_refusals_audited",

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import Role
 from accounts.tests.factories import AlertFactory, UserFactory
 from marketdata.services import watchlist_add
-from orders.models import OrderStatus, ScheduledOrder
+from orders.models import Basket, OrderStatus, ScheduledOrder
 from orders.tests.factories import OrderFactory, PositionFactory
 from strategies.services import strategy_version_save
 from strategies.services.backtests import backtest_request
@@ -109,6 +109,11 @@ CASES = [
     Case("get", "order-export", ALL),
     Case("post", "order-list", TRADE, ok=201, body=ORDER_BODY, idempotent=True),
     Case("post", "bracket-list", TRADE, ok=201, body=BRACKET_BODY, idempotent=True),
+    Case("get", "basket-list", ALL),
+    Case("post", "basket-list", TRADE, ok=201, body={"account": "DU0000001", "lines": [ORDER_BODY]}),
+    Case("post", "basket-preview", TRADE, body={"account": "DU0000001", "lines": [ORDER_BODY]}),
+    Case("get", "basket-detail", ALL, kwargs="basket"),
+    Case("post", "basket-cancel", TRADE, kwargs="basket", body={"reason": "test"}),
     Case("get", "order-detail", ALL, kwargs="order"),
     Case("patch", "order-detail", TRADE, kwargs="order", body={"quantity": "20"}),
     Case("post", "order-cancel", TRADE, kwargs="order"),
@@ -196,6 +201,7 @@ def world(account, instrument):
         "instrument": instrument,
         "order": OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED),
         "alert": AlertFactory(account=account),
+        "basket": _basket_with_a_working_order(account, instrument),
         "position": PositionFactory(account=account, instrument=instrument, quantity=Decimal("100")),
         "schedule": ScheduledOrder.objects.create(
             name="close",
@@ -223,6 +229,12 @@ def world(account, instrument):
         "running_session": TradingSessionFactory(strategy=strategy, account=account, status="running"),
         "paused_session": TradingSessionFactory(strategy=strategy, account=account, status="paused"),
     }
+
+
+def _basket_with_a_working_order(account, instrument) -> Basket:
+    basket = Basket.objects.create(account=account)
+    OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED, basket=basket)
+    return basket
 
 
 def _user_for(role: Role, account):
