@@ -6,8 +6,23 @@
 - ``admin_positions``: fills, positions and PnL points, read-only.
 - ``admin_risk_limits``: risk limits, saved through ``risk_limit_update``.
 - ``admin_schedules``: scheduled orders and their runs.
+- ``admin_baskets``: baskets, read-only, with their orders and the Cancel action.
 """
 
-from orders import admin_instruments, admin_orders, admin_positions, admin_risk_limits, admin_schedules
+from orders import (
+    admin_baskets,
+    admin_instruments,
+    admin_orders,
+    admin_positions,
+    admin_risk_limits,
+    admin_schedules,
+)
 
-__all__ = ["admin_instruments", "admin_orders", "admin_positions", "admin_risk_limits", "admin_schedules"]
+__all__ = [
+    "admin_baskets",
+    "admin_instruments",
+    "admin_orders",
+    "admin_positions",
+    "admin_risk_limits",
+    "admin_schedules",
+]
