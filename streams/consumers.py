@@ -29,6 +29,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from streams import live
+from streams.notices import NOTICE
 from streams.pages import PAGES, groups_for, market_symbols
 from streams.row_frames import row_json, row_op
 from streams.socket_access import socket_access_load, socket_session_valid, socket_two_factor_verified
@@ -76,6 +77,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 return
             accounts = {int(wanted)}
         self.accounts = accounts
+        # A notice (toast) may name any account of the user, whichever one the page is narrowed to.
+        self.member_accounts = access["accounts"]
         self.flags = {k: v for k, v in access.items() if k != "accounts"}
         self.filters = {k: query[k] for k in ("status", "strategy", "working", "q") if query.get(k)}
         symbols = await sync_to_async(market_symbols)(accounts, user_id=user.pk) if self.page.market_groups else []
@@ -233,10 +236,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         ready = []
         for row in event["rows"]:
-            if row["kind"] not in self.page.kinds:
+            notice = row["kind"] == NOTICE
+            if not notice and row["kind"] not in self.page.kinds:
                 continue
             account_id = row.get("account_id")
-            if account_id is not None and account_id not in self.accounts:
+            if account_id is not None and account_id not in (self.member_accounts if notice else self.accounts):
                 continue
             item = {"row": row, "group": group, "seq": seq, "src_ts": row.get("src_ts") or event.get("src_ts")}
             dom_id = row["id"]

@@ -8,7 +8,8 @@ reloads its snapshot. Delivery over the channel layer is lossy by design (design
 
 Groups: ``acct.<account id>`` (orders, positions, values, sessions of one account), ``desk``
 (gateway, processes, alerts, system figures: every signed-in user), ``md.<symbol>`` (quotes),
-``user.<user id>`` (control messages to one user's sockets, such as "close").
+``user.<user id>`` (control messages to one user's sockets, such as "close"), ``notice.<user id>``
+(one user's notices, the toasts every live page shows: ``streams.notices``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def account_group(account_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def notice_group(user_id: int) -> str:
+    """The group of one user's notices (fills, rejects, halts, the kill switch), joined by every live page."""
+    return f"notice.{user_id}"
 
 
 def market_group(symbol: str) -> str:

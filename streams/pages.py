@@ -56,7 +56,8 @@ def groups_for(page: Page, *, user_id: int, account_ids: set[int], symbols: list
     """The Channels groups a page joins: derived on the server from the user's accounts, never asked for."""
     from streams import live
 
-    groups = [live.user_group(user_id)]
+    # The notices (toasts) reach every page of the user, whatever rows the page shows.
+    groups = [live.user_group(user_id), live.notice_group(user_id)]
     if page.account_groups:
         groups += [live.account_group(pk) for pk in sorted(account_ids)]
     if page.desk_group:

@@ -16,7 +16,9 @@ What each kind of change sends:
   (the halted badge);
 - a position: its row; an instrument (its price moved): the rows of the open positions in it;
 - a trading session, an alert: their rows; a PnL point: the chart's point and its account's row
-  (the day PnL); a process heartbeat: its row, and the gateway badge for the execution worker.
+  (the day PnL); a process heartbeat: its row, and the gateway badge for the execution worker;
+- an audit row of a fill, a rejected order, a halt or the kill switch: its notice (a toast) to the
+  notice groups of the users entitled to it (``streams.notices``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from accounts.announce import changed
 from accounts.models import Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from orders.models import PnLPoint, Position
 from strategies.models import TradingSession
-from streams import live, rows
+from streams import live, notices, rows
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +243,11 @@ def publish(changes: dict[tuple[str, object], int | None]) -> bool:
             if beat.name == EXECUTION:
                 add(live.DESK_GROUP, rows.gateway_row(beat), ts)
             add(live.DESK_GROUP, rows.process_row(beat), ts)
+    if by_kind[notices.AUDIT]:
+        audited = by_kind[notices.AUDIT]
+        for group, notice_rows in notices.notice_groups(notices.notice_rows(audited)).items():
+            for row in notice_rows:
+                add(group, row, audited.get(row["ctx"]["audit_id"]))
     return _send(by_group, working)
 
 

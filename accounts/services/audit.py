@@ -25,9 +25,11 @@ def audit_record(
 
     Call it inside the transaction of the change, so the row exists exactly when the change does.
     The audited object is announced with it (``accounts.announce``): the live pages show it on commit.
+    The row itself is announced too: the live pages' notices (a fill, a reject, a halt, the kill
+    switch) are made from it.
     """
     announce_object(obj)
-    return db.insert(
+    entry = db.insert(
         AuditLog(
             actor=actor_or_none(actor),
             action=action,
@@ -40,3 +42,5 @@ def audit_record(
             via=via[:16],
         )
     )
+    announce_object(entry)
+    return entry

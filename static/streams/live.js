@@ -49,6 +49,8 @@
     for (const r of rows) {
       window.liveStats.rows += 1;
       if (r.kind === "pnl") { document.dispatchEvent(new CustomEvent("live:pnl", { detail: r.data })); continue; }
+      // A notice is not a row of the page: toasts.js shows it (rendered by streams/rows/notice.html).
+      if (r.kind === "notice") { document.dispatchEvent(new CustomEvent("live:notice", { detail: r })); continue; }
       // A page's own scripts may follow the rows too (the Market page reloads its fills on an order's change).
       document.dispatchEvent(new CustomEvent("live:row", { detail: { kind: r.kind, id: r.id, op: r.op } }));
       const existing = document.getElementById(r.id);
