@@ -20,6 +20,7 @@ from orders import services
 from orders.admin_brackets import bracket_add_view
 from orders.admin_decisions import decision_html
 from orders.admin_entry import entry_page
+from orders.admin_modify import OrderModifyAdminMixin
 from orders.exports import ORDER_COLUMNS
 from orders.forms import OrderEntryForm
 from orders.models import Fill, Order, OrderEvent
@@ -63,7 +64,7 @@ class RefusalForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(CsvExportAdminMixin, AccountScopedAdmin):
+class OrderAdmin(OrderModifyAdminMixin, CsvExportAdminMixin, AccountScopedAdmin):
     # The status first after the time: at 1,024 px, beside the sidebars, the later columns scroll (issue 22).
     list_display = [
         "created_at", "status", "account", "instrument", "side", "quantity", "order_type", "limit_price",
