@@ -29,6 +29,8 @@ PAGES: dict[str, Page] = {
             desk_group=True,
         ),
         Page("blotter", "Orders blotter", "streams:blotter", frozenset({"order"})),
+        # The basket's own orders' rows, replaced as they change (its page inserts no other order).
+        Page("baskets", "Baskets", "streams:baskets", frozenset({"order"})),
         Page("positions", "Positions and PnL", "streams:positions", frozenset({"position", "pnl"})),
         Page("sessions", "Strategy sessions", "streams:sessions", frozenset({"session"})),
         # One session's page: its row (the figures) and its equity chart, which the row extends.

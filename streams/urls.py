@@ -3,7 +3,7 @@
 from django.urls import path
 
 import streams.modify_views as modify_views
-from streams import blotter_page, editor_page, flatten_views, market_page, session_page, ticket_page, views
+from streams import basket_page, blotter_page, editor_page, flatten_views, market_page, session_page, ticket_page, views
 
 app_name = "streams"
 
@@ -11,6 +11,10 @@ urlpatterns = [
     path("", views.desk, name="desk"),
     path("orders/", blotter_page.blotter, name="blotter"),
     path("positions/", views.positions, name="positions"),
+    path("baskets/", basket_page.baskets, name="baskets"),
+    path("baskets/send", basket_page.basket_send_view, name="basket-send"),
+    path("baskets/<int:pk>/", basket_page.basket, name="basket"),
+    path("baskets/<int:pk>/cancel", basket_page.basket_cancel_view, name="basket-cancel"),
     path("sessions/", views.sessions, name="sessions"),
     path("sessions/<int:pk>/", session_page.session, name="session"),
     path("market/", views.market, name="market"),
