@@ -99,6 +99,17 @@ def test_the_row_ticket_posts_through_the_market_tickets_entry_and_answers_in_it
     assert 'id="row-ticket"' in body and 'id="ticket"' not in body
 
 
+def test_a_refused_row_ticket_comes_back_in_its_own_ids_with_the_code_and_enters_nothing(
+    client, trader, account, instrument, redis_client
+):
+    client.force_login(trader)
+    response = client.post(POST, entry_form(account, instrument, limit_price="100.005", ticket_prefix="row-"))
+    body = response.content.decode()
+    assert "(order.price_off_tick)" in body and 'id="row-id_limit_price"' in body
+    assert 'id="row-ticket"' in body and "data-fresh" not in body
+    assert not Order.objects.exists()
+
+
 def test_the_rows_offer_buy_and_sell_to_a_trader_only_on_the_page_and_from_the_relay(
     client, trader, viewer, account, instrument, redis_client
 ):
