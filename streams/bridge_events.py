@@ -143,6 +143,8 @@ def apply_event(message: m.Message) -> None:
             "order_id": message.order_id,
             "perm_id": message.perm_id,
             "message_id": message.id,
+            # The order as TWS's openOrder described it: what confirms a price or TIF modify.
+            "terms": {"limit_price": message.limit_price, "stop_price": message.stop_price, "tif": message.tif},
         }
         # The common case first (an order we know by its id): one lookup, inside the service.
         order = None

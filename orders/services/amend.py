@@ -214,8 +214,9 @@ def order_modify(
     - a new quantity waits in ``pending_quantity``; ``quantity`` stays what the broker works
       (fills are measured against it) until the broker confirms (``order_apply_broker_status``,
       ``fill_record``);
-    - new prices and a new TIF apply at once (IB's status carries neither: a price-only modify
-      produces no event), and the values the broker last confirmed are kept in ``modify_prior``;
+    - new prices and a new TIF apply at once, and the values the broker last confirmed are kept
+      in ``modify_prior`` until a status shows the broker works the new ones
+      (``order_apply_broker_status``'s ``terms``);
     - a refusal (``order_mark_command_rejected``) clears the pending quantity and restores
       the prior prices.
 

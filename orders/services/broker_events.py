@@ -4,6 +4,7 @@ about it), unknown, and IB's order status.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -227,6 +228,7 @@ def order_apply_broker_status(
     order_id: int | None = None,
     perm_id: int | None = None,
     message_id: Any = None,
+    terms: Mapping[str, Any] | None = None,
 ) -> Order | None:
     """Apply IB's ``orderStatus`` to the order: its state moves forward only, filled only grows.
 
@@ -238,8 +240,12 @@ def order_apply_broker_status(
     filled order (``PreSubmitted``, ``Submitted``, ``PendingCancel``, ``Filled``) whose
     ``filled + remaining`` (the quantity the broker works) equals it: it becomes the order's
     quantity, and the prices sent with it are confirmed too. A status still showing the old
-    total leaves it pending (not applied yet, or refused: the rejection clears it). A
-    price-only modify is not confirmed by a status (IB's carries no prices).
+    total leaves it pending (not applied yet, or refused: the rejection clears it).
+
+    IB's status carries no prices: a modify of prices or TIF alone is confirmed by a status whose
+    ``terms`` (``limit_price``, ``stop_price``, ``tif``: the order as the worker last had it from
+    TWS's ``openOrder``, which TWS sends before the status that follows a modify) show every
+    value asked. Without ``terms``, or while they show the old values, it stays pending.
     """
     order = order_lock_by_client_id(client_order_id)
     if order is None or message_seen(message_id):
@@ -259,7 +265,9 @@ def order_apply_broker_status(
             order.average_fill_price = Decimal(str(avg_fill_price)).quantize(PRICE_STEP)
             fields.add("average_fill_price")
     target = status_from_broker(status, filled_qty, remaining)
-    confirmed = _confirm_pending_by_status(order, target, filled_qty, remaining, fields)
+    confirmed = _confirm_pending_by_status(order, target, filled_qty, remaining, fields) or _confirm_terms_by_status(
+        order, target, terms, fields
+    )
     if target is not None and order.broker_status != status and RANK[target] >= RANK[order.status]:
         order.broker_status = str(status)[:32]
         fields.add("broker_status")
@@ -310,4 +318,23 @@ def _confirm_pending_by_status(
         return {}
     if not working.is_finite() or working != order.pending_quantity:
         return {}
+    return order_pending_apply(order, fields)
+
+
+def _confirm_terms_by_status(
+    order: Order, target: OrderStatus | None, terms: Mapping[str, Any] | None, fields: set[str]
+) -> dict[str, str | None]:
+    """Apply the pending price or TIF modify if the status's ``terms`` show it (``order_apply_broker_status``)."""
+    if target not in _CONFIRMING or order.pending_quantity is not None or not order.modify_prior or not terms:
+        return {}
+    for name in order.modify_prior:
+        told, asked = terms.get(name), getattr(order, name, None)
+        if told in (None, "") or asked is None:
+            return {}
+        try:
+            same = str(told) == asked if name == "tif" else Decimal(str(told)) == asked
+        except ArithmeticError:
+            return {}
+        if not same:
+            return {}
     return order_pending_apply(order, fields)

@@ -137,3 +137,61 @@ def test_the_api_modifies_the_tif_and_refuses_ioc_with_its_code(api_client, trad
     assert refused.json()["code"] == "order.tif_not_modifiable"
     bad = api_client.patch(url, {"tif": "FOK"}, format="json")
     assert bad.status_code == 400
+
+
+# --- a modify of prices or TIF alone, confirmed by the terms the status carries ----------------------
+
+
+def status_with_terms(order, **terms):
+    return order_apply_broker_status(
+        client_order_id=order.client_order_id,
+        status="Submitted",
+        filled=D(0),
+        remaining=D(10),
+        avg_fill_price=None,
+        order_id=7,
+        message_id=uuid.uuid4(),
+        terms={"limit_price": None, "stop_price": None, "tif": None, **terms},
+    )
+
+
+def test_a_price_and_tif_modify_is_confirmed_by_a_status_showing_the_new_terms(trader, working):
+    order_modify(order=working, actor=trader, limit_price="99.50", tif="GTC", via="test")
+    # The status TWS sent before it applied the modify still shows the old terms: pending.
+    status_with_terms(working, limit_price=D("100"), tif="DAY")
+    working.refresh_from_db()
+    assert working.modify_prior == {"limit_price": "100", "tif": "DAY"}
+    # Half of it shown is not the modify confirmed.
+    status_with_terms(working, limit_price=D("99.5"), tif="DAY")
+    working.refresh_from_db()
+    assert working.modify_requested_at is not None
+
+    status_with_terms(working, limit_price=D("99.5"), tif="GTC")
+    working.refresh_from_db()
+    assert (working.limit_price, working.tif, working.modify_prior, working.modify_requested_at) == (
+        D("99.5"),
+        "GTC",
+        {},
+        None,
+    )
+    event = working.events.filter(kind="order.status").last()
+    assert event.data["modify_confirmed"] == {"limit_price": "99.5", "tif": "GTC"}
+    assert AuditLog.objects.filter(action="order.modify_confirmed", object_id=str(working.pk)).exists()
+
+
+def test_a_status_without_terms_leaves_a_price_modify_pending(trader, working):
+    order_modify(order=working, actor=trader, limit_price="99.50", via="test")
+    status(working, "Submitted", 0, 10)
+    working.refresh_from_db()
+    assert (working.modify_prior, working.limit_price) == ({"limit_price": "100"}, D("99.5"))
+
+
+def test_a_pending_quantity_is_confirmed_only_by_the_figures_whatever_the_terms_show(trader, working):
+    order_modify(order=working, actor=trader, quantity=15, limit_price="99.50", via="test")
+    status_with_terms(working, limit_price=D("99.5"))
+    working.refresh_from_db()
+    assert (working.quantity, working.pending_quantity, working.modify_prior) == (
+        D("10"),
+        D("15"),
+        {"limit_price": "100"},
+    )

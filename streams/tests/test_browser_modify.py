@@ -84,6 +84,17 @@ def test_a_trader_modifies_a_working_limit_order_and_the_brokers_confirmation_sh
             None,
             None,
         )
+
+        # A price alone: IB's status carries no price, the terms TWS's openOrder gave the worker confirm it.
+        row.locator("button.live-modify").click()
+        expect(dialog.locator("input[name=limit_price]")).to_have_value("98", timeout=10_000)
+        dialog.locator("input[name=limit_price]").fill("98.5")
+        dialog.locator("button.modify-send").click()
+        expect(row.locator(".col-limit")).to_have_text("98.5", timeout=10_000)
+        expect(row.locator(".modify-pending")).to_have_count(0, timeout=20_000)
+        assert "modify pending: limit 98 → 98.5" in blotter.evaluate("window.__pendingSeen")
+        in_db(order.refresh_from_db)
+        assert (order.limit_price, order.modify_prior, order.modify_requested_at) == (Decimal("98.5"), {}, None)
         context.close()
 
 
