@@ -40,7 +40,7 @@ def _num(value: Decimal | None) -> str:
 
 
 def _by(entry: AuditLog) -> str:
-    return f" (by {entry.actor})" if entry.actor_id else ""
+    return f" · by {entry.actor}" if entry.actor_id else ""
 
 
 def _notice(entry: AuditLog, event: str, title: str, text: str, *, level: str, sticky: bool = False) -> dict:
@@ -75,7 +75,7 @@ def _account_notice(entry: AuditLog) -> dict:
     if entry.action == RESUME:
         return _notice(entry, "resume", "Account resumed", f"{code}: new orders allowed again{_by(entry)}", level="ok")
     after = entry.after or {}
-    cancelled = "; working orders cancelled" if after.get("mode") == "cancel_all" else ""
+    cancelled = " · working orders cancelled" if after.get("mode") == "cancel_all" else ""
     text = f"{code}: {after.get('halted_reason') or 'halted'}{cancelled}{_by(entry)}"
     return _notice(entry, "halt", "Account halted", text, level="bad")
 
@@ -88,7 +88,7 @@ def _kill_switch_notice(entry: AuditLog, *, flattened: bool) -> dict:
             entry, "release", "Kill switch released", f"Orders allowed again{reason}{_by(entry)}", level="ok"
         )
     mode = MODES["flatten"] if flattened else MODES.get(after.get("mode", ""), after.get("mode", ""))
-    text = f"{after.get('reason') or 'Kill switch'} ({mode}){_by(entry)}"
+    text = f"{after.get('reason') or 'Kill switch'} · {mode}{_by(entry)}"
     return _notice(entry, "kill", "Kill switch engaged", text, level="bad", sticky=True)
 
 

@@ -72,6 +72,7 @@ def test_a_fill_and_a_reject_with_its_reason_are_toasted_on_the_market_watch(des
         expect(toast).to_contain_text("BUY 10 AAPL @")
         expect(toast).to_contain_text("DU0000001")
         expect(toast).to_have_class("toast toast-ok")
+        expect(toast).to_have_attribute("role", "status")
         assert page.evaluate("window.toastStats.beeps") >= 1
 
         rejected = _submit(desk, "MSFT", "300")
@@ -82,7 +83,7 @@ def test_a_fill_and_a_reject_with_its_reason_are_toasted_on_the_market_watch(des
         expect(refused).to_contain_text(rejected.reject_reason)
         expect(refused).to_contain_text(f"({rejected.reject_code})")
         expect(refused).to_have_attribute("role", "alert")
-        expect(page.locator("#toast-stack")).to_have_attribute("aria-live", "polite")
+        expect(page.locator("#toasts")).to_have_attribute("aria-live", "polite")
 
         # Nine seconds on: the fill's toast went by itself, the reject's stays until dismissed.
         page.clock.fast_forward(9_000)
@@ -116,7 +117,7 @@ def test_the_kill_switch_is_toasted_on_the_desk_until_dismissed_and_once_across_
         kill = page.locator("#toast-stack .toast[data-event=kill]")
         expect(kill).to_have_count(1, timeout=10_000)
         expect(kill).to_contain_text("Kill switch engaged")
-        expect(kill).to_contain_text("flash crash (working orders cancelled) (by risk)")
+        expect(kill).to_contain_text("flash crash · working orders cancelled · by risk")
         expect(kill).to_have_attribute("data-sticky", "1")
         expect(kill).to_have_class("toast toast-bad toast-sticky")
 

@@ -168,7 +168,7 @@ def test_an_account_halted_and_resumed_tells_its_members_with_the_reason(redis_c
             frame = await page.receive_json_from(timeout=3)
         (toast,) = [row for row in frame["rows"] if row["kind"] == notices.NOTICE]
         assert "Account halted" in toast["html"] and "toast-bad" in toast["html"]
-        assert "DU0000001: Fat finger; working orders cancelled (by risk)" in toast["html"]
+        assert "DU0000001: Fat finger · working orders cancelled · by risk" in toast["html"]
         await _committed(lambda: account_resume(account=account, actor=risk_manager, via="api"))()
         frame = await page.receive_json_from(timeout=3)
         while not any(row["kind"] == notices.NOTICE for row in frame["rows"]):
@@ -191,7 +191,7 @@ def test_the_kill_switch_tells_every_user_with_its_reason_and_mode_and_its_relea
             (toast,) = await _notices(page)
             assert 'data-event="kill"' in toast["html"] and 'data-sticky="1"' in toast["html"]
             assert "Kill switch engaged" in toast["html"]
-            assert "flash crash (working orders cancelled) (by risk)" in toast["html"]
+            assert "flash crash · working orders cancelled · by risk" in toast["html"]
         await _committed(lambda: kill_switch_release(actor=risk_manager, reason="all clear", via="api"))()
         (toast,) = await _notices(theirs)
         assert 'data-event="release"' in toast["html"] and "Orders allowed again: all clear" in toast["html"]
@@ -236,7 +236,7 @@ def test_a_kill_switch_engaged_with_a_desk_flatten_says_cancel_and_flatten(
     audited = {entry.pk for entry in _audit_rows()}
 
     (toast,) = notices.notice_rows(audited)
-    assert toast["ctx"]["event"] == "kill" and "flash crash (cancel and flatten)" in toast["ctx"]["text"]
+    assert toast["ctx"]["event"] == "kill" and "flash crash · cancel and flatten" in toast["ctx"]["text"]
 
 
 def test_account_notices_go_to_members_and_superusers_and_never_to_inactive_users(
