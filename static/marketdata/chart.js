@@ -64,6 +64,9 @@
       const to = Math.ceil(serverNow()) + seconds;
       const url = `/api/v1/datafeed/history?symbol=${encodeURIComponent(symbol)}&resolution=${resolution}&to=${to}&countback=${el.dataset.bars}`;
       const body = await (await fetch(url, { credentials: "same-origin", cache: "no-store" })).json();
+      // A resync may have replaced this chart while the answer was on its way: a removed chart's
+      // series throw "Object is disposed", so a late answer is dropped.
+      if (closed) return;
       if (body.s === "error") { say(`${body.errmsg} (${body.code})`); return; }
       times = []; firstUtc = null;
       candles.setData([]); volume.setData([]);
@@ -75,8 +78,9 @@
       if (!times.length) return;
       const from = firstUtc, to = Math.ceil(serverNow()) + 86400;
       const resp = await fetch(`/api/v1/datafeed/marks?symbol=${encodeURIComponent(symbol)}&from=${from}&to=${to}`, { credentials: "same-origin", cache: "no-store" });
-      if (!resp.ok) return;
+      if (!resp.ok || closed) return;
       const marks = await resp.json();
+      if (closed) return;
       // A marker sits on the bar its fill happened in: the newest bar starting at or before it.
       const list = marks.map((m) => {
         const t = daily ? Math.floor(shift(m.time) / 86400) * 86400 : shift(m.time);
@@ -134,6 +138,7 @@
     async function connect() {
       if (closed) return;
       try { await loadHistory(); await loadMarks(); } catch (err) { say("The datafeed did not answer; retrying…"); }
+      if (closed) return;
       seq = {};
       ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/market/");
       ws.onopen = () => {
@@ -142,7 +147,7 @@
         send("quotes.subscribe", "quotes", { symbol });
         alive();
       };
-      ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
+      ws.onmessage = (ev) => { if (!closed) onFrame(JSON.parse(ev.data)); };
       ws.onclose = (ev) => {
         clearTimeout(watchdog);
         if (closed) return;
@@ -162,7 +167,7 @@
     connect();
     return {
       marks: marksSoon,
-      destroy() { closed = true; themes.disconnect(); clearTimeout(watchdog); if (ws) ws.close(); chart.remove(); },
+      destroy() { closed = true; themes.disconnect(); clearTimeout(watchdog); clearTimeout(marksTimer); if (ws) ws.close(); chart.remove(); },
     };
   }
 
