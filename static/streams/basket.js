@@ -25,6 +25,9 @@
     set(".order-count", orders);
     set(".working-count", working);
     set(".filled-quantity", done);
+    // Nothing left working: nothing to cancel (the service would refuse it: basket.not_cancellable).
+    const cancel = document.getElementById("basket-cancel");
+    if (cancel) cancel.hidden = working === 0;
     const bar = document.getElementById("basket-progress-bar");
     if (bar) { bar.max = quantity || 1; bar.value = done; }
   }
