@@ -120,6 +120,9 @@ def test_the_kill_switch_is_toasted_on_the_desk_until_dismissed_and_once_across_
         expect(kill).to_contain_text("flash crash · working orders cancelled · by risk")
         expect(kill).to_have_attribute("data-sticky", "1")
         expect(kill).to_have_class("toast toast-bad toast-sticky")
+        # The sound is off until the user turns it on.
+        expect(page.locator("#toast-sound")).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("window.toastStats.beeps") == 0
 
         in_db(lambda: account_halt(account=desk["account"], actor=None, reason="margin call", via="api"))
         halt = page.locator("#toast-stack .toast[data-event=halt]")
