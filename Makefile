@@ -73,10 +73,11 @@ test-at: setup browser
 	@$(MAKE) --no-print-directory .venv-ibasync/bin/python
 	scripts/suite-at.sh "$(DATE)" $(PYTEST_ARGS)
 
-# Refresh docs/desk.png, docs/market.png and docs/editor.png, the README's pictures, from the browser tests.
+# Refresh the README's pictures (docs/desk.png, blotter.png, ticket.png, market.png, editor.png) from the browser tests.
 screenshot: setup services browser
 	$(TEST_ENV) TC_UPDATE_SCREENSHOTS=1 $(PY) -m pytest streams/tests/test_browser.py streams/tests/test_browser_market.py \
-		streams/tests/test_browser_editor.py -k 'filled_on_the_blotter or appears_on_it_as_a_fill or draws_an_ema_crossover'
+		streams/tests/test_browser_editor.py streams/tests/test_browser_blotter.py streams/tests/test_browser_tickets.py \
+		-k 'filled_on_the_blotter or appears_on_it_as_a_fill or draws_an_ema_crossover or 1024 or sells_a_position_from_its_row'
 
 bench: setup services
 	@$(MAKE) --no-print-directory .venv-bench/bin/python
