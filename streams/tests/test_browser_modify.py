@@ -122,6 +122,12 @@ def test_a_refused_modify_shows_its_reason_and_code_and_leaves_the_order_as_it_w
 
         dialog.locator("button.modify-close").click()
         expect(dialog).to_have_count(0)
+        # Opened again, it starts from the order as it is (the refused price is not kept); Escape closes it.
+        button.click()
+        expect(dialog.locator("input[name=limit_price]")).to_have_value("97", timeout=10_000)
+        expect(dialog.locator("input[name=quantity]")).to_be_focused()
+        blotter.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
         in_db(order.refresh_from_db)
         assert (order.limit_price, order.modify_requested_at) == (Decimal("97"), None)
         context.close()

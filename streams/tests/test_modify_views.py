@@ -50,7 +50,7 @@ def test_a_trader_sees_modify_on_a_working_row_and_a_dialog_prefilled_with_the_o
     dialog = client.get(url(working))
     assert dialog.status_code == 200
     body = dialog.content.decode()
-    assert 'name="quantity" inputmode="decimal" value="10"' in body
+    assert 'name="quantity" inputmode="decimal" value="10" required autofocus' in body
     assert 'name="limit_price" inputmode="decimal" value="100"' in body
     assert 'name="stop_price"' not in body  # a limit order takes no stop price
     assert '<option value="DAY" selected>' in body and '<option value="GTC">' in body
