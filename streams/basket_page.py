@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import accounts_for_user
-from orders.basket_csv import ParsedBasket, basket_csv_read
+from orders.basket_csv import MAX_BYTES, ParsedBasket, basket_csv_read
 from orders.exceptions_baskets import BasketLineRefused
 from orders.models import OrderSource
 from orders.selectors_baskets import basket_get, basket_list, basket_orders, basket_progress
@@ -40,7 +40,7 @@ def _form_values(request: HttpRequest) -> dict:
     upload = request.FILES.get("file")
     text = request.POST.get("lines", "")
     if upload is not None:
-        data = upload.read()
+        data = upload.read(MAX_BYTES + 1)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:

@@ -155,7 +155,8 @@ def _enter_lines(
             answer.notional = (values["quantity"] * price * instrument.multiplier).quantize(CENT)
         answer.status = values["status"]
         values["basket"] = basket
-        order_entry_write(values, actor=actor, via=via)
+        # A preview (no basket) is rolled back: no command queued, not even for the log to mention.
+        order_entry_write(values, actor=actor, via=via, enqueue=basket is not None)
     return check
 
 

@@ -21,6 +21,7 @@ from orders.services import basket_cancel, basket_check, basket_submit
 from orders.services.baskets import MAX_LINES
 from orders.tests.factories import InstrumentFactory
 from orders.tests.helpers import row_counts
+from orders.tests.test_order_submit_concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +217,37 @@ def test_a_basket_with_nothing_working_or_no_reason_is_not_cancelled(trader, vie
         basket_cancel(actor=trader, basket=basket, reason="too late", via="test")
     assert refused.value.code == "basket.not_cancellable"
     assert not AuditLog.objects.filter(action="basket.cancel").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_basket_sent_three_times_at_once_is_entered_once(trader, account, instrument):
+    client_basket_id = uuid.uuid4()
+
+    results, errors = run_together(
+        3,
+        lambda n: basket_submit(
+            actor=trader,
+            account=account,
+            lines=[line(), line(quantity="5")],
+            client_basket_id=client_basket_id,
+            via="test",
+        ),
+    )
+
+    assert errors == []
+    assert {basket.pk for basket in results} == {Basket.objects.get().pk}
+    assert (Order.objects.count(), OutboxMessage.objects.count()) == (2, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_baskets_at_once_cannot_both_fit_a_position_limit_only_one_fits(trader, account, instrument):
+    RiskLimit.objects.filter(account=account).update(max_position=Decimal("15"))
+
+    results, errors = run_together(
+        2,
+        lambda n: basket_submit(actor=trader, account=account, lines=[line(limit_price=f"99.9{n}")], via="test"),
+    )
+
+    assert len(results) == 1
+    assert [[r["code"] for r in error.extra["lines"]] for error in errors] == [["risk.max_position"]]
+    assert Order.objects.count() == 1
