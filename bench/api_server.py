@@ -45,23 +45,30 @@ def wait_ready(port: int, deadline: float) -> None:
 
 
 def start_server(
-    port: int, prefix: str, settings: str = "tradeconsole.settings", extra_env: dict[str, str] | None = None
+    port: int,
+    prefix: str,
+    settings: str = "tradeconsole.settings",
+    extra_env: dict[str, str] | None = None,
+    log_file=None,
 ) -> subprocess.Popen:
     """Start the API server (``SERVER``) on 127.0.0.1:``port`` with Redis keys under ``prefix``, in a
-    session of its own (``extra_env`` added to its environment); return it at once (``wait_ready`` waits for it)."""
+    session of its own (``extra_env`` added to its environment); return it at once (``wait_ready`` waits for it).
+
+    With ``log_file`` (an open file) the server logs at INFO, as in production, to that file;
+    without, at WARNING to the bench's own stderr."""
     env = {
         **os.environ,
         **PRODUCTION_ENV,
         "TRADECONSOLE_STREAM_PREFIX": prefix,
         # The throttle is counted (one Redis round trip, as in production) but must not refuse.
         "TRADECONSOLE_API_ORDER_RATE": "100000000/min",
-        "TRADECONSOLE_LOG_LEVEL": "WARNING",
+        "TRADECONSOLE_LOG_LEVEL": "INFO" if log_file is not None else "WARNING",
         "DJANGO_SETTINGS_MODULE": settings,
         **(extra_env or {}),
     }
     if SERVER == "daphne":
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tradeconsole.asgi:application"]
-        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stderr=log_file)
     return subprocess.Popen(
         [
             sys.executable,
@@ -79,13 +86,14 @@ def start_server(
             "--keep-alive",
             "30",
             "--log-level",
-            "warning",
+            "info" if log_file is not None else "warning",
             # Import the project once in the master, so workers start warm and alike.
             "--preload",
         ],
         cwd=ROOT,
         env=env,
         start_new_session=True,
+        stderr=log_file,
     )
 
 

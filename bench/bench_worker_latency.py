@@ -9,8 +9,9 @@ socket, with the streams on the machine's Redis (``REDIS_URL``, a private key pr
    decision time (decode + idempotency + gate), p50 <= 0.5 ms, p99 <= 1 ms, from its heartbeat window.
 3. 45 messages/s sustained (``TC_BENCH_PACING_SECONDS``, default 60 s): zero pacing violations at
    TWS and no rolling second over 50 messages.
-4. What metrics cost the order path (issue 21): 40 orders/s through workers started alternately with
-   ``TRADECONSOLE_METRICS=off`` and on (scraped every second, far more often than Prometheus does),
+4. What metrics and logs cost the order path (issue 21): 40 orders/s through workers started
+   alternately with ``TRADECONSOLE_METRICS=off`` and WARNING logs, and as in production: metrics on
+   (scraped every second, far more often than Prometheus does) and INFO lines in JSON written to a file,
    ``TC_BENCH_METRICS_ROUNDS`` rounds of each (default 4, each side first in every other round) of
    ``TC_BENCH_METRICS_SECONDS`` (default 5); the median of each side's p50, and the difference: goal
    <= 5 % of the p50 without.
@@ -55,7 +56,7 @@ def _wait(predicate, timeout: float, what: str):
 class _Rig:
     """Simulator in this process, worker as a subprocess, a private Redis prefix."""
 
-    def __init__(self, *, metrics: bool = True, metrics_port: int = 0) -> None:
+    def __init__(self, *, metrics: bool = True, metrics_port: int = 0, log_file=None) -> None:
         from tws_simulator import Simulator, SimulatorConfig
 
         self.redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -76,14 +77,16 @@ class _Rig:
                 "TWS_PORT": str(self.sim.port),
                 "TWS_CLIENT_ID": str(CLIENT_ID),
                 "TRADECONSOLE_STREAM_PREFIX": self.prefix,
-                "TC_WORKER_LOG_LEVEL": "WARNING",
+                # With ``log_file``: the production level and format, its lines written to that file.
+                "TC_WORKER_LOG_LEVEL": "INFO" if log_file is not None else "WARNING",
+                "TRADECONSOLE_LOG_FORMAT": "json",
                 "PYTHONPATH": str(ROOT),
                 "TRADECONSOLE_METRICS": "on" if metrics else "off",
                 "TC_WORKER_METRICS_PORT": str(metrics_port),
             }
         )
         env.pop("TC_FAULTPOINT", None)
-        self.worker = subprocess.Popen([sys.executable, "-m", "execution_worker"], cwd=ROOT, env=env)
+        self.worker = subprocess.Popen([sys.executable, "-m", "execution_worker"], cwd=ROOT, env=env, stderr=log_file)
         _wait(self._ready, 20, "the worker to be ready")
 
     def _ready(self) -> bool:
@@ -262,7 +265,11 @@ def _pacing_phase(rig: _Rig, seconds: float) -> list[Figure]:
 
 
 def _metrics_cost_phase(rounds: int, seconds: float) -> list[Figure]:
-    """40 orders/s through workers with metrics off and on, alternately; the p50s and their difference."""
+    """40 orders/s through workers without metrics and INFO logs and with them, alternately; the p50s
+    and their difference."""
+    import contextlib
+    import tempfile
+
     from bench.live_rig import free_port
 
     p50 = {False: [], True: []}
@@ -270,22 +277,25 @@ def _metrics_cost_phase(rounds: int, seconds: float) -> list[Figure]:
         # Each side goes first in every other round, so a machine growing busier favours neither.
         for metrics in (False, True) if n % 2 == 0 else (True, False):
             port = free_port() if metrics else 0
-            rig = _Rig(metrics=metrics, metrics_port=port)
-            scraping = threading.Event()
-            scraper = threading.Thread(target=_scrape, args=(port, scraping), daemon=True) if metrics else None
-            try:
-                if scraper is not None:
-                    scraper.start()
-                samples, _ = _paced_orders(rig, seconds)
-                p50[metrics].append(statistics.median(samples))
-            finally:
-                scraping.set()
-                rig.close()
+            with tempfile.TemporaryFile() if metrics else contextlib.nullcontext() as log_file:
+                rig = _Rig(metrics=metrics, metrics_port=port, log_file=log_file)
+                scraping = threading.Event()
+                scraper = threading.Thread(target=_scrape, args=(port, scraping), daemon=True) if metrics else None
+                try:
+                    if scraper is not None:
+                        scraper.start()
+                    samples, _ = _paced_orders(rig, seconds)
+                    p50[metrics].append(statistics.median(samples))
+                finally:
+                    scraping.set()
+                    rig.close()
     without, with_metrics = statistics.median(p50[False]), statistics.median(p50[True])
     return [
-        Figure("metrics off: 40 orders/s producer ts -> placeOrder p50 (median of rounds)", without, "ms"),
-        Figure("metrics on, scraped every second: the same p50", with_metrics, "ms"),
-        Figure("metrics: cost on the order path's p50", (with_metrics - without) / without * 100, "%", 5.0),
+        Figure(
+            "metrics off, WARNING logs: 40 orders/s producer ts -> placeOrder p50 (median of rounds)", without, "ms"
+        ),
+        Figure("metrics on (scraped every second), INFO JSON logs: the same p50", with_metrics, "ms"),
+        Figure("metrics and logs: cost on the order path's p50", (with_metrics - without) / without * 100, "%", 5.0),
     ]
 
 
