@@ -141,6 +141,9 @@ def _row(number: int, columns: list[str], cells: list[str], known: set[str], pro
     if tif and tif not in TimeInForce.values:
         problems.append(_problem(number, "bad_tif", f"tif must be one of {', '.join(TimeInForce.values)}.", "tif"))
     if len(problems) > before:
+        # The row as written, so whoever reads the problem sees which order it was.
+        for problem in problems[before:]:
+            problem["values"] = values
         return None
     return {
         "symbol": symbol,

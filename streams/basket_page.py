@@ -57,7 +57,13 @@ def _form_values(request: HttpRequest) -> dict:
 def _preview_rows(parsed: ParsedBasket, check) -> list[dict]:
     """One row a line of the CSV: its values and the desk's answer, or why it could not be read."""
     found = [
-        {"row": error["row"], "refused": True, "code": error["code"], "detail": error["detail"], "values": {}}
+        {
+            "row": error["row"],
+            "refused": True,
+            "code": error["code"],
+            "detail": error["detail"],
+            "values": error.get("values", {}),
+        }
         for error in parsed.errors
     ]
     for line in check.lines if check else []:

@@ -71,6 +71,7 @@ def test_each_bad_row_is_named_with_its_code_and_the_good_rows_are_still_read(in
         (10, "basket.csv_bad_number"),
     ]
     assert parsed.rows == [2]
+    assert parsed.errors[0]["values"]["symbol"] == "ZZZZ"
 
 
 def test_a_header_without_a_required_column_is_refused(instrument):
