@@ -17,7 +17,14 @@ from django.urls import path, reverse
 
 from accounts.admin_services import VIA
 from orders.models import PRICE, QUANTITY, Order
-from orders.modify_input import MODIFY_TIF_CHOICES, MODIFY_TIFS, modify_changes, modify_fields, modify_initial
+from orders.modify_input import (
+    MODIFY_TIF_CHOICES,
+    MODIFY_TIFS,
+    modify_changes,
+    modify_fields,
+    modify_initial,
+    modify_pending_text,
+)
 from orders.services import order_modify
 from orders.transitions import MODIFIABLE_STATUSES
 from tradeconsole.exceptions import ApplicationError
@@ -74,8 +81,11 @@ class OrderModifyAdminMixin:
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         order = self.get_object(request, unquote(object_id))
         extra = {}
-        if order is not None and modifiable(order) and request.user.has_perm(PERMISSION):
-            extra["modify_url"] = reverse("admin:orders_order_modify", args=[order.pk])
+        if order is not None:
+            # Until the broker answers, the page says what the modify changes (as the blotter's row does).
+            extra["modify_pending"] = modify_pending_text(order)
+            if modifiable(order) and request.user.has_perm(PERMISSION):
+                extra["modify_url"] = reverse("admin:orders_order_modify", args=[order.pk])
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def modify_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -1,5 +1,6 @@
 """What a person's Modify form (the live blotter's, the admin's) asks of ``order_modify``: the fields the
-order's type takes, prefilled with what the order is asked to be, and only the values that changed."""
+order's type takes, prefilled with what the order is asked to be, and only the values that changed; and
+how an unanswered modify is said on the blotter's row and the order's page."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def modify_fields(order: Order) -> list[str]:
     return ["quantity", *prices, "tif"]
 
 
-def modify_initial(order: Order) -> dict[str, Any]:
+def modify_initial(order: Order) -> dict[str, str]:
     """The values a Modify form of ``order`` starts from: what the order is asked to be, confirmed or not."""
     values = {
         "quantity": order.pending_quantity if order.pending_quantity is not None else order.quantity,
@@ -53,11 +54,31 @@ def modify_changes(order: Order, values: Mapping[str, Any]) -> dict[str, Any]:
             changed = value != initial[name]
         else:
             value = validation.to_decimal(raw, field=name)
-            changed = initial[name] is None or value != Decimal(initial[name])
+            changed = not initial[name] or value != Decimal(initial[name])
         if changed:
             changes[name] = value
     return changes
 
 
-def _plain(value: Any) -> Any:
-    return f"{value.normalize():f}" if isinstance(value, Decimal) else value
+def modify_pending_text(order: Order) -> str:
+    """What the unanswered modify changes, as the broker has it → as asked: ``qty 100 → 150, limit 10 → 10.5``."""
+    if order.modify_requested_at is None:
+        return ""
+    changes = []
+    if order.pending_quantity is not None:
+        changes.append(f"qty {_plain(order.quantity)} → {_plain(order.pending_quantity)}")
+    prior = order.modify_prior or {}
+    for name, label in (("limit_price", "limit"), ("stop_price", "stop")):
+        if name in prior:
+            before = _plain(Decimal(prior[name])) if prior[name] is not None else "none"
+            changes.append(f"{label} {before} → {_plain(getattr(order, name)) or 'none'}")
+    if "tif" in prior:
+        changes.append(f"TIF {prior['tif']} → {order.tif}")
+    return ", ".join(changes)
+
+
+def _plain(value: Any) -> str:
+    """A form's text of ``value``: a decimal without trailing zeros, nothing for None."""
+    if value is None:
+        return ""
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal
 
 from orders.models import Order
-from orders.modify_input import MODIFY_TIFS
+from orders.modify_input import MODIFY_TIFS, modify_pending_text
 from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, MODIFIABLE_STATUSES, WORKING_STATUSES
 from streams import sql
 from streams.row_values import num, row, time_text
@@ -61,27 +60,10 @@ def _order_row(order: Order, *, account: str, symbol: str, strategy_id: int | No
         # The quantity the Modify form starts from: the one asked for last, confirmed or not.
         "target_quantity": num(order.pending_quantity if order.pending_quantity is not None else order.quantity),
         "modify_pending": order.modify_requested_at is not None,
-        "modify_pending_text": _modify_pending_text(order),
+        "modify_pending_text": modify_pending_text(order),
         "modify_requested_at": time_text(order.modify_requested_at),
     }
     return row("order", f"order-{order.pk}", ctx, account_id=order.account_id)
-
-
-def _modify_pending_text(order: Order) -> str:
-    """What the unanswered modify changes, as the broker has it → as asked: ``qty 100 → 150, limit 10 → 10.5``."""
-    if order.modify_requested_at is None:
-        return ""
-    changes = []
-    if order.pending_quantity is not None:
-        changes.append(f"qty {num(order.quantity)} → {num(order.pending_quantity)}")
-    prior = order.modify_prior or {}
-    for name, label in (("limit_price", "limit"), ("stop_price", "stop")):
-        if name in prior:
-            before = num(Decimal(prior[name])) if prior[name] is not None else "none"
-            changes.append(f"{label} {before} → {num(getattr(order, name)) or 'none'}")
-    if "tif" in prior:
-        changes.append(f"TIF {prior['tif']} → {order.tif}")
-    return ", ".join(changes)
 
 
 def order_rows(*, pks: Iterable[int] = (), client_order_ids: Iterable[str] = ()) -> list[dict]:

@@ -75,6 +75,9 @@ def test_a_trader_modifies_a_working_order_through_the_service_and_is_told_it_wa
     }
     audit = AuditLog.objects.get(action="order.modify", object_id=str(working.pk))
     assert (audit.actor, audit.via) == (trader, "admin")
+    assert "Modify pending, not yet confirmed by the broker: qty 10 → 12, limit 100 → 100.5." in (
+        response.content.decode()
+    )
 
 
 @pytest.mark.parametrize(
