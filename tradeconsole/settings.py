@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
         "BacktestStatusEnum": "strategies.models_backtests.Backtest.Status",
         "OrderTypeEnum": "orders.models.OrderType",
         "FlattenOrderTypeEnum": "orders.api.flatten.FLATTEN_ORDER_TYPE_CHOICES",
+        "BasketStatusEnum": "orders.models.Basket.Status",
     },
 }
 
