@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.permissions import DeskPermission
@@ -143,7 +143,7 @@ class BasketListCreateApi(generics.GenericAPIView):
 
     permission_classes = [DeskPermission]
     write_perms = {"POST": "orders.add_order"}
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]
     serializer_class = BasketInput
 
     def get_throttles(self):
@@ -182,7 +182,7 @@ class BasketPreviewApi(generics.GenericAPIView):
 
     permission_classes = [DeskPermission]
     write_perms = {"POST": "orders.add_order"}
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]
     serializer_class = BasketInput
 
     @extend_schema(request=BasketInput, responses=BasketPreviewOutput)
