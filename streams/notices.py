@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AccountMembership, AuditLog, User
-from orders.models import Fill, Order, OrderStatus
+from accounts.services.audit import TOLD_ACTIONS, audit_told
+from orders.models import Fill, Order
 from streams import live, rows
 
 NOTICE = "notice"
@@ -103,20 +103,13 @@ def notice_rows(audit_ids: Iterable[int]) -> list[dict]:
     ids = [int(pk) for pk in audit_ids]
     if not ids:
         return []
-    entries = list(
-        AuditLog.objects.select_related("account", "actor")
-        .filter(pk__in=ids)
-        .filter(
-            Q(action__in=(FILL, HALT, RESUME, ENGAGE, RELEASE, DESK_FLATTEN))
-            | Q(object_type="orders.order", after__status=OrderStatus.REJECTED)
-        )
-        .order_by("pk")
-    )
-    rejected = {
-        e.pk
-        for e in entries
-        if e.object_type == "orders.order" and (e.before or {}).get("status") != OrderStatus.REJECTED
-    }
+    # Only the rows ``audit_told`` picked are announced; the same rule, read back, keeps this exact.
+    entries = [
+        e
+        for e in AuditLog.objects.select_related("account", "actor").filter(pk__in=ids).order_by("pk")
+        if audit_told(action=e.action, object_type=e.object_type, before=e.before, after=e.after)
+    ]
+    rejected = {e.pk for e in entries if e.object_type == "orders.order" and e.action not in TOLD_ACTIONS}
     fills = Fill.objects.select_related("account", "instrument").in_bulk(
         [int(e.object_id) for e in entries if e.action == FILL]
     )

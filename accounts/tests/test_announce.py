@@ -62,3 +62,16 @@ def test_a_rolled_back_transaction_announces_nothing_and_autocommit_announces_at
     assert heard == []
     announce("orders.order", 3)
     assert heard == [{("orders.order", 3): None}]
+
+
+@pytest.mark.django_db
+def test_only_the_audit_rows_people_are_told_of_are_announced(heard, django_capture_on_commit_callbacks, account):
+    from accounts.services import audit_record
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        entered = audit_record(actor=None, action="order.submit", obj=account, after={"status": "NEW"}, via="test")
+        halted = audit_record(actor=None, action="account.halt", obj=account, after={"halted_reason": "x"}, via="t")
+    (changes,) = heard
+    # An order's entry (every order) costs the publisher no read of its audit row; a halt is a toast.
+    assert ("accounts.auditlog", entered.pk) not in changes
+    assert ("accounts.auditlog", halted.pk) in changes
