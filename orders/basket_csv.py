@@ -1,8 +1,9 @@
 """A basket's lines read from CSV (an upload or pasted text), with each bad row's stable code.
 
-The first row names the columns (any order, any case): ``symbol``, ``side``, ``quantity`` are
-required; ``order_type``, ``limit_price``, ``stop_price`` and ``tif`` are optional (blank: the
-basket's defaults: a limit order with a limit price, else market; DAY). Only the shape of a row is read
+The first row names the columns, in any order and case, separated by commas, tabs (cells pasted
+from a spreadsheet) or semicolons: ``symbol``, ``side`` and ``quantity`` are required;
+``order_type``, ``limit_price``, ``stop_price`` and ``tif`` are optional (blank: the basket's
+defaults, a limit order with a limit price, else market; DAY). Only the shape of a row is read
 here; what the desk would say of the order is ``orders.services.baskets``'s answer.
 """
 
@@ -79,7 +80,11 @@ def basket_csv_read(data: bytes | str) -> ParsedBasket:
     if text is None:
         parsed.errors.append(_problem(0, "not_text", f"The file is not UTF-8 text of at most {MAX_BYTES} bytes."))
         return parsed
-    reader = csv.reader(io.StringIO(text.strip()))
+    text = text.strip()
+    first = text.split("\n", 1)[0]
+    # Cells pasted from a spreadsheet are tab-separated; some locales' CSV uses semicolons.
+    delimiter = max((",", "\t", ";"), key=first.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         parsed.errors.append(_problem(1, "empty", "The file is empty: write a header row, then one order a row."))

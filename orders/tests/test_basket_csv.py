@@ -105,3 +105,18 @@ def test_written_lines_read_back_the_same(instrument):
     parsed = basket_csv_read("symbol,side,quantity,stop_price,order_type\nAAPL,SELL,3,95,STP\n")
 
     assert basket_csv_read(basket_csv_write(parsed.lines)).lines == parsed.lines
+
+
+@pytest.mark.parametrize("separator", ["\t", ";"])
+def test_cells_pasted_from_a_spreadsheet_or_separated_by_semicolons_are_read(instrument, separator):
+    text = separator.join(["symbol", "side", "quantity", "limit_price"]) + "\n"
+    text += separator.join(["AAPL", "SELL", "4", "101.5"]) + "\n"
+
+    parsed = basket_csv_read(text)
+
+    assert parsed.ok
+    assert (parsed.lines[0]["side"], parsed.lines[0]["quantity"], parsed.lines[0]["limit_price"]) == (
+        "SELL",
+        "4",
+        "101.5",
+    )
