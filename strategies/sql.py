@@ -1,4 +1,4 @@
-"""The strategies app's hand-written SQL: the runner's session leases.
+"""The strategies app's hand-written SQL: the runner's session leases, its bars' record, a broker decision's reads.
 
 A lease is (``lease_owner``, ``lease_expires_at``) on the session row. One statement renews the
 caller's leases and takes expired or free ones, skipping rows another runner has locked, so two
@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
+
+from accounts.models import BrokerAccount
+from orders.models import Instrument
+from strategies.models import SessionDecision, Strategy, TradingSession
+from tradeconsole import db
 
 _TAKE = """
 WITH wanted AS (
@@ -96,3 +101,75 @@ def _text(value) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# --- a broker decision's reads (``session_order_place``, once a bar of every broker session) --------
+#
+# The ORM compiled each of these statements on every call: ~1 ms of CPU for the locked session
+# with its account, instrument and strategy, ~0.5 ms each for the others, against ~0.1 ms to run
+# them as plain statements. ``db.from_row`` makes the same model instances the ORM would.
+
+
+def session_lock_for_order(session_id: int) -> TradingSession:
+    """Lock and return the session ``session_id`` (its row only) with its account, instrument and
+    strategy loaded, as ``TradingSession.objects.select_for_update(of=("self",))
+    .select_related("account", "instrument", "strategy").get(pk=session_id)`` does.
+
+    :raises TradingSession.DoesNotExist: no such session.
+    """
+    found = _session_for_order_sql()
+    with db.cursor() as cursor:
+        cursor.execute(found, [session_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise TradingSession.DoesNotExist("TradingSession matching query does not exist.")
+    session = db.from_row(TradingSession, row)
+    offset = len(TradingSession._meta.concrete_fields)
+    related = [("account", BrokerAccount), ("strategy", Strategy), ("instrument", Instrument)]
+    for name, model in related:
+        field = TradingSession._meta.get_field(name)
+        if getattr(session, field.attname) is not None:
+            field.set_cached_value(session, db.from_row(model, row, offset))
+        offset += len(model._meta.concrete_fields)
+    return session
+
+
+_statements: dict[str, str] = {}
+
+
+def _session_for_order_sql() -> str:
+    found = _statements.get("session_for_order")
+    if found is None:
+        found = _statements["session_for_order"] = (
+            f"SELECT {db.columns(TradingSession, 's')}, {db.columns(BrokerAccount, 'a')}, "
+            f"{db.columns(Strategy, 'st')}, {db.columns(Instrument, 'i')} "
+            f"FROM {TradingSession._meta.db_table} s "
+            f"JOIN {BrokerAccount._meta.db_table} a ON a.id = s.account_id "
+            f"JOIN {Strategy._meta.db_table} st ON st.id = s.strategy_id "
+            f"LEFT JOIN {Instrument._meta.db_table} i ON i.id = s.instrument_id "
+            "WHERE s.id = %s FOR UPDATE OF s"
+        )
+    return found
+
+
+def session_decision_of_bar(session_id: int, bar_time: int) -> SessionDecision | None:
+    """The decision the session recorded for the bar at ``bar_time``, or None (one a bar, a unique pair).
+
+    As ``SessionDecision.objects.filter(session_id=…, bar_time=…).first()``.
+    """
+    return db.select_one(SessionDecision, "session_id = %s AND bar_time = %s", [session_id, bar_time])
+
+
+_NET_POSITION = """
+SELECT sum(CASE WHEN f.side = 'BUY' THEN f.quantity ELSE -f.quantity END)
+FROM orders_fill f JOIN orders_order o ON o.id = f.order_id
+WHERE o.trading_session_id = %s AND f.instrument_id = %s
+"""
+
+
+def session_net_position(session_id: int, instrument_id: int) -> Decimal | None:
+    """The net shares the fills of the session's orders in ``instrument_id`` add up to, bought minus
+    sold; None without a fill."""
+    with db.cursor() as cursor:
+        cursor.execute(_NET_POSITION, [session_id, instrument_id])
+        return cursor.fetchone()[0]

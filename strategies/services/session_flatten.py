@@ -11,12 +11,12 @@ import uuid
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, DecimalField, F, Sum, When
 
 from accounts.models import User
-from orders.models import Fill, Order, OrderSource, Side
+from orders.models import Order, OrderSource, Side
 from orders.services import order_cancel, order_submit
 from orders.transitions import CANCELLABLE_STATUSES
+from strategies import sql
 from strategies.engine.decisions import SESSION_ORDER_NAMESPACE
 from strategies.models import TradingSession
 from tradeconsole.exceptions import ApplicationError
@@ -34,14 +34,8 @@ def session_net_position(session: TradingSession) -> Decimal:
     """The session's net shares of its instrument: its orders' fills, bought minus sold (0 without an instrument)."""
     if session.instrument_id is None:
         return Decimal("0")
-    signed = Case(
-        When(side=Side.BUY, then=F("quantity")),
-        default=-F("quantity"),
-        output_field=DecimalField(max_digits=20, decimal_places=4),
-    )
-    total = Fill.objects.filter(order__trading_session=session, instrument_id=session.instrument_id).aggregate(
-        net=Sum(signed)
-    )["net"]
+    # One plain statement: read on every bar of a broker session, where the ORM's aggregate cost ~0.6 ms to compile.
+    total = sql.session_net_position(session.pk, session.instrument_id)
     return Decimal("0") if total is None else total
 
 

@@ -16,10 +16,12 @@ from django.db import transaction
 from accounts.services import alert_raise, audit_record
 from orders.models import Order, OrderSource, OrderType, Side
 from orders.services import bracket_submit, order_submit
+from strategies import sql
 from strategies.engine.decisions import TARGET, Decision, decision_client_order_id, exit_distance, order_quantity
 from strategies.exceptions import TradingSessionNotRunning
 from strategies.models import SessionDecision, TradingSession
 from strategies.services.session_flatten import session_net_position
+from tradeconsole import db
 from tradeconsole.exceptions import ApplicationError
 
 Outcome = SessionDecision.Outcome
@@ -47,12 +49,9 @@ def session_order_place(*, session_id: int, decision: Decision, equity: Decimal 
     :raises TradingSessionNotRunning: the session is not running, not a broker session, or has no instrument.
     """
     with transaction.atomic():
-        session = (
-            TradingSession.objects.select_for_update(of=("self",))
-            .select_related("account", "instrument", "strategy")
-            .get(pk=session_id)
-        )
-        existing = SessionDecision.objects.filter(session=session, bar_time=decision.bar_time).first()
+        # Plain statements: on every bar of a broker session the ORM compiled them (~2 ms of CPU).
+        session = sql.session_lock_for_order(session_id)
+        existing = sql.session_decision_of_bar(session.pk, decision.bar_time)
         if existing is not None:
             return existing
         if (
@@ -72,7 +71,7 @@ def session_order_place(*, session_id: int, decision: Decision, equity: Decimal 
             values=decision.why or {},
         )
         _act(session, decision, equity, row)
-        row.save()
+        db.insert(row)
         audit_record(
             actor=None,
             action="trading_session.decision",
@@ -109,9 +108,7 @@ def _act(session: TradingSession, decision: Decision, equity: Decimal | None, ro
         row.message = f"The session already holds {current:f} shares, the {decision.action}'s target: nothing to order."
         return
     try:
-        # A savepoint: a refused order leaves nothing behind, and the refusal is still recorded.
-        with transaction.atomic():
-            row.order = _place(session, decision, current, target)
+        row.order = _place(session, decision, current, target)
     except ApplicationError as exc:
         row.outcome, row.error_code, row.message = Outcome.REFUSED, exc.code[:64], str(exc.message)[:500]
         alert_raise(
@@ -144,6 +141,8 @@ def _target(session: TradingSession, decision: Decision, equity: Decimal | None)
 def _place(session: TradingSession, decision: Decision, current: Decimal, target: Decimal) -> Order:
     """Place the order (or orders) taking the position from ``current`` to ``target``; return the decision's order.
 
+    A refusal leaves nothing of the decision's orders behind (the caller's transaction usable).
+
     :raises ApplicationError: any refusal of ``order_submit`` or ``bracket_submit``.
     """
     delta = target - current
@@ -153,14 +152,18 @@ def _place(session: TradingSession, decision: Decision, current: Decimal, target
     reversal = current and target and (current > 0) != (target > 0)
     opening = target and (reversal or abs(target) > abs(current))
     if not exits or not opening:
+        # One order and no savepoint (two statements fewer a bar): order_submit refuses before
+        # it writes anything, and a refusal leaves the caller's transaction usable.
         return _market(session, side, abs(delta), client_order_id)
-    quantity = abs(delta)
-    if reversal:
-        # The exits rest on the new position only: flatten the old one apart, then enter with them.
-        flatten_id = decision_client_order_id(session.pk, decision.bar_time, f"{decision.action}:flatten")
-        _market(session, side, abs(current), flatten_id)
-        quantity = abs(target)
-    return _enter_with_exits(session, decision, side, quantity, exits, client_order_id)
+    # Several orders: a savepoint, so a refusal of a later one takes the earlier ones back.
+    with transaction.atomic():
+        quantity = abs(delta)
+        if reversal:
+            # The exits rest on the new position only: flatten the old one apart, then enter with them.
+            flatten_id = decision_client_order_id(session.pk, decision.bar_time, f"{decision.action}:flatten")
+            _market(session, side, abs(current), flatten_id)
+            quantity = abs(target)
+        return _enter_with_exits(session, decision, side, quantity, exits, client_order_id)
 
 
 def _market(session: TradingSession, side: str, quantity: Decimal, client_order_id) -> Order:
