@@ -97,6 +97,16 @@ def order_lock_by_client_id(client_order_id: uuid.UUID) -> Order | None:
     return db.select_one(Order, "client_order_id = %s", [key], lock=True)
 
 
+def order_by_client_id(client_order_id: uuid.UUID) -> Order | None:
+    """The order of ``client_order_id``, unlocked; None when there is none.
+
+    As ``Order.objects.filter(client_order_id=…).first()`` (order entry's idempotency look-up, twice
+    an entry) without the ORM's compile.
+    """
+    key = db.prepare(Order, "client_order_id", client_order_id)
+    return db.select_one(Order, "client_order_id = %s", [key])
+
+
 # A constant statement over the model's own table: nothing interpolated comes from input.
 ORDER_EVENT_SEEN = "SELECT 1 FROM {table} WHERE message_id = %s LIMIT 1"
 

@@ -21,7 +21,7 @@ from accounts.services import (
     outbox_enqueue,
     require_actor,
 )
-from orders import risk, validation
+from orders import risk, sql, validation
 from orders.exceptions import (
     OrderClientIdConflict,
     OrderInvalid,
@@ -196,7 +196,7 @@ def order_entry_check(
         # flatten (reduce-only) derives its id from the position and the flatten's id.
         if actor is not None and source in (OrderSource.API, OrderSource.ADMIN) and not reduce_only:
             validation.check_chosen_client_order_id(client_order_id)
-        existing = Order.objects.filter(client_order_id=client_order_id).first()
+        existing = sql.order_by_client_id(client_order_id)
         if existing is not None:
             if existing.account_id != account.pk:
                 raise OrderClientIdConflict(field="client_order_id")
@@ -231,7 +231,7 @@ def order_entry_check(
     account = account_lock(account.pk)
     if client_order_id is not None:
         # A concurrent post of the same id may have committed while we waited for the lock.
-        existing = Order.objects.filter(client_order_id=client_order_id).first()
+        existing = sql.order_by_client_id(client_order_id)
         if existing is not None:
             if existing.account_id != account.pk:
                 raise OrderClientIdConflict(field="client_order_id")

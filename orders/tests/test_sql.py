@@ -31,6 +31,17 @@ def test_the_order_of_a_client_order_id_is_the_one_the_orm_finds_and_its_row_is_
     assert sql.order_lock_by_client_id(uuid.uuid4()) is None
 
 
+def test_the_unlocked_order_of_a_client_order_id_is_the_one_the_orm_finds(account, instrument):
+    order = OrderFactory(account=account, instrument=instrument)
+    OrderFactory(account=account, instrument=instrument)
+
+    found = sql.order_by_client_id(order.client_order_id)
+
+    assert found == Order.objects.filter(client_order_id=order.client_order_id).first()
+    assert (found.status, found.quantity, found.account_id) == (order.status, order.quantity, order.account_id)
+    assert sql.order_by_client_id(uuid.uuid4()) is None
+
+
 def test_an_order_event_is_seen_by_its_message_id_as_the_orm_sees_it(account, instrument):
     order = OrderFactory(account=account, instrument=instrument)
     message_id, other = uuid.uuid4(), uuid.uuid4()
