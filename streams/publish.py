@@ -34,8 +34,7 @@ from django.dispatch import receiver
 from accounts.announce import changed
 from accounts.models import Alert, BrokerAccount, KillSwitch, ProcessHeartbeat
 from orders.models import PnLPoint, Position
-from strategies.models import TradingSession
-from streams import live, notices, rows
+from streams import live, notices, rows, sql
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +226,7 @@ def publish(changes: dict[tuple[str, object], int | None]) -> bool:
             add(live.account_group(account_id), row, ts)
     _positions(by_kind, add)
     if by_kind[SESSION]:
-        for session in TradingSession.objects.select_related("strategy", "account", "instrument", "version").filter(
-            pk__in=by_kind[SESSION]
-        ):
+        for session in sql.sessions_for_rows(list(by_kind[SESSION])):
             add(live.account_group(session.account_id), rows.session_row(session), by_kind[SESSION].get(session.pk))
     if by_kind[ALERT]:
         for alert in Alert.objects.select_related("account").filter(pk__in=by_kind[ALERT]).order_by("pk"):

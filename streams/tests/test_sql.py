@@ -131,3 +131,26 @@ def test_the_account_values_of_rows_are_the_ones_the_orm_filters(account, other_
     assert {model_to_dict(v)["tag"] for v in found} == set(tags)
     assert all(model_to_dict(v) == model_to_dict(AccountValue.objects.get(pk=v.pk)) for v in found)
     assert sql.account_values_for_rows(pks=[], tags=tags) == []
+
+
+def test_the_sessions_of_rows_are_the_orms_with_their_strategy_account_instrument_and_version():
+    from strategies.models import TradingSession
+    from strategies.tests.factories import TradingSessionFactory
+
+    first = TradingSessionFactory(mode="broker", state={"book": {"side": -1}}, last_bar_time=1_772_461_800)
+    bare = TradingSessionFactory(instrument=None, version=None)
+    TradingSessionFactory()
+
+    found = {s.pk: s for s in sql.sessions_for_rows([first.pk, bare.pk])}
+
+    orm = TradingSession.objects.select_related("strategy", "account", "instrument", "version")
+    assert set(found) == {first.pk, bare.pk}
+    for expected in orm.filter(pk__in=[first.pk, bare.pk]):
+        read = found[expected.pk]
+        assert model_to_dict(read) == model_to_dict(expected)
+        for name in ("strategy", "account", "instrument", "version"):
+            assert TradingSession._meta.get_field(name).is_cached(read)
+            mine, theirs = getattr(read, name), getattr(expected, name)
+            assert (model_to_dict(mine) if mine else None) == (model_to_dict(theirs) if theirs else None)
+    assert found[bare.pk].instrument is None and found[bare.pk].version is None
+    assert sql.sessions_for_rows([]) == []
