@@ -58,6 +58,8 @@ def test_a_trader_modifies_a_working_limit_order_and_the_brokers_confirmation_sh
         row.locator("button.live-modify").click()
         dialog = blotter.locator(f"dialog#modify-{order.pk}")
         expect(dialog).to_be_visible(timeout=10_000)
+        # htmx focuses the quantity once the dialog settles: typing before that would land in it.
+        expect(dialog.locator("input[name=quantity]")).to_be_focused()
         expect(dialog.locator("input[name=quantity]")).to_have_value("10")
         expect(dialog.locator("input[name=limit_price]")).to_have_value("97")
         expect(dialog.locator("select[name=tif]")).to_have_value("DAY")
@@ -88,6 +90,7 @@ def test_a_trader_modifies_a_working_limit_order_and_the_brokers_confirmation_sh
         # A price alone: IB's status carries no price, the terms TWS's openOrder gave the worker confirm it.
         row.locator("button.live-modify").click()
         expect(dialog.locator("input[name=limit_price]")).to_have_value("98", timeout=10_000)
+        expect(dialog.locator("input[name=quantity]")).to_be_focused()
         dialog.locator("input[name=limit_price]").fill("98.5")
         dialog.locator("button.modify-send").click()
         expect(row.locator(".col-limit")).to_have_text("98.5", timeout=10_000)
@@ -110,10 +113,12 @@ def test_a_refused_modify_shows_its_reason_and_code_and_leaves_the_order_as_it_w
 
         button.click()
         dialog = blotter.locator(f"dialog#modify-{order.pk}")
+        expect(dialog.locator("input[name=quantity]")).to_be_focused(timeout=10_000)
+        refusal = dialog.locator(".modify-refusal")
+        expect(refusal).to_be_hidden()
         dialog.locator("input[name=limit_price]").fill("97.005")
         dialog.locator("button.modify-send").click()
 
-        refusal = dialog.locator(".modify-refusal")
         expect(refusal).to_be_visible(timeout=10_000)
         expect(refusal).to_contain_text("(order.price_off_tick)")
         expect(refusal).to_contain_text("tick")
