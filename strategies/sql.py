@@ -11,6 +11,8 @@ import json
 import math
 from decimal import Decimal
 
+from django.db import connection
+
 from accounts.models import BrokerAccount
 from orders.models import Instrument
 from strategies.models import SessionDecision, Strategy, TradingSession
@@ -173,3 +175,59 @@ def session_net_position(session_id: int, instrument_id: int) -> Decimal | None:
     with db.cursor() as cursor:
         cursor.execute(_NET_POSITION, [session_id, instrument_id])
         return cursor.fetchone()[0]
+
+
+# --- the runner's per-batch reads (every batch of bars) ----------------------------------------------
+
+# As the ORM's select_for_update() over the session joined to its account (no OF: both rows
+# locked), in its Meta ordering (the lock order every batch takes).
+_LOCK_FOR_RECORD = """
+SELECT {columns}, a.code
+FROM strategies_tradingsession s JOIN accounts_brokeraccount a ON a.id = s.account_id
+WHERE s.id = ANY(%s) AND s.lease_owner = %s AND s.status = 'running'
+ORDER BY s.created_at DESC
+FOR UPDATE
+"""
+_RECORD_FIELDS = {"id", "last_bar_time", "status", "lease_owner", "mode", "account_id"}
+
+
+def sessions_lock_for_record(session_ids: list[int], *, owner: str) -> list[TradingSession]:
+    """Lock and return the running sessions of ``session_ids`` whose lease ``owner`` holds, only the
+    fields a bar's record reads (and their account's id and code).
+
+    As ``TradingSession.objects.select_for_update().filter(pk__in=…, lease_owner=owner,
+    status="running").select_related("account").only("pk", "last_bar_time", "account__code",
+    "account__id", "status", "lease_owner", "mode")``, without its compile on every batch.
+    """
+    # In the model's field order: from_db fills the fields it is not given with deferred ones.
+    names = [f.attname for f in TradingSession._meta.concrete_fields if f.attname in _RECORD_FIELDS]
+    statement = _LOCK_FOR_RECORD.format(columns=", ".join(f"s.{name}" for name in names))
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [list(session_ids), owner])
+        found = cursor.fetchall()
+    alias = connection.alias
+    account_field = TradingSession._meta.get_field("account")
+    sessions = []
+    for *values, code in found:
+        session = TradingSession.from_db(alias, names, values)
+        account_field.set_cached_value(
+            session, BrokerAccount.from_db(alias, ["id", "code"], [session.account_id, code])
+        )
+        sessions.append(session)
+    return sessions
+
+
+_BROKER_FILLS = """
+SELECT o.trading_session_id, f.side, f.quantity, f.price, f.commission
+FROM orders_fill f JOIN orders_order o ON o.id = f.order_id
+WHERE o.trading_session_id = ANY(%s)
+ORDER BY f.executed_at, f.id
+"""
+
+
+def broker_fill_rows(session_ids: list[int]) -> list[tuple]:
+    """The fills of the orders of the sessions ``session_ids``, in (``executed_at``, id) order, as
+    (session id, side, quantity, price, commission)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BROKER_FILLS, [list(session_ids)])
+        return cursor.fetchall()

@@ -104,13 +104,8 @@ def session_bars_record(*, owner: str, batch: list[SessionBars]) -> set[int]:
     if not batch:
         return set()
     by_id = {item.session_id: item for item in batch}
-    sessions = {
-        s.pk: s
-        for s in TradingSession.objects.select_for_update()
-        .filter(pk__in=by_id, lease_owner=owner, status=TradingSession.Status.RUNNING)
-        .select_related("account")
-        .only("pk", "last_bar_time", "account__code", "account__id", "status", "lease_owner", "mode")
-    }
+    # One plain statement: the ORM compiled this read on every batch (~1 ms of CPU).
+    sessions = {s.pk: s for s in sql.sessions_lock_for_record(list(by_id), owner=owner)}
     recorded: set[int] = set()
     points, fills, changed, stale = [], [], [], []
     for pk, session in sessions.items():

@@ -1,4 +1,4 @@
-"""A broker decision's plain reads (``strategies.sql``) answer what the ORM reads they replace answer."""
+"""The runner's plain reads (``strategies.sql``) answer what the ORM reads they replace answer."""
 
 from __future__ import annotations
 
@@ -72,3 +72,42 @@ def test_the_net_position_counts_the_sessions_fills_in_its_instrument_only():
     FillFactory(account=session.account, instrument=InstrumentFactory(), order=order, side="BUY", quantity="3")
     net = sql.session_net_position(session.pk, session.instrument_id)
     assert net == orm_net(session) == Decimal("40.25")
+
+
+def test_the_sessions_locked_for_a_record_are_the_orms_running_ones_of_the_owner():
+    mine = TradingSessionFactory(status="running", lease_owner="me", last_bar_time=60, mode="broker")
+    also = TradingSessionFactory(status="running", lease_owner="me")
+    TradingSessionFactory(status="running", lease_owner="other")
+    paused = TradingSessionFactory(status="paused", lease_owner="me")
+    wanted = [mine.pk, also.pk, paused.pk]
+    with transaction.atomic():
+        read = sql.sessions_lock_for_record(wanted, owner="me")
+    orm = list(
+        TradingSession.objects.filter(pk__in=wanted, lease_owner="me", status="running")
+        .select_related("account")
+        .only("pk", "last_bar_time", "account__code", "account__id", "status", "lease_owner", "mode")
+    )
+    assert [s.pk for s in read] == [s.pk for s in orm]
+    fields = ("pk", "last_bar_time", "status", "lease_owner", "mode", "account_id")
+    assert [[getattr(s, f) for f in fields] for s in read] == [[getattr(s, f) for f in fields] for s in orm]
+    assert [(s.account.pk, s.account.code) for s in read] == [(s.account.pk, s.account.code) for s in orm]
+    assert read[0].get_deferred_fields() == orm[0].get_deferred_fields()
+
+
+def test_the_broker_fills_are_the_orms_in_execution_order():
+    from django.utils import timezone
+
+    session, other = TradingSessionFactory(), TradingSessionFactory()
+    now = timezone.now()
+    for s, at, side in ((session, 2, "SELL"), (other, 1, "BUY"), (session, 1, "BUY"), (session, 1, "SELL")):
+        order = OrderFactory(account=s.account, instrument=s.instrument, trading_session=s)
+        FillFactory(
+            account=s.account, instrument=s.instrument, order=order, side=side, executed_at=now.replace(second=at)
+        )
+    orm = list(
+        Fill.objects.filter(order__trading_session_id__in=[session.pk, other.pk])
+        .order_by("executed_at", "id")
+        .values_list("order__trading_session_id", "side", "quantity", "price", "commission")
+    )
+    assert sql.broker_fill_rows([session.pk, other.pk]) == orm
+    assert [row[1] for row in sql.broker_fill_rows([session.pk])] == ["BUY", "SELL", "SELL"]
