@@ -23,10 +23,10 @@ from orders.modify_input import (
     modify_changes,
     modify_fields,
     modify_initial,
+    modify_offered,
     modify_pending_text,
 )
 from orders.services import order_modify
-from orders.transitions import MODIFIABLE_STATUSES
 from tradeconsole.exceptions import ApplicationError
 
 PERMISSION = "orders.change_order"
@@ -63,11 +63,6 @@ class OrderModifyForm(forms.Form):
             return None
 
 
-def modifiable(order: Order) -> bool:
-    """Whether the admin offers Modify for ``order`` (the service may still refuse: a halt, a limit)."""
-    return order.status in MODIFIABLE_STATUSES and order.tif in MODIFY_TIFS
-
-
 class OrderModifyAdminMixin:
     """The order admin's ``<id>/modify/`` page and its object tool."""
 
@@ -84,7 +79,7 @@ class OrderModifyAdminMixin:
         if order is not None:
             # Until the broker answers, the page says what the modify changes (as the blotter's row does).
             extra["modify_pending"] = modify_pending_text(order)
-            if modifiable(order) and request.user.has_perm(PERMISSION):
+            if modify_offered(order) and request.user.has_perm(PERMISSION):
                 extra["modify_url"] = reverse("admin:orders_order_modify", args=[order.pk])
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
@@ -96,10 +91,9 @@ class OrderModifyAdminMixin:
         if not request.user.has_perm(PERMISSION):
             raise PermissionDenied
         change_url = reverse("admin:orders_order_change", args=[order.pk])
-        if not modifiable(order):
-            self.message_user(
-                request, f"{order} is {order.get_status_display().lower()}: it cannot be modified.", messages.WARNING
-            )
+        if not modify_offered(order):
+            why = "an IOC order" if order.tif not in MODIFY_TIFS else order.get_status_display().lower()
+            self.message_user(request, f"{order} is {why}: it cannot be modified.", messages.WARNING)
             return HttpResponseRedirect(change_url)
         form = OrderModifyForm(request.POST or None, order=order)
         if request.method == "POST" and form.is_valid():

@@ -11,10 +11,19 @@ from typing import Any
 from execution_worker import messages as contract
 from orders import validation
 from orders.models import Order, TimeInForce
+from orders.transitions import MODIFIABLE_STATUSES
 
 # A working order's TIF moves between these only (``order_modify``): the forms offer them.
 MODIFY_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
 MODIFY_TIF_CHOICES = [(value, TimeInForce(value).label) for value in MODIFY_TIFS]
+
+
+def modify_offered(order: Order) -> bool:
+    """Whether the forms offer Modify for ``order`` (the service may still refuse: a halt, a limit).
+
+    Not for an IOC order: it cannot rest long enough to be changed, nor change its TIF.
+    """
+    return order.status in MODIFIABLE_STATUSES and order.tif in MODIFY_TIFS
 
 
 def modify_fields(order: Order) -> list[str]:

@@ -13,8 +13,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from accounts.services import require_actor
-from orders.exceptions import OrderNotModifiable
-from orders.modify_input import MODIFY_TIF_CHOICES, modify_changes, modify_fields, modify_initial
+from orders.exceptions import OrderNotModifiable, OrderTifNotModifiable
+from orders.modify_input import MODIFY_TIF_CHOICES, modify_changes, modify_fields, modify_initial, modify_offered
 from orders.selectors import order_get
 from orders.services import order_modify
 from orders.transitions import MODIFIABLE_STATUSES
@@ -45,9 +45,12 @@ def _dialog(request: HttpRequest, order) -> HttpResponse:
     """The dialog of ``order``'s Modify form.
 
     :raises OrderNotModifiable: the order is final, its cancel is requested, or its outcome is unknown.
+    :raises OrderTifNotModifiable: an IOC order (no form offers a TIF it could keep).
     """
-    if order.status not in MODIFIABLE_STATUSES:
+    if not modify_offered(order):
         # The service says the same on a post; a form is not offered for an order it would refuse.
+        if order.status in MODIFIABLE_STATUSES:
+            raise OrderTifNotModifiable("An IOC order is not modified: cancel it and enter a new one.", field="tif")
         raise OrderNotModifiable(f"The order is {order.get_status_display().lower()}; it cannot be modified.")
     row = rows.order_row(order)["ctx"]
     fields = modify_fields(order)

@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Iterable
 
 from orders.models import Order
-from orders.modify_input import MODIFY_TIFS, modify_pending_text
-from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, MODIFIABLE_STATUSES, WORKING_STATUSES
+from orders.modify_input import modify_offered, modify_pending_text
+from orders.transitions import CANCELLABLE_STATUSES, FINAL_STATUSES, WORKING_STATUSES
 from streams import sql
 from streams.row_values import num, row, time_text
 from tradeconsole import db
@@ -55,8 +55,7 @@ def _order_row(order: Order, *, account: str, symbol: str, strategy_id: int | No
         "working": order.status in WORKING_STATUSES,
         "final": order.status in FINAL_STATUSES,
         "cancellable": order.status in CANCELLABLE_STATUSES,
-        # An IOC order is never offered: it cannot rest long enough to be changed, nor change its TIF.
-        "modifiable": order.status in MODIFIABLE_STATUSES and order.tif in MODIFY_TIFS,
+        "modifiable": modify_offered(order),
         # The quantity the Modify form starts from: the one asked for last, confirmed or not.
         "target_quantity": num(order.pending_quantity if order.pending_quantity is not None else order.quantity),
         "modify_pending": order.modify_requested_at is not None,

@@ -126,3 +126,11 @@ def test_a_final_order_offers_no_modify_and_its_page_sends_back_with_a_warning(c
     response = client.post(modify_url(order), {"quantity": "12"}, follow=True)
     assert "it cannot be modified" in response.content.decode()
     assert not OutboxMessage.objects.filter(type="order.modify").exists()
+
+
+def test_an_ioc_order_offers_no_modify(client, trader, account, instrument):
+    order = OrderFactory(account=account, instrument=instrument, status=OrderStatus.SUBMITTED, tif="IOC")
+    client.force_login(trader)
+    assert "order-modify-link" not in client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    response = client.get(modify_url(order), follow=True)
+    assert "is an IOC order: it cannot be modified" in response.content.decode()

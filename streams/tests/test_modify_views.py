@@ -141,3 +141,5 @@ def test_an_ioc_order_offers_no_modify(client, trader, account, instrument, redi
     client.force_login(trader)
     page = client.get("/live/orders/").content.decode()
     assert f'id="order-{order.pk}"' in page and "live-modify" not in page
+    refused = client.get(url(order))
+    assert (refused.status_code, refused.json()["code"]) == (409, "order.tif_not_modifiable")
