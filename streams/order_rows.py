@@ -61,6 +61,7 @@ def _order_row(order: Order, *, account: str, symbol: str, strategy_id: int | No
         "modify_pending": order.modify_requested_at is not None,
         "modify_pending_text": modify_pending_text(order),
         "modify_requested_at": time_text(order.modify_requested_at),
+        "modify_refusal": order.modify_refusal,
     }
     return row("order", f"order-{order.pk}", ctx, account_id=order.account_id)
 

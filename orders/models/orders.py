@@ -74,6 +74,10 @@ class Order(models.Model):
     pending_quantity = models.DecimalField(null=True, blank=True, help_text="Requested, unconfirmed", **QUANTITY)
     modify_prior = models.JSONField(default=dict, blank=True, help_text="Prices before an unconfirmed modify")
     modify_requested_at = models.DateTimeField(null=True, blank=True)
+    # Said on the blotter's row and the order's page: a refused modify otherwise looks like a confirmed one.
+    modify_refusal = models.CharField(
+        max_length=500, blank=True, help_text="The last refusal of a modify (code: reason), until the next modify"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )

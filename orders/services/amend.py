@@ -301,6 +301,10 @@ def order_modify(
             changes[name] = value
     if not changes:
         return order
+    if order.modify_refusal:
+        # A new modify: the refusal of the last one is no longer the order's news.
+        order.modify_refusal = ""
+        fields.add("modify_refusal")
     unsent = unpublished_place(order) if order.status == OrderStatus.NEW else None
     pending = unsent is None and order.status != OrderStatus.PENDING_APPROVAL
     prior = dict(order.modify_prior)

@@ -116,7 +116,8 @@ def order_mark_command_rejected(
     - ``place``: the order is ``REJECTED`` (``order_mark_rejected``).
     - ``modify``: the pending quantity is cleared and the prices the broker last confirmed are
       restored (``modify_prior``); an event (``modify_rejected``, ``applied=False``) records the
-      code, the reason and what was undone.
+      code, the reason and what was undone, and ``modify_refusal`` keeps them for the desk to
+      read until the next modify.
     - ``cancel``: the order is still working. An order in ``CANCEL_REQUESTED`` goes back to the
       working state (``_cancel_refused_status``; the one backward move the table allows, only
       here) so later statuses and fills apply as before, and a warning alert tells the desk the
@@ -141,6 +142,8 @@ def order_mark_command_rejected(
     if action == "modify":
         data["restored"] = order_prior_prices_restore(order, fields)
         data["cleared"] = order_pending_clear(order, fields)
+        order.modify_refusal = f"{code}: {reason}"[:500]
+        fields.add("modify_refusal")
     elif order.status == OrderStatus.CANCEL_REQUESTED:
         working = _cancel_refused_status(order)
         order.status = working

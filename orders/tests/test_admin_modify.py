@@ -134,3 +134,20 @@ def test_an_ioc_order_offers_no_modify(client, trader, account, instrument):
     assert "order-modify-link" not in client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     response = client.get(modify_url(order), follow=True)
     assert "is an IOC order: it cannot be modified" in response.content.decode()
+
+
+def test_the_orders_page_says_a_refused_modify(client, trader, working):
+    from orders.services import order_mark_command_rejected
+
+    client.force_login(trader)
+    client.post(modify_url(working), {"quantity": "12", "limit_price": "100", "tif": "DAY"})
+    order_mark_command_rejected(
+        client_order_id=working.client_order_id,
+        action="modify",
+        code="broker.201",
+        reason="Order rejected - reason: margin",
+        message_id=uuid.uuid4(),
+    )
+    page = client.get(f"/admin/orders/order/{working.pk}/change/").content.decode()
+    assert "The last modify was refused: broker.201: Order rejected - reason: margin." in page
+    assert "Modify pending" not in page

@@ -195,3 +195,19 @@ def test_a_pending_quantity_is_confirmed_only_by_the_figures_whatever_the_terms_
         D("15"),
         {"limit_price": "100"},
     )
+
+
+def test_a_refused_modify_is_kept_for_the_desk_until_the_next_modify(trader, working):
+    order_modify(order=working, actor=trader, limit_price="99.50", via="test")
+    order_mark_command_rejected(
+        client_order_id=working.client_order_id,
+        action="modify",
+        code="broker.110",
+        reason="The price does not conform to the minimum price variation",
+        message_id=uuid.uuid4(),
+    )
+    working.refresh_from_db()
+    assert working.modify_refusal == "broker.110: The price does not conform to the minimum price variation"
+    order_modify(order=working, actor=trader, quantity=12, via="test")
+    working.refresh_from_db()
+    assert (working.modify_refusal, working.pending_quantity) == ("", D("12"))

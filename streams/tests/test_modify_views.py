@@ -143,3 +143,22 @@ def test_an_ioc_order_offers_no_modify(client, trader, account, instrument, redi
     assert f'id="order-{order.pk}"' in page and "live-modify" not in page
     refused = client.get(url(order))
     assert (refused.status_code, refused.json()["code"]) == (409, "order.tif_not_modifiable")
+
+
+def test_a_modify_the_broker_refuses_is_said_on_the_row_until_the_next_modify(client, trader, working, redis_client):
+    from orders.services import order_mark_command_rejected
+
+    client.force_login(trader)
+    client.post(url(working), {"limit_price": "100.5"})
+    order_mark_command_rejected(
+        client_order_id=working.client_order_id,
+        action="modify",
+        code="risk.price_collar",
+        reason="too far from the last price",
+        message_id=uuid.uuid4(),
+    )
+    page = client.get("/live/orders/").content.decode()
+    assert "modify refused: risk.price_collar: too far from the last price" in page
+    assert "modify pending" not in page
+    html = client.post(url(working), {"quantity": "11"}).content.decode()
+    assert "modify refused" not in html and "modify pending: qty 10 → 11" in html
