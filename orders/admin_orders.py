@@ -86,7 +86,7 @@ class OrderAdmin(OrderModifyAdminMixin, CsvExportAdminMixin, AccountScopedAdmin)
                            "limit_price", "stop_price", "tif", "outside_rth"]}),
         ("State", {"fields": ["status", "broker_status", "filled_quantity", "average_fill_price",
                               "reject_code", "reject_reason", "ib_order_id", "perm_id"]}),
-        ("Origin", {"fields": ["source", "trading_session", "parent", "oca_group", "not_before", "created_by",
+        ("Origin", {"fields": ["source", "trading_session", "basket", "parent", "oca_group", "not_before", "created_by",
                                "created_at", "submitted_at", "completed_at", "updated_at"]}),
     ]  # fmt: skip
     readonly_fields = ["decision"]

@@ -56,7 +56,7 @@ def order_list(*, user: User, filters: dict | None = None) -> QuerySet[Order]:
     Filter keys: ``account`` (object, id or code), ``status`` (one or a list), ``open`` (True:
     not final), ``strategy`` (name or id), ``trading_session`` (id), ``source``, ``symbol``,
     ``side``, ``date_from`` / ``date_to`` (dates: local days, inclusive; datetimes: exact),
-    ``search`` (words, ``orders.search.order_search``).
+    ``search`` (words, ``orders.search.order_search``), ``basket`` (id).
     """
     filters = filters or {}
     queryset = Order.objects.select_related(
@@ -85,6 +85,8 @@ def order_list(*, user: User, filters: dict | None = None) -> QuerySet[Order]:
         queryset = queryset.filter(side=filters["side"])
     if filters.get("search"):
         queryset = order_search(queryset, filters["search"])
+    if filters.get("basket"):
+        queryset = queryset.filter(basket_id=filters["basket"])
     return _date_filter(queryset, "created_at", filters.get("date_from"), filters.get("date_to"))
 
 

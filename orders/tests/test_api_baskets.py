@@ -150,3 +150,13 @@ def test_cancel_cancels_the_working_orders_and_a_second_cancel_is_refused(as_tra
     assert body["basket"]["progress"]["by_status"] == {"CANCELLED": 2}
     again = as_trader.post(url, {"reason": "again"}, format="json")
     assert (again.status_code, again.json()["code"]) == (409, "basket.not_cancellable")
+
+
+def test_an_orders_basket_is_in_its_output_and_the_order_list_filters_by_it(as_trader, account):
+    sent = as_trader.post(BASKETS, {"account": "DU0000001", "lines": lines({}, {"quantity": 4})}, format="json").json()
+    as_trader.post(BASKETS, {"account": "DU0000001", "lines": lines({"quantity": 3})}, format="json")
+
+    listed = as_trader.get(reverse("api-v1:order-list"), {"basket": sent["id"]}).json()["results"]
+
+    assert len(listed) == 2
+    assert {o["basket"] for o in listed} == {sent["id"]}
