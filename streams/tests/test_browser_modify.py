@@ -1,5 +1,6 @@
 """Modify in Chromium: a trader changes a working limit order's price, quantity and TIF from the blotter, sees
-it pending, and the simulator's confirmation updates the row live; a refused modify says why, with its code."""
+it pending, and the simulator's confirmation updates the row live; a modify the desk refuses says why in its
+dialog, one the worker refuses later says why on the row, each with its code."""
 
 from __future__ import annotations
 
@@ -135,4 +136,40 @@ def test_a_refused_modify_shows_its_reason_and_code_and_leaves_the_order_as_it_w
         expect(dialog).to_have_count(0)
         in_db(order.refresh_from_db)
         assert (order.limit_price, order.modify_requested_at) == (Decimal("97"), None)
+        context.close()
+
+
+def test_a_modify_the_worker_refuses_is_said_on_the_row_live(desk, redis_client, browser, tmp_path):
+    from orders.models import RiskLimit
+
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100") as stack:
+        context, blotter = log_in(browser, stack, "trader", "/live/orders/")
+        expect(blotter.locator("#live-status")).to_have_text("live", timeout=10_000)
+        order = _working_order(desk)
+        row = blotter.locator(f"#order-{order.pk}")
+        expect(row).to_have_attribute("data-status", OrderStatus.SUBMITTED, timeout=20_000)
+        # The desk's limits raised behind the worker's back (no publish): the desk lets 1,200 through,
+        # the worker, still at its 1,000 an order, refuses it after the answer the page got.
+        in_db(
+            lambda: RiskLimit.objects.filter(account=desk["account"]).update(
+                max_order_quantity=Decimal("5000"), max_order_notional=Decimal("1000000")
+            )
+        )
+
+        row.locator("button.live-modify").click()
+        dialog = blotter.locator(f"dialog#modify-{order.pk}")
+        expect(dialog.locator("input[name=quantity]")).to_be_focused(timeout=10_000)
+        dialog.locator("input[name=quantity]").fill("1200")
+        dialog.locator("button.modify-send").click()
+
+        refused = row.locator(".modify-refused")
+        try:
+            expect(refused).to_contain_text("modify refused: risk.", timeout=20_000)
+        except AssertionError:
+            pytest.fail(f"no refusal on the row; worker log:\n{stack.log('execution')}")
+        expect(row.locator(".modify-pending")).to_have_count(0)
+        expect(row.locator(".col-qty")).to_have_text("10")
+        in_db(order.refresh_from_db)
+        assert (order.quantity, order.pending_quantity) == (Decimal("10"), None)
+        assert order.modify_refusal.startswith("risk.")
         context.close()
