@@ -302,7 +302,9 @@ class Runner:
                         self._place(live, result)
                 results.append(result)
             if results:
-                batch.append(session_runs.SessionBars(pk, results, live.state()))
+                # A broker session's state is taken once its figures are marked (``_mark_brokers``).
+                state = live.state() if live.simulator is not None else {}
+                batch.append(session_runs.SessionBars(pk, results, state))
         self._mark_brokers(batch, wanted)
         recorded = session_runs.session_bars_record(owner=self.owner, batch=batch)
         for item in batch:
