@@ -170,6 +170,11 @@ class OrderOutput(FlatSerializer):
     average_fill_price = price_field(read_only=True, allow_null=True)
     reject_code = serializers.CharField(read_only=True)
     reject_reason = serializers.CharField(read_only=True)
+    # A modify the broker has not answered (a quantity waits apart; prices and TIF show the asked values),
+    # and the last refusal of one.
+    pending_quantity = quantity_field(read_only=True, allow_null=True)
+    modify_requested_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    modify_refusal = serializers.CharField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)

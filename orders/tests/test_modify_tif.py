@@ -129,9 +129,16 @@ def test_an_unknown_tif_is_refused_and_the_same_tif_changes_nothing(trader, work
 def test_the_api_modifies_the_tif_and_refuses_ioc_with_its_code(api_client, trader, working):
     api_client.force_authenticate(trader)
     url = reverse("api-v1:order-detail", kwargs={"client_order_id": working.client_order_id})
-    response = api_client.patch(url, {"tif": "GTC"}, format="json")
+    response = api_client.patch(url, {"tif": "GTC", "quantity": "12"}, format="json")
     assert response.status_code == 200, response.content
-    assert response.json()["tif"] == "GTC"
+    body = response.json()
+    assert (body["tif"], body["quantity"], body["pending_quantity"], body["modify_refusal"]) == (
+        "GTC",
+        "10.0000",
+        "12.0000",
+        "",
+    )
+    assert body["modify_requested_at"] is not None
     refused = api_client.patch(url, {"tif": "IOC"}, format="json")
     assert refused.status_code == 409
     assert refused.json()["code"] == "order.tif_not_modifiable"
