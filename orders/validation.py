@@ -53,7 +53,8 @@ def check_quantity(quantity: Decimal) -> None:
     """
     if quantity is None or quantity <= 0:
         raise OrderQuantityNotPositive(field="quantity")
-    if quantity != quantity.quantize(QUANTITY_STEP) or quantity.adjusted() >= QUANTITY["max_digits"] - 4:
+    # The size first: quantize raises InvalidOperation on more digits than the context's precision (1e400).
+    if quantity.adjusted() >= QUANTITY["max_digits"] - 4 or quantity != quantity.quantize(QUANTITY_STEP):
         raise OrderInvalid("The quantity has too many digits.", field="quantity")
 
 

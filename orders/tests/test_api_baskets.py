@@ -89,6 +89,22 @@ def test_a_refused_line_refuses_the_basket_with_each_line_and_its_code(as_trader
     assert Order.objects.count() == 0 and Basket.objects.count() == 0
 
 
+@pytest.mark.parametrize("quantity", ["1e400", "9" * 30])
+def test_a_quantity_of_more_digits_than_decimal_holds_is_a_refused_line_not_a_server_error(
+    as_trader, account, quantity
+):
+    # A basket's quantity is text (JSON or CSV): quantize raised InvalidOperation past 28 digits.
+    response = as_trader.post(BASKETS, {"account": "DU0000001", "lines": lines({"quantity": quantity})}, format="json")
+    assert response.status_code == 422, response.content
+    assert [(r["line"], r["code"], r["field"]) for r in response.json()["lines"]] == [(1, "order.invalid", "quantity")]
+
+    upload = SimpleUploadedFile("basket.csv", f"symbol,side,quantity\nAAPL,BUY,{quantity}\n".encode())
+    response = as_trader.post(PREVIEW, {"account": "DU0000001", "file": upload}, format="multipart")
+    assert response.status_code == 200, response.content
+    assert [(line["code"], line["field"]) for line in response.json()["lines"]] == [("order.invalid", "quantity")]
+    assert Order.objects.count() == 0
+
+
 def test_the_same_client_basket_id_returns_the_first_basket(as_trader, account):
     body = {"account": "DU0000001", "client_basket_id": str(uuid.uuid4()), "lines": lines({})}
 
