@@ -30,6 +30,8 @@ RESUME = "account.resume"
 ENGAGE = "kill_switch.engage"
 RELEASE = "kill_switch.release"
 DESK_FLATTEN = "desk.flatten"
+# A modify or a cancel the broker (or the worker) refused: the order works on as it was.
+REFUSED = {"order.modify_rejected": "Modify refused", "order.cancel_rejected": "Cancel refused"}
 
 # The kill switch's modes in the desk's words (the audit row's ``mode``; a desk flatten beside it: flatten).
 MODES = {"halt": "no new orders", "cancel_all": "working orders cancelled", "flatten": "cancel and flatten"}
@@ -70,6 +72,14 @@ def _reject_notice(entry: AuditLog, order: Order) -> dict:
     return _notice(entry, "reject", "Order rejected", text, level="bad", sticky=True)
 
 
+def _refused_notice(entry: AuditLog, order: Order) -> dict:
+    after = entry.after or {}
+    code = f" ({after['code']})" if after.get("code") else ""
+    what = f"{order.side} {_num(order.quantity)} {order.instrument.symbol} {order.order_type}"
+    text = f"{what} · {order.account.code}: {after.get('reason') or 'no reason given'}{code}"
+    return _notice(entry, "refused", REFUSED[entry.action], text, level="bad", sticky=True)
+
+
 def _account_notice(entry: AuditLog) -> dict:
     code = entry.account.code if entry.account_id else ""
     if entry.action == RESUME:
@@ -96,9 +106,9 @@ def notice_rows(audit_ids: Iterable[int]) -> list[dict]:
     """The notices of the audit rows ``audit_ids``, oldest first; rows of other changes make none.
 
     A fill (``fill.record``), an order that became ``REJECTED`` (the broker's or the gate's
-    refusal, a refused approval, a command the worker could not read), an account halted or
-    resumed, the kill switch engaged (its mode "cancel and flatten" when a desk flatten past the
-    switch is in the same commit) or released.
+    refusal, a refused approval, a command the worker could not read), a modify or a cancel the
+    broker refused, an account halted or resumed, the kill switch engaged (its mode "cancel and
+    flatten" when a desk flatten past the switch is in the same commit) or released.
     """
     ids = [int(pk) for pk in audit_ids]
     if not ids:
@@ -114,7 +124,7 @@ def notice_rows(audit_ids: Iterable[int]) -> list[dict]:
         [int(e.object_id) for e in entries if e.action == FILL]
     )
     orders = Order.objects.select_related("account", "instrument").in_bulk(
-        [int(e.object_id) for e in entries if e.pk in rejected]
+        [int(e.object_id) for e in entries if e.pk in rejected or e.action in REFUSED]
     )
     flattened = any(e.action == DESK_FLATTEN and (e.after or {}).get("past_kill_switch") for e in entries)
     found = []
@@ -123,6 +133,8 @@ def notice_rows(audit_ids: Iterable[int]) -> list[dict]:
             found.append(_fill_notice(entry, fills[int(entry.object_id)]))
         elif entry.pk in rejected and int(entry.object_id) in orders:
             found.append(_reject_notice(entry, orders[int(entry.object_id)]))
+        elif entry.action in REFUSED and int(entry.object_id) in orders:
+            found.append(_refused_notice(entry, orders[int(entry.object_id)]))
         elif entry.action in (HALT, RESUME):
             found.append(_account_notice(entry))
         elif entry.action in (ENGAGE, RELEASE):

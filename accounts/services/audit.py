@@ -11,11 +11,21 @@ from tradeconsole import db
 from tradeconsole.request_id import current_request_id
 
 # The changes people are told of as they happen (the live pages' toasts, ``streams.notices``): a
-# fill, an account halted or resumed, the kill switch (with a desk flatten beside it), and an order
-# that became rejected. Only their rows are announced, so every other audited change (each order's
-# entry among them) costs the publishing process no read of its audit row.
+# fill, an account halted or resumed, the kill switch (with a desk flatten beside it), a modify or a
+# cancel the broker refused, and an order that became rejected. Only their rows are announced, so
+# every other audited change (each order's entry among them) costs the publishing process no read
+# of its audit row.
 TOLD_ACTIONS = frozenset(
-    {"fill.record", "account.halt", "account.resume", "kill_switch.engage", "kill_switch.release", "desk.flatten"}
+    {
+        "fill.record",
+        "account.halt",
+        "account.resume",
+        "kill_switch.engage",
+        "kill_switch.release",
+        "desk.flatten",
+        "order.modify_rejected",
+        "order.cancel_rejected",
+    }
 )
 REJECTED = "REJECTED"
 

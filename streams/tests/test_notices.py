@@ -251,6 +251,32 @@ def test_account_notices_go_to_members_and_superusers_and_never_to_inactive_user
     assert live.notice_group(gone.pk) not in groups and live.notice_group(outsider.pk) not in groups
 
 
+def test_a_modify_the_broker_refused_is_told_with_its_reason_and_stays(redis_client, submit, trader):
+    from orders.services import order_mark_command_rejected
+
+    order = submit()
+    commit()
+
+    async def scenario():
+        page = await _open(trader, "desk")
+        await _committed(
+            lambda: order_mark_command_rejected(
+                client_order_id=order.client_order_id,
+                action="modify",
+                code="risk.max_quantity",
+                reason="quantity 500 is above the account's limit of 100",
+            )
+        )()
+        (toast,) = await _notices(page)
+        assert 'data-event="refused"' in toast["html"] and 'data-sticky="1"' in toast["html"]
+        assert "Modify refused" in toast["html"]
+        assert "BUY 10 AAPL LMT · DU0000001: quantity 500 is above the account&#x27;s limit of 100" in toast["html"]
+        assert "(risk.max_quantity)" in toast["html"]
+        await page.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_other_audited_changes_make_no_notice(submit):
     submit()
 
