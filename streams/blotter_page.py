@@ -92,7 +92,9 @@ def _narrowed_by(query: dict[str, str], accounts: list) -> str:
     if query.get("account"):
         parts += [f"account {a.code}" for a in accounts if str(a.pk) == query["account"]]
     if query.get("strategy"):
-        name = Strategy.objects.filter(pk=int(query["strategy"])).values_list("name", flat=True).first()
+        # Named only when the user's accounts may run it (the strategy menu's rule): the id is typed by anyone.
+        mine = Strategy.objects.filter(pk=int(query["strategy"]), accounts__in=accounts)
+        name = mine.values_list("name", flat=True).first()
         parts.append(f"strategy {name or query['strategy']}")
     if query.get("status"):
         parts.append(f"status {OrderStatus(query['status']).label}")

@@ -127,6 +127,16 @@ def test_a_search_matching_nothing_says_so_and_links_to_the_unfiltered_blotter(c
     assert '<a href="/live/orders/?sort=symbol">Clear the filters</a>' in body
 
 
+def test_the_empty_page_names_no_strategy_of_another_account(client, trader, book, other_account, redis_client):
+    # ?strategy= is any id a person types: its name is the desk's only where the user's accounts run it.
+    secret = TradingSessionFactory(account=other_account, strategy__name="Secret alpha").strategy
+    secret.accounts.set([other_account])
+    client.force_login(trader)
+    body = client.get("/live/orders/", {"strategy": secret.pk}).content.decode()
+    assert "Secret alpha" not in body
+    assert f"No orders match strategy {secret.pk}." in body
+
+
 def test_the_export_link_carries_the_search_and_the_export_matches_it(client, trader, book, redis_client):
     client.force_login(trader)
     body = client.get("/live/orders/", {"q": "msft", "sort": "qty"}).content.decode()
