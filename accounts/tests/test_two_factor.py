@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-import time_machine
 from django.test import Client
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditLog, Role
+from accounts.tests import totp
 from accounts.tests.factories import UserFactory
+from accounts.tests.totp import code_of, enrolled
 from accounts.two_factor import totp_device, two_factor_required
 from accounts.two_factor_views import SESSION_KEY
+
+clock = totp.clock  # the still clock the codes are computed on (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
 LOGIN = "/admin/login/?next=/admin/"
 ENROL = "/admin/two-factor/"
-START = datetime(2031, 3, 4, 14, 0, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    """A still clock, a few seconds into a 30-second step: the codes computed here are the server's."""
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-def code_of(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
-    """The device's code now (or ``steps_ahead`` steps later), computed as an authenticator app does."""
-    return (
-        f"{totp(device.bin_key, step=device.step, t0=device.t0 - steps_ahead * device.step, digits=device.digits):06d}"
-    )
-
-
-def enrolled(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
 
 
 def signed_in(client: Client) -> bool:

@@ -4,35 +4,20 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 
 import pytest
-import time_machine
 from django.urls import reverse
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from rest_framework.test import APIClient
+
+from accounts.tests import totp
+from accounts.tests.totp import code_of, enrolled
+
+clock = totp.clock  # the still clock the codes are computed on (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
 TOKENS = reverse("api-v1:token-list")
-START = datetime(2031, 3, 4, 14, 0, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    """A still clock, a few seconds into a 30-second step: the codes computed here are the server's."""
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-def enrolled(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-
-
-def code_of(device: TOTPDevice) -> str:
-    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
 def token_by_password(user, **body):

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-import time_machine
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.tests import totp
+from accounts.tests.totp import code_of, enrolled
 from streams.consumers import CLOSE_UNAUTHENTICATED
 from tradeconsole.asgi import application
 
+clock = totp.clock  # the still clock the codes are computed on (a fixture)
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
-
-START = datetime(2031, 3, 4, 14, 0, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    """A still clock, a few seconds into a 30-second step: the codes computed here are the server's."""
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-def enrolled(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-
-
-def code_of(device: TOTPDevice) -> str:
-    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
 def _socket_close_code(client: Client):
