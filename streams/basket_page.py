@@ -96,7 +96,8 @@ def _page(request: HttpRequest, *, form: dict | None = None, preview: dict | Non
 
 
 def _account(request: HttpRequest, pk: str):
-    return accounts_for_user(request.user).filter(pk=int(pk)).first() if pk.isdigit() else None
+    # isascii too: str.isdigit takes "²", which int() refuses.
+    return accounts_for_user(request.user).filter(pk=int(pk)).first() if pk.isascii() and pk.isdigit() else None
 
 
 def _previewed(request: HttpRequest, form: dict, *, refusal: ApplicationError | None = None) -> HttpResponse:

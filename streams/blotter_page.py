@@ -56,8 +56,9 @@ def _filters(request: HttpRequest, account_ids: set[int]) -> dict[str, str]:
     return {
         k: v
         for k, v in {
-            "account": account if account.isdigit() and int(account) in account_ids else "",
-            "strategy": strategy if strategy.isdigit() else "",
+            # isascii too: str.isdigit takes "²", which int() refuses.
+            "account": account if account.isascii() and account.isdigit() and int(account) in account_ids else "",
+            "strategy": strategy if strategy.isascii() and strategy.isdigit() else "",
             "status": status if status in OrderStatus.values else "",
             "q": " ".join(request.GET.get("q", "")[:MAX_SEARCH].split()),
         }.items()

@@ -69,7 +69,11 @@ def _prefill(request: HttpRequest) -> dict:
         prefill["order_type"] = order_type
     account = request.GET.get("account", "")
     if account:
-        if not account.isdigit() or not accounts_for_user(request.user).filter(pk=int(account)).exists():
+        # isascii too: str.isdigit takes "²", which int() refuses.
+        if (
+            not (account.isascii() and account.isdigit())
+            or not accounts_for_user(request.user).filter(pk=int(account)).exists()
+        ):
             raise AccountNotMember("The ticket is for an account that is not yours.", field="account")
         prefill["account"] = int(account)
     quantity = request.GET.get("quantity", "").replace(",", "")

@@ -61,6 +61,16 @@ def test_an_uploaded_file_is_previewed_with_its_unreadable_rows_and_kept_for_edi
     assert 'id="basket-send"' not in html
 
 
+@pytest.mark.parametrize("url", [PAGE, SEND])
+def test_an_account_of_a_digit_int_cannot_read_is_asked_again(client, trader, account, instrument, url):
+    # "²" is a digit to str.isdigit, not to int(): a 500 before.
+    client.force_login(trader)
+    response = client.post(url, {"account": "²", "lines": LINES})
+    assert response.status_code == 200
+    assert "Choose one of your accounts." in response.content.decode()
+    assert Order.objects.count() == 0
+
+
 def test_the_confirmation_sends_the_basket_once_and_shows_its_page(client, trader, account, instrument):
     client.force_login(trader)
     html = client.post(PAGE, {"account": account.pk, "name": "open", "lines": LINES}).content.decode()

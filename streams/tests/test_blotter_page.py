@@ -127,6 +127,15 @@ def test_a_search_matching_nothing_says_so_and_links_to_the_unfiltered_blotter(c
     assert '<a href="/live/orders/?sort=symbol">Clear the filters</a>' in body
 
 
+@pytest.mark.parametrize("param", ["account", "strategy"])
+def test_a_filter_of_a_digit_int_cannot_read_is_ignored(client, trader, book, redis_client, param):
+    # "²" is a digit to str.isdigit, not to int(): a 500 before.
+    client.force_login(trader)
+    response = client.get("/live/orders/", {param: "²"})
+    assert response.status_code == 200
+    assert len(_row_ids(response.content.decode())) == len(book)
+
+
 def test_the_empty_page_names_no_strategy_of_another_account(client, trader, book, other_account, redis_client):
     # ?strategy= is any id a person types: its name is the desk's only where the user's accounts run it.
     secret = TradingSessionFactory(account=other_account, strategy__name="Secret alpha").strategy

@@ -64,6 +64,8 @@ def test_without_a_prefill_the_ticket_is_a_limit_buy(client, trader, instrument,
         ("trader", {"symbol": "ZZZQ"}, 404, "marketdata.unknown_symbol"),
         ("trader", {"symbol": ""}, 404, "marketdata.unknown_symbol"),
         ("trader", {"symbol": "AAPL", "account": "other"}, 403, "account.not_member"),
+        # "²" is a digit to str.isdigit, not to int(): a 500 before.
+        ("trader", {"symbol": "AAPL", "account": "²"}, 403, "account.not_member"),
         ("trader", {"symbol": "AAPL", "quantity": "lots"}, 400, "order.invalid"),
     ],
 )
