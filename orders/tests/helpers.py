@@ -32,6 +32,26 @@ def submit(*, actor, account, instrument, **overrides):
     return order_submit(actor=actor, account=account, instrument=instrument, **fields)
 
 
+def working(order: Order, *, ib_order_id: int = 7) -> Order:
+    """``order`` (entered through the service) published, accepted by the broker as ``ib_order_id`` and
+    reported Submitted with nothing filled: a working order as the bridge leaves it."""
+    from orders.services import order_apply_broker_status, order_mark_accepted
+
+    OutboxMessage.objects.update(published_at=timezone.now())
+    order_mark_accepted(client_order_id=order.client_order_id, order_id=ib_order_id, message_id=uuid.uuid4())
+    order_apply_broker_status(
+        client_order_id=order.client_order_id,
+        status="Submitted",
+        filled=Decimal(0),
+        remaining=order.quantity,
+        avg_fill_price=None,
+        order_id=ib_order_id,
+        message_id=uuid.uuid4(),
+    )
+    order.refresh_from_db()
+    return order
+
+
 def row_counts() -> dict[str, int]:
     """Rows of every table a service of the order path writes."""
     return {

@@ -7,11 +7,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from accounts.models import AuditLog, OutboxMessage
 from orders.models import OrderStatus
-from orders.services import order_apply_broker_status, order_mark_accepted
+from orders.tests import helpers
 from orders.tests.factories import OrderFactory
 from orders.tests.helpers import submit
 
@@ -22,20 +21,7 @@ D = Decimal
 @pytest.fixture
 def working(trader, account, instrument):
     """BUY 10 AAPL LMT 100 DAY, published, accepted and reported Submitted 0/10."""
-    order = submit(actor=trader, account=account, instrument=instrument)
-    OutboxMessage.objects.update(published_at=timezone.now())
-    order_mark_accepted(client_order_id=order.client_order_id, order_id=7, message_id=uuid.uuid4())
-    order_apply_broker_status(
-        client_order_id=order.client_order_id,
-        status="Submitted",
-        filled=0,
-        remaining=10,
-        avg_fill_price=None,
-        order_id=7,
-        message_id=uuid.uuid4(),
-    )
-    order.refresh_from_db()
-    return order
+    return helpers.working(submit(actor=trader, account=account, instrument=instrument))
 
 
 def modify_url(order) -> str:

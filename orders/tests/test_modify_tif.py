@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import AuditLog, OutboxMessage
 from execution_worker import messages
 from orders.exceptions import OrderInvalid, OrderModifyEmpty, OrderTifNotModifiable
 from orders.models import OrderStatus
-from orders.services import order_apply_broker_status, order_mark_accepted, order_mark_command_rejected, order_modify
+from orders.services import order_apply_broker_status, order_mark_command_rejected, order_modify
+from orders.tests import helpers
 from orders.tests.factories import OrderFactory
 from orders.tests.helpers import row_counts, submit
 
@@ -27,12 +27,7 @@ D = Decimal
 @pytest.fixture
 def working(trader, account, instrument):
     """BUY 10 @ 100 DAY, published, accepted by the broker and reported Submitted 0/10."""
-    order = submit(actor=trader, account=account, instrument=instrument)
-    OutboxMessage.objects.update(published_at=timezone.now())
-    order_mark_accepted(client_order_id=order.client_order_id, order_id=7, message_id=uuid.uuid4())
-    status(order, "Submitted", 0, 10)
-    order.refresh_from_db()
-    return order
+    return helpers.working(submit(actor=trader, account=account, instrument=instrument))
 
 
 def status(order, word, filled, remaining):

@@ -7,11 +7,11 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from accounts.models import AuditLog, OutboxMessage
 from orders.models import OrderStatus
-from orders.services import order_apply_broker_status, order_mark_accepted
+from orders.services import order_apply_broker_status
+from orders.tests import helpers
 from orders.tests.factories import OrderFactory
 from streams import rows
 
@@ -22,20 +22,7 @@ D = Decimal
 @pytest.fixture
 def working(submit):
     """BUY 10 AAPL LMT 100 DAY, published, accepted and reported Submitted 0/10."""
-    order = submit()
-    OutboxMessage.objects.update(published_at=timezone.now())
-    order_mark_accepted(client_order_id=order.client_order_id, order_id=7, message_id=uuid.uuid4())
-    order_apply_broker_status(
-        client_order_id=order.client_order_id,
-        status="Submitted",
-        filled=0,
-        remaining=10,
-        avg_fill_price=None,
-        order_id=7,
-        message_id=uuid.uuid4(),
-    )
-    order.refresh_from_db()
-    return order
+    return helpers.working(submit())
 
 
 def url(order) -> str:
