@@ -30,7 +30,8 @@ def _day_start(day: date) -> datetime:
 def _account_filter(queryset: QuerySet, account: Any) -> QuerySet:
     if isinstance(account, BrokerAccount):
         return queryset.filter(account=account)
-    if isinstance(account, int) or (isinstance(account, str) and account.isdigit()):
+    # isascii too: str.isdigit takes "²", which int() refuses.
+    if isinstance(account, int) or (isinstance(account, str) and account.isascii() and account.isdigit()):
         return queryset.filter(account_id=int(account))
     return queryset.filter(account__code=account)
 
@@ -71,7 +72,7 @@ def order_list(*, user: User, filters: dict | None = None) -> QuerySet[Order]:
         queryset = queryset.filter(status__in=OPEN_STATUSES)
     strategy = filters.get("strategy")
     if strategy:
-        if isinstance(strategy, int) or str(strategy).isdigit():
+        if isinstance(strategy, int) or (str(strategy).isascii() and str(strategy).isdigit()):
             queryset = queryset.filter(trading_session__strategy_id=int(strategy))
         else:
             queryset = queryset.filter(trading_session__strategy__name=strategy)

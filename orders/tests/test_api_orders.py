@@ -105,6 +105,15 @@ def test_filtering_by_another_accounts_code_shows_nothing(as_trader, other_accou
 
 
 @time_machine.travel(DESK_MIDDAY, tick=True)
+@pytest.mark.parametrize("param", ["account", "strategy"])
+def test_a_filter_of_non_ascii_digits_matches_nothing_rather_than_failing(as_trader, account, instrument, param):
+    # "²" is a digit to str.isdigit, not to int(): a 500 before; it is read as a code or a name.
+    OrderFactory(account=account, instrument=instrument)
+    response = as_trader.get(ORDERS, {param: "²"})
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+
+
 def test_the_list_filters_by_status_account_strategy_and_date(as_trader, account, instrument):
     strategy = StrategyFactory(name="momentum")
     session = TradingSessionFactory(strategy=strategy, account=account, status="running")
