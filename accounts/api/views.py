@@ -178,16 +178,21 @@ class TokenListCreateApi(APIView):
 
     @extend_schema(responses=TokenOutput(many=True))
     def get(self, request):
+        self._password_sign_in_check(request, None)
         return Response(TokenOutput(tokens.api_token_list(user=request.user), many=True).data)
+
+    @staticmethod
+    def _password_sign_in_check(request, code: str | None) -> None:
+        """A password alone is not a sign-in for a user with an authenticator (as on the login page):
+        HTTP Basic brings the code as ``otp_token`` or ``X-OTP-Code``, to list tokens as to create one."""
+        if isinstance(request.successful_authenticator, BasicAuthentication):
+            two_factor.password_sign_in_check(request.user, code or request.headers.get("X-OTP-Code"))
 
     @extend_schema(request=TokenCreateInput, responses={201: TokenCreateOutput})
     def post(self, request):
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if isinstance(request.successful_authenticator, BasicAuthentication):
-            # A password alone is not a sign-in for a user with an authenticator (as on the login page).
-            code = data.validated_data.get("otp_token") or request.headers.get("X-OTP-Code")
-            two_factor.password_sign_in_check(request.user, code)
+        self._password_sign_in_check(request, data.validated_data.get("otp_token"))
         hours = data.validated_data.get("ttl_hours")
         token, text = tokens.api_token_create(
             user=request.user, actor=request.user, ttl=timedelta(hours=hours) if hours else None, via=VIA

@@ -69,3 +69,17 @@ def test_a_user_who_owes_no_code_gets_a_token_by_password_as_before(settings, tr
     settings.TWO_FACTOR_ENFORCED = True
 
     assert token_by_password(trader).status_code == 201
+
+
+def test_an_enrolled_user_lists_tokens_by_password_only_with_the_current_code(settings, trader, clock):
+    # The list names every token of the user (its key prefix, expiry, last use): a password alone
+    # does not read it either.
+    settings.TWO_FACTOR_ENFORCED = False
+    device = enrolled(trader)
+    basic = "Basic " + base64.b64encode(b"trader:password").decode()
+
+    missing = APIClient().get(TOKENS, HTTP_AUTHORIZATION=basic)
+    right = APIClient().get(TOKENS, HTTP_AUTHORIZATION=basic, HTTP_X_OTP_CODE=code_of(device))
+
+    assert (missing.status_code, missing.json()["code"]) == (401, "two_factor.token_required")
+    assert right.status_code == 200, right.content
