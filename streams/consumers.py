@@ -71,7 +71,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         accounts = access["accounts"]
         wanted = query.get("account")
         if wanted:
-            if not wanted.isdigit() or int(wanted) not in accounts:
+            # isascii too: str.isdigit takes "²", which int() refuses.
+            if not (wanted.isascii() and wanted.isdigit()) or int(wanted) not in accounts:
                 logger.warning("live socket refused: user %s asked for account %r", user.pk, wanted)
                 await self.close(code=CLOSE_FORBIDDEN)
                 return

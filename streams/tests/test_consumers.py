@@ -109,6 +109,18 @@ def test_asking_for_another_accounts_rows_is_refused_with_4403(redis_client, tra
     run(scenario)
 
 
+def test_an_account_of_non_ascii_digits_is_refused_with_4403(redis_client, trader, account):
+    # "²" is a digit to str.isdigit, not to int(): the consumer's connect raised before.
+    _, cookie = _cookie_for(trader)
+
+    async def scenario():
+        communicator = _communicator("/ws/live/?page=blotter&account=%C2%B2", [ORIGIN, cookie])
+        connected, code = await communicator.connect(timeout=3)
+        assert not connected and code == CLOSE_FORBIDDEN
+
+    run(scenario)
+
+
 def test_a_member_receives_rows_of_their_account_and_not_of_another(
     redis_client, trader, account, other_account, instrument
 ):
