@@ -107,8 +107,10 @@ def test_the_session_page_joins_only_the_sessions_account_group(client, session,
     client.force_login(both)
     response = client.get(f"/live/sessions/{session.pk}/")
 
+    # The user's own groups (its notices, the toasts, name any of its accounts) and the session's account's.
     assert set(json.loads(response.context["live_cursor"])) == {
         live.user_group(both.pk),
+        live.notice_group(both.pk),
         live.account_group(session.account_id),
     }
     assert f"account={session.account_id}" in response.context["live_ws"]
