@@ -146,6 +146,13 @@
 
   document.addEventListener("htmx:responseError", (ev) => tell(refusal(ev.detail.xhr), ev.detail.elt));
   document.addEventListener("htmx:sendError", (ev) => tell("The desk did not answer; nothing was done. Try again.", ev.detail.elt));
+  // An account flatten answers 200 with its row even when some positions were refused (no price
+  // to limit at, a risk limit): the refusals come in a header and are said like a refused control.
+  document.addEventListener("htmx:afterRequest", (ev) => {
+    const xhr = ev.detail.xhr;
+    const refused = ev.detail.successful && xhr ? xhr.getResponseHeader("X-Flatten-Refused") : null;
+    if (refused) tell("Not flattened: " + refused, ev.detail.elt);
+  });
 
   connect();
 })();

@@ -122,6 +122,32 @@ def test_a_trader_flattens_an_account_from_its_desk_row(desk, redis_client, brow
         context.close()
 
 
+def test_an_account_flatten_at_the_quote_says_which_positions_it_could_not_close(desk, redis_client, browser, tmp_path):
+    from orders.models import Instrument
+    from orders.tests.factories import InstrumentFactory, PositionFactory
+
+    def positions():
+        aapl = Instrument.objects.get(symbol="AAPL")
+        # No quote and no last price: nothing to limit at, so this position is refused.
+        unpriced = InstrumentFactory(symbol="ZZQT", last_price=None)
+        PositionFactory(account=desk["account"], instrument=aapl, quantity=Decimal("25"))
+        PositionFactory(account=desk["account"], instrument=unpriced, quantity=Decimal("-4"))
+
+    in_db(positions)
+    with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100", with_broker=False) as stack:
+        context, page = log_in(browser, stack, "trader", "/live/")
+        page.on("dialog", lambda dialog: dialog.accept("book closes early"))
+        button = page.locator(f"#account-{desk['account'].pk} button.flatten-quote")
+        expect(button).to_be_visible(timeout=15_000)
+
+        button.click()
+
+        assert _orders_when_entered(page, 1) == [("SELL", Decimal("25"), "LMT", "admin")]
+        # The row is swapped (200) all the same: the refusal is said above the page, not lost.
+        expect(page.locator("#live-messages li.error")).to_contain_text("ZZQT: order.invalid")
+        context.close()
+
+
 def test_a_risk_manager_engages_the_kill_switch_in_cancel_and_flatten_mode(desk, redis_client, browser, tmp_path):
     from accounts.models import KillSwitch, Role
     from orders.models import Instrument
