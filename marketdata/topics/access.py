@@ -8,6 +8,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.api.authentication import TokenAuthentication
 from accounts.selectors import user_roles
+from accounts.two_factor import session_verified
 
 TOKEN_PREFIX = "token "
 
@@ -30,7 +31,8 @@ def socket_user(scope: dict):
     """The active user the socket speaks for (its token first, else its session), or None.
 
     A token that is wrong or expired is None, even when a session cookie came with it: the caller
-    asked to be that token's user.
+    asked to be that token's user. A session not verified with the authenticator code its user
+    owes (``accounts.two_factor.session_verified``) is None.
     """
     token = presented_token(scope)
     if token is not None:
@@ -41,6 +43,10 @@ def socket_user(scope: dict):
         return user if user.is_active else None
     user = scope.get("user")
     if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    # A session signed in by password but not by the authenticator code the user owes is signed out
+    # here too, as on the HTTP pages and the live socket.
+    if not session_verified(user, scope.get("session")):
         return None
     return user
 

@@ -41,6 +41,36 @@ def test_a_socket_of_an_enrolled_users_unverified_session_is_refused_as_signed_o
     assert _socket_close_code(client) == (False, CLOSE_UNAUTHENTICATED)
 
 
+def _market_socket_close_code(client: Client) -> int | None:
+    """The code the market topics socket closes with (it accepts, says why, then closes); None if it serves."""
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, "/ws/market/", headers=headers)
+        connected, _ = await communicator.connect(timeout=3)
+        assert connected
+        try:
+            while True:
+                message = await communicator.receive_output(timeout=2)
+                if message["type"] == "websocket.close":
+                    return message.get("code")
+        except TimeoutError:
+            return None  # still serving (the communicator stops the application on a timeout)
+
+    return async_to_sync(scenario)()
+
+
+def test_the_market_socket_of_an_enrolled_users_unverified_session_is_refused_too(settings, trader, redis_client):
+    # The row ticket's quote comes on /ws/market/: another way in by the same session.
+    settings.TWO_FACTOR_ENFORCED = False
+    client = Client()
+    client.force_login(trader)  # a password-only session
+    enrolled(trader)
+
+    assert _market_socket_close_code(client) == CLOSE_UNAUTHENTICATED
+
+
 def test_a_socket_of_a_session_verified_at_sign_in_is_served(settings, trader, redis_client, clock):
     settings.TWO_FACTOR_ENFORCED = False
     device = enrolled(trader)
