@@ -70,7 +70,8 @@ def _number(value: str, column: str, row: int, problems: list) -> str | None:
 def basket_csv_read(data: bytes | str) -> ParsedBasket:
     """Read CSV text or bytes (UTF-8) into basket lines; every bad row is listed, none raises.
 
-    Codes: ``basket.csv_not_text`` (not UTF-8 or too large), ``basket.csv_empty``,
+    Codes: ``basket.csv_not_text`` (not UTF-8 or too large), ``basket.csv_unreadable`` (a row the
+    csv module refuses, such as a cell over its field limit), ``basket.csv_empty``,
     ``basket.csv_missing_column``, ``basket.csv_too_many_rows`` (more than ``MAX_LINES``),
     ``basket.csv_unknown_symbol``, ``basket.csv_bad_side``, ``basket.csv_bad_number``,
     ``basket.csv_bad_order_type``, ``basket.csv_bad_tif``. Row numbers count the header as 1.
@@ -84,8 +85,10 @@ def basket_csv_read(data: bytes | str) -> ParsedBasket:
     first = text.split("\n", 1)[0]
     # Cells pasted from a spreadsheet are tab-separated; some locales' CSV uses semicolons.
     delimiter = max((",", "\t", ";"), key=first.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, None)
+    records = _records(text, delimiter, parsed.errors)
+    if records is None:
+        return parsed
+    header = records[0] if records else None
     if not header or not any(cell.strip() for cell in header):
         parsed.errors.append(_problem(1, "empty", "The file is empty: write a header row, then one order a row."))
         return parsed
@@ -94,7 +97,7 @@ def basket_csv_read(data: bytes | str) -> ParsedBasket:
     if missing:
         parsed.errors.append(_problem(1, "missing_column", f"The header lacks {', '.join(missing)}.", missing[0]))
         return parsed
-    raw = [(number, cells) for number, cells in enumerate(reader, start=2) if any(cell.strip() for cell in cells)]
+    raw = [(number, cells) for number, cells in enumerate(records[1:], start=2) if any(cell.strip() for cell in cells)]
     if not raw:
         parsed.errors.append(_problem(2, "empty", "The file has a header and no orders."))
         return parsed
@@ -111,6 +114,20 @@ def basket_csv_read(data: bytes | str) -> ParsedBasket:
             parsed.lines.append(line)
             parsed.rows.append(number)
     return parsed
+
+
+def _records(text: str, delimiter: str, problems: list) -> list[list[str]] | None:
+    """Every row's cells, or None with the problem of the first row the csv module cannot read
+    (a cell over its field limit of 131,072 characters)."""
+    records: list[list[str]] = []
+    try:
+        for cells in csv.reader(io.StringIO(text), delimiter=delimiter):
+            records.append(cells)
+    except csv.Error as error:
+        number = len(records) + 1
+        problems.append(_problem(number, "unreadable", f"Row {number} cannot be read as CSV: {error}."))
+        return None
+    return records
 
 
 def _row(number: int, columns: list[str], cells: list[str], known: set[str], problems: list) -> dict | None:

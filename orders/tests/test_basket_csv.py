@@ -101,6 +101,14 @@ def test_a_file_that_is_not_utf8_text_or_too_large_is_refused():
     assert [code for _, code in codes(basket_csv_read(b"x" * (MAX_BYTES + 1)))] == ["basket.csv_not_text"]
 
 
+def test_a_cell_larger_than_the_csv_reader_takes_is_refused_not_raised(instrument):
+    # Python's csv refuses a field over 131,072 characters (csv.Error): within MAX_BYTES, so a row's problem.
+    huge = "symbol,side,quantity\nAAPL,BUY,1\nAAPL,BUY," + "1" * 140_000 + "\n"
+    parsed = basket_csv_read(huge)
+    assert codes(parsed) == [(3, "basket.csv_unreadable")]
+    assert parsed.lines == []
+
+
 def test_written_lines_read_back_the_same(instrument):
     parsed = basket_csv_read("symbol,side,quantity,stop_price,order_type\nAAPL,SELL,3,95,STP\n")
 
