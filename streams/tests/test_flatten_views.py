@@ -102,3 +102,17 @@ def test_an_account_row_flattens_the_account(client, trader, account, instrument
     assert response.status_code == 200
     assert f'id="account-{account.pk}"' in response.content.decode()
     assert list(Order.objects.values_list("side", "quantity")) == [("BUY", Decimal("3"))]
+
+
+def test_a_rows_two_flatten_buttons_carry_one_nonce(client, trader, account, instrument):
+    # The nonce names the row as rendered: Flatten then "at quote" on the same row is one flatten
+    # (the second returns the first's order), not a second closing order beside a cancel in flight.
+    import re
+
+    PositionFactory(account=account, instrument=instrument, quantity=Decimal("30"))
+    client.force_login(trader)
+
+    for page in ("streams:positions", "streams:desk"):
+        html = client.get(reverse(page)).content.decode()
+        nonces = re.findall(r"class=\"button flatten(?:-quote)?\"[^>]*hx-vals='\{\"nonce\": \"([^\"]+)\"", html)
+        assert len(nonces) == 2 and nonces[0] == nonces[1], (page, nonces)
