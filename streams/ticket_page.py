@@ -19,6 +19,7 @@ from accounts.exceptions import AccountNotMember, PermissionRequired
 from accounts.selectors import accounts_for_user
 from execution_worker.messages.enums import ORDER_TYPE_PRICES
 from marketdata import selectors
+from orders import validation
 from orders.exceptions import OrderInvalid
 from orders.models import OrderType, Side
 from streams.market_page import TICKET_PERMISSION, ticket_form
@@ -58,7 +59,7 @@ def _prefill(request: HttpRequest) -> dict:
     """The ticket's initial values asked for by the row.
 
     :raises AccountNotMember: ``account`` is not one of the user's accounts.
-    :raises OrderInvalid: ``quantity`` is not a number.
+    :raises OrderInvalid: ``quantity`` is not a number, or has more digits than an order takes.
     """
     prefill: dict = {}
     side = request.GET.get("side", "").upper()
@@ -79,11 +80,14 @@ def _prefill(request: HttpRequest) -> dict:
     quantity = request.GET.get("quantity", "").replace(",", "")
     if quantity:
         try:
-            amount = abs(Decimal(quantity))
+            # copy_abs: abs() rounds in the context and overflows past its exponent limit (1e9999999).
+            amount = Decimal(quantity).copy_abs()
         except InvalidOperation:
             raise OrderInvalid(f"The quantity {quantity!r} is not a number.", field="quantity") from None
         if not amount.is_finite():
             raise OrderInvalid(f"The quantity {quantity!r} is not a number.", field="quantity")
         if amount:
+            # The order entry's own rule (the book's digits) before printing it: 1e9999999 overflows.
+            validation.check_quantity(amount)
             prefill["quantity"] = f"{amount.normalize():f}"
     return prefill

@@ -67,6 +67,9 @@ def test_without_a_prefill_the_ticket_is_a_limit_buy(client, trader, instrument,
         # "²" is a digit to str.isdigit, not to int(): a 500 before.
         ("trader", {"symbol": "AAPL", "account": "²"}, 403, "account.not_member"),
         ("trader", {"symbol": "AAPL", "quantity": "lots"}, 400, "order.invalid"),
+        # Past Decimal's exponent limit: normalize() raised Overflow (a 500) before.
+        ("trader", {"symbol": "AAPL", "quantity": "1e9999999"}, 400, "order.invalid"),
+        ("trader", {"symbol": "AAPL", "quantity": "1e400"}, 400, "order.invalid"),
     ],
 )
 def test_a_ticket_that_cannot_be_opened_is_refused_with_its_code(
