@@ -14,7 +14,10 @@
   function table() { return document.getElementById("blotter"); }
   function storageKey() { const t = table(); return "tc.blotter.columns." + (t ? t.dataset.user : ""); }
 
+  let unsaved = null; // the choice, where localStorage is refused (a private window, a full quota)
+
   function hiddenColumns() {
+    if (unsaved) return unsaved;
     try { return JSON.parse(localStorage.getItem(storageKey()) || "[]"); } catch (err) { return []; }
   }
 
@@ -32,7 +35,7 @@
     if (!box.matches || !box.matches("input[data-column]")) return;
     const hidden = new Set(hiddenColumns());
     if (box.checked) hidden.delete(box.dataset.column); else hidden.add(box.dataset.column);
-    localStorage.setItem(storageKey(), JSON.stringify([...hidden]));
+    try { localStorage.setItem(storageKey(), JSON.stringify([...hidden])); unsaved = null; } catch (err) { unsaved = [...hidden]; }
     applyColumns();
   });
 
