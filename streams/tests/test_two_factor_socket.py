@@ -18,9 +18,21 @@ clock = totp.clock  # the still clock the codes are computed on (a fixture)
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
 
-def _socket_close_code(client: Client):
+def _session_headers(client: Client) -> list[tuple[bytes, bytes]]:
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+    return [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+
+
+def _password_only_session(user) -> Client:
+    """A client signed in as ``user`` by password alone, the user then enrolling an authenticator."""
+    client = Client()
+    client.force_login(user)
+    enrolled(user)
+    return client
+
+
+def _socket_close_code(client: Client):
+    headers = _session_headers(client)
 
     async def scenario():
         communicator = WebsocketCommunicator(application, "/ws/live/?page=desk", headers=headers)
@@ -34,17 +46,14 @@ def _socket_close_code(client: Client):
 
 def test_a_socket_of_an_enrolled_users_unverified_session_is_refused_as_signed_out(settings, trader, redis_client):
     settings.TWO_FACTOR_ENFORCED = False
-    client = Client()
-    client.force_login(trader)  # a password-only session
-    enrolled(trader)
+    client = _password_only_session(trader)
 
     assert _socket_close_code(client) == (False, CLOSE_UNAUTHENTICATED)
 
 
 def _market_socket_close_code(client: Client) -> int | None:
     """The code the market topics socket closes with (it accepts, says why, then closes); None if it serves."""
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    headers = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+    headers = _session_headers(client)
 
     async def scenario():
         communicator = WebsocketCommunicator(application, "/ws/market/", headers=headers)
@@ -64,9 +73,7 @@ def _market_socket_close_code(client: Client) -> int | None:
 def test_the_market_socket_of_an_enrolled_users_unverified_session_is_refused_too(settings, trader, redis_client):
     # The row ticket's quote comes on /ws/market/: another way in by the same session.
     settings.TWO_FACTOR_ENFORCED = False
-    client = Client()
-    client.force_login(trader)  # a password-only session
-    enrolled(trader)
+    client = _password_only_session(trader)
 
     assert _market_socket_close_code(client) == CLOSE_UNAUTHENTICATED
 
