@@ -140,7 +140,13 @@ def test_a_refused_modify_shows_its_reason_and_code_and_leaves_the_order_as_it_w
 
 
 def test_a_modify_the_worker_refuses_is_said_on_the_row_live(desk, redis_client, browser, tmp_path):
+    import json
+
+    from django.conf import settings
+
+    from execution_worker.messages import StreamNames
     from orders.models import RiskLimit
+    from orders.services.risk_limits import risk_limits_data
 
     with running_stack(tmp_path, accounts="DU0000001", instruments="AAPL=100") as stack:
         context, blotter = log_in(browser, stack, "trader", "/live/orders/")
@@ -149,12 +155,18 @@ def test_a_modify_the_worker_refuses_is_said_on_the_row_live(desk, redis_client,
         row = blotter.locator(f"#order-{order.pk}")
         expect(row).to_have_attribute("data-status", OrderStatus.SUBMITTED, timeout=20_000)
         # The desk's limits raised behind the worker's back (no publish): the desk lets 1,200 through,
-        # the worker, still at its 1,000 an order, refuses it after the answer the page got.
+        # the worker, still at its 1,000 an order, refuses it after the answer the page got. The
+        # worker's copy is written again as it was and given two of its one-second re-reads, so the
+        # worker is known to hold 1,000 whatever was published while the stack started.
+        key = StreamNames(settings.STREAM_PREFIX).risk_limits("DU0000001")
+        worker_limits = in_db(lambda: risk_limits_data(RiskLimit.objects.get(account=desk["account"])))
         in_db(
             lambda: RiskLimit.objects.filter(account=desk["account"]).update(
                 max_order_quantity=Decimal("5000"), max_order_notional=Decimal("1000000")
             )
         )
+        redis_client.set(key, json.dumps(worker_limits))
+        blotter.wait_for_timeout(2_100)
 
         row.locator("button.live-modify").click()
         dialog = blotter.locator(f"dialog#modify-{order.pk}")
@@ -166,7 +178,10 @@ def test_a_modify_the_worker_refuses_is_said_on_the_row_live(desk, redis_client,
         try:
             expect(refused).to_contain_text("modify refused: risk.", timeout=20_000)
         except AssertionError:
-            pytest.fail(f"no refusal on the row; worker log:\n{stack.log('execution')}")
+            pytest.fail(
+                f"no refusal on the row; the worker's limits: {redis_client.get(key)}\n"
+                f"worker log:\n{stack.log('execution')}\nbridge log:\n{stack.log('bridge')}"
+            )
         expect(row.locator(".modify-pending")).to_have_count(0)
         expect(row.locator(".col-qty")).to_have_text("10")
         in_db(order.refresh_from_db)
