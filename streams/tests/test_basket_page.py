@@ -61,6 +61,23 @@ def test_an_uploaded_file_is_previewed_with_its_unreadable_rows_and_kept_for_edi
     assert 'id="basket-send"' not in html
 
 
+def test_an_upload_over_the_limit_is_refused_not_cut_when_it_starts_with_a_bom(client, trader, account, instrument):
+    # A spreadsheet's "CSV UTF-8" starts with a 3-byte BOM that decodes to nothing: read to the limit,
+    # its text was under the limit in characters, and the last row was cut (quantity 10 read as 1).
+    from orders.basket_csv import MAX_BYTES
+
+    head = "\ufeffsymbol,side,quantity,note\nAAPL,BUY,1," + "x" * (MAX_BYTES - 50) + "\n"
+    body = (head + "AAPL,BUY,10,\n").encode()
+    cut = len(body) - (MAX_BYTES + 1)
+    assert cut == 3  # the read stops after "AAPL,BUY,1": the quantity 10 cut to 1
+    client.force_login(trader)
+
+    html = client.post(PAGE, {"account": account.pk, "file": SimpleUploadedFile("b.csv", body)}).content.decode()
+
+    assert "basket.csv_not_text" in html
+    assert 'id="basket-send"' not in html
+
+
 @pytest.mark.parametrize("url", [PAGE, SEND])
 def test_an_account_of_a_digit_int_cannot_read_is_asked_again(client, trader, account, instrument, url):
     # "²" is a digit to str.isdigit, not to int(): a 500 before.
