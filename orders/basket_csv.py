@@ -72,7 +72,8 @@ def basket_csv_read(data: bytes | str) -> ParsedBasket:
 
     Codes: ``basket.csv_not_text`` (not UTF-8 or too large), ``basket.csv_unreadable`` (a row the
     csv module refuses, such as a cell over its field limit), ``basket.csv_empty``,
-    ``basket.csv_missing_column``, ``basket.csv_too_many_rows`` (more than ``MAX_LINES``),
+    ``basket.csv_missing_column``, ``basket.csv_duplicate_column`` (a column named twice, aliases
+    included: which one holds the order would be a guess), ``basket.csv_too_many_rows`` (more than ``MAX_LINES``),
     ``basket.csv_unknown_symbol``, ``basket.csv_bad_side``, ``basket.csv_bad_number``,
     ``basket.csv_bad_order_type``, ``basket.csv_bad_tif``. Row numbers count the header as 1.
     """
@@ -93,6 +94,13 @@ def basket_csv_read(data: bytes | str) -> ParsedBasket:
         parsed.errors.append(_problem(1, "empty", "The file is empty: write a header row, then one order a row."))
         return parsed
     columns = [ALIASES.get(name, name) for name in (cell.strip().lower().replace(" ", "_") for cell in header)]
+    twice = sorted({name for name in columns if name in REQUIRED + OPTIONAL and columns.count(name) > 1})
+    if twice:
+        # The whole file is refused: a row's values and the symbol look-up would each read another copy.
+        parsed.errors.append(
+            _problem(1, "duplicate_column", f"The header names {', '.join(twice)} more than once.", twice[0])
+        )
+        return parsed
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         parsed.errors.append(_problem(1, "missing_column", f"The header lacks {', '.join(missing)}.", missing[0]))

@@ -5,7 +5,8 @@ and a Cancel basket button (``orders.services.baskets``).
 The preview is the desk's own answer (``basket_check``: the path of sending, rolled back); the
 confirmation carries the lines as shown and the basket's id made with the preview, so a
 confirmation posted twice sends one basket. A line refused at sending (the book moved since
-the preview) shows the preview again with its code.
+the preview) shows the preview again with its code. Previews (one shown again after a refused
+send too) count in the API's basket preview throttle: over it, the page answers 429 ``throttled``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.api.throttling import BasketPreviewThrottle, PageThrottled, page_throttle
 from accounts.selectors import accounts_for_user
 from orders.basket_csv import MAX_BYTES, ParsedBasket, basket_csv_read
 from orders.exceptions_baskets import BasketLineRefused
@@ -111,6 +113,9 @@ def _previewed(request: HttpRequest, form: dict, *, refusal: ApplicationError | 
     check, problem = None, refusal
     if account is None:
         problem = problem or ApplicationError("Choose one of your accounts.", field="account")
+    elif parsed.lines and (throttled := page_throttle(BasketPreviewThrottle(), request, "basket previews")):
+        # The API's preview limit, in the same count: a check holds the account's lock.
+        problem = problem or throttled
     elif parsed.lines:
         try:
             check = basket_check(
@@ -129,7 +134,11 @@ def _previewed(request: HttpRequest, form: dict, *, refusal: ApplicationError | 
         "count": len(parsed.lines),
         "problem": problem,
     }
-    return _page(request, form=form, preview=preview)
+    response = _page(request, form=form, preview=preview)
+    if isinstance(problem, PageThrottled):
+        response.status_code = 429
+        response["Retry-After"] = str(problem.retry_after)
+    return response
 
 
 @login_required

@@ -242,7 +242,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     # Anti-automation on order entry, per user and shared by every web process (Redis);
     # the per-account risk limit on orders per minute is the domain's, not this.
-    "DEFAULT_THROTTLE_RATES": {"orders": env.string("TRADECONSOLE_API_ORDER_RATE", "600/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "orders": env.string("TRADECONSOLE_API_ORDER_RATE", "600/min"),
+        # A basket preview holds the account's lock while it checks its lines (accounts.api.throttling).
+        "basket_previews": env.string("TRADECONSOLE_API_BASKET_PREVIEW_RATE", "30/min"),
+    },
 }
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env.integer("TRADECONSOLE_API_TOKEN_TTL_HOURS", 24 * 7, minimum=1)),

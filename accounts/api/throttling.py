@@ -9,6 +9,7 @@ enforces each account's orders per minute. When Redis cannot be reached the requ
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -16,6 +17,8 @@ import redis
 from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from tradeconsole.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,34 @@ class OrderEntryThrottle(RedisUserRateThrottle):
 
     scope = "orders"
     default_rate = "600/min"
+
+
+class BasketPreviewThrottle(RedisUserRateThrottle):
+    """Basket previews per user, the API's and the Baskets page's in one count:
+    ``TRADECONSOLE_API_BASKET_PREVIEW_RATE`` (default 30/min). A preview checks up to 500 lines under
+    the account's lock, so repeating it would stall that account's order entry."""
+
+    scope = "basket_previews"
+    default_rate = "30/min"
+
+
+class PageThrottled(ApplicationError):
+    """A page's request refused by a throttle: the API's ``throttled`` code, ``retry_after`` in seconds."""
+
+    code = "throttled"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def page_throttle(throttle: RedisUserRateThrottle, request, what: str) -> PageThrottled | None:
+    """Count ``request`` (a page's) in ``throttle``; the refusal to show when it is over the rate, else None."""
+    if throttle.allow_request(request, None):
+        return None
+    seconds = max(1, math.ceil(throttle.wait() or 0))
+    return PageThrottled(f"Too many {what}: try again in {seconds} s.", retry_after=seconds)
 
 
 class TokenCreateThrottle(RedisUserRateThrottle):

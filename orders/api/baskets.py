@@ -3,7 +3,8 @@ progress, cancel its working orders (``orders.services.baskets``).
 
 A basket's lines are checked all or nothing: one refused line refuses the basket
 (``basket.line_refused``, 422) and its ``lines`` name each refused line with its own code. A CSV
-upload whose rows cannot be read is ``basket.csv_invalid`` (400), each row in ``rows``.
+upload whose rows cannot be read is ``basket.csv_invalid`` (400), each row in ``rows``. Previews are
+throttled per user (``throttled``, 429 with ``Retry-After``); a sent basket counts as one order entry.
 ``client_basket_id`` (a UUID the caller chooses) sent again returns the basket already entered.
 """
 
@@ -16,7 +17,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.permissions import DeskPermission
-from accounts.api.throttling import OrderEntryThrottle
+from accounts.api.throttling import BasketPreviewThrottle, OrderEntryThrottle
 from orders.api import serializers as s
 from orders.api.views import VIA, _account_or_field_error
 from orders.basket_csv import MAX_BYTES, basket_csv_read
@@ -184,6 +185,9 @@ class BasketPreviewApi(generics.GenericAPIView):
     write_perms = {"POST": "orders.add_order"}
     parser_classes = [JSONParser, MultiPartParser]
     serializer_class = BasketInput
+    # Each preview runs its lines under the account's lock: repeated, it would stall that account's
+    # order entry. The Baskets page's previews count in the same throttle.
+    throttle_classes = [BasketPreviewThrottle]
 
     @extend_schema(request=BasketInput, responses=BasketPreviewOutput)
     def post(self, request):

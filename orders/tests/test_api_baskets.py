@@ -142,6 +142,42 @@ def test_the_preview_answers_each_line_and_enters_nothing(as_trader, account):
     assert Order.objects.count() == 0
 
 
+def test_a_csv_naming_a_column_twice_is_refused_whole(as_trader, account):
+    upload = SimpleUploadedFile("basket.csv", b"symbol,side,quantity,quantity\nAAPL,BUY,10,1\n")
+
+    response = as_trader.post(BASKETS, {"account": "DU0000001", "file": upload}, format="multipart")
+
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["code"] == "basket.csv_invalid"
+    assert [(r["row"], r["code"], r["field"]) for r in problem["rows"]] == [
+        (1, "basket.csv_duplicate_column", "quantity")
+    ]
+    assert Order.objects.count() == 0
+
+
+def test_previews_are_throttled_per_user_and_a_sent_basket_counts_as_an_order_entry(
+    as_trader, account, settings, fresh_throttle_counts
+):
+    # An hour-long window, so the requests cannot straddle a window boundary.
+    rates = {"orders": "1/hour", "basket_previews": "2/hour"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    body = {"account": "DU0000001", "lines": lines({})}
+
+    previews = [as_trader.post(PREVIEW, body, format="json") for _ in range(3)]
+    sent = [as_trader.post(BASKETS, {**body, "lines": lines({"quantity": str(n)})}, format="json") for n in (1, 2)]
+
+    assert [response.status_code for response in previews] == [200, 200, 429]
+    refused = previews[-1]
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "throttled"
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    # Sending is counted as order entry, not as a preview: the preview limit reached does not refuse it.
+    assert [response.status_code for response in sent] == [201, 429]
+    assert sent[-1].json()["code"] == "throttled"
+    assert Order.objects.count() == 1
+
+
 def test_the_list_and_detail_show_only_your_accounts_baskets(as_trader, account, other_account, instrument, admin_user):
     mine = basket_submit(actor=None, account=account, lines=lines({}), via="test")
     basket_submit(actor=admin_user, account=other_account, lines=lines({}), via="test")

@@ -82,6 +82,31 @@ def test_a_header_without_a_required_column_is_refused(instrument):
     assert parsed.lines == []
 
 
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        ("symbol,side,quantity,quantity", "quantity"),
+        ("symbol,qty,side,Quantity", "quantity"),
+        ("symbol,side,quantity,side", "side"),
+    ],
+)
+def test_a_column_named_twice_refuses_the_whole_file(instrument, header, column):
+    # Before, a row's values took the last copy while the symbol look-up read the first.
+    parsed = basket_csv_read(f"{header}\nAAPL,BUY,10,10\n")
+
+    assert codes(parsed) == [(1, "basket.csv_duplicate_column")]
+    assert parsed.errors[0]["field"] == column
+    assert column in parsed.errors[0]["detail"]
+    assert parsed.lines == []
+
+
+def test_an_unknown_column_named_twice_is_ignored_as_before(instrument):
+    parsed = basket_csv_read("symbol,side,quantity,note,note\nAAPL,BUY,10,a,b\n")
+
+    assert parsed.errors == []
+    assert [line["quantity"] for line in parsed.lines] == ["10"]
+
+
 @pytest.mark.parametrize("text", ["", "\n\n", "symbol,side,quantity\n"])
 def test_an_empty_file_is_refused(text):
     assert [code for _, code in codes(basket_csv_read(text))] == ["basket.csv_empty"]

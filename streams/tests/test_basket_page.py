@@ -119,6 +119,33 @@ def test_a_line_refused_at_sending_shows_the_preview_again_with_its_code(client,
     assert Order.objects.count() == 0
 
 
+def test_previews_beyond_the_limit_are_refused_on_the_page_with_the_apis_code(
+    client, trader, account, instrument, settings, fresh_throttle_counts
+):
+    # An hour-long window, so the requests cannot straddle a window boundary. The API's preview and
+    # the page's count together.
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "basket_previews": "2/hour"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    client.force_login(trader)
+    api = client.post(
+        reverse("api-v1:basket-preview"),
+        {"account": account.code, "lines": [{"symbol": "AAPL", "side": "BUY", "quantity": "1"}]},
+        content_type="application/json",
+    )
+
+    shown = client.post(PAGE, {"account": account.pk, "lines": LINES})
+    refused = client.post(PAGE, {"account": account.pk, "lines": LINES})
+
+    assert (api.status_code, shown.status_code) == (200, 200)
+    assert _lines(shown.content.decode()) == [("2", ""), ("3", "")]
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    html = refused.content.decode()
+    assert re.search(r'id="basket-problem">Too many basket previews: try again in \d+ s\. \(throttled\)<', html)
+    assert _lines(html) == [] and 'id="basket-send"' not in html
+    assert Order.objects.count() == 0
+
+
 def test_cancel_basket_cancels_its_working_orders_with_the_reason(client, trader, account, instrument):
     basket = basket_submit(
         actor=trader, account=account, lines=[{"symbol": "AAPL", "side": "BUY", "quantity": "1"}] * 2,
