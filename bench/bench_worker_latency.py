@@ -12,7 +12,8 @@ socket, with the streams on the machine's Redis (``REDIS_URL``, a private key pr
 4. What metrics and logs cost the order path (issue 21): 40 orders/s through workers started
    alternately with ``TRADECONSOLE_METRICS=off`` and WARNING logs, and as in production: metrics on
    (scraped every second, far more often than Prometheus does) and INFO lines in JSON written to a file,
-   ``TC_BENCH_METRICS_ROUNDS`` rounds of each (default 4, each side first in every other round) of
+   ``TC_BENCH_METRICS_ROUNDS`` rounds of each (default 8: with 4 the medians of two runs on the
+   quiet 2-core machine were 9.7 % and 4.0 % apart; each side first in every other round) of
    ``TC_BENCH_METRICS_SECONDS`` (default 5); the median of each side's p50, and the difference: goal
    <= 5 % of the p50 without.
    ``TC_BENCH_METRICS_ROUNDS=0`` skips it.
@@ -323,7 +324,7 @@ def main(latency_seconds: float = 10.0, gate_seconds: float = 5.0, pacing_second
         figures += _pacing_phase(rig, pacing_seconds)
     finally:
         rig.close()
-    rounds = int(os.environ.get("TC_BENCH_METRICS_ROUNDS", "4"))
+    rounds = int(os.environ.get("TC_BENCH_METRICS_ROUNDS", "8"))
     if rounds > 0:
         figures += _metrics_cost_phase(rounds, float(os.environ.get("TC_BENCH_METRICS_SECONDS", "5")))
     return figures
