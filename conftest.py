@@ -174,3 +174,15 @@ def redis_client():
     wipe()
     yield client
     wipe()
+
+
+@pytest.fixture
+def totp_clock():
+    """A still clock a few seconds into a 30-second TOTP step (``accounts.tests.totp.START``): the
+    authenticator codes a test computes are the server's."""
+    import time_machine
+
+    from accounts.tests.totp import START
+
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller

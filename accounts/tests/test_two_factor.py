@@ -7,13 +7,10 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditLog, Role
-from accounts.tests import totp
 from accounts.tests.factories import UserFactory
 from accounts.tests.totp import code_of, enrolled
 from accounts.two_factor import totp_device, two_factor_required
 from accounts.two_factor_views import SESSION_KEY
-
-clock = totp.clock  # the still clock the codes are computed on (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
@@ -64,7 +61,7 @@ def test_without_an_authenticator_and_not_enforced_the_password_alone_signs_in(s
     assert client.get("/admin/").status_code == 200
 
 
-def test_an_enrolled_user_must_give_the_current_code_even_where_not_enforced(settings, trader, clock):
+def test_an_enrolled_user_must_give_the_current_code_even_where_not_enforced(settings, trader, totp_clock):
     settings.TWO_FACTOR_ENFORCED = False
     device = enrolled(trader)
 
@@ -78,7 +75,7 @@ def test_an_enrolled_user_must_give_the_current_code_even_where_not_enforced(set
     # django-otp holds the device a second after a wrong code, the right one included.
     response, client = login("trader", code_of(device))
     assert not signed_in(client) and "Too many wrong codes" in response.content.decode()
-    clock.shift(2)
+    totp_clock.shift(2)
 
     response, client = login("trader", code_of(device))
     assert response.status_code == 302 and signed_in(client)
@@ -100,7 +97,7 @@ def test_where_enforced_a_risk_manager_without_an_authenticator_is_sent_to_enrol
     assert trader_client.get("/admin/").status_code == 200
 
 
-def test_enrolling_confirms_the_key_by_its_first_code_and_verifies_the_session(settings, risk_manager, clock):
+def test_enrolling_confirms_the_key_by_its_first_code_and_verifies_the_session(settings, risk_manager, totp_clock):
     settings.TWO_FACTOR_ENFORCED = True
     _response, client = login("risk")
     page = client.get(ENROL)
@@ -124,12 +121,12 @@ def test_enrolling_confirms_the_key_by_its_first_code_and_verifies_the_session(s
     # Signing in again takes the code; the one that confirmed the key is spent.
     _response, fresh = login("risk", code_of(device))
     assert not signed_in(fresh)
-    clock.shift(2)
+    totp_clock.shift(2)
     _response, fresh = login("risk", code_of(device, steps_ahead=1))
     assert signed_in(fresh)
 
 
-def test_enrolling_again_replaces_the_authenticator(settings, trader, clock):
+def test_enrolling_again_replaces_the_authenticator(settings, trader, totp_clock):
     settings.TWO_FACTOR_ENFORCED = False
     old = enrolled(trader)
     _response, client = login("trader", code_of(old))
@@ -156,13 +153,13 @@ def test_the_health_endpoints_are_not_held(settings, risk_manager):
     assert client.get("/health/live").status_code == 200
 
 
-def test_a_code_of_the_next_step_is_accepted_and_one_of_three_steps_ago_refused(settings, trader, clock):
+def test_a_code_of_the_next_step_is_accepted_and_one_of_three_steps_ago_refused(settings, trader, totp_clock):
     settings.TWO_FACTOR_ENFORCED = False
     device = enrolled(trader)
     stale = code_of(device, steps_ahead=-3)
     assert stale != code_of(device)
     _response, client = login("trader", stale)
     assert not signed_in(client)
-    clock.shift(2)
+    totp_clock.shift(2)
     _response, client = login("trader", code_of(device, steps_ahead=1))
     assert signed_in(client)

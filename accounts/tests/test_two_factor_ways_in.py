@@ -10,10 +10,7 @@ from django.urls import reverse
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from accounts.tests import totp
 from accounts.tests.totp import code_of, enrolled
-
-clock = totp.clock  # the still clock the codes are computed on (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
@@ -25,14 +22,14 @@ def token_by_password(user, **body):
     return APIClient().post(TOKENS, body, format="json", HTTP_AUTHORIZATION=basic)
 
 
-def test_an_enrolled_user_gets_a_token_by_password_only_with_the_current_code(settings, trader, clock):
+def test_an_enrolled_user_gets_a_token_by_password_only_with_the_current_code(settings, trader, totp_clock):
     settings.TWO_FACTOR_ENFORCED = False
     device = enrolled(trader)
 
     missing = token_by_password(trader)
     wrong = token_by_password(trader, otp_token="000000" if code_of(device) != "000000" else "111111")
     at_once = token_by_password(trader, otp_token=code_of(device))
-    clock.shift(2)  # django-otp's back-off after a wrong code: one second, doubling
+    totp_clock.shift(2)  # django-otp's back-off after a wrong code: one second, doubling
     right = token_by_password(trader, otp_token=code_of(device))
 
     assert (missing.status_code, missing.json()["code"], missing.json()["field"]) == (
@@ -46,7 +43,7 @@ def test_an_enrolled_user_gets_a_token_by_password_only_with_the_current_code(se
     assert AuthToken.objects.filter(user=trader).count() == 1
 
 
-def test_the_code_may_come_as_a_header(settings, trader, clock):
+def test_the_code_may_come_as_a_header(settings, trader, totp_clock):
     settings.TWO_FACTOR_ENFORCED = False
     device = enrolled(trader)
     basic = "Basic " + base64.b64encode(b"trader:password").decode()
@@ -71,7 +68,7 @@ def test_a_user_who_owes_no_code_gets_a_token_by_password_as_before(settings, tr
     assert token_by_password(trader).status_code == 201
 
 
-def test_an_enrolled_user_lists_tokens_by_password_only_with_the_current_code(settings, trader, clock):
+def test_an_enrolled_user_lists_tokens_by_password_only_with_the_current_code(settings, trader, totp_clock):
     # The list names every token of the user (its key prefix, expiry, last use): a password alone
     # does not read it either.
     settings.TWO_FACTOR_ENFORCED = False

@@ -1,22 +1,14 @@
-"""An authenticator in tests: a confirmed TOTP device, its code now, and a still clock to compute it on."""
+"""An authenticator in tests: a confirmed TOTP device and its code (on the root conftest's ``totp_clock``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-import time_machine
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+# The instant the root conftest's ``totp_clock`` holds still (time_machine.travel, tick=False).
 START = datetime(2031, 3, 4, 14, 0, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    """A still clock, a few seconds into a 30-second step: the codes computed here are the server's."""
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 def enrolled(user) -> TOTPDevice:

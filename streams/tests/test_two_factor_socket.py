@@ -8,12 +8,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from accounts.tests import totp
 from accounts.tests.totp import code_of, enrolled
 from streams.consumers import CLOSE_UNAUTHENTICATED
 from tradeconsole.asgi import application
-
-clock = totp.clock  # the still clock the codes are computed on (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_throttle_counts")]
 
@@ -78,7 +75,7 @@ def test_the_market_socket_of_an_enrolled_users_unverified_session_is_refused_to
     assert _market_socket_close_code(client) == CLOSE_UNAUTHENTICATED
 
 
-def test_a_socket_of_a_session_verified_at_sign_in_is_served(settings, trader, redis_client, clock):
+def test_a_socket_of_a_session_verified_at_sign_in_is_served(settings, trader, redis_client, totp_clock):
     settings.TWO_FACTOR_ENFORCED = False
     device = enrolled(trader)
     client = Client()
