@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -175,3 +177,26 @@ def report_broker(account, instrument, quantity, *, at=None):
 def set_policy(account, **fields):
     """Set the monitor's policy fields of the account's risk limit."""
     RiskLimit.objects.filter(account=account).update(**fields)
+
+
+def run_together(count: int, work) -> tuple[list, list]:
+    """Run ``work(n)`` in ``count`` threads released at once; return results and errors."""
+    barrier = threading.Barrier(count, timeout=10)
+    results, errors = [], []
+
+    def body(n):
+        try:
+            barrier.wait()
+            results.append(work(n))
+        except Exception as error:  # collected and asserted on by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=body, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    return results, errors

@@ -20,8 +20,7 @@ from orders.models import Basket, Order, OrderStatus, RiskLimit
 from orders.services import basket_cancel, basket_check, basket_submit
 from orders.services.baskets import MAX_LINES
 from orders.tests.factories import InstrumentFactory
-from orders.tests.helpers import row_counts
-from orders.tests.test_order_submit_concurrency import run_together
+from orders.tests.helpers import row_counts, run_together
 
 pytestmark = pytest.mark.django_db
 

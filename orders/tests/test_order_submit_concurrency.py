@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts.models import AuditLog, OutboxMessage
 from orders.exceptions import RiskMaxPosition
 from orders.models import Order, OrderEvent
 from orders.services import risk_limit_update
-from orders.tests.helpers import submit
-
-
-def run_together(count: int, work) -> tuple[list, list]:
-    """Run ``work(n)`` in ``count`` threads released at once; return results and errors."""
-    barrier = threading.Barrier(count, timeout=10)
-    results, errors = [], []
-
-    def body(n):
-        try:
-            barrier.wait()
-            results.append(work(n))
-        except Exception as error:  # collected and asserted on by the test
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results, errors
+from orders.tests.helpers import run_together, submit
 
 
 @pytest.mark.django_db(transaction=True)

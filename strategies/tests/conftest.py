@@ -49,3 +49,16 @@ def stored_bars(db):
 def ema_version(db):
     """Version 1 of a new strategy: the EMA crossover template, saved by the desk."""
     return strategy_version_save(actor=None, strategy=StrategyFactory(), graph=template("ema_crossover"), via="test")
+
+
+# The runner tests' instrument and bars (strategies.tests.runner_helpers: WARM, LIVE).
+@pytest.fixture
+def aapl(db):
+    return InstrumentFactory(symbol="AAPL")
+
+
+@pytest.fixture
+def walk():
+    from strategies.tests.runner_helpers import LIVE, WARM
+
+    return walk_bars(WARM + LIVE, seed=23)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -11,8 +12,10 @@ from django.utils import timezone
 from marketdata.bars import BarRecord
 from marketdata.keys import MarketKeys
 from marketdata.tests.stored_bars import store_history_bars
+from strategies.engine import compile_graph
 from strategies.models import TradingSession
 from strategies.runner import Runner
+from strategies.runtime.live_session import LiveSession
 
 
 def running_session(version, account, instrument, **fields) -> TradingSession:
@@ -58,3 +61,32 @@ def drain(made: Runner, rounds: int = 50) -> None:
         if not made.step():
             return
     raise AssertionError("the runner never caught up")
+
+
+# The runner tests' walk: WARM bars stored before the session starts, LIVE bars sent to it.
+WARM, LIVE = 600, 240
+
+
+def at(bar) -> datetime:
+    """Two seconds after ``bar`` closed: when a live runner reads it."""
+    return datetime.fromtimestamp(bar.time + 62, tz=UTC)
+
+
+def feed_live(client, made, instrument, bars, clock) -> None:
+    for bar in bars:
+        clock.move_to(at(bar))
+        send_closed(client, instrument, [bar])
+        drain(made)
+
+
+def reference(version, bars, warm):
+    """The decisions and fills a session started flat after ``warm`` bars makes, computed in memory."""
+    live = LiveSession(
+        session_id=0, mode="forward", plan=compile_graph(version.graph), symbol="AAPL", resolution="1",
+        starting_equity=100000.0,
+    )  # fmt: skip
+    live.warm_up(bars[:warm], None)
+    results = [live.on_bar(b) for b in bars[warm:]]
+    decisions = [(r.bar_time, r.decision.action) for r in results if r.decision is not None]
+    fills = [(f.time, f.side, f.quantity, round(f.price, 4)) for r in results for f in r.fills]
+    return decisions, fills, results[-1].equity

@@ -10,54 +10,25 @@ import time_machine
 
 from accounts.models import Alert
 from marketdata.tests.stored_bars import store_history_bars
-from orders.tests.factories import InstrumentFactory
 from strategies.backtest.fees import FeeModel
 from strategies.backtest.simulator import Simulator
 from strategies.engine import compile_graph
 from strategies.engine.evaluator import Evaluator
-from strategies.engine.tests.helpers import walk_bars
 from strategies.models import SessionDecision, SessionEquityPoint, SessionFill, TradingSession
 from strategies.runtime.live_session import LiveSession
-from strategies.tests.runner_helpers import drain, runner, running_session, send_closed
+from strategies.tests.runner_helpers import (
+    LIVE,
+    WARM,
+    at,
+    drain,
+    feed_live,
+    reference,
+    runner,
+    running_session,
+    send_closed,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-WARM, LIVE = 600, 240
-
-
-def at(bar) -> datetime:
-    """Two seconds after ``bar`` closed: when a live runner reads it."""
-    return datetime.fromtimestamp(bar.time + 62, tz=UTC)
-
-
-@pytest.fixture
-def aapl(db):
-    return InstrumentFactory(symbol="AAPL")
-
-
-@pytest.fixture
-def walk():
-    return walk_bars(WARM + LIVE, seed=23)
-
-
-def feed_live(client, made, instrument, bars, clock) -> None:
-    for bar in bars:
-        clock.move_to(at(bar))
-        send_closed(client, instrument, [bar])
-        drain(made)
-
-
-def reference(version, bars, warm):
-    """The decisions and fills a session started flat after ``warm`` bars makes, computed in memory."""
-    live = LiveSession(
-        session_id=0, mode="forward", plan=compile_graph(version.graph), symbol="AAPL", resolution="1",
-        starting_equity=100000.0,
-    )  # fmt: skip
-    live.warm_up(bars[:warm], None)
-    results = [live.on_bar(b) for b in bars[warm:]]
-    decisions = [(r.bar_time, r.decision.action) for r in results if r.decision is not None]
-    fills = [(f.time, f.side, f.quantity, round(f.price, 4)) for r in results for f in r.fills]
-    return decisions, fills, results[-1].equity
 
 
 def recorded(session):

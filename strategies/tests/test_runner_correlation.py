@@ -12,13 +12,12 @@ from accounts.tests.factories import UserFactory
 from logclock import correlation
 from marketdata.tests.stored_bars import store_history_bars
 from strategies.models import SessionDecision, TradingSession
-from strategies.tests.runner_helpers import drain, runner, running_session
-from strategies.tests.test_runner import WARM, aapl, at, feed_live, reference, walk  # noqa: F401
+from strategies.tests.runner_helpers import WARM, at, drain, feed_live, reference, runner, running_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_decision_places_its_order_under_a_fresh_correlation_id(redis_client, ema_version, account, aapl, walk):  # noqa: F811
+def test_a_decision_places_its_order_under_a_fresh_correlation_id(redis_client, ema_version, account, aapl, walk):
     ema_version.approved_at, ema_version.approved_by = datetime(2026, 3, 1, tzinfo=UTC), UserFactory(username="risk")
     ema_version.save(update_fields=["approved_at", "approved_by"])
     aapl.last_price = walk[WARM].close
