@@ -15,7 +15,8 @@ from django.urls import reverse
 from orders.models import Fill
 from tradeconsole.csv_export import CHUNK_SIZE
 
-# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+# The data carries dates: the clock is pinned to their day (time_machine.travel, by the root conftest's
+# clock marker), so the test means the same on any day.
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.clock("2026-03-10T16:00:00+00:00")]
 
 FILLS = 100_000

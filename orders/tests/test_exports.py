@@ -22,7 +22,8 @@ from accounts.tests.factories import UserFactory
 from orders.models import OrderStatus
 from orders.tests.factories import FillFactory, InstrumentFactory, OrderFactory, PositionFactory
 
-# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+# The data carries dates: the clock is pinned to their day (time_machine.travel, by the root conftest's
+# clock marker), so the test means the same on any day.
 pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-03-10T16:00:00+00:00")]
 
 

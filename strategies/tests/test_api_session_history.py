@@ -13,7 +13,8 @@ from strategies.models import SessionDecision, SessionEquityPoint, SessionFill, 
 from strategies.services import strategy_version_save
 from strategies.tests.factories import StrategyFactory, TradingSessionFactory, template_graph
 
-# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+# The data carries dates: the clock is pinned to their day (time_machine.travel, by the root conftest's
+# clock marker), so the test means the same on any day.
 pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-03-10T16:00:00+00:00")]
 
 BAR = 1_773_154_800

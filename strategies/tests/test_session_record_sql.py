@@ -12,7 +12,8 @@ from strategies import sql
 from strategies.models import TradingSession
 from strategies.tests.factories import TradingSessionFactory
 
-# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+# The data carries dates: the clock is pinned to their day (time_machine.travel, by the root conftest's
+# clock marker), so the test means the same on any day.
 pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-03-02T16:00:00+00:00")]
 
 

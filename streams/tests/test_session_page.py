@@ -19,7 +19,8 @@ from strategies.tests.factories import StrategyFactory, TradingSessionFactory, t
 from streams import live, rows
 from streams.tests.harness import commit, receive_from_group
 
-# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+# The data carries dates: the clock is pinned to their day (time_machine.travel, by the root conftest's
+# clock marker), so the test means the same on any day.
 pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-03-10T16:00:00+00:00")]
 
 BAR = 1_773_154_800  # 2026-03-10 15:00 UTC, a bar's start

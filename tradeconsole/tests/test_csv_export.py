@@ -14,7 +14,8 @@ from django.test import AsyncRequestFactory, RequestFactory
 
 from tradeconsole.csv_export import Column, csv_cell, csv_chunks, csv_response
 
-# The data carries dates: the clock is pinned to their day, so the test means the same on any day.
+# The data carries dates: the clock is pinned to their day (time_machine.travel, by the root conftest's
+# clock marker), so the test means the same on any day.
 pytestmark = pytest.mark.clock("2026-03-10T16:00:00+00:00")
 
 
