@@ -90,3 +90,21 @@ def reference(version, bars, warm):
     decisions = [(r.bar_time, r.decision.action) for r in results if r.decision is not None]
     fills = [(f.time, f.side, f.quantity, round(f.price, 4)) for r in results for f in r.fills]
     return decisions, fills, results[-1].equity
+
+
+def broker_ready(version, instrument, bars) -> tuple[list, int]:
+    """Make ``version`` may trade at a broker (approved by a risk manager), price ``instrument`` at the
+    first live bar and store the ``WARM`` bars before it; return the in-memory decisions and the index
+    in ``bars`` of the bar of the first one."""
+    from accounts.tests.factories import UserFactory
+
+    # Approved at the walk's first bar: before every session the tests start on it.
+    version.approved_at = datetime.fromtimestamp(bars[0].time, tz=UTC)
+    version.approved_by = UserFactory(username="risk")
+    version.save(update_fields=["approved_at", "approved_by"])
+    instrument.last_price = bars[WARM].close
+    instrument.save(update_fields=["last_price"])
+    store_history_bars(instrument, bars[:WARM])
+    decisions, _, _ = reference(version, bars, WARM)
+    first = next(i for i, bar in enumerate(bars) if bar.time == decisions[0][0])
+    return decisions, first

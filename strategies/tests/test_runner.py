@@ -20,6 +20,7 @@ from strategies.tests.runner_helpers import (
     LIVE,
     WARM,
     at,
+    broker_ready,
     drain,
     feed_live,
     reference,
@@ -245,18 +246,11 @@ def test_a_forward_test_stopped_with_flatten_closes_its_position_once_and_the_ru
 def test_a_broker_session_places_each_decision_once_and_marks_its_equity_from_its_fills(
     redis_client, ema_version, account, aapl, walk
 ):
-    from accounts.tests.factories import UserFactory
     from orders.models import Order
     from orders.tests.factories import FillFactory
     from strategies.engine.decisions import decision_client_order_id
 
-    ema_version.approved_at, ema_version.approved_by = datetime(2026, 3, 1, tzinfo=UTC), UserFactory(username="risk")
-    ema_version.save(update_fields=["approved_at", "approved_by"])
-    aapl.last_price = walk[WARM].close
-    aapl.save(update_fields=["last_price"])
-    store_history_bars(aapl, walk[:WARM])
-    decisions, _, _ = reference(ema_version, walk, WARM)
-    first = next(i for i, b in enumerate(walk) if b.time == decisions[0][0])
+    decisions, first = broker_ready(ema_version, aapl, walk)
     with time_machine.travel(at(walk[WARM - 1]), tick=True) as clock:
         session = running_session(ema_version, account, aapl, mode=TradingSession.Mode.BROKER)
         made = runner(redis_client)
