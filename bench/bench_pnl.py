@@ -35,7 +35,7 @@ def main() -> list[Figure]:
     settings.MONITOR_FULL_RECOMPUTE_EVERY = 10**9  # time the incremental path alone
     accounts, instruments = _setup()
     # The loop runs in a Celery worker process, which freezes what it loaded at start.
-    from tradeconsole.celery import freeze_startup_objects
+    from tradeconsole.startup_memory import freeze_startup_objects
 
     freeze_startup_objects()
     rng = random.Random(1)

@@ -9,7 +9,6 @@ deletes, harmless to repeat) and the notifications' follow-up (escalations, each
 
 from __future__ import annotations
 
-import gc
 import os
 
 from celery import Celery
@@ -23,6 +22,7 @@ app.autodiscover_tasks()
 
 # A task's log lines carry the correlation id of what sent it (signals connected on import).
 from tradeconsole import task_correlation  # noqa: E402, F401
+from tradeconsole.startup_memory import freeze_startup_objects  # noqa: E402
 
 
 def beat_schedule(
@@ -128,19 +128,6 @@ def assert_broker_settings(celery_app: Celery) -> None:
 def _check_broker_settings_at_start(sender=None, **kwargs) -> None:
     # Raising here stops the worker before it consumes anything.
     assert_broker_settings(sender.app if sender is not None else app)
-
-
-def freeze_startup_objects() -> int:
-    """Move every object alive now into the collector's permanent generation; return how many.
-
-    What a worker process has loaded at start (Django, the apps, their modules: about 185,000
-    objects) lives as long as the process, yet a full collection scans it all, a pause of about
-    100 ms on a small machine that lands inside whatever task is running, such as a monitoring run
-    timed at 20 ms. Frozen, it is never scanned again; collections see only what tasks create.
-    """
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 @worker_process_init.connect

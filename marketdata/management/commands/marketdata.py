@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from marketdata import sessions
 from marketdata.loops import process_loops
 from streams import process_life
-from tradeconsole.celery import freeze_startup_objects
+from tradeconsole.startup_memory import freeze_startup_objects
 
 logger = logging.getLogger("marketdata.process")
 
