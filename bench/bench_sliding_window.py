@@ -4,7 +4,8 @@
 deleted afterwards: one symbol's tick stream holds 1,000 ``md.tick`` entries as the worker writes
 them, its one-minute window 1,000 closed bars and a forming bar. The window slides as a strategy
 sees it: before each read (untimed) one more tick arrives, or the forming bar changes (and every
-60th time a bar closes). Each read is timed alone (one round trip and the decoding of 100 items),
+60th time a bar closes). Each read is timed alone (one round trip and the decoding of what is new:
+a tick window read again asks only for the entries after its last one, with a check),
 ``READS`` of each kind, after a warm-up, in both shapes: records (Decimals, the monitor's) and
 columns (float arrays, the strategies'), which carry the goal. "first read" is a reader that has
 seen none of the window before (a new ``Windows`` each time), and a bare PING gives the floor of

@@ -6,7 +6,12 @@ records (``last_ticks``, ``last_bars``: a ``Tick`` or ``BarRecord`` per item, De
 code that shows or books prices, and columns (``tick_columns``, ``bar_columns``: one numpy array
 per field, floats) for code that computes on them. A reader remembers the rows of its columns it
 has parsed, so a window read again as it slides parses only what is new: a third of the records'
-time for ticks, a fifth for bars (bench ``sliding_window``).
+time for ticks, a fifth for bars (bench ``sliding_window``). A tick window read again also asks
+Redis only for the entries after the last one it read, with a check that the oldest entry it
+keeps is still there (one round trip either way): a stream deleted, written anew or trimmed past
+the window is read whole again. Tick streams only grow at the end and are trimmed from the start
+(the worker never deletes an entry in between), so what passes the check is what a whole read
+would give.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ MAX_WINDOW = 10_000
 # buffer numpy reads at once; a memo is cleared when this full (a few MB), which costs the next
 # read its parsing only.
 MEMO_SIZE = 20_000
+# Tick windows kept for sliding reads, by stream; cleared when this many symbols are kept.
+WINDOWS_KEPT = 1_000
 _QUOTE_ROW = struct.Struct(f"<{len(QUOTE_FIELDS)}d")
 _BAR_ROW = struct.Struct("<q5d?")
 _BAR_DTYPE = np.dtype([("time", "<i8"), *((name, "<f8") for name in bars.PRICE_FIELDS), ("closed", "?")])
@@ -97,6 +104,9 @@ class Windows:
         self.keys = MarketKeys(prefix)
         self._quote_rows: dict[str, bytes] = {}
         self._bar_rows: dict[str, bytes] = {}
+        # stream key -> the entries of its last tick window, oldest first: (entry id, ts, packed
+        # row; b"" for an entry skipped), and whether that read reached the stream's start.
+        self._tick_windows: dict[str, tuple[list[tuple[str, int, bytes]], bool]] = {}
 
     def last_ticks(self, symbol: str, count: int) -> list[Tick]:
         """The last ``count`` ticks of ``symbol`` (fewer when the stream holds fewer), oldest first.
@@ -119,28 +129,63 @@ class Windows:
         The same entries are skipped, and one more kind: a quote value over 1.8e308, which no float
         holds. Raises ``BadWindow`` for a count outside 1..MAX_WINDOW.
         """
+        _check(count)
         symbol = symbol.upper()
-        entry_ids, times, rows = [], [], []
-        known = self._quote_rows
-        for entry_id, fields in self._tick_entries(symbol, count):
-            try:
-                tick_id, ts, data = quote_envelope(fields)
-            except BadTick:
-                continue
-            row = known.get(data)
-            if row is None:
-                try:
-                    row = _QUOTE_ROW.pack(*quote_floats(data))
-                except BadTick:
-                    row = b""  # remembered as bad, skipped below
-                _remember(known, data, row)
-            if row and tick_id:
-                entry_ids.append(entry_id if type(entry_id) is str else entry_id.decode())
-                times.append(ts)
-                rows.append(row)
+        key = self.keys.ticks(symbol)
+        window = self._slid_window(key, count)
+        if window is None:
+            window = [self._tick_item(entry_id, fields) for entry_id, fields in self._tick_entries(symbol, count)]
+            whole = len(window) < count
+        else:
+            whole = self._tick_windows[key][1] and len(window) < count
+        if len(self._tick_windows) >= WINDOWS_KEPT:
+            self._tick_windows.clear()
+        self._tick_windows[key] = (window, whole)
+        kept = [item for item in window if item[2]]
         # The rows as one array, then one contiguous array per field (TA-Lib wants them so).
-        fields = np.frombuffer(b"".join(rows), dtype="<f8").reshape(len(rows), len(QUOTE_FIELDS)).T.copy()
-        return TickColumns(symbol, entry_ids, np.array(times, dtype=np.int64), *fields)
+        fields = np.frombuffer(b"".join(item[2] for item in kept), dtype="<f8")
+        fields = fields.reshape(len(kept), len(QUOTE_FIELDS)).T.copy()
+        times = np.array([item[1] for item in kept], dtype=np.int64)
+        return TickColumns(symbol, [item[0] for item in kept], times, *fields)
+
+    def _slid_window(self, key: str, count: int) -> list[tuple[str, int, bytes]] | None:
+        """The last ``count`` entries of ``key`` from the window read before and the entries after
+        it, in one round trip; None (read it whole) when there is no such window, it holds too few
+        entries, its oldest entry still in the window is gone from the stream, or ``count`` or more
+        entries came after it."""
+        seen = self._tick_windows.get(key)
+        if seen is None:
+            return None
+        items, whole = seen
+        if not items or (len(items) < count and not whole):
+            return None
+        oldest = items[-count][0] if len(items) >= count else items[0][0]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xrange(key, "(" + items[-1][0], "+", count=count)
+        pipe.xrange(key, oldest, oldest, count=1)
+        newer, still_there = pipe.execute()
+        if not still_there or len(newer) >= count:
+            # Gone, or a whole window's worth came (XRANGE gave the oldest of them): read it whole.
+            return None
+        window = items[-count:] + [self._tick_item(entry_id, fields) for entry_id, fields in newer]
+        return window[-count:]
+
+    def _tick_item(self, entry_id, fields: dict) -> tuple[str, int, bytes]:
+        """``(entry id, ts, packed quote row)`` of one stream entry; row b"" when it is skipped."""
+        entry_id = entry_id if type(entry_id) is str else entry_id.decode()
+        try:
+            tick_id, ts, data = quote_envelope(fields)
+        except BadTick:
+            return entry_id, 0, b""
+        known = self._quote_rows
+        row = known.get(data)
+        if row is None:
+            try:
+                row = _QUOTE_ROW.pack(*quote_floats(data))
+            except BadTick:
+                row = b""  # remembered as bad, skipped
+            _remember(known, data, row)
+        return entry_id, ts, row if tick_id else b""
 
     def last_bars(self, symbol: str, resolution: str, count: int, *, forming: bool = False) -> list[bars.BarRecord]:
         """The last ``count`` closed bars of ``symbol`` at ``resolution``, oldest first.

@@ -246,3 +246,63 @@ def test_quote_floats_keep_and_refuse_what_read_quote_does(quote):
     got = quote_floats(data)
     assert [math.isnan(x) for x in got] == [value is None for value in kept]
     assert [x for x in got if not math.isnan(x)] == [float(value) for value in kept if value is not None]
+
+
+def _slides_as_a_whole_read(client, prefix, windows, count: int) -> None:
+    """The reader's slid window is what a reader that never read before reads whole."""
+    slid = windows.tick_columns("AAPL", count)
+    whole = Windows(client, prefix).tick_columns("AAPL", count)
+    assert slid.entry_ids == whole.entry_ids
+    _tick_columns_equal(slid, Windows(client, prefix).last_ticks("AAPL", count))
+
+
+def test_a_window_read_again_asks_only_for_the_new_entries_and_reads_what_a_whole_read_reads(market_redis):
+    client, prefix = market_redis
+    stream, windows = MarketKeys(prefix).ticks("AAPL"), Windows(client, prefix)
+    for n in range(30):
+        client.xadd(stream, _tick(last=f"1.{n:02d}", last_size=n + 1))
+    windows.tick_columns("AAPL", 10)
+    whole_reads = []
+    real_xrevrange = client.xrevrange
+
+    def xrevrange(*args, **kwargs):
+        whole_reads.append(args)
+        return real_xrevrange(*args, **kwargs)
+
+    client.xrevrange = xrevrange  # a whole read is one XREVRANGE of the stream's end
+    try:
+        client.xadd(stream, _tick(last="2.00", last_size=7))
+        client.xadd(stream, {**_tick(last="2.01"), "data": "{not json"})  # a bad entry among the new
+        client.xadd(stream, _tick(last="2.02", last_size=8))
+        slid = windows.tick_columns("AAPL", 10)
+        assert whole_reads == []  # only what came after the last entry it read
+        windows.tick_columns("AAPL", 12)  # a larger window than the one it keeps
+        assert len(whole_reads) == 1
+    finally:
+        del client.xrevrange
+    whole = Windows(client, prefix).tick_columns("AAPL", 10)
+    assert slid.entry_ids == whole.entry_ids and len(slid) == 9  # 10 entries, one of them skipped
+    _tick_columns_equal(slid, Windows(client, prefix).last_ticks("AAPL", 10))
+
+
+def test_a_slid_window_follows_a_stream_written_anew_trimmed_or_asked_for_more(market_redis):
+    client, prefix = market_redis
+    stream, windows = MarketKeys(prefix).ticks("AAPL"), Windows(client, prefix)
+    for n in range(5):
+        client.xadd(stream, _tick(last=f"1.{n:02d}"))
+    _slides_as_a_whole_read(client, prefix, windows, 10)  # a stream shorter than the window
+    client.xadd(stream, _tick(last="1.50"))
+    _slides_as_a_whole_read(client, prefix, windows, 10)  # still whole: the new one is added
+    client.xtrim(stream, maxlen=3)  # trimmed past the window's oldest entry
+    client.xadd(stream, _tick(last="1.60"))
+    _slides_as_a_whole_read(client, prefix, windows, 10)
+    client.delete(stream)  # Redis lost it: written anew, after the last id the reader saw
+    for n in range(4):
+        client.xadd(stream, _tick(last=f"3.{n:02d}"))
+    _slides_as_a_whole_read(client, prefix, windows, 10)
+    for n in range(25):  # more new entries than the window holds: the newest of them
+        client.xadd(stream, _tick(last=f"4.{n:02d}"))
+    _slides_as_a_whole_read(client, prefix, windows, 10)
+    _slides_as_a_whole_read(client, prefix, windows, 20)  # a larger window than the one kept
+    _slides_as_a_whole_read(client, prefix, windows, 3)
+    assert windows.tick_columns("AAPL", 3).last.tolist() == [4.22, 4.23, 4.24]
