@@ -12,14 +12,17 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
 import redis
 
 # IB status words after which an order can no longer change.
 FINAL_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive", "rejected"})
 
 
-# One encoder for every record: json.dumps with options builds a new encoder per call.
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+def _dumps(data: dict) -> str:
+    """A record's JSON (compact, as json's would be): orjson, as every order is recorded before
+    placeOrder (a tenth of json's time; the record holds only text, numbers, booleans and None)."""
+    return orjson.dumps(data).decode()
 
 
 @dataclass
