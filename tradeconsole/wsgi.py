@@ -24,8 +24,5 @@ application = get_wsgi_application()
 # server's processes hold the arbiter (a test may import gunicorn's logging).
 if "gunicorn.arbiter" in sys.modules:
     from streams.serving import serving_heartbeat_start
-    from tradeconsole.startup_memory import freeze_startup_objects
 
     serving_heartbeat_start("api")
-    # As under daphne (asgi.py): what the worker loaded lives as long as it, unscanned by full collections.
-    freeze_startup_objects()
