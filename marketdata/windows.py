@@ -36,8 +36,9 @@ MAX_WINDOW = 10_000
 # buffer numpy reads at once; a memo is cleared when this full (a few MB), which costs the next
 # read its parsing only.
 MEMO_SIZE = 20_000
-# Tick windows kept for sliding reads, by stream; cleared when this many symbols are kept.
-WINDOWS_KEPT = 1_000
+# Tick entries kept for sliding reads (about 150 bytes each), over every stream a reader reads; all
+# are forgotten when a read would keep more, which costs the next read of each window a whole read.
+WINDOW_ITEMS_KEPT = 200_000
 _QUOTE_ROW = struct.Struct(f"<{len(QUOTE_FIELDS)}d")
 _BAR_ROW = struct.Struct("<q5d?")
 _BAR_DTYPE = np.dtype([("time", "<i8"), *((name, "<f8") for name in bars.PRICE_FIELDS), ("closed", "?")])
@@ -107,6 +108,7 @@ class Windows:
         # stream key -> the entries of its last tick window, oldest first: (entry id, ts, packed
         # row; b"" for an entry skipped), and whether that read reached the stream's start.
         self._tick_windows: dict[str, tuple[list[tuple[str, int, bytes]], bool]] = {}
+        self._window_items = 0
 
     def last_ticks(self, symbol: str, count: int) -> list[Tick]:
         """The last ``count`` ticks of ``symbol`` (fewer when the stream holds fewer), oldest first.
@@ -138,8 +140,11 @@ class Windows:
             whole = len(window) < count
         else:
             whole = self._tick_windows[key][1] and len(window) < count
-        if len(self._tick_windows) >= WINDOWS_KEPT:
+        before = self._tick_windows.get(key)
+        self._window_items += len(window) - (len(before[0]) if before else 0)
+        if self._window_items > WINDOW_ITEMS_KEPT:
             self._tick_windows.clear()
+            self._window_items = len(window)
         self._tick_windows[key] = (window, whole)
         kept = [item for item in window if item[2]]
         # The rows as one array, then one contiguous array per field (TA-Lib wants them so).

@@ -306,3 +306,18 @@ def test_a_slid_window_follows_a_stream_written_anew_trimmed_or_asked_for_more(m
     _slides_as_a_whole_read(client, prefix, windows, 20)  # a larger window than the one kept
     _slides_as_a_whole_read(client, prefix, windows, 3)
     assert windows.tick_columns("AAPL", 3).last.tolist() == [4.22, 4.23, 4.24]
+
+
+def test_a_reader_that_forgets_its_windows_reads_them_whole_again(market_redis, monkeypatch):
+    client, prefix = market_redis
+    keys, windows = MarketKeys(prefix), Windows(client, prefix)
+    monkeypatch.setattr(windows_module, "WINDOW_ITEMS_KEPT", 15)
+    for symbol in ("AAPL", "MSFT"):
+        for n in range(10):
+            client.xadd(keys.ticks(symbol), m.encode(m.MarketData(symbol=symbol, last=D(f"1.{n:02d}"))))
+    for _ in range(3):  # each read of the other symbol forgets the first's window (20 items > 15)
+        for symbol in ("AAPL", "MSFT"):
+            client.xadd(keys.ticks(symbol), m.encode(m.MarketData(symbol=symbol, last=D("2"))))
+            columns = windows.tick_columns(symbol, 10)
+            assert columns.entry_ids == Windows(client, prefix).tick_columns(symbol, 10).entry_ids
+            assert len(windows._tick_windows) == 1 and windows._window_items == 10
