@@ -130,7 +130,14 @@
       open(rowData(button));
     }, true);
     dialog.querySelector(".row-ticket-close").addEventListener("click", () => dialog.close());
-    dialog.addEventListener("close", () => { opening += 1; follow(null); body.replaceChildren(); });
+    // The close event comes as a task of its own: Esc then S at once may open the next ticket before
+    // it arrives, and that ticket (the dialog open again) must not be dropped and emptied by it.
+    dialog.addEventListener("close", () => {
+      if (dialog.open) return;
+      opening += 1;
+      follow(null);
+      body.replaceChildren();
+    });
     document.addEventListener("mouseover", (ev) => {
       const row = ev.target.closest ? ev.target.closest("tr[id]") : null;
       if (!row || !row.querySelector(".row-trade") || row.id === target) return;
